@@ -1,0 +1,403 @@
+//! The rules of SPEC section 4 as data: [`Rule`] (what a user writes, parameters optional),
+//! its text form, and [`Plan`] (a rule with every parameter fixed for a batch of n rows).
+//!
+//! A [`Rule`] may leave lambda or f out; [`Rule::plan`] fills it from a default (the CLI's
+//! `--lambda`/`--f`) and checks every bound, so the code that computes (the rule layer in
+//! `aggregate.rs` and the independent oracle in `reference.rs`) only ever sees valid plans.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+mod text;
+
+/// How many of the inputs may be Byzantine: a share lambda of the total weight, or a count f
+/// of rows (then lambda = f / n).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tolerance {
+    /// A share of the total weight, in [0, 1/2).
+    Lambda(f64),
+    /// A number of rows; lambda = f / n.
+    F(usize),
+}
+
+/// Where the geometric median's Weiszfeld iterations start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GmInit {
+    /// The zero vector (the papers' code and ByzFL).
+    Zero,
+    /// The weighted coordinate-wise median (the default: already robust, so few iterations).
+    Median,
+    /// The weighted mean.
+    Mean,
+}
+
+/// Parameters of the smoothed Weiszfeld geometric median (SPEC 4.5).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GmParams {
+    /// Starting point.
+    pub init: GmInit,
+    /// Iteration cap (>= 1).
+    pub max_iter: usize,
+    /// Stop when `||z_new - z|| <= tol * max(1, ||z||)`; 0 runs exactly `max_iter` iterations.
+    pub tol: f64,
+    /// Smoothing: weights are `w_i / max(nu, ||z - x_i||)`; must be > 0.
+    pub nu: f64,
+}
+
+impl GmParams {
+    /// The crate's default: start at the coordinate-wise median, iterate to a relative step of
+    /// 1e-6 (about f32 resolution) or 200 iterations, nu = 1e-6.
+    pub const DEFAULT: GmParams = GmParams {
+        init: GmInit::Median,
+        max_iter: 200,
+        tol: 1e-6,
+        nu: 1e-6,
+    };
+    /// The papers' code and ByzFL's `GeometricMedian`: start at 0, exactly 3 iterations, nu = 0.1.
+    pub const RFA: GmParams = GmParams {
+        init: GmInit::Zero,
+        max_iter: 3,
+        tol: 0.0,
+        nu: 0.1,
+    };
+}
+
+impl Default for GmParams {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The center that centered clipping starts from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Center {
+    /// The zero vector.
+    Zero,
+    /// The output of another rule on the same batch.
+    Rule(Box<Rule>),
+}
+
+/// A robust aggregation rule, as a user names it. Rules compose: `ctma(nnm(cwmed))`.
+///
+/// The text form ([`std::str::FromStr`] and [`fmt::Display`]) round-trips.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::{Rule, Tolerance};
+///
+/// let rule: Rule = "ctma(cwmed,lambda=0.2)".parse()?;
+/// assert_eq!(rule, Rule::ctma(Rule::CwMed, Some(Tolerance::Lambda(0.2))));
+/// assert_eq!(rule.to_string(), "ctma(cwmed,lambda=0.2)");
+///
+/// // Bad text points at the problem.
+/// let err = "krum(q=2)".parse::<Rule>().unwrap_err();
+/// assert!(err.to_string().contains("q"));
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rule {
+    /// Weighted mean (not robust: NaN or inf in any positive-weight row reaches the output).
+    Mean,
+    /// Weighted coordinate-wise median.
+    CwMed,
+    /// Weighted coordinate-wise trimmed mean.
+    CwTm {
+        /// Mass trimmed from each side; `None` takes the default.
+        tolerance: Option<Tolerance>,
+    },
+    /// Krum (`m = Some(1)` or `None` with `multi = false`) and Multi-Krum.
+    Krum {
+        /// f or lambda; `None` takes the default.
+        tolerance: Option<Tolerance>,
+        /// `false`: output the best row. `true`: Multi-Krum, the weighted mean of `m` rows.
+        multi: bool,
+        /// Multi-Krum's number of rows; `None` means n - f.
+        m: Option<usize>,
+    },
+    /// Geometric median by smoothed Weiszfeld.
+    Gm(GmParams),
+    /// Centered trimmed meta-aggregator over a base rule.
+    Ctma {
+        /// The rule that gives the center.
+        base: Box<Rule>,
+        /// Mass trimmed; `None` takes the default.
+        tolerance: Option<Tolerance>,
+    },
+    /// Nearest-neighbour mixing, then the base rule.
+    Nnm {
+        /// The rule applied to the mixed rows.
+        base: Box<Rule>,
+        /// Neighbourhood mass is (1 - lambda) W; `None` takes the default.
+        tolerance: Option<Tolerance>,
+    },
+    /// Bucketing: seeded shuffle, means of buckets of `s` rows, then the base rule.
+    Bucketing {
+        /// The rule applied to the bucket means.
+        base: Box<Rule>,
+        /// Bucket size (>= 1).
+        s: usize,
+        /// Seed of the shuffle.
+        seed: u64,
+    },
+    /// Centered clipping.
+    CenteredClipping {
+        /// Starting point.
+        center: Center,
+        /// Clipping radius (> 0).
+        tau: f64,
+        /// Number of clipping steps (>= 1).
+        iterations: usize,
+    },
+}
+
+impl Rule {
+    /// `ctma(base)` with an optional tolerance.
+    pub fn ctma(base: Rule, tolerance: Option<Tolerance>) -> Rule {
+        Rule::Ctma {
+            base: Box::new(base),
+            tolerance,
+        }
+    }
+
+    /// `nnm(base)` with an optional tolerance.
+    pub fn nnm(base: Rule, tolerance: Option<Tolerance>) -> Rule {
+        Rule::Nnm {
+            base: Box::new(base),
+            tolerance,
+        }
+    }
+
+    /// `krum(f)`: the single best row.
+    pub fn krum(f: usize) -> Rule {
+        Rule::Krum {
+            tolerance: Some(Tolerance::F(f)),
+            multi: false,
+            m: None,
+        }
+    }
+
+    /// Fixes every parameter for a batch of `n` rows, taking lambda or f from `default`
+    /// where the rule leaves it out, and checks every bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::{Plan, Rule, Tolerance};
+    ///
+    /// let plan = "cwtm".parse::<Rule>()?.plan(8, Some(Tolerance::F(2)))?;
+    /// assert_eq!(plan, Plan::TrimmedMean { lambda: 0.25 });
+    ///
+    /// // Krum needs n >= 2f + 3.
+    /// let err = Rule::krum(5).plan(7, None).unwrap_err();
+    /// assert!(err.to_string().contains("f = 5"));
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn plan(&self, n: usize, default: Option<Tolerance>) -> Result<Plan> {
+        if n == 0 {
+            return Err(Error::invalid("n", 0, "a batch needs at least one row"));
+        }
+        let pick = |t: &Option<Tolerance>| -> Result<Tolerance> {
+            t.or(default).ok_or_else(|| {
+                Error::invalid(
+                    "lambda",
+                    "not given",
+                    format!("rule {self} needs lambda or f: write it in the rule or pass --lambda/--f"),
+                )
+            })
+        };
+        Ok(match self {
+            Rule::Mean => Plan::Mean,
+            Rule::CwMed => Plan::Median,
+            Rule::CwTm { tolerance } => Plan::TrimmedMean {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+            },
+            Rule::Krum { tolerance, multi, m } => {
+                let t = pick(tolerance)?;
+                let f = match t {
+                    Tolerance::F(f) => {
+                        if n < 2 * f + 3 {
+                            return Err(Error::invalid(
+                                "f",
+                                f,
+                                format!("krum needs n >= 2f + 3, and n = {n} allows f <= {}", (n.saturating_sub(3)) / 2),
+                            ));
+                        }
+                        f
+                    }
+                    Tolerance::Lambda(l) => {
+                        if (n as f64) * (1.0 - 2.0 * l) < 3.0 {
+                            return Err(Error::invalid(
+                                "lambda",
+                                l,
+                                format!("krum needs n (1 - 2 lambda) >= 3, and n = {n}"),
+                            ));
+                        }
+                        (l * n as f64 + 1e-9).floor() as usize
+                    }
+                };
+                let lambda = trim_lambda(t, n)?;
+                let m = if *multi { m.unwrap_or(n - f) } else { 1 };
+                if m == 0 || m > n {
+                    return Err(Error::invalid("m", m, format!("multikrum needs 1 <= m <= n = {n}")));
+                }
+                Plan::Krum { lambda, m }
+            }
+            Rule::Gm(p) => {
+                if p.max_iter == 0 {
+                    return Err(Error::invalid("max_iter", 0, "gm needs max_iter >= 1"));
+                }
+                if !(p.tol.is_finite() && p.tol >= 0.0) {
+                    return Err(Error::invalid("tol", p.tol, "gm needs a finite tol >= 0"));
+                }
+                if !(p.nu.is_finite() && p.nu > 0.0) {
+                    return Err(Error::invalid("nu", p.nu, "gm needs a finite nu > 0"));
+                }
+                Plan::Gm(*p)
+            }
+            Rule::Ctma { base, tolerance } => Plan::Ctma {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+                base: Box::new(base.plan(n, default)?),
+            },
+            Rule::Nnm { base, tolerance } => Plan::Nnm {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+                base: Box::new(base.plan(n, default)?),
+            },
+            Rule::Bucketing { base, s, seed } => {
+                if *s == 0 || *s > n {
+                    return Err(Error::invalid("s", s, format!("bucketing needs 1 <= s <= n = {n}")));
+                }
+                Plan::Bucketing {
+                    s: *s,
+                    seed: *seed,
+                    base: Box::new(base.plan(n.div_ceil(*s), default)?),
+                }
+            }
+            Rule::CenteredClipping { center, tau, iterations } => {
+                if !(tau.is_finite() && *tau > 0.0) {
+                    return Err(Error::invalid("tau", tau, "cclip needs a finite tau > 0"));
+                }
+                if *iterations == 0 {
+                    return Err(Error::invalid("iters", 0, "cclip needs iters >= 1"));
+                }
+                Plan::CenteredClipping {
+                    center: match center {
+                        Center::Zero => None,
+                        Center::Rule(r) => Some(Box::new(r.plan(n, default)?)),
+                    },
+                    tau: *tau,
+                    iterations: *iterations,
+                }
+            }
+        })
+    }
+}
+
+/// lambda in [0, 1/2) from a tolerance, for a batch of n rows.
+fn trim_lambda(t: Tolerance, n: usize) -> Result<f64> {
+    match t {
+        Tolerance::Lambda(l) if (0.0..0.5).contains(&l) => Ok(l),
+        Tolerance::Lambda(l) => Err(Error::invalid("lambda", l, "lambda must be in [0, 0.5)")),
+        Tolerance::F(f) if 2 * f < n => Ok(f as f64 / n as f64),
+        Tolerance::F(f) => Err(Error::invalid(
+            "f",
+            f,
+            format!("f must be < n/2, and n = {n} allows f <= {}", (n - 1) / 2),
+        )),
+    }
+}
+
+/// Relative tolerance of a mass boundary: where a prefix of mass M ends inside a row, a
+/// partial mass below `MASS_EPS * W` counts as zero. It keeps rounding in `lambda * W` (say
+/// 0.2 * 5 = 1.0000000000000002) from letting a sliver of the next row, possibly NaN or
+/// infinite, into a trimmed mean or a CTMA average. Part of the contract for every backend.
+pub const MASS_EPS: f64 = 1e-9;
+
+/// A rule with every parameter fixed for one batch size: what the rule layer and the
+/// reference compute. Build it with [`Rule::plan`], which checks every bound.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// Weighted mean (SPEC 4.1).
+    Mean,
+    /// Weighted coordinate-wise median (SPEC 4.2).
+    Median,
+    /// Weighted coordinate-wise trimmed mean, mass `lambda * W` off each side (SPEC 4.3).
+    TrimmedMean {
+        /// Trimmed share of the weight on each side, in [0, 1/2).
+        lambda: f64,
+    },
+    /// Weighted (Multi-)Krum (SPEC 4.4); `m == 1` outputs the best row itself.
+    Krum {
+        /// Byzantine share of the weight, in [0, 1/2).
+        lambda: f64,
+        /// Rows averaged, 1..=n.
+        m: usize,
+    },
+    /// Geometric median by smoothed Weiszfeld (SPEC 4.5).
+    Gm(GmParams),
+    /// Centered trimmed meta-aggregator (SPEC 4.6).
+    Ctma {
+        /// The center's rule.
+        base: Box<Plan>,
+        /// Trimmed share, in [0, 1/2).
+        lambda: f64,
+    },
+    /// Nearest-neighbour mixing, then `base` with the same weights (SPEC 4.7).
+    Nnm {
+        /// Applied to the mixed rows.
+        base: Box<Plan>,
+        /// Neighbourhood mass is `(1 - lambda) W`.
+        lambda: f64,
+    },
+    /// Bucketing (SPEC 4.7): `ceil(n / s)` buckets; `base` is planned for that many rows.
+    Bucketing {
+        /// Applied to the bucket means, with the bucket masses as weights.
+        base: Box<Plan>,
+        /// Bucket size.
+        s: usize,
+        /// Shuffle seed (see [`bucket_permutation`]).
+        seed: u64,
+    },
+    /// Centered clipping (SPEC 4.7).
+    CenteredClipping {
+        /// Start: the zero vector (`None`) or this rule's output.
+        center: Option<Box<Plan>>,
+        /// Clipping radius.
+        tau: f64,
+        /// Clipping steps.
+        iterations: usize,
+    },
+}
+
+/// The row order of bucketing: a Fisher-Yates shuffle of `0..n` driven by SplitMix64 from
+/// `seed`. Bucket b holds positions `b*s .. min((b+1)*s, n)` of this order.
+///
+/// It is part of the contract (every backend and the reference must bucket alike), so it is
+/// spelled out here: for i from n-1 down to 1, draw `r = splitmix64()`, swap i with
+/// `r % (i + 1)`.
+pub fn bucket_permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+impl fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tolerance::Lambda(l) => write!(f, "lambda={l}"),
+            Tolerance::F(n) => write!(f, "f={n}"),
+        }
+    }
+}
