@@ -142,7 +142,12 @@ impl Aggregator {
                 }
             }
             Backend::Cpu => execute(&Cpu::new(), &plan, batch, out, &mut report)?,
-            other => return Err(other.available().err().unwrap_or_else(|| unreachable_backend(other))),
+            other => {
+                return Err(other
+                    .available()
+                    .err()
+                    .unwrap_or_else(|| unreachable_backend(other)));
+            }
         }
         Ok(report)
     }
@@ -156,7 +161,13 @@ fn unreachable_backend(b: Backend) -> Error {
 }
 
 /// Uploads the batch, runs the plan on the kernels, downloads the result.
-pub fn execute<K: Kernels>(k: &K, plan: &Plan, batch: &Batch<'_>, out: &mut [f32], report: &mut Report) -> Result<()> {
+pub fn execute<K: Kernels>(
+    k: &K,
+    plan: &Plan,
+    batch: &Batch<'_>,
+    out: &mut [f32],
+    report: &mut Report,
+) -> Result<()> {
     let rows = k.upload(batch)?;
     let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
     k.download(&result, out)
@@ -181,7 +192,12 @@ fn run<K: Kernels>(
             let dist = k.pairwise_dist(rows)?;
             let scores = krum_scores(&dist, w, *lambda);
             let mut order: Vec<usize> = (0..n).collect();
-            order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then((w[a] == 0.0).cmp(&(w[b] == 0.0))).then(a.cmp(&b)));
+            order.sort_by(|&a, &b| {
+                scores[a]
+                    .total_cmp(&scores[b])
+                    .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
+                    .then(a.cmp(&b))
+            });
             let selected = order[..*m].to_vec();
             let mut coeffs = vec![0.0; n];
             if *m == 1 {
@@ -208,7 +224,13 @@ fn run<K: Kernels>(
                 let b: Vec<f64> = r
                     .iter()
                     .zip(w)
-                    .map(|(r2, wi)| if *wi > 0.0 && r2.is_finite() { wi / r2.sqrt().max(p.nu) } else { 0.0 })
+                    .map(|(r2, wi)| {
+                        if *wi > 0.0 && r2.is_finite() {
+                            wi / r2.sqrt().max(p.nu)
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect();
                 let sum: f64 = b.iter().sum();
                 if sum == 0.0 {
@@ -228,7 +250,10 @@ fn run<K: Kernels>(
                     z = next;
                 }
             }
-            report.steps.push(Step::Gm { iterations, converged });
+            report.steps.push(Step::Gm {
+                iterations,
+                converged,
+            });
             Ok(z)
         }
         Plan::Ctma { base, lambda } => {
@@ -277,7 +302,11 @@ fn run<K: Kernels>(
             let means = k.mix(rows, &coeffs, nb, None)?;
             run(k, base, &means, nb, d, &masses, report)
         }
-        Plan::CenteredClipping { center, tau, iterations } => {
+        Plan::CenteredClipping {
+            center,
+            tau,
+            iterations,
+        } => {
             let mut v = match center {
                 None => k.zeros(1, d)?,
                 Some(c) => run(k, c, rows, n, d, w, report)?,

@@ -82,9 +82,15 @@ impl FromStr for Backend {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        [Backend::Auto, Backend::Reference, Backend::Cpu, Backend::Wgpu, Backend::Cuda]
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| Error::invalid("backend", s, "one of auto, reference, cpu, wgpu, cuda"))
+        [
+            Backend::Auto,
+            Backend::Reference,
+            Backend::Cpu,
+            Backend::Wgpu,
+            Backend::Cuda,
+        ]
+        .into_iter()
+        .find(|b| b.name() == s)
+        .ok_or_else(|| Error::invalid("backend", s, "one of auto, reference, cpu, wgpu, cuda"))
     }
 }

@@ -102,7 +102,11 @@ impl<'a> Batch<'a> {
                 format!("need one weight per row, n = {}", self.n),
             ));
         }
-        if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
+        if let Some((i, w)) = weights
+            .iter()
+            .enumerate()
+            .find(|(_, w)| !(w.is_finite() && **w >= 0.0))
+        {
             return Err(Error::invalid(
                 "weights",
                 format!("weights[{i}] = {w}"),
@@ -110,7 +114,11 @@ impl<'a> Batch<'a> {
             ));
         }
         if weights.iter().all(|w| *w == 0.0) {
-            return Err(Error::invalid("weights", "all zero", "at least one weight must be > 0"));
+            return Err(Error::invalid(
+                "weights",
+                "all zero",
+                "at least one weight must be > 0",
+            ));
         }
         self.weights = weights.to_vec();
         self.weighted = true;

@@ -49,7 +49,12 @@ pub trait Kernels {
     /// Primitive 1, `order_stats`: for every coordinate, orders the `(value, weight)` pairs of
     /// the rows of positive weight by -inf < finite < +inf < NaN, ties by row index, and
     /// reduces them by `stat`. Returns a `1 x d` matrix.
-    fn order_stats(&self, rows: &Self::Rows<'_>, weights: &[f64], stat: OrderStat) -> Result<Self::Rows<'static>>;
+    fn order_stats(
+        &self,
+        rows: &Self::Rows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<Self::Rows<'static>>;
 
     /// Primitive 2, `pairwise_dist`: the `n x n` row-major matrix of squared Euclidean
     /// distances between rows. An entry touching a row with a non-finite value is `+inf`

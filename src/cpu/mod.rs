@@ -31,7 +31,12 @@ impl Kernels for Cpu {
     fn download(&self, rows: &HostRows<'_>, out: &mut [f32]) -> Result<()> {
         todo!()
     }
-    fn order_stats(&self, rows: &HostRows<'_>, weights: &[f64], stat: OrderStat) -> Result<HostRows<'static>> {
+    fn order_stats(
+        &self,
+        rows: &HostRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<HostRows<'static>> {
         todo!()
     }
     fn pairwise_dist(&self, rows: &HostRows<'_>) -> Result<Vec<f64>> {
@@ -40,7 +45,13 @@ impl Kernels for Cpu {
     fn center_dist(&self, rows: &HostRows<'_>, center: &HostRows<'_>) -> Result<Vec<f64>> {
         todo!()
     }
-    fn mix(&self, rows: &HostRows<'_>, coeffs: &[f64], k: usize, base: Option<(&HostRows<'_>, f64)>) -> Result<HostRows<'static>> {
+    fn mix(
+        &self,
+        rows: &HostRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        base: Option<(&HostRows<'_>, f64)>,
+    ) -> Result<HostRows<'static>> {
         todo!()
     }
 }

@@ -221,7 +221,10 @@ impl Rule {
                             return Err(Error::invalid(
                                 "f",
                                 f,
-                                format!("krum needs n >= 2f + 3, and n = {n} allows f <= {}", (n.saturating_sub(3)) / 2),
+                                format!(
+                                    "krum needs n >= 2f + 3, and n = {n} allows f <= {}",
+                                    (n.saturating_sub(3)) / 2
+                                ),
                             ));
                         }
                         f
@@ -240,7 +243,11 @@ impl Rule {
                 let lambda = trim_lambda(t, n)?;
                 let m = if *multi { m.unwrap_or(n - f) } else { 1 };
                 if m == 0 || m > n {
-                    return Err(Error::invalid("m", m, format!("multikrum needs 1 <= m <= n = {n}")));
+                    return Err(Error::invalid(
+                        "m",
+                        m,
+                        format!("multikrum needs 1 <= m <= n = {n}"),
+                    ));
                 }
                 Plan::Krum { lambda, m }
             }
@@ -266,7 +273,11 @@ impl Rule {
             },
             Rule::Bucketing { base, s, seed } => {
                 if *s == 0 || *s > n {
-                    return Err(Error::invalid("s", s, format!("bucketing needs 1 <= s <= n = {n}")));
+                    return Err(Error::invalid(
+                        "s",
+                        s,
+                        format!("bucketing needs 1 <= s <= n = {n}"),
+                    ));
                 }
                 Plan::Bucketing {
                     s: *s,
@@ -274,7 +285,11 @@ impl Rule {
                     base: Box::new(base.plan(n.div_ceil(*s), default)?),
                 }
             }
-            Rule::CenteredClipping { center, tau, iterations } => {
+            Rule::CenteredClipping {
+                center,
+                tau,
+                iterations,
+            } => {
                 if !(tau.is_finite() && *tau > 0.0) {
                     return Err(Error::invalid("tau", tau, "cclip needs a finite tau > 0"));
                 }
