@@ -49,7 +49,7 @@ impl<'a> Batch<'a> {
         if n == 0 {
             return Err(Error::invalid("n", n, "a batch needs at least one row"));
         }
-        if data.is_empty() || data.len() % n != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(n) {
             return Err(Error::invalid(
                 "data",
                 format!("{} values", data.len()),
@@ -93,7 +93,9 @@ impl<'a> Batch<'a> {
 
     /// Attaches weights: n values, each finite and >= 0, not all zero.
     ///
-    /// Only their ratios matter (SPEC section 2); a row of weight 0 takes no part.
+    /// Only their ratios matter (SPEC section 2); a row of weight 0 takes no part. When all
+    /// positive weights are equal they are stored as ones, which changes no rule's output
+    /// but keeps the exact tie tests of uniform weights exact.
     pub fn with_weights(mut self, weights: &[f64]) -> Result<Self> {
         if weights.len() != self.n {
             return Err(Error::invalid(
@@ -120,7 +122,14 @@ impl<'a> Batch<'a> {
                 "at least one weight must be > 0",
             ));
         }
-        self.weights = weights.to_vec();
+        // Equal positive weights are uniform weights: store them as ones so that exact mass
+        // tests (a median's 2 C == W) hold whatever the common value (0.1 * 10 != 1.0 in f64).
+        let positive: Vec<f64> = weights.iter().copied().filter(|w| *w > 0.0).collect();
+        let equal = positive.iter().all(|w| *w == positive[0]);
+        self.weights = weights
+            .iter()
+            .map(|w| if equal && *w > 0.0 { 1.0 } else { *w })
+            .collect();
         self.weighted = true;
         Ok(self)
     }

@@ -1,0 +1,117 @@
+//! Shared test helpers: seeded data, backend selection with skip-or-require, comparison.
+#![allow(dead_code)]
+
+use byzagg::{Aggregator, Backend, Batch, Rule, Tolerance};
+
+/// SplitMix64: a tiny seeded generator, so tests need no RNG crate and stay reproducible.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// n rows of d values: a common mean plus noise, so rules have something to agree on.
+    pub fn rows(&mut self, n: usize, d: usize) -> Vec<f32> {
+        let center: Vec<f64> = (0..d).map(|_| self.range(-3.0, 3.0)).collect();
+        (0..n)
+            .flat_map(|_| {
+                center
+                    .iter()
+                    .map(|c| (c + self.range(-1.0, 1.0)) as f32)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// The weight kinds every rule is tested with.
+#[derive(Clone, Copy, Debug)]
+pub enum Weights {
+    Uniform,
+    Integer,
+    Real,
+}
+
+impl Weights {
+    pub const ALL: [Weights; 3] = [Weights::Uniform, Weights::Integer, Weights::Real];
+
+    pub fn make(self, n: usize, rng: &mut Rng) -> Option<Vec<f64>> {
+        match self {
+            Weights::Uniform => None,
+            Weights::Integer => Some((0..n).map(|_| (1 + rng.below(4)) as f64).collect()),
+            Weights::Real => Some((0..n).map(|_| rng.range(0.1, 3.0)).collect()),
+        }
+    }
+}
+
+/// The backend if it is available here; otherwise `None` after printing why, or a panic if
+/// `BYZAGG_REQUIRE` (a comma-separated list) names it.
+pub fn backend_or_skip(backend: Backend) -> Option<Backend> {
+    match backend.available() {
+        Ok(()) => Some(backend),
+        Err(e) => {
+            let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
+            if required.split(',').any(|r| r.trim() == backend.name()) {
+                panic!("BYZAGG_REQUIRE names {backend} but it is unavailable: {e}");
+            }
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// Aggregates `data` (n rows) with `rule` on `backend`.
+pub fn run(
+    rule: &Rule,
+    backend: Backend,
+    data: &[f32],
+    n: usize,
+    weights: Option<&[f64]>,
+    tolerance: Option<Tolerance>,
+) -> byzagg::Result<Vec<f32>> {
+    let mut batch = Batch::from_contiguous(data, n)?;
+    if let Some(w) = weights {
+        batch = batch.with_weights(w)?;
+    }
+    let mut agg = Aggregator::new(rule.clone(), backend)?;
+    if let Some(t) = tolerance {
+        agg = agg.with_tolerance(t);
+    }
+    agg.aggregate(&batch)
+}
+
+/// Largest |a - b| relative to the scale of `b`, treating equal non-finite values as equal;
+/// `f64::INFINITY` if one side is non-finite and the other is not.
+pub fn max_rel_error(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1.0f64, |m, v| m.max(v.abs() as f64));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            if x.is_finite() && y.is_finite() {
+                (*x as f64 - *y as f64).abs() / scale
+            } else if x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) {
+                0.0
+            } else {
+                f64::INFINITY
+            }
+        })
+        .fold(0.0, f64::max)
+}

@@ -1,0 +1,118 @@
+//! Golden values from SPEC.md and the papers' code, on every available backend.
+
+mod common;
+
+use byzagg::{Aggregator, Backend, Batch, Rule, Step};
+use common::backend_or_skip;
+
+const ROWS: [[f32; 3]; 3] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+
+fn aggregate(text: &str, backend: Backend, rows: &[[f32; 3]]) -> Vec<f32> {
+    let rule: Rule = text.parse().expect("rule");
+    Aggregator::new(rule, backend)
+        .and_then(|a| a.aggregate(&Batch::from_rows(rows)?))
+        .expect("aggregate")
+}
+
+#[test]
+fn median_of_three_rows() {
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        assert_eq!(
+            aggregate("cwmed", backend, &ROWS),
+            vec![4.0, 5.0, 6.0],
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn gm_rfa_preset_matches_the_papers_code() {
+    let want = [3.78788764f32, 4.78788764, 5.78788764];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let got = aggregate("gm(preset=rfa)", backend, &ROWS);
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-6 * w, "{backend}: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn krum_with_equal_scores_picks_row_zero() {
+    // Three corners of a simplex: every row is at squared distance 2 from the others.
+    let rows = [[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        assert_eq!(
+            aggregate("krum(f=0)", backend, &rows),
+            vec![1.0, 0.0, 0.0],
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn numpy_median_for_even_n() {
+    let rows = [
+        [1.0f32, -5.0, 0.0],
+        [2.0, 7.0, 0.0],
+        [10.0, 1.0, 3.0],
+        [4.0, 2.0, 3.0],
+    ];
+    // np.median(rows, axis=0) == [3.0, 1.5, 1.5]
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        assert_eq!(
+            aggregate("cwmed", backend, &rows),
+            vec![3.0, 1.5, 1.5],
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn reports_say_what_the_rule_did() {
+    let rows = [[0.0f32, 0.0], [0.1, 0.0], [0.0, 0.1], [100.0, 100.0], [0.1, 0.1]];
+    for backend in [Backend::Cpu].into_iter().filter_map(backend_or_skip) {
+        let agg = Aggregator::new("ctma(krum(f=1),f=1)".parse().expect("rule"), backend).expect("aggregator");
+        let mut out = [0.0f32; 2];
+        let report = agg
+            .aggregate_into(&Batch::from_rows(&rows).expect("batch"), &mut out)
+            .expect("aggregate");
+        let [Step::Krum { selected, .. }, Step::Ctma { kept, rejected }] = report.steps.as_slice() else {
+            panic!("unexpected report {report:?}");
+        };
+        assert_eq!(selected.len(), 1);
+        assert_eq!(kept.len(), 4);
+        assert_eq!(rejected, &vec![3]);
+
+        let gm = Aggregator::new("gm".parse().expect("rule"), backend).expect("aggregator");
+        let report = gm
+            .aggregate_into(&Batch::from_rows(&rows).expect("batch"), &mut out)
+            .expect("aggregate");
+        assert!(
+            matches!(report.steps.as_slice(), [Step::Gm { converged: true, iterations }] if *iterations >= 1)
+        );
+    }
+}
+
+/// The default geometric median is the true one: the weighted sum of unit vectors from it
+/// to the rows vanishes (SPEC 4.5).
+#[test]
+fn gm_default_meets_the_optimality_condition() {
+    let mut rng = common::Rng(9);
+    let (n, d) = (11, 5);
+    let data = rng.rows(n, d);
+    let w: Vec<f64> = (0..n).map(|_| rng.range(0.5, 2.0)).collect();
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let z = common::run(&"gm".parse().expect("rule"), backend, &data, n, Some(&w), None).expect("gm");
+        let mut grad = vec![0.0f64; d];
+        for i in 0..n {
+            let diff: Vec<f64> = (0..d).map(|j| data[i * d + j] as f64 - z[j] as f64).collect();
+            let norm = diff.iter().map(|v| v * v).sum::<f64>().sqrt();
+            for j in 0..d {
+                grad[j] += w[i] * diff[j] / norm;
+            }
+        }
+        let total: f64 = w.iter().sum();
+        let g = grad.iter().map(|v| v * v).sum::<f64>().sqrt() / total;
+        assert!(g < 1e-4, "{backend}: |sum of unit vectors| / W = {g}");
+    }
+}

@@ -1,0 +1,116 @@
+//! Property tests (SPEC sections 2 and 3) on the reference and on every available backend:
+//! weights act as multiplicities, only their ratios matter, row order does not matter where
+//! no ties arise, and Byzantine rows up to the tolerated weight never make the output
+//! non-finite.
+
+mod common;
+
+use byzagg::{Backend, Rule, Tolerance};
+use common::{backend_or_skip, max_rel_error, run};
+use proptest::prelude::*;
+
+/// The backends each property runs on: the reference and whatever else is here.
+fn backends() -> Vec<Backend> {
+    Backend::ALL.into_iter().filter_map(backend_or_skip).collect()
+}
+
+fn rule(text: &str) -> Rule {
+    text.parse().expect("rule text")
+}
+
+/// A batch: n rows of d values in [-10, 10], as a flat row-major vector.
+fn batch(
+    n: std::ops::Range<usize>,
+    d: std::ops::Range<usize>,
+) -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
+    (n, d).prop_flat_map(|(n, d)| (Just(n), Just(d), prop::collection::vec(-10.0f32..10.0, n * d)))
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 48,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Integer weights equal repeating rows (every rule but Krum, SPEC 2 and 4.4).
+    #[test]
+    fn weights_are_multiplicities((n, d, data) in batch(1..8, 1..20), counts in prop::collection::vec(1usize..4, 8)) {
+        let counts = &counts[..n];
+        let weights: Vec<f64> = counts.iter().map(|c| *c as f64).collect();
+        let expanded: Vec<f32> = (0..n).flat_map(|i| std::iter::repeat_n(&data[i * d..(i + 1) * d], counts[i]).flatten().copied()).collect();
+        let total: usize = counts.iter().sum();
+        for (text, tol) in [("mean", 1e-5), ("cwmed", 0.0), ("cwtm(lambda=0.2)", 1e-5), ("ctma(cwmed,lambda=0.2)", 1e-5), ("gm(preset=rfa)", 1e-5), ("nnm(cwmed,lambda=0.2)", 1e-5)] {
+            for backend in backends() {
+                let weighted = run(&rule(text), backend, &data, n, Some(&weights), None).unwrap();
+                let repeated = run(&rule(text), backend, &expanded, total, None, None).unwrap();
+                prop_assert!(max_rel_error(&weighted, &repeated) <= tol, "{text} on {backend}: {weighted:?} vs {repeated:?}");
+            }
+        }
+    }
+
+    /// Scaling every weight by the same factor changes nothing.
+    #[test]
+    fn weight_scale_invariance((n, _d, data) in batch(3..12, 1..16), weights in prop::collection::vec(0.1f64..3.0, 12), scale in prop::sample::select(vec![0.5, 4.0, 3.7, 1e-3, 1e6])) {
+        let weights = &weights[..n];
+        let scaled: Vec<f64> = weights.iter().map(|w| w * scale).collect();
+        for text in ["mean", "cwmed", "cwtm(lambda=0.2)", "krum(lambda=0.2)", "multikrum(lambda=0.2)", "gm", "ctma(cwmed,lambda=0.2)", "nnm(cwmed,lambda=0.2)", "cclip(tau=1,iters=2)"] {
+            let r = rule(text);
+            if r.plan(n, None).is_err() { continue; }
+            for backend in backends() {
+                let a = run(&r, backend, &data, n, Some(weights), None).unwrap();
+                let b = run(&r, backend, &data, n, Some(&scaled), None).unwrap();
+                let tol = if text == "gm" { 1e-4 } else { 1e-5 };
+                prop_assert!(max_rel_error(&a, &b) <= tol, "{text} on {backend}, scale {scale}: {a:?} vs {b:?}");
+            }
+        }
+    }
+
+    /// Reordering rows (with their weights) changes nothing when values do not tie.
+    #[test]
+    fn row_permutation_invariance((n, d, data) in batch(3..12, 1..16), weights in prop::collection::vec(0.1f64..3.0, 12), seed in any::<u64>()) {
+        let weights = &weights[..n];
+        let order = byzagg::bucket_permutation(n, seed);
+        let permuted: Vec<f32> = order.iter().flat_map(|&i| data[i * d..(i + 1) * d].iter().copied()).collect();
+        let permuted_w: Vec<f64> = order.iter().map(|&i| weights[i]).collect();
+        for text in ["mean", "cwmed", "cwtm(lambda=0.2)", "krum(lambda=0.2)", "gm", "ctma(cwmed,lambda=0.2)", "nnm(cwmed,lambda=0.2)"] {
+            let r = rule(text);
+            if r.plan(n, None).is_err() { continue; }
+            for backend in backends() {
+                let a = run(&r, backend, &data, n, Some(weights), None).unwrap();
+                let b = run(&r, backend, &permuted, n, Some(&permuted_w), None).unwrap();
+                let tol = if text == "gm" { 1e-4 } else { 1e-5 };
+                prop_assert!(max_rel_error(&a, &b) <= tol, "{text} on {backend}: {a:?} vs {b:?}");
+            }
+        }
+    }
+
+    /// Rows of NaN, +inf, -inf or +-1e38, fewer than the rule tolerates, never reach the output.
+    #[test]
+    fn byzantine_rows_never_poison((n, d, mut data) in batch(5..24, 1..12), picks in prop::collection::vec((0usize..64, 0usize..5), 0..12)) {
+        let poisons = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e38, -1e38];
+        let f = (n - 3) / 2; // the most Krum allows; lambda = f/n < 1/2 for the others
+        let mut bad = std::collections::BTreeSet::new();
+        for (row, kind) in picks {
+            if bad.len() < f {
+                let row = row % n;
+                bad.insert(row);
+                data[row * d..(row + 1) * d].fill(poisons[kind]);
+            }
+        }
+        // Trimming rules need strictly less bad weight than lambda W: trim one more than bad.
+        let lambda = ((bad.len() + 1) as f64 / n as f64).min(0.49);
+        for text in ["cwmed", "cwtm", "krum", "multikrum", "gm", "gm(preset=rfa)", "ctma(cwmed)", "ctma(krum)", "nnm(cwmed)"] {
+            let r = rule(text);
+            let t = if text.contains("krum") { Tolerance::F(f) } else { Tolerance::Lambda(lambda) };
+            if r.plan(n, Some(t)).is_err() { continue; }
+            for backend in backends() {
+                let out = run(&r, backend, &data, n, None, Some(t)).unwrap();
+                prop_assert!(out.iter().all(|v| v.is_finite()), "{text} on {backend} with bad rows {bad:?}: {out:?}");
+            }
+        }
+    }
+}
