@@ -66,6 +66,10 @@ pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
 ///   `MASS_EPS * W` counts as zero, and the output is the kept-mass-weighted mean.
 ///
 /// A coordinate with no value of positive weight (all weights 0) gives NaN.
+///
+/// # Panics
+///
+/// If `weights` is shorter than `rows` or the rows differ in length (caller's contract).
 pub fn order_stats(rows: &[Vec<f64>], weights: &[f64], stat: OrderStat) -> Vec<f64> {
     let d = rows.first().map_or(0, Vec::len);
     let total: f64 = weights.iter().sum();
@@ -106,6 +110,11 @@ pub fn center_dist(rows: &[Vec<f64>], center: &[f64]) -> Vec<f64> {
 ///
 /// `coeffs` is the `k x n` matrix C, row-major. A non-finite value with a non-zero
 /// coefficient propagates as arithmetic says.
+///
+/// # Panics
+///
+/// If `coeffs` holds fewer than `k * n` values or the rows differ in length (caller's
+/// contract).
 pub fn mix(rows: &[Vec<f64>], coeffs: &[f64], k: usize) -> Vec<f64> {
     let n = rows.len();
     let d = rows.first().map_or(0, Vec::len);
@@ -790,5 +799,49 @@ mod tests {
             &[10.0, 0.0],
             1e-12,
         );
+    }
+
+    /// CTMA and NNM treat integer weights as multiplicities; weighted Krum is scale invariant.
+    #[test]
+    fn meta_rules_and_weights() {
+        let mut rnd = uniform(13);
+        for case in 0..50 {
+            let n = 3 + case % 6;
+            let rows: Vec<Vec<f64>> = (0..n)
+                .map(|_| (0..3).map(|_| rnd() * 8.0).collect())
+                .collect();
+            let weights: Vec<f64> = (0..n).map(|_| 1.0 + (rnd() * 3.0).floor()).collect();
+            let mut repeated = Vec::new();
+            for (r, w) in rows.iter().zip(&weights) {
+                for _ in 0..*w as usize {
+                    repeated.push(r.clone());
+                }
+            }
+            let ones = vec![1.0; repeated.len()];
+            for plan in [
+                Plan::Ctma {
+                    base: Box::new(Plan::Median),
+                    lambda: 0.3,
+                },
+                Plan::Ctma {
+                    base: Box::new(Plan::TrimmedMean { lambda: 0.2 }),
+                    lambda: 0.1,
+                },
+                Plan::Nnm {
+                    base: Box::new(Plan::Median),
+                    lambda: 0.25,
+                },
+            ] {
+                let a = aggregate_rows(&plan, &rows, &weights).unwrap();
+                let b = aggregate_rows(&plan, &repeated, &ones).unwrap();
+                assert_close(&a, &b, 1e-9);
+            }
+            let plan = Plan::Krum { lambda: 0.2, m: 1 };
+            let scaled: Vec<f64> = weights.iter().map(|w| w * 1e-3).collect();
+            assert_eq!(
+                aggregate_rows(&plan, &rows, &weights).unwrap(),
+                aggregate_rows(&plan, &rows, &scaled).unwrap()
+            );
+        }
     }
 }
