@@ -1,7 +1,847 @@
-//! The f64 reference (placeholder: being written).
-#![allow(missing_docs, unused)]
-use crate::{Batch, Plan, Result};
+//! The f64 reference: every rule of SPEC section 4, written straight from the spec.
+//!
+//! This module is the oracle that the fast backends are tested against. It converts every
+//! input value to `f64` and computes each rule with plain loops and sorts, favouring clarity
+//! over speed; it shares no code with the rule layer (`aggregate.rs`), the CPU backend or the
+//! [`Kernels`](crate::Kernels) trait. Only the contract functions of the crate
+//! ([`bucket_permutation`], [`MASS_EPS`]) are shared, since every backend must agree on them.
+//!
+//! Conventions (the same for every backend; they decide wherever the spec is silent):
+//!
+//! - Rows of weight 0 take no part in anything: not in sorts, not as neighbours, not in sums.
+//! - Values of one coordinate are ordered -inf < finite < +inf < NaN (any NaN, whatever its
+//!   sign bit), ties (including `-0.0` against `+0.0`) by row index.
+//! - Distances are squared Euclidean distances, `+inf` (never NaN) when a row or the center
+//!   holds a non-finite value.
+//! - A "prefix of mass M" orders the rows of positive weight by (distance, index) and takes
+//!   mass `min(w_j, left)` from each in turn, stopping as soon as `left <= MASS_EPS * W`.
+//! - Linear combinations skip terms whose coefficient is 0, so `0 * NaN` never appears.
+//!
+//! The primitive functions ([`order_stats`], [`pairwise_dist`], [`center_dist`], [`mix`]) are
+//! public so that a backend's tests can compare each of its kernels with them.
 
+use std::cmp::Ordering;
+
+use crate::kernels::OrderStat;
+use crate::rule::{GmInit, GmParams, MASS_EPS, Plan, bucket_permutation};
+use crate::{Batch, Error, Result};
+
+/// Aggregates with every value converted to f64.
+///
+/// Implements each [`Plan`] variant directly from SPEC section 4 (see the module docs for the
+/// conventions). Non-finite input values are normal input and never cause a panic or an
+/// error. The only errors are for hand-built plans that [`Rule::plan`](crate::Rule::plan)
+/// would have rejected and that cannot be computed: Krum with `m` outside `1..=n`, and
+/// bucketing with `s == 0`.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::{Batch, Plan, reference};
+///
+/// let rows = [[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, f32::NAN]];
+/// let out = reference::aggregate(&Plan::Median, &Batch::from_rows(&rows)?)?;
+/// assert_eq!(out, vec![4.0, 5.0, 6.0]);
+/// # Ok::<(), byzagg::Error>(())
+/// ```
 pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
-    todo!()
+    let rows: Vec<Vec<f64>> = batch
+        .rows()
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    aggregate_rows(plan, &rows, batch.weights())
+}
+
+/// Weighted median (Median) or trimmed mean per coordinate, SPEC 4.2/4.3, over rows given as f64 vectors.
+///
+/// `rows` holds n rows of equal length d, `weights` n finite weights >= 0. Per coordinate the
+/// values of the rows of positive weight are sorted (-inf < finite < +inf < NaN, ties by row
+/// index) and their weights accumulated into C_1, C_2, ... with W the total weight:
+///
+/// - [`OrderStat::Median`]: if some k has `2 * C_k == W` exactly, the midpoint
+///   `(v_k + v_{k+1}) / 2` of that value and the next one (plain arithmetic, so the midpoint
+///   of -inf and +inf is NaN); otherwise the first `v_k` with `2 * C_k > W`.
+/// - [`OrderStat::TrimmedMean`]: mass `L = lambda * W` is removed from each side; value i
+///   keeps mass `max(0, min(C_i, W - L) - max(C_{i-1}, L))`, a kept mass below
+///   `MASS_EPS * W` counts as zero, and the output is the kept-mass-weighted mean.
+///
+/// A coordinate with no value of positive weight (all weights 0) gives NaN.
+///
+/// # Panics
+///
+/// If `weights` is shorter than `rows` or the rows differ in length (caller's contract).
+pub fn order_stats(rows: &[Vec<f64>], weights: &[f64], stat: OrderStat) -> Vec<f64> {
+    let d = rows.first().map_or(0, Vec::len);
+    let total: f64 = weights.iter().sum();
+    (0..d)
+        .map(|j| {
+            // (value, weight) of the rows of positive weight, in the order of SPEC section 3.
+            let mut pairs: Vec<(f64, f64, usize)> = (0..rows.len())
+                .filter(|&i| weights[i] > 0.0)
+                .map(|i| (rows[i][j], weights[i], i))
+                .collect();
+            pairs.sort_by(|a, b| value_order(a.0, b.0).then(a.2.cmp(&b.2)));
+            match stat {
+                OrderStat::Median => weighted_median(&pairs, total),
+                OrderStat::TrimmedMean { lambda } => weighted_trimmed_mean(&pairs, total, lambda),
+            }
+        })
+        .collect()
+}
+
+/// n*n squared distances, row-major; +inf for any entry touching a row with a non-finite value, INCLUDING the diagonal (0 for finite rows).
+pub fn pairwise_dist(rows: &[Vec<f64>]) -> Vec<f64> {
+    let n = rows.len();
+    let mut out = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            out[i * n + j] = squared_distance(&rows[i], &rows[j]);
+        }
+    }
+    out
+}
+
+/// squared distances to center; +inf for rows (or a center) with a non-finite value.
+pub fn center_dist(rows: &[Vec<f64>], center: &[f64]) -> Vec<f64> {
+    rows.iter().map(|r| squared_distance(r, center)).collect()
+}
+
+/// out (k x d, row-major) = C (k x n) * rows, skipping zero coefficients (so 0*NaN never appears).
+///
+/// `coeffs` is the `k x n` matrix C, row-major. A non-finite value with a non-zero
+/// coefficient propagates as arithmetic says.
+///
+/// # Panics
+///
+/// If `coeffs` holds fewer than `k * n` values or the rows differ in length (caller's
+/// contract).
+pub fn mix(rows: &[Vec<f64>], coeffs: &[f64], k: usize) -> Vec<f64> {
+    let n = rows.len();
+    let d = rows.first().map_or(0, Vec::len);
+    let mut out = vec![0.0; k * d];
+    for r in 0..k {
+        for i in 0..n {
+            let c = coeffs[r * n + i];
+            if c == 0.0 {
+                continue;
+            }
+            for j in 0..d {
+                out[r * d + j] += c * rows[i][j];
+            }
+        }
+    }
+    out
+}
+
+/// The order of values within one coordinate: -inf < finite < +inf < NaN, all NaNs equal
+/// (whatever their sign bit; `f64::total_cmp` would put a negative NaN below -inf).
+fn value_order(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Whether every value of `x` is finite.
+fn is_finite_row(x: &[f64]) -> bool {
+    x.iter().all(|v| v.is_finite())
+}
+
+/// Squared Euclidean distance, `+inf` if either side holds a non-finite value.
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    if !is_finite_row(a) || !is_finite_row(b) {
+        return f64::INFINITY;
+    }
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Euclidean norm.
+fn norm(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// SPEC 4.2 over sorted (value, weight, row) triples of positive weight.
+fn weighted_median(pairs: &[(f64, f64, usize)], total: f64) -> f64 {
+    let mut cumulative = 0.0;
+    for (k, &(v, w, _)) in pairs.iter().enumerate() {
+        cumulative += w;
+        if 2.0 * cumulative == total {
+            // Exactly half the weight lies at or below v: midpoint with the next value.
+            return match pairs.get(k + 1) {
+                Some(&(next, _, _)) => (v + next) / 2.0,
+                None => v,
+            };
+        }
+        if 2.0 * cumulative > total {
+            return v;
+        }
+    }
+    // Only reachable when rounding leaves the last cumulative weight a hair below W (or
+    // when there is no value at all).
+    pairs.last().map_or(f64::NAN, |p| p.0)
+}
+
+/// SPEC 4.3 over sorted (value, weight, row) triples of positive weight.
+fn weighted_trimmed_mean(pairs: &[(f64, f64, usize)], total: f64, lambda: f64) -> f64 {
+    let trim = lambda * total;
+    let (lo, hi) = (trim, total - trim);
+    let mut below = 0.0; // C_{i-1}
+    let mut sum = 0.0;
+    let mut kept_total = 0.0;
+    for &(v, w, _) in pairs {
+        let above = below + w; // C_i
+        let kept = (above.min(hi) - below.max(lo)).max(0.0);
+        below = above;
+        if kept < MASS_EPS * total || kept == 0.0 {
+            continue;
+        }
+        sum += kept * v;
+        kept_total += kept;
+    }
+    sum / kept_total
+}
+
+/// The prefix of mass `target` (SPEC section 2): the rows of positive weight ordered by
+/// (`r`, index), each taking mass `min(w_j, left)`, until `left <= MASS_EPS * total`.
+/// Rows listed in `first` are taken before all others (in that order, if of positive
+/// weight); rows in `exclude` are never taken. Returns (row, mass) pairs.
+fn prefix_of_mass(
+    r: &[f64],
+    w: &[f64],
+    target: f64,
+    total: f64,
+    first: Option<usize>,
+    exclude: Option<usize>,
+) -> Vec<(usize, f64)> {
+    let mut order: Vec<usize> = (0..r.len())
+        .filter(|&j| w[j] > 0.0 && Some(j) != first && Some(j) != exclude)
+        .collect();
+    order.sort_by(|&a, &b| value_order(r[a], r[b]).then(a.cmp(&b)));
+    if let Some(i) = first.filter(|&i| w[i] > 0.0) {
+        order.insert(0, i);
+    }
+    let mut left = target;
+    let mut taken = Vec::new();
+    for j in order {
+        if left <= MASS_EPS * total {
+            break;
+        }
+        let mass = w[j].min(left);
+        taken.push((j, mass));
+        left -= mass;
+    }
+    taken
+}
+
+/// Weighted mean of the rows of positive weight, coefficients `w_i / W` (SPEC 4.1).
+fn weighted_mean(rows: &[Vec<f64>], w: &[f64]) -> Vec<f64> {
+    let total: f64 = w.iter().sum();
+    let coeffs: Vec<f64> = w
+        .iter()
+        .map(|&wi| if wi > 0.0 { wi / total } else { 0.0 })
+        .collect();
+    mix(rows, &coeffs, 1)
+}
+
+/// One plan over f64 rows with weights `w` (n rows at this level).
+fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>> {
+    let n = rows.len();
+    let d = rows.first().map_or(0, Vec::len);
+    let total: f64 = w.iter().sum();
+    Ok(match plan {
+        Plan::Mean => weighted_mean(rows, w),
+        Plan::Median => order_stats(rows, w, OrderStat::Median),
+        Plan::TrimmedMean { lambda } => {
+            order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda })
+        }
+        Plan::Krum { lambda, m } => krum(rows, w, *lambda, *m)?,
+        Plan::Gm(p) => geometric_median(rows, w, p),
+        Plan::Ctma { base, lambda } => {
+            let center = aggregate_rows(base, rows, w)?;
+            let r = center_dist(rows, &center);
+            let target = (1.0 - lambda) * total;
+            let mut out = vec![0.0; d];
+            for (i, mass) in prefix_of_mass(&r, w, target, total, None, None) {
+                for (o, x) in out.iter_mut().zip(&rows[i]) {
+                    *o += mass * x;
+                }
+            }
+            out.iter().map(|o| o / target).collect()
+        }
+        Plan::Nnm { base, lambda } => {
+            let dist = pairwise_dist(rows);
+            let target = (1.0 - lambda) * total;
+            let mixed: Vec<Vec<f64>> = (0..n)
+                .map(|i| {
+                    let r = &dist[i * n..(i + 1) * n];
+                    let mut out = vec![0.0; d];
+                    // Row i itself first (even if non-finite), then its nearest others.
+                    for (j, mass) in prefix_of_mass(r, w, target, total, Some(i), None) {
+                        for (o, x) in out.iter_mut().zip(&rows[j]) {
+                            *o += mass * x;
+                        }
+                    }
+                    out.iter().map(|o| o / target).collect()
+                })
+                .collect();
+            aggregate_rows(base, &mixed, w)?
+        }
+        Plan::Bucketing { base, s, seed } => {
+            if *s == 0 {
+                return Err(Error::invalid(
+                    "s",
+                    s,
+                    format!("bucketing needs 1 <= s <= n = {n}"),
+                ));
+            }
+            let order = bucket_permutation(n, *seed);
+            let mut means = Vec::new();
+            let mut masses = Vec::new();
+            for members in order.chunks(*s) {
+                let mass: f64 = members.iter().map(|&i| w[i]).sum();
+                let mut mean = vec![0.0; d];
+                if mass > 0.0 {
+                    for &i in members.iter().filter(|&&i| w[i] > 0.0) {
+                        for (o, x) in mean.iter_mut().zip(&rows[i]) {
+                            *o += w[i] / mass * x;
+                        }
+                    }
+                }
+                means.push(mean);
+                masses.push(mass);
+            }
+            aggregate_rows(base, &means, &masses)?
+        }
+        Plan::CenteredClipping {
+            center,
+            tau,
+            iterations,
+        } => {
+            let mut v = match center {
+                None => vec![0.0; d],
+                Some(c) => aggregate_rows(c, rows, w)?,
+            };
+            for _ in 0..*iterations {
+                let r = center_dist(rows, &v);
+                let c: Vec<f64> = (0..n)
+                    .map(|i| {
+                        if w[i] == 0.0 || !r[i].is_finite() {
+                            0.0
+                        } else if r[i] == 0.0 {
+                            w[i] / total
+                        } else {
+                            w[i] / total * (tau / r[i].sqrt()).min(1.0)
+                        }
+                    })
+                    .collect();
+                let keep = 1.0 - c.iter().sum::<f64>();
+                let mut next = if keep == 0.0 {
+                    vec![0.0; d]
+                } else {
+                    v.iter().map(|x| keep * x).collect()
+                };
+                for (i, &ci) in c.iter().enumerate() {
+                    if ci != 0.0 {
+                        for (o, x) in next.iter_mut().zip(&rows[i]) {
+                            *o += ci * x;
+                        }
+                    }
+                }
+                v = next;
+            }
+            v
+        }
+    })
+}
+
+/// Weighted (Multi-)Krum (SPEC 4.4).
+fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>> {
+    let n = rows.len();
+    if m == 0 || m > n {
+        return Err(Error::invalid(
+            "m",
+            m,
+            format!("multikrum needs 1 <= m <= n = {n}"),
+        ));
+    }
+    let total: f64 = w.iter().sum();
+    let dist = pairwise_dist(rows);
+    let scores: Vec<f64> = (0..n)
+        .map(|i| {
+            if w[i] == 0.0 || !is_finite_row(&rows[i]) {
+                return f64::INFINITY;
+            }
+            let target = (1.0 - lambda) * total - w[i] - total / n as f64;
+            if target <= MASS_EPS * total {
+                return 0.0;
+            }
+            let r = &dist[i * n..(i + 1) * n];
+            prefix_of_mass(r, w, target, total, None, Some(i))
+                .into_iter()
+                .map(|(j, mass)| mass * r[j])
+                .sum()
+        })
+        .collect();
+    let mut ranked: Vec<usize> = (0..n).collect();
+    ranked.sort_by(|&a, &b| {
+        value_order(scores[a], scores[b])
+            .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
+            .then(a.cmp(&b))
+    });
+    let best = &ranked[..m];
+    if m == 1 {
+        return Ok(rows[best[0]].clone());
+    }
+    let mass: f64 = best.iter().map(|&i| w[i]).sum();
+    let mut out = vec![0.0; rows[0].len()];
+    for &i in best.iter().filter(|&&i| w[i] > 0.0) {
+        for (o, x) in out.iter_mut().zip(&rows[i]) {
+            *o += w[i] / mass * x;
+        }
+    }
+    Ok(out)
+}
+
+/// Smoothed Weiszfeld geometric median (SPEC 4.5).
+fn geometric_median(rows: &[Vec<f64>], w: &[f64], p: &GmParams) -> Vec<f64> {
+    let d = rows.first().map_or(0, Vec::len);
+    let mut z = match p.init {
+        GmInit::Zero => vec![0.0; d],
+        GmInit::Median => order_stats(rows, w, OrderStat::Median),
+        GmInit::Mean => weighted_mean(rows, w),
+    };
+    for _ in 0..p.max_iter {
+        let b: Vec<f64> = rows
+            .iter()
+            .zip(w)
+            .map(|(x, &wi)| {
+                let r = squared_distance(&z, x).sqrt();
+                if wi > 0.0 && r.is_finite() {
+                    wi / r.max(p.nu)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let sum: f64 = b.iter().sum();
+        if sum == 0.0 {
+            break;
+        }
+        let mut next = vec![0.0; d];
+        for (x, &bi) in rows.iter().zip(&b) {
+            if bi != 0.0 {
+                for (o, v) in next.iter_mut().zip(x) {
+                    *o += bi / sum * v;
+                }
+            }
+        }
+        let step = norm(&next.iter().zip(&z).map(|(a, b)| a - b).collect::<Vec<_>>());
+        let converged = p.tol > 0.0 && step <= p.tol * norm(&z).max(1.0);
+        z = next;
+        if converged {
+            break;
+        }
+    }
+    z
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(v: &[&[f64]]) -> Vec<Vec<f64>> {
+        v.iter().map(|r| r.to_vec()).collect()
+    }
+
+    fn assert_close(a: &[f64], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{a:?} vs {b:?}");
+        }
+    }
+
+    /// A small deterministic generator (SplitMix64) for test data.
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    const GOLDEN: [[f32; 3]; 3] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+
+    #[test]
+    fn golden_median() {
+        let batch = Batch::from_rows(&GOLDEN).unwrap();
+        assert_eq!(
+            aggregate(&Plan::Median, &batch).unwrap(),
+            vec![4.0, 5.0, 6.0]
+        );
+    }
+
+    #[test]
+    fn golden_rfa_gm() {
+        let batch = Batch::from_rows(&GOLDEN).unwrap();
+        let out = aggregate(&Plan::Gm(GmParams::RFA), &batch).unwrap();
+        let want = [3.78788764, 4.78788764, 5.78788764];
+        for (o, w) in out.iter().zip(want) {
+            assert!((o - w).abs() < 1e-7, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn median_matches_numpy_for_even_n() {
+        // np.median([3, 1, 4, 2]) = 2.5; np.median([1, 9, 2, 8, 7, 3]) = 5.0
+        let rows = rows_of(&[&[3.0, 1.0], &[1.0, 9.0], &[4.0, 2.0], &[2.0, 8.0]]);
+        assert_eq!(
+            order_stats(&rows, &[1.0; 4], OrderStat::Median),
+            vec![2.5, 5.0]
+        );
+        let rows = rows_of(&[&[1.0], &[9.0], &[2.0], &[8.0], &[7.0], &[3.0]]);
+        assert_eq!(order_stats(&rows, &[1.0; 6], OrderStat::Median), vec![5.0]);
+        // Infinities sort to the tails; the midpoint follows arithmetic.
+        let rows = rows_of(&[
+            &[f64::INFINITY, f64::NEG_INFINITY],
+            &[f64::NEG_INFINITY, 2.0],
+        ]);
+        let out = order_stats(&rows, &[1.0; 2], OrderStat::Median);
+        assert!(out[0].is_nan());
+        assert_eq!(out[1], f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn median_and_weights() {
+        // Weight 0 takes no part; a weight of half exactly gives the midpoint.
+        let rows = rows_of(&[&[10.0], &[1.0], &[f64::NAN], &[3.0]]);
+        assert_eq!(
+            order_stats(&rows, &[2.0, 1.0, 0.0, 1.0], OrderStat::Median),
+            vec![6.5]
+        );
+        assert_eq!(
+            order_stats(&rows, &[2.5, 1.0, 0.0, 1.0], OrderStat::Median),
+            vec![10.0]
+        );
+        // A negative NaN sorts to the top, like any NaN.
+        let rows = rows_of(&[&[-f64::NAN], &[1.0], &[2.0]]);
+        assert_eq!(order_stats(&rows, &[1.0; 3], OrderStat::Median), vec![2.0]);
+    }
+
+    #[test]
+    fn trimmed_mean_drops_f_from_each_side() {
+        let rows = rows_of(&[&[5.0], &[-100.0], &[1.0], &[f64::NAN], &[3.0]]);
+        // lambda = 1/5: drop -100 and NaN, mean of 1, 3, 5.
+        let out = order_stats(&rows, &[1.0; 5], OrderStat::TrimmedMean { lambda: 0.2 });
+        assert_close(&out, &[3.0], 1e-12);
+        // Fractional boundary: lambda = 0.3 keeps half of 1 and half of 5.
+        let out = order_stats(&rows, &[1.0; 5], OrderStat::TrimmedMean { lambda: 0.3 });
+        assert_close(&out, &[3.0], 1e-12);
+        let rows = rows_of(&[&[0.0], &[1.0], &[2.0], &[10.0]]);
+        let out = order_stats(&rows, &[1.0; 4], OrderStat::TrimmedMean { lambda: 0.3 });
+        // keeps 0.8 of 1 and 0.8 of 2 => 1.5
+        assert_close(&out, &[1.5], 1e-12);
+    }
+
+    /// Integer weights give the same median and trimmed mean as repeating each row that often.
+    #[test]
+    fn weights_are_multiplicities() {
+        let mut rnd = uniform(7);
+        for case in 0..200 {
+            let n = 1 + case % 9;
+            let d = 3;
+            let rows: Vec<Vec<f64>> = (0..n)
+                .map(|_| (0..d).map(|_| (rnd() * 10.0).floor() - 5.0).collect())
+                .collect();
+            let mut weights: Vec<f64> = (0..n).map(|_| (rnd() * 4.0).floor()).collect();
+            if weights.iter().all(|w| *w == 0.0) {
+                weights[0] = 1.0;
+            }
+            let mut repeated = Vec::new();
+            for (r, w) in rows.iter().zip(&weights) {
+                for _ in 0..*w as usize {
+                    repeated.push(r.clone());
+                }
+            }
+            let ones = vec![1.0; repeated.len()];
+            assert_eq!(
+                order_stats(&rows, &weights, OrderStat::Median),
+                order_stats(&repeated, &ones, OrderStat::Median),
+                "{rows:?} {weights:?}"
+            );
+            for lambda in [0.0, 0.1, 0.25, 0.4, 0.49] {
+                let stat = OrderStat::TrimmedMean { lambda };
+                assert_close(
+                    &order_stats(&rows, &weights, stat),
+                    &order_stats(&repeated, &ones, stat),
+                    1e-12,
+                );
+            }
+            // Only ratios matter.
+            let scaled: Vec<f64> = weights.iter().map(|w| w * 0.37).collect();
+            let stat = OrderStat::TrimmedMean { lambda: 0.2 };
+            assert_close(
+                &order_stats(&rows, &scaled, stat),
+                &order_stats(&rows, &weights, stat),
+                1e-9,
+            );
+        }
+    }
+
+    #[test]
+    fn distances_and_mix() {
+        let rows = rows_of(&[&[0.0, 0.0], &[3.0, 4.0], &[f64::NAN, 0.0]]);
+        let inf = f64::INFINITY;
+        assert_eq!(
+            pairwise_dist(&rows),
+            vec![0.0, 25.0, inf, 25.0, 0.0, inf, inf, inf, inf]
+        );
+        assert_eq!(center_dist(&rows, &[0.0, 1.0]), vec![1.0, 18.0, inf]);
+        assert!(center_dist(&rows, &[0.0, inf]).iter().all(|r| *r == inf));
+        // Zero coefficients skip the NaN row.
+        assert_eq!(
+            mix(&rows, &[0.5, 0.5, 0.0, 0.0, 2.0, 0.0], 2),
+            vec![1.5, 2.0, 6.0, 8.0]
+        );
+        assert!(mix(&rows, &[0.0, 0.0, 1.0], 1)[0].is_nan());
+    }
+
+    /// Blanchard's Krum, written literally for uniform weights.
+    fn blanchard(rows: &[Vec<f64>], f: usize) -> usize {
+        let n = rows.len();
+        let dist = pairwise_dist(rows);
+        let score = |i: usize| {
+            let mut r: Vec<f64> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| dist[i * n + j])
+                .collect();
+            r.sort_by(f64::total_cmp);
+            r[..n - f - 2].iter().sum::<f64>()
+        };
+        (0..n)
+            .min_by(|&a, &b| score(a).total_cmp(&score(b)).then(a.cmp(&b)))
+            .unwrap()
+    }
+
+    #[test]
+    fn krum_matches_blanchard_with_uniform_weights() {
+        let mut rnd = uniform(11);
+        for case in 0..100 {
+            let n = 3 + case % 8;
+            let f = (n - 3) / 2;
+            let rows: Vec<Vec<f64>> = (0..n)
+                .map(|_| (0..4).map(|_| rnd() * 10.0).collect())
+                .collect();
+            let plan = Plan::Krum {
+                lambda: f as f64 / n as f64,
+                m: 1,
+            };
+            let out = aggregate_rows(&plan, &rows, &vec![1.0; n]).unwrap();
+            assert_eq!(out, rows[blanchard(&rows, f)]);
+        }
+    }
+
+    /// Nine rows, two of them all NaN (one with the sign bit set): no robust rule is poisoned.
+    #[test]
+    fn non_finite_rows_do_not_poison() {
+        let mut rnd = uniform(3);
+        let mut rows: Vec<Vec<f32>> = (0..9)
+            .map(|_| (0..5).map(|_| rnd() as f32).collect())
+            .collect();
+        rows[1] = vec![f32::NAN; 5];
+        rows[6] = vec![-f32::NAN; 5];
+        let batch = Batch::from_rows(&rows).unwrap();
+        let lambda = 2.0 / 9.0;
+        let plans = [
+            Plan::Median,
+            Plan::TrimmedMean { lambda },
+            Plan::Krum { lambda, m: 1 },
+            Plan::Krum { lambda, m: 7 },
+            Plan::Gm(GmParams::DEFAULT),
+            Plan::Gm(GmParams::RFA),
+            Plan::Ctma {
+                base: Box::new(Plan::Median),
+                lambda,
+            },
+            Plan::Nnm {
+                base: Box::new(Plan::Median),
+                lambda,
+            },
+            Plan::Ctma {
+                base: Box::new(Plan::Nnm {
+                    base: Box::new(Plan::TrimmedMean { lambda }),
+                    lambda,
+                }),
+                lambda,
+            },
+            Plan::CenteredClipping {
+                center: Some(Box::new(Plan::Median)),
+                tau: 0.1,
+                iterations: 3,
+            },
+        ];
+        for plan in &plans {
+            let out = aggregate(plan, &batch).unwrap();
+            assert!(out.iter().all(|v| v.is_finite()), "{plan:?} gave {out:?}");
+        }
+        // CTMA over the median drops exactly the two NaN rows: the mean of the others.
+        let finite: Vec<f32> = (0..5)
+            .map(|j| {
+                let s: f64 = rows
+                    .iter()
+                    .filter(|r| r[0].is_finite())
+                    .map(|r| f64::from(r[j]))
+                    .sum();
+                (s / 7.0) as f32
+            })
+            .collect();
+        let ctma = aggregate(
+            &Plan::Ctma {
+                base: Box::new(Plan::Median),
+                lambda,
+            },
+            &batch,
+        )
+        .unwrap();
+        assert_close(
+            &ctma,
+            &finite.iter().map(|v| f64::from(*v)).collect::<Vec<_>>(),
+            1e-6,
+        );
+        // The mean is not robust.
+        assert!(
+            aggregate(&Plan::Mean, &batch)
+                .unwrap()
+                .iter()
+                .all(|v| v.is_nan())
+        );
+    }
+
+    #[test]
+    fn bucketing_and_weight_zero_rows() {
+        let rows: Vec<[f32; 2]> = vec![[1.0, 2.0], [f32::NAN, 0.0], [3.0, 4.0], [5.0, 6.0]];
+        let batch = Batch::from_rows(&rows)
+            .unwrap()
+            .with_weights(&[1.0, 0.0, 1.0, 2.0])
+            .unwrap();
+        // The weight-0 NaN row takes no part in anything.
+        assert_close(&aggregate(&Plan::Mean, &batch).unwrap(), &[3.5, 4.5], 1e-12);
+        let plan = Plan::Bucketing {
+            base: Box::new(Plan::Mean),
+            s: 2,
+            seed: 42,
+        };
+        assert_close(&aggregate(&plan, &batch).unwrap(), &[3.5, 4.5], 1e-12);
+        let plan = Plan::Bucketing {
+            base: Box::new(Plan::Mean),
+            s: 1,
+            seed: 5,
+        };
+        assert_close(&aggregate(&plan, &batch).unwrap(), &[3.5, 4.5], 1e-12);
+        // Hand-built invalid plans are errors, not panics.
+        assert!(aggregate(&Plan::Krum { lambda: 0.0, m: 5 }, &batch).is_err());
+        assert!(
+            aggregate(
+                &Plan::Bucketing {
+                    base: Box::new(Plan::Mean),
+                    s: 0,
+                    seed: 0
+                },
+                &batch
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn gm_default_satisfies_optimality() {
+        let mut rnd = uniform(5);
+        let rows: Vec<Vec<f64>> = (0..7)
+            .map(|_| (0..3).map(|_| rnd() * 4.0).collect())
+            .collect();
+        let w: Vec<f64> = (0..7).map(|_| 0.5 + rnd()).collect();
+        let z = aggregate_rows(&Plan::Gm(GmParams::DEFAULT), &rows, &w).unwrap();
+        let mut g = [0.0; 3];
+        for (x, wi) in rows.iter().zip(&w) {
+            let r = squared_distance(x, &z).sqrt();
+            for j in 0..3 {
+                g[j] += wi * (x[j] - z[j]) / r;
+            }
+        }
+        assert!(norm(&g) < 1e-4 * w.iter().sum::<f64>(), "{g:?}");
+    }
+
+    #[test]
+    fn centered_clipping_moves_at_most_tau_per_step() {
+        let rows = rows_of(&[&[10.0, 0.0], &[10.0, 0.0]]);
+        let plan = Plan::CenteredClipping {
+            center: None,
+            tau: 1.0,
+            iterations: 3,
+        };
+        assert_close(
+            &aggregate_rows(&plan, &rows, &[1.0, 1.0]).unwrap(),
+            &[3.0, 0.0],
+            1e-12,
+        );
+        // A large tau reaches the mean in one step.
+        let plan = Plan::CenteredClipping {
+            center: None,
+            tau: 100.0,
+            iterations: 1,
+        };
+        assert_close(
+            &aggregate_rows(&plan, &rows, &[1.0, 3.0]).unwrap(),
+            &[10.0, 0.0],
+            1e-12,
+        );
+    }
+
+    /// CTMA and NNM treat integer weights as multiplicities; weighted Krum is scale invariant.
+    #[test]
+    fn meta_rules_and_weights() {
+        let mut rnd = uniform(13);
+        for case in 0..50 {
+            let n = 3 + case % 6;
+            let rows: Vec<Vec<f64>> = (0..n)
+                .map(|_| (0..3).map(|_| rnd() * 8.0).collect())
+                .collect();
+            let weights: Vec<f64> = (0..n).map(|_| 1.0 + (rnd() * 3.0).floor()).collect();
+            let mut repeated = Vec::new();
+            for (r, w) in rows.iter().zip(&weights) {
+                for _ in 0..*w as usize {
+                    repeated.push(r.clone());
+                }
+            }
+            let ones = vec![1.0; repeated.len()];
+            for plan in [
+                Plan::Ctma {
+                    base: Box::new(Plan::Median),
+                    lambda: 0.3,
+                },
+                Plan::Ctma {
+                    base: Box::new(Plan::TrimmedMean { lambda: 0.2 }),
+                    lambda: 0.1,
+                },
+                Plan::Nnm {
+                    base: Box::new(Plan::Median),
+                    lambda: 0.25,
+                },
+            ] {
+                let a = aggregate_rows(&plan, &rows, &weights).unwrap();
+                let b = aggregate_rows(&plan, &repeated, &ones).unwrap();
+                assert_close(&a, &b, 1e-9);
+            }
+            let plan = Plan::Krum { lambda: 0.2, m: 1 };
+            let scaled: Vec<f64> = weights.iter().map(|w| w * 1e-3).collect();
+            assert_eq!(
+                aggregate_rows(&plan, &rows, &weights).unwrap(),
+                aggregate_rows(&plan, &rows, &scaled).unwrap()
+            );
+        }
+    }
 }
