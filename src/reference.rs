@@ -253,9 +253,7 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
     Ok(match plan {
         Plan::Mean => weighted_mean(rows, w),
         Plan::Median => order_stats(rows, w, OrderStat::Median),
-        Plan::TrimmedMean { lambda } => {
-            order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda })
-        }
+        Plan::TrimmedMean { lambda } => order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
         Plan::Krum { lambda, m } => krum(rows, w, *lambda, *m)?,
         Plan::Gm(p) => geometric_median(rows, w, p),
         Plan::Ctma { base, lambda } => {
@@ -479,10 +477,7 @@ mod tests {
     #[test]
     fn golden_median() {
         let batch = Batch::from_rows(&GOLDEN).unwrap();
-        assert_eq!(
-            aggregate(&Plan::Median, &batch).unwrap(),
-            vec![4.0, 5.0, 6.0]
-        );
+        assert_eq!(aggregate(&Plan::Median, &batch).unwrap(), vec![4.0, 5.0, 6.0]);
     }
 
     #[test]
@@ -499,17 +494,11 @@ mod tests {
     fn median_matches_numpy_for_even_n() {
         // np.median([3, 1, 4, 2]) = 2.5; np.median([1, 9, 2, 8, 7, 3]) = 5.0
         let rows = rows_of(&[&[3.0, 1.0], &[1.0, 9.0], &[4.0, 2.0], &[2.0, 8.0]]);
-        assert_eq!(
-            order_stats(&rows, &[1.0; 4], OrderStat::Median),
-            vec![2.5, 5.0]
-        );
+        assert_eq!(order_stats(&rows, &[1.0; 4], OrderStat::Median), vec![2.5, 5.0]);
         let rows = rows_of(&[&[1.0], &[9.0], &[2.0], &[8.0], &[7.0], &[3.0]]);
         assert_eq!(order_stats(&rows, &[1.0; 6], OrderStat::Median), vec![5.0]);
         // Infinities sort to the tails; the midpoint follows arithmetic.
-        let rows = rows_of(&[
-            &[f64::INFINITY, f64::NEG_INFINITY],
-            &[f64::NEG_INFINITY, 2.0],
-        ]);
+        let rows = rows_of(&[&[f64::INFINITY, f64::NEG_INFINITY], &[f64::NEG_INFINITY, 2.0]]);
         let out = order_stats(&rows, &[1.0; 2], OrderStat::Median);
         assert!(out[0].is_nan());
         assert_eq!(out[1], f64::NEG_INFINITY);
@@ -615,10 +604,7 @@ mod tests {
         let n = rows.len();
         let dist = pairwise_dist(rows);
         let score = |i: usize| {
-            let mut r: Vec<f64> = (0..n)
-                .filter(|&j| j != i)
-                .map(|j| dist[i * n + j])
-                .collect();
+            let mut r: Vec<f64> = (0..n).filter(|&j| j != i).map(|j| dist[i * n + j]).collect();
             r.sort_by(f64::total_cmp);
             r[..n - f - 2].iter().sum::<f64>()
         };
@@ -633,9 +619,7 @@ mod tests {
         for case in 0..100 {
             let n = 3 + case % 8;
             let f = (n - 3) / 2;
-            let rows: Vec<Vec<f64>> = (0..n)
-                .map(|_| (0..4).map(|_| rnd() * 10.0).collect())
-                .collect();
+            let rows: Vec<Vec<f64>> = (0..n).map(|_| (0..4).map(|_| rnd() * 10.0).collect()).collect();
             let plan = Plan::Krum {
                 lambda: f as f64 / n as f64,
                 m: 1,
@@ -649,9 +633,7 @@ mod tests {
     #[test]
     fn non_finite_rows_do_not_poison() {
         let mut rnd = uniform(3);
-        let mut rows: Vec<Vec<f32>> = (0..9)
-            .map(|_| (0..5).map(|_| rnd() as f32).collect())
-            .collect();
+        let mut rows: Vec<Vec<f32>> = (0..9).map(|_| (0..5).map(|_| rnd() as f32).collect()).collect();
         rows[1] = vec![f32::NAN; 5];
         rows[6] = vec![-f32::NAN; 5];
         let batch = Batch::from_rows(&rows).unwrap();
@@ -713,12 +695,7 @@ mod tests {
             1e-6,
         );
         // The mean is not robust.
-        assert!(
-            aggregate(&Plan::Mean, &batch)
-                .unwrap()
-                .iter()
-                .all(|v| v.is_nan())
-        );
+        assert!(aggregate(&Plan::Mean, &batch).unwrap().iter().all(|v| v.is_nan()));
     }
 
     #[test]
@@ -760,9 +737,7 @@ mod tests {
     #[test]
     fn gm_default_satisfies_optimality() {
         let mut rnd = uniform(5);
-        let rows: Vec<Vec<f64>> = (0..7)
-            .map(|_| (0..3).map(|_| rnd() * 4.0).collect())
-            .collect();
+        let rows: Vec<Vec<f64>> = (0..7).map(|_| (0..3).map(|_| rnd() * 4.0).collect()).collect();
         let w: Vec<f64> = (0..7).map(|_| 0.5 + rnd()).collect();
         let z = aggregate_rows(&Plan::Gm(GmParams::DEFAULT), &rows, &w).unwrap();
         let mut g = [0.0; 3];
@@ -807,9 +782,7 @@ mod tests {
         let mut rnd = uniform(13);
         for case in 0..50 {
             let n = 3 + case % 6;
-            let rows: Vec<Vec<f64>> = (0..n)
-                .map(|_| (0..3).map(|_| rnd() * 8.0).collect())
-                .collect();
+            let rows: Vec<Vec<f64>> = (0..n).map(|_| (0..3).map(|_| rnd() * 8.0).collect()).collect();
             let weights: Vec<f64> = (0..n).map(|_| 1.0 + (rnd() * 3.0).floor()).collect();
             let mut repeated = Vec::new();
             for (r, w) in rows.iter().zip(&weights) {
