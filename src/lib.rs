@@ -62,3 +62,8 @@ pub use batch::Batch;
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rule::{Center, GmInit, GmParams, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
+
+/// The README's examples run as doctests, so the tour cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
