@@ -95,7 +95,7 @@ pub fn read_vector_f64(path: impl AsRef<Path>) -> Result<Vec<f64>> {
 /// npy::write_vector_f32(&path, &[0.25, -1.0])?;
 /// let bytes = std::fs::read(&path)?;
 /// assert_eq!(&bytes[..6], b"\x93NUMPY");
-/// assert_eq!(bytes.len(), 64 + 2 * 4); // a 64-byte header, then the data
+/// assert_eq!(bytes.len(), 128 + 2 * 4); // the header pads to a multiple of 64 bytes, as numpy's
 /// # std::fs::remove_file(&path).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -106,7 +106,7 @@ pub fn write_vector_f32(path: impl AsRef<Path>, values: &[f32]) -> Result<()> {
 /// Writes a row-major `n x d` matrix as an `(n, d)` little-endian float32 array (version 1.0);
 /// `data.len()` must be a multiple of `n`, with `n >= 1`.
 pub fn write_matrix_f32(path: impl AsRef<Path>, data: &[f32], n: usize) -> Result<()> {
-    if n == 0 || data.len() % n != 0 {
+    if n == 0 || !data.len().is_multiple_of(n) {
         return Err(Error::invalid(
             "data",
             format!("{} values", data.len()),
