@@ -374,7 +374,8 @@ pub struct RuleResult {
     pub backend: Backend,
     /// Cases run.
     pub cases: usize,
-    /// Largest `|out - ref| / scale` over the cases that ran to the end (0 if none).
+    /// Largest `|out - ref| / scale` over the cases compared, failed ones included (`+inf`
+    /// where a non-finite value differs; cases that erred or panicked add nothing).
     pub max_error: f64,
     /// The failed cases.
     pub failures: Vec<Failure>,
@@ -398,8 +399,7 @@ pub fn run(backend: Backend) -> Result<Vec<RuleResult>> {
 /// Runs the given cases on `backend`, one [`RuleResult`] per rule, in order of first appearance.
 pub fn run_cases(backend: Backend, cases: &[Case]) -> Result<Vec<RuleResult>> {
     let backend = backend.resolve()?;
-    let outcomes: Vec<std::result::Result<f64, String>> =
-        cases.par_iter().map(|case| check(case, backend)).collect();
+    let outcomes: Vec<Outcome> = cases.par_iter().map(|case| check(case, backend)).collect();
     let mut results: Vec<RuleResult> = Vec::new();
     for (case, outcome) in cases.iter().zip(outcomes) {
         let rule = case.rule.to_string();
@@ -418,32 +418,61 @@ pub fn run_cases(backend: Backend, cases: &[Case]) -> Result<Vec<RuleResult>> {
         };
         let result = &mut results[index];
         result.cases += 1;
-        match outcome {
-            Ok(error) => result.max_error = result.max_error.max(error),
-            Err(message) => result.failures.push(Failure {
+        result.max_error = result.max_error.max(outcome.max_error);
+        if let Some(message) = outcome.failure {
+            result.failures.push(Failure {
                 case: case.to_string(),
                 message,
-            }),
+            });
         }
     }
     Ok(results)
 }
 
-/// Runs one case on `backend` and on the reference; `Ok` holds the largest
-/// `|out - ref| / scale`, `Err` says what failed.
-pub fn check(case: &Case, backend: Backend) -> std::result::Result<f64, String> {
+/// What one case gave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Largest `|out - ref| / scale` over the coordinates compared: `+inf` where a non-finite
+    /// value differs from the reference's, 0 when nothing could be compared (an error).
+    pub max_error: f64,
+    /// What failed (the first coordinate out of bounds, an error, a panic); `None` if it passed.
+    pub failure: Option<String>,
+}
+
+impl Outcome {
+    fn failed(message: String) -> Self {
+        Outcome {
+            max_error: 0.0,
+            failure: Some(message),
+        }
+    }
+}
+
+/// Runs one case on `backend` and on the reference, and compares them.
+pub fn check(case: &Case, backend: Backend) -> Outcome {
     let rows = case.rows();
     let weights = case.weight_values();
-    let batch = Batch::from_contiguous(&rows, case.n)
-        .and_then(|b| match &weights {
-            Some(w) => b.with_weights(w),
-            None => Ok(b),
-        })
-        .map_err(|e| format!("cannot build the batch: {e}"))?;
-    let plan = case.plan().map_err(|e| format!("cannot plan: {e}"))?;
-    let expected = guarded("reference", || reference::aggregate(&plan, &batch))?;
-    let aggregator = Aggregator::new(case.rule.clone(), backend).map_err(|e| e.to_string())?;
-    let out = guarded(backend.name(), || aggregator.aggregate(&batch))?;
+    let batch = match Batch::from_contiguous(&rows, case.n).and_then(|b| match &weights {
+        Some(w) => b.with_weights(w),
+        None => Ok(b),
+    }) {
+        Ok(batch) => batch,
+        Err(e) => return Outcome::failed(format!("cannot build the batch: {e}")),
+    };
+    let plan = match case.plan() {
+        Ok(plan) => plan,
+        Err(e) => return Outcome::failed(format!("cannot plan: {e}")),
+    };
+    let expected = match guarded("reference", || reference::aggregate(&plan, &batch)) {
+        Ok(v) => v,
+        Err(message) => return Outcome::failed(message),
+    };
+    let out = match guarded(backend.name(), || {
+        Aggregator::new(case.rule.clone(), backend)?.aggregate(&batch)
+    }) {
+        Ok(v) => v,
+        Err(message) => return Outcome::failed(message),
+    };
     let robust = plan != Plan::Mean || case.poisoned.is_empty();
     compare(accuracy(&plan), &expected, &out, robust)
 }
@@ -465,14 +494,10 @@ fn guarded<T>(who: &str, f: impl FnOnce() -> Result<T>) -> std::result::Result<T
 }
 
 /// Compares a backend's output with the reference's; `finite`: the output must be finite.
-fn compare(
-    accuracy: Accuracy,
-    expected: &[f64],
-    out: &[f32],
-    finite: bool,
-) -> std::result::Result<f64, String> {
+/// Every coordinate counts towards the error; the first one out of bounds is the failure.
+fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool) -> Outcome {
     if out.len() != expected.len() {
-        return Err(format!(
+        return Outcome::failed(format!(
             "output has {} values, the reference {}",
             out.len(),
             expected.len()
@@ -483,37 +508,50 @@ fn compare(
         .filter(|e| e.is_finite())
         .fold(1.0f64, |s, e| s.max(e.abs()));
     let mut worst = 0.0f64;
+    let mut failure = None;
     for (j, (&e, &o)) in expected.iter().zip(out).enumerate() {
         let o64 = f64::from(o);
-        if finite && !(e.is_finite() && o.is_finite()) {
-            return Err(format!(
-                "coordinate {j} is {o} (reference {e}), but the clean rows carry enough weight for a finite output"
-            ));
-        }
-        if !e.is_finite() || !o.is_finite() {
+        let (error, problem) = if finite && !(e.is_finite() && o.is_finite()) {
+            let problem = format!(
+                "coordinate {j} is {o} (reference {e}), but the clean rows carry enough weight \
+                 for a finite output"
+            );
+            (f64::INFINITY, Some(problem))
+        } else if !e.is_finite() || !o.is_finite() {
             // Only the non-robust mean gets here: NaN must stay NaN, an infinity its sign.
-            if !(e.is_nan() && o.is_nan() || e == o64) {
-                return Err(format!("coordinate {j} is {o}, the reference gives {e}"));
+            if e.is_nan() && o.is_nan() || e == o64 {
+                (0.0, None)
+            } else {
+                (
+                    f64::INFINITY,
+                    Some(format!("coordinate {j} is {o}, the reference gives {e}")),
+                )
             }
-            continue;
-        }
-        let error = (o64 - e).abs();
-        let ok = match accuracy {
-            Accuracy::Exact => o == e as f32,
-            Accuracy::Relative(tol) => error <= tol * scale + 1e-30,
-        };
-        if !ok {
-            let bound = match accuracy {
-                Accuracy::Exact => "exact equality".to_string(),
-                Accuracy::Relative(tol) => format!("{tol:e} x scale {scale:.3e}"),
+        } else {
+            let error = (o64 - e).abs();
+            let (ok, bound) = match accuracy {
+                Accuracy::Exact => (o == e as f32, "exact equality".to_string()),
+                Accuracy::Relative(tol) => (
+                    error <= tol * scale + 1e-30,
+                    format!("{tol:e} x scale {scale:.3e}"),
+                ),
             };
-            return Err(format!(
-                "coordinate {j} is {o:e}, the reference gives {e:e}: error {error:.3e} breaks {bound}"
-            ));
+            let problem = (!ok).then(|| {
+                format!(
+                    "coordinate {j} is {o:e}, the reference gives {e:e}: error {error:.3e} breaks {bound}"
+                )
+            });
+            (error / scale, problem)
+        };
+        worst = worst.max(error);
+        if failure.is_none() {
+            failure = problem;
         }
-        worst = worst.max(error / scale);
     }
-    Ok(worst)
+    Outcome {
+        max_error: worst,
+        failure,
+    }
 }
 
 /// The weights of a case, drawn from its seed.
@@ -691,10 +729,42 @@ mod tests {
         ));
     }
 
+    impl Outcome {
+        fn is_ok(&self) -> bool {
+            self.failure.is_none()
+        }
+        fn is_err(&self) -> bool {
+            self.failure.is_some()
+        }
+        fn unwrap_err(self) -> String {
+            self.failure.expect("a failure")
+        }
+    }
+
+    #[test]
+    fn failed_coordinates_count_towards_the_error() {
+        let out = compare(
+            Accuracy::Relative(1e-5),
+            &[0.0, 10.0, 0.0],
+            &[1e-3, 10.0, 0.5],
+            true,
+        );
+        assert!(out.failure.as_deref().unwrap().contains("coordinate 0"));
+        assert_eq!(out.max_error, f64::from(0.5f32) / 10.0);
+        let out = compare(Accuracy::Exact, &[1.0], &[f32::INFINITY], true);
+        assert_eq!(out.max_error, f64::INFINITY);
+    }
+
     #[test]
     fn comparison() {
         let exact = Accuracy::Exact;
-        assert_eq!(compare(exact, &[1.0, 2.5], &[1.0, 2.5], true), Ok(0.0));
+        assert_eq!(
+            compare(exact, &[1.0, 2.5], &[1.0, 2.5], true),
+            Outcome {
+                max_error: 0.0,
+                failure: None
+            }
+        );
         assert!(compare(exact, &[0.1], &[0.1f64 as f32], true).is_ok());
         assert!(
             compare(exact, &[1.0], &[1.0 + f32::EPSILON], true)
@@ -745,6 +815,19 @@ mod tests {
             lambda: 0.2,
         };
         assert_eq!(accuracy(&ctma_med), Accuracy::Relative(1e-5));
+    }
+
+    #[test]
+    fn reference_meets_its_own_suite() {
+        // Every seventh case, through the Aggregator (the reference cast to f32): exercises the
+        // comparison and the finite-output guarantees of SPEC 3 on the oracle itself.
+        let some: Vec<Case> = cases().into_iter().step_by(7).collect();
+        let results = run_cases(Backend::Reference, &some).unwrap();
+        assert_eq!(results.iter().map(|r| r.cases).sum::<usize>(), some.len());
+        for r in &results {
+            assert!(r.pass(), "{}: {:?}", r.rule, r.failures);
+            assert!(r.max_error < 1e-7, "{}: {}", r.rule, r.max_error);
+        }
     }
 
     #[test]
