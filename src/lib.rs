@@ -39,10 +39,10 @@
 //! - [`Rule`], [`Plan`] (`rule/`): rules as data, their text form, validation;
 //! - [`Aggregator`] (`aggregate.rs`): the rule layer, host-side logic over the primitives;
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements;
-//! - [`cpu`]: rayon across coordinate chunks, SIMD within them, dispatched at run time;
-//! - [`reference`]: the f64 oracle, written straight from the spec;
-//! - [`verify`]: the conformance suite behind `byzagg verify`;
-//! - [`npy`]: reading and writing numpy `.npy` files for the CLI.
+//! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
+//! - [`reference`](mod@reference): the f64 oracle, written straight from the spec;
+//! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
+//! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
 mod aggregate;
