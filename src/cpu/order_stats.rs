@@ -17,12 +17,14 @@
 //!   and their masses) are worked out once per call, and the network is pruned to the
 //!   comparators those ranks depend on. Equal keys are equal values, so ties need no row
 //!   index; the one exception, the sign of a zero median, is settled by a cold scalar path
-//!   that finds the zero of that rank in row order (only when the lane holds a -0.0).
-//! - Other weights: the keys are widened to `u64` with the row's slot in the low half, so the
-//!   network orders ties by row index, and each lane then scans its sorted slots, adding the
-//!   weights in f64 exactly as SPEC 4.2/4.3 say, and reading the value back from its row.
-//! - More than [`NETWORK_MAX`] rows: the same scan over a per-chunk scratch sorted with
-//!   `sort_unstable` per coordinate.
+//!   that finds the zero of that rank in row order (only when the block holds a -0.0).
+//! - Other weights: each key travels with its row's slot and the network compares (key,
+//!   slot) pairs, so ties come out in row order. All lanes then scan their sorted slots
+//!   together, adding the weights in f64 exactly as SPEC 4.2/4.3 say, with values decoded
+//!   from the keys; a block holding a -0.0 takes a per-lane scan that reads the values back
+//!   from their rows instead.
+//! - More than [`NETWORK_MAX`] rows: the per-lane scan over a per-chunk scratch of u64
+//!   (key, slot) values sorted with `sort_unstable` per coordinate.
 //!
 //! SIMD is chosen at run time: the chunk functions carry `#[multiversion]`.
 //!
@@ -90,9 +92,18 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
         });
     } else if m <= NETWORK_MAX {
         let net = network(m, None);
+        // Padded to a power of two so that `table[s & mask]` needs no bounds check.
+        let mut table = weights.clone();
+        table.resize(m.next_power_of_two(), 0.0);
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
-            let mut keys = vec![[0u64; LANES]; m];
-            weighted_chunk(&rows, &weights, ci * CHUNK, o, &net, &reduce, &mut keys);
+            let mut keys = vec![[0u32; LANES]; m];
+            let mut slots = vec![[0u32; LANES]; m];
+            let plan = WeightedPlan {
+                table: &table,
+                net: &net,
+                reduce,
+            };
+            weighted_chunk(&rows, &plan, ci * CHUNK, o, &mut keys, &mut slots);
         });
     } else {
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
@@ -219,6 +230,76 @@ impl Reduce {
     }
 }
 
+impl Reduce {
+    /// [`Reduce::scan`] for all lanes at once over sorted wide keys, values decoded from
+    /// the keys (so a zero comes out as +0.0: the caller handles blocks holding -0.0).
+    #[inline(always)]
+    fn scan_lanes(
+        &self,
+        table: &[f64],
+        keys: &[[u32; LANES]],
+        slots: &[[u32; LANES]],
+    ) -> [f32; LANES] {
+        let m = keys.len().min(slots.len());
+        let mask = table.len() - 1;
+        let w = |s: u32| table[s as usize & mask];
+        let val = value;
+        let mut res = [0.0f32; LANES];
+        match *self {
+            Reduce::Median { total } => {
+                let mut cumulative = [0.0f64; LANES];
+                let mut open = [true; LANES];
+                for k in 0..m {
+                    let (keys_k, keys_next, slots_k) =
+                        (&keys[k], &keys[(k + 1).min(m - 1)], &slots[k]);
+                    let mut any_open = false;
+                    for l in 0..LANES {
+                        let c = cumulative[l] + w(slots_k[l]);
+                        cumulative[l] = c;
+                        let v = val(keys_k[l]);
+                        let at_half = open[l] && 2.0 * c == total;
+                        let past_half = open[l] && 2.0 * c > total;
+                        if at_half {
+                            res[l] = midpoint(v, val(keys_next[l]));
+                        } else if past_half {
+                            res[l] = v;
+                        }
+                        open[l] &= !(at_half || past_half);
+                        any_open |= open[l];
+                    }
+                    if !any_open {
+                        return res;
+                    }
+                }
+                for l in 0..LANES {
+                    if open[l] {
+                        res[l] = val(keys[m - 1][l]);
+                    }
+                }
+            }
+            Reduce::Trim { lo, hi, eps } => {
+                let (mut below, mut sum, mut kept_total) =
+                    ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+                for (keys_k, slots_k) in keys.iter().zip(slots) {
+                    for l in 0..LANES {
+                        let above = below[l] + w(slots_k[l]);
+                        let kept = (above.min(hi) - below[l].max(lo)).max(0.0);
+                        below[l] = above;
+                        if !(kept < eps || kept == 0.0) {
+                            sum[l] += kept * f64::from(val(keys_k[l]));
+                            kept_total[l] += kept;
+                        }
+                    }
+                }
+                for l in 0..LANES {
+                    res[l] = (sum[l] / kept_total[l]) as f32;
+                }
+            }
+        }
+        res
+    }
+}
+
 /// `(a + b) / 2` computed in f64 and rounded once.
 #[inline(always)]
 fn midpoint(a: f32, b: f32) -> f32 {
@@ -336,17 +417,69 @@ fn network(m: usize, wanted: Option<&[usize]>) -> Vec<(u32, u32)> {
     net
 }
 
+/// `len <= LANES` values of `r` from `c`, zero-padded; a full block is one fixed-size copy
+/// (a slice copy of run-time length would call `memcpy`).
+#[inline(always)]
+fn load(r: &[f32], c: usize, len: usize) -> [f32; LANES] {
+    let mut src = [0.0f32; LANES];
+    if let Some(full) = r.get(c..c + LANES).filter(|_| len == LANES) {
+        src.copy_from_slice(full);
+    } else {
+        for (s, v) in src.iter_mut().zip(&r[c..c + len]) {
+            *s = *v;
+        }
+    }
+    src
+}
+
+/// Writes the first `out.len() <= LANES` results.
+#[inline(always)]
+fn store(out: &mut [f32], res: &[f32; LANES]) {
+    if out.len() == LANES {
+        out.copy_from_slice(res);
+    } else {
+        for (o, v) in out.iter_mut().zip(res) {
+            *o = *v;
+        }
+    }
+}
+
 /// Applies the network to every lane: rank k ends up in `keys[k]`.
 #[inline(always)]
 fn sort_lanes<T: Copy + Ord>(keys: &mut [[T; LANES]], net: &[(u32, u32)]) {
     for &(a, b) in net {
         let (lo, hi) = keys.split_at_mut(b as usize);
         let (x, y) = (&mut lo[a as usize], &mut hi[0]);
+        // Whole arrays in and out, so the lanes are one vector operation (u64 included).
+        let (p, q) = (*x, *y);
+        let mut lo_l = p;
+        let mut hi_l = q;
         for l in 0..LANES {
-            let (p, q) = (x[l], y[l]);
-            x[l] = p.min(q);
-            y[l] = p.max(q);
+            let swap = q[l] < p[l];
+            lo_l[l] = if swap { q[l] } else { p[l] };
+            hi_l[l] = if swap { p[l] } else { q[l] };
         }
+        *x = lo_l;
+        *y = hi_l;
+    }
+}
+
+/// Applies the network to (key, slot) pairs in every lane, ordered by key then slot, so
+/// ties come out in row order.
+#[inline(always)]
+fn sort_pairs(keys: &mut [[u32; LANES]], slots: &mut [[u32; LANES]], net: &[(u32, u32)]) {
+    for &(a, b) in net {
+        let (a, b) = (a as usize, b as usize);
+        let (pk, qk, ps, qs) = (keys[a], keys[b], slots[a], slots[b]);
+        let (mut lk, mut hk, mut ls, mut hs) = (pk, qk, ps, qs);
+        for l in 0..LANES {
+            let swap = (qk[l] < pk[l]) | ((qk[l] == pk[l]) & (qs[l] < ps[l]));
+            lk[l] = if swap { qk[l] } else { pk[l] };
+            hk[l] = if swap { pk[l] } else { qk[l] };
+            ls[l] = if swap { qs[l] } else { ps[l] };
+            hs[l] = if swap { ps[l] } else { qs[l] };
+        }
+        (keys[a], keys[b], slots[a], slots[b]) = (lk, hk, ls, hs);
     }
 }
 
@@ -364,40 +497,39 @@ fn uniform_chunk(
     for (bi, out) in out.chunks_mut(LANES).enumerate() {
         let c = c0 + bi * LANES;
         let len = out.len();
-        // Gather, noting which lanes hold a -0.0 (the one case where equal keys differ).
-        let mut neg_zero = [false; LANES];
+        // Gather, noting whether the block holds a -0.0 (the one case where equal keys
+        // stand for values that differ).
+        let mut neg_zero = [0u32; LANES];
         for (k, r) in keys.iter_mut().zip(rows) {
-            if len == LANES {
-                let src: &[f32; LANES] = r[c..c + LANES].try_into().unwrap_or(&[0.0; LANES]);
-                for l in 0..LANES {
-                    k[l] = key(src[l]);
-                    neg_zero[l] |= src[l].to_bits() == 0x8000_0000;
-                }
-            } else {
-                for l in 0..LANES {
-                    let v = if l < len { r[c + l] } else { 0.0 };
-                    k[l] = key(v);
-                    neg_zero[l] |= v.to_bits() == 0x8000_0000;
-                }
+            let src = load(r, c, len);
+            for l in 0..LANES {
+                k[l] = key(src[l]);
+                neg_zero[l] |= u32::from(src[l].to_bits() == 0x8000_0000);
             }
         }
+        let neg_zero = neg_zero.iter().any(|&z| z != 0);
         sort_lanes(keys, net);
+        let mut res = [0.0f32; LANES];
         match pick {
             Pick::Median { a, b } => {
-                for (l, o) in out.iter_mut().enumerate() {
-                    let at = |rank: usize| {
-                        let k = keys[rank][l];
-                        if k == ZERO_KEY && neg_zero[l] {
-                            zero_of_rank(rows, c + l, rank)
-                        } else {
-                            value(k)
+                let (ka, kb) = (&keys[*a], &keys[*b]);
+                for l in 0..LANES {
+                    res[l] = midpoint(value(ka[l]), value(kb[l]));
+                }
+                if neg_zero {
+                    // Cold: a zero median whose sign depends on row order.
+                    for (l, r) in res.iter_mut().enumerate().take(len) {
+                        if ka[l] == ZERO_KEY || kb[l] == ZERO_KEY {
+                            let at = |rank: usize, k: u32| {
+                                if k == ZERO_KEY {
+                                    zero_of_rank(rows, c + l, rank)
+                                } else {
+                                    value(k)
+                                }
+                            };
+                            *r = midpoint(at(*a, ka[l]), at(*b, kb[l]));
                         }
-                    };
-                    *o = if a == b {
-                        at(*a)
-                    } else {
-                        midpoint(at(*a), at(*b))
-                    };
+                    }
                 }
             }
             Pick::Trim { kept, kept_total } => {
@@ -408,11 +540,12 @@ fn uniform_chunk(
                         sum[l] += mass * f64::from(value(k[l]));
                     }
                 }
-                for (o, s) in out.iter_mut().zip(sum) {
-                    *o = (s / kept_total) as f32;
+                for l in 0..LANES {
+                    res[l] = (sum[l] / kept_total) as f32;
                 }
             }
         }
+        store(out, &res);
     }
 }
 
@@ -428,35 +561,54 @@ fn zero_of_rank(rows: &[&[f32]], c: usize, rank: usize) -> f32 {
         .unwrap_or(0.0)
 }
 
-/// Any weights: the coordinates `c0..c0 + out.len()`; `keys` is scratch of one row per row.
+/// What every chunk of the weighted path shares.
+#[derive(Clone, Copy, Debug)]
+struct WeightedPlan<'a> {
+    /// The weights of the rows, padded with zeros to a power of two.
+    table: &'a [f64],
+    /// The full sorting network.
+    net: &'a [(u32, u32)],
+    /// The rule.
+    reduce: Reduce,
+}
+
+/// Any weights: the coordinates `c0..c0 + out.len()`; `keys` and `slots` are scratch of
+/// one row per row.
 #[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
 fn weighted_chunk(
     rows: &[&[f32]],
-    weights: &[f64],
+    plan: &WeightedPlan<'_>,
     c0: usize,
     out: &mut [f32],
-    net: &[(u32, u32)],
-    reduce: &Reduce,
-    keys: &mut [[u64; LANES]],
+    keys: &mut [[u32; LANES]],
+    slots: &mut [[u32; LANES]],
 ) {
+    let WeightedPlan { table, net, reduce } = *plan;
     for (bi, out) in out.chunks_mut(LANES).enumerate() {
         let c = c0 + bi * LANES;
         let len = out.len();
-        for (s, (k, r)) in keys.iter_mut().zip(rows).enumerate() {
-            if len == LANES {
-                let src: &[f32; LANES] = r[c..c + LANES].try_into().unwrap_or(&[0.0; LANES]);
-                for l in 0..LANES {
-                    k[l] = wide_key(src[l], s);
-                }
-            } else {
-                for l in 0..LANES {
-                    k[l] = wide_key(if l < len { r[c + l] } else { 0.0 }, s);
-                }
+        let mut neg_zero = [0u32; LANES];
+        for (s, ((k, sl), r)) in keys.iter_mut().zip(slots.iter_mut()).zip(rows).enumerate() {
+            let src = load(r, c, len);
+            *sl = [s as u32; LANES];
+            for l in 0..LANES {
+                k[l] = key(src[l]);
+                neg_zero[l] |= u32::from(src[l].to_bits() == 0x8000_0000);
             }
         }
-        sort_lanes(keys, net);
-        for (l, o) in out.iter_mut().enumerate() {
-            *o = reduce.scan(weights, |k| slot(keys[k][l]), |s| rows[s][c + l]);
+        sort_pairs(keys, slots, net);
+        if neg_zero.iter().any(|&z| z != 0) {
+            // Cold: values read back from their rows, so a zero keeps its sign.
+            for (l, o) in out.iter_mut().enumerate() {
+                *o = reduce.scan(
+                    &table[..rows.len()],
+                    |k| slots[k][l] as usize,
+                    |s| rows[s][c + l],
+                );
+            }
+        } else {
+            let res = reduce.scan_lanes(table, keys, slots);
+            store(out, &res);
         }
     }
 }
