@@ -61,7 +61,16 @@ struct Case {
 
 /// Values from a common center plus noise, with hostile values sprinkled in.
 fn case(rng: &mut Rng, n: usize, d: usize, weights: usize) -> Case {
-    let hostile = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e38, -1e38, 1e-30, -0.0, 0.0];
+    let hostile = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e38,
+        -1e38,
+        1e-30,
+        -0.0,
+        0.0,
+    ];
     let base: Vec<f32> = (0..d).map(|_| (rng.unif() * 6.0 - 3.0) as f32).collect();
     let mut data = Vec::with_capacity(n * d);
     for i in 0..n {
@@ -84,8 +93,16 @@ fn case(rng: &mut Rng, n: usize, d: usize, weights: usize) -> Case {
             _ => 0.1 + 3.0 * rng.unif(),
         })
         .collect();
-    let center = (0..d).map(|j| if j % 17 == 16 { 1e38 } else { base[j] }).collect();
-    Case { n, d, w, data, center }
+    let center = (0..d)
+        .map(|j| if j % 17 == 16 { 1e38 } else { base[j] })
+        .collect();
+    Case {
+        n,
+        d,
+        w,
+        data,
+        center,
+    }
 }
 
 fn run(exe: &PathBuf, mode: &str, c: &Case, param: f64, coeffs: &[f64], k: usize) -> Vec<u8> {
@@ -101,7 +118,12 @@ fn run(exe: &PathBuf, mode: &str, c: &Case, param: f64, coeffs: &[f64], k: usize
     c.center.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
     coeffs.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
     std::fs::write(&inp, bytes).expect("write input");
-    let status = Command::new(exe).arg(mode).arg(&inp).arg(&out).status().expect("run harness");
+    let status = Command::new(exe)
+        .arg(mode)
+        .arg(&inp)
+        .arg(&out)
+        .status()
+        .expect("run harness");
     assert!(status.success(), "harness {mode} failed: {status}");
     std::fs::read(&out).expect("read output")
 }
@@ -130,7 +152,10 @@ fn close(got: f64, want: f64, tol: f64) -> bool {
 }
 
 fn rows_f64(c: &Case) -> Vec<Vec<f64>> {
-    c.data.chunks(c.d).map(|r| r.iter().map(|&v| f64::from(v)).collect()).collect()
+    c.data
+        .chunks(c.d)
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect()
 }
 
 #[test]
@@ -171,7 +196,10 @@ fn emulated_kernels_match_the_reference() {
                     let g = raw[i * n + j];
                     let g = if g.is_finite() { g } else { f64::INFINITY };
                     if !close(g, want[i * n + j], 1e-5) {
-                        failures.push(format!("pairwise {tag} ({i},{j}): got {g:e}, want {:e}", want[i * n + j]));
+                        failures.push(format!(
+                            "pairwise {tag} ({i},{j}): got {g:e}, want {:e}",
+                            want[i * n + j]
+                        ));
                     }
                 }
             }
