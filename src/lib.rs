@@ -40,6 +40,8 @@
 //! - [`Aggregator`] (`aggregate.rs`): the rule layer, host-side logic over the primitives;
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements;
 //! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
+//! - [`cuda`](mod@cuda): CUDA kernels (`kernels/*.cu`) compiled by NVRTC at run time (feature
+//!   `cuda`, on by default; it builds without CUDA installed and reports itself unavailable);
 //! - [`reference`](mod@reference): the f64 oracle, written straight from the spec;
 //! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
 //! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
@@ -49,6 +51,7 @@ mod aggregate;
 mod backend;
 mod batch;
 pub mod cpu;
+pub mod cuda;
 mod error;
 mod kernels;
 pub mod npy;
@@ -56,7 +59,7 @@ pub mod reference;
 mod rule;
 pub mod verify;
 
-pub use aggregate::{Aggregator, Report, Step, execute};
+pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::Backend;
 pub use batch::Batch;
 pub use error::{Error, Result};
