@@ -199,3 +199,22 @@ fn devices_lists_every_backend() {
     }
     assert!(stdout.contains("rayon threads"), "{stdout}");
 }
+
+#[test]
+fn compile_only_compiles_every_cuda_kernel() {
+    let out = byzagg(&["verify", "--backend", "cuda", "--compile-only", "--arch", "sm_80,sm_90"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("no NVRTC library found") {
+        let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
+        assert!(
+            !required.split(',').any(|r| r.trim() == "cuda-compile"),
+            "BYZAGG_REQUIRE names cuda-compile but: {text}"
+        );
+        eprintln!("skipped: no NVRTC here");
+        return;
+    }
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert_eq!(text.matches("compiled").count(), 8, "{text}");
+    let wrong = byzagg(&["verify", "--backend", "cpu", "--compile-only"]);
+    assert_eq!(wrong.status.code(), Some(2));
+}

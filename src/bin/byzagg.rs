@@ -4,8 +4,9 @@
 //!   [--strict] IN.npy -o OUT.npy`: the rows of an `(n, d)` float32/float64 `.npy` file
 //!   aggregated into a `(d,)` float32 `.npy` file;
 //! - `byzagg verify [--backend NAME|all]`: the conformance suite of `byzagg::verify` against
-//!   the f64 reference, one table row per rule;
-//! - `byzagg devices`: which backends can run here, and why not.
+//!   the f64 reference, one table row per rule; `verify --backend cuda --compile-only
+//!   [--arch sm_80,sm_90]` compiles every CUDA kernel with NVRTC, no GPU needed;
+//! - `byzagg devices`: which backends can run here, and why not (CUDA devices and NVRTC too).
 //!
 //! Exit codes: 0 success, 1 a failed check (`verify`), 2 bad usage or input (clap's own
 //! usage errors exit 2 too). Errors are printed as `error: ...` on stderr.
@@ -39,6 +40,12 @@ enum Command {
         /// one of auto, reference, cpu, wgpu, cuda.
         #[arg(long, default_value = "all")]
         backend: BackendChoice,
+        /// CUDA only: compile every kernel with NVRTC (no GPU needed) instead of running them.
+        #[arg(long)]
+        compile_only: bool,
+        /// With --compile-only: the architectures to compile for, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "sm_80,sm_90")]
+        arch: Vec<String>,
     },
     /// List the backends, whether each can run here, and the CPU's threads and SIMD level.
     Devices,
@@ -109,7 +116,12 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
-        Command::Verify { backend } => verify_backends(backend),
+        Command::Verify {
+            backend,
+            compile_only: true,
+            arch,
+        } => compile_kernels(backend, &arch),
+        Command::Verify { backend, .. } => verify_backends(backend),
         Command::Devices => {
             print(&devices());
             ExitCode::SUCCESS
@@ -150,6 +162,35 @@ fn in_file(path: Option<&Path>, e: Error) -> Error {
             message: e.to_string(),
         },
         None => e,
+    }
+}
+
+/// `verify --backend cuda --compile-only`: every kernel through NVRTC for every `arch`, one
+/// line each with the NVRTC log on failure; exit 1 if any fails.
+fn compile_kernels(choice: BackendChoice, archs: &[String]) -> ExitCode {
+    if !matches!(choice, BackendChoice::One(Backend::Cuda)) {
+        eprintln!("error: --compile-only applies to --backend cuda only");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let archs: Vec<&str> = archs.iter().map(String::as_str).collect();
+    let mut ok = true;
+    let mut text = String::new();
+    for (file, arch, result) in byzagg::cuda::compile_all(&archs) {
+        match result {
+            Ok(()) => {
+                let _ = writeln!(text, "{file:<22} {arch:<7} compiled");
+            }
+            Err(log) => {
+                ok = false;
+                let _ = writeln!(text, "{file:<22} {arch:<7} FAILED\n{log}");
+            }
+        }
+    }
+    print(&text);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
     }
 }
 
@@ -291,6 +332,11 @@ fn devices() -> String {
             },
         };
         let _ = writeln!(text, "{:<10} {status}", backend.name());
+        if backend == Backend::Cuda {
+            for line in byzagg::cuda::describe() {
+                let _ = writeln!(text, "{:<10} {line}", "");
+            }
+        }
     }
     text
 }
