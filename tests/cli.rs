@@ -202,7 +202,14 @@ fn devices_lists_every_backend() {
 
 #[test]
 fn compile_only_compiles_every_cuda_kernel() {
-    let out = byzagg(&["verify", "--backend", "cuda", "--compile-only", "--arch", "sm_80,sm_90"]);
+    let out = byzagg(&[
+        "verify",
+        "--backend",
+        "cuda",
+        "--compile-only",
+        "--arch",
+        "sm_80,sm_90",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("no NVRTC library found") {
         let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();

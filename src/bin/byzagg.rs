@@ -467,7 +467,9 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Verify {
-                backend: BackendChoice::All
+                backend: BackendChoice::All,
+                compile_only: false,
+                ..
             }
         ));
         let cli = parse(&["devices"]).unwrap();
