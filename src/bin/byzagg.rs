@@ -479,7 +479,14 @@ mod tests {
     #[test]
     fn devices_lists_every_backend() {
         let text = devices();
-        assert_eq!(text.lines().count(), Backend::ALL.len());
+        for backend in Backend::ALL {
+            assert_eq!(
+                text.lines().filter(|l| l.starts_with(backend.name())).count(),
+                1,
+                "{text}"
+            );
+        }
+        assert!(text.contains("nvrtc"), "{text}");
         let cpu = text.lines().find(|l| l.starts_with("cpu")).unwrap();
         assert!(cpu.contains("rayon threads") && cpu.contains("SIMD"), "{cpu}");
     }
