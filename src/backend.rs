@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 ///
 /// let b: Backend = "cpu".parse()?;
 /// assert_eq!(b, Backend::Cpu);
-/// assert_eq!(Backend::Auto.resolve()?, Backend::Cpu); // no GPU backend in this build
+/// assert_ne!(Backend::Auto.resolve()?, Backend::Auto); // the fastest available: cpu at least
 /// assert!("tpu".parse::<Backend>().is_err());
 /// # Ok::<(), byzagg::Error>(())
 /// ```
@@ -52,7 +52,8 @@ impl Backend {
     pub fn available(self) -> Result<()> {
         match self {
             Backend::Auto | Backend::Reference | Backend::Cpu => Ok(()),
-            Backend::Wgpu | Backend::Cuda => Err(Error::Unavailable {
+            Backend::Wgpu => crate::wgpu::probe(),
+            Backend::Cuda => Err(Error::Unavailable {
                 backend: self.name(),
                 reason: "not built into this version of byzagg yet".into(),
             }),
@@ -63,10 +64,20 @@ impl Backend {
     /// themselves if available.
     pub fn resolve(self) -> Result<Backend> {
         match self {
-            Backend::Auto => Ok([Backend::Cuda, Backend::Wgpu]
-                .into_iter()
-                .find(|b| b.available().is_ok())
-                .unwrap_or(Backend::Cpu)),
+            Backend::Auto => {
+                if Backend::Cuda.available().is_ok() {
+                    return Ok(Backend::Cuda);
+                }
+                match crate::wgpu::auto_choice() {
+                    Ok(()) => Ok(Backend::Wgpu),
+                    Err(why) => {
+                        // Say once per process why auto settles for the CPU.
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| eprintln!("byzagg: backend auto uses cpu: {why}"));
+                        Ok(Backend::Cpu)
+                    }
+                }
+            }
             b => b.available().map(|()| b),
         }
     }

@@ -42,6 +42,7 @@
 //! - [`cpu`]: rayon across coordinate chunks, SIMD within them, dispatched at run time;
 //! - [`reference`]: the f64 oracle, written straight from the spec;
 //! - [`verify`]: the conformance suite behind `byzagg verify`;
+//! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (cargo feature `wgpu`);
 //! - [`npy`]: reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
@@ -55,6 +56,7 @@ pub mod npy;
 pub mod reference;
 mod rule;
 pub mod verify;
+pub mod wgpu;
 
 pub use aggregate::{Aggregator, Report, Step, execute};
 pub use backend::Backend;
