@@ -144,6 +144,8 @@ impl Aggregator {
             Backend::Cpu => execute(&Cpu::new(), &plan, batch, out, &mut report)?,
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => execute(&crate::wgpu::Wgpu::new()?, &plan, batch, out, &mut report)?,
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => execute(&crate::cuda::Cuda::shared()?, &plan, batch, out, &mut report)?,
             other => {
                 return Err(other
                     .available()
@@ -173,6 +175,21 @@ pub fn execute<K: Kernels>(
     let rows = k.upload(batch)?;
     let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
     k.download(&result, out)
+}
+
+/// Runs a plan over `n x d` rows already resident on a backend (a GPU batch that never
+/// visits the host) with weights `w` (validated by the caller, as [`Batch::with_weights`]
+/// does); returns the `1 x d` result where the backend keeps it.
+pub fn execute_resident<K: Kernels>(
+    k: &K,
+    plan: &Plan,
+    rows: &K::Rows<'_>,
+    n: usize,
+    d: usize,
+    w: &[f64],
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    run(k, plan, rows, n, d, w, report)
 }
 
 /// Runs one plan over `n x d` resident rows with weights `w`; returns a `1 x d` matrix.

@@ -39,17 +39,21 @@
 //! - [`Rule`], [`Plan`] (`rule/`): rules as data, their text form, validation;
 //! - [`Aggregator`] (`aggregate.rs`): the rule layer, host-side logic over the primitives;
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements;
-//! - [`cpu`]: rayon across coordinate chunks, SIMD within them, dispatched at run time;
-//! - [`reference`]: the f64 oracle, written straight from the spec;
-//! - [`verify`]: the conformance suite behind `byzagg verify`;
-//! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (cargo feature `wgpu`);
-//! - [`npy`]: reading and writing numpy `.npy` files for the CLI.
+//! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
+//! - [`cuda`](mod@cuda): CUDA kernels (`kernels/*.cu`) compiled by NVRTC at run time (feature
+//!   `cuda`, on by default; it builds without CUDA installed and reports itself unavailable);
+//! - [`reference`](mod@reference): the f64 oracle, written straight from the spec;
+//! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
+//! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (feature `wgpu`, on
+//!   by default; Vulkan, Metal or DX12, never GL; unavailable without an adapter);
+//! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
 mod aggregate;
 mod backend;
 mod batch;
 pub mod cpu;
+pub mod cuda;
 mod error;
 mod kernels;
 pub mod npy;
@@ -58,7 +62,7 @@ mod rule;
 pub mod verify;
 pub mod wgpu;
 
-pub use aggregate::{Aggregator, Report, Step, execute};
+pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::Backend;
 pub use batch::Batch;
 pub use error::{Error, Result};

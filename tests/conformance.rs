@@ -48,6 +48,11 @@ fn check(
     if rule.plan(n, Some(t)).is_err() {
         return None; // shapes the rule rejects are the validation tests' business
     }
+    if n == 2 && matches!(rule, Rule::Ctma { .. }) {
+        // Two rows are equidistant from their median (or geometric median): which one CTMA
+        // trims is decided by rounding, a tie within float error that SPEC 5 lets either win.
+        return None;
+    }
     let want = run(rule, Backend::Reference, data, n, w, Some(t)).expect("reference");
     let got = match run(rule, backend, data, n, w, Some(t)) {
         Ok(v) => v,

@@ -27,7 +27,7 @@ fn median_of_three_rows() {
 
 #[test]
 fn gm_rfa_preset_matches_the_papers_code() {
-    let want = [3.78788764f32, 4.78788764, 5.78788764];
+    let want = [3.787_887_6_f32, 4.787_887_6, 5.787_887_6];
     for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
         let got = aggregate("gm(preset=rfa)", backend, &ROWS);
         for (g, w) in got.iter().zip(want) {

@@ -73,7 +73,7 @@ fn case(dir: &Path, n: usize, d: usize, dtype: &str, nan_rows: usize) {
         // NaN rows replaced by +inf for the median (they are in the top tail either way).
         let verdict = python(&format!(
             "import numpy as np\n\
-             x = np.load('{input}').astype(np.float64)\n\
+             x = np.load('{input}').astype(np.float32).astype(np.float64)  # byzagg computes on f32\n\
              got = np.load('{output}')\n\
              assert got.dtype == np.float32 and got.shape == ({d},), (got.dtype, got.shape)\n\
              x = np.where(np.isnan(x), np.inf, x) if '{rule}' == 'cwmed' else x\n\

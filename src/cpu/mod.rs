@@ -1,50 +1,167 @@
-//! The CPU backend (placeholder: being written).
-#![allow(missing_docs, unused)]
-use crate::{Batch, Kernels, OrderStat, Result};
+//! The CPU backend: the four primitives of SPEC section 5 on host memory, rayon across
+//! coordinate chunks and SIMD within them.
+//!
+//! Each primitive lives in its own file (`order_stats.rs`, `pairwise_dist.rs`,
+//! `center_dist.rs`, `mix.rs`); this file only holds the resident matrix type, checks shapes
+//! and forwards. Uploading borrows the caller's [`Batch`], so nothing is copied.
+//!
+//! SIMD is chosen at run time: the inner chunk functions are compiled several times by the
+//! `multiversion` crate (AVX-512, AVX2+FMA, NEON, and a baseline), and the best one the
+//! running CPU supports is picked on first call. No `target-cpu=native` is needed.
+//!
+//! Threads come from rayon's global pool; size it with `RAYON_NUM_THREADS` or
+//! `rayon::ThreadPoolBuilder` around the call.
+
+mod center_dist;
+mod mix;
+mod order_stats;
+mod pairwise_dist;
+
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::kernels::{Kernels, OrderStat};
 
 /// The CPU backend.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::cpu::Cpu;
+/// use byzagg::{Batch, Kernels, OrderStat};
+///
+/// let data = [1.0f32, 9.0, 2.0, 8.0, 3.0, f32::NAN];
+/// let cpu = Cpu::new();
+/// let rows = cpu.upload(&Batch::from_contiguous(&data, 3)?)?;
+/// let median = cpu.order_stats(&rows, &[1.0; 3], OrderStat::Median)?;
+/// let mut out = [0.0f32; 2];
+/// cpu.download(&median, &mut out)?;
+/// assert_eq!(out, [2.0, 9.0]); // NaN sorts above every number
+/// # Ok::<(), byzagg::Error>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Cpu;
 
 impl Cpu {
+    /// The CPU backend; it holds no state (threads come from rayon's global pool).
     pub fn new() -> Self {
         Cpu
     }
 }
 
+/// A `k x d` matrix resident on the host: the caller's batch, borrowed, or a matrix the
+/// backend computed.
+#[derive(Clone, Debug)]
 pub enum HostRows<'a> {
+    /// The uploaded batch (`k = n`), borrowed without a copy.
     Borrowed(Batch<'a>),
-    Owned { data: Vec<f32>, k: usize, d: usize },
+    /// A computed matrix, row-major.
+    Owned {
+        /// `k * d` values, row-major.
+        data: Vec<f32>,
+        /// Number of rows.
+        k: usize,
+        /// Values per row.
+        d: usize,
+    },
+}
+
+impl HostRows<'_> {
+    /// Number of rows.
+    pub fn k(&self) -> usize {
+        match self {
+            HostRows::Borrowed(b) => b.n(),
+            HostRows::Owned { k, .. } => *k,
+        }
+    }
+
+    /// Values per row.
+    pub fn d(&self) -> usize {
+        match self {
+            HostRows::Borrowed(b) => b.d(),
+            HostRows::Owned { d, .. } => *d,
+        }
+    }
+
+    /// Row `i` (panics if `i >= k`, like slice indexing).
+    pub fn row(&self, i: usize) -> &[f32] {
+        match self {
+            HostRows::Borrowed(b) => b.row(i),
+            HostRows::Owned { data, d, .. } => &data[i * d..(i + 1) * d],
+        }
+    }
+
+    /// All rows as slices: what the kernels work on.
+    fn slices(&self) -> Vec<&[f32]> {
+        (0..self.k()).map(|i| self.row(i)).collect()
+    }
+}
+
+/// `Err` unless `got == want`, naming the parameter.
+fn check_len(name: &'static str, got: usize, want: usize, what: &str) -> Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            name,
+            format!("length {got}"),
+            format!("must be {what} = {want}"),
+        ))
+    }
 }
 
 impl Kernels for Cpu {
     type Rows<'a> = HostRows<'a>;
+
     fn name(&self) -> &'static str {
         "cpu"
     }
+
     fn upload<'a>(&self, batch: &Batch<'a>) -> Result<HostRows<'a>> {
-        todo!()
+        Ok(HostRows::Borrowed(batch.clone()))
     }
+
     fn zeros(&self, k: usize, d: usize) -> Result<HostRows<'static>> {
-        todo!()
+        Ok(HostRows::Owned {
+            data: vec![0.0; k * d],
+            k,
+            d,
+        })
     }
+
     fn download(&self, rows: &HostRows<'_>, out: &mut [f32]) -> Result<()> {
-        todo!()
+        let d = rows.d();
+        check_len("out", out.len(), rows.k() * d, "k * d")?;
+        for (i, o) in out.chunks_exact_mut(d.max(1)).enumerate().take(rows.k()) {
+            o.copy_from_slice(rows.row(i));
+        }
+        Ok(())
     }
+
     fn order_stats(
         &self,
         rows: &HostRows<'_>,
         weights: &[f64],
         stat: OrderStat,
     ) -> Result<HostRows<'static>> {
-        todo!()
+        check_len("weights", weights.len(), rows.k(), "the number of rows")?;
+        let data = order_stats::order_stats(&rows.slices(), weights, stat)?;
+        Ok(HostRows::Owned {
+            data,
+            k: 1,
+            d: rows.d(),
+        })
     }
+
     fn pairwise_dist(&self, rows: &HostRows<'_>) -> Result<Vec<f64>> {
-        todo!()
+        Ok(pairwise_dist::pairwise_dist(&rows.slices()))
     }
+
     fn center_dist(&self, rows: &HostRows<'_>, center: &HostRows<'_>) -> Result<Vec<f64>> {
-        todo!()
+        check_len("center", center.k(), 1, "one row, k")?;
+        check_len("center", center.d(), rows.d(), "the row length d")?;
+        Ok(center_dist::center_dist(&rows.slices(), center.row(0)))
     }
+
     fn mix(
         &self,
         rows: &HostRows<'_>,
@@ -52,6 +169,18 @@ impl Kernels for Cpu {
         k: usize,
         base: Option<(&HostRows<'_>, f64)>,
     ) -> Result<HostRows<'static>> {
-        todo!()
+        let (n, d) = (rows.k(), rows.d());
+        check_len("coeffs", coeffs.len(), k * n, "k * n")?;
+        let base_rows = match base {
+            Some((b, scale)) => {
+                check_len("base", b.k(), k, "k rows, k")?;
+                check_len("base", b.d(), d, "the row length d")?;
+                Some((b.slices(), scale))
+            }
+            None => None,
+        };
+        let base_ref = base_rows.as_ref().map(|(b, s)| (b.as_slice(), *s));
+        let data = mix::mix(&rows.slices(), coeffs, k, base_ref, d);
+        Ok(HostRows::Owned { data, k, d })
     }
 }

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the whole CUDA check on a GPU machine, in one run (issue #4).
+#
+# The GPU machines have an NVIDIA driver, CUDA 13.0 and PyTorch, but no Rust toolchain and no
+# network. So the byzagg binary is built elsewhere and carried in the ignored folder gpu-bin/:
+#
+#   cargo build --release && mkdir -p gpu-bin && cp target/release/byzagg gpu-bin/
+#   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
+#
+# It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
+# line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size, torch.json
+# (the PyTorch peer), devices.txt. A failing step is recorded and the run goes on.
+# Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
+# SIZES_N / SIZES_D to shrink the benchmark grid.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BYZAGG_BIN:-gpu-bin/byzagg}
+OUT=${OUT:-$PWD/gpu-out}
+STEP_TIMEOUT=${STEP_TIMEOUT:-300}
+SIZES_N=${SIZES_N:-"16 64"}
+SIZES_D=${SIZES_D:-"1000000 10000000 100000000"}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/gpu-check.log") 2>&1
+STATUS="$OUT/status.txt"
+: > "$STATUS"
+
+# step NAME CMD...: runs CMD under the step timeout and records how it ended.
+step() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    local t0=$SECONDS
+    timeout "$STEP_TIMEOUT" "$@"
+    local rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "ok $name ($((SECONDS - t0)) s)" >> "$STATUS"
+    else
+        echo "FAILED rc=$rc $name ($((SECONDS - t0)) s)" >> "$STATUS"
+    fi
+    return 0
+}
+
+date -u
+nvidia-smi || echo "nvidia-smi failed"
+if [ ! -x "$BIN" ]; then
+    echo "no byzagg binary at $BIN: build it elsewhere and copy it there (see the header)"
+    echo "FAILED no binary" >> "$STATUS"
+    exit 1
+fi
+
+# NVRTC: byzagg searches the Python wheels itself; point it at PyTorch's or the pip one
+# explicitly too, so the log shows which one was used.
+if [ -z "${BYZAGG_NVRTC:-}" ]; then
+    BYZAGG_NVRTC=$(python3 - <<'PY' 2>/dev/null
+import glob, os, site, sys
+roots = [p for p in sys.path if p] + site.getsitepackages()
+for pattern in ("nvidia/cu13/lib/libnvrtc.so.13", "nvidia/cuda_nvrtc/lib/libnvrtc.so.1*"):
+    for r in roots:
+        hits = sorted(glob.glob(os.path.join(r, pattern)))
+        if hits:
+            print(hits[-1]); sys.exit(0)
+PY
+    )
+    [ -n "$BYZAGG_NVRTC" ] && export BYZAGG_NVRTC
+fi
+echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
+
+step devices sh -c "'$BIN' devices | tee '$OUT/devices.txt'"
+step verify-cuda "$BIN" verify --backend cuda
+# Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
+step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
+# The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
+step verify-cuda-host-stream env BYZAGG_CUDA_MEM_LIMIT=67108864 "$BIN" verify --backend cuda
+if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1; then
+    step verify-wgpu env WGPU_BACKEND=vulkan "$BIN" verify --backend wgpu
+else
+    echo "skipped verify-wgpu (no NVIDIA Vulkan driver ICD)" >> "$STATUS"
+fi
+
+for n in $SIZES_N; do
+    for d in $SIZES_D; do
+        step "bench-cuda-n$n-d$d" "$BIN" bench --backend cuda --n "$n" --d "$d" \
+            --json "$OUT/bench-cuda-n$n-d$d.json"
+    done
+done
+
+# The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).
+# shellcheck disable=SC2086
+step torch-peer python3 scripts/torch_peer.py --n $SIZES_N --d $SIZES_D --json "$OUT/torch.json"
+
+echo "=== status"
+cat "$STATUS"
+date -u

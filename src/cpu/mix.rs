@@ -1,0 +1,186 @@
+//! Primitive 4, `mix` (SPEC section 5): `out (k x d) = C (k x n) * rows (n x d)`, plus
+//! `scale * base (k x d)` when a base is given (centered clipping's update step).
+//!
+//! ## Layout and chunking
+//!
+//! rayon splits the coordinates into chunks of [`CHUNK`]; one task computes all `k` output
+//! rows over its chunk, so the rows' chunk stays in cache while it is reused `k` times (NNM
+//! mixes `k = n` rows). Each output coordinate is accumulated in an f64 scratch row (16 KiB)
+//! and rounded to f32 once.
+//!
+//! ## Accuracy and non-finite values
+//!
+//! The sum is `scale * base + sum_i c_i x_i` in f64, in row order: within one rounding of the
+//! f64 result. A term with coefficient 0 (or a zero `scale`) is skipped entirely, so a NaN or
+//! infinite row with coefficient 0 leaves no trace; a non-finite value with a non-zero
+//! coefficient propagates as IEEE arithmetic says (the plain mean is not robust).
+
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+/// Coordinates per rayon task.
+const CHUNK: usize = 2048;
+
+/// `C * rows [+ scale * base]` as a row-major `k x d` vector; `coeffs` is `k x n` row-major,
+/// `base` holds `k` rows of length `d`.
+pub(super) fn mix(
+    rows: &[&[f32]],
+    coeffs: &[f64],
+    k: usize,
+    base: Option<(&[&[f32]], f64)>,
+    d: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; k * d];
+    // Hand every task its chunk of each output row.
+    let mut tasks: Vec<Vec<&mut [f32]>> = (0..d.div_ceil(CHUNK)).map(|_| Vec::with_capacity(k)).collect();
+    for row in out.chunks_mut(d.max(1)) {
+        for (task, part) in tasks.iter_mut().zip(row.chunks_mut(CHUNK)) {
+            task.push(part);
+        }
+    }
+    tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
+        let mut acc = vec![0.0f64; CHUNK];
+        mix_chunk(rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc);
+    });
+    out
+}
+
+/// The output rows `outs` (one per row of C) over coordinates from `c0`; `acc` is scratch.
+#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+fn mix_chunk(
+    rows: &[&[f32]],
+    coeffs: &[f64],
+    base: Option<(&[&[f32]], f64)>,
+    c0: usize,
+    outs: &mut [&mut [f32]],
+    acc: &mut [f64],
+) {
+    let n = rows.len();
+    for (r, out) in outs.iter_mut().enumerate() {
+        let len = out.len();
+        let acc = &mut acc[..len];
+        match base {
+            Some((b, scale)) if scale != 0.0 => {
+                for (a, v) in acc.iter_mut().zip(&b[r][c0..c0 + len]) {
+                    *a = scale * f64::from(*v);
+                }
+            }
+            _ => acc.fill(0.0),
+        }
+        for (row, &c) in rows.iter().zip(&coeffs[r * n..(r + 1) * n]) {
+            if c == 0.0 {
+                continue;
+            }
+            for (a, v) in acc.iter_mut().zip(&row[c0..c0 + len]) {
+                *a += c * f64::from(*v);
+            }
+        }
+        for (o, a) in out.iter_mut().zip(acc.iter()) {
+            *o = *a as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(rows: &[Vec<f32>], coeffs: &[f64], k: usize, base: Option<(&[Vec<f32>], f64)>) -> Vec<f64> {
+        let (n, d) = (rows.len(), rows[0].len());
+        let mut out = vec![0.0; k * d];
+        for r in 0..k {
+            for j in 0..d {
+                let mut s = match base {
+                    Some((b, scale)) if scale != 0.0 => scale * f64::from(b[r][j]),
+                    _ => 0.0,
+                };
+                for i in 0..n {
+                    if coeffs[r * n + i] != 0.0 {
+                        s += coeffs[r * n + i] * f64::from(rows[i][j]);
+                    }
+                }
+                out[r * d + j] = s;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_naive() {
+        let mut state = 9u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for &n in &[1, 2, 5, 17] {
+            for &d in &[1, 7, 33, 1001, 2 * CHUNK + 3] {
+                for exp in [-30, 0, 30] {
+                    let s = 10f64.powi(exp);
+                    let rows: Vec<Vec<f32>> = (0..n)
+                        .map(|_| (0..d).map(|_| (next() * s) as f32).collect())
+                        .collect();
+                    let k = 1 + n / 2;
+                    let coeffs: Vec<f64> = (0..k * n)
+                        .map(|_| if next() < -0.5 { 0.0 } else { next() })
+                        .collect();
+                    let base: Vec<Vec<f32>> = (0..k)
+                        .map(|_| (0..d).map(|_| (next() * s) as f32).collect())
+                        .collect();
+                    let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+                    let bslices: Vec<&[f32]> = base.iter().map(Vec::as_slice).collect();
+                    for with_base in [None, Some(0.3)] {
+                        let got = mix(
+                            &slices,
+                            &coeffs,
+                            k,
+                            with_base.map(|sc| (bslices.as_slice(), sc)),
+                            d,
+                        );
+                        let want = naive(&rows, &coeffs, k, with_base.map(|sc| (base.as_slice(), sc)));
+                        for (g, e) in got.iter().zip(&want) {
+                            // Within one f32 rounding of the exact sum's magnitude.
+                            assert!(
+                                (f64::from(*g) - e).abs() <= 1e-6 * e.abs() + 1e-300,
+                                "got {g}, want {e}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_coefficients_leave_no_trace() {
+        let rows = [
+            vec![1.0f32, 2.0, 3.0],
+            vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY],
+            vec![3.0, 4.0, 5.0],
+        ];
+        let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        assert_eq!(mix(&slices, &[0.5, 0.0, 0.5], 1, None, 3), vec![2.0, 3.0, 4.0]);
+        let nan_base = [f32::NAN; 3];
+        let base: [&[f32]; 1] = [&nan_base];
+        assert_eq!(
+            mix(&slices, &[0.5, 0.0, 0.5], 1, Some((&base, 0.0)), 3),
+            vec![2.0, 3.0, 4.0]
+        );
+        let got = mix(&slices, &[0.5, 0.5, 0.0], 1, None, 3);
+        assert!(got[0].is_nan() && got[1] == f32::INFINITY && got[2] == f32::NEG_INFINITY);
+        // Two outputs at once, with a base.
+        let ones = [1.0f32; 3];
+        let base: [&[f32]; 2] = [&ones, &ones];
+        assert_eq!(
+            mix(
+                &slices,
+                &[1.0, 0.0, 0.0, 0.0, 0.0, 2.0],
+                2,
+                Some((&base, -1.0)),
+                3
+            ),
+            vec![0.0, 1.0, 2.0, 5.0, 7.0, 9.0]
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Primitive 2, `pairwise_dist` (SPEC 4.4, 4.7 and section 5): the `n x n` squared
+//! Euclidean distances between rows, and the pair-sum engine that `center_dist.rs` shares.
+//!
+//! ## Layout and chunking
+//!
+//! rayon splits the coordinates into chunks of [`CHUNK`]; each task walks its chunk in
+//! blocks of [`BLOCK`] coordinates (the rows' blocks stay in L1/L2 while every pair reads
+//! them) and returns one f64 partial sum per pair. The partials are added in chunk order, so
+//! the result does not depend on the thread count.
+//!
+//! ## Accuracy and non-finite rows
+//!
+//! Within a block, a pair's sum of squared differences is taken in f32 over 32 independent
+//! lanes (8 terms per lane), then added into an f64 partial: nothing is summed naively over
+//! millions of coordinates. A block whose f32 sum is not finite (overflow: finite inputs near
+//! 1e38 differ by up to 7e38) or below 2^-96 (where f32 squares lose bits to underflow, as
+//! with values near 1e-30) is recomputed in f64, where neither can happen. The relative error
+//! is then about 1e-6.
+//!
+//! Each block also checks every row for NaN and infinities (one multiply per value); a row
+//! found non-finite is marked, its pairs are skipped from then on, and every entry touching it
+//! is `+inf`, its diagonal included. A finite row's diagonal is exactly 0.
+
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+/// Coordinates per f32 block sum.
+const BLOCK: usize = 256;
+/// Coordinates per rayon task.
+const CHUNK: usize = 32 * BLOCK;
+/// f32 lanes of a block sum.
+const ACC: usize = 32;
+/// Below this, an f32 block sum may have lost bits to underflow: recompute it in f64.
+const TINY: f32 = 1.262_177_4e-29; // 2^-96
+
+/// The `n x n` row-major matrix of squared distances between `rows`, all of one length.
+pub(super) fn pairwise_dist(rows: &[&[f32]]) -> Vec<f64> {
+    let n = rows.len();
+    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
+    let sums = pair_sums(rows, &pairs);
+    let mut out = vec![0.0; n * n];
+    for (i, bad) in sums.bad.iter().enumerate() {
+        if *bad {
+            out[i * n + i] = f64::INFINITY;
+        }
+    }
+    for (&(i, j), s) in pairs.iter().zip(&sums.sums) {
+        let v = if sums.bad[i] || sums.bad[j] {
+            f64::INFINITY
+        } else {
+            *s
+        };
+        out[i * n + j] = v;
+        out[j * n + i] = v;
+    }
+    out
+}
+
+/// Squared distances of some pairs of rows, and which rows hold a non-finite value.
+pub(super) struct PairSums {
+    /// One sum per pair, in the order given (meaningless for pairs touching a bad row).
+    pub(super) sums: Vec<f64>,
+    /// Per row: holds NaN or an infinity.
+    pub(super) bad: Vec<bool>,
+}
+
+/// The squared distance of every pair `(i, j)` of `rows` (all of one length), in f64.
+pub(super) fn pair_sums(rows: &[&[f32]], pairs: &[(usize, usize)]) -> PairSums {
+    let d = rows.first().map_or(0, |r| r.len());
+    let partials: Vec<PairSums> = (0..d.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|ci| {
+            let mut part = PairSums {
+                sums: vec![0.0; pairs.len()],
+                bad: vec![false; rows.len()],
+            };
+            let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
+            chunk_sums(rows, pairs, range.start, range.end, &mut part.sums, &mut part.bad);
+            part
+        })
+        .collect();
+    let mut total = PairSums {
+        sums: vec![0.0; pairs.len()],
+        bad: vec![false; rows.len()],
+    };
+    for part in partials {
+        for (t, s) in total.sums.iter_mut().zip(part.sums) {
+            *t += s;
+        }
+        for (t, b) in total.bad.iter_mut().zip(part.bad) {
+            *t |= b;
+        }
+    }
+    total
+}
+
+/// Adds the pair sums over coordinates `c0..c1` into `sums` and marks non-finite rows.
+#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+fn chunk_sums(
+    rows: &[&[f32]],
+    pairs: &[(usize, usize)],
+    c0: usize,
+    c1: usize,
+    sums: &mut [f64],
+    bad: &mut [bool],
+) {
+    let mut b0 = c0;
+    while b0 < c1 {
+        let b1 = c1.min(b0 + BLOCK);
+        for (r, bad) in rows.iter().zip(bad.iter_mut()) {
+            if !*bad && !block_finite(&r[b0..b1]) {
+                *bad = true;
+            }
+        }
+        for (&(i, j), s) in pairs.iter().zip(sums.iter_mut()) {
+            if bad[i] || bad[j] {
+                continue;
+            }
+            let (x, y) = (&rows[i][b0..b1], &rows[j][b0..b1]);
+            let fast = block_f32(x, y);
+            *s += if fast.is_finite() && fast >= TINY {
+                f64::from(fast)
+            } else {
+                block_f64(x, y)
+            };
+        }
+        b0 = b1;
+    }
+}
+
+/// Whether every value is finite: `v * 0` is 0 for finite `v` and NaN otherwise.
+#[inline(always)]
+fn block_finite(x: &[f32]) -> bool {
+    let mut acc = [0.0f32; ACC];
+    let mut chunks = x.chunks_exact(ACC);
+    for c in &mut chunks {
+        for l in 0..ACC {
+            acc[l] += c[l] * 0.0;
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|v| v * 0.0).sum();
+    acc.iter().sum::<f32>() + tail == 0.0
+}
+
+/// Sum of squared differences in f32, 32 lanes.
+#[inline(always)]
+fn block_f32(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; ACC];
+    let (mut cx, mut cy) = (x.chunks_exact(ACC), y.chunks_exact(ACC));
+    for (a, b) in (&mut cx).zip(&mut cy) {
+        for l in 0..ACC {
+            let t = a[l] - b[l];
+            acc[l] += t * t;
+        }
+    }
+    let tail: f32 = cx
+        .remainder()
+        .iter()
+        .zip(cy.remainder())
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Sum of squared differences in f64: no overflow or underflow for finite f32 inputs.
+#[inline(always)]
+pub(super) fn block_f64(x: &[f32], y: &[f32]) -> f64 {
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| {
+            let t = f64::from(*a) - f64::from(*b);
+            t * t
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny deterministic generator (splitmix64) for test data.
+    fn rng(state: &mut u64) -> f64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn naive(a: &[f32], b: &[f32]) -> f64 {
+        if a.iter().chain(b).any(|v| !v.is_finite()) {
+            return f64::INFINITY;
+        }
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+            .sum()
+    }
+
+    fn check(rows: &[Vec<f32>]) {
+        let s: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let got = pairwise_dist(&s);
+        let n = rows.len();
+        for i in 0..n {
+            for j in 0..n {
+                let (g, e) = (got[i * n + j], naive(&rows[i], &rows[j]));
+                assert!(!g.is_nan() && g == got[j * n + i], "({i}, {j}): {g}");
+                if e.is_infinite() {
+                    assert_eq!(g, f64::INFINITY, "({i}, {j})");
+                } else {
+                    assert!((g - e).abs() <= 2e-6 * e, "({i}, {j}): got {g}, want {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matches_naive() {
+        let mut st = 3;
+        for &n in &[1, 2, 3, 5, 8, 17] {
+            for &d in &[1, 7, 33, 255, 257, 1001, CHUNK + 300] {
+                for scale_exp in [-30, -20, 0, 20, 30, 38] {
+                    let scale = 10f64.powi(scale_exp);
+                    let rows: Vec<Vec<f32>> = (0..n)
+                        .map(|_| {
+                            (0..d)
+                                .map(|_| ((rng(&mut st) * 2.0 - 1.0) * scale) as f32)
+                                .collect()
+                        })
+                        .collect();
+                    check(&rows);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_rows_are_infinitely_far() {
+        let mut rows = vec![
+            vec![1.0f32; 1001],
+            vec![2.0; 1001],
+            vec![3.0; 1001],
+            vec![0.5; 1001],
+        ];
+        rows[1][1000] = f32::NAN;
+        rows[2][3] = f32::NEG_INFINITY;
+        let s: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let got = pairwise_dist(&s);
+        assert_eq!(got[0], 0.0);
+        assert_eq!(got[5], f64::INFINITY);
+        assert_eq!(got[10], f64::INFINITY);
+        assert_eq!(got[3], 0.25 * 1001.0);
+        assert!(got.iter().all(|v| !v.is_nan()));
+        check(&rows);
+        let one = [f32::INFINITY];
+        assert_eq!(pairwise_dist(&[&one]), vec![f64::INFINITY]);
+        assert_eq!(pairwise_dist(&[&[1.0, 2.0]]), vec![0.0]);
+    }
+
+    #[test]
+    fn huge_finite_values_do_not_overflow() {
+        let a = vec![3e38f32; 300];
+        let b = vec![-3e38f32; 300];
+        let got = pairwise_dist(&[&a, &b]);
+        let want = 300.0 * 6e38f64 * 6e38;
+        assert!((got[1] - want).abs() <= 1e-6 * want, "{}", got[1]);
+    }
+}

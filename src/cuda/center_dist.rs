@@ -1,0 +1,117 @@
+//! Primitive 3, `center_dist` (SPEC 4.5-4.7 and section 5): the `n` squared distances from
+//! each row to a `1 x d` center, launched from `kernels/center_dist.cu`.
+//!
+//! Per coordinate chunk: `center_dist_partial` on a grid of splits x (groups of 4 rows), each
+//! block summing one split of its rows in f64, then `center_dist_reduce` adding the splits in
+//! f64; the host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
+//! holding NaN or an infinity).
+
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+use super::memory::CudaRows;
+use super::{Cuda, backend_err};
+use crate::error::{Error, Result};
+
+/// The kernel file.
+pub(crate) const FILE: &str = "center_dist.cu";
+/// Its source, embedded.
+pub(crate) const SOURCE: &str = include_str!("../../kernels/center_dist.cu");
+/// Partial sums per coordinate split.
+const PARTIAL: &str = "center_dist_partial";
+/// Sum over the splits.
+const REDUCE: &str = "center_dist_reduce";
+/// Every entry point of [`SOURCE`].
+pub(crate) const ENTRIES: [&str; 2] = [PARTIAL, REDUCE];
+
+const ROWS: usize = 4;
+const THREADS: usize = 256;
+
+/// Runs primitive 3; returns `n` squared distances.
+pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
+    let (n, d) = (rows.k(), rows.d());
+    if center.k() != 1 || center.d() != d {
+        return Err(Error::invalid(
+            "center",
+            format!("{} x {}", center.k(), center.d()),
+            format!("must be 1 x d = 1 x {d}"),
+        ));
+    }
+    if n.div_ceil(ROWS) > 65_535 {
+        return Err(Error::invalid(
+            "n",
+            n,
+            "the CUDA center distances take at most 262140 rows",
+        ));
+    }
+    let partial_fn = cuda.function(FILE, SOURCE, PARTIAL)?;
+    let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
+    let staged = if rows.is_on_device() { 0 } else { n } + usize::from(!center.is_on_device());
+    let chunk = cuda.chunk_len(d, staged)?;
+    let groups = n.div_ceil(ROWS);
+    let mut sums = vec![0.0f64; n];
+    let mut keep = Vec::new();
+    let mut j0 = 0;
+    while j0 < d {
+        let len = chunk.min(d - j0);
+        let ptrs = cuda.chunk_ptrs(rows, None, j0, len, &mut keep)?;
+        let center_ptr = cuda.chunk_ptrs(center, None, j0, len, &mut keep)?[0];
+        let ptrs_dev = cuda.to_device(&ptrs)?;
+        let rows_ptr = cuda.address(&ptrs_dev);
+        let max_splits = len.div_ceil(THREADS * 4).clamp(1, 65_535);
+        let splits = (cuda.sm_count() * 8).div_ceil(groups).clamp(1, max_splits);
+        let span = len.div_ceil(splits).div_ceil(THREADS) * THREADS;
+        let splits = len.div_ceil(span);
+        let partial = cuda
+            .stream()
+            .alloc_zeros::<f64>(splits * n)
+            .map_err(backend_err)?;
+        let partial_ptr = cuda.address(&partial);
+        let reduced = cuda.stream().alloc_zeros::<f64>(n).map_err(backend_err)?;
+        let reduced_ptr = cuda.address(&reduced);
+        let (n32, len64, span64) = (n as i32, len as u64, span as u64);
+        let mut launch = cuda.stream().launch_builder(&partial_fn);
+        launch
+            .arg(&rows_ptr)
+            .arg(&n32)
+            .arg(&center_ptr)
+            .arg(&len64)
+            .arg(&span64)
+            .arg(&partial_ptr);
+        let cfg = LaunchConfig {
+            grid_dim: (splits as u32, groups as u32, 1),
+            block_dim: (THREADS as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match center_dist_partial (pointer, i32, pointer, u64, u64,
+        // pointer). `rows_ptr` holds n row pointers and `center_ptr` points at the center,
+        // each valid for `len` floats; splits * span >= len; block (x, y) writes
+        // partial[x * n + i] for its rows i < n only, inside the splits * n doubles allocated.
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        let (splits32, n32) = (splits as i32, n as i32);
+        let mut launch = cuda.stream().launch_builder(&reduce_fn);
+        launch
+            .arg(&partial_ptr)
+            .arg(&splits32)
+            .arg(&n32)
+            .arg(&reduced_ptr);
+        let cfg = LaunchConfig {
+            grid_dim: (n.div_ceil(256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match center_dist_reduce (pointer, i32, i32, pointer); threads
+        // i < n read partial[z * n + i] for z < splits and write reduced[i].
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        let host = cuda.stream().clone_dtoh(&reduced).map_err(backend_err)?;
+        cuda.finish_chunk(None, j0, len, &mut keep)?;
+        for (s, h) in sums.iter_mut().zip(host) {
+            *s += h;
+        }
+        drop((ptrs_dev, partial, reduced));
+        j0 += len;
+    }
+    Ok(sums
+        .into_iter()
+        .map(|v| if v.is_finite() { v } else { f64::INFINITY })
+        .collect())
+}

@@ -1,0 +1,269 @@
+//! Device setup for the CUDA backend: the driver probe, one context and stream per device,
+//! kernels compiled by NVRTC once per context, and the [`Kernels`] impl, which forwards each
+//! primitive to its own file.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cudarc::driver::sys::CUdevice_attribute;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+
+use super::memory::CudaRows;
+use super::{backend_err, center_dist, mix, nvrtc, order_stats, pairwise_dist};
+use crate::aggregate::{Report, execute_resident};
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::kernels::{Kernels, OrderStat};
+use crate::rule::{Rule, Tolerance};
+
+/// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
+/// library's presence is checked before any cudarc call that would panic without it.
+pub(crate) fn device_count() -> Result<usize, String> {
+    static COUNT: OnceLock<Result<usize, String>> = OnceLock::new();
+    COUNT
+        .get_or_init(|| {
+            std::panic::catch_unwind(|| {
+                // SAFETY: only tries to open the driver library by its names.
+                if !unsafe { cudarc::driver::sys::is_culib_present() } {
+                    return Err("no NVIDIA driver library (libcuda.so.1) found".to_string());
+                }
+                cudarc::driver::result::init().map_err(|e| format!("cuInit failed: {e}"))?;
+                let n = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount failed: {e}"))?;
+                Ok(n.max(0) as usize)
+            })
+            .unwrap_or_else(|_| Err("the CUDA driver probe panicked".into()))
+        })
+        .clone()
+}
+
+/// One line about device `ordinal` for `byzagg devices`.
+pub(crate) fn describe_device(ordinal: usize) -> String {
+    let info = || -> Result<String, cudarc::driver::DriverError> {
+        let ctx = CudaContext::new(ordinal)?;
+        let (major, minor) = ctx.compute_capability()?;
+        let (free, total) = ctx.mem_get_info()?;
+        Ok(format!(
+            "cuda:{ordinal}: {} (sm_{major}{minor}, {} multiprocessors, {:.1} GiB free of {:.1} GiB)",
+            ctx.name()?,
+            ctx.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?,
+            free as f64 / (1u64 << 30) as f64,
+            total as f64 / (1u64 << 30) as f64
+        ))
+    };
+    match std::panic::catch_unwind(info) {
+        Ok(Ok(line)) => line,
+        Ok(Err(e)) => format!("cuda:{ordinal}: cannot open: {e}"),
+        Err(_) => format!("cuda:{ordinal}: cannot open: the driver call panicked"),
+    }
+}
+
+/// The CUDA backend on one device: a context, a stream, and the kernels compiled for it.
+///
+/// Cheap to clone (shared handles). [`Cuda::shared`] gives the process-wide instance that
+/// `Backend::Cuda` uses.
+#[derive(Clone)]
+pub struct Cuda {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    arch: String,
+    sm_count: usize,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+}
+
+impl std::fmt::Debug for Cuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cuda")
+            .field("ordinal", &self.inner.ctx.ordinal())
+            .field("arch", &self.inner.arch)
+            .finish()
+    }
+}
+
+impl Cuda {
+    /// Opens device `ordinal` (after the probe of [`super::available`]).
+    pub fn new(ordinal: usize) -> Result<Self> {
+        super::available()?;
+        let count = device_count().map_err(backend_err)?;
+        if ordinal >= count {
+            return Err(Error::invalid(
+                "device",
+                ordinal,
+                format!("this machine has {count} CUDA devices"),
+            ));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(backend_err)?;
+        let (major, minor) = ctx.compute_capability().map_err(backend_err)?;
+        let sm_count = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(backend_err)?
+            .max(1) as usize;
+        let stream = ctx.new_stream().map_err(backend_err)?;
+        Ok(Cuda {
+            inner: Arc::new(Inner {
+                ctx,
+                stream,
+                arch: format!("sm_{major}{minor}"),
+                sm_count,
+                modules: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The process-wide instance on device `BYZAGG_CUDA_DEVICE` (default 0), created on first
+    /// use; its compiled kernels are reused by every later aggregation.
+    pub fn shared() -> Result<Self> {
+        static SHARED: OnceLock<Result<Cuda, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let ordinal = std::env::var("BYZAGG_CUDA_DEVICE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                Cuda::new(ordinal).map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| Error::Unavailable {
+                backend: "cuda",
+                reason,
+            })
+    }
+
+    /// The context (to allocate buffers that byzagg can read without copies).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.inner.ctx
+    }
+
+    /// The stream all of this instance's work goes to.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.inner.stream
+    }
+
+    /// The architecture the kernels are compiled for (`sm_90` on an H100).
+    pub fn arch(&self) -> &str {
+        &self.inner.arch
+    }
+
+    pub(crate) fn ctx(&self) -> &Arc<CudaContext> {
+        &self.inner.ctx
+    }
+
+    pub(crate) fn sm_count(&self) -> usize {
+        self.inner.sm_count
+    }
+
+    /// Kernel `name` of `file`, compiling the file on first use in this context.
+    pub(crate) fn function(&self, file: &'static str, source: &str, name: &str) -> Result<CudaFunction> {
+        let module = {
+            let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
+            match modules.get(file) {
+                Some(m) => m.clone(),
+                None => {
+                    let ptx = nvrtc::compile(file, source, &self.inner.arch).map_err(backend_err)?;
+                    let m = self.inner.ctx.load_module(ptx).map_err(backend_err)?;
+                    modules.insert(file, m.clone());
+                    m
+                }
+            }
+        };
+        module.load_function(name).map_err(backend_err)
+    }
+
+    /// Rows already on this device as one contiguous row-major buffer of `n` rows: nothing is
+    /// copied. The buffer must belong to this instance's context.
+    pub fn rows_from_slice<'a>(&self, slice: &'a CudaSlice<f32>, n: usize) -> Result<CudaRows<'a>> {
+        if slice.context() != self.context() {
+            return Err(Error::invalid(
+                "rows",
+                "a buffer of another CUDA context",
+                "must be on this context",
+            ));
+        }
+        CudaRows::from_slice(slice, n)
+    }
+
+    /// Rows already on this device as separate buffers (one device address per row, `d`
+    /// floats each): nothing is copied.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer must address `d` readable f32 in this context, and stay valid and
+    /// unwritten for as long as the returned rows are used; writes on other streams must
+    /// be complete before the rows are passed to byzagg.
+    pub unsafe fn rows_from_pointers(&self, ptrs: &[u64], d: usize) -> Result<CudaRows<'static>> {
+        CudaRows::from_pointers(ptrs.to_vec(), d)
+    }
+
+    /// Aggregates rows that are already on the device; the result stays there (a `1 x d`
+    /// matrix, [`CudaRows::into_slice`] gives its buffer). `weights` as for
+    /// [`Batch::with_weights`] (validated the same way); `None` means unweighted.
+    pub fn aggregate_resident(
+        &self,
+        rule: &Rule,
+        tolerance: Option<Tolerance>,
+        rows: &CudaRows<'_>,
+        weights: Option<&[f64]>,
+    ) -> Result<(CudaRows<'static>, Report)> {
+        let (n, d) = (rows.k(), rows.d());
+        // Weights go through the batch's own validation, on a stand-in of n values.
+        let stand_in = vec![0.0f32; n];
+        let mut batch = Batch::from_contiguous(&stand_in, n)?;
+        if let Some(w) = weights {
+            batch = batch.with_weights(w)?;
+        }
+        let plan = rule.plan(n, tolerance)?;
+        let mut report = Report::default();
+        let out = execute_resident(self, &plan, rows, n, d, batch.weights(), &mut report)?;
+        Ok((out, report))
+    }
+}
+
+impl Kernels for Cuda {
+    type Rows<'a> = CudaRows<'a>;
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<CudaRows<'a>> {
+        self.upload_batch(batch)
+    }
+
+    fn zeros(&self, k: usize, d: usize) -> Result<CudaRows<'static>> {
+        self.alloc_rows(k, d)
+    }
+
+    fn download(&self, rows: &CudaRows<'_>, out: &mut [f32]) -> Result<()> {
+        self.download_rows(rows, out)
+    }
+
+    fn order_stats(
+        &self,
+        rows: &CudaRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<CudaRows<'static>> {
+        order_stats::order_stats(self, rows, weights, stat)
+    }
+
+    fn pairwise_dist(&self, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
+        pairwise_dist::pairwise_dist(self, rows)
+    }
+
+    fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
+        center_dist::center_dist(self, rows, center)
+    }
+
+    fn mix(
+        &self,
+        rows: &CudaRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        base: Option<(&CudaRows<'_>, f64)>,
+    ) -> Result<CudaRows<'static>> {
+        mix::mix(self, rows, coeffs, k, base)
+    }
+}

@@ -1,0 +1,144 @@
+//! Primitive 4, `mix` (SPEC section 5): `out (k x d) = C (k x n) rows [+ scale base]`,
+//! launched from `kernels/mix.cu`.
+//!
+//! The host lists, for each group of output rows (1 for `k == 1`, else 8), the input rows
+//! with a non-zero coefficient in the group; the kernel reads only those, each value once
+//! per group, and sums in f64. Launch: grid (coordinate blocks, groups) of 256 threads,
+//! grid-stride over the chunk's coordinates.
+
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+use super::memory::CudaRows;
+use super::{Cuda, backend_err};
+use crate::error::{Error, Result};
+
+/// The kernel file.
+pub(crate) const FILE: &str = "mix.cu";
+/// Its source, embedded.
+pub(crate) const SOURCE: &str = include_str!("../../kernels/mix.cu");
+/// One output row per group.
+const K1: &str = "mix_k1";
+/// Eight output rows per group.
+const K8: &str = "mix_k8";
+/// Every entry point of [`SOURCE`].
+pub(crate) const ENTRIES: [&str; 2] = [K1, K8];
+
+const THREADS: usize = 256;
+
+/// Runs primitive 4; returns the `k x d` result.
+pub(crate) fn mix(
+    cuda: &Cuda,
+    rows: &CudaRows<'_>,
+    coeffs: &[f64],
+    k: usize,
+    base: Option<(&CudaRows<'_>, f64)>,
+) -> Result<CudaRows<'static>> {
+    let (n, d) = (rows.k(), rows.d());
+    if k == 0 || coeffs.len() != k * n {
+        return Err(Error::invalid(
+            "coeffs",
+            format!("{} values for k = {k}", coeffs.len()),
+            format!("need k >= 1 rows of n = {n} coefficients"),
+        ));
+    }
+    if let Some((b, _)) = base
+        && (b.k() != k || b.d() != d)
+    {
+        return Err(Error::invalid(
+            "base",
+            format!("{} x {}", b.k(), b.d()),
+            format!("must be {k} x {d}"),
+        ));
+    }
+    let (kt, name) = if k == 1 { (1, K1) } else { (8, K8) };
+    let groups = k.div_ceil(kt);
+    if groups > 65_535 || k * n > i32::MAX as usize {
+        return Err(Error::invalid(
+            "k",
+            k,
+            "the CUDA mix takes at most 524280 output rows",
+        ));
+    }
+    let mut cols: Vec<i32> = Vec::new();
+    let mut start: Vec<i32> = vec![0];
+    for g in 0..groups {
+        let group = g * kt..((g + 1) * kt).min(k);
+        cols.extend(
+            (0..n)
+                .filter(|&i| group.clone().any(|r| coeffs[r * n + i] != 0.0))
+                .map(|i| i as i32),
+        );
+        start.push(cols.len() as i32);
+    }
+    let f = cuda.function(FILE, SOURCE, name)?;
+    let coeffs_dev = cuda.to_device(coeffs)?;
+    let cols_dev = cuda.to_device(&cols)?;
+    let start_dev = cuda.to_device(&start)?;
+    let (coeffs_ptr, cols_ptr, start_ptr) = (
+        cuda.address(&coeffs_dev),
+        cuda.address(&cols_dev),
+        cuda.address(&start_dev),
+    );
+    let base = base.filter(|(_, scale)| *scale != 0.0);
+    let scale = base.map_or(0.0, |(_, s)| s);
+    let mut out = cuda.alloc_rows(k, d)?;
+    let staged = if rows.is_on_device() { 0 } else { n }
+        + base.map_or(0, |(b, _)| if b.is_on_device() { 0 } else { k })
+        + if out.is_on_device() { 0 } else { k };
+    let chunk = cuda.chunk_len(d, staged)?;
+    let mut keep = Vec::new();
+    let mut j0 = 0;
+    while j0 < d {
+        let len = chunk.min(d - j0);
+        let row_ptrs = cuda.chunk_ptrs(rows, None, j0, len, &mut keep)?;
+        let base_ptrs = match base {
+            Some((b, _)) => cuda.chunk_ptrs(b, None, j0, len, &mut keep)?,
+            None => vec![0u64; k],
+        };
+        let out_ptrs = cuda.out_ptrs(&out, j0, len, &mut keep)?;
+        let (rows_dev, base_dev, out_dev) = (
+            cuda.to_device(&row_ptrs)?,
+            cuda.to_device(&base_ptrs)?,
+            cuda.to_device(&out_ptrs)?,
+        );
+        let (rows_ptr, base_ptr, out_ptr) = (
+            cuda.address(&rows_dev),
+            cuda.address(&base_dev),
+            cuda.address(&out_dev),
+        );
+        let blocks = len
+            .div_ceil(THREADS)
+            .min((cuda.sm_count() * 32).div_ceil(groups))
+            .max(1);
+        let (n32, k32, len64) = (n as i32, k as i32, len as u64);
+        let mut launch = cuda.stream().launch_builder(&f);
+        launch
+            .arg(&rows_ptr)
+            .arg(&n32)
+            .arg(&coeffs_ptr)
+            .arg(&k32)
+            .arg(&cols_ptr)
+            .arg(&start_ptr)
+            .arg(&base_ptr)
+            .arg(&scale)
+            .arg(&len64)
+            .arg(&out_ptr);
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, groups as u32, 1),
+            block_dim: (THREADS as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match MIX_ARGS (pointer, i32, pointer, i32, pointer, pointer,
+        // pointer, f64, u64, pointer). `rows_ptr` holds n row pointers and `out_ptr` k, each
+        // valid for `len` floats; `base_ptr` holds k pointers, valid when scale != 0 (the only
+        // case the kernel reads them); `coeffs_ptr` holds k * n f64; `start_ptr` holds
+        // groups + 1 offsets into `cols_ptr`, whose entries are < n. Threads write out[r][t]
+        // for r < k and t < len only.
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        cuda.finish_chunk(Some(&mut out), j0, len, &mut keep)?;
+        drop((rows_dev, base_dev, out_dev));
+        j0 += len;
+    }
+    drop((coeffs_dev, cols_dev, start_dev));
+    Ok(out)
+}

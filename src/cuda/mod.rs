@@ -1,0 +1,176 @@
+//! The CUDA backend: the four primitives of SPEC section 5 as CUDA C kernels
+//! (`kernels/<stem>.cu`), compiled at run time by NVRTC for the device's architecture and
+//! launched through cudarc.
+//!
+//! Nothing CUDA is linked: cudarc opens `libcuda` and NVRTC at run time, so byzagg builds and
+//! runs anywhere, and [`available`] says why CUDA cannot run here (no driver, no device, no
+//! NVRTC, or a build without the `cuda` feature) without ever panicking.
+//!
+//! - `device.rs`: the driver probe, one context and stream per device, kernel modules
+//!   compiled once per context and cached, the [`Kernels`](crate::Kernels) impl forwarding
+//!   to one file per primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`,
+//!   `mix.rs`), and the API for rows already on the device ([`Cuda::rows_from_slice`],
+//!   [`Cuda::rows_from_pointers`], [`Cuda::aggregate_resident`]);
+//! - this file: [`available`], [`describe`], [`compile_all`];
+//! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
+//!   free memory stay on the host and are streamed through in chunks);
+//! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
+//!   `nvidia-cuda-nvrtc` wheels, the system loader) and the compile step.
+//!
+//! For the CLI: [`describe`] lists the devices and the NVRTC found (`byzagg devices`), and
+//! [`compile_all`] compiles every kernel for given architectures without a GPU
+//! (`byzagg verify --backend cuda --compile-only`).
+//!
+//! All work of one [`Cuda`] goes to one stream; every primitive waits for its stream before
+//! it returns, so the temporary buffers it frees are no longer in use and the caller's
+//! buffers are no longer read.
+
+#[cfg(feature = "cuda")]
+mod center_dist;
+#[cfg(feature = "cuda")]
+mod memory;
+#[cfg(feature = "cuda")]
+mod mix;
+#[cfg(feature = "cuda")]
+mod nvrtc;
+#[cfg(feature = "cuda")]
+mod order_stats;
+#[cfg(feature = "cuda")]
+mod pairwise_dist;
+
+#[cfg(feature = "cuda")]
+mod device;
+#[cfg(feature = "cuda")]
+pub use device::Cuda;
+#[cfg(feature = "cuda")]
+pub use memory::CudaRows;
+#[cfg(feature = "cuda")]
+pub use nvrtc::NvrtcInfo;
+
+use crate::error::{Error, Result};
+
+/// The kernel files: (file name, embedded source, entry points), one per primitive.
+#[cfg(feature = "cuda")]
+pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
+    (order_stats::FILE, order_stats::SOURCE, &order_stats::ENTRIES),
+    (
+        pairwise_dist::FILE,
+        pairwise_dist::SOURCE,
+        &pairwise_dist::ENTRIES,
+    ),
+    (center_dist::FILE, center_dist::SOURCE, &center_dist::ENTRIES),
+    (mix::FILE, mix::SOURCE, &mix::ENTRIES),
+];
+
+/// The architectures CI compiles for.
+pub const CI_ARCHS: [&str; 2] = ["sm_80", "sm_90"];
+
+/// `Ok(())` if CUDA can run here: the driver library loads, it reports a device, and NVRTC is
+/// found. Otherwise [`Error::Unavailable`] with the reason. Probed once per process; never
+/// panics.
+pub fn available() -> Result<()> {
+    probe().map_err(|reason| Error::Unavailable {
+        backend: "cuda",
+        reason,
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn probe() -> Result<(), String> {
+    Err("byzagg was built without the `cuda` feature".into())
+}
+
+#[cfg(feature = "cuda")]
+fn probe() -> Result<(), String> {
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let count = device::device_count()?;
+            if count == 0 {
+                return Err("the NVIDIA driver reports no CUDA device".into());
+            }
+            nvrtc::nvrtc().map(|_| ())
+        })
+        .clone()
+}
+
+/// Lines for `byzagg devices`: each CUDA device (name, compute capability, memory) and the
+/// NVRTC found (path, version), or why not.
+pub fn describe() -> Vec<String> {
+    describe_impl()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn describe_impl() -> Vec<String> {
+    vec!["cuda: unavailable: byzagg was built without the `cuda` feature".into()]
+}
+
+#[cfg(feature = "cuda")]
+fn describe_impl() -> Vec<String> {
+    let mut lines = match device::device_count() {
+        Err(why) => vec![format!("cuda: no device: {why}")],
+        Ok(0) => vec!["cuda: no device: the NVIDIA driver reports none".into()],
+        Ok(count) => (0..count).map(device::describe_device).collect(),
+    };
+    lines.push(match nvrtc::nvrtc() {
+        Ok(info) => format!("nvrtc: {}.{} at {}", info.version.0, info.version.1, info.path),
+        Err(why) => format!("nvrtc: unavailable: {why}"),
+    });
+    lines
+}
+
+/// Compiles every kernel file for every architecture in `archs` (`sm_80`, `sm_90`, ...) with
+/// NVRTC, without a GPU, and checks that each entry point is in the PTX. One entry per
+/// (kernel file, architecture): `Err` holds NVRTC's log or the missing entry points.
+pub fn compile_all(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
+    compile_all_impl(archs)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn compile_all_impl(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
+    archs
+        .iter()
+        .map(|a| {
+            (
+                "*".into(),
+                a.to_string(),
+                Err("byzagg was built without the `cuda` feature".into()),
+            )
+        })
+        .collect()
+}
+
+#[cfg(feature = "cuda")]
+fn compile_all_impl(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
+    let mut out = Vec::new();
+    for arch in archs {
+        for (file, source, entries) in KERNEL_FILES {
+            let result = nvrtc::compile(file, source, arch).and_then(|ptx| {
+                let text = ptx.to_src();
+                let missing: Vec<&str> = entries
+                    .iter()
+                    .copied()
+                    .filter(|e| !text.contains(&format!(".entry {e}(")))
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{file} for {arch}: entry points missing from the PTX: {missing:?}"
+                    ))
+                }
+            });
+            out.push((file.to_string(), arch.to_string(), result));
+        }
+    }
+    out
+}
+
+/// A cudarc or NVRTC failure as the crate's error.
+#[cfg(feature = "cuda")]
+pub(crate) fn backend_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::Backend {
+        backend: "cuda",
+        source: e.into(),
+    }
+}

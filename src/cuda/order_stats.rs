@@ -1,0 +1,159 @@
+//! Primitive 1, `order_stats` (SPEC 4.2, 4.3 and section 5): per coordinate, the weighted
+//! median or trimmed mean of the rows of positive weight, launched from `kernels/order_stats.cu`.
+//!
+//! Only rows of positive weight are passed to the kernel (their pointers and weights, in row
+//! order), so rows of weight 0 are never read. The entry point is chosen by that count m:
+//! register sorting networks for m <= 8, 16, 32, 64 and a heap sort in a global scratch
+//! above. Launch: 1-D blocks of 128 threads, a grid-stride loop over the chunk's coordinates,
+//! one thread per coordinate (see the kernel file for the contract and the accuracy notes).
+//! The host computes W, lambda W, W - lambda W and MASS_EPS W exactly as the reference does.
+
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+use super::memory::CudaRows;
+use super::{Cuda, backend_err};
+use crate::error::{Error, Result};
+use crate::kernels::OrderStat;
+use crate::rule::MASS_EPS;
+
+/// The kernel file.
+pub(crate) const FILE: &str = "order_stats.cu";
+/// Its source, embedded.
+pub(crate) const SOURCE: &str = include_str!("../../kernels/order_stats.cu");
+/// Register-path medians, by the largest row count each handles.
+const MEDIAN_SMALL: [(usize, &str); 4] = [
+    (8, "order_stats_median_n8"),
+    (16, "order_stats_median_n16"),
+    (32, "order_stats_median_n32"),
+    (64, "order_stats_median_n64"),
+];
+/// Register-path trimmed means, by the largest row count each handles.
+const TRIM_SMALL: [(usize, &str); 4] = [
+    (8, "order_stats_trim_n8"),
+    (16, "order_stats_trim_n16"),
+    (32, "order_stats_trim_n32"),
+    (64, "order_stats_trim_n64"),
+];
+/// Scratch-path median, any row count.
+const MEDIAN_HEAP: &str = "order_stats_median_heap";
+/// Scratch-path trimmed mean, any row count.
+const TRIM_HEAP: &str = "order_stats_trim_heap";
+/// Every entry point of [`SOURCE`].
+pub(crate) const ENTRIES: [&str; 10] = [
+    MEDIAN_SMALL[0].1,
+    MEDIAN_SMALL[1].1,
+    MEDIAN_SMALL[2].1,
+    MEDIAN_SMALL[3].1,
+    TRIM_SMALL[0].1,
+    TRIM_SMALL[1].1,
+    TRIM_SMALL[2].1,
+    TRIM_SMALL[3].1,
+    MEDIAN_HEAP,
+    TRIM_HEAP,
+];
+
+const THREADS: u32 = 128;
+/// Most bytes of sort scratch the heap path allocates (it limits the threads in flight).
+const SCRATCH_BYTES: usize = 256 << 20;
+
+/// The entry point for `m` rows of positive weight, and whether it needs the scratch.
+fn entry(stat: OrderStat, m: usize) -> (&'static str, bool) {
+    let (small, heap) = match stat {
+        OrderStat::Median => (MEDIAN_SMALL, MEDIAN_HEAP),
+        OrderStat::TrimmedMean { .. } => (TRIM_SMALL, TRIM_HEAP),
+    };
+    small
+        .iter()
+        .find(|(cap, _)| m <= *cap)
+        .map_or((heap, true), |(_, name)| (name, false))
+}
+
+/// Runs primitive 1 over `rows`; returns a `1 x d` matrix.
+pub(crate) fn order_stats(
+    cuda: &Cuda,
+    rows: &CudaRows<'_>,
+    weights: &[f64],
+    stat: OrderStat,
+) -> Result<CudaRows<'static>> {
+    let (n, d) = (rows.k(), rows.d());
+    if weights.len() != n {
+        return Err(Error::invalid(
+            "weights",
+            format!("{} values", weights.len()),
+            format!("need one weight per row, n = {n}"),
+        ));
+    }
+    let idx: Vec<usize> = (0..n).filter(|&i| weights[i] > 0.0).collect();
+    let wpos: Vec<f64> = idx.iter().map(|&i| weights[i]).collect();
+    let m = idx.len();
+    if m == 0 || m > i32::MAX as usize {
+        return Err(Error::invalid(
+            "weights",
+            format!("{m} positive"),
+            "need 1 to 2^31 - 1 positive weights",
+        ));
+    }
+    // The same expressions, in the same order, as reference.rs.
+    let total: f64 = weights.iter().sum();
+    let lambda = match stat {
+        OrderStat::Median => 0.0,
+        OrderStat::TrimmedMean { lambda } => lambda,
+    };
+    let lo = lambda * total;
+    let hi = total - lo;
+    let eps = MASS_EPS * total;
+    let (name, heap) = entry(stat, m);
+    let f = cuda.function(FILE, SOURCE, name)?;
+    let w_dev = cuda.to_device(&wpos)?;
+    let w_ptr = cuda.address(&w_dev);
+    let mut out = cuda.alloc_rows(1, d)?;
+    let staged = if rows.is_on_device() { 0 } else { m } + usize::from(!out.is_on_device());
+    let chunk = cuda.chunk_len(d, staged)?;
+    let mut keep = Vec::new();
+    let mut j0 = 0;
+    while j0 < d {
+        let len = chunk.min(d - j0);
+        let ptrs = cuda.chunk_ptrs(rows, Some(&idx), j0, len, &mut keep)?;
+        let ptrs_dev = cuda.to_device(&ptrs)?;
+        let rows_ptr = cuda.address(&ptrs_dev);
+        let mut blocks = len.div_ceil(THREADS as usize).min(cuda.sm_count() * 16).max(1);
+        if heap {
+            blocks = blocks.min((SCRATCH_BYTES / (8 * m * THREADS as usize)).max(1));
+        }
+        let scratch = cuda
+            .stream()
+            .alloc_zeros::<u64>(if heap { m * blocks * THREADS as usize } else { 1 })
+            .map_err(backend_err)?;
+        let scratch_ptr = cuda.address(&scratch);
+        let out_ptr = cuda.out_ptrs(&out, j0, len, &mut keep)?[0];
+        let (m32, len64) = (m as i32, len as u64);
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut launch = cuda.stream().launch_builder(&f);
+        launch
+            .arg(&rows_ptr)
+            .arg(&w_ptr)
+            .arg(&m32)
+            .arg(&total)
+            .arg(&lo)
+            .arg(&hi)
+            .arg(&eps)
+            .arg(&len64)
+            .arg(&out_ptr)
+            .arg(&scratch_ptr);
+        // SAFETY: the arguments match ORDER_STATS_ARGS in order and type (three pointers to
+        // device arrays, i32, four f64, u64, two pointers). `rows_ptr` holds m row pointers,
+        // each valid for `len` floats from the chunk start; `w_ptr` holds m f64; `out_ptr`
+        // is valid for `len` floats; the heap variants get m * blocks * 128 keys of scratch,
+        // one column per launched thread. Threads write only out[t] for t < len.
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        cuda.finish_chunk(Some(&mut out), j0, len, &mut keep)?;
+        drop((ptrs_dev, scratch));
+        j0 += len;
+    }
+    drop(w_dev);
+    Ok(out)
+}

@@ -1,0 +1,117 @@
+//! Primitive 2, `pairwise_dist` (SPEC 4.4 and section 5): the `n x n` squared distances,
+//! launched from `kernels/pairwise_dist.cu`.
+//!
+//! Per coordinate chunk: `pairwise_dist_partial` on a grid of (16-row tiles)^2 x splits, each
+//! block summing one coordinate split of 256 pairs, then `pairwise_dist_reduce` adding the
+//! splits in f64; the host adds the chunks in f64, mirrors the upper triangle and maps every
+//! non-finite sum to `+inf` (a row holding NaN or an infinity, its diagonal included).
+//! The number of splits aims at about eight blocks per multiprocessor.
+
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+use super::memory::CudaRows;
+use super::{Cuda, backend_err};
+use crate::error::{Error, Result};
+
+/// The kernel file.
+pub(crate) const FILE: &str = "pairwise_dist.cu";
+/// Its source, embedded.
+pub(crate) const SOURCE: &str = include_str!("../../kernels/pairwise_dist.cu");
+/// Partial sums per coordinate split.
+const PARTIAL: &str = "pairwise_dist_partial";
+/// Sum over the splits.
+const REDUCE: &str = "pairwise_dist_reduce";
+/// Every entry point of [`SOURCE`].
+pub(crate) const ENTRIES: [&str; 2] = [PARTIAL, REDUCE];
+
+const TILE: usize = 16;
+const STEP: usize = 32;
+
+/// Runs primitive 2 over `rows`; returns the `n x n` matrix, row-major.
+pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
+    let (n, d) = (rows.k(), rows.d());
+    if n > 46_340 {
+        return Err(Error::invalid(
+            "n",
+            n,
+            "the CUDA pairwise distances take at most 46340 rows",
+        ));
+    }
+    let nn = n * n;
+    let partial_fn = cuda.function(FILE, SOURCE, PARTIAL)?;
+    let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
+    let mut sums = vec![0.0f64; nn];
+    let chunk = cuda.chunk_len(d, if rows.is_on_device() { 0 } else { n })?;
+    let tiles = n.div_ceil(TILE);
+    let upper = tiles * (tiles + 1) / 2;
+    let mut keep = Vec::new();
+    let mut j0 = 0;
+    while j0 < d {
+        let len = chunk.min(d - j0);
+        let ptrs = cuda.chunk_ptrs(rows, None, j0, len, &mut keep)?;
+        let ptrs_dev = cuda.to_device(&ptrs)?;
+        let rows_ptr = cuda.address(&ptrs_dev);
+        let steps = len.div_ceil(STEP);
+        let splits = (cuda.sm_count() * 8).div_ceil(upper).clamp(1, steps.min(65_535));
+        let span = steps.div_ceil(splits) * STEP;
+        let splits = len.div_ceil(span);
+        let partial = cuda
+            .stream()
+            .alloc_zeros::<f64>(splits * nn)
+            .map_err(backend_err)?;
+        let partial_ptr = cuda.address(&partial);
+        let reduced = cuda.stream().alloc_zeros::<f64>(nn).map_err(backend_err)?;
+        let reduced_ptr = cuda.address(&reduced);
+        let (n32, len64, span64) = (n as i32, len as u64, span as u64);
+        let mut launch = cuda.stream().launch_builder(&partial_fn);
+        launch
+            .arg(&rows_ptr)
+            .arg(&n32)
+            .arg(&len64)
+            .arg(&span64)
+            .arg(&partial_ptr);
+        let cfg = LaunchConfig {
+            grid_dim: (tiles as u32, tiles as u32, splits as u32),
+            block_dim: (TILE as u32, TILE as u32, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match pairwise_dist_partial (pointer, i32, u64, u64, pointer).
+        // `rows_ptr` holds n row pointers valid for `len` floats; the grid covers the tiles
+        // and `splits` spans with splits * span >= len; blocks write partial[z][i][j] for
+        // z < splits and i <= j < n, inside the splits * n * n doubles allocated.
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        let (splits32, nn32) = (splits as i32, nn as i32);
+        let mut launch = cuda.stream().launch_builder(&reduce_fn);
+        launch
+            .arg(&partial_ptr)
+            .arg(&splits32)
+            .arg(&nn32)
+            .arg(&reduced_ptr);
+        let cfg = LaunchConfig {
+            grid_dim: (nn.div_ceil(256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: arguments match pairwise_dist_reduce (pointer, i32, i32, pointer); threads
+        // e < n * n read partial[z * n * n + e] for z < splits and write reduced[e].
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        let host = cuda.stream().clone_dtoh(&reduced).map_err(backend_err)?;
+        cuda.finish_chunk(None, j0, len, &mut keep)?;
+        for i in 0..n {
+            for j in i..n {
+                sums[i * n + j] += host[i * n + j];
+            }
+        }
+        drop((ptrs_dev, partial, reduced));
+        j0 += len;
+    }
+    for i in 0..n {
+        for j in i..n {
+            let v = sums[i * n + j];
+            let v = if v.is_finite() { v } else { f64::INFINITY };
+            sums[i * n + j] = v;
+            sums[j * n + i] = v;
+        }
+    }
+    Ok(sums)
+}

@@ -1,0 +1,201 @@
+//! The `byzagg` binary end to end: exit codes (0 success, 1 a failed check, 2 bad usage or
+//! input), error messages that name the problem, and an aggregate checked by hand.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use byzagg::npy;
+
+fn byzagg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_byzagg"))
+        .args(args)
+        .output()
+        .expect("the byzagg binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A fresh directory for one test.
+fn dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("byzagg-cli-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// n rows of d distinct values, written as an (n, d) float32 file.
+fn rows_file(dir: &std::path::Path, n: usize, d: usize) -> (PathBuf, Vec<f32>) {
+    // A fixed scramble, so the median is not simply the middle row.
+    let data: Vec<f32> = (0..n * d)
+        .map(|k| ((k * 7919) % 101) as f32 * 0.5 - 20.0)
+        .collect();
+    let path = dir.join(format!("x_{n}x{d}.npy"));
+    npy::write_matrix_f32(&path, &data, n).expect("write input");
+    (path, data)
+}
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn krum_with_too_large_f_is_a_usage_error_naming_f() {
+    let dir = dir("krum");
+    let (input, _) = rows_file(&dir, 7, 4);
+    let output = dir.join("out.npy");
+    let out = byzagg(&["aggregate", "--rule", "krum(f=5)", s(&input), "-o", s(&output)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("f = 5"), "{err}");
+    assert!(!output.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_rule_text_is_a_usage_error() {
+    let dir = dir("bad-rule");
+    let (input, _) = rows_file(&dir, 3, 2);
+    let out = byzagg(&[
+        "aggregate",
+        "--rule",
+        "krum(q=2)",
+        s(&input),
+        "-o",
+        s(&dir.join("o.npy")),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("krum(q=2)"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn missing_input_is_a_usage_error_naming_the_file() {
+    let dir = dir("missing");
+    let input = dir.join("no-such-file.npy");
+    let out = byzagg(&[
+        "aggregate",
+        "--rule",
+        "cwmed",
+        s(&input),
+        "-o",
+        s(&dir.join("o.npy")),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-file.npy"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lambda_and_f_together_is_a_usage_error() {
+    let out = byzagg(&[
+        "aggregate",
+        "--rule",
+        "cwtm",
+        "--lambda",
+        "0.1",
+        "--f",
+        "1",
+        "x.npy",
+        "-o",
+        "y.npy",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn weights_of_the_wrong_length_are_a_usage_error() {
+    let dir = dir("weights");
+    let (input, _) = rows_file(&dir, 5, 3);
+    let weights = dir.join("w.npy");
+    npy::write_vector_f32(&weights, &[1.0, 2.0, 3.0]).expect("write weights");
+    let out = byzagg(&[
+        "aggregate",
+        "--rule",
+        "cwmed",
+        "--weights",
+        s(&weights),
+        s(&input),
+        "-o",
+        s(&dir.join("o.npy")),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("weights"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cwmed_writes_the_coordinate_median() {
+    let dir = dir("cwmed");
+    for n in [7, 8] {
+        let d = 5;
+        let (input, data) = rows_file(&dir, n, d);
+        let output = dir.join(format!("median_{n}.npy"));
+        let out = byzagg(&[
+            "aggregate",
+            "--rule",
+            "cwmed",
+            "--backend",
+            "cpu",
+            s(&input),
+            "-o",
+            s(&output),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // numpy's median: the middle value, or the mean of the two middle values.
+        let expected: Vec<f64> = (0..d)
+            .map(|j| {
+                let mut col: Vec<f64> = (0..n).map(|i| f64::from(data[i * d + j])).collect();
+                col.sort_by(f64::total_cmp);
+                let m = if n % 2 == 1 {
+                    col[n / 2]
+                } else {
+                    (col[n / 2 - 1] + col[n / 2]) / 2.0
+                };
+                f64::from(m as f32)
+            })
+            .collect();
+        assert_eq!(
+            npy::read_vector_f64(&output).expect("read output"),
+            expected,
+            "n = {n}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn verify_cpu_passes() {
+    let out = byzagg(&["verify", "--backend", "cpu"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", stderr(&out));
+    assert!(
+        stdout.contains("cwmed") && stdout.contains("max error"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn verify_of_an_unknown_or_absent_backend_is_a_usage_error() {
+    let out = byzagg(&["verify", "--backend", "tpu"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for backend in [byzagg::Backend::Wgpu, byzagg::Backend::Cuda] {
+        if let Err(e) = backend.available() {
+            let out = byzagg(&["verify", "--backend", backend.name()]);
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(stderr(&out).contains(&e.to_string()), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn devices_lists_every_backend() {
+    let out = byzagg(&["devices"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for backend in byzagg::Backend::ALL {
+        assert!(stdout.lines().any(|l| l.starts_with(backend.name())), "{stdout}");
+    }
+    assert!(stdout.contains("rayon threads"), "{stdout}");
+}

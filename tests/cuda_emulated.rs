@@ -1,0 +1,238 @@
+//! The CUDA kernels' logic without a GPU: `tests/emulate/harness.cpp` compiles `kernels/*.cu`
+//! as C++ (one std::thread per CUDA thread, a barrier for `__syncthreads`) and runs them on
+//! the CPU; the results are compared with `reference.rs` primitive by primitive, on data full
+//! of NaN, infinities, 1e38, 1e-30 and signed zeros, with zero, integer and real weights, n
+//! across the register (n <= 64) and scratch (n > 64) sorting paths.
+//!
+//! This checks what the kernels compute, not how the GPU runs them (warp timing, launch
+//! limits, the real shuffle): scripts/gpu-check.sh does that on a device. Skipped, with a
+//! reason, where no C++20 compiler is found.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use byzagg::OrderStat;
+use byzagg::reference;
+
+/// SplitMix64, as in tests/common.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unif(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn harness() -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("byzagg-emulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let exe = dir.join("harness");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/emulate/harness.cpp");
+    let status = Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
+        .args(["-std=c++20", "-O1", "-pthread", "-Wno-unknown-pragmas", "-o"])
+        .arg(&exe)
+        .arg(src)
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(exe),
+        other => {
+            eprintln!("skipped: cannot build the kernel emulator with a C++20 compiler: {other:?}");
+            None
+        }
+    }
+}
+
+struct Case {
+    n: usize,
+    d: usize,
+    w: Vec<f64>,
+    data: Vec<f32>,
+    center: Vec<f32>,
+}
+
+/// Values from a common center plus noise, with hostile values sprinkled in.
+fn case(rng: &mut Rng, n: usize, d: usize, weights: usize) -> Case {
+    let hostile = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e38,
+        -1e38,
+        1e-30,
+        -0.0,
+        0.0,
+    ];
+    let base: Vec<f32> = (0..d).map(|_| (rng.unif() * 6.0 - 3.0) as f32).collect();
+    let mut data = Vec::with_capacity(n * d);
+    for i in 0..n {
+        let bad_row = n > 3 && i % 5 == 3;
+        for b in &base {
+            let v = if rng.below(10) == 0 || (bad_row && rng.below(3) == 0) {
+                hostile[rng.below(hostile.len())]
+            } else if rng.below(6) == 0 {
+                *b // exact ties
+            } else {
+                b + (rng.unif() * 2.0 - 1.0) as f32
+            };
+            data.push(v);
+        }
+    }
+    let w = (0..n)
+        .map(|i| match weights {
+            0 => 1.0,
+            1 => [0.0, 1.0, 2.0, 3.0][rng.below(4)] + if i == 0 { 1.0 } else { 0.0 },
+            _ => 0.1 + 3.0 * rng.unif(),
+        })
+        .collect();
+    let center = (0..d)
+        .map(|j| if j % 17 == 16 { 1e38 } else { base[j] })
+        .collect();
+    Case {
+        n,
+        d,
+        w,
+        data,
+        center,
+    }
+}
+
+fn run(exe: &PathBuf, mode: &str, c: &Case, param: f64, coeffs: &[f64], k: usize) -> Vec<u8> {
+    let dir = exe.parent().expect("temp dir");
+    let (inp, out) = (dir.join(format!("{mode}.in")), dir.join(format!("{mode}.out")));
+    let mut bytes = Vec::new();
+    bytes.extend((c.n as u64).to_le_bytes());
+    bytes.extend((c.d as u64).to_le_bytes());
+    bytes.extend(param.to_le_bytes());
+    bytes.extend((k as u64).to_le_bytes());
+    c.w.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
+    c.data.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
+    c.center.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
+    coeffs.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
+    std::fs::write(&inp, bytes).expect("write input");
+    let status = Command::new(exe)
+        .arg(mode)
+        .arg(&inp)
+        .arg(&out)
+        .status()
+        .expect("run harness");
+    assert!(status.success(), "harness {mode} failed: {status}");
+    std::fs::read(&out).expect("read output")
+}
+
+fn f32s(b: &[u8]) -> Vec<f64> {
+    b.chunks_exact(4)
+        .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
+        .collect()
+}
+
+fn f64s(b: &[u8]) -> Vec<f64> {
+    b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
+}
+
+/// Whether `got` matches `want` within `tol` of the scale (NaN matches NaN, inf matches inf).
+fn close(got: f64, want: f64, tol: f64) -> bool {
+    if want.is_nan() || got.is_nan() {
+        return want.is_nan() && got.is_nan();
+    }
+    if want.is_infinite() || got.is_infinite() {
+        return want == got;
+    }
+    (got - want).abs() <= tol * want.abs().max(1.0)
+}
+
+fn rows_f64(c: &Case) -> Vec<Vec<f64>> {
+    c.data
+        .chunks(c.d)
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect()
+}
+
+#[test]
+fn emulated_kernels_match_the_reference() {
+    let Some(exe) = harness() else {
+        return;
+    };
+    let mut rng = Rng(4);
+    let mut failures = Vec::new();
+    for n in [1, 2, 3, 4, 7, 8, 9, 16, 17, 33, 64, 65, 70] {
+        for weights in 0..3 {
+            let d = [1, 37, 101][rng.below(3)];
+            let c = case(&mut rng, n, d, weights);
+            let rows = rows_f64(&c);
+            let tag = format!("n={n} d={d} weights={:?}", &c.w[..n.min(6)]);
+            // order_stats: the median is exact (it picks input values or an f64 midpoint).
+            let got = f32s(&run(&exe, "median", &c, 0.0, &[], 0));
+            let want = reference::order_stats(&rows, &c.w, OrderStat::Median);
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                if !close(*g, f64::from(*w as f32), 0.0) {
+                    failures.push(format!("median {tag} j={j}: got {g:e}, want {w:e}"));
+                }
+            }
+            for lambda in [0.0, 0.2, 0.45] {
+                let got = f32s(&run(&exe, "trim", &c, lambda, &[], 0));
+                let want = reference::order_stats(&rows, &c.w, OrderStat::TrimmedMean { lambda });
+                for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                    if !close(*g, f64::from(*w as f32), 1e-6) {
+                        failures.push(format!("trim({lambda}) {tag} j={j}: got {g:e}, want {w:e}"));
+                    }
+                }
+            }
+            // pairwise_dist: the raw upper-triangle sums, mapped as src/cuda/pairwise_dist.rs does.
+            let raw = f64s(&run(&exe, "pairwise", &c, 0.0, &[], 0));
+            let want = reference::pairwise_dist(&rows);
+            for i in 0..n {
+                for j in i..n {
+                    let g = raw[i * n + j];
+                    let g = if g.is_finite() { g } else { f64::INFINITY };
+                    if !close(g, want[i * n + j], 1e-5) {
+                        failures.push(format!(
+                            "pairwise {tag} ({i},{j}): got {g:e}, want {:e}",
+                            want[i * n + j]
+                        ));
+                    }
+                }
+            }
+            // center_dist, against a center holding 1e38 (f64 differences: no overflow).
+            let raw = f64s(&run(&exe, "center", &c, 0.0, &[], 0));
+            let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
+            let want = reference::center_dist(&rows, &center);
+            for (i, (g, w)) in raw.iter().zip(&want).enumerate() {
+                let g = if g.is_finite() { *g } else { f64::INFINITY };
+                if !close(g, *w, 1e-5) {
+                    failures.push(format!("center {tag} row {i}: got {g:e}, want {w:e}"));
+                }
+            }
+            // mix with k = 1 and k = n, many zero coefficients (NaN rows must leave no trace).
+            for k in [1, n] {
+                let coeffs: Vec<f64> = (0..k * n)
+                    .map(|_| if rng.below(3) == 0 { rng.unif() - 0.3 } else { 0.0 })
+                    .collect();
+                let got = f32s(&run(&exe, "mix", &c, 0.0, &coeffs, k));
+                let want = reference::mix(&rows, &coeffs, k);
+                for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+                    if !close(*g, f64::from(*w as f32), 1e-5) {
+                        failures.push(format!("mix k={k} {tag} entry {e}: got {g:e}, want {w:e}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches, first 30:\n{}",
+        failures.len(),
+        failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
+}

@@ -1,0 +1,177 @@
+// Host emulation of the CUDA kernels (tests/cuda_emulated.rs): runs kernels/*.cu as C++ on
+// the CPU, one std::thread per CUDA thread and one block at a time, so that their logic
+// (ordering of non-finite values, median ties, MASS_EPS trimming, distance partial sums and
+// their f64 redo, skipped zero coefficients) is checked against src/reference.rs without a
+// GPU. Shared memory is a function-local static (blocks run one after another), a barrier
+// stands for __syncthreads, and warp shuffles go through a block-wide array.
+//
+// Usage: harness MODE IN OUT. IN: u64 n, u64 d, f64 param, u64 k, n f64 weights,
+// n*d f32 rows, d f32 center, k*n f64 coefficients. OUT: the results (f32 or f64).
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+thread_local dim3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+#define __restrict__
+#define __shared__ static
+using std::isinf;
+static std::barrier<>* g_bar;
+inline void __syncthreads() { g_bar->arrive_and_wait(); }
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+static double g_shfl[1024];
+inline double __shfl_down_sync(unsigned, double v, int off) {
+  const unsigned t = threadIdx.x + threadIdx.y * blockDim.x;
+  g_shfl[t] = v;
+  __syncthreads();
+  const double r = (t % 32 + off < 32) ? g_shfl[t + off] : v;
+  __syncthreads();
+  return r;
+}
+
+#include "../../kernels/order_stats.cu"
+#include "../../kernels/pairwise_dist.cu"
+#include "../../kernels/center_dist.cu"
+#include "../../kernels/mix.cu"
+
+static void launch(dim3 grid, dim3 block, const std::function<void()>& f) {
+  gridDim = grid;
+  blockDim = block;
+  const unsigned nt = block.x * block.y * block.z;
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        std::barrier<> bar(nt);
+        g_bar = &bar;
+        std::vector<std::thread> ts;
+        for (unsigned t = 0; t < nt; ++t)
+          ts.emplace_back([&, t] {
+            blockIdx = dim3{bx, by, bz};
+            threadIdx = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+            f();
+          });
+        for (auto& th : ts) th.join();
+      }
+}
+
+template <class T>
+static std::vector<T> take(FILE* in, size_t count) {
+  std::vector<T> v(count);
+  if (count && std::fread(v.data(), sizeof(T), count, in) != count) std::exit(3);
+  return v;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) return 2;
+  const std::string mode = argv[1];
+  FILE* in = std::fopen(argv[2], "rb");
+  if (!in) return 2;
+  const u64 n = take<u64>(in, 1)[0], d = take<u64>(in, 1)[0];
+  const double param = take<double>(in, 1)[0];
+  const u64 k = take<u64>(in, 1)[0];
+  const auto w = take<double>(in, n);
+  auto data = take<float>(in, n * d);
+  auto center = take<float>(in, d);
+  const auto coeffs = take<double>(in, k * n);
+  std::fclose(in);
+  std::vector<const float*> rows(n);
+  for (u64 i = 0; i < n; ++i) rows[i] = data.data() + i * d;
+  FILE* out = std::fopen(argv[3], "wb");
+
+  if (mode == "median" || mode == "trim") {
+    // As src/cuda/order_stats.rs: rows of positive weight only, W and the bounds on the host.
+    std::vector<const float*> pos;
+    std::vector<double> wpos;
+    double total = 0.0;
+    for (u64 i = 0; i < n; ++i) {
+      total += w[i];
+      if (w[i] > 0.0) pos.push_back(rows[i]), wpos.push_back(w[i]);
+    }
+    const int m = (int)pos.size();
+    const double lambda = mode == "trim" ? param : 0.0;
+    const double lo = lambda * total, hi = total - lo, eps = 1e-9 * total;
+    std::vector<float> res(d, -12345.0f);
+    const unsigned threads = 32, blocks = 3;  // a grid smaller than d: the stride loop runs
+    std::vector<u64> scratch((size_t)m * threads * blocks);
+    const bool med = mode == "median";
+    launch({blocks}, {threads}, [&] {
+      auto args = std::make_tuple(pos.data(), wpos.data(), m, total, lo, hi, eps, d, res.data(), scratch.data());
+      if (m <= 8) med ? std::apply(order_stats_median_n8, args) : std::apply(order_stats_trim_n8, args);
+      else if (m <= 16) med ? std::apply(order_stats_median_n16, args) : std::apply(order_stats_trim_n16, args);
+      else if (m <= 32) med ? std::apply(order_stats_median_n32, args) : std::apply(order_stats_trim_n32, args);
+      else if (m <= 64) med ? std::apply(order_stats_median_n64, args) : std::apply(order_stats_trim_n64, args);
+      else med ? std::apply(order_stats_median_heap, args) : std::apply(order_stats_trim_heap, args);
+    });
+    std::fwrite(res.data(), 4, d, out);
+  } else if (mode == "pairwise") {
+    const int tiles = (int)((n + 15) / 16);
+    const u64 steps = (d + 31) / 32;
+    const u64 splits0 = steps < 3 ? steps : 3;
+    const u64 span = (steps + splits0 - 1) / splits0 * 32;
+    const u64 splits = (d + span - 1) / span;
+    std::vector<double> partial(splits * n * n, 0.0), red(n * n, 0.0);
+    launch({(unsigned)tiles, (unsigned)tiles, (unsigned)splits}, {16, 16}, [&] {
+      pairwise_dist_partial(rows.data(), (int)n, d, span, partial.data());
+    });
+    launch({(unsigned)((n * n + 255) / 256)}, {256},
+           [&] { pairwise_dist_reduce(partial.data(), (int)splits, (int)(n * n), red.data()); });
+    std::fwrite(red.data(), 8, n * n, out);
+  } else if (mode == "center") {
+    const u64 splits0 = 2, span = ((d + splits0 - 1) / splits0 + 255) / 256 * 256;
+    const u64 splits = (d + span - 1) / span;
+    std::vector<double> partial(splits * n, 0.0), red(n, 0.0);
+    launch({(unsigned)splits, (unsigned)((n + 3) / 4)}, {256}, [&] {
+      center_dist_partial(rows.data(), (int)n, center.data(), d, span, partial.data());
+    });
+    launch({(unsigned)((n + 255) / 256)}, {256},
+           [&] { center_dist_reduce(partial.data(), (int)splits, (int)n, red.data()); });
+    std::fwrite(red.data(), 8, n, out);
+  } else if (mode == "mix") {
+    // As src/cuda/mix.rs: groups of 1 or 8 output rows, the union of non-zero columns.
+    const int kt = k == 1 ? 1 : 8;
+    const u64 groups = (k + kt - 1) / kt;
+    std::vector<int> cols, start{0};
+    for (u64 g = 0; g < groups; ++g) {
+      for (u64 i = 0; i < n; ++i) {
+        bool any = false;
+        for (u64 r = g * kt; r < std::min<u64>(k, (g + 1) * kt); ++r) any |= coeffs[r * n + i] != 0.0;
+        if (any) cols.push_back((int)i);
+      }
+      start.push_back((int)cols.size());
+    }
+    std::vector<float> res(k * d, -12345.0f);
+    std::vector<float*> outs(k);
+    std::vector<const float*> base(k, nullptr);
+    for (u64 r = 0; r < k; ++r) outs[r] = res.data() + r * d;
+    launch({2, (unsigned)groups}, {32}, [&] {
+      auto f = kt == 1 ? mix_k1 : mix_k8;
+      f(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), 0.0, d, outs.data());
+    });
+    std::fwrite(res.data(), 4, k * d, out);
+  } else {
+    return 2;
+  }
+  std::fclose(out);
+  return 0;
+}
