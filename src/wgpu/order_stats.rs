@@ -7,7 +7,10 @@
 //! `round(w_i * 2^s)`, with the power of two `2^s` that brings the total W to at most 2^60
 //! (a weight that would round to 0 counts 1). Integer weights, and every dyadic weight with
 //! enough bits, are represented exactly, so the shader's integer tests `2 C == T` (median) and
-//! `kept >= MASS_EPS * T` (trimmed mean) decide as the reference's f64 tests do. The values are
+//! `kept >= MASS_EPS * T` (trimmed mean) decide as the reference's f64 tests do. Known
+//! difference: with decimal weights (0.1, 0.2, ...) the reference's rounded f64 sums can make
+//! `2 C == W` hold where the exact sums of the weights' binary values differ (or the reverse),
+//! so such a median coordinate may get one value instead of a midpoint. The values are
 //! ordered by integer keys (-inf < finite < +inf < NaN, -0 == +0, ties by row index), which no
 //! fast-math setting can change. The trimmed mean's sum runs in f32 over kept fractions in
 //! [0, 1], so it cannot overflow for finite values.
