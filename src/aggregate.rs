@@ -142,6 +142,8 @@ impl Aggregator {
                 }
             }
             Backend::Cpu => execute(&Cpu::new(), &plan, batch, out, &mut report)?,
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => execute(&crate::wgpu::Wgpu::new()?, &plan, batch, out, &mut report)?,
             #[cfg(feature = "cuda")]
             Backend::Cuda => execute(&crate::cuda::Cuda::shared()?, &plan, batch, out, &mut report)?,
             other => {

@@ -55,10 +55,7 @@ impl Backend {
         match self {
             Backend::Auto | Backend::Reference | Backend::Cpu => Ok(()),
             Backend::Cuda => crate::cuda::available(),
-            Backend::Wgpu => Err(Error::Unavailable {
-                backend: self.name(),
-                reason: "not built into this version of byzagg yet".into(),
-            }),
+            Backend::Wgpu => crate::wgpu::probe(),
         }
     }
 
@@ -66,10 +63,20 @@ impl Backend {
     /// themselves if available.
     pub fn resolve(self) -> Result<Backend> {
         match self {
-            Backend::Auto => Ok([Backend::Cuda, Backend::Wgpu]
-                .into_iter()
-                .find(|b| b.available().is_ok())
-                .unwrap_or(Backend::Cpu)),
+            Backend::Auto => {
+                if Backend::Cuda.available().is_ok() {
+                    return Ok(Backend::Cuda);
+                }
+                match crate::wgpu::auto_choice() {
+                    Ok(()) => Ok(Backend::Wgpu),
+                    Err(why) => {
+                        // Say once per process why auto settles for the CPU.
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| eprintln!("byzagg: backend auto uses cpu: {why}"));
+                        Ok(Backend::Cpu)
+                    }
+                }
+            }
             b => b.available().map(|()| b),
         }
     }

@@ -44,6 +44,8 @@
 //!   `cuda`, on by default; it builds without CUDA installed and reports itself unavailable);
 //! - [`reference`](mod@reference): the f64 oracle, written straight from the spec;
 //! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
+//! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (feature `wgpu`, on
+//!   by default; Vulkan, Metal or DX12, never GL; unavailable without an adapter);
 //! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
@@ -58,6 +60,7 @@ pub mod npy;
 pub mod reference;
 mod rule;
 pub mod verify;
+pub mod wgpu;
 
 pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::Backend;

@@ -1,0 +1,53 @@
+// Primitive 3, center_dist (SPEC 4.5, 4.6, 4.7 and section 5), launched by src/wgpu/center_dist.rs.
+//
+// Partial squared distances from each row of one chunk to a center (1 x len). One invocation
+// per (row i, tile t) of 64 coordinates writes out[i * tiles + t]; ids >= rows * tiles return at
+// once. Launch: workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
+//
+// Accuracy: as pairwise_dist.wgsl: power-of-two scales per row chosen by the host (no f32
+// overflow for any finite input), 8 sums of 8 per tile, partials added by reduce.wgsl and, across
+// chunks, by the host in f64. Rows or a center with a non-finite value are given +inf by the host
+// from the row statistics; their partials are ignored.
+
+struct Params {
+    len: u32,    // coordinates in this chunk
+    tiles: u32,  // ceil(len / 64)
+    rows: u32,   // rows of x
+    pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> center: array<f32>;
+// Per row: the f32 power of two that both the row and the center are multiplied by.
+@group(0) @binding(2) var<storage, read> scales: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn center_dist_partial(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let id = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (id >= p.rows * p.tiles) {
+        return;
+    }
+    let i = id / p.tiles;
+    let t = id % p.tiles;
+    let s = scales[i];
+    let a = i * p.len;
+    var total = 0.0;
+    for (var g = 0u; g < 8u; g = g + 1u) {
+        var part = 0.0;
+        for (var k = 0u; k < 8u; k = k + 1u) {
+            let c = t * 64u + g * 8u + k;
+            if (c < p.len) {
+                let delta = x[a + c] * s - center[c] * s;
+                part = part + delta * delta;
+            }
+        }
+        total = total + part;
+    }
+    out[id] = total;
+}

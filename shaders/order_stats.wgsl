@@ -1,0 +1,215 @@
+// Primitive 1, order_stats (SPEC 4.2, 4.3 and section 3), launched by src/wgpu/order_stats.rs.
+//
+// One invocation per coordinate c of one chunk (`len` coordinates): it orders the values of the
+// `m` rows of positive weight by -inf < finite < +inf < NaN (any NaN, -0 == +0), ties by row
+// index, and reduces them to a weighted median or a weighted trimmed mean. No arrays: each value's
+// cumulative weight C below it is a count over the others (O(m^2) loads, fast on lavapipe, where
+// dynamically indexed private arrays are slow). Launch: workgroups of 64 in a 2D grid, the linear
+// id is (wid.y * nwg.x + wid.x) * 64 + lid; ids >= len return at once.
+//
+// Exactness: the order uses integer keys of the bit patterns, the weights are u64 fixed-point
+// integers (vec2<u32>: lo, hi) summed exactly, so the median's test 2 C == T and the trimmed
+// mean's choice of kept values (MASS_EPS) are exact integer decisions, immune to fast math.
+
+struct Params {
+    len: u32,        // coordinates in this chunk (row stride of x)
+    m: u32,          // rows of positive weight
+    total_lo: u32,   // T, the sum of the fixed-point weights (u64)
+    total_hi: u32,
+    trim_lo: u32,    // L = lambda T, trimmed from each end (trimmed mean only)
+    trim_hi: u32,
+    eps_lo: u32,     // E = MASS_EPS T rounded up: a kept mass below E counts as zero
+    eps_hi: u32,
+    inv_total: f32,  // 1 / T, to turn a kept mass into a fraction in [0, 1]
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+// k x len values of this chunk, row-major.
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+// Per row of positive weight, in index order: (row, weight lo, weight hi, 0).
+@group(0) @binding(1) var<storage, read> members: array<vec4<u32>>;
+@group(0) @binding(2) var<uniform> p: Params;
+// One output per coordinate of the chunk.
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.x + b.x;
+    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}
+
+fn sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x));
+}
+
+fn lt64(a: vec2<u32>, b: vec2<u32>) -> bool {
+    return a.y < b.y || (a.y == b.y && a.x < b.x);
+}
+
+fn eq64(a: vec2<u32>, b: vec2<u32>) -> bool {
+    return a.x == b.x && a.y == b.y;
+}
+
+fn twice64(a: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x << 1u, (a.y << 1u) | (a.x >> 31u));
+}
+
+fn to_f32(a: vec2<u32>) -> f32 {
+    return f32(a.y) * 4294967296.0 + f32(a.x);
+}
+
+// Orderable key: -inf < finite < +inf < NaN as unsigned integers, all NaNs equal, -0 == +0.
+fn key(v: f32) -> u32 {
+    var b = bitcast<u32>(v);
+    let mag = b & 0x7fffffffu;
+    if (mag > 0x7f800000u) {
+        return 0xffffffffu;
+    }
+    if (mag == 0u) {
+        b = 0u;
+    }
+    if ((b & 0x80000000u) != 0u) {
+        return ~b;
+    }
+    return b | 0x80000000u;
+}
+
+fn is_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+// (a + b) / 2 for a <= b in the order above, as f64 arithmetic rounded to f32 would give it.
+fn midpoint(a: f32, b: f32) -> f32 {
+    if (is_finite(a) && is_finite(b)) {
+        let s = a + b;
+        if (is_finite(s)) {
+            return s * 0.5;
+        }
+        return a * 0.5 + b * 0.5; // a + b overflows f32 but the midpoint does not
+    }
+    let ka = key(a);
+    let kb = key(b);
+    if (ka == 0xffffffffu || kb == 0xffffffffu) {
+        return nan();
+    }
+    if (!is_finite(a) && !is_finite(b) && ka != kb) {
+        return nan(); // -inf and +inf
+    }
+    if (!is_finite(a)) {
+        return a;
+    }
+    return b;
+}
+
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + lid;
+}
+
+// C below value a: the weight of the values before it in the order.
+fn weight_below(c: u32, a: u32, ka: u32) -> vec2<u32> {
+    var below = vec2<u32>(0u, 0u);
+    for (var b = 0u; b < p.m; b = b + 1u) {
+        let rb = members[b];
+        let kb = key(x[rb.x * p.len + c]);
+        if (kb < ka || (kb == ka && b < a)) {
+            below = add64(below, rb.yz);
+        }
+    }
+    return below;
+}
+
+@compute @workgroup_size(64)
+fn order_stats_median(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = linear_id(wid, nwg, lid);
+    if (c >= p.len) {
+        return;
+    }
+    let total = vec2<u32>(p.total_lo, p.total_hi);
+    var result = nan();
+    for (var a = 0u; a < p.m; a = a + 1u) {
+        let ra = members[a];
+        let va = x[ra.x * p.len + c];
+        let ka = key(va);
+        let below = weight_below(c, a, ka);
+        let above = add64(below, ra.yz);
+        // The value where the cumulative weight first reaches half: 2 C_below < T <= 2 C_above.
+        if (lt64(twice64(below), total) && !lt64(twice64(above), total)) {
+            result = va;
+            if (eq64(twice64(above), total)) {
+                // Exactly half at or below: the midpoint with the next value in the order.
+                var found = false;
+                var kn = 0u;
+                var bn = 0u;
+                var vn = va;
+                for (var b = 0u; b < p.m; b = b + 1u) {
+                    let vb = x[members[b].x * p.len + c];
+                    let kb = key(vb);
+                    let after = kb > ka || (kb == ka && b > a);
+                    let first = !found || kb < kn || (kb == kn && b < bn);
+                    if (after && first) {
+                        found = true;
+                        kn = kb;
+                        bn = b;
+                        vn = vb;
+                    }
+                }
+                if (found) {
+                    result = midpoint(va, vn);
+                }
+            }
+            break;
+        }
+    }
+    out[c] = result;
+}
+
+@compute @workgroup_size(64)
+fn order_stats_trim(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = linear_id(wid, nwg, lid);
+    if (c >= p.len) {
+        return;
+    }
+    let total = vec2<u32>(p.total_lo, p.total_hi);
+    let lo = vec2<u32>(p.trim_lo, p.trim_hi);
+    let hi = sub64(total, lo);
+    let eps = vec2<u32>(p.eps_lo, p.eps_hi);
+    var sum = 0.0;
+    var kept_sum = 0.0;
+    for (var a = 0u; a < p.m; a = a + 1u) {
+        let ra = members[a];
+        let va = x[ra.x * p.len + c];
+        let below = weight_below(c, a, key(va));
+        let above = add64(below, ra.yz);
+        // Kept mass: the part of [below, above] inside [lo, hi].
+        var top = above;
+        if (lt64(hi, top)) {
+            top = hi;
+        }
+        var bottom = below;
+        if (lt64(bottom, lo)) {
+            bottom = lo;
+        }
+        if (lt64(bottom, top)) {
+            let kept = sub64(top, bottom);
+            if (!lt64(kept, eps)) {
+                let fraction = to_f32(kept) * p.inv_total;
+                sum = sum + fraction * va;
+                kept_sum = kept_sum + fraction;
+            }
+        }
+    }
+    out[c] = sum / kept_sum;
+}

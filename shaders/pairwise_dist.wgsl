@@ -1,0 +1,56 @@
+// Primitive 2, pairwise_dist (SPEC 4.4, 4.7 and section 5), launched by src/wgpu/pairwise_dist.rs.
+//
+// Partial squared distances between pairs of rows of one chunk. One invocation per (pair q,
+// tile t) of 64 coordinates writes out[q * tiles + t]; ids >= count * tiles return at once.
+// Launch: workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
+//
+// Accuracy: both rows are multiplied by the pair's power-of-two scale first (the host picks it
+// from the rows' largest magnitudes so that no square or sum can overflow f32, even for 1e38
+// inputs), and the 64 squares are summed as 8 sums of 8, so each partial carries a few f32
+// roundings only. reduce.wgsl adds the partials the same way; the host adds chunks in f64 and
+// divides by the scale squared. Pairs touching a non-finite row are never launched: the host
+// knows them from the row statistics and writes +inf itself.
+
+struct Params {
+    len: u32,    // coordinates in this chunk (row stride of x)
+    tiles: u32,  // ceil(len / 64)
+    count: u32,  // pairs in this launch
+    pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+// Per pair: (row i, row j, bits of the f32 scale, 0).
+@group(0) @binding(1) var<storage, read> pairs: array<vec4<u32>>;
+@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn pairwise_dist_partial(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let id = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (id >= p.count * p.tiles) {
+        return;
+    }
+    let q = id / p.tiles;
+    let t = id % p.tiles;
+    let pair = pairs[q];
+    let s = bitcast<f32>(pair.z);
+    let a = pair.x * p.len;
+    let b = pair.y * p.len;
+    var total = 0.0;
+    for (var g = 0u; g < 8u; g = g + 1u) {
+        var part = 0.0;
+        for (var k = 0u; k < 8u; k = k + 1u) {
+            let c = t * 64u + g * 8u + k;
+            if (c < p.len) {
+                let delta = x[a + c] * s - x[b + c] * s;
+                part = part + delta * delta;
+            }
+        }
+        total = total + part;
+    }
+    out[id] = total;
+}

@@ -1,0 +1,72 @@
+//! Primitive 3, `center_dist` (SPEC 4.5-4.7, section 5), on `shaders/center_dist.wgsl`.
+//!
+//! For every chunk: one invocation per (row, tile of 64 coordinates), `reduce.wgsl` adds each
+//! row's partials on the device, and one f32 per row and chunk is read back (one submission).
+//!
+//! Accuracy: each row and the center are multiplied by a power of two chosen from their
+//! largest magnitudes ([`scale_for`]), so no f32 overflow for finite input; the host divides by
+//! the scale squared and adds chunks in f64. A row (or a center) holding NaN or an infinity,
+//! known from the integer row statistics, gets `+inf`.
+
+use super::device::{CENTER_DIST_PARTIAL, WORKGROUP};
+use super::{GpuRows, Wgpu, reduce, same_chunks, scale_for};
+use crate::error::{Error, Result};
+
+/// The `n` squared distances from the rows to `center` (a `1 x d` matrix).
+pub(super) fn run(w: &Wgpu, rows: &GpuRows, center: &GpuRows) -> Result<Vec<f64>> {
+    let gpu = w.gpu();
+    if center.k != 1 {
+        return Err(Error::invalid(
+            "center",
+            format!("{} rows", center.k),
+            "must be 1 x d",
+        ));
+    }
+    same_chunks(rows, center, "center")?;
+    let n = rows.k as u64;
+    let stats = rows.stats(gpu)?;
+    let cstats = center.stats(gpu)?;
+    if cstats.iter().any(|s| s[0] >= 0x7f80_0000) {
+        return Ok(vec![f64::INFINITY; rows.k]);
+    }
+    let scales: Vec<Vec<f32>> = (0..rows.chunks())
+        .map(|c| {
+            (0..rows.k)
+                .map(|i| scale_for(stats[c][i].max(cstats[c][0])))
+                .collect()
+        })
+        .collect();
+    let words = gpu.scoped("center distances", || {
+        let staging = gpu.staging(4 * n * rows.chunks() as u64);
+        let mut enc = gpu.encoder("center distances");
+        for (c, chunk_scales) in scales.iter().enumerate() {
+            let (_, len) = rows.range(c);
+            let tiles = (len as u64).div_ceil(WORKGROUP);
+            let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(chunk_scales))?;
+            let params = gpu.uniform("center_dist", &[len as u32, tiles as u32, n as u32, 0]);
+            let partial = gpu.storage("center partials", 4 * n * tiles)?;
+            let bind = gpu.bind(
+                CENTER_DIST_PARTIAL,
+                0,
+                &[&rows.bufs[c], &center.bufs[c], &scale_buf, &params, &partial],
+            )?;
+            gpu.dispatch(&mut enc, CENTER_DIST_PARTIAL, &bind, n * tiles)?;
+            let sums = reduce::sum_segments(gpu, &mut enc, partial, n, tiles)?;
+            enc.copy_buffer_to_buffer(&sums, 0, &staging, 4 * n * c as u64, 4 * n);
+        }
+        gpu.submit_and_read(enc, &staging)
+    })?;
+    Ok((0..rows.k)
+        .map(|i| {
+            if stats.iter().any(|s| s[i] >= 0x7f80_0000) {
+                return f64::INFINITY;
+            }
+            (0..rows.chunks())
+                .map(|c| {
+                    let s = f64::from(scales[c][i]);
+                    f64::from(f32::from_bits(words[c * rows.k + i])) / (s * s)
+                })
+                .sum()
+        })
+        .collect())
+}

@@ -1,0 +1,440 @@
+//! Device setup for the wgpu backend: instance, adapter, device, the cached pipelines, and the
+//! few helpers every launcher uses (buffers, uniforms, 2D dispatch, error scopes, readback).
+//!
+//! The adapter comes from Vulkan, Metal or DX12 only, or from the backends that `WGPU_BACKEND`
+//! names (GL is not compiled in: on this project's machines it gave wrong results, so it can
+//! never be picked silently). `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` are honoured as wgpu
+//! documents them. One device per process is opened on first use and shared (see
+//! [`shared`]); its pipelines are built once, with it.
+//!
+//! Errors: every group of wgpu calls runs inside validation, out-of-memory and internal error
+//! scopes ([`Gpu::scoped`]), and the device's uncaptured-error handler and device-lost callback
+//! only record, so a wgpu failure becomes an [`Error::Backend`], never a panic.
+
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+
+use ::wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+
+/// Invocations per workgroup of every shader (they all use `@workgroup_size(64)`).
+pub(crate) const WORKGROUP: u64 = 64;
+
+/// The shader files, their Rust names and entry points: `(stem, source, entry points)`.
+pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
+    (
+        "order_stats",
+        include_str!("../../shaders/order_stats.wgsl"),
+        &[ORDER_STATS_MEDIAN, ORDER_STATS_TRIM],
+    ),
+    (
+        "pairwise_dist",
+        include_str!("../../shaders/pairwise_dist.wgsl"),
+        &[PAIRWISE_DIST_PARTIAL],
+    ),
+    (
+        "center_dist",
+        include_str!("../../shaders/center_dist.wgsl"),
+        &[CENTER_DIST_PARTIAL],
+    ),
+    ("mix", include_str!("../../shaders/mix.wgsl"), &[MIX]),
+    (
+        "reduce",
+        include_str!("../../shaders/reduce.wgsl"),
+        &[REDUCE_SUM, REDUCE_MAX_ABS_BITS],
+    ),
+];
+
+pub(crate) const ORDER_STATS_MEDIAN: &str = "order_stats_median";
+pub(crate) const ORDER_STATS_TRIM: &str = "order_stats_trim";
+pub(crate) const PAIRWISE_DIST_PARTIAL: &str = "pairwise_dist_partial";
+pub(crate) const CENTER_DIST_PARTIAL: &str = "center_dist_partial";
+pub(crate) const MIX: &str = "mix";
+pub(crate) const REDUCE_SUM: &str = "reduce_sum";
+pub(crate) const REDUCE_MAX_ABS_BITS: &str = "reduce_max_abs_bits";
+
+/// Turns any wgpu-side failure into the crate error.
+pub(crate) fn backend_error(message: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: "wgpu",
+        source: message.into().into(),
+    }
+}
+
+/// One opened device with its queue and pipelines.
+pub struct Gpu {
+    pub(crate) device: ::wgpu::Device,
+    pub(crate) queue: ::wgpu::Queue,
+    pub(crate) info: ::wgpu::AdapterInfo,
+    pub(crate) limits: ::wgpu::Limits,
+    pipelines: Vec<(&'static str, ::wgpu::ComputePipeline)>,
+    /// Set by the device-lost callback or the uncaptured-error handler.
+    failure: Arc<Mutex<Option<String>>>,
+    /// A one-value storage buffer bound where a shader's optional input is absent.
+    pub(crate) placeholder: ::wgpu::Buffer,
+}
+
+/// The backends byzagg asks wgpu for: `WGPU_BACKEND` if set, else Vulkan, Metal and DX12.
+pub(crate) fn backends() -> ::wgpu::Backends {
+    ::wgpu::Backends::from_env()
+        .unwrap_or(::wgpu::Backends::VULKAN | ::wgpu::Backends::METAL | ::wgpu::Backends::DX12)
+}
+
+fn instance() -> ::wgpu::Instance {
+    let mut desc = ::wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends();
+    ::wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu finds with [`backends`], one line each.
+pub(crate) fn adapter_lines() -> Vec<String> {
+    let instance = instance();
+    pollster::block_on(instance.enumerate_adapters(backends()))
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            let driver = if i.driver.is_empty() {
+                String::new()
+            } else {
+                format!(", {} {}", i.driver, i.driver_info)
+            };
+            format!("{} ({:?}, {:?}{driver})", i.name, i.backend, i.device_type)
+        })
+        .collect()
+}
+
+/// The process-wide device, opened on first use; the error says why there is none.
+pub(crate) fn shared() -> Result<Arc<Gpu>> {
+    static GPU: OnceLock<std::result::Result<Arc<Gpu>, String>> = OnceLock::new();
+    match GPU.get_or_init(|| Gpu::open().map(Arc::new)) {
+        Ok(gpu) => Ok(gpu.clone()),
+        Err(reason) => Err(Error::Unavailable {
+            backend: "wgpu",
+            reason: reason.clone(),
+        }),
+    }
+}
+
+impl Gpu {
+    /// Opens the adapter, the device, and builds every pipeline.
+    fn open() -> std::result::Result<Gpu, String> {
+        let instance = instance();
+        let adapter = pollster::block_on(::wgpu::util::initialize_adapter_from_env_or_default(
+            &instance, None,
+        ))
+        .map_err(|e| {
+            format!(
+                "no wgpu adapter for backends {:?} ({e}); install a Vulkan driver (Debian: \
+                 mesa-vulkan-drivers) or set WGPU_BACKEND",
+                backends()
+            )
+        })?;
+        let info = adapter.get_info();
+        if info.backend == ::wgpu::Backend::Gl {
+            return Err(format!(
+                "adapter {} uses GL, which byzagg does not trust",
+                info.name
+            ));
+        }
+        // The adapter's own limits: lavapipe's 128 MiB storage bindings and large buffers.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&::wgpu::DeviceDescriptor {
+            label: Some("byzagg"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| format!("adapter {} refused a device: {e}", info.name))?;
+
+        // Record, never panic (wgpu's default handler panics).
+        let failure = Arc::new(Mutex::new(None::<String>));
+        let lost = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut f) = lost.lock() {
+                f.get_or_insert(format!("device lost ({reason:?}): {message}"));
+            }
+        });
+        let uncaptured = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e| {
+            if let Ok(mut f) = uncaptured.lock() {
+                f.get_or_insert(format!("uncaptured error: {e}"));
+            }
+        }));
+
+        let scope = ErrorScopes::push(&device);
+        let mut pipelines = Vec::new();
+        for (stem, source, entries) in SHADERS {
+            let module = device.create_shader_module(::wgpu::ShaderModuleDescriptor {
+                label: Some(stem),
+                source: ::wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            for entry in entries {
+                let pipeline = device.create_compute_pipeline(&::wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                pipelines.push((*entry, pipeline));
+            }
+        }
+        let placeholder = device.create_buffer(&::wgpu::BufferDescriptor {
+            label: Some("placeholder"),
+            size: 4,
+            usage: ::wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        scope
+            .pop()
+            .map_err(|e| format!("adapter {}: building the pipelines failed: {e}", info.name))?;
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines,
+            failure,
+            placeholder,
+        })
+    }
+
+    /// The pipeline of an entry point (all are built at open).
+    pub(crate) fn pipeline(&self, entry: &str) -> Result<&::wgpu::ComputePipeline> {
+        self.pipelines
+            .iter()
+            .find(|(e, _)| *e == entry)
+            .map(|(_, p)| p)
+            .ok_or_else(|| backend_error(format!("no pipeline for entry point {entry}")))
+    }
+
+    /// A description of the adapter, for messages and `byzagg devices`.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    /// The largest storage binding, in bytes (capped at 1 GiB so u32 indices never wrap).
+    pub(crate) fn max_binding(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+            .min(1 << 30)
+    }
+
+    /// Runs `f` inside error scopes: any validation, out-of-memory or internal error of the
+    /// wgpu calls it makes, or a lost device, comes back as `Err`.
+    pub(crate) fn scoped<T>(&self, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check()?;
+        let scope = ErrorScopes::push(&self.device);
+        let out = f();
+        let popped = scope.pop();
+        self.check()?;
+        popped.map_err(|e| backend_error(format!("{what} on {}: {e}", self.describe())))?;
+        out
+    }
+
+    /// `Err` if the device was lost or reported an error outside a scope.
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.failure.lock() {
+            Ok(f) => match f.as_ref() {
+                Some(m) => Err(backend_error(format!("{}: {m}", self.describe()))),
+                None => Ok(()),
+            },
+            Err(_) => Err(backend_error("device state poisoned by a panic")),
+        }
+    }
+
+    /// A storage buffer of `bytes` bytes (zeroed by wgpu), checked against the limits.
+    pub(crate) fn storage(&self, label: &str, bytes: u64) -> Result<::wgpu::Buffer> {
+        self.check_size(label, bytes)?;
+        Ok(self.device.create_buffer(&::wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: ::wgpu::BufferUsages::STORAGE
+                | ::wgpu::BufferUsages::COPY_SRC
+                | ::wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A storage buffer holding `data`.
+    pub(crate) fn storage_init(&self, label: &str, data: &[u8]) -> Result<::wgpu::Buffer> {
+        self.check_size(label, data.len() as u64)?;
+        Ok(self
+            .device
+            .create_buffer_init(&::wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: data,
+                usage: ::wgpu::BufferUsages::STORAGE | ::wgpu::BufferUsages::COPY_SRC,
+            }))
+    }
+
+    /// A uniform buffer of parameters.
+    pub(crate) fn uniform(&self, label: &str, words: &[u32]) -> ::wgpu::Buffer {
+        self.device
+            .create_buffer_init(&::wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(words),
+                usage: ::wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
+        if bytes > self.max_binding() {
+            return Err(backend_error(format!(
+                "buffer {label} of {bytes} bytes exceeds the storage binding limit of {} bytes of {}",
+                self.max_binding(),
+                self.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A bind group of `buffers` at bindings `first..` of the pipeline's group 0.
+    pub(crate) fn bind(
+        &self,
+        entry: &str,
+        first: u32,
+        buffers: &[&::wgpu::Buffer],
+    ) -> Result<::wgpu::BindGroup> {
+        let layout = self.pipeline(entry)?.get_bind_group_layout(0);
+        let entries: Vec<::wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ::wgpu::BindGroupEntry {
+                binding: first + i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        Ok(self.device.create_bind_group(&::wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &layout,
+            entries: &entries,
+        }))
+    }
+
+    /// Records one launch of `threads` invocations of `entry` (workgroups of 64 on a 2D grid;
+    /// the shaders rebuild the linear id and skip ids past their bound).
+    pub(crate) fn dispatch(
+        &self,
+        encoder: &mut ::wgpu::CommandEncoder,
+        entry: &str,
+        bind: &::wgpu::BindGroup,
+        threads: u64,
+    ) -> Result<()> {
+        let groups = threads.div_ceil(WORKGROUP);
+        if groups == 0 {
+            return Ok(());
+        }
+        let max = u64::from(self.limits.max_compute_workgroups_per_dimension);
+        let x = groups.min(max);
+        let y = groups.div_ceil(x);
+        if y > max {
+            return Err(backend_error(format!(
+                "{entry}: {threads} invocations exceed the dispatch limit of {}",
+                self.describe()
+            )));
+        }
+        let mut pass = encoder.begin_compute_pass(&::wgpu::ComputePassDescriptor {
+            label: Some(entry),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(self.pipeline(entry)?);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(x as u32, y as u32, 1);
+        Ok(())
+    }
+
+    pub(crate) fn encoder(&self, label: &str) -> ::wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Submits `encoder` and waits for it.
+    pub(crate) fn submit(&self, encoder: ::wgpu::CommandEncoder) -> Result<()> {
+        let index = self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(::wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| backend_error(format!("waiting for {}: {e}", self.describe())))?;
+        self.check()
+    }
+
+    /// Submits `encoder` (which must end by copying into `staging`), waits, and returns the
+    /// staging buffer's contents as u32 words.
+    pub(crate) fn submit_and_read(
+        &self,
+        encoder: ::wgpu::CommandEncoder,
+        staging: &::wgpu::Buffer,
+    ) -> Result<Vec<u32>> {
+        let index = self.queue.submit([encoder.finish()]);
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(::wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(::wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| backend_error(format!("waiting for {}: {e}", self.describe())))?;
+        self.check()?;
+        rx.recv()
+            .map_err(|_| backend_error("the readback callback never ran"))?
+            .map_err(|e| backend_error(format!("mapping a readback buffer: {e}")))?;
+        let words = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| backend_error(format!("reading a readback buffer: {e}")))?;
+            bytemuck::pod_collect_to_vec::<u8, u32>(&view)
+        };
+        staging.unmap();
+        Ok(words)
+    }
+
+    /// A buffer to copy results into and map for reading.
+    pub(crate) fn staging(&self, bytes: u64) -> ::wgpu::Buffer {
+        self.device.create_buffer(&::wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: ::wgpu::BufferUsages::MAP_READ | ::wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+}
+
+/// The three error scopes around a group of wgpu calls.
+struct ErrorScopes {
+    scopes: Vec<::wgpu::ErrorScopeGuard>,
+}
+
+impl ErrorScopes {
+    fn push(device: &::wgpu::Device) -> Self {
+        ErrorScopes {
+            scopes: [
+                ::wgpu::ErrorFilter::Validation,
+                ::wgpu::ErrorFilter::OutOfMemory,
+                ::wgpu::ErrorFilter::Internal,
+            ]
+            .into_iter()
+            .map(|f| device.push_error_scope(f))
+            .collect(),
+        }
+    }
+
+    /// Pops in reverse order; the first error found, in words.
+    fn pop(mut self) -> std::result::Result<(), String> {
+        let mut first = None;
+        while let Some(scope) = self.scopes.pop() {
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                first.get_or_insert(e.to_string());
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,109 @@
+//! Primitive 1, `order_stats` (SPEC 4.2, 4.3, section 3), on `shaders/order_stats.wgsl`.
+//!
+//! One invocation per coordinate, chunk by chunk, one submission, nothing read back; the
+//! result is a `1 x d` matrix with the rows' chunking.
+//!
+//! Exactness: the weights of the rows of positive weight become u64 fixed-point integers
+//! `round(w_i * 2^s)`, with the power of two `2^s` that brings the total W to at most 2^60
+//! (a weight that would round to 0 counts 1). Integer weights, and every dyadic weight with
+//! enough bits, are represented exactly, so the shader's integer tests `2 C == T` (median) and
+//! `kept >= MASS_EPS * T` (trimmed mean) decide as the reference's f64 tests do. Known
+//! difference: with decimal weights (0.1, 0.2, ...) the reference's rounded f64 sums can make
+//! `2 C == W` hold where the exact sums of the weights' binary values differ (or the reverse),
+//! so such a median coordinate may get one value instead of a midpoint. The values are
+//! ordered by integer keys (-inf < finite < +inf < NaN, -0 == +0, ties by row index), which no
+//! fast-math setting can change. The trimmed mean's sum runs in f32 over kept fractions in
+//! [0, 1], so it cannot overflow for finite values.
+
+use super::device::{ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
+use super::{GpuRows, Wgpu};
+use crate::error::{Error, Result};
+use crate::kernels::OrderStat;
+use crate::rule::MASS_EPS;
+
+/// Weighted median or trimmed mean of every coordinate of the rows.
+pub(super) fn run(w: &Wgpu, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {
+    let gpu = w.gpu();
+    if weights.len() != rows.k {
+        return Err(Error::invalid(
+            "weights",
+            format!("{} values", weights.len()),
+            format!("need one weight per row, n = {}", rows.k),
+        ));
+    }
+    let fixed = FixedWeights::new(weights)?;
+    let (entry, trim) = match stat {
+        OrderStat::Median => (ORDER_STATS_MEDIAN, 0),
+        OrderStat::TrimmedMean { lambda } => (ORDER_STATS_TRIM, (lambda * fixed.total as f64).round() as u64),
+    };
+    let eps = (MASS_EPS * fixed.total as f64).ceil() as u64;
+    let inv_total = (1.0 / fixed.total as f64) as f32;
+    let out = w.alloc(1, rows.d, rows.chunk, "order_stats")?;
+    let words: Vec<u32> = fixed
+        .active
+        .iter()
+        .flat_map(|&(row, wf)| [row as u32, wf as u32, (wf >> 32) as u32, 0])
+        .collect();
+    gpu.scoped("order_stats", || {
+        let active = gpu.storage_init("active rows", bytemuck::cast_slice(&words))?;
+        let mut enc = gpu.encoder("order_stats");
+        for c in 0..rows.chunks() {
+            let (_, len) = rows.range(c);
+            let params = gpu.uniform(
+                "order_stats",
+                &[
+                    len as u32,
+                    fixed.active.len() as u32,
+                    fixed.total as u32,
+                    (fixed.total >> 32) as u32,
+                    trim as u32,
+                    (trim >> 32) as u32,
+                    eps as u32,
+                    (eps >> 32) as u32,
+                    inv_total.to_bits(),
+                    0,
+                    0,
+                    0,
+                ],
+            );
+            let bind = gpu.bind(entry, 0, &[&rows.bufs[c], &active, &params, &out.bufs[c]])?;
+            gpu.dispatch(&mut enc, entry, &bind, len as u64)?;
+        }
+        gpu.submit(enc)
+    })?;
+    Ok(out)
+}
+
+/// The rows of positive weight with their weights in u64 fixed point, and their exact total.
+#[derive(Debug, PartialEq)]
+pub(super) struct FixedWeights {
+    /// (row, fixed-point weight), in row order.
+    pub(super) active: Vec<(usize, u64)>,
+    /// The sum of the fixed-point weights (at most 2^60 + n).
+    pub(super) total: u64,
+}
+
+impl FixedWeights {
+    pub(super) fn new(weights: &[f64]) -> Result<Self> {
+        let total: f64 = weights.iter().filter(|w| **w > 0.0).sum();
+        if !(total.is_finite() && total > 0.0) {
+            return Err(Error::invalid(
+                "weights",
+                format!("total {total}"),
+                "must be finite and > 0",
+            ));
+        }
+        // The power of two 2^s with total * 2^s <= 2^60; multiplying by it is exact.
+        let s = 60 - total.log2().ceil() as i32;
+        // In two factors, so that neither overflows f64 for extreme totals.
+        let (s1, s2) = (2f64.powi(s / 2), 2f64.powi(s - s / 2));
+        let active: Vec<(usize, u64)> = weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(i, w)| (i, ((w * s1 * s2).round() as u64).max(1)))
+            .collect();
+        let total = active.iter().map(|(_, w)| w).sum();
+        Ok(FixedWeights { active, total })
+    }
+}

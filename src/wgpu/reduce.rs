@@ -1,0 +1,63 @@
+//! Reductions for the distance primitives (`shaders/reduce.wgsl`): per-row statistics of a
+//! matrix (non-finite or not, largest magnitude) and the tree that adds f32 partial sums.
+//!
+//! Launch contract: both entry points reduce `count` segments of `len` values to
+//! `ceil(len / 64)` values each, one invocation per output; the host repeats a level until one
+//! value per segment is left. Only those `count` values per chunk are read back.
+
+use super::GpuRows;
+use super::device::{Gpu, REDUCE_MAX_ABS_BITS, REDUCE_SUM, WORKGROUP};
+use crate::error::Result;
+
+/// Per chunk, per row: the largest `bits & 0x7fffffff` of the row's values in that chunk
+/// (`>= 0x7f800000` when the row holds NaN or an infinity there). One submission, `k` words
+/// per chunk read back.
+pub(super) fn row_stats(gpu: &Gpu, rows: &GpuRows) -> Result<Vec<Vec<u32>>> {
+    let k = rows.k as u64;
+    let words = gpu.scoped("row statistics", || {
+        let staging = gpu.staging(4 * k * rows.chunks() as u64);
+        let mut enc = gpu.encoder("row statistics");
+        for c in 0..rows.chunks() {
+            let (_, len) = rows.range(c);
+            let mut input = rows.bufs[c].clone();
+            let mut len = len as u64;
+            loop {
+                let tiles = len.div_ceil(WORKGROUP);
+                let out = gpu.storage("row maxima", 4 * k * tiles)?;
+                let params = gpu.uniform("reduce", &[len as u32, tiles as u32, k as u32, 0]);
+                let bind = gpu.bind(REDUCE_MAX_ABS_BITS, 3, &[&input, &params, &out])?;
+                gpu.dispatch(&mut enc, REDUCE_MAX_ABS_BITS, &bind, k * tiles)?;
+                input = out;
+                len = tiles;
+                if len == 1 {
+                    break;
+                }
+            }
+            enc.copy_buffer_to_buffer(&input, 0, &staging, 4 * k * c as u64, 4 * k);
+        }
+        gpu.submit_and_read(enc, &staging)
+    })?;
+    Ok(words.chunks(rows.k).map(<[u32]>::to_vec).collect())
+}
+
+/// Records the reduction of `count` segments of `len` f32 partial sums in `input` to one sum
+/// per segment; returns the buffer that will hold the `count` sums.
+pub(super) fn sum_segments(
+    gpu: &Gpu,
+    enc: &mut ::wgpu::CommandEncoder,
+    input: ::wgpu::Buffer,
+    count: u64,
+    len: u64,
+) -> Result<::wgpu::Buffer> {
+    let (mut input, mut len) = (input, len);
+    while len > 1 {
+        let tiles = len.div_ceil(WORKGROUP);
+        let out = gpu.storage("partial sums", 4 * count * tiles)?;
+        let params = gpu.uniform("reduce", &[len as u32, tiles as u32, count as u32, 0]);
+        let bind = gpu.bind(REDUCE_SUM, 0, &[&input, &params, &out])?;
+        gpu.dispatch(enc, REDUCE_SUM, &bind, count * tiles)?;
+        input = out;
+        len = tiles;
+    }
+    Ok(input)
+}

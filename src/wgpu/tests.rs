@@ -1,0 +1,415 @@
+//! The shaders against naga and the limits naga does not check, and each primitive against
+//! `reference.rs`: edge lanes (d not a multiple of 64), n = 1, ties, NaN/inf rows, magnitudes
+//! from 1e-30 to 1e38, and several coordinate chunks (a small forced chunk length).
+
+use super::device::SHADERS;
+use super::order_stats::FixedWeights;
+use super::*;
+use crate::kernels::{Kernels, OrderStat};
+use crate::{Batch, reference};
+
+/// The device, or `None` (printing why) unless `BYZAGG_REQUIRE` names wgpu.
+fn gpu() -> Option<Wgpu> {
+    match Wgpu::new() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
+            assert!(
+                !required.split(',').any(|r| r.trim() == "wgpu"),
+                "BYZAGG_REQUIRE names wgpu but it is unavailable: {e}"
+            );
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn shaders_validate_and_fit_the_webgpu_limits() {
+    for (stem, source, entries) in SHADERS {
+        let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{stem}: {e:?}"));
+        assert!(
+            source.starts_with("// Primitive") || stem == "reduce",
+            "{stem}: contract comment"
+        );
+        assert!(
+            source.contains(&format!("src/wgpu/{stem}.rs")),
+            "{stem}: names its launcher"
+        );
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).expect("layout");
+        for ep in &module.entry_points {
+            assert!(
+                entries.contains(&ep.name.as_str()),
+                "{stem}: unlisted entry {}",
+                ep.name
+            );
+            let size: u32 = ep.workgroup_size.iter().product();
+            assert!(size <= 256, "{stem}::{}: workgroup size {size} > 256", ep.name);
+            assert_eq!(u64::from(size), super::device::WORKGROUP, "{stem}::{}", ep.name);
+        }
+        for entry in entries {
+            assert!(
+                module.entry_points.iter().any(|ep| ep.name == *entry),
+                "{stem}: no entry point {entry}"
+            );
+        }
+        let shared: u32 = module
+            .global_variables
+            .iter()
+            .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+            .map(|(_, g)| layouter[g.ty].size)
+            .sum();
+        assert!(
+            shared <= 16 * 1024,
+            "{stem}: {shared} bytes of workgroup memory > 16 KiB"
+        );
+    }
+}
+
+#[test]
+fn fixed_weights_are_exact_for_integers_and_keep_tiny_ones() {
+    let f = FixedWeights::new(&[1.0, 0.0, 3.0, 2.0]).expect("weights");
+    assert_eq!(f.active.len(), 3);
+    let unit = f.active[0].1;
+    assert_eq!(f.active[1].1, 3 * unit);
+    assert_eq!(f.active[2].1, 2 * unit);
+    assert_eq!(f.total, 6 * unit);
+    assert!(f.total <= 1 << 60);
+    let f = FixedWeights::new(&[1e300, 1e-300]).expect("weights");
+    assert_eq!(f.active[1].1, 1);
+    let f = FixedWeights::new(&[2f64.powi(-1000), 3.0 * 2f64.powi(-1000)]).expect("weights");
+    assert_eq!(f.active[1].1, 3 * f.active[0].1);
+}
+
+struct Case {
+    n: usize,
+    d: usize,
+    data: Vec<f32>,
+}
+
+impl Case {
+    fn random(n: usize, d: usize, seed: u64) -> Self {
+        let mut state = seed;
+        let data = (0..n * d)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) as f64 / (1u64 << 31) as f64 * 8.0 - 4.0) as f32
+            })
+            .collect();
+        Case { n, d, data }
+    }
+
+    fn rows64(&self) -> Vec<Vec<f64>> {
+        self.data
+            .chunks(self.d)
+            .map(|r| r.iter().map(|v| f64::from(*v)).collect())
+            .collect()
+    }
+
+    fn set_row(&mut self, i: usize, f: impl Fn(usize) -> f32) {
+        for j in 0..self.d {
+            self.data[i * self.d + j] = f(j);
+        }
+    }
+}
+
+fn download(g: &Wgpu, m: &GpuRows) -> Vec<f32> {
+    let (k, d) = m.shape();
+    let mut out = vec![0.0; k * d];
+    g.download(m, &mut out).expect("download");
+    out
+}
+
+fn same_value(got: f32, want: f64) -> bool {
+    got.to_bits() == (want as f32).to_bits() || (got.is_nan() && want.is_nan()) || (got == 0.0 && want == 0.0)
+}
+
+fn close(got: f64, want: f64, tol: f64) -> bool {
+    close_at(got, want, tol, want.abs().max(f64::MIN_POSITIVE))
+}
+
+/// Within `tol` of `scale` (the contract: relative to the scale of the data).
+fn close_at(got: f64, want: f64, tol: f64, scale: f64) -> bool {
+    if !want.is_finite() || !got.is_finite() {
+        return got == want || (got.is_nan() && want.is_nan());
+    }
+    (got - want).abs() <= tol * scale
+}
+
+impl Case {
+    fn scale(&self) -> f64 {
+        self.data
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(1.0, |m, v| m.max(f64::from(v.abs())))
+    }
+}
+
+/// Chunkings to try: one chunk, and several odd-sized ones.
+const CHUNKS: [Option<usize>; 3] = [None, Some(37), Some(64)];
+
+fn with_chunks(g: &Wgpu, chunk: Option<usize>) -> Wgpu {
+    let w = Wgpu::new().expect("device");
+    let _ = g;
+    match chunk {
+        Some(c) => w.with_chunk_cols(c),
+        None => w,
+    }
+}
+
+fn check_order_stats(g: &Wgpu, case: &Case, weights: &[f64], stat: OrderStat, what: &str) {
+    let want = reference::order_stats(&case.rows64(), weights, stat);
+    for chunk in CHUNKS {
+        let g = with_chunks(g, chunk);
+        let batch = Batch::from_contiguous(&case.data, case.n).expect("batch");
+        let rows = g.upload(&batch).expect("upload");
+        let got = download(&g, &g.order_stats(&rows, weights, stat).expect("order_stats"));
+        for (j, (x, y)) in got.iter().zip(&want).enumerate() {
+            let ok = match stat {
+                OrderStat::Median => same_value(*x, *y),
+                OrderStat::TrimmedMean { .. } => {
+                    close_at(f64::from(*x), *y, 1e-5, case.scale()) || same_value(*x, *y)
+                }
+            };
+            let column: Vec<f32> = (0..case.n).map(|i| case.data[i * case.d + j]).collect();
+            assert!(
+                ok,
+                "{what} {stat:?} chunk {chunk:?} coordinate {j}: got {x}, want {y}, {column:?} {weights:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn order_stats_match_the_reference() {
+    let Some(g) = gpu() else { return };
+    for (n, d) in [(1, 5), (2, 70), (3, 65), (8, 129), (9, 100), (33, 40)] {
+        let mut case = Case::random(n, d, (n * 1000 + d) as u64);
+        // Ties: copy row 0 into the last row; a -0 / +0 pair.
+        if n > 2 {
+            let r0: Vec<f32> = case.data[..d].to_vec();
+            case.set_row(n - 1, |j| r0[j]);
+            case.data[d] = -0.0;
+            case.data[0] = 0.0;
+        }
+        let uniform = vec![1.0; n];
+        let integer: Vec<f64> = (0..n).map(|i| (1 + i % 3) as f64).collect();
+        // Real weights that make no exact tie (decimal ties such as 0.47 + 0.84 + 1.21 + 0.84 = 6.72 / 2
+        // hold in f64 only by luck of rounding, which fixed point does not reproduce).
+        let real: Vec<f64> = (0..n)
+            .map(|i| 0.1 + (i as f64 * 0.7548776662466927).fract() * 2.9)
+            .collect();
+        let mut zero = integer.clone();
+        zero[0] = 0.0;
+        if n == 1 {
+            zero[0] = 2.0;
+        }
+        for (name, w) in [
+            ("uniform", &uniform),
+            ("integer", &integer),
+            ("real", &real),
+            ("zero", &zero),
+        ] {
+            check_order_stats(&g, &case, w, OrderStat::Median, &format!("{name} n={n} d={d}"));
+            for lambda in [0.0, 0.2, 0.25, 0.49] {
+                check_order_stats(
+                    &g,
+                    &case,
+                    w,
+                    OrderStat::TrimmedMean { lambda },
+                    &format!("{name} n={n} d={d}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn order_stats_order_non_finite_values() {
+    let Some(g) = gpu() else { return };
+    let poisons = [
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        3e38,
+        -3e38,
+        f32::MAX,
+    ];
+    for n in [2, 4, 7, 10] {
+        let d = 71;
+        let mut case = Case::random(n, d, n as u64);
+        for i in 0..n / 2 {
+            case.set_row(i * 2, |j| poisons[(i + j) % poisons.len()]);
+        }
+        let w: Vec<f64> = (0..n).map(|i| (1 + i % 2) as f64).collect();
+        for weights in [vec![1.0; n], w] {
+            check_order_stats(&g, &case, &weights, OrderStat::Median, &format!("poisoned n={n}"));
+            for lambda in [0.0, 0.25, 0.4] {
+                check_order_stats(&g, &case, &weights, OrderStat::TrimmedMean { lambda }, "poisoned");
+            }
+        }
+    }
+}
+
+fn check_distances(g: &Wgpu, case: &Case, what: &str) {
+    let rows64 = case.rows64();
+    let want = reference::pairwise_dist(&rows64);
+    let (n, d) = (case.n, case.d);
+    let center: Vec<f32> = (0..d)
+        .map(|j| case.data[j] * 0.5 + case.data[(n - 1) * d + j] * 0.25)
+        .collect();
+    let center64: Vec<f64> = center.iter().map(|v| f64::from(*v)).collect();
+    let want_c = reference::center_dist(&rows64, &center64);
+    for chunk in CHUNKS {
+        let g = with_chunks(g, chunk);
+        let rows = g
+            .upload(&Batch::from_contiguous(&case.data, case.n).expect("batch"))
+            .expect("upload");
+        let crow = [center.clone()];
+        let cm = g
+            .upload(&Batch::from_rows(&crow).expect("center"))
+            .expect("center upload");
+        let got = g.pairwise_dist(&rows).expect("pairwise");
+        for (k, (x, y)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                close(*x, *y, 1e-5),
+                "{what} pairwise chunk {chunk:?} entry {k}: {x} vs {y}"
+            );
+        }
+        let got = g.center_dist(&rows, &cm).expect("center");
+        for (k, (x, y)) in got.iter().zip(&want_c).enumerate() {
+            assert!(
+                close(*x, *y, 1e-5),
+                "{what} center chunk {chunk:?} row {k}: {x} vs {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn distances_match_the_reference_at_every_magnitude() {
+    let Some(g) = gpu() else { return };
+    for scale in [1e-30f32, 1e-10, 1.0, 1e10, 1e30] {
+        for (n, d) in [(1, 3), (2, 64), (5, 1001), (7, 130)] {
+            let mut case = Case::random(n, d, d as u64);
+            for v in &mut case.data {
+                *v *= scale;
+            }
+            check_distances(&g, &case, &format!("scale {scale} n={n} d={d}"));
+        }
+    }
+    // Finite rows near f32::MAX: squares overflow f32, never the result.
+    let mut case = Case::random(4, 300, 5);
+    case.set_row(1, |j| if j % 2 == 0 { 1e38 } else { -3e38 });
+    case.set_row(2, |j| if j % 3 == 0 { -f32::MAX } else { 2e38 });
+    check_distances(&g, &case, "huge");
+}
+
+#[test]
+fn distances_are_infinite_exactly_for_non_finite_rows() {
+    let Some(g) = gpu() else { return };
+    let mut case = Case::random(6, 200, 9);
+    case.data[2 * 200 + 150] = f32::NAN;
+    case.data[4 * 200 + 3] = f32::NEG_INFINITY;
+    check_distances(&g, &case, "non-finite");
+    let rows = g
+        .upload(&Batch::from_contiguous(&case.data, 6).expect("batch"))
+        .expect("upload");
+    let dist = g.pairwise_dist(&rows).expect("pairwise");
+    for i in 0..6 {
+        let bad = i == 2 || i == 4;
+        assert_eq!(
+            dist[i * 6 + i],
+            if bad { f64::INFINITY } else { 0.0 },
+            "diagonal {i}"
+        );
+    }
+    let nan_center = g
+        .upload(&Batch::from_rows(&[vec![f32::NAN; 200]]).expect("c"))
+        .expect("upload");
+    assert!(
+        g.center_dist(&rows, &nan_center)
+            .expect("center")
+            .iter()
+            .all(|v| *v == f64::INFINITY)
+    );
+}
+
+#[test]
+fn mix_matches_the_reference_and_skips_zero_coefficients() {
+    let Some(g) = gpu() else { return };
+    let (n, d) = (5, 333);
+    let mut case = Case::random(n, d, 11);
+    case.set_row(3, |_| f32::NAN);
+    let k = 3;
+    let coeffs: Vec<f64> = (0..k * n)
+        .map(|i| {
+            if i % n == 3 {
+                0.0
+            } else {
+                0.1 + (i % 4) as f64 * 0.3
+            }
+        })
+        .collect();
+    let want = reference::mix(&case.rows64(), &coeffs, k);
+    for chunk in CHUNKS {
+        let g = with_chunks(&g, chunk);
+        let rows = g
+            .upload(&Batch::from_contiguous(&case.data, n).expect("batch"))
+            .expect("upload");
+        let mixed = g.mix(&rows, &coeffs, k, None).expect("mix");
+        let got = download(&g, &mixed);
+        for (j, (x, y)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                close_at(f64::from(*x), *y, 1e-5, case.scale()),
+                "mix chunk {chunk:?} value {j}: {x} vs {y}"
+            );
+        }
+        // With a base: out = C rows + 0.5 * mixed.
+        let again = download(
+            &g,
+            &g.mix(&rows, &coeffs, k, Some((&mixed, 0.5))).expect("mix base"),
+        );
+        for (j, (x, y)) in again.iter().zip(&want).enumerate() {
+            assert!(
+                close_at(f64::from(*x), 1.5 * y, 1e-5, case.scale()),
+                "mix+base chunk {chunk:?} value {j}: {x}"
+            );
+        }
+        // A NaN with a non-zero coefficient propagates.
+        let mut c2 = coeffs[..n].to_vec();
+        c2[3] = 0.5;
+        assert!(
+            download(&g, &g.mix(&rows, &c2, 1, None).expect("mix"))
+                .iter()
+                .all(|v| v.is_nan())
+        );
+        let z = g.zeros(1, d).expect("zeros");
+        assert!(download(&g, &z).iter().all(|v| *v == 0.0));
+    }
+}
+
+#[test]
+fn errors_are_values() {
+    let Some(g) = gpu() else { return };
+    let rows = g
+        .upload(&Batch::from_contiguous(&[1.0; 12], 3).expect("batch"))
+        .expect("upload");
+    assert!(g.mix(&rows, &[1.0; 2], 1, None).is_err());
+    assert!(g.order_stats(&rows, &[1.0; 2], OrderStat::Median).is_err());
+    let other = g.zeros(1, 5).expect("zeros");
+    assert!(g.center_dist(&rows, &other).is_err());
+    let mut out = [0.0; 3];
+    assert!(g.download(&rows, &mut out).is_err());
+    assert!(!adapters().is_empty());
+}
