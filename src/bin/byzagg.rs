@@ -332,6 +332,11 @@ fn devices() -> String {
             },
         };
         let _ = writeln!(text, "{:<10} {status}", backend.name());
+        if backend == Backend::Wgpu {
+            for line in byzagg::wgpu::adapters() {
+                let _ = writeln!(text, "{:<10} {line}", "");
+            }
+        }
         if backend == Backend::Cuda {
             for line in byzagg::cuda::describe() {
                 let _ = writeln!(text, "{:<10} {line}", "");
