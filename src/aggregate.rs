@@ -204,7 +204,7 @@ fn run<K: Kernels>(
 ) -> Result<K::Rows<'static>> {
     let total: f64 = w.iter().sum();
     match plan {
-        Plan::Mean => k.mix(rows, &w.iter().map(|wi| wi / total).collect::<Vec<_>>(), 1, None),
+        Plan::Mean => k.mix(rows, &mean_coeffs(w), 1, None),
         Plan::Median => k.order_stats(rows, w, OrderStat::Median),
         Plan::TrimmedMean { lambda } => k.order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
         Plan::Krum { lambda, m } => {
@@ -234,7 +234,7 @@ fn run<K: Kernels>(
             let mut z = match p.init {
                 GmInit::Zero => k.zeros(1, d)?,
                 GmInit::Median => k.order_stats(rows, w, OrderStat::Median)?,
-                GmInit::Mean => k.mix(rows, &w.iter().map(|wi| wi / total).collect::<Vec<_>>(), 1, None)?,
+                GmInit::Mean => k.mix(rows, &mean_coeffs(w), 1, None)?,
             };
             let origin = k.zeros(1, d)?;
             let (mut iterations, mut converged) = (0, false);
@@ -350,6 +350,12 @@ fn run<K: Kernels>(
             Ok(v)
         }
     }
+}
+
+/// The coefficients of the weighted mean: `w_i / W`.
+fn mean_coeffs(w: &[f64]) -> Vec<f64> {
+    let total: f64 = w.iter().sum();
+    w.iter().map(|wi| wi / total).collect()
 }
 
 /// Weighted Krum scores (SPEC 4.4): the neighbours of i are the other rows of positive
