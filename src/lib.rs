@@ -42,6 +42,7 @@
 //! - [`cpu`]: rayon across coordinate chunks, SIMD within them, dispatched at run time;
 //! - [`reference`]: the f64 oracle, written straight from the spec;
 //! - [`verify`]: the conformance suite behind `byzagg verify`;
+//! - [`train`]: asynchronous Byzantine SGD (server, workers, attacks, MNIST) behind `byzagg train`;
 //! - [`npy`]: reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
@@ -54,6 +55,7 @@ mod kernels;
 pub mod npy;
 pub mod reference;
 mod rule;
+pub mod train;
 pub mod verify;
 
 pub use aggregate::{Aggregator, Report, Step, execute};
