@@ -174,7 +174,7 @@ mod tests {
         let mut g = vec![0.0; net.dim()];
         net.gradient(&p32, xs.iter().map(|x| &x[..]).zip(ys), &mut g);
         for i in 0..net.dim() {
-            let eps = 1e-2;
+            let eps = 1e-3;
             let (mut a, mut b) = (params.clone(), params.clone());
             a[i] += eps;
             b[i] -= eps;
