@@ -43,15 +43,15 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "synthetic",
-        "logistic regression, d = 1000: 9 workers, 4 Byzantine, lambda 0.4, sign flipping",
-        "task=synthetic dim=1000 train-size=4000 workers=9 byzantine=4 lambda=0.4 arrival=quadratic \
-         byz-schedule=periodic optimizer=mu2 lr=2 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) \
+        "logistic regression, d = 200: 9 workers, 4 Byzantine, lambda 0.4, sign flipping",
+        "task=synthetic dim=200 train-size=4000 workers=9 byzantine=4 lambda=0.4 arrival=quadratic \
+         byz-schedule=periodic optimizer=mu2 lr=5 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) \
          weighting=counts attack=sign-flip iterations=600 eval-every=100",
     ),
     (
         "synthetic-large",
         "logistic regression, d = 10^6 (kernels at scale): 9 workers, 4 Byzantine, 40 updates",
-        "task=synthetic dim=1000000 train-size=2000 workers=9 byzantine=4 lambda=0.4 \
+        "task=synthetic dim=1000000 train-size=400 workers=9 byzantine=4 lambda=0.4 \
          arrival=quadratic byz-schedule=periodic optimizer=mu2 lr=2 batch=4 beta=0.25 gamma=0.1 \
          rule=ctma(cwmed) weighting=counts attack=sign-flip iterations=40 eval-every=20",
     ),
