@@ -213,3 +213,28 @@ fn shipped_mnist_loads_and_splits() {
         "{eval:?}"
     );
 }
+
+#[test]
+fn a_full_mnist_folder_uses_its_train_split() {
+    // Stand-in for the full MNIST: the shipped test files also named as train-*, one unzipped.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let dir = std::env::temp_dir().join(format!("byzagg-mnist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::copy(
+        src.join("t10k-images-idx3-ubyte.gz"),
+        dir.join("train-images-idx3-ubyte.gz"),
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(std::fs::File::open(src.join("t10k-labels-idx1-ubyte.gz")).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &raw).unwrap();
+    let task = MnistTask::load(&dir, 8, 8000, 0).unwrap();
+    assert_eq!((task.train_len(), task.test_len()), (10000, 10000));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
