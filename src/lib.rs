@@ -46,6 +46,8 @@
 //! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
 //! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (feature `wgpu`, on
 //!   by default; Vulkan, Metal or DX12, never GL; unavailable without an adapter);
+//! - [`train`](mod@train): asynchronous Byzantine SGD (server, workers, attacks, MNIST) behind
+//!   `byzagg train`;
 //! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
@@ -59,6 +61,7 @@ mod kernels;
 pub mod npy;
 pub mod reference;
 mod rule;
+pub mod train;
 pub mod verify;
 pub mod wgpu;
 

@@ -6,6 +6,7 @@
 //! - `byzagg verify [--backend NAME|all]`: the conformance suite of `byzagg::verify` against
 //!   the f64 reference, one table row per rule; `verify --backend cuda --compile-only
 //!   [--arch sm_80,sm_90]` compiles every CUDA kernel with NVRTC, no GPU needed;
+//! - `byzagg train`: asynchronous Byzantine SGD (see `byzagg::train`);
 //! - `byzagg devices`: which backends can run here, and why not (CUDA devices and NVRTC too).
 //!
 //! Exit codes: 0 success, 1 a failed check (`verify`), 2 bad usage or input (clap's own
@@ -49,6 +50,9 @@ enum Command {
     },
     /// List the backends, whether each can run here, and the CPU's threads and SIMD level.
     Devices,
+    /// Asynchronous Byzantine SGD: workers, delays, attacks and mu2-SGD on MNIST or a
+    /// synthetic task, aggregated by any rule on any backend.
+    Train(byzagg::train::TrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +126,13 @@ fn main() -> ExitCode {
             arch,
         } => compile_kernels(backend, &arch),
         Command::Verify { backend, .. } => verify_backends(backend),
+        Command::Train(args) => match byzagg::train::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Command::Devices => {
             print(&devices());
             ExitCode::SUCCESS

@@ -1,0 +1,506 @@
+//! `byzagg train`: flags, named presets that mirror the papers' setups, several seeds, the
+//! `--compare` summary table, the CSV log and the SVG plot.
+//!
+//! Every setting is a `key=value` pair applied in order: first the preset's, then each flag
+//! given, then (for each `--compare` variant) the variant's own pairs. So a preset is just a
+//! list of pairs, and a variant like `"rule=cwmed weighting=uniform"` overrides what it names.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+
+use super::config::TrainConfig;
+use super::plot::{Curve, plot_accuracy};
+use super::server::Weighting;
+use super::simulate::{RunResult, simulate};
+use super::task::Task;
+use super::task::mnist::{MnistTask, default_data_dir};
+use super::task::synthetic::SyntheticTask;
+use super::threads::run_threads;
+
+/// The presets: name, description, settings.
+pub const PRESETS: &[(&str, &str, &str)] = &[
+    (
+        "mnist-async",
+        "NeurIPS async MNIST: 17 workers, 8 Byzantine, lambda 0.4, arrival ~ (i+1)^2, mu2-SGD \
+         (lr 0.01, batch 16, beta 0.25, gamma 0.1), w-CTMA(w-CWMed), sign flipping",
+        "task=mnist workers=17 byzantine=8 lambda=0.4 arrival=quadratic byz-schedule=periodic \
+         optimizer=mu2 lr=0.01 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) weighting=counts \
+         attack=sign-flip iterations=3000 eval-every=250",
+    ),
+    (
+        "mnist-optim",
+        "optimizer comparison on MNIST: 9 workers, 4 Byzantine, lambda 0.4, arrival ~ (i+1)^2, \
+         w-CTMA(w-CWMed), sign flipping, lr 0.01, batch 16",
+        "task=mnist workers=9 byzantine=4 lambda=0.4 arrival=quadratic byz-schedule=periodic \
+         optimizer=mu2 lr=0.01 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) weighting=counts \
+         attack=sign-flip iterations=3000 eval-every=250",
+    ),
+    (
+        "synthetic",
+        "logistic regression, d = 200: 9 workers, 4 Byzantine, lambda 0.4, sign flipping",
+        "task=synthetic dim=200 train-size=4000 workers=9 byzantine=4 lambda=0.4 arrival=quadratic \
+         byz-schedule=periodic optimizer=mu2 lr=5 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) \
+         weighting=counts attack=sign-flip iterations=600 eval-every=100",
+    ),
+    (
+        "synthetic-large",
+        "logistic regression, d = 10^6 (kernels at scale): 9 workers, 4 Byzantine, 40 updates",
+        "task=synthetic dim=1000000 train-size=400 workers=9 byzantine=4 lambda=0.4 \
+         arrival=quadratic byz-schedule=periodic optimizer=mu2 lr=2 batch=4 beta=0.25 gamma=0.1 \
+         rule=ctma(cwmed) weighting=counts attack=sign-flip iterations=40 eval-every=20",
+    ),
+];
+
+/// Arguments of `byzagg train`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TrainArgs {
+    /// Named setup (mnist-async, mnist-optim, synthetic, synthetic-large); flags override it.
+    #[arg(long, default_value = "mnist-async")]
+    pub preset: String,
+    /// List the presets and exit.
+    #[arg(long)]
+    pub list_presets: bool,
+    /// mnist or synthetic.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// MNIST folder: full MNIST (train-* and t10k-* IDX files) or the shipped test split.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// MLP hidden units (MNIST).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Training examples (the rest of the shipped 10,000 MNIST images are held out).
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// Dimension of the synthetic task.
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Workers m.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Byzantine workers f (the last f ids, the fastest).
+    #[arg(long)]
+    pub byzantine: Option<usize>,
+    /// Aggregation rule, e.g. `ctma(cwmed)`, `cwmed`, `gm`, `mean`.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Byzantine share lambda (schedule bound and the rule's trim).
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// counts (weighted, the default) or uniform.
+    #[arg(long)]
+    pub weighting: Option<String>,
+    /// mu2, momentum or sgd.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Minibatch per update.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// STORM beta: a number or `1/t`.
+    #[arg(long)]
+    pub beta: Option<String>,
+    /// AnyTime gamma: a number or `2/(t+1)`.
+    #[arg(long)]
+    pub gamma: Option<String>,
+    /// Momentum baseline's beta.
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Arrival probabilities: uniform, linear, quadratic.
+    #[arg(long)]
+    pub arrival: Option<String>,
+    /// Byzantine arrivals: periodic, random, free.
+    #[arg(long)]
+    pub byz_schedule: Option<String>,
+    /// none, sign-flip, label-flip, empire[:EPS], alie, alie-sync, gaussian[:SIGMA], nan, inf.
+    #[arg(long)]
+    pub attack: Option<String>,
+    /// Server updates per run.
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Evaluate every this many updates.
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// iid or label-skew.
+    #[arg(long)]
+    pub shards: Option<String>,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of seeds (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// sim (seeded discrete-event simulation) or threads (one OS thread per worker).
+    #[arg(long, default_value = "sim")]
+    pub mode: String,
+    /// Threads mode: base delay per update in microseconds, scaled by 1/speed.
+    #[arg(long)]
+    pub thread_delay_us: Option<u64>,
+    /// Aggregation backend: auto, cpu, reference, ...
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// Variants to compare, each a space-separated list of key=value (`rule=gm
+    /// weighting=uniform label=gm`); repeat the flag. Keys are the flags' names.
+    #[arg(long)]
+    pub compare: Vec<String>,
+    /// Write every evaluation of every run as CSV.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the accuracy curves (mean over seeds) as SVG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// What builds the task.
+#[derive(Clone, Debug, PartialEq)]
+struct TaskSpec {
+    name: String,
+    data: Option<PathBuf>,
+    hidden: usize,
+    train_size: usize,
+    dim: usize,
+}
+
+/// A fully resolved setting: task and run configuration, plus a label.
+#[derive(Clone, Debug)]
+struct Setting {
+    label: String,
+    task: TaskSpec,
+    cfg: TrainConfig,
+    threads: bool,
+}
+
+fn parse<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| Error::invalid(key, value, "not a valid value for this setting"))
+}
+
+fn set(s: &mut Setting, key: &str, value: &str) -> Result<()> {
+    let c = &mut s.cfg;
+    match key {
+        "task" => s.task.name = value.to_string(),
+        "data" => s.task.data = Some(PathBuf::from(value)),
+        "hidden" => s.task.hidden = parse("hidden", value)?,
+        "train-size" => s.task.train_size = parse("train_size", value)?,
+        "dim" => s.task.dim = parse("dim", value)?,
+        "workers" => c.workers = parse("workers", value)?,
+        "byzantine" => c.byzantine = parse("byzantine", value)?,
+        "rule" => c.rule = value.parse()?,
+        "lambda" => c.lambda = parse("lambda", value)?,
+        "weighting" => {
+            c.weighting = match value {
+                "counts" | "weighted" => Weighting::Counts,
+                "uniform" | "unweighted" => Weighting::Uniform,
+                _ => return Err(Error::invalid("weighting", value, "counts or uniform")),
+            }
+        }
+        "optimizer" => c.method = value.parse()?,
+        "lr" => c.lr = parse("lr", value)?,
+        "batch" => c.batch = parse("batch", value)?,
+        "beta" => {
+            c.beta = if value == "1/t" {
+                None
+            } else {
+                Some(parse("beta", value)?)
+            }
+        }
+        "gamma" => {
+            c.gamma = if value == "2/(t+1)" || value == "anytime" {
+                None
+            } else {
+                Some(parse("gamma", value)?)
+            }
+        }
+        "momentum" => c.momentum = parse("momentum", value)?,
+        "arrival" => c.speeds = value.parse()?,
+        "byz-schedule" => c.byz_schedule = value.parse()?,
+        "attack" => c.attack = value.parse()?,
+        "iterations" => c.iterations = parse("iterations", value)?,
+        "eval-every" => c.eval_every = parse("eval_every", value)?,
+        "shards" => c.sharding = value.parse()?,
+        "thread-delay-us" => c.thread_delay_us = parse("thread_delay_us", value)?,
+        "backend" => c.backend = value.parse::<Backend>()?,
+        "mode" => {
+            s.threads = match value {
+                "sim" => false,
+                "threads" => true,
+                _ => return Err(Error::invalid("mode", value, "sim or threads")),
+            }
+        }
+        "label" => s.label = value.to_string(),
+        _ => {
+            return Err(Error::invalid(
+                "setting",
+                key,
+                "unknown key (use a flag's name, e.g. rule, lr)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn pairs(text: &str) -> Result<Vec<(String, String)>> {
+    text.split_whitespace()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| Error::invalid("setting", kv, "write key=value"))
+        })
+        .collect()
+}
+
+/// The flags given, as key=value pairs, in a fixed order.
+fn flag_pairs(a: &TrainArgs) -> Vec<(String, String)> {
+    let mut v: Vec<(&str, Option<String>)> = vec![
+        ("task", a.task.clone()),
+        ("data", a.data.as_ref().map(|p| p.display().to_string())),
+        ("hidden", a.hidden.map(|x| x.to_string())),
+        ("train-size", a.train_size.map(|x| x.to_string())),
+        ("dim", a.dim.map(|x| x.to_string())),
+        ("workers", a.workers.map(|x| x.to_string())),
+        ("byzantine", a.byzantine.map(|x| x.to_string())),
+        ("rule", a.rule.clone()),
+        ("lambda", a.lambda.map(|x| x.to_string())),
+        ("weighting", a.weighting.clone()),
+        ("optimizer", a.optimizer.clone()),
+        ("lr", a.lr.map(|x| x.to_string())),
+        ("batch", a.batch.map(|x| x.to_string())),
+        ("beta", a.beta.clone()),
+        ("gamma", a.gamma.clone()),
+        ("momentum", a.momentum.map(|x| x.to_string())),
+        ("arrival", a.arrival.clone()),
+        ("byz-schedule", a.byz_schedule.clone()),
+        ("attack", a.attack.clone()),
+        ("iterations", a.iterations.map(|x| x.to_string())),
+        ("eval-every", a.eval_every.map(|x| x.to_string())),
+        ("shards", a.shards.clone()),
+        ("thread-delay-us", a.thread_delay_us.map(|x| x.to_string())),
+    ];
+    v.push(("backend", Some(a.backend.clone())));
+    v.push(("mode", Some(a.mode.clone())));
+    v.into_iter()
+        .filter_map(|(k, x)| x.map(|x| (k.to_string(), x)))
+        .collect()
+}
+
+fn default_label(s: &Setting) -> String {
+    let w = match s.cfg.weighting {
+        Weighting::Counts => "w",
+        Weighting::Uniform => "u",
+    };
+    format!("{w}:{} {} {}", s.cfg.rule, s.cfg.method, s.cfg.attack)
+}
+
+fn settings(a: &TrainArgs) -> Result<Vec<Setting>> {
+    let (_, _, preset) = PRESETS.iter().find(|p| p.0 == a.preset).ok_or_else(|| {
+        let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+        Error::invalid("preset", &a.preset, format!("one of {}", names.join(", ")))
+    })?;
+    let mut base = Setting {
+        label: String::new(),
+        task: TaskSpec {
+            name: "mnist".into(),
+            data: None,
+            hidden: 64,
+            train_size: 8000,
+            dim: 1000,
+        },
+        cfg: TrainConfig::default(),
+        threads: false,
+    };
+    for (k, v) in pairs(preset)?.into_iter().chain(flag_pairs(a)) {
+        set(&mut base, &k, &v)?;
+    }
+    let variants = if a.compare.is_empty() {
+        vec![String::new()]
+    } else {
+        a.compare.clone()
+    };
+    variants
+        .iter()
+        .map(|text| {
+            let mut s = base.clone();
+            for (k, v) in pairs(text)? {
+                set(&mut s, &k, &v)?;
+            }
+            if s.label.is_empty() {
+                s.label = default_label(&s);
+            }
+            Ok(s)
+        })
+        .collect()
+}
+
+fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
+    match spec.name.as_str() {
+        "mnist" => {
+            let dir = spec.data.clone().unwrap_or_else(default_data_dir);
+            Ok(Box::new(MnistTask::load(
+                &dir,
+                spec.hidden,
+                spec.train_size,
+                seed,
+            )?))
+        }
+        "synthetic" => Ok(Box::new(SyntheticTask::new(
+            spec.dim,
+            spec.train_size,
+            1000.min(spec.train_size / 2).max(1),
+            seed,
+        ))),
+        other => Err(Error::invalid("task", other, "mnist or synthetic")),
+    }
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Runs `byzagg train`: every variant over every seed; prints each run's final accuracy and,
+/// with several runs, a summary table; writes the CSV and the plot if asked.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    if args.list_presets {
+        for (name, what, pairs) in PRESETS {
+            println!("{name}: {what}\n    {pairs}");
+        }
+        return Ok(());
+    }
+    if args.seeds == 0 {
+        return Err(Error::invalid("seeds", 0, "need at least one seed"));
+    }
+    let settings = settings(args)?;
+    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
+    let total: u64 = settings.iter().map(|s| s.cfg.iterations).sum::<u64>() * seeds.len() as u64;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} updates  {elapsed_precise} (eta {eta})  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut csv = String::from(
+        "variant,seed,iteration,test_accuracy,test_loss,max_staleness,mean_staleness,byzantine_share,train_loss\n",
+    );
+    let mut summary: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut curves: Vec<Curve> = Vec::new();
+    let mut described = None;
+    for s in &settings {
+        let mut finals = Vec::new();
+        let mut runs: Vec<RunResult> = Vec::new();
+        for &seed in &seeds {
+            let task = build_task(&s.task, seed)?;
+            if described.as_ref() != Some(&s.task) {
+                bar.suspend(|| println!("task: {}", task.describe()));
+                described = Some(s.task.clone());
+            }
+            let cfg = TrainConfig {
+                seed,
+                ..s.cfg.clone()
+            };
+            bar.set_message(format!("{} seed {seed}", s.label));
+            let done = bar.position();
+            let mut tick = |v: u64| bar.set_position(done + v);
+            let run = if s.threads {
+                run_threads(task.as_ref(), &cfg, &mut tick)?
+            } else {
+                simulate(task.as_ref(), &cfg, &mut tick)?
+            };
+            bar.set_position(done + cfg.iterations);
+            for r in &run.records {
+                let _ = writeln!(
+                    csv,
+                    "{},{seed},{},{},{},{},{},{},{}",
+                    s.label.replace(',', ";"),
+                    r.iteration,
+                    r.test_accuracy,
+                    r.test_loss,
+                    r.max_staleness,
+                    r.mean_staleness,
+                    r.byzantine_share,
+                    r.train_loss
+                );
+            }
+            let last = run.records.last().cloned();
+            if let Some(r) = last {
+                let max_staleness = run.arrivals.iter().map(|a| a.staleness).max().unwrap_or(0);
+                bar.suspend(|| {
+                    println!(
+                        "{:<40} seed {seed}: test accuracy {:.4} (loss {:.4}) after {} updates, \
+                         max staleness {max_staleness}, Byzantine share {:.3}",
+                        s.label, r.test_accuracy, r.test_loss, r.iteration, r.byzantine_share
+                    )
+                });
+            }
+            finals.push(run.final_accuracy());
+            runs.push(run);
+        }
+        // Mean curve over seeds (records align: same iterations and eval_every).
+        let points = (0..runs[0].records.len())
+            .map(|k| {
+                let ys: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.records.get(k).map(|x| x.test_accuracy))
+                    .collect();
+                (runs[0].records[k].iteration as f64, mean_std(&ys).0)
+            })
+            .collect();
+        curves.push(Curve {
+            label: s.label.clone(),
+            points,
+        });
+        summary.push((s.label.clone(), finals));
+    }
+    bar.finish_and_clear();
+    if summary.len() > 1 || seeds.len() > 1 {
+        println!("\nfinal test accuracy over seeds {seeds:?}:");
+        println!("| {:<44} | mean   | std    | min    | max    |", "variant");
+        println!("|{:-<46}|--------|--------|--------|--------|", "");
+        for (label, finals) in &summary {
+            let (m, sd) = mean_std(finals);
+            let min = finals.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = finals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            println!("| {label:<44} | {m:.4} | {sd:.4} | {min:.4} | {max:.4} |");
+        }
+    }
+    if let Some(path) = &args.out {
+        let mut f = std::fs::File::create(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        f.write_all(csv.as_bytes()).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} ({} seed{})",
+            args.preset,
+            seeds.len(),
+            if seeds.len() > 1 { "s" } else { "" }
+        );
+        plot_accuracy(path, &title, &curves)?;
+    }
+    Ok(())
+}

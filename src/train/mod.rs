@@ -1,0 +1,58 @@
+//! Asynchronous Byzantine SGD (SPEC section 6): a server that aggregates the workers' latest
+//! vectors weighted by their update counts, honest estimators (STORM, momentum, gradient),
+//! attacks, arrival schedules, tasks (synthetic logistic regression of any d, MNIST with an MLP),
+//! a seeded discrete-event simulation, a real-threads mode, and the `byzagg train` command.
+//!
+//! The pieces are usable alone: [`Server`] is the embeddable server state (register workers,
+//! submit updates, read the query point), [`WorkerState`] an honest worker, [`Attack`] a
+//! Byzantine one, [`Schedule`] the arrival process; [`simulate`] and [`run_threads`] wire them.
+//!
+//! ```
+//! use byzagg::train::{Attack, SyntheticTask, TrainConfig, simulate};
+//! use byzagg::{Backend, Rule};
+//!
+//! let task = SyntheticTask::new(50, 2000, 500, 1);
+//! let cfg = TrainConfig {
+//!     workers: 7, byzantine: 3, rule: "ctma(cwmed)".parse()?, backend: Backend::Reference,
+//!     attack: Attack::SignFlip, lr: 2.0, iterations: 300, eval_every: 100,
+//!     ..TrainConfig::default()
+//! };
+//! let run = simulate(&task, &cfg, &mut |_| {})?;
+//! assert!(run.final_accuracy() > 0.75, "{}", run.final_accuracy());
+//! # Ok::<(), byzagg::Error>(())
+//! ```
+//!
+//! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
+//! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
+//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `cli.rs` (flags, presets, compare,
+//! CSV), `plot.rs` (SVG curves).
+
+mod attack;
+mod cli;
+mod config;
+mod optimizer;
+mod plot;
+mod rng;
+mod schedule;
+mod server;
+mod simulate;
+pub mod task;
+mod threads;
+mod worker;
+
+pub use attack::{AlieForm, Attack, HonestView};
+pub use cli::{TrainArgs, run};
+pub use config::TrainConfig;
+pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
+pub use plot::{Curve, plot_accuracy};
+pub use rng::{Rng, normal_quantile};
+pub use schedule::{ByzSchedule, Schedule, Speeds};
+pub use server::{Arrival, Server, Weighting};
+pub use simulate::{ArrivalLog, Record, RunResult, simulate};
+pub use task::idx::Idx;
+pub use task::mlp::Mlp;
+pub use task::mnist::MnistTask;
+pub use task::synthetic::SyntheticTask;
+pub use task::{Eval, Sharding, Task, shards};
+pub use threads::run_threads;
+pub use worker::{Beta, Estimator, WorkerState};

@@ -1,0 +1,228 @@
+//! The deterministic discrete-event simulation: one arrival at a time, drawn by a seeded
+//! [`Schedule`]; each worker computes at the model version it received at its previous arrival,
+//! so staleness follows from the schedule alone. Same seed, same bits.
+
+use crate::aggregate::Aggregator;
+use crate::error::{Error, Result};
+use crate::rule::Tolerance;
+
+use super::attack::HonestView;
+use super::config::TrainConfig;
+use super::optimizer::OptimizerState;
+use super::rng::Rng;
+use super::schedule::Schedule;
+use super::server::Server;
+use super::task::{Task, shards};
+use super::worker::WorkerState;
+
+/// One row of the training log (also one CSV line).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// Server updates applied so far.
+    pub iteration: u64,
+    /// Test accuracy at the query point.
+    pub test_accuracy: f64,
+    /// Test loss at the query point.
+    pub test_loss: f64,
+    /// Largest staleness among the updates since the previous record.
+    pub max_staleness: u64,
+    /// Mean staleness among the updates since the previous record.
+    pub mean_staleness: f64,
+    /// Share of all updates so far that were Byzantine.
+    pub byzantine_share: f64,
+    /// Mean honest minibatch loss since the previous record.
+    pub train_loss: f64,
+}
+
+/// One arrival, as the server saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArrivalLog {
+    /// The worker.
+    pub worker: usize,
+    /// Whether it was Byzantine.
+    pub byzantine: bool,
+    /// Updates applied since the model version the vector was computed at.
+    pub staleness: u64,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// Evaluations: at 0, every `eval_every` updates, and at the end.
+    pub records: Vec<Record>,
+    /// Every arrival in order.
+    pub arrivals: Vec<ArrivalLog>,
+    /// Updates delivered per worker (= the final aggregation weights with counts weighting).
+    pub counts: Vec<u64>,
+    /// The final query point.
+    pub params: Vec<f32>,
+}
+
+impl RunResult {
+    /// The last record's test accuracy.
+    pub fn final_accuracy(&self) -> f64 {
+        self.records.last().map_or(f64::NAN, |r| r.test_accuracy)
+    }
+}
+
+/// Builds the server and the workers of a run.
+pub(crate) fn setup(task: &dyn Task, cfg: &TrainConfig) -> Result<(Server, Vec<WorkerState>)> {
+    cfg.validate()?;
+    if task.train_len() < cfg.workers {
+        return Err(Error::invalid(
+            "workers",
+            cfg.workers,
+            format!("more workers than the {} training examples", task.train_len()),
+        ));
+    }
+    let opt = OptimizerState::new(cfg.server_optimizer(), cfg.lr, task.init(cfg.seed))?;
+    let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?.with_tolerance(Tolerance::Lambda(cfg.lambda));
+    let mut server = Server::new(agg, cfg.weighting, opt);
+    let workers = shards(task, cfg.workers, cfg.sharding, cfg.seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, shard)| {
+            server.register_worker();
+            let seed = Rng::stream(cfg.seed, 0x3012, i as u64).next_u64();
+            WorkerState::new(cfg.estimator(), shard, cfg.batch, seed)
+        })
+        .collect();
+    Ok((server, workers))
+}
+
+/// What the adversary sees at the server now (`byz_updates` counts this update too).
+pub(crate) fn honest_view<'a>(server: &'a Server, byzantine: &[bool], byz_updates: u64) -> HonestView<'a> {
+    let f = byzantine.iter().filter(|b| **b).count();
+    let mut view = HonestView {
+        workers: (byzantine.len(), f),
+        updates: (server.version() + 1, byz_updates),
+        ..HonestView::default()
+    };
+    for (i, &c) in server.counts().iter().enumerate() {
+        if !byzantine[i]
+            && let Some(row) = server.latest(i)
+        {
+            view.rows.push(row);
+            view.weights.push(c as f64);
+        }
+    }
+    view
+}
+
+/// Accumulates arrivals between evaluations.
+#[derive(Default)]
+pub(crate) struct Window {
+    max_staleness: u64,
+    staleness_sum: u64,
+    arrivals: u64,
+    loss_sum: f64,
+    losses: u64,
+    pub(crate) byz_updates: u64,
+}
+
+impl Window {
+    pub(crate) fn arrival(&mut self, staleness: u64, honest_loss: Option<f64>) {
+        self.max_staleness = self.max_staleness.max(staleness);
+        self.staleness_sum += staleness;
+        self.arrivals += 1;
+        if let Some(l) = honest_loss {
+            self.loss_sum += l;
+            self.losses += 1;
+        }
+    }
+
+    /// Evaluates and starts a new window.
+    pub(crate) fn record(&mut self, task: &dyn Task, server: &Server) -> Record {
+        let eval = task.evaluate(server.query_point());
+        let it = server.version();
+        let r = Record {
+            iteration: it,
+            test_accuracy: eval.accuracy,
+            test_loss: eval.loss,
+            max_staleness: self.max_staleness,
+            mean_staleness: self.staleness_sum as f64 / self.arrivals.max(1) as f64,
+            byzantine_share: self.byz_updates as f64 / it.max(1) as f64,
+            train_loss: if self.losses > 0 {
+                self.loss_sum / self.losses as f64
+            } else {
+                f64::NAN
+            },
+        };
+        let byz = self.byz_updates;
+        *self = Window {
+            byz_updates: byz,
+            ..Window::default()
+        };
+        r
+    }
+}
+
+/// Runs the seeded simulation; `on_step` is called after every update (for a progress bar).
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::train::{Attack, SyntheticTask, TrainConfig, simulate};
+/// use byzagg::Backend;
+///
+/// let task = SyntheticTask::new(20, 400, 200, 0);
+/// let cfg = TrainConfig { workers: 5, byzantine: 2, backend: Backend::Reference, lr: 0.5,
+///     iterations: 40, eval_every: 20, attack: Attack::SignFlip, ..TrainConfig::default() };
+/// let run = simulate(&task, &cfg, &mut |_| {})?;
+/// assert_eq!(run.arrivals.len(), 40);
+/// assert_eq!(run.counts.iter().sum::<u64>(), 40);
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+pub fn simulate(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)) -> Result<RunResult> {
+    let (mut server, mut workers) = setup(task, cfg)?;
+    let mut schedule = Schedule::new(
+        cfg.workers,
+        cfg.byzantine,
+        cfg.speeds,
+        cfg.byz_schedule,
+        cfg.lambda,
+        cfg.seed,
+    )?;
+    let byzantine: Vec<bool> = (0..cfg.workers).map(|i| schedule.is_byzantine(i)).collect();
+    let mut held: Vec<(Vec<f32>, u64)> = vec![(server.query_point().to_vec(), 0); cfg.workers];
+    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let mut window = Window::default();
+    let mut records = vec![window.record(task, &server)];
+    let mut arrivals = Vec::with_capacity(cfg.iterations as usize);
+    for _ in 0..cfg.iterations {
+        let i = schedule.next_arrival();
+        let (x, version) = &held[i];
+        let (vector, honest_loss) = if byzantine[i] {
+            window.byz_updates += 1;
+            let est = if cfg.attack.needs_estimate() {
+                workers[i].estimate(task, x, cfg.attack.flips_labels())
+            } else {
+                Vec::new()
+            };
+            let view = honest_view(&server, &byzantine, window.byz_updates);
+            (cfg.attack.apply(est, &view, task.dim(), &mut attack_rng), None)
+        } else {
+            let v = workers[i].estimate(task, x, false);
+            (v, Some(workers[i].last_loss()))
+        };
+        let arrival = server.submit(i, &vector, *version)?;
+        window.arrival(arrival.staleness, honest_loss);
+        arrivals.push(ArrivalLog {
+            worker: i,
+            byzantine: byzantine[i],
+            staleness: arrival.staleness,
+        });
+        held[i].0.copy_from_slice(server.query_point());
+        held[i].1 = arrival.version;
+        on_step(arrival.version);
+        if arrival.version % cfg.eval_every == 0 || arrival.version == cfg.iterations {
+            records.push(window.record(task, &server));
+        }
+    }
+    Ok(RunResult {
+        records,
+        arrivals,
+        counts: server.counts().to_vec(),
+        params: server.query_point().to_vec(),
+    })
+}

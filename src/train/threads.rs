@@ -1,0 +1,131 @@
+//! Real-threads mode: each worker computes on its own thread and the server takes arrivals in
+//! the order they come, through the same [`Server`](super::Server) API as the simulation.
+//!
+//! A worker sends (id, vector, model version) on a shared channel and waits for the server's
+//! reply: the new query point and its version. So a vector is computed at the model the worker
+//! received at its previous arrival, as in the simulation, but who arrives when is up to the
+//! OS scheduler (and the optional per-worker delay), so runs are not reproducible bit for bit.
+//! Omniscient attacks are applied at the server when a Byzantine worker's message arrives,
+//! since only the server sees the honest workers' latest vectors.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::error::Result;
+
+use super::config::TrainConfig;
+use super::rng::Rng;
+use super::simulate::{ArrivalLog, RunResult, Window, honest_view, setup};
+use super::task::Task;
+
+struct Message {
+    worker: usize,
+    vector: Vec<f32>,
+    version: u64,
+    loss: f64,
+}
+
+/// Runs `cfg.iterations` updates with one thread per worker (the last `cfg.byzantine` are
+/// Byzantine; `cfg.byz_schedule` and `cfg.lambda`'s schedule role do not apply: Byzantine
+/// workers arrive when they are done). `on_step` is called after every update.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::train::{SyntheticTask, TrainConfig, run_threads};
+/// use byzagg::Backend;
+///
+/// let task = SyntheticTask::new(20, 400, 200, 0);
+/// let cfg = TrainConfig { workers: 4, byzantine: 1, backend: Backend::Reference, lr: 0.5,
+///     iterations: 30, eval_every: 10, ..TrainConfig::default() };
+/// let run = run_threads(&task, &cfg, &mut |_| {})?;
+/// assert_eq!(run.counts.iter().sum::<u64>(), 30);
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)) -> Result<RunResult> {
+    let (mut server, workers) = setup(task, cfg)?;
+    let m = cfg.workers;
+    let byzantine: Vec<bool> = (0..m).map(|i| i >= m - cfg.byzantine).collect();
+    let speeds = cfg.speeds.weights(m);
+    let fastest = speeds.iter().copied().fold(0.0, f64::max);
+    let start = Arc::new((server.query_point().to_vec(), 0u64));
+    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let mut window = Window::default();
+    let mut records = vec![window.record(task, &server)];
+    let mut arrivals = Vec::with_capacity(cfg.iterations as usize);
+    let (to_server, inbox) = mpsc::channel::<Message>();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut replies = Vec::with_capacity(m);
+        for (i, mut worker) in workers.into_iter().enumerate() {
+            let (reply, mailbox) = mpsc::channel::<Arc<(Vec<f32>, u64)>>();
+            replies.push(reply);
+            let to_server = to_server.clone();
+            let mut model = Arc::clone(&start);
+            let delay = Duration::from_micros((cfg.thread_delay_us as f64 * fastest / speeds[i]) as u64);
+            let (attack, byz) = (cfg.attack, byzantine[i]);
+            scope.spawn(move || {
+                loop {
+                    let (x, version) = &*model;
+                    let vector = if byz && !attack.needs_estimate() {
+                        Vec::new()
+                    } else {
+                        worker.estimate(task, x, byz && attack.flips_labels())
+                    };
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
+                    let msg = Message {
+                        worker: i,
+                        vector,
+                        version: *version,
+                        loss: worker.last_loss(),
+                    };
+                    if to_server.send(msg).is_err() {
+                        return;
+                    }
+                    match mailbox.recv() {
+                        Ok(next) => model = next,
+                        Err(_) => return, // the server is done
+                    }
+                }
+            });
+        }
+        drop(to_server);
+        let result = (|| -> Result<()> {
+            for _ in 0..cfg.iterations {
+                let Ok(msg) = inbox.recv() else { break };
+                let i = msg.worker;
+                let vector = if byzantine[i] {
+                    window.byz_updates += 1;
+                    let view = honest_view(&server, &byzantine, window.byz_updates);
+                    cfg.attack.apply(msg.vector, &view, task.dim(), &mut attack_rng)
+                } else {
+                    msg.vector
+                };
+                let arrival = server.submit(i, &vector, msg.version)?;
+                window.arrival(arrival.staleness, (!byzantine[i]).then_some(msg.loss));
+                arrivals.push(ArrivalLog {
+                    worker: i,
+                    byzantine: byzantine[i],
+                    staleness: arrival.staleness,
+                });
+                // A worker that has gone away is not an error of the run.
+                let _ = replies[i].send(Arc::new((server.query_point().to_vec(), arrival.version)));
+                on_step(arrival.version);
+                if arrival.version % cfg.eval_every == 0 || arrival.version == cfg.iterations {
+                    records.push(window.record(task, &server));
+                }
+            }
+            Ok(())
+        })();
+        drop(replies); // every worker's recv now fails and its thread ends
+        result
+    })?;
+    Ok(RunResult {
+        records,
+        arrivals,
+        counts: server.counts().to_vec(),
+        params: server.query_point().to_vec(),
+    })
+}
