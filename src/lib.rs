@@ -60,6 +60,7 @@ mod error;
 mod kernels;
 pub mod npy;
 pub mod reference;
+mod rng;
 mod rule;
 pub mod train;
 pub mod verify;
@@ -70,6 +71,7 @@ pub use backend::Backend;
 pub use batch::Batch;
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
+pub use rng::SplitMix64;
 pub use rule::{Center, GmInit, GmParams, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
 
 /// The README's examples run as doctests, so the tour cannot go stale.

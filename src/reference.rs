@@ -460,16 +460,10 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (SplitMix64) for test data.
+    /// Uniform numbers in [0, 1) for test data.
     fn uniform(seed: u64) -> impl FnMut() -> f64 {
-        let mut state = seed;
-        move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-        }
+        let mut rng = crate::SplitMix64(seed);
+        move || rng.unit()
     }
 
     const GOLDEN: [[f32; 3]; 3] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];

@@ -33,6 +33,7 @@ use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::error::Result;
 use crate::reference;
+use crate::rng::SplitMix64;
 use crate::rule::{Center, GmParams, Plan, Rule, Tolerance, bucket_permutation};
 
 /// The numbers of rows the suite tries.
@@ -121,13 +122,13 @@ impl Case {
     pub fn rows(&self) -> Vec<f32> {
         let (n, d) = (self.n, self.d);
         let mut rng = SplitMix64(self.seed ^ 0x0DA7_A0DA_7A0D_A7A0);
-        let center: Vec<f32> = (0..d).map(|_| rng.symmetric() as f32).collect();
+        let center: Vec<f32> = (0..d).map(|_| symmetric(&mut rng) as f32).collect();
         let mut data = Vec::with_capacity(n * d);
         for _ in 0..n {
             data.extend(
                 center
                     .iter()
-                    .map(|c| (c + rng.symmetric() as f32) * self.magnitude),
+                    .map(|c| (c + symmetric(&mut rng) as f32) * self.magnitude),
             );
         }
         for &(i, poison) in &self.poisoned {
@@ -219,7 +220,7 @@ pub fn cases() -> Vec<Case> {
                     .into_iter()
                     .enumerate()
                 {
-                    let seed = SplitMix64((ri * 10_000 + ni * 100 + wi * 10 + pi) as u64).next();
+                    let seed = SplitMix64((ri * 10_000 + ni * 100 + wi * 10 + pi) as u64).next_u64();
                     let w = draw_weights(weights, n, seed).unwrap_or_else(|| vec![1.0; n]);
                     let Some(poisoned) = poison(&plan, &w, pattern, seed) else {
                         continue;
@@ -564,32 +565,9 @@ fn draw_weights(kind: Weights, n: usize, seed: u64) -> Option<Vec<f64>> {
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for test data.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1), 53 random bits.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [-1, 1).
-    fn symmetric(&mut self) -> f64 {
-        2.0 * self.unit() - 1.0
-    }
-
-    /// Uniform in 0..k (k >= 1; the modulo bias is irrelevant for test data).
-    fn below(&mut self, k: u64) -> u64 {
-        self.next() % k
-    }
+/// Uniform in [-1, 1).
+fn symmetric(rng: &mut SplitMix64) -> f64 {
+    2.0 * rng.unit() - 1.0
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ enum Command {
     Devices,
     /// Asynchronous Byzantine SGD: workers, delays, attacks and mu2-SGD on MNIST or a
     /// synthetic task, aggregated by any rule on any backend.
-    Train(byzagg::train::TrainArgs),
+    Train(Box<byzagg::train::TrainArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,8 @@
 //! driver is reproducible bit for bit on every platform, with no dependency whose stream could
 //! change between versions.
 
+use crate::rng::SplitMix64;
+
 /// Seeded pseudo-random numbers: xoshiro256++.
 ///
 /// # Examples
@@ -19,32 +21,18 @@ pub struct Rng {
     s: [u64; 4],
 }
 
-fn splitmix(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl Rng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        let mut x = seed;
+        let mut x = SplitMix64(seed);
         Rng {
-            s: [
-                splitmix(&mut x),
-                splitmix(&mut x),
-                splitmix(&mut x),
-                splitmix(&mut x),
-            ],
+            s: [x.next_u64(), x.next_u64(), x.next_u64(), x.next_u64()],
         }
     }
 
     /// An independent stream for a (seed, purpose, index) triple, e.g. worker 3's samples.
     pub fn stream(seed: u64, purpose: u64, index: u64) -> Self {
-        let mut x = seed ^ purpose.wrapping_mul(0xA24B_AED4_963E_E407);
-        let a = splitmix(&mut x);
+        let a = SplitMix64(seed ^ purpose.wrapping_mul(0xA24B_AED4_963E_E407)).next_u64();
         Rng::new(a ^ index.wrapping_mul(0x9FB2_1C65_1E98_DF25))
     }
 

@@ -1,29 +1,29 @@
 //! Shared test helpers: seeded data, backend selection with skip-or-require, comparison.
 #![allow(dead_code)]
 
-use byzagg::{Aggregator, Backend, Batch, Rule, Tolerance};
+use byzagg::{Aggregator, Backend, Batch, Rule, SplitMix64, Tolerance};
 
-/// SplitMix64: a tiny seeded generator, so tests need no RNG crate and stay reproducible.
+/// Seeded test data from the crate's own SplitMix64, so runs are reproducible.
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    /// Runs `f` on a SplitMix64 stream whose state is ours.
+    fn draw<T>(&mut self, f: impl FnOnce(&mut SplitMix64) -> T) -> T {
+        let mut g = SplitMix64(self.0);
+        let value = f(&mut g);
+        self.0 = g.0;
+        value
     }
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.draw(SplitMix64::unit)
     }
     /// Uniform in [lo, hi).
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.uniform()
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.draw(|g| g.below(n as u64)) as usize
     }
     /// n rows of d values: a common mean plus noise, so rules have something to agree on.
     pub fn rows(&mut self, n: usize, d: usize) -> Vec<f32> {
