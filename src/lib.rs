@@ -44,12 +44,15 @@
 //!   `cuda`, on by default; it builds without CUDA installed and reports itself unavailable);
 //! - [`reference`](mod@reference): the f64 oracle, written straight from the spec;
 //! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
+//! - [`bench`](mod@bench): the benchmarks behind `byzagg bench` (timing, read pass, table,
+//!   JSON, SVG plot);
 //! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
 mod aggregate;
 mod backend;
 mod batch;
+pub mod bench;
 pub mod cpu;
 pub mod cuda;
 mod error;
