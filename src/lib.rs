@@ -48,12 +48,15 @@
 //!   by default; Vulkan, Metal or DX12, never GL; unavailable without an adapter);
 //! - [`train`](mod@train): asynchronous Byzantine SGD (server, workers, attacks, MNIST) behind
 //!   `byzagg train`;
+//! - [`bench`](mod@bench): the benchmarks behind `byzagg bench` (timing, read pass, table,
+//!   JSON, SVG plot);
 //! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
 #![deny(missing_docs)]
 
 mod aggregate;
 mod backend;
 mod batch;
+pub mod bench;
 pub mod cpu;
 pub mod cuda;
 mod error;

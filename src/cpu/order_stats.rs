@@ -399,30 +399,48 @@ fn network(m: usize, wanted: Option<&[usize]>) -> Vec<(u32, u32)> {
     net
 }
 
-/// `len <= LANES` values of `r` from `c`, zero-padded; a full block is one fixed-size copy
-/// (a slice copy of run-time length would call `memcpy`).
+/// `len <= LANES` values of `r` from `c`, zero-padded. A full block is one fixed-size copy
+/// (one vector load); the ragged tail goes through a cold function, so that the compiler does
+/// not merge both into one `memcpy` call of run-time length (a call per row and block).
 #[inline(always)]
 fn load(r: &[f32], c: usize, len: usize) -> [f32; LANES] {
+    if len == LANES
+        && let Some(full) = r
+            .get(c..c + LANES)
+            .and_then(|s| <&[f32; LANES]>::try_from(s).ok())
+    {
+        return *full;
+    }
+    load_partial(r, c, len)
+}
+
+/// The ragged tail of [`load`].
+#[cold]
+#[inline(never)]
+fn load_partial(r: &[f32], c: usize, len: usize) -> [f32; LANES] {
     let mut src = [0.0f32; LANES];
-    if let Some(full) = r.get(c..c + LANES).filter(|_| len == LANES) {
-        src.copy_from_slice(full);
-    } else {
-        for (s, v) in src.iter_mut().zip(&r[c..c + len]) {
-            *s = *v;
-        }
+    for (s, v) in src.iter_mut().zip(&r[c..c + len]) {
+        *s = *v;
     }
     src
 }
 
-/// Writes the first `out.len() <= LANES` results.
+/// Writes the first `out.len() <= LANES` results (a full block as one vector store).
 #[inline(always)]
 fn store(out: &mut [f32], res: &[f32; LANES]) {
-    if out.len() == LANES {
-        out.copy_from_slice(res);
+    if let Ok(full) = <&mut [f32; LANES]>::try_from(&mut *out) {
+        *full = *res;
     } else {
-        for (o, v) in out.iter_mut().zip(res) {
-            *o = *v;
-        }
+        store_partial(out, res);
+    }
+}
+
+/// The ragged tail of [`store`].
+#[cold]
+#[inline(never)]
+fn store_partial(out: &mut [f32], res: &[f32; LANES]) {
+    for (o, v) in out.iter_mut().zip(res) {
+        *o = *v;
     }
 }
 

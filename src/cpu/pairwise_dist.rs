@@ -25,13 +25,13 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Coordinates per f32 block sum.
-const BLOCK: usize = 256;
+pub(super) const BLOCK: usize = 256;
 /// Coordinates per rayon task.
-const CHUNK: usize = 32 * BLOCK;
+pub(super) const CHUNK: usize = 32 * BLOCK;
 /// f32 lanes of a block sum.
 const ACC: usize = 32;
 /// Below this, an f32 block sum may have lost bits to underflow: recompute it in f64.
-const TINY: f32 = 1.262_177_4e-29; // 2^-96
+pub(super) const TINY: f32 = 1.262_177_4e-29; // 2^-96
 
 /// The `n x n` row-major matrix of squared distances between `rows`, all of one length.
 pub(super) fn pairwise_dist(rows: &[&[f32]]) -> Vec<f64> {
@@ -130,7 +130,7 @@ fn chunk_sums(
 
 /// Whether every value is finite: `v * 0` is 0 for finite `v` and NaN otherwise.
 #[inline(always)]
-fn block_finite(x: &[f32]) -> bool {
+pub(super) fn block_finite(x: &[f32]) -> bool {
     let mut acc = [0.0f32; ACC];
     let mut chunks = x.chunks_exact(ACC);
     for c in &mut chunks {
@@ -144,7 +144,7 @@ fn block_finite(x: &[f32]) -> bool {
 
 /// Sum of squared differences in f32, 32 lanes.
 #[inline(always)]
-fn block_f32(x: &[f32], y: &[f32]) -> f32 {
+pub(super) fn block_f32(x: &[f32], y: &[f32]) -> f32 {
     let mut acc = [0.0f32; ACC];
     let (mut cx, mut cy) = (x.chunks_exact(ACC), y.chunks_exact(ACC));
     for (a, b) in (&mut cx).zip(&mut cy) {

@@ -1,0 +1,18 @@
+//! Criterion bench of primitive `mix` (SPEC section 5) on every available backend; ids
+//! `mix/<backend>/<n>x<d>`. Run with `cargo bench --bench mix`.
+
+mod common;
+
+use byzagg::bench::Primitive;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn bench(c: &mut Criterion) {
+    common::primitive(c, Primitive::Mix);
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,368 @@
+//! Benchmarks behind `byzagg bench`: each job (a rule end to end, or one primitive) timed on
+//! seeded data beside a plain read pass over the same batch, the memory roofline.
+//!
+//! - `data.rs`: the seeded batch ([`gaussian_rows`]) and weights ([`bench_weights`]);
+//! - `read_pass.rs`: the roofline ([`read_pass`]): every value read and summed once, on the
+//!   same rayon threads;
+//! - `timing.rs`: warm-up, then job and read pass interleaved run by run ([`measure`]);
+//! - `report.rs`: the table, the JSON and the machine's description;
+//! - `plot.rs`: the SVG chart (plotters).
+//!
+//! A rule is timed through the public [`Aggregator`], end to end: upload (for a GPU), every
+//! primitive, the host logic, and the download of the result. A primitive (`order_stats`,
+//! `pairwise_dist`, `center_dist`, `mix`) is timed on a batch already resident on the
+//! backend, with its result brought back (which waits for the device). The read pass always
+//! reads the host batch: on a GPU backend the ratio compares against host memory.
+//!
+//! Rules that need lambda or f get f = floor(n / 5) (`Tolerance::F`), as in the PyTorch peer
+//! and `scripts/peer_bench.py`; `--weighted` gives the rows weights 1, 2, 3, 4, 1, 2, ...
+
+mod data;
+mod plot;
+mod read_pass;
+mod report;
+mod timing;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use data::{bench_weights, gaussian_rows};
+pub use plot::plot_svg;
+pub use read_pass::read_pass;
+pub use report::{Machine, json, table};
+pub use timing::{Timings, measure, median};
+
+use crate::aggregate::{Aggregator, Step};
+use crate::backend::Backend;
+use crate::batch::Batch;
+use crate::cpu::Cpu;
+use crate::error::{Error, Result};
+use crate::kernels::{Kernels, OrderStat};
+use crate::rule::{Rule, Tolerance};
+
+/// One of the four primitives of SPEC section 5, benchmarked on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Primitive {
+    /// The coordinate-wise median (`order_stats` with [`OrderStat::Median`]).
+    OrderStats,
+    /// The `n x n` squared distances.
+    PairwiseDist,
+    /// The `n` squared distances to a center (a zero vector).
+    CenterDist,
+    /// One weighted mean of the rows (`k = 1`).
+    Mix,
+}
+
+impl Primitive {
+    /// All four, in SPEC order.
+    pub const ALL: [Primitive; 4] = [
+        Primitive::OrderStats,
+        Primitive::PairwiseDist,
+        Primitive::CenterDist,
+        Primitive::Mix,
+    ];
+
+    /// The stem: the file names and bench ids use it.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Primitive::OrderStats => "order_stats",
+            Primitive::PairwiseDist => "pairwise_dist",
+            Primitive::CenterDist => "center_dist",
+            Primitive::Mix => "mix",
+        }
+    }
+}
+
+/// What `byzagg bench` times: a rule end to end, or one primitive.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Job {
+    /// A rule through [`Aggregator::aggregate_into`].
+    Rule(Rule),
+    /// A primitive on a resident batch.
+    Primitive(Primitive),
+}
+
+impl fmt::Display for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Job::Rule(r) => write!(f, "{r}"),
+            Job::Primitive(p) => f.write_str(p.stem()),
+        }
+    }
+}
+
+impl FromStr for Job {
+    type Err = Error;
+
+    /// A primitive's stem, or rule text.
+    ///
+    /// ```
+    /// use byzagg::bench::{Job, Primitive};
+    /// assert_eq!("mix".parse::<Job>()?, Job::Primitive(Primitive::Mix));
+    /// assert_eq!("ctma(cwmed)".parse::<Job>()?.to_string(), "ctma(cwmed)");
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        match Primitive::ALL.into_iter().find(|p| p.stem() == s.trim()) {
+            Some(p) => Ok(Job::Primitive(p)),
+            None => s.parse().map(Job::Rule),
+        }
+    }
+}
+
+/// What to benchmark and how.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Jobs, in the order they run at each size.
+    pub jobs: Vec<Job>,
+    /// Backends (each must be available).
+    pub backends: Vec<Backend>,
+    /// Row counts.
+    pub ns: Vec<usize>,
+    /// Dimensions.
+    pub ds: Vec<usize>,
+    /// Weights 1, 2, 3, 4, 1, ... instead of uniform.
+    pub weighted: bool,
+    /// Untimed runs first.
+    pub warmup: usize,
+    /// Timed runs (the median is reported).
+    pub runs: usize,
+    /// Seed of the data.
+    pub seed: u64,
+}
+
+impl Config {
+    /// The default jobs: `mean`, `cwmed`, `cwtm`, `krum`, `gm`, `ctma(cwmed)`, `center_dist`.
+    pub fn default_jobs() -> Vec<Job> {
+        [
+            "mean",
+            "cwmed",
+            "cwtm",
+            "krum",
+            "gm",
+            "ctma(cwmed)",
+            "center_dist",
+        ]
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+    }
+}
+
+impl Default for Config {
+    /// n in {8, 16, 32, 64}, d in {10^5, 10^6, 10^7}, the default jobs on the CPU, uniform
+    /// weights, one warm-up and five timed runs.
+    fn default() -> Self {
+        Config {
+            jobs: Config::default_jobs(),
+            backends: vec![Backend::Cpu],
+            ns: vec![8, 16, 32, 64],
+            ds: vec![100_000, 1_000_000, 10_000_000],
+            weighted: false,
+            warmup: 1,
+            runs: 5,
+            seed: 0x5EED,
+        }
+    }
+}
+
+/// One job at one size on one backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The job: rule text or primitive stem.
+    pub rule: String,
+    /// The backend's name.
+    pub backend: String,
+    /// Rows.
+    pub n: usize,
+    /// Dimension.
+    pub d: usize,
+    /// Whether the rows had non-uniform weights.
+    pub weighted: bool,
+    /// Median seconds of the job.
+    pub seconds: f64,
+    /// Median seconds of the read pass beside it.
+    pub read_pass_seconds: f64,
+    /// `seconds / read_pass_seconds`.
+    pub ratio: f64,
+    /// Batch bytes (`4 n d`) over `seconds`, in GB/s.
+    pub gb_per_s: f64,
+    /// Weiszfeld iterations of the last run, for rules holding a geometric median.
+    pub iterations: Option<usize>,
+    /// Every timed run.
+    pub timings: Timings,
+}
+
+/// Progress of [`run`], for a progress bar.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Generating the data of one size.
+    Data {
+        /// Rows.
+        n: usize,
+        /// Dimension.
+        d: usize,
+    },
+    /// A job is about to run; `index` of `total` jobs.
+    Start {
+        /// What runs, e.g. `cwmed cpu n=16 d=1000000`.
+        label: String,
+        /// Jobs started before this one.
+        index: usize,
+        /// All jobs.
+        total: usize,
+    },
+    /// A job finished.
+    Done(&'a Record),
+}
+
+/// Runs every job of `config` at every size on every backend; `progress` hears each step.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::bench::{Config, run};
+///
+/// let config = Config {
+///     jobs: vec!["cwmed".parse()?, "mix".parse()?],
+///     ns: vec![5],
+///     ds: vec![1000],
+///     runs: 3,
+///     ..Config::default()
+/// };
+/// let records = run(&config, |_| {})?;
+/// assert_eq!(records.len(), 2);
+/// assert!(records.iter().all(|r| r.seconds > 0.0 && r.ratio > 0.0));
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<Record>> {
+    for b in &config.backends {
+        b.available()?;
+    }
+    let total = config.jobs.len() * config.backends.len() * config.ns.len() * config.ds.len();
+    let mut records = Vec::with_capacity(total);
+    for &d in &config.ds {
+        for &n in &config.ns {
+            if n == 0 || d == 0 {
+                return Err(Error::invalid("n, d", format!("{n}, {d}"), "must be >= 1"));
+            }
+            progress(Event::Data { n, d });
+            let data = gaussian_rows(n, d, config.seed);
+            let weights = bench_weights(n);
+            let mut batch = Batch::from_contiguous(&data, n)?;
+            if config.weighted {
+                batch = batch.with_weights(&weights)?;
+            }
+            for &backend in &config.backends {
+                for job in &config.jobs {
+                    progress(Event::Start {
+                        label: format!("{job} {backend} n={n} d={d}"),
+                        index: records.len(),
+                        total,
+                    });
+                    let record = time_job(config, job, backend, &batch)?;
+                    progress(Event::Done(&record));
+                    records.push(record);
+                }
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Times one job on one batch.
+fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> Result<Record> {
+    let (n, d) = (batch.n(), batch.d());
+    let read = || {
+        read_pass(batch);
+    };
+    let mut iterations = None;
+    let timings = match job {
+        Job::Rule(rule) => {
+            let agg = Aggregator::new(rule.clone(), backend)?.with_tolerance(Tolerance::F(n / 5));
+            let mut out = vec![0.0f32; d];
+            measure(config.warmup, config.runs, read, || {
+                let report = agg.aggregate_into(batch, &mut out)?;
+                let gm: Vec<usize> = report
+                    .steps
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Gm { iterations, .. } => Some(*iterations),
+                        _ => None,
+                    })
+                    .collect();
+                iterations = (!gm.is_empty()).then(|| gm.iter().sum());
+                std::hint::black_box(&out);
+                Ok(())
+            })?
+        }
+        Job::Primitive(p) => match backend.resolve()? {
+            Backend::Cpu => time_primitive(&Cpu::new(), *p, batch, config, read)?,
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => time_primitive(&crate::cuda::Cuda::shared()?, *p, batch, config, read)?,
+            other => {
+                return Err(Error::invalid(
+                    "backend",
+                    other,
+                    "primitives are benchmarked on the cpu and cuda backends",
+                ));
+            }
+        },
+    };
+    let seconds = timings.job_median();
+    let read_pass_seconds = timings.read_pass_median();
+    Ok(Record {
+        rule: job.to_string(),
+        backend: backend.resolve()?.name().to_string(),
+        n,
+        d,
+        weighted: batch.is_weighted(),
+        seconds,
+        read_pass_seconds,
+        ratio: seconds / read_pass_seconds,
+        gb_per_s: (4 * n * d) as f64 / seconds / 1e9,
+        iterations,
+        timings,
+    })
+}
+
+/// Times one primitive on the batch made resident once; each run brings its result back.
+pub fn time_primitive<K: Kernels>(
+    k: &K,
+    p: Primitive,
+    batch: &Batch<'_>,
+    config: &Config,
+    read: impl FnMut(),
+) -> Result<Timings> {
+    let rows = k.upload(batch)?;
+    let (n, d) = (batch.n(), batch.d());
+    let w = batch.weights();
+    let mut out = vec![0.0f32; d];
+    let (warmup, runs) = (config.warmup, config.runs);
+    match p {
+        Primitive::OrderStats => measure(warmup, runs, read, || {
+            let m = k.order_stats(&rows, w, OrderStat::Median)?;
+            k.download(&m, &mut out)
+        }),
+        Primitive::PairwiseDist => measure(warmup, runs, read, || {
+            std::hint::black_box(k.pairwise_dist(&rows)?);
+            Ok(())
+        }),
+        Primitive::CenterDist => {
+            let center = k.zeros(1, d)?;
+            measure(warmup, runs, read, || {
+                std::hint::black_box(k.center_dist(&rows, &center)?);
+                Ok(())
+            })
+        }
+        Primitive::Mix => {
+            let total: f64 = w.iter().sum();
+            let coeffs: Vec<f64> = w.iter().map(|wi| wi / total).collect();
+            debug_assert_eq!(coeffs.len(), n);
+            measure(warmup, runs, read, || {
+                let m = k.mix(&rows, &coeffs, 1, None)?;
+                k.download(&m, &mut out)
+            })
+        }
+    }
+}
