@@ -48,7 +48,11 @@ fn krum_with_too_large_f_is_a_usage_error_naming_f() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     // Backend::Auto may log its choice first; the error is its own line.
-    assert!(err.lines().any(|l| l.starts_with("error: ") && l.contains("f = 5")), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error: ") && l.contains("f = 5")),
+        "{err}"
+    );
     assert!(!output.exists());
     std::fs::remove_dir_all(&dir).ok();
 }
