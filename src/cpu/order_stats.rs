@@ -48,6 +48,9 @@ use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 use crate::rule::MASS_EPS;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// Coordinates processed in lockstep: one AVX-512 register of u32 keys, two of AVX2.
 const LANES: usize = 16;
 /// Coordinates per rayon task.
@@ -85,6 +88,16 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
 
     if m <= NETWORK_MAX && weights.iter().all(|&w| w == weights[0]) {
         let pick = Pick::new(&reduce, &weights);
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available()
+            && let Some(f) = avx512::select(m, &pick)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                // SAFETY: AVX-512 F/BW/DQ checked above; every row holds d values.
+                unsafe { f(&rows, ci * CHUNK, o, &pick) }
+            });
+            return Ok(out);
+        }
         let net = network(m, Some(&pick.ranks()));
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
             let mut keys = vec![[0u32; LANES]; m];
