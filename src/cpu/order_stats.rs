@@ -49,7 +49,10 @@ use crate::kernels::OrderStat;
 use crate::rule::MASS_EPS;
 
 #[cfg(target_arch = "x86_64")]
+#[macro_use]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod weighted512;
 
 /// Coordinates processed in lockstep: one AVX-512 register of u32 keys, two of AVX2.
 const LANES: usize = 16;
@@ -104,10 +107,20 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
             uniform_chunk(&rows, ci * CHUNK, o, &net, &pick, &mut keys);
         });
     } else if m <= NETWORK_MAX {
-        let net = network(m, None);
         // Padded to a power of two so that `table[s & mask]` needs no bounds check.
         let mut table = weights.clone();
         table.resize(m.next_power_of_two(), 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if weighted512::available()
+            && let Some(f) = weighted512::select(m)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                // SAFETY: AVX-512 F/BW/DQ/VL checked above; every row holds d values.
+                unsafe { f(&rows, &table, &reduce, ci * CHUNK, o) }
+            });
+            return Ok(out);
+        }
+        let net = network(m, None);
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
             let mut keys = vec![[0u32; LANES]; m];
             let mut slots = vec![[0u32; LANES]; m];

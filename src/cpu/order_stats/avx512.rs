@@ -33,7 +33,7 @@ const MAX_CMP: usize = 576;
 const MAX_N: usize = 64;
 
 /// A comparator list of fixed capacity and its length.
-type Net = ([(u8, u8); MAX_CMP], usize);
+pub(super) type Net = ([(u8, u8); MAX_CMP], usize);
 
 /// Batcher's odd-even merge network for `m` inputs, as `network` in the parent builds it;
 /// with `wanted = Some((a, b))`, pruned to the comparators ranks `a` and `b` depend on.
@@ -94,11 +94,11 @@ const fn batcher(m: usize, wanted: Option<(usize, usize)>) -> Net {
 }
 
 /// The networks of one row count, built at compile time.
-struct Nets<const N: usize>;
+pub(super) struct Nets<const N: usize>;
 
 impl<const N: usize> Nets<N> {
     /// The full sort (trimmed mean).
-    const FULL: Net = batcher(N, None);
+    pub(super) const FULL: Net = batcher(N, None);
     /// Pruned to the median's ranks.
     const MEDIAN: Net = batcher(N, Some(((N - 1) / 2, N / 2)));
 }
@@ -148,7 +148,7 @@ macro_rules! unroll_64 {
 /// The keys of 16 values (see `key` in the parent), and a mask of the lanes holding -0.0.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
-fn keys16(v: __m512) -> (__m512i, __mmask16) {
+pub(super) fn keys16(v: __m512) -> (__m512i, __mmask16) {
     let bits = _mm512_castps_si512(v);
     let top = _mm512_set1_epi32(ZERO_KEY as i32);
     let sign = _mm512_srai_epi32::<31>(bits);
