@@ -164,4 +164,13 @@ mod tests {
         // A center equal to a row is at distance 0 exactly.
         assert_eq!(center_dist(&slices[..1], &rows[0]), vec![0.0]);
     }
+
+    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    #[test]
+    fn generic_path_too() {
+        crate::cpu::generic_only(|| {
+            matches_naive();
+            non_finite_rows_and_centers();
+        });
+    }
 }

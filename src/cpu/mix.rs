@@ -243,4 +243,13 @@ mod tests {
             vec![0.0, 1.0, 2.0, 5.0, 7.0, 9.0]
         );
     }
+
+    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    #[test]
+    fn generic_path_too() {
+        crate::cpu::generic_only(|| {
+            matches_naive();
+            zero_coefficients_leave_no_trace();
+        });
+    }
 }

@@ -919,4 +919,16 @@ mod tests {
             check(&rows, &w, OrderStat::TrimmedMean { lambda: 0.3 }, "large n");
         }
     }
+
+    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    #[test]
+    fn generic_path_too() {
+        crate::cpu::generic_only(|| {
+            small_cases();
+            nan_rows_do_not_poison();
+            zero_sign_follows_row_order();
+            matches_naive_on_random_batches();
+            chunk_boundaries_and_large_n();
+        });
+    }
 }

@@ -313,4 +313,14 @@ mod tests {
         let want = 300.0 * 6e38f64 * 6e38;
         assert!((got[1] - want).abs() <= 1e-6 * want, "{}", got[1]);
     }
+
+    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    #[test]
+    fn generic_path_too() {
+        crate::cpu::generic_only(|| {
+            matches_naive();
+            non_finite_rows_are_infinitely_far();
+            huge_finite_values_do_not_overflow();
+        });
+    }
 }

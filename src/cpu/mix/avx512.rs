@@ -19,7 +19,7 @@ const PREFETCH: usize = 1024;
 
 /// Whether this CPU runs [`chunk`].
 pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::cpu::simd_allowed() && is_x86_feature_detected!("avx512f")
 }
 
 /// The output rows `outs` (one per row of C, each of the chunk's length) over coordinates

@@ -315,7 +315,8 @@ fn zero_median(
 
 /// Whether this CPU runs [`chunk`].
 pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::cpu::simd_allowed()
+        && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512dq")
 }

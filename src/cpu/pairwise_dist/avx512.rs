@@ -26,7 +26,7 @@ const T: usize = 4;
 
 /// Whether this CPU runs [`chunk_matrix`].
 pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f")
+    crate::cpu::simd_allowed() && is_x86_feature_detected!("avx512f")
 }
 
 /// Adds the squared distances over coordinates `c0..c1` into `sums` (`n x n`, row-major,
