@@ -23,6 +23,9 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 use super::pairwise_dist::{BLOCK, CHUNK, TINY, block_f32, block_f64, block_finite};
 
 /// Squared distances from each of `rows` to `center` (all of one length).
@@ -38,6 +41,12 @@ pub(super) fn center_dist(rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
                 center_bad: false,
             };
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
+            #[cfg(target_arch = "x86_64")]
+            if avx512::available() {
+                // SAFETY: AVX-512 F checked; the center and every row hold d values.
+                unsafe { avx512::chunk(rows, center, range.start, range.end, &mut part) };
+                return part;
+            }
             chunk_sums(rows, center, range.start, range.end, &mut part);
             part
         })
@@ -154,5 +163,14 @@ mod tests {
         );
         // A center equal to a row is at distance 0 exactly.
         assert_eq!(center_dist(&slices[..1], &rows[0]), vec![0.0]);
+    }
+
+    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    #[test]
+    fn generic_path_too() {
+        crate::cpu::generic_only(|| {
+            matches_naive();
+            non_finite_rows_and_centers();
+        });
     }
 }

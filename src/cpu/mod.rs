@@ -17,6 +17,30 @@ mod mix;
 mod order_stats;
 mod pairwise_dist;
 
+#[cfg(test)]
+thread_local! {
+    /// Set by tests to run the generic code paths on a CPU that has the explicit SIMD ones.
+    static GENERIC_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the explicit-SIMD kernels (`*/avx512.rs`) may be chosen; always, outside tests.
+#[cfg(target_arch = "x86_64")]
+fn simd_allowed() -> bool {
+    #[cfg(test)]
+    return !GENERIC_ONLY.with(|g| g.get());
+    #[cfg(not(test))]
+    true
+}
+
+/// Runs `f` with the explicit-SIMD kernels turned off on this thread (the kernels choose
+/// their path on the calling thread), so tests cover the generic paths too.
+#[cfg(test)]
+fn generic_only(f: impl FnOnce()) {
+    GENERIC_ONLY.with(|g| g.set(true));
+    f();
+    GENERIC_ONLY.with(|g| g.set(false));
+}
+
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};

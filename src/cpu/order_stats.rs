@@ -48,6 +48,12 @@ use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 use crate::rule::MASS_EPS;
 
+#[cfg(target_arch = "x86_64")]
+#[macro_use]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod weighted512;
+
 /// Coordinates processed in lockstep: one AVX-512 register of u32 keys, two of AVX2.
 const LANES: usize = 16;
 /// Coordinates per rayon task.
@@ -85,16 +91,36 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
 
     if m <= NETWORK_MAX && weights.iter().all(|&w| w == weights[0]) {
         let pick = Pick::new(&reduce, &weights);
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available()
+            && let Some(f) = avx512::select(m, &pick)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                // SAFETY: AVX-512 F/BW/DQ checked above; every row holds d values.
+                unsafe { f(&rows, ci * CHUNK, o, &pick) }
+            });
+            return Ok(out);
+        }
         let net = network(m, Some(&pick.ranks()));
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
             let mut keys = vec![[0u32; LANES]; m];
             uniform_chunk(&rows, ci * CHUNK, o, &net, &pick, &mut keys);
         });
     } else if m <= NETWORK_MAX {
-        let net = network(m, None);
         // Padded to a power of two so that `table[s & mask]` needs no bounds check.
         let mut table = weights.clone();
         table.resize(m.next_power_of_two(), 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if weighted512::available()
+            && let Some(f) = weighted512::select(m)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                // SAFETY: AVX-512 F/BW/DQ/VL checked above; every row holds d values.
+                unsafe { f(&rows, &table, &reduce, ci * CHUNK, o) }
+            });
+            return Ok(out);
+        }
+        let net = network(m, None);
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
             let mut keys = vec![[0u32; LANES]; m];
             let mut slots = vec![[0u32; LANES]; m];
@@ -892,5 +918,17 @@ mod tests {
             check(&rows, &w, OrderStat::Median, "large n");
             check(&rows, &w, OrderStat::TrimmedMean { lambda: 0.3 }, "large n");
         }
+    }
+
+    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    #[test]
+    fn generic_path_too() {
+        crate::cpu::generic_only(|| {
+            small_cases();
+            nan_rows_do_not_poison();
+            zero_sign_follows_row_order();
+            matches_naive_on_random_batches();
+            chunk_boundaries_and_large_n();
+        });
     }
 }

@@ -1,0 +1,225 @@
+//! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers.
+//!
+//! ## Why
+//!
+//! With arbitrary weights, ties must come out in row order and each rank's weight must be
+//! looked up, so the generic path sorts (key, slot) pairs with a run-time network in memory
+//! and then scans the lanes one at a time. Here each pair is one u64 (key above, slot below),
+//! so integer order is (key, row) order and a comparator is one `vpminuq` and one `vpmaxuq`
+//! on 8 coordinates; the network is the compile-time one of the uniform path (`avx512.rs`),
+//! unrolled over `[__m512i; N]`; the scan runs on all 8 lanes at once in f64, each rank's
+//! weights looked up from registers by permutes on the slots (a gather was the bottleneck).
+//!
+//! ## Exactness
+//!
+//! The arithmetic is `Reduce::scan`'s, lane by lane, in the same order: cumulative weights
+//! added in rank order, `2 * cumulative` compared with the total, the midpoint in f64; the
+//! trimmed mean's kept masses with the same min, max and skip rule, multiplied then added
+//! (never fused). A block holding a -0.0 takes `Reduce::scan` itself, per lane, with values
+//! read back from their rows.
+
+use std::arch::x86_64::*;
+
+use super::Reduce;
+use super::avx512::{Nets, keys16};
+
+/// Coordinates per block: one zmm register of u64 (key, slot) pairs.
+const LANES: usize = 8;
+
+/// The rule over the coordinates `c0..c0 + out.len()` of `rows` (exactly `N` rows of
+/// positive weight), `table` their weights (at least `N`).
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F, BW and DQ; every row must hold `c0 + out.len()` values.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+pub(super) unsafe fn chunk<const N: usize>(
+    rows: &[&[f32]],
+    table: &[f64],
+    reduce: &Reduce,
+    c0: usize,
+    out: &mut [f32],
+) {
+    assert!(rows.len() == N && table.len() >= N && rows.iter().all(|r| r.len() >= c0 + out.len()));
+    let ptrs: [*const f32; N] = std::array::from_fn(|s| rows[s].as_ptr());
+    let mut sorted = [[0u64; LANES]; N];
+    for (bi, out) in out.chunks_mut(LANES).enumerate() {
+        let c = c0 + bi * LANES;
+        let len = out.len();
+        let mask: __mmask16 = (1u16 << len) - 1;
+        let mut k = [_mm512_setzero_si512(); N];
+        let mut neg_zero: __mmask16 = 0;
+        macro_rules! gather {
+            ($s:expr) => {
+                if const { $s < N } {
+                    // SAFETY: lanes past `len` are masked off; row `$s` holds `c + len` values.
+                    let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].add(c)) };
+                    let (key, nz) = keys16(v);
+                    let wide = _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(key)));
+                    k[$s] = _mm512_or_si512(wide, _mm512_set1_epi64($s as i64));
+                    neg_zero |= nz;
+                }
+            };
+        }
+        unroll_64!(gather);
+        macro_rules! compare {
+            ($i:expr) => {
+                if const { $i < Nets::<N>::FULL.1 } {
+                    let (x, y) = const {
+                        (
+                            Nets::<N>::FULL.0[$i].0 as usize,
+                            Nets::<N>::FULL.0[$i].1 as usize,
+                        )
+                    };
+                    let (p, q) = (k[x], k[y]);
+                    k[x] = _mm512_min_epu64(p, q);
+                    k[y] = _mm512_max_epu64(p, q);
+                }
+            };
+        }
+        unroll_576!(compare);
+        macro_rules! spill {
+            ($s:expr) => {
+                if const { $s < N } {
+                    // SAFETY: `sorted[$s]` is 64 bytes.
+                    unsafe { _mm512_storeu_si512(sorted[$s].as_mut_ptr().cast(), k[$s]) };
+                }
+            };
+        }
+        unroll_64!(spill);
+        if neg_zero & mask != 0 {
+            // Cold: values read back from their rows, so a zero keeps its sign.
+            for (l, o) in out.iter_mut().enumerate() {
+                *o = reduce.scan(
+                    &table[..N],
+                    |r| (sorted[r][l] & 0xFFFF_FFFF) as usize,
+                    |s| rows[s][c + l],
+                );
+            }
+            continue;
+        }
+        // SAFETY: `sorted` holds N rows of 8 u64; slots index `table` (< N <= table.len()).
+        let res = unsafe { scan(reduce, table, &sorted) };
+        // SAFETY: lanes past `len` are masked off; `out` holds `len` values.
+        unsafe { _mm256_mask_storeu_ps(out.as_mut_ptr(), mask as u8, res) };
+    }
+}
+
+/// The f64 values of 8 wide keys.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn values(w: __m512i) -> __m512d {
+    let key = _mm512_cvtepi64_epi32(_mm512_srli_epi64::<32>(w));
+    let top = _mm256_set1_epi32(super::ZERO_KEY as i32);
+    let not_sign = _mm256_andnot_si256(_mm256_srai_epi32::<31>(key), _mm256_set1_epi32(-1));
+    _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_xor_si256(
+        key,
+        _mm256_or_si256(not_sign, top),
+    )))
+}
+
+/// `Reduce::scan` on the 8 lanes of `sorted` at once.
+///
+/// # Safety
+///
+/// Every slot in `sorted` indexes `table`, and `sorted` has at most 32 rows.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
+    let m = sorted.len();
+    assert!(m <= 32);
+    let load = |r: usize| unsafe { _mm512_loadu_si512(sorted[r].as_ptr().cast()) };
+    // The weights as 4 registers of 8 (m <= 32): a lookup is two permutes and a blend on
+    // the low 5 bits of the slot, no gather.
+    let mut padded = [0.0f64; 32];
+    for (p, w) in padded.iter_mut().zip(table) {
+        *p = *w;
+    }
+    // SAFETY: `padded` holds 32 f64.
+    let t: [__m512d; 4] = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
+    let bit4 = _mm512_set1_epi64(16);
+    let weight = |w: __m512i| {
+        let a = _mm512_permutex2var_pd(t[0], w, t[1]);
+        if m <= 16 {
+            return a;
+        }
+        let b = _mm512_permutex2var_pd(t[2], w, t[3]);
+        _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b)
+    };
+    match *reduce {
+        Reduce::Median { total } => {
+            let total = _mm512_set1_pd(total);
+            let two = _mm512_set1_pd(2.0);
+            let half = _mm512_set1_pd(0.5);
+            let mut cumulative = _mm512_setzero_pd();
+            let mut res = _mm512_setzero_pd();
+            let mut open: __mmask8 = 0xFF;
+            for r in 0..m {
+                let w = load(r);
+                cumulative = _mm512_add_pd(cumulative, weight(w));
+                let twice = _mm512_mul_pd(two, cumulative);
+                let at_half = open & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(twice, total);
+                let past_half = open & !at_half & _mm512_cmp_pd_mask::<_CMP_GT_OQ>(twice, total);
+                let v = values(w);
+                if at_half != 0 {
+                    let next = values(load((r + 1).min(m - 1)));
+                    let mid = _mm512_mul_pd(_mm512_add_pd(v, next), half);
+                    res = _mm512_mask_mov_pd(res, at_half, mid);
+                }
+                res = _mm512_mask_mov_pd(res, past_half, v);
+                open &= !(at_half | past_half);
+                if open == 0 {
+                    break;
+                }
+            }
+            if open != 0 {
+                res = _mm512_mask_mov_pd(res, open, values(load(m - 1)));
+            }
+            _mm512_cvtpd_ps(res)
+        }
+        Reduce::Trim { lo, hi, eps } => {
+            let (lo, hi, eps, zero) = (
+                _mm512_set1_pd(lo),
+                _mm512_set1_pd(hi),
+                _mm512_set1_pd(eps),
+                _mm512_setzero_pd(),
+            );
+            let (mut below, mut sum, mut kept_total) = (zero, zero, zero);
+            for r in 0..m {
+                let w = load(r);
+                let above = _mm512_add_pd(below, weight(w));
+                let kept = _mm512_max_pd(
+                    _mm512_sub_pd(_mm512_min_pd(above, hi), _mm512_max_pd(below, lo)),
+                    zero,
+                );
+                below = above;
+                let take = _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(kept, eps)
+                    & _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(kept, zero);
+                sum = _mm512_mask_add_pd(sum, take, sum, _mm512_mul_pd(kept, values(w)));
+                kept_total = _mm512_mask_add_pd(kept_total, take, kept_total, kept);
+            }
+            _mm512_cvtpd_ps(_mm512_div_pd(sum, kept_total))
+        }
+    }
+}
+
+/// Whether this CPU runs [`chunk`].
+pub(super) fn available() -> bool {
+    super::avx512::available() && is_x86_feature_detected!("avx512vl")
+}
+
+/// The instance of [`chunk`] for `m` rows, if one is built.
+pub(super) type ChunkFn = unsafe fn(&[&[f32]], &[f64], &Reduce, usize, &mut [f32]);
+
+/// See [`ChunkFn`].
+pub(super) fn select(m: usize) -> Option<ChunkFn> {
+    macro_rules! arms {
+        ($($n:literal)*) => {
+            match m {
+                $($n => Some(chunk::<$n> as ChunkFn),)*
+                _ => None,
+            }
+        };
+    }
+    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
+}

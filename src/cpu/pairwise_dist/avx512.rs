@@ -1,0 +1,176 @@
+//! `pairwise_dist` over one coordinate chunk with AVX-512, pairs taken in 4 x 4 tiles.
+//!
+//! ## Why
+//!
+//! The generic path walks the pairs one at a time: each value loaded serves one pair, and
+//! each pair's block ends in a 32-step sequential reduction. Here a tile of 4 rows `i` by 4
+//! rows `j` keeps 16 accumulators (one zmm register per pair) and 8 loaded vectors in
+//! registers, so each value loaded serves 4 pairs; at the end of a block the 16 sums are
+//! reduced together by one transposing tree of shuffles into one vector, checked, widened to
+//! f64 and added into the tile's 16 f64 partials, all in registers.
+//!
+//! ## Accuracy
+//!
+//! The rules of the parent module hold: per block of [`BLOCK`] coordinates a pair's squared
+//! differences are summed in f32 (16 lanes of 16 terms, fused multiply-add, then a tree),
+//! added into an f64 partial, and a block sum that is not finite or below [`TINY`] is
+//! recomputed in f64. Only the order of the f32 additions inside a block differs from the
+//! generic path (so results may differ from it in the last bits of f32 rounding).
+
+use std::arch::x86_64::*;
+
+use super::{BLOCK, TINY, block_f64, block_finite};
+
+/// Rows per tile side.
+const T: usize = 4;
+
+/// Whether this CPU runs [`chunk_matrix`].
+pub(super) fn available() -> bool {
+    crate::cpu::simd_allowed() && is_x86_feature_detected!("avx512f")
+}
+
+/// Adds the squared distances over coordinates `c0..c1` into `sums` (`n x n`, row-major,
+/// only entries `i < j` written) and marks non-finite rows in `bad`.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512 F; every row must hold at least `c1` values.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn chunk_matrix(rows: &[&[f32]], c0: usize, c1: usize, sums: &mut [f64], bad: &mut [bool]) {
+    let n = rows.len();
+    assert!(sums.len() == n * n && bad.len() == n && rows.iter().all(|r| r.len() >= c1));
+    let tiles = n.div_ceil(T);
+    // Row pointers padded to whole tiles with the last row (its results are discarded).
+    let ptrs: Vec<*const f32> = (0..tiles * T).map(|i| rows[i.min(n - 1)].as_ptr()).collect();
+    let tile_list: Vec<(usize, usize)> = (0..tiles)
+        .flat_map(|ti| (ti..tiles).map(move |tj| (ti, tj)))
+        .collect();
+    // Per tile, the f64 sums of its 16 pairs (lane a * 4 + b for pair (i0 + a, j0 + b)).
+    let mut acc64 = vec![[0.0f64; 16]; tile_list.len()];
+    let mut b0 = c0;
+    while b0 < c1 {
+        let b1 = c1.min(b0 + BLOCK);
+        for (r, bad) in rows.iter().zip(bad.iter_mut()) {
+            if !*bad && !block_finite(&r[b0..b1]) {
+                *bad = true;
+            }
+        }
+        for (&(ti, tj), acc64) in tile_list.iter().zip(acc64.iter_mut()) {
+            let (i0, j0) = (ti * T, tj * T);
+            let mut valid: u16 = 0;
+            for a in 0..T {
+                for b in 0..T {
+                    let (i, j) = (i0 + a, j0 + b);
+                    if i < j && j < n && !bad[i] && !bad[j] {
+                        valid |= 1 << (a * T + b);
+                    }
+                }
+            }
+            if valid == 0 {
+                continue;
+            }
+            let x: [*const f32; T] = std::array::from_fn(|a| ptrs[i0 + a]);
+            let y: [*const f32; T] = std::array::from_fn(|b| ptrs[j0 + b]);
+            // SAFETY: every pointer is a row holding at least `b1` values.
+            let fast = transpose_sum(unsafe { tile(x, y, b0, b1) });
+            let ok = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(fast, _mm512_set1_ps(TINY))
+                & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(fast, _mm512_set1_ps(f32::INFINITY));
+            let good = valid & ok;
+            // SAFETY: `acc64` is 16 f64.
+            unsafe {
+                let p = acc64.as_mut_ptr();
+                let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(fast));
+                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(
+                    fast,
+                ))));
+                let (m_lo, m_hi) = (good as u8, (good >> 8) as u8);
+                _mm512_storeu_pd(
+                    p,
+                    _mm512_mask_add_pd(_mm512_loadu_pd(p), m_lo, _mm512_loadu_pd(p), lo),
+                );
+                let q = p.add(8);
+                _mm512_storeu_pd(
+                    q,
+                    _mm512_mask_add_pd(_mm512_loadu_pd(q), m_hi, _mm512_loadu_pd(q), hi),
+                );
+            }
+            let slow = valid & !ok;
+            if slow != 0 {
+                for (l, acc) in acc64.iter_mut().enumerate() {
+                    if slow & (1 << l) != 0 {
+                        let (i, j) = (i0 + l / T, j0 + l % T);
+                        *acc += block_f64(&rows[i][b0..b1], &rows[j][b0..b1]);
+                    }
+                }
+            }
+        }
+        b0 = b1;
+    }
+    for (&(ti, tj), acc64) in tile_list.iter().zip(&acc64) {
+        for (l, v) in acc64.iter().enumerate() {
+            let (i, j) = (ti * T + l / T, tj * T + l % T);
+            if i < j && j < n {
+                sums[i * n + j] += v;
+            }
+        }
+    }
+}
+
+/// The 16 horizontal sums of `v` (pair `a * 4 + b` in lane `a * 4 + b`), as one vector.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose_sum(v: [[__m512; T]; T]) -> __m512 {
+    let v: [__m512; 16] = std::array::from_fn(|k| v[k / T][k % T]);
+    // Within each 128-bit chunk: u[k] holds partials of v[2k] (lanes 0, 2), v[2k + 1] (1, 3).
+    let u: [__m512; 8] = std::array::from_fn(|k| {
+        let (p, q) = (v[2 * k], v[2 * k + 1]);
+        _mm512_add_ps(_mm512_unpacklo_ps(p, q), _mm512_unpackhi_ps(p, q))
+    });
+    // w[k], lane 4q + j: the partial over chunk q of v[4k + j].
+    let w: [__m512; 4] = std::array::from_fn(|k| {
+        let (p, q) = (u[2 * k], u[2 * k + 1]);
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0b01_00_01_00>(p, q),
+            _mm512_shuffle_ps::<0b11_10_11_10>(p, q),
+        )
+    });
+    let pair = |p: __m512, q: __m512| {
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(p, q),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(p, q),
+        )
+    };
+    let (y01, y23) = (pair(w[0], w[1]), pair(w[2], w[3]));
+    pair(y01, y23)
+}
+
+/// The 16-lane f32 sums of squared differences over `b0..b1` of the 4 x 4 pairs `(x[a],
+/// y[b])`.
+///
+/// # Safety
+///
+/// Every pointer must point at a row holding at least `b1` values.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile(x: [*const f32; T], y: [*const f32; T], b0: usize, b1: usize) -> [[__m512; T]; T] {
+    let mut acc = [[_mm512_setzero_ps(); T]; T];
+    let mut c = b0;
+    while c < b1 {
+        let mask: __mmask16 = if b1 - c >= 16 {
+            0xFFFF
+        } else {
+            (1u16 << (b1 - c)) - 1
+        };
+        // SAFETY: lanes past `b1` are masked off.
+        let xv: [__m512; T] = std::array::from_fn(|a| unsafe { _mm512_maskz_loadu_ps(mask, x[a].add(c)) });
+        let yv: [__m512; T] = std::array::from_fn(|b| unsafe { _mm512_maskz_loadu_ps(mask, y[b].add(c)) });
+        for a in 0..T {
+            for b in 0..T {
+                let t = _mm512_sub_ps(xv[a], yv[b]);
+                acc[a][b] = _mm512_fmadd_ps(t, t, acc[a][b]);
+            }
+        }
+        c += 16;
+    }
+    acc
+}
