@@ -120,7 +120,8 @@ pub struct TrainArgs {
     /// Byzantine arrivals: periodic, random, free.
     #[arg(long)]
     pub byz_schedule: Option<String>,
-    /// none, sign-flip, label-flip, empire[:EPS], alie, alie-sync, gaussian[:SIGMA], nan, inf.
+    /// none, sign-flip, label-flip, empire (or empire:EPS), alie, alie-sync, gaussian (or
+    /// gaussian:SIGMA), nan, inf.
     #[arg(long)]
     pub attack: Option<String>,
     /// Server updates per run.
