@@ -14,21 +14,14 @@ use std::process::Command;
 use byzagg::OrderStat;
 use byzagg::reference;
 
-/// SplitMix64, as in tests/common.
-struct Rng(u64);
+/// Test data from the crate's SplitMix64.
+struct Rng(byzagg::SplitMix64);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn unif(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
@@ -163,7 +156,7 @@ fn emulated_kernels_match_the_reference() {
     let Some(exe) = harness() else {
         return;
     };
-    let mut rng = Rng(4);
+    let mut rng = Rng(byzagg::SplitMix64(4));
     let mut failures = Vec::new();
     for n in [1, 2, 3, 4, 7, 8, 9, 16, 17, 33, 64, 65, 70] {
         for weights in 0..3 {

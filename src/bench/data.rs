@@ -10,14 +10,14 @@ use rayon::prelude::*;
 /// Values per independently seeded block.
 const GEN_BLOCK: usize = 1 << 16;
 
-/// SplitMix64: one step of the generator behind every benchmark value.
+/// One step of the crate's SplitMix64 whose state is `state`: the generator behind every
+/// benchmark value.
 #[inline(always)]
 fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    let mut g = crate::SplitMix64(*state);
+    let value = g.next_u64();
+    *state = g.0;
+    value
 }
 
 /// `n * d` row-major values, approximately N(0, 1), from `seed`.

@@ -640,21 +640,15 @@ mod tests {
     use super::*;
 
     /// splitmix64: a tiny deterministic generator for test data.
-    struct Rng(u64);
+    /// Test data from the crate's SplitMix64.
+    struct Rng(crate::SplitMix64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
         fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
+            self.0.below(n as u64) as usize
         }
         fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+            self.0.unit()
         }
     }
 
@@ -882,7 +876,7 @@ mod tests {
 
     #[test]
     fn matches_naive_on_random_batches() {
-        let mut rng = Rng(7);
+        let mut rng = Rng(crate::SplitMix64(7));
         for &n in &[1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 70] {
             for &d in &[1, 7, 33, 1001] {
                 for wk in 0..4 {
@@ -900,7 +894,7 @@ mod tests {
 
     #[test]
     fn chunk_boundaries_and_large_n() {
-        let mut rng = Rng(11);
+        let mut rng = Rng(crate::SplitMix64(11));
         // Several rayon chunks with a ragged tail.
         let rows = random_rows(&mut rng, 6, 3 * CHUNK + 5);
         check(&rows, &[1.0; 6], OrderStat::Median, "chunks");

@@ -226,13 +226,12 @@ pub(super) fn block_f64(x: &[f32], y: &[f32]) -> f64 {
 mod tests {
     use super::*;
 
-    /// A tiny deterministic generator (splitmix64) for test data.
+    /// Uniform test data in [0, 1) from the crate's SplitMix64, whose state is `state`.
     fn rng(state: &mut u64) -> f64 {
-        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        let mut g = crate::SplitMix64(*state);
+        let value = g.unit();
+        *state = g.0;
+        value
     }
 
     fn naive(a: &[f32], b: &[f32]) -> f64 {
