@@ -66,8 +66,6 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
             .alloc_zeros::<f64>(splits * n)
             .map_err(backend_err)?;
         let partial_ptr = cuda.address(&partial);
-        let reduced = cuda.stream().alloc_zeros::<f64>(n).map_err(backend_err)?;
-        let reduced_ptr = cuda.address(&reduced);
         let (n32, len64, span64) = (n as i32, len as u64, span as u64);
         let mut launch = cuda.stream().launch_builder(&partial_fn);
         launch
@@ -87,27 +85,12 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
         // each valid for `len` floats; splits * span >= len; block (x, y) writes
         // partial[x * n + i] for its rows i < n only, inside the splits * n doubles allocated.
         unsafe { launch.launch(cfg) }.map_err(backend_err)?;
-        let (splits32, n32) = (splits as i32, n as i32);
-        let mut launch = cuda.stream().launch_builder(&reduce_fn);
-        launch
-            .arg(&partial_ptr)
-            .arg(&splits32)
-            .arg(&n32)
-            .arg(&reduced_ptr);
-        let cfg = LaunchConfig {
-            grid_dim: (n.div_ceil(256) as u32, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: arguments match center_dist_reduce (pointer, i32, i32, pointer); threads
-        // i < n read partial[z * n + i] for z < splits and write reduced[i].
-        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
-        let host = cuda.stream().clone_dtoh(&reduced).map_err(backend_err)?;
+        let host = cuda.sum_splits(&reduce_fn, &partial, splits, n)?;
         cuda.finish_chunk(None, j0, len, &mut keep)?;
         for (s, h) in sums.iter_mut().zip(host) {
             *s += h;
         }
-        drop((ptrs_dev, partial, reduced));
+        drop((ptrs_dev, partial));
         j0 += len;
     }
     Ok(sums

@@ -14,7 +14,9 @@
 //! `BYZAGG_CUDA_CHUNK` (coordinates) caps every chunk, so the host path and the chunk
 //! boundaries can be exercised on any GPU.
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, ValidAsZeroBits};
+use cudarc::driver::{
+    CudaFunction, CudaSlice, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
 
 use super::{Cuda, backend_err};
 use crate::batch::Batch;
@@ -174,6 +176,37 @@ impl Cuda {
     pub(crate) fn address<T>(&self, s: &CudaSlice<T>) -> u64 {
         let (ptr, _sync) = s.device_ptr(self.stream());
         ptr
+    }
+
+    /// Adds the `splits` slices of `m` f64 partial sums in `partial` with `reduce` (a
+    /// `*_reduce` kernel of signature (pointer, i32, i32, pointer): thread e < m sums
+    /// `partial[z * m + e]` over z and writes `out[e]`) and reads the `m` sums back.
+    pub(crate) fn sum_splits(
+        &self,
+        reduce: &CudaFunction,
+        partial: &CudaSlice<f64>,
+        splits: usize,
+        m: usize,
+    ) -> Result<Vec<f64>> {
+        let reduced = self.stream().alloc_zeros::<f64>(m).map_err(backend_err)?;
+        let (partial_ptr, reduced_ptr) = (self.address(partial), self.address(&reduced));
+        let (splits32, m32) = (splits as i32, m as i32);
+        let mut launch = self.stream().launch_builder(reduce);
+        launch
+            .arg(&partial_ptr)
+            .arg(&splits32)
+            .arg(&m32)
+            .arg(&reduced_ptr);
+        let cfg = LaunchConfig {
+            grid_dim: (m.div_ceil(256) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the caller passes a kernel of signature (pointer, i32, i32, pointer) whose
+        // threads e < m read partial[z * m + e] for z < splits (splits * m doubles, as
+        // allocated by the caller) and write reduced[e] (m doubles allocated here).
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        self.stream().clone_dtoh(&reduced).map_err(backend_err)
     }
 
     /// Device pointers to coordinates `j0..j0 + len` of the rows `which` (all rows if `None`).

@@ -60,8 +60,6 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
             .alloc_zeros::<f64>(splits * nn)
             .map_err(backend_err)?;
         let partial_ptr = cuda.address(&partial);
-        let reduced = cuda.stream().alloc_zeros::<f64>(nn).map_err(backend_err)?;
-        let reduced_ptr = cuda.address(&reduced);
         let (n32, len64, span64) = (n as i32, len as u64, span as u64);
         let mut launch = cuda.stream().launch_builder(&partial_fn);
         launch
@@ -80,29 +78,14 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
         // and `splits` spans with splits * span >= len; blocks write partial[z][i][j] for
         // z < splits and i <= j < n, inside the splits * n * n doubles allocated.
         unsafe { launch.launch(cfg) }.map_err(backend_err)?;
-        let (splits32, nn32) = (splits as i32, nn as i32);
-        let mut launch = cuda.stream().launch_builder(&reduce_fn);
-        launch
-            .arg(&partial_ptr)
-            .arg(&splits32)
-            .arg(&nn32)
-            .arg(&reduced_ptr);
-        let cfg = LaunchConfig {
-            grid_dim: (nn.div_ceil(256) as u32, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: arguments match pairwise_dist_reduce (pointer, i32, i32, pointer); threads
-        // e < n * n read partial[z * n * n + e] for z < splits and write reduced[e].
-        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
-        let host = cuda.stream().clone_dtoh(&reduced).map_err(backend_err)?;
+        let host = cuda.sum_splits(&reduce_fn, &partial, splits, nn)?;
         cuda.finish_chunk(None, j0, len, &mut keep)?;
         for i in 0..n {
             for j in i..n {
                 sums[i * n + j] += host[i * n + j];
             }
         }
-        drop((ptrs_dev, partial, reduced));
+        drop((ptrs_dev, partial));
         j0 += len;
     }
     for i in 0..n {
