@@ -20,6 +20,8 @@ OUT=${OUT:-$PWD/gpu-out}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
 SIZES_N=${SIZES_N:-"16 64"}
 SIZES_D=${SIZES_D:-"1000000 10000000 100000000"}
+# Rules and primitives timed; primitives run on a batch already resident on the device.
+BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed) order_stats pairwise_dist center_dist mix"}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
 STATUS="$OUT/status.txt"
@@ -72,7 +74,9 @@ step verify-cuda "$BIN" verify --backend cuda
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
 step verify-cuda-host-stream env BYZAGG_CUDA_MEM_LIMIT=67108864 "$BIN" verify --backend cuda
-if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1; then
+# The NVIDIA Vulkan ICD: system folders, or the driver's own folder named by VK_DRIVER_FILES.
+if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1 \
+    || [ -f "${VK_DRIVER_FILES:-/nonexistent}" ]; then
     step verify-wgpu env WGPU_BACKEND=vulkan "$BIN" verify --backend wgpu
 else
     echo "skipped verify-wgpu (no NVIDIA Vulkan driver ICD)" >> "$STATUS"
@@ -80,7 +84,10 @@ fi
 
 for n in $SIZES_N; do
     for d in $SIZES_D; do
-        step "bench-cuda-n$n-d$d" "$BIN" bench --backend cuda --n "$n" --d "$d" \
+        jobs=()
+        for j in $BENCH_JOBS; do jobs+=(--rule "$j"); done
+        step "bench-cuda-n$n-d$d" "$BIN" bench --backend cuda --n "$n" --d "$d" "${jobs[@]}" \
+            --runs "${BENCH_RUNS:-5}" \
             --json "$OUT/bench-cuda-n$n-d$d.json"
     done
 done
