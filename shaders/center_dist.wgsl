@@ -18,8 +18,10 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> center: array<f32>;
-// Per row: the f32 power of two that both the row and the center are multiplied by.
-@group(0) @binding(2) var<storage, read> scales: array<f32>;
+// Per row: the f32 power of two that both the row and the center are multiplied by, twice: the
+// row is scaled by .x and the center by .y, so no compiler can factor `x*s - c*s` into
+// `(x - c)*s` (WGSL allows fast-math rewriting), which overflows for values near +-3e38.
+@group(0) @binding(2) var<storage, read> scales: array<vec2<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -43,7 +45,7 @@ fn center_dist_partial(
         for (var k = 0u; k < 8u; k = k + 1u) {
             let c = t * 64u + g * 8u + k;
             if (c < p.len) {
-                let delta = x[a + c] * s - center[c] * s;
+                let delta = x[a + c] * s.x - center[c] * s.y;
                 part = part + delta * delta;
             }
         }

@@ -4,13 +4,16 @@
 // per output value (r, c) writes out[r * len + c]; ids >= k * len return at once. Launch:
 // workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
 //
-// Terms with a zero coefficient are skipped by a branch, so 0 * NaN never enters a sum; a
-// non-finite value with a non-zero coefficient propagates. Accumulates in f32 over n terms
-// (coefficients are rounded to f32 by the host): a few n ulps of the scale of the inputs.
+// Only the terms with a non-zero coefficient are listed (by the host, per output row), so a row
+// whose coefficients are all 0 is never read: 0 * NaN cannot enter a sum. A branch on the
+// coefficient would not guarantee that: WGSL lets the compiler assume finite values, and
+// NVIDIA's Vulkan compiler does fold `if (w != 0) { acc += w * x }` into `acc += w * x`.
+// A non-finite value with a non-zero coefficient propagates. Accumulates in f32 over the listed
+// terms (coefficients are rounded to f32 by the host): a few n ulps of the scale of the inputs.
 
 struct Params {
     len: u32,       // coordinates in this chunk
-    n: u32,         // rows of x (columns of C)
+    n: u32,         // rows of x
     k: u32,         // output rows
     has_base: u32,  // 1: add scale * base
     scale: f32,
@@ -20,11 +23,14 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> coeffs: array<f32>;
+// The non-zero terms of C, output row by output row: (input row, f32 bits of the coefficient).
+@group(0) @binding(1) var<storage, read> terms: array<vec2<u32>>;
+// Output row r's terms are terms[starts[r] .. starts[r + 1]].
+@group(0) @binding(2) var<storage, read> starts: array<u32>;
 // k x len; a placeholder of one value when has_base is 0.
-@group(0) @binding(2) var<storage, read> base: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> base: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64)
 fn mix(
@@ -42,11 +48,9 @@ fn mix(
     if (p.has_base != 0u) {
         acc = p.scale * base[id];
     }
-    for (var i = 0u; i < p.n; i = i + 1u) {
-        let w = coeffs[r * p.n + i];
-        if (w != 0.0) {
-            acc = acc + w * x[i * p.len + c];
-        }
+    for (var j = starts[r]; j < starts[r + 1u]; j = j + 1u) {
+        let term = terms[j];
+        acc = acc + bitcast<f32>(term.y) * x[term.x * p.len + c];
     }
     out[id] = acc;
 }

@@ -31,8 +31,10 @@ struct Params {
 // Per row of positive weight, in index order: (row, weight lo, weight hi, 0).
 @group(0) @binding(1) var<storage, read> members: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> p: Params;
-// One output per coordinate of the chunk.
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// One output per coordinate of the chunk, as f32 bits: results move as u32 so that a NaN is a
+// bit pattern, never a float constant (a NaN-valued const-expression is an error in WGSL, and
+// implementations may assume floats are never NaN).
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
 
 fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
     let lo = a.x + b.x;
@@ -79,31 +81,46 @@ fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
 
-fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
+// The f32 bits of the NaN written for an undefined result.
+const NAN_BITS: u32 = 0x7fc00000u;
+
+// v / 2, exact, for |v| >= 2^-125 (biased exponent >= 2), by decrementing the exponent bits.
+// Integer arithmetic, so no float rewriting can turn `half(a) + half(b)` back into
+// `(a + b) * 0.5`, which overflows for large same-sign a and b.
+fn half(v: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(v) - 0x00800000u);
 }
 
-// (a + b) / 2 for a <= b in the order above, as f64 arithmetic rounded to f32 would give it.
-fn midpoint(a: f32, b: f32) -> f32 {
+// The bits of (a + b) / 2 for a <= b in the order above, as f64 arithmetic rounded to f32
+// would give it.
+fn midpoint(a: f32, b: f32) -> u32 {
     if (is_finite(a) && is_finite(b)) {
-        let s = a + b;
-        if (is_finite(s)) {
-            return s * 0.5;
+        let ea = (bitcast<u32>(a) >> 23u) & 0xffu;
+        let eb = (bitcast<u32>(b) >> 23u) & 0xffu;
+        if (ea < 253u && eb < 253u) {
+            // |a|, |b| < 2^126: a + b cannot overflow; halving the rounded sum is exact
+            // (rounding commutes with scaling by 2) unless the result is subnormal.
+            return bitcast<u32>((a + b) * 0.5);
         }
-        return a * 0.5 + b * 0.5; // a + b overflows f32 but the midpoint does not
+        // One magnitude is at least 2^126, so both halves are exact (the other one may be
+        // small: halving a small value by its exponent is wrong, so multiply instead) and
+        // their sum is rounded once, as (a + b) / 2 in f64 rounded to f32.
+        let ha = select(a * 0.5, half(a), ea >= 2u);
+        let hb = select(b * 0.5, half(b), eb >= 2u);
+        return bitcast<u32>(ha + hb);
     }
     let ka = key(a);
     let kb = key(b);
     if (ka == 0xffffffffu || kb == 0xffffffffu) {
-        return nan();
+        return NAN_BITS;
     }
     if (!is_finite(a) && !is_finite(b) && ka != kb) {
-        return nan(); // -inf and +inf
+        return NAN_BITS; // -inf and +inf
     }
     if (!is_finite(a)) {
-        return a;
+        return bitcast<u32>(a);
     }
-    return b;
+    return bitcast<u32>(b);
 }
 
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -134,7 +151,7 @@ fn order_stats_median(
         return;
     }
     let total = vec2<u32>(p.total_lo, p.total_hi);
-    var result = nan();
+    var result = NAN_BITS;
     for (var a = 0u; a < p.m; a = a + 1u) {
         let ra = members[a];
         let va = x[ra.x * p.len + c];
@@ -143,7 +160,7 @@ fn order_stats_median(
         let above = add64(below, ra.yz);
         // The value where the cumulative weight first reaches half: 2 C_below < T <= 2 C_above.
         if (lt64(twice64(below), total) && !lt64(twice64(above), total)) {
-            result = va;
+            result = bitcast<u32>(va);
             if (eq64(twice64(above), total)) {
                 // Exactly half at or below: the midpoint with the next value in the order.
                 var found = false;
@@ -211,5 +228,5 @@ fn order_stats_trim(
             }
         }
     }
-    out[c] = sum / kept_sum;
+    out[c] = bitcast<u32>(sum / kept_sum);
 }

@@ -19,7 +19,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-// Per pair: (row i, row j, bits of the f32 scale, 0).
+// Per pair: (row i, row j, bits of the f32 scale, the same bits again). Row i is scaled by the
+// first copy and row j by the second: WGSL allows fast-math rewriting, and `x*s - y*s` with one
+// s may become `(x - y)*s`, which overflows for rows near +-3e38; with two values the compiler
+// cannot prove equal, it cannot factor.
 @group(0) @binding(1) var<storage, read> pairs: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
@@ -37,7 +40,8 @@ fn pairwise_dist_partial(
     let q = id / p.tiles;
     let t = id % p.tiles;
     let pair = pairs[q];
-    let s = bitcast<f32>(pair.z);
+    let si = bitcast<f32>(pair.z);
+    let sj = bitcast<f32>(pair.w);
     let a = pair.x * p.len;
     let b = pair.y * p.len;
     var total = 0.0;
@@ -46,7 +50,7 @@ fn pairwise_dist_partial(
         for (var k = 0u; k < 8u; k = k + 1u) {
             let c = t * 64u + g * 8u + k;
             if (c < p.len) {
-                let delta = x[a + c] * s - x[b + c] * s;
+                let delta = x[a + c] * si - x[b + c] * sj;
                 part = part + delta * delta;
             }
         }

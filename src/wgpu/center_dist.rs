@@ -42,7 +42,9 @@ pub(super) fn run(w: &Wgpu, rows: &GpuRows, center: &GpuRows) -> Result<Vec<f64>
         for (c, chunk_scales) in scales.iter().enumerate() {
             let (_, len) = rows.range(c);
             let tiles = (len as u64).div_ceil(WORKGROUP);
-            let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(chunk_scales))?;
+            // Each scale twice (row, center): see the shader on why.
+            let doubled: Vec<f32> = chunk_scales.iter().flat_map(|&s| [s, s]).collect();
+            let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(&doubled))?;
             let params = gpu.uniform("center_dist", &[len as u32, tiles as u32, n as u32, 0]);
             let partial = gpu.storage("center partials", 4 * n * tiles)?;
             let bind = gpu.bind(

@@ -2,8 +2,9 @@
 //!
 //! `out (k x d) = C (k x n) * rows [+ scale * base]`, chunk by chunk, one invocation per output
 //! value, one submission, nothing read back. The coefficients are rounded to f32 (relative
-//! error 6e-8) and the sums over n terms accumulate in f32; zero coefficients, and a zero
-//! `scale`, are skipped so that `0 * NaN` never appears.
+//! error 6e-8) and the sums over n terms accumulate in f32. Only the non-zero terms are sent
+//! ([`terms`]), and a zero `scale` drops the base, so `0 * NaN` never appears whatever the
+//! shader compiler assumes about non-finite values.
 
 use super::device::MIX;
 use super::{GpuRows, Wgpu, same_chunks};
@@ -38,9 +39,10 @@ pub(super) fn run(
         }
     }
     let out = w.alloc(k, rows.d, rows.chunk, "mix")?;
-    let c32: Vec<f32> = coeffs.iter().map(|&c| c as f32).collect();
+    let (term_words, starts) = terms(coeffs, k, n);
     gpu.scoped("mix", || {
-        let coeff_buf = gpu.storage_init("coeffs", bytemuck::cast_slice(&c32))?;
+        let terms_buf = gpu.storage_init("mix terms", bytemuck::cast_slice(&term_words))?;
+        let starts_buf = gpu.storage_init("mix starts", bytemuck::cast_slice(&starts))?;
         let mut enc = gpu.encoder("mix");
         for c in 0..rows.chunks() {
             let (_, len) = rows.range(c);
@@ -55,11 +57,60 @@ pub(super) fn run(
             let bind = gpu.bind(
                 MIX,
                 0,
-                &[&rows.bufs[c], &coeff_buf, base_buf, &params, &out.bufs[c]],
+                &[
+                    &rows.bufs[c],
+                    &terms_buf,
+                    &starts_buf,
+                    base_buf,
+                    &params,
+                    &out.bufs[c],
+                ],
             )?;
             gpu.dispatch(&mut enc, MIX, &bind, (k * len) as u64)?;
         }
         gpu.submit(enc)
     })?;
     Ok(out)
+}
+
+/// The non-zero terms of the `k x n` coefficients, output row by output row, as the shader
+/// reads them: `(input row, f32 bits of the coefficient)` pairs flattened to words, and the
+/// `k + 1` offsets where each output row's terms start. A coefficient that rounds to 0 in f32
+/// is dropped like an exact 0.
+fn terms(coeffs: &[f64], k: usize, n: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut words = Vec::new();
+    let mut starts = Vec::with_capacity(k + 1);
+    starts.push(0u32);
+    for row in coeffs.chunks(n).take(k) {
+        for (i, &c) in row.iter().enumerate() {
+            let c = c as f32;
+            if c != 0.0 {
+                words.extend([i as u32, c.to_bits()]);
+            }
+        }
+        starts.push((words.len() / 2) as u32);
+    }
+    if words.is_empty() {
+        // A binding must not be empty; no start range points at this placeholder term.
+        words.extend([0, 0]);
+    }
+    (words, starts)
+}
+
+#[cfg(test)]
+mod term_tests {
+    use super::terms;
+
+    #[test]
+    fn zero_coefficients_are_not_listed() {
+        let (words, starts) = terms(&[0.0, 0.5, 0.0, 1e-50, 2.0, -1.0], 2, 3);
+        assert_eq!(starts, [0, 1, 3]);
+        assert_eq!(
+            words,
+            [1, 0.5f32.to_bits(), 1, 2.0f32.to_bits(), 2, (-1.0f32).to_bits()]
+        );
+        let (words, starts) = terms(&[0.0, 0.0], 1, 2);
+        assert_eq!(starts, [0, 0]);
+        assert_eq!(words.len(), 2);
+    }
 }

@@ -42,7 +42,10 @@ pub(super) fn run(w: &Wgpu, rows: &GpuRows) -> Result<Vec<f64>> {
                         .iter()
                         .flat_map(|&(i, j)| {
                             let s = scale_for(chunk_stats[i].max(chunk_stats[j]));
-                            [i as u32, j as u32, s.to_bits(), 0]
+                            // The scale twice: the shader multiplies row i by one copy and row j
+                            // by the other, so no compiler can factor `x*s - y*s` into
+                            // `(x - y)*s`, which overflows for +-3e38.
+                            [i as u32, j as u32, s.to_bits(), s.to_bits()]
                         })
                         .collect();
                     let count = batch.len() as u64;

@@ -261,6 +261,45 @@ fn order_stats_order_non_finite_values() {
     }
 }
 
+/// Large same-sign middle values: their midpoint is finite although their f32 sum is not.
+/// A shader compiler may rewrite `a*0.5 + b*0.5` as `(a + b)*0.5`, so the shader must halve
+/// in a way no float rewriting can undo.
+#[test]
+fn medians_of_huge_same_sign_values_do_not_overflow() {
+    let Some(g) = gpu() else { return };
+    let pairs = [
+        (2e38f32, 2e38f32),
+        (-3e38, -3.2e38),
+        (f32::MAX, f32::MAX),
+        (-f32::MAX, -f32::MAX),
+        (3e38, 1.0),
+        (f32::MAX, -f32::MAX),
+        (1e-45, 3e-45),
+        (1.5e-38, 1e-39),
+    ];
+    let d = pairs.len();
+    let mut data = vec![0.0f32; 2 * d];
+    for (j, &(a, b)) in pairs.iter().enumerate() {
+        data[j] = a;
+        data[d + j] = b;
+    }
+    let case = Case { n: 2, d, data };
+    check_order_stats(&g, &case, &[1.0, 1.0], OrderStat::Median, "huge pairs");
+    check_order_stats(&g, &case, &[2.0, 2.0], OrderStat::Median, "huge pairs, weighted");
+}
+
+/// Rows near +-3e38: `x*s - y*s` must not be factored into `(x - y)*s`, which overflows.
+#[test]
+fn distances_between_opposite_huge_rows_are_finite() {
+    let Some(g) = gpu() else { return };
+    let d = 100;
+    let mut case = Case::random(4, d, 5);
+    case.set_row(0, |_| 3e38);
+    case.set_row(1, |_| -3e38);
+    case.set_row(2, |j| if j % 2 == 0 { f32::MAX } else { -f32::MAX });
+    check_distances(&g, &case, "opposite huge rows");
+}
+
 fn check_distances(g: &Wgpu, case: &Case, what: &str) {
     let rows64 = case.rows64();
     let want = reference::pairwise_dist(&rows64);
