@@ -8,8 +8,14 @@
 // whose coefficients are all 0 is never read: 0 * NaN cannot enter a sum. A branch on the
 // coefficient would not guarantee that: WGSL lets the compiler assume finite values, and
 // NVIDIA's Vulkan compiler does fold `if (w != 0) { acc += w * x }` into `acc += w * x`.
-// A non-finite value with a non-zero coefficient propagates. Accumulates in f32 over the listed
-// terms (coefficients are rounded to f32 by the host): a few n ulps of the scale of the inputs.
+// A non-finite value with a non-zero coefficient propagates.
+//
+// Each coefficient arrives as a mantissa m in [0.5, 1) (f32) and an exponent e, c = m 2^e, and a
+// term is ldexp(m * x, e). Coefficients far below 1 are normal for Weiszfeld and clipping weights
+// of far rows (1e-38 / 1e38-row: a subnormal f32), and GPUs may flush subnormals to zero (NVIDIA's
+// Vulkan driver does), which silently drops such a row's O(1) contribution c * x. With m * x
+// never subnormal unless x is, nothing is flushed that the f64 reference keeps, and |m x| <= |x|
+// cannot overflow. Accumulates in f32 over the listed terms: a few n ulps of the inputs' scale.
 
 struct Params {
     len: u32,       // coordinates in this chunk
@@ -23,8 +29,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-// The non-zero terms of C, output row by output row: (input row, f32 bits of the coefficient).
-@group(0) @binding(1) var<storage, read> terms: array<vec2<u32>>;
+// The non-zero terms of C, output row by output row: (input row, f32 bits of the mantissa m,
+// the exponent e as i32 bits, 0).
+@group(0) @binding(1) var<storage, read> terms: array<vec4<u32>>;
 // Output row r's terms are terms[starts[r] .. starts[r + 1]].
 @group(0) @binding(2) var<storage, read> starts: array<u32>;
 // k x len; a placeholder of one value when has_base is 0.
@@ -50,7 +57,7 @@ fn mix(
     }
     for (var j = starts[r]; j < starts[r + 1u]; j = j + 1u) {
         let term = terms[j];
-        acc = acc + bitcast<f32>(term.y) * x[term.x * p.len + c];
+        acc = acc + ldexp(bitcast<f32>(term.y) * x[term.x * p.len + c], bitcast<i32>(term.z));
     }
     out[id] = acc;
 }

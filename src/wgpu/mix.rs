@@ -1,10 +1,11 @@
 //! Primitive 4, `mix` (SPEC section 5), on `shaders/mix.wgsl`.
 //!
 //! `out (k x d) = C (k x n) * rows [+ scale * base]`, chunk by chunk, one invocation per output
-//! value, one submission, nothing read back. The coefficients are rounded to f32 (relative
-//! error 6e-8) and the sums over n terms accumulate in f32. Only the non-zero terms are sent
-//! ([`terms`]), and a zero `scale` drops the base, so `0 * NaN` never appears whatever the
-//! shader compiler assumes about non-finite values.
+//! value, one submission, nothing read back. Each coefficient is sent as an f32 mantissa and an
+//! exponent ([`split`]: relative error 6e-8, no underflow on subnormal-flushing GPUs) and the
+//! sums over n terms accumulate in f32. Only the non-zero terms are sent ([`terms`]), and a
+//! zero `scale` drops the base, so `0 * NaN` never appears whatever the shader compiler
+//! assumes about non-finite values.
 
 use super::device::MIX;
 use super::{GpuRows, Wgpu, same_chunks};
@@ -74,43 +75,78 @@ pub(super) fn run(
 }
 
 /// The non-zero terms of the `k x n` coefficients, output row by output row, as the shader
-/// reads them: `(input row, f32 bits of the coefficient)` pairs flattened to words, and the
-/// `k + 1` offsets where each output row's terms start. A coefficient that rounds to 0 in f32
-/// is dropped like an exact 0.
+/// reads them: `(input row, mantissa bits, exponent bits, 0)` flattened to words (see
+/// [`split`]), and the `k + 1` offsets where each output row's terms start.
 fn terms(coeffs: &[f64], k: usize, n: usize) -> (Vec<u32>, Vec<u32>) {
     let mut words = Vec::new();
     let mut starts = Vec::with_capacity(k + 1);
     starts.push(0u32);
     for row in coeffs.chunks(n).take(k) {
         for (i, &c) in row.iter().enumerate() {
-            let c = c as f32;
             if c != 0.0 {
-                words.extend([i as u32, c.to_bits()]);
+                let (m, e) = split(c);
+                words.extend([i as u32, m.to_bits(), e as u32, 0]);
             }
         }
-        starts.push((words.len() / 2) as u32);
+        starts.push((words.len() / 4) as u32);
     }
     if words.is_empty() {
         // A binding must not be empty; no start range points at this placeholder term.
-        words.extend([0, 0]);
+        words.extend([0, 0, 0, 0]);
     }
     (words, starts)
+}
+
+/// `c = m 2^e` with `|m|` in [0.5, 1) rounded to f32 (frexp), so that the shader's
+/// `ldexp(m * x, e)` never forms a subnormal coefficient (flushed to 0 on many GPUs) and
+/// `m * x` never overflows. Zero, infinities and NaN pass through with `e = 0`.
+fn split(c: f64) -> (f32, i32) {
+    if c == 0.0 || !c.is_finite() {
+        return (c as f32, 0);
+    }
+    // Normalise an f64 subnormal first (exact: a power-of-two scaling).
+    let (v, shift) = if c.abs() < f64::MIN_POSITIVE {
+        (c * 2f64.powi(64), 64)
+    } else {
+        (c, 0)
+    };
+    let bits = v.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    // The same sign and mantissa with the exponent of [0.5, 1).
+    let m = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (m as f32, biased - 1022 - shift)
 }
 
 #[cfg(test)]
 mod term_tests {
     use super::terms;
 
+    use super::split;
+
     #[test]
     fn zero_coefficients_are_not_listed() {
         let (words, starts) = terms(&[0.0, 0.5, 0.0, 1e-50, 2.0, -1.0], 2, 3);
-        assert_eq!(starts, [0, 1, 3]);
-        assert_eq!(
-            words,
-            [1, 0.5f32.to_bits(), 1, 2.0f32.to_bits(), 2, (-1.0f32).to_bits()]
-        );
+        assert_eq!(starts, [0, 1, 4]);
+        let listed: Vec<u32> = words.chunks(4).map(|t| t[0]).collect();
+        assert_eq!(listed, [1, 0, 1, 2]);
         let (words, starts) = terms(&[0.0, 0.0], 1, 2);
         assert_eq!(starts, [0, 0]);
-        assert_eq!(words.len(), 2);
+        assert_eq!(words.len(), 4);
+    }
+
+    #[test]
+    fn coefficients_split_into_a_normal_mantissa_and_an_exponent() {
+        for c in [
+            1.0, 0.5, 0.75, -0.3, 2.0, 1e-40, -1e-45, 3e-39, 1e-300, 5e-324, 1e300, 123.456,
+        ] {
+            let (m, e) = split(c);
+            assert!((0.5..1.0).contains(&m.abs()), "{c}: mantissa {m}");
+            // 2^e in two halves: 2^-1073 alone is not an f64.
+            let back = f64::from(m) * 2f64.powi(e / 2) * 2f64.powi(e - e / 2);
+            assert!(((back - c) / c).abs() <= 6e-8, "{c}: {m} * 2^{e} = {back}");
+        }
+        assert_eq!(split(0.0), (0.0, 0));
+        assert!(split(f64::NAN).0.is_nan());
+        assert_eq!(split(f64::INFINITY), (f32::INFINITY, 0));
     }
 }
