@@ -7,6 +7,8 @@ Jobs (unweighted, f = floor(0.2 n) Byzantine rows, the data n x d float32 on the
   cwtm   sort along dim 0, mean of rows f .. n-f-1
   krum   torch.cdist(x, x)^2, score = sum of the n-f-2 smallest off-diagonal entries, argmin
   ctma   center = cwmed, distances to it, mean of the n-f closest rows (SPEC 4.6)
+  read   x.sum(): one read pass over the batch on the device, the HBM yardstick against which
+         byzagg's resident primitives (bench --rule order_stats ...) are compared
 
 Where a job does not fit in GPU memory (torch.median and sort keep int64 indices: 3x the
 data), it runs over coordinate chunks, as byzagg does, and the JSON says so. Each timing is
@@ -79,6 +81,7 @@ def main():
             # Sort-based jobs need about 3 x the data (values + int64 indices): chunk if short.
             chunk = d if free > 4 * x.numel() * 4 else max(1, int(free / (4 * n * 4 * 4)))
             jobs = {
+                "read": lambda: x.sum(),
                 "cwmed": lambda: chunked(cwmed, x, chunk),
                 "cwtm": lambda: chunked(lambda y: cwtm(y, f), x, chunk),
                 "krum": lambda: krum(x, f),
@@ -86,7 +89,7 @@ def main():
             }
             for name, job in jobs.items():
                 rec = {"job": name, "n": n, "d": d, "f": f, "backend": "torch", **meta}
-                if chunk < d and name != "krum":
+                if chunk < d and name not in ("krum", "read"):
                     rec["coordinate_chunk"] = chunk
                 try:
                     job()

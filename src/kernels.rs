@@ -46,6 +46,14 @@ pub trait Kernels {
     /// Copies a resident `k x d` matrix into `out` (length `k * d`, row-major).
     fn download(&self, rows: &Self::Rows<'_>, out: &mut [f32]) -> Result<()>;
 
+    /// Waits until the work queued by earlier calls has finished. A primitive that returns a
+    /// resident matrix may return before the device has computed it (CUDA queues its kernels
+    /// on a stream); the CPU and wgpu backends return finished work, so for them this does
+    /// nothing. Timings of resident primitives stop the clock after this call.
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Primitive 1, `order_stats`: for every coordinate, orders the `(value, weight)` pairs of
     /// the rows of positive weight by -inf < finite < +inf < NaN, ties by row index, and
     /// reduces them by `stat`. Returns a `1 x d` matrix.

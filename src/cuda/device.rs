@@ -240,6 +240,10 @@ impl Kernels for Cuda {
         self.download_rows(rows, out)
     }
 
+    fn synchronize(&self) -> Result<()> {
+        self.stream().synchronize().map_err(backend_err)
+    }
+
     fn order_stats(
         &self,
         rows: &CudaRows<'_>,
