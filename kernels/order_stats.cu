@@ -16,6 +16,13 @@
 // m > 64 the keys live in a global scratch laid out [m][threads] (element k of thread g at
 // scratch[k * threads + g]) and a heap sort orders them.
 //
+// Uniform weights (every positive weight exactly 1, as a Batch stores equal weights): the
+// row index never matters, since equal keys have equal values and equal weights, so the
+// `_u` entry points sort the 32-bit order bits alone with min/max compare-exchanges (half the
+// registers and a third of the instructions of 64-bit keys) and read the median or the kept
+// mass off the ranks: C_k = k + 1 and W = m exactly, the same f64 numbers the weighted walk
+// would form, so the results are bit-identical to it.
+//
 // Accuracy: the walk over the sorted keys accumulates weights in f64 in sorted order, exactly
 // as src/reference.rs does, so the exact tie test 2 C_k == W of the median and the MASS_EPS
 // rule of the trimmed mean decide the same way. The median returns an input value (or the f64
@@ -73,6 +80,28 @@ __device__ __forceinline__ void bitonic_sort(u64 (&k)[N]) {
           const bool swap = up ? (a > b) : (a < b);
           k[i] = swap ? b : a;
           k[j] = swap ? a : b;
+        }
+      }
+    }
+  }
+}
+
+// The same network over 32-bit keys, compare-exchange as min/max (two instructions).
+template <int N>
+__device__ __forceinline__ void bitonic_sort_u32(unsigned (&k)[N]) {
+#pragma unroll
+  for (int size = 2; size <= N; size <<= 1) {
+#pragma unroll
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+#pragma unroll
+      for (int i = 0; i < N; ++i) {
+        const int j = i ^ stride;
+        if (j > i) {
+          const unsigned a = k[i], b = k[j];
+          const unsigned lo = a < b ? a : b, hi = a < b ? b : a;
+          const bool up = (i & size) == 0;
+          k[i] = up ? lo : hi;
+          k[j] = up ? hi : lo;
         }
       }
     }
@@ -172,6 +201,45 @@ __device__ __forceinline__ void order_stats_small(const float* const* __restrict
   }
 }
 
+// Uniform weights, m <= N rows: sort the order bits, then read ranks (see the header).
+template <int N, bool MEDIAN>
+__device__ __forceinline__ void order_stats_uniform(const float* const* __restrict__ rows, int m, double lo,
+                                                    double hi, double eps, u64 len, float* __restrict__ out) {
+  const u64 stride = (u64)gridDim.x * blockDim.x;
+  // The median: rank m/2 for odd m; for even m, 2 C_k == W at rank m/2 - 1, so the f64
+  // midpoint of ranks m/2 - 1 and m/2.
+  const int r1 = m / 2, r0 = (m % 2 == 1) ? r1 : r1 - 1;
+  for (u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x; t < len; t += stride) {
+    unsigned keys[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) keys[k] = k < m ? order_bits(rows[k][t]) : 0xffffffffu;
+    bitonic_sort_u32<N>(keys);
+    if (MEDIAN) {
+      // Constant indices after unrolling: a runtime index would move the keys to local memory.
+      unsigned a = 0, b = 0;
+#pragma unroll
+      for (int k = 0; k < N; ++k) {
+        if (k == r0) a = keys[k];
+        if (k == r1) b = keys[k];
+      }
+      out[t] = r0 == r1 ? from_order_bits(a)
+                        : (float)(((double)from_order_bits(a) + (double)from_order_bits(b)) / 2.0);
+    } else {
+      // trim_walk with every weight 1: below = k and above = k + 1 exactly.
+      double sum = 0.0, kept_total = 0.0;
+#pragma unroll
+      for (int k = 0; k < N; ++k) {
+        if (k >= m) break;
+        const double kept = fmax(fmin((double)(k + 1), hi) - fmax((double)k, lo), 0.0);
+        if (kept < eps || kept == 0.0) continue;
+        sum += kept * (double)from_order_bits(keys[k]);
+        kept_total += kept;
+      }
+      out[t] = (float)(sum / kept_total);
+    }
+  }
+}
+
 template <bool MEDIAN>
 __device__ __forceinline__ void order_stats_heap(const float* const* __restrict__ rows,
                                                  const double* __restrict__ w, int m, double total,
@@ -206,6 +274,20 @@ ORDER_STATS_SMALL(8)
 ORDER_STATS_SMALL(16)
 ORDER_STATS_SMALL(32)
 ORDER_STATS_SMALL(64)
+
+// Uniform weights (all 1): same arguments, `w` and `total` unused.
+#define ORDER_STATS_UNIFORM(N)                                                                   \
+  extern "C" __global__ void __launch_bounds__(128) order_stats_median_u##N(ORDER_STATS_ARGS) { \
+    order_stats_uniform<N, true>(rows, m, lo, hi, eps, len, out);                                \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(128) order_stats_trim_u##N(ORDER_STATS_ARGS) {   \
+    order_stats_uniform<N, false>(rows, m, lo, hi, eps, len, out);                               \
+  }
+
+ORDER_STATS_UNIFORM(8)
+ORDER_STATS_UNIFORM(16)
+ORDER_STATS_UNIFORM(32)
+ORDER_STATS_UNIFORM(64)
 
 extern "C" __global__ void __launch_bounds__(128) order_stats_median_heap(ORDER_STATS_ARGS) {
   order_stats_heap<true>(rows, w, m, total, lo, hi, eps, len, out, scratch);

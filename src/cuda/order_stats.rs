@@ -3,7 +3,8 @@
 //!
 //! Only rows of positive weight are passed to the kernel (their pointers and weights, in row
 //! order), so rows of weight 0 are never read. The entry point is chosen by that count m:
-//! register sorting networks for m <= 8, 16, 32, 64 and a heap sort in a global scratch
+//! register sorting networks for m <= 8, 16, 32, 64 (32-bit keys when every positive weight
+//! is 1, 64-bit keys carrying the row index otherwise) and a heap sort in a global scratch
 //! above. Launch: 1-D blocks of 128 threads, a grid-stride loop over the chunk's coordinates,
 //! one thread per coordinate (see the kernel file for the contract and the accuracy notes).
 //! The host computes W, lambda W, W - lambda W and MASS_EPS W exactly as the reference does.
@@ -34,12 +35,34 @@ const TRIM_SMALL: [(usize, &str); 4] = [
     (32, "order_stats_trim_n32"),
     (64, "order_stats_trim_n64"),
 ];
+/// Uniform-weight (all 1) register-path medians: 32-bit keys, no row index.
+const MEDIAN_UNIFORM: [(usize, &str); 4] = [
+    (8, "order_stats_median_u8"),
+    (16, "order_stats_median_u16"),
+    (32, "order_stats_median_u32"),
+    (64, "order_stats_median_u64"),
+];
+/// Uniform-weight register-path trimmed means.
+const TRIM_UNIFORM: [(usize, &str); 4] = [
+    (8, "order_stats_trim_u8"),
+    (16, "order_stats_trim_u16"),
+    (32, "order_stats_trim_u32"),
+    (64, "order_stats_trim_u64"),
+];
 /// Scratch-path median, any row count.
 const MEDIAN_HEAP: &str = "order_stats_median_heap";
 /// Scratch-path trimmed mean, any row count.
 const TRIM_HEAP: &str = "order_stats_trim_heap";
 /// Every entry point of [`SOURCE`].
-pub(crate) const ENTRIES: [&str; 10] = [
+pub(crate) const ENTRIES: [&str; 18] = [
+    MEDIAN_UNIFORM[0].1,
+    MEDIAN_UNIFORM[1].1,
+    MEDIAN_UNIFORM[2].1,
+    MEDIAN_UNIFORM[3].1,
+    TRIM_UNIFORM[0].1,
+    TRIM_UNIFORM[1].1,
+    TRIM_UNIFORM[2].1,
+    TRIM_UNIFORM[3].1,
     MEDIAN_SMALL[0].1,
     MEDIAN_SMALL[1].1,
     MEDIAN_SMALL[2].1,
@@ -56,11 +79,14 @@ const THREADS: u32 = 128;
 /// Most bytes of sort scratch the heap path allocates (it limits the threads in flight).
 const SCRATCH_BYTES: usize = 256 << 20;
 
-/// The entry point for `m` rows of positive weight, and whether it needs the scratch.
-fn entry(stat: OrderStat, m: usize) -> (&'static str, bool) {
-    let (small, heap) = match stat {
-        OrderStat::Median => (MEDIAN_SMALL, MEDIAN_HEAP),
-        OrderStat::TrimmedMean { .. } => (TRIM_SMALL, TRIM_HEAP),
+/// The entry point for `m` rows of positive weight (`uniform`: every one of weight exactly 1),
+/// and whether it needs the scratch.
+fn entry(stat: OrderStat, m: usize, uniform: bool) -> (&'static str, bool) {
+    let (small, heap) = match (stat, uniform) {
+        (OrderStat::Median, false) => (MEDIAN_SMALL, MEDIAN_HEAP),
+        (OrderStat::TrimmedMean { .. }, false) => (TRIM_SMALL, TRIM_HEAP),
+        (OrderStat::Median, true) => (MEDIAN_UNIFORM, MEDIAN_HEAP),
+        (OrderStat::TrimmedMean { .. }, true) => (TRIM_UNIFORM, TRIM_HEAP),
     };
     small
         .iter()
@@ -102,7 +128,7 @@ pub(crate) fn order_stats(
     let lo = lambda * total;
     let hi = total - lo;
     let eps = MASS_EPS * total;
-    let (name, heap) = entry(stat, m);
+    let (name, heap) = entry(stat, m, wpos.iter().all(|&w| w == 1.0));
     let f = cuda.function(FILE, SOURCE, name)?;
     let w_dev = cuda.to_device(&wpos)?;
     let w_ptr = cuda.address(&w_dev);

@@ -115,9 +115,15 @@ int main(int argc, char** argv) {
     const unsigned threads = 32, blocks = 3;  // a grid smaller than d: the stride loop runs
     std::vector<u64> scratch((size_t)m * threads * blocks);
     const bool med = mode == "median";
+    bool uniform = true;  // as the launcher: every positive weight exactly 1
+    for (double v : wpos) uniform = uniform && v == 1.0;
     launch({blocks}, {threads}, [&] {
       auto args = std::make_tuple(pos.data(), wpos.data(), m, total, lo, hi, eps, d, res.data(), scratch.data());
-      if (m <= 8) med ? std::apply(order_stats_median_n8, args) : std::apply(order_stats_trim_n8, args);
+      if (uniform && m <= 8) med ? std::apply(order_stats_median_u8, args) : std::apply(order_stats_trim_u8, args);
+      else if (uniform && m <= 16) med ? std::apply(order_stats_median_u16, args) : std::apply(order_stats_trim_u16, args);
+      else if (uniform && m <= 32) med ? std::apply(order_stats_median_u32, args) : std::apply(order_stats_trim_u32, args);
+      else if (uniform && m <= 64) med ? std::apply(order_stats_median_u64, args) : std::apply(order_stats_trim_u64, args);
+      else if (m <= 8) med ? std::apply(order_stats_median_n8, args) : std::apply(order_stats_trim_n8, args);
       else if (m <= 16) med ? std::apply(order_stats_median_n16, args) : std::apply(order_stats_trim_n16, args);
       else if (m <= 32) med ? std::apply(order_stats_median_n32, args) : std::apply(order_stats_trim_n32, args);
       else if (m <= 64) med ? std::apply(order_stats_median_n64, args) : std::apply(order_stats_trim_n64, args);
