@@ -50,6 +50,9 @@ class Aggregator:
         lam: the Byzantine share of the total weight, in [0, 0.5), instead of ``f``.
         strict: raise ``NonFiniteError`` on a row holding NaN or infinity instead of
             treating it as Byzantine input.
+        report_non_finite: also find the rows holding NaN or infinity for ``last_report``
+            (``non_finite_rows``, ``tolerance_held``); one more read of the batch, about the
+            time of a whole median on the CPU, hence off by default.
 
     Raises:
         ValueError: bad rule text, or ``f``/``lam`` out of bounds (the crate's message).
@@ -68,8 +71,16 @@ class Aggregator:
         f: int | None = None,
         lam: float | None = None,
         strict: bool = False,
+        report_non_finite: bool = False,
     ) -> None:
-        self._native = _byzagg.Aggregator(rule, backend=backend, f=f, lam=lam, strict=strict)
+        self._native = _byzagg.Aggregator(
+            rule,
+            backend=backend,
+            f=f,
+            lam=lam,
+            strict=strict,
+            report_non_finite=report_non_finite,
+        )
 
     @property
     def backend(self) -> str:
@@ -88,8 +99,9 @@ class Aggregator:
         Keys: ``rule``, ``backend``, ``n``, ``d``; ``steps``, one dict per step of a composed
         rule, innermost first (``{"step": "krum", "scores", "selected"}``, ``{"step": "gm",
         "iterations", "converged"}``, ``{"step": "ctma", "kept", "rejected"}``);
-        ``non_finite_rows``, the rows holding NaN or infinity; ``tolerance_held``, whether the
-        rule's tolerance covers those rows (so the output is finite).
+        ``non_finite_rows``, the rows holding NaN or infinity, and ``tolerance_held``, whether
+        the rule's tolerance covers those rows (so the output is finite): both None unless
+        the aggregator was made with ``report_non_finite=True``.
         """
         return self._native.last_report
 

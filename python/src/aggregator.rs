@@ -22,14 +22,23 @@ use crate::report::{self, Outcome};
 pub struct Aggregator {
     inner: byzagg::Aggregator,
     share: Option<Share>,
+    report_non_finite: bool,
     last: Mutex<Option<Outcome>>,
 }
 
 #[pymethods]
 impl Aggregator {
     #[new]
-    #[pyo3(signature = (rule, *, backend = "auto", f = None, lam = None, strict = false))]
-    fn new(py: Python<'_>, rule: &str, backend: &str, f: Option<i64>, lam: Option<f64>, strict: bool) -> PyResult<Self> {
+    #[pyo3(signature = (rule, *, backend = "auto", f = None, lam = None, strict = false, report_non_finite = false))]
+    fn new(
+        py: Python<'_>,
+        rule: &str,
+        backend: &str,
+        f: Option<i64>,
+        lam: Option<f64>,
+        strict: bool,
+        report_non_finite: bool,
+    ) -> PyResult<Self> {
         let rule: Rule = rule.parse().map_err(to_py)?;
         let backend: Backend = backend.parse().map_err(to_py)?;
         let share = share(f, lam)?;
@@ -41,6 +50,7 @@ impl Aggregator {
         Ok(Aggregator {
             inner: inner.strict(strict),
             share,
+            report_non_finite,
             last: Mutex::new(None),
         })
     }
@@ -164,7 +174,7 @@ impl Aggregator {
             batch = batch.with_weights(w)?;
         }
         let report = self.inner.aggregate_into(&batch, out)?;
-        Ok(Outcome::new(report, &batch, self.inner.rule(), self.share))
+        Ok(Outcome::new(report, &batch, self.inner.rule(), self.share, self.report_non_finite))
     }
 
     /// A coordinate-wise rule on layered rows: one batch per layer, each written to its part

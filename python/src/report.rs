@@ -1,5 +1,8 @@
-//! What a call reports to Python (`Aggregator.last_report`): the crate's [`Report`] steps, plus
-//! which rows held NaN or infinity and whether the rule's tolerance covered them.
+//! What a call reports to Python (`Aggregator.last_report`): the crate's [`Report`] steps, plus,
+//! when asked for, which rows held NaN or infinity and whether the rule's tolerance covered them.
+//!
+//! The scan for non-finite rows is one more read of the whole batch: about as long as a whole
+//! median on the CPU backend, so it is opt-in (`report_non_finite=True`).
 
 use byzagg::{Batch, Plan, Report, Rule, Step};
 use pyo3::prelude::*;
@@ -12,21 +15,21 @@ pub struct Outcome {
     report: Report,
     n: usize,
     d: usize,
-    /// Per row: whether it holds a non-finite value.
-    bad: Vec<bool>,
+    /// Per row: whether it holds a non-finite value (None: not scanned).
+    bad: Option<Vec<bool>>,
     weights: Vec<f64>,
     plan: Option<Plan>,
 }
 
 impl Outcome {
-    /// Scans the batch for non-finite rows (one read of the rows, stopping early in a row at
-    /// its first non-finite chunk) and keeps what `to_dict` needs.
-    pub fn new(report: Report, batch: &Batch<'_>, rule: &Rule, share: Option<Share>) -> Self {
+    /// Keeps what `to_dict` needs; with `scan`, finds the non-finite rows (one read of the
+    /// rows, stopping early in a row at its first non-finite chunk).
+    pub fn new(report: Report, batch: &Batch<'_>, rule: &Rule, share: Option<Share>, scan: bool) -> Self {
         Outcome {
             report,
             n: batch.n(),
             d: batch.d(),
-            bad: batch.rows().map(has_non_finite).collect(),
+            bad: scan.then(|| batch.rows().map(has_non_finite).collect()),
             weights: batch.weights().to_vec(),
             plan: rule.plan(batch.n(), share).ok(),
         }
@@ -36,8 +39,10 @@ impl Outcome {
     pub fn merge(mut self, next: Outcome) -> Self {
         self.report.steps.extend(next.report.steps);
         self.d += next.d;
-        for (b, nb) in self.bad.iter_mut().zip(next.bad) {
-            *b |= nb;
+        if let (Some(bad), Some(next_bad)) = (self.bad.as_mut(), next.bad) {
+            for (b, nb) in bad.iter_mut().zip(next_bad) {
+                *b |= nb;
+            }
         }
         self
     }
@@ -51,7 +56,7 @@ fn has_non_finite(row: &[f32]) -> bool {
 }
 
 /// The report as a dict: `rule`, `backend`, `n`, `d`, `steps` (one dict per step of a composed
-/// rule, innermost first), `non_finite_rows` and `tolerance_held`.
+/// rule, innermost first), `non_finite_rows` and `tolerance_held` (None when not scanned).
 pub fn to_dict<'py>(py: Python<'py>, o: &Outcome, rule: &str, backend: &str) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("rule", rule)?;
@@ -63,12 +68,15 @@ pub fn to_dict<'py>(py: Python<'py>, o: &Outcome, rule: &str, backend: &str) -> 
         steps.append(step_dict(py, step)?)?;
     }
     dict.set_item("steps", steps)?;
-    let non_finite: Vec<usize> = (0..o.n).filter(|&i| o.bad[i]).collect();
+    // None for both when the rows were not scanned.
+    let non_finite = o.bad.as_ref().map(|bad| (0..o.n).filter(|&i| bad[i]).collect::<Vec<_>>());
     dict.set_item("non_finite_rows", non_finite)?;
-    let held = o
-        .plan
-        .as_ref()
-        .map(|p| byzagg::verify::tolerates(p, &o.weights, &o.bad) || !o.bad.iter().any(|b| *b));
+    let held = match (&o.bad, &o.plan) {
+        (Some(bad), Some(plan)) => {
+            Some(!bad.iter().any(|b| *b) || byzagg::verify::tolerates(plan, &o.weights, bad))
+        }
+        _ => None,
+    };
     dict.set_item("tolerance_held", held)?;
     Ok(dict)
 }
