@@ -1,13 +1,13 @@
 """Type stubs of the compiled module byzagg._byzagg (python/src/)."""
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 
-class BackendUnavailable(RuntimeError): ...
+class BackendUnavailable(RuntimeError): ...  # noqa: N818 (the name users catch)
 class NonFiniteError(ValueError): ...
 
 class Aggregator:
@@ -16,8 +16,8 @@ class Aggregator:
         rule: str,
         *,
         backend: str = "auto",
-        f: Optional[int] = None,
-        lam: Optional[float] = None,
+        f: int | None = None,
+        lam: float | None = None,
         strict: bool = False,
         report_non_finite: bool = False,
     ) -> None: ...
@@ -28,23 +28,23 @@ class Aggregator:
     @property
     def coordinatewise(self) -> bool: ...
     @property
-    def last_report(self) -> Optional[dict[str, Any]]: ...
+    def last_report(self) -> dict[str, Any] | None: ...
     def aggregate_matrix(
         self,
         x: npt.NDArray[np.float32],
-        weights: Optional[npt.NDArray[np.float64]],
+        weights: npt.NDArray[np.float64] | None,
         out: npt.NDArray[np.float32],
     ) -> None: ...
     def aggregate_rows(
         self,
         rows: list[npt.NDArray[np.float32]],
-        weights: Optional[npt.NDArray[np.float64]],
+        weights: npt.NDArray[np.float64] | None,
         out: npt.NDArray[np.float32],
     ) -> None: ...
     def aggregate_layers(
         self,
         clients: list[list[npt.NDArray[np.float32]]],
-        weights: Optional[npt.NDArray[np.float64]],
+        weights: npt.NDArray[np.float64] | None,
         out: npt.NDArray[np.float32],
     ) -> None: ...
 

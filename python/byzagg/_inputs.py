@@ -113,7 +113,9 @@ def output(out: Any, d: int) -> np.ndarray:
     if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.ndim != 1:
         raise ValueError(f"invalid out = {_describe(out)}: must be a 1-D float32 numpy array")
     if not (out.flags.c_contiguous and out.flags.writeable):
-        raise ValueError("invalid out = a non-contiguous or read-only array: must be contiguous and writable")
+        raise ValueError(
+            "invalid out = a non-contiguous or read-only array: must be contiguous and writable"
+        )
     if out.shape[0] != d:
         raise ValueError(f"invalid out = length {out.shape[0]}: must have length d = {d}")
     return out

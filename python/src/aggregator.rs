@@ -10,8 +10,8 @@ use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray1, PyUntypedArra
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{invalid, to_py};
 use crate::Share;
+use crate::errors::{invalid, to_py};
 use crate::report::{self, Outcome};
 
 /// A rule bound to a backend, opened once and reused across calls.
@@ -43,7 +43,9 @@ impl Aggregator {
         let backend: Backend = backend.parse().map_err(to_py)?;
         let share = share(f, lam)?;
         // Resolving a backend probes drivers (CUDA, Vulkan) the first time: no GIL needed.
-        let mut inner = py.detach(|| byzagg::Aggregator::new(rule, backend)).map_err(to_py)?;
+        let mut inner = py
+            .detach(|| byzagg::Aggregator::new(rule, backend))
+            .map_err(to_py)?;
         if let Some(s) = share {
             inner = inner.with_tolerance(s);
         }
@@ -100,10 +102,16 @@ impl Aggregator {
         if d == 0 {
             return Err(invalid("d", 0, "rows need at least one value"));
         }
-        let data = x.as_slice().map_err(|e| invalid("x", e, "must be C-contiguous"))?;
+        let data = x
+            .as_slice()
+            .map_err(|e| invalid("x", e, "must be C-contiguous"))?;
         let w = slice(&weights, "weights")?;
-        let out = out.as_slice_mut().map_err(|e| invalid("out", e, "must be contiguous"))?;
-        let outcome = py.detach(|| self.run(Batch::from_contiguous(data, n), w, out)).map_err(to_py)?;
+        let out = out
+            .as_slice_mut()
+            .map_err(|e| invalid("out", e, "must be contiguous"))?;
+        let outcome = py
+            .detach(|| self.run(Batch::from_contiguous(data, n), w, out))
+            .map_err(to_py)?;
         self.remember(outcome);
         Ok(())
     }
@@ -120,11 +128,18 @@ impl Aggregator {
         let slices = rows
             .iter()
             .enumerate()
-            .map(|(i, r)| r.as_slice().map_err(|e| invalid("rows", format!("row {i}: {e}"), "must be contiguous")))
+            .map(|(i, r)| {
+                r.as_slice()
+                    .map_err(|e| invalid("rows", format!("row {i}: {e}"), "must be contiguous"))
+            })
             .collect::<PyResult<Vec<&[f32]>>>()?;
         let w = slice(&weights, "weights")?;
-        let out = out.as_slice_mut().map_err(|e| invalid("out", e, "must be contiguous"))?;
-        let outcome = py.detach(|| self.run(Batch::from_rows(&slices), w, out)).map_err(to_py)?;
+        let out = out
+            .as_slice_mut()
+            .map_err(|e| invalid("out", e, "must be contiguous"))?;
+        let outcome = py
+            .detach(|| self.run(Batch::from_rows(&slices), w, out))
+            .map_err(to_py)?;
         self.remember(outcome);
         Ok(())
     }
@@ -145,14 +160,19 @@ impl Aggregator {
     ) -> PyResult<()> {
         let layers = layer_slices(&clients)?;
         let w = slice(&weights, "weights")?;
-        let out = out.as_slice_mut().map_err(|e| invalid("out", e, "must be contiguous"))?;
+        let out = out
+            .as_slice_mut()
+            .map_err(|e| invalid("out", e, "must be contiguous"))?;
         let coordinatewise = self.coordinatewise();
         let outcome = py
             .detach(|| {
                 if coordinatewise {
                     self.run_by_layer(&layers, w, out)
                 } else {
-                    let stacked: Vec<f32> = layers.iter().flat_map(|c| c.iter().flat_map(|l| l.iter().copied())).collect();
+                    let stacked: Vec<f32> = layers
+                        .iter()
+                        .flat_map(|c| c.iter().flat_map(|l| l.iter().copied()))
+                        .collect();
                     self.run(Batch::from_contiguous(&stacked, layers.len()), w, out)
                 }
             })
@@ -168,21 +188,41 @@ impl Aggregator {
 
 impl Aggregator {
     /// Weighs the batch, runs the rule into `out`, and gathers the report.
-    fn run(&self, batch: byzagg::Result<Batch<'_>>, weights: Option<&[f64]>, out: &mut [f32]) -> byzagg::Result<Outcome> {
+    fn run(
+        &self,
+        batch: byzagg::Result<Batch<'_>>,
+        weights: Option<&[f64]>,
+        out: &mut [f32],
+    ) -> byzagg::Result<Outcome> {
         let mut batch = batch?;
         if let Some(w) = weights {
             batch = batch.with_weights(w)?;
         }
         let report = self.inner.aggregate_into(&batch, out)?;
-        Ok(Outcome::new(report, &batch, self.inner.rule(), self.share, self.report_non_finite))
+        Ok(Outcome::new(
+            report,
+            &batch,
+            self.inner.rule(),
+            self.share,
+            self.report_non_finite,
+        ))
     }
 
     /// A coordinate-wise rule on layered rows: one batch per layer, each written to its part
     /// of `out`; the outcome covers all layers (a row is non-finite if any layer of it is).
-    fn run_by_layer(&self, layers: &[Vec<&[f32]>], weights: Option<&[f64]>, out: &mut [f32]) -> byzagg::Result<Outcome> {
+    fn run_by_layer(
+        &self,
+        layers: &[Vec<&[f32]>],
+        weights: Option<&[f64]>,
+        out: &mut [f32],
+    ) -> byzagg::Result<Outcome> {
         let d: usize = layers[0].iter().map(|l| l.len()).sum();
         if out.len() != d {
-            return Err(byzagg::Error::invalid("out", format!("length {}", out.len()), format!("must have length d = {d}")));
+            return Err(byzagg::Error::invalid(
+                "out",
+                format!("length {}", out.len()),
+                format!("must have length d = {d}"),
+            ));
         }
         let mut total: Option<Outcome> = None;
         let mut offset = 0;
@@ -211,7 +251,11 @@ impl Aggregator {
 /// the error comes at construction rather than at the first call).
 fn share(f: Option<i64>, lam: Option<f64>) -> PyResult<Option<Share>> {
     match (f, lam) {
-        (Some(f), Some(l)) => Err(invalid("f", format!("{f} with lam = {l}"), "give f or lam, not both")),
+        (Some(f), Some(l)) => Err(invalid(
+            "f",
+            format!("{f} with lam = {l}"),
+            "give f or lam, not both",
+        )),
         (Some(f), None) => usize::try_from(f)
             .map(|f| Some(Share::F(f)))
             .map_err(|_| invalid("f", f, "f must be >= 0")),
@@ -222,7 +266,10 @@ fn share(f: Option<i64>, lam: Option<f64>) -> PyResult<Option<Share>> {
 }
 
 /// An optional 1-D array as a slice (the Python layer makes it contiguous).
-fn slice<'a, T: numpy::Element>(a: &'a Option<PyReadonlyArray1<'_, T>>, name: &'static str) -> PyResult<Option<&'a [T]>> {
+fn slice<'a, T: numpy::Element>(
+    a: &'a Option<PyReadonlyArray1<'_, T>>,
+    name: &'static str,
+) -> PyResult<Option<&'a [T]>> {
     a.as_ref()
         .map(|a| a.as_slice().map_err(|e| invalid(name, e, "must be contiguous")))
         .transpose()

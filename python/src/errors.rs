@@ -23,7 +23,9 @@ create_exception!(
 pub fn to_py(e: byzagg::Error) -> PyErr {
     let message = e.to_string();
     match e {
-        byzagg::Error::InvalidParameter { .. } | byzagg::Error::Parse { .. } => PyValueError::new_err(message),
+        byzagg::Error::InvalidParameter { .. } | byzagg::Error::Parse { .. } => {
+            PyValueError::new_err(message)
+        }
         byzagg::Error::NonFinite { .. } => NonFiniteError::new_err(message),
         byzagg::Error::Unavailable { .. } => BackendUnavailable::new_err(message),
         _ => PyRuntimeError::new_err(message),

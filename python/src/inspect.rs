@@ -48,7 +48,10 @@ pub fn devices(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
 #[pyo3(signature = (backend = "all"))]
 pub fn verify<'py>(py: Python<'py>, backend: &str) -> PyResult<Bound<'py, PyList>> {
     let backends: Vec<Backend> = if backend == "all" {
-        Backend::ALL.into_iter().filter(|b| *b != Backend::Reference).collect()
+        Backend::ALL
+            .into_iter()
+            .filter(|b| *b != Backend::Reference)
+            .collect()
     } else {
         let b: Backend = backend.parse().map_err(to_py)?;
         vec![b.resolve().unwrap_or(b)]

@@ -69,7 +69,10 @@ pub fn to_dict<'py>(py: Python<'py>, o: &Outcome, rule: &str, backend: &str) -> 
     }
     dict.set_item("steps", steps)?;
     // None for both when the rows were not scanned.
-    let non_finite = o.bad.as_ref().map(|bad| (0..o.n).filter(|&i| bad[i]).collect::<Vec<_>>());
+    let non_finite = o
+        .bad
+        .as_ref()
+        .map(|bad| (0..o.n).filter(|&i| bad[i]).collect::<Vec<_>>());
     dict.set_item("non_finite_rows", non_finite)?;
     let held = match (&o.bad, &o.plan) {
         (Some(bad), Some(plan)) => {
@@ -89,7 +92,10 @@ fn step_dict<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py, PyDict>> 
             dict.set_item("scores", scores)?;
             dict.set_item("selected", selected)?;
         }
-        Step::Gm { iterations, converged } => {
+        Step::Gm {
+            iterations,
+            converged,
+        } => {
             dict.set_item("step", "gm")?;
             dict.set_item("iterations", iterations)?;
             dict.set_item("converged", converged)?;

@@ -33,7 +33,9 @@ def cli() -> str:
             return str(candidate)
     found = shutil.which("byzagg")
     if found is None:
-        skip_or_fail("cli", "no byzagg CLI (build it with `cargo build --release` or set BYZAGG_CLI)")
+        skip_or_fail(
+            "cli", "no byzagg CLI (build it with `cargo build --release` or set BYZAGG_CLI)"
+        )
     return found
 
 

@@ -32,7 +32,9 @@ def test_matrix_rows_and_layers_give_identical_results(rule):
 
 
 def test_layers_as_dicts_come_back_as_dicts():
-    clients = [{"w": np.full((2, 2), i, np.float32), "b": np.full(3, -i, np.float32)} for i in range(5)]
+    clients = [
+        {"w": np.full((2, 2), i, np.float32), "b": np.full(3, -i, np.float32)} for i in range(5)
+    ]
     out = byzagg.aggregate(clients, "cwmed", backend="cpu")
     assert list(out) == ["w", "b"]
     np.testing.assert_array_equal(out["w"], np.full((2, 2), 2.0))
@@ -42,7 +44,9 @@ def test_layers_as_dicts_come_back_as_dicts():
 def test_float64_and_non_contiguous_input_are_converted_once():
     x = batch(9, 100, seed=1)
     expected = byzagg.aggregate(x, "cwmed", backend="cpu")
-    np.testing.assert_array_equal(byzagg.aggregate(x.astype(np.float64), "cwmed", backend="cpu"), expected)
+    np.testing.assert_array_equal(
+        byzagg.aggregate(x.astype(np.float64), "cwmed", backend="cpu"), expected
+    )
     np.testing.assert_array_equal(
         byzagg.aggregate(np.asfortranarray(x), "cwmed", backend="cpu"), expected
     )
@@ -109,7 +113,9 @@ def test_float32_c_contiguous_input_is_read_in_place():
     # Counts every allocation, Rust's included: a copy of the 256 MB batch anywhere between
     # Python and the kernels would raise the peak by 256 MB; the result is 16 MB.
     growth = peak_growth("float32")
-    assert growth < 64 * 2**20, f"peak memory grew by {growth / 2**20:.0f} MiB: the batch was copied"
+    assert growth < 64 * 2**20, (
+        f"peak memory grew by {growth / 2**20:.0f} MiB: the batch was copied"
+    )
     # The same measurement sees the one conversion of a float64 batch (256 MB of float32).
     converted = peak_growth("float64")
     assert converted > 200 * 2**20, f"float64 conversion raised the peak by only {converted} bytes"

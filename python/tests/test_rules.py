@@ -59,8 +59,19 @@ def test_equals_the_cli(tmp_path, rule):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "w.npy", w)
     subprocess.run(
-        [exe, "aggregate", "--rule", rule, "--backend", "cpu", "--weights", tmp_path / "w.npy",
-         "-o", tmp_path / "out.npy", tmp_path / "x.npy"],
+        [
+            exe,
+            "aggregate",
+            "--rule",
+            rule,
+            "--backend",
+            "cpu",
+            "--weights",
+            tmp_path / "w.npy",
+            "-o",
+            tmp_path / "out.npy",
+            tmp_path / "x.npy",
+        ],
         check=True,
         capture_output=True,
     )
@@ -86,8 +97,18 @@ def test_a_row_of_weight_zero_takes_no_part():
     np.testing.assert_allclose(out, np.delete(x, 2, axis=0).mean(axis=0), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("rule", ["cwmed", "cwtm(f=2)", "krum(f=2)", "gm", "ctma(cwmed,f=2)",
-                                  "nnm(krum(f=2),f=2)", "cclip(tau=1,iters=3)"])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "cwmed",
+        "cwtm(f=2)",
+        "krum(f=2)",
+        "gm",
+        "ctma(cwmed,f=2)",
+        "nnm(krum(f=2),f=2)",
+        "cclip(tau=1,iters=3)",
+    ],
+)
 def test_non_finite_rows_within_tolerance_give_a_finite_result(rule):
     x = batch(9, 400, seed=4)
     x[1] = np.nan
