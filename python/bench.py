@@ -1,0 +1,101 @@
+"""Times byzagg.aggregate against numpy, torch (where installed) and the crate's own
+`byzagg bench` on the same jobs.
+
+    python python/bench.py                       # n = 16, 64; d = 1e6, 1e7; cwmed, mean
+    python python/bench.py --n 16 --d 1000000 --rule cwmed --runs 9
+
+Each time is the median of --runs calls after one warm-up. The Rust column is `byzagg bench`
+(found as target/release/byzagg or with --cli) for the same rule, n, d and backend, so
+"py/rust" is the cost of the Python layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import byzagg
+
+PEERS = {
+    "cwmed": lambda x: np.median(x, axis=0),
+    "mean": lambda x: x.mean(axis=0),
+}
+TORCH_PEERS = {
+    "cwmed": lambda t, x: t.quantile(x, 0.5, dim=0) if x.shape[1] <= 2**24 else None,
+    "mean": lambda t, x: x.mean(dim=0),
+}
+
+
+def median_time(runs: int, call, *args, **kwargs) -> float:
+    call(*args, **kwargs)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def rust_time(cli: Path, rule: str, n: int, d: int, backend: str, runs: int) -> float | None:
+    if not cli.is_file():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        subprocess.run(
+            [cli, "bench", "--rule", rule, "--backend", backend, "--n", str(n), "--d", str(d),
+             "--runs", str(runs), "--json", out],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return float(json.loads(out.read_text())[0]["seconds"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--n", type=int, nargs="+", default=[16, 64])
+    p.add_argument("--d", type=float, nargs="+", default=[1e6, 1e7])
+    p.add_argument("--rule", nargs="+", default=["cwmed", "mean"])
+    p.add_argument("--backend", default="cpu")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--cli", type=Path, default=Path(__file__).parents[1] / "target/release/byzagg")
+    args = p.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch not installed: no torch column")
+    print(f"{'rule':<8}{'n':>4}{'d':>10}  {'byzagg s':>9}  {'rust s':>9}  {'py/rust':>7}"
+          f"  {'numpy s':>9}  {'numpy/byzagg':>12}  {'torch s':>9}")  # fmt: skip
+    for rule in args.rule:
+        agg = byzagg.Aggregator(rule, backend=args.backend)
+        for n in args.n:
+            for d in (int(v) for v in args.d):
+                x = np.random.default_rng(24301).standard_normal((n, d), dtype=np.float32)
+                out = np.empty(d, np.float32)
+                ours = median_time(args.runs, agg.aggregate, x, out=out)
+                rust = rust_time(args.cli, rule, n, d, args.backend, args.runs)
+                peer = PEERS.get(rule)
+                numpy_s = median_time(args.runs, peer, x) if peer else None
+                torch_s = None
+                if torch is not None and rule in TORCH_PEERS:
+                    tx = torch.from_numpy(x)
+                    torch_s = median_time(args.runs, TORCH_PEERS[rule], torch, tx)
+                print(
+                    f"{rule:<8}{n:>4}{d:>10}  {ours:>9.4f}  {fmt(rust)}  "
+                    f"{fmt(rust and ours / rust, 7, '.3f')}  {fmt(numpy_s)}  "
+                    f"{fmt(numpy_s and numpy_s / ours, 12, '.1f')}  {fmt(torch_s)}"
+                )
+
+
+def fmt(v: float | None, width: int = 9, spec: str = ".4f") -> str:
+    return f"{v:>{width}{spec}}" if v is not None else f"{'-':>{width}}"
+
+
+if __name__ == "__main__":
+    main()

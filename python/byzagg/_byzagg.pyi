@@ -1,0 +1,52 @@
+"""Type stubs of the compiled module byzagg._byzagg (python/src/)."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class BackendUnavailable(RuntimeError): ...  # noqa: N818 (the name users catch)
+class NonFiniteError(ValueError): ...
+
+class Aggregator:
+    def __init__(
+        self,
+        rule: str,
+        *,
+        backend: str = "auto",
+        f: int | None = None,
+        lam: float | None = None,
+        strict: bool = False,
+        report_non_finite: bool = False,
+    ) -> None: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def coordinatewise(self) -> bool: ...
+    @property
+    def last_report(self) -> dict[str, Any] | None: ...
+    def aggregate_matrix(
+        self,
+        x: npt.NDArray[np.float32],
+        weights: npt.NDArray[np.float64] | None,
+        out: npt.NDArray[np.float32],
+    ) -> None: ...
+    def aggregate_rows(
+        self,
+        rows: list[npt.NDArray[np.float32]],
+        weights: npt.NDArray[np.float64] | None,
+        out: npt.NDArray[np.float32],
+    ) -> None: ...
+    def aggregate_layers(
+        self,
+        clients: list[list[npt.NDArray[np.float32]]],
+        weights: npt.NDArray[np.float64] | None,
+        out: npt.NDArray[np.float32],
+    ) -> None: ...
+
+def devices() -> list[dict[str, Any]]: ...
+def verify(backend: str = "all") -> list[dict[str, Any]]: ...
