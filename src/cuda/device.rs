@@ -36,6 +36,49 @@ pub(crate) fn device_count() -> Result<usize, String> {
         .clone()
 }
 
+/// The driver's CUDA version (major, minor), e.g. (13, 0) for R580, or `None` without a
+/// driver library. Needs no device.
+pub(crate) fn driver_version() -> Option<(i32, i32)> {
+    static VERSION: OnceLock<Option<(i32, i32)>> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        std::panic::catch_unwind(|| {
+            // SAFETY: only tries to open the driver library by its names.
+            if !unsafe { cudarc::driver::sys::is_culib_present() } {
+                return None;
+            }
+            let mut v = 0;
+            // SAFETY: the library is present; `v` is valid for one write.
+            let status = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
+            (status == cudarc::driver::sys::CUresult::CUDA_SUCCESS).then_some((v / 1000, v % 1000 / 10))
+        })
+        .unwrap_or(None)
+    })
+}
+
+/// Compiles a one-line kernel with the NVRTC in use and loads it on device 0: proof that the
+/// driver accepts the PTX this NVRTC emits (NVRTC 13 writes PTX 9.0, which drivers before
+/// R580 refuse), so that `auto` falls back to the CPU instead of failing every aggregation.
+pub(crate) fn load_probe_module() -> Result<(), String> {
+    const SOURCE: &str = "extern \"C\" __global__ void byzagg_probe(float* x) { x[0] = 1.0f; }";
+    std::panic::catch_unwind(|| {
+        let ctx = CudaContext::new(0).map_err(|e| format!("creating a context on device 0: {e}"))?;
+        let (major, minor) = ctx.compute_capability().map_err(|e| e.to_string())?;
+        let ptx = nvrtc::compile("probe.cu", SOURCE, &format!("sm_{major}{minor}"))?;
+        ctx.load_module(ptx).map_err(|e| {
+            let nv = nvrtc::nvrtc().map(|i| i.version).unwrap_or((0, 0));
+            let drv = driver_version().unwrap_or((0, 0));
+            format!(
+                "the driver (CUDA {}.{}) cannot load the PTX of NVRTC {}.{}: {e}; install the \
+                 NVRTC of the driver's CUDA version (for a 12.x driver: \
+                 `pip install nvidia-cuda-nvrtc-cu12`) or point BYZAGG_NVRTC at it",
+                drv.0, drv.1, nv.0, nv.1
+            )
+        })?;
+        Ok(())
+    })
+    .unwrap_or_else(|_| Err("the CUDA module probe panicked".into()))
+}
+
 /// One line about device `ordinal` for `byzagg devices`.
 pub(crate) fn describe_device(ordinal: usize) -> String {
     let info = || -> Result<String, cudarc::driver::DriverError> {

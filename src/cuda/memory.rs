@@ -94,6 +94,15 @@ impl<'a> CudaRows<'a> {
                 "need at least one non-null row pointer and d >= 1",
             ));
         }
+        // A misaligned f32 load is a sticky CUDA error: it would poison the context for
+        // every later call of the process, so it is refused here.
+        if let Some((i, p)) = ptrs.iter().enumerate().find(|(_, p)| **p % 4 != 0) {
+            return Err(Error::invalid(
+                "rows",
+                format!("row {i} at address {p:#x}"),
+                "every row pointer must be 4-byte aligned (f32)",
+            ));
+        }
         Ok(CudaRows {
             k: ptrs.len(),
             d,
@@ -336,5 +345,21 @@ impl Cuda {
             Data::HostOwned(v) => out.copy_from_slice(v),
         }
         self.stream().synchronize().map_err(backend_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CudaRows;
+
+    #[test]
+    fn misaligned_or_null_row_pointers_are_refused() {
+        let Err(err) = CudaRows::from_pointers(vec![0x1000, 0x2002], 8) else {
+            panic!("a misaligned pointer was accepted");
+        };
+        assert!(err.to_string().contains("row 1"), "{err}");
+        assert!(err.to_string().contains("4-byte aligned"), "{err}");
+        assert!(CudaRows::from_pointers(vec![0x1000, 0], 8).is_err());
+        assert!(CudaRows::from_pointers(vec![0x1000, 0x2004], 8).is_ok());
     }
 }

@@ -65,8 +65,9 @@ pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
 /// The architectures CI compiles for.
 pub const CI_ARCHS: [&str; 2] = ["sm_80", "sm_90"];
 
-/// `Ok(())` if CUDA can run here: the driver library loads, it reports a device, and NVRTC is
-/// found. Otherwise [`Error::Unavailable`] with the reason. Probed once per process; never
+/// `Ok(())` if CUDA can run here: the driver library loads, it reports a device, NVRTC is
+/// found, and the driver loads a module that NVRTC compiled (its PTX version is one the driver
+/// knows). Otherwise [`Error::Unavailable`] with the reason. Probed once per process; never
 /// panics.
 pub fn available() -> Result<()> {
     probe().map_err(|reason| Error::Unavailable {
@@ -89,7 +90,8 @@ fn probe() -> Result<(), String> {
             if count == 0 {
                 return Err("the NVIDIA driver reports no CUDA device".into());
             }
-            nvrtc::nvrtc().map(|_| ())
+            nvrtc::nvrtc()?;
+            device::load_probe_module()
         })
         .clone()
 }

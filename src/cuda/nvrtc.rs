@@ -16,6 +16,10 @@
 //! 4. `/usr/local/cuda/lib64`;
 //! 5. the system loader's own search (`LD_LIBRARY_PATH`, `ldconfig`).
 //!
+//! Where a driver is installed, a library newer than the driver's CUDA major version is passed
+//! over while an older one exists (NVRTC 13 emits PTX 9.0, which a 12.x driver cannot load),
+//! except that `BYZAGG_NVRTC` is always taken as given.
+//!
 //! Nothing here needs a GPU: CI compiles every kernel for sm_80 and sm_90 on the CPU.
 
 use std::path::{Path, PathBuf};
@@ -95,14 +99,6 @@ pub fn search_path() -> Vec<PathBuf> {
     out
 }
 
-/// The NVRTC library file in `place` (a file, or a folder holding one of [`NAMES`]).
-fn library_in(place: &Path) -> Option<PathBuf> {
-    if place.is_file() {
-        return Some(place.to_path_buf());
-    }
-    NAMES.iter().map(|n| place.join(n)).find(|p| p.is_file())
-}
-
 /// Loads `path` for the whole process (`RTLD_GLOBAL`) and never unloads it.
 fn load_global(path: &Path) -> Result<(), String> {
     use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
@@ -114,13 +110,54 @@ fn load_global(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The CUDA major version of a library file named `libnvrtc.so.<major>[...]`.
+fn soname_major(lib: &Path) -> Option<i32> {
+    let name = lib.file_name()?.to_str()?;
+    name.strip_prefix("libnvrtc.so.")?.split('.').next()?.parse().ok()
+}
+
+/// The libraries to try, in order: the search path's, with those whose major version is
+/// newer than `driver_major` moved after the others (`BYZAGG_NVRTC` stays first).
+fn candidates(driver_major: Option<i32>) -> Vec<PathBuf> {
+    let explicit = std::env::var_os("BYZAGG_NVRTC").map(PathBuf::from);
+    let mut libs: Vec<PathBuf> = Vec::new();
+    for place in search_path() {
+        let found: Vec<PathBuf> = if place.is_file() {
+            vec![place.clone()]
+        } else {
+            NAMES
+                .iter()
+                .map(|n| place.join(n))
+                .filter(|p| p.is_file())
+                .collect()
+        };
+        for lib in found {
+            if !libs.contains(&lib) {
+                libs.push(lib);
+            }
+        }
+    }
+    order_for_driver(libs, driver_major, explicit.as_deref())
+}
+
+/// `libs` with those newer than the driver's major version moved to the end, keeping the
+/// order otherwise; a library under `explicit` (the user's `BYZAGG_NVRTC`) is never moved.
+fn order_for_driver(libs: Vec<PathBuf>, driver_major: Option<i32>, explicit: Option<&Path>) -> Vec<PathBuf> {
+    let Some(major) = driver_major else {
+        return libs;
+    };
+    let pinned = |p: &PathBuf| explicit.is_some_and(|e| p.starts_with(e));
+    let too_new = |p: &PathBuf| !pinned(p) && soname_major(p).is_some_and(|m| m > major);
+    let (mut fit, newer): (Vec<PathBuf>, Vec<PathBuf>) = libs.into_iter().partition(|p| !too_new(p));
+    fit.extend(newer);
+    fit
+}
+
 fn load() -> Result<NvrtcInfo, String> {
     let mut tried = Vec::new();
     let mut found = None;
-    for place in search_path() {
-        let Some(lib) = library_in(&place) else {
-            continue;
-        };
+    let driver_major = super::device::driver_version().map(|v| v.0);
+    for lib in candidates(driver_major) {
         // NVRTC opens its builtins library by soname: load it first, from the same folder.
         if let Some(dir) = lib.parent()
             && let Ok(entries) = std::fs::read_dir(dir)
@@ -205,4 +242,32 @@ pub fn compile(file: &str, source: &str, arch: &str) -> Result<Ptx, String> {
             ),
             other => format!("{file} for {arch}: {other:?}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_older_than_the_newest_nvrtc_gets_the_older_one_first() {
+        let libs: Vec<PathBuf> = ["/a/libnvrtc.so.13", "/b/libnvrtc.so.12", "/c/libnvrtc.so"]
+            .map(PathBuf::from)
+            .to_vec();
+        assert_eq!(soname_major(&libs[0]), Some(13));
+        assert_eq!(soname_major(&libs[2]), None);
+        let order = |major, explicit: Option<&str>| {
+            order_for_driver(libs.clone(), major, explicit.map(Path::new))
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            order(Some(12), None),
+            ["/b/libnvrtc.so.12", "/c/libnvrtc.so", "/a/libnvrtc.so.13"]
+        );
+        assert_eq!(order(Some(13), None)[0], "/a/libnvrtc.so.13");
+        assert_eq!(order(None, None)[0], "/a/libnvrtc.so.13");
+        // The user's choice is kept even when it is newer than the driver.
+        assert_eq!(order(Some(12), Some("/a"))[0], "/a/libnvrtc.so.13");
+    }
 }
