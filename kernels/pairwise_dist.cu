@@ -4,73 +4,134 @@
 // Layout: `rows` is a device array of n pointers, each offset to the first coordinate of this
 // chunk; row i's value at chunk coordinate t is rows[i][t], t < len.
 //
-// Launch of pairwise_dist_partial: blocks of 16 x 16 threads; blockIdx.x is a tile of 16 rows
-// j, blockIdx.y a tile of 16 rows i, blockIdx.z a split of the coordinates
-// [z * span, min(len, (z + 1) * span)). Tiles below the diagonal return at once (the matrix is
-// symmetric). Per step the block stages 32 coordinates of its 2 x 16 rows in shared memory
-// (a warp loads 32 consecutive coordinates of one row: coalesced), then thread (ty, tx) adds
-// the squared differences of pair (i, j) = (16 by + ty, 16 bx + tx), i <= j. It writes
-// partial[z][i][j] only for i <= j < n; other entries are left as the caller zeroed them.
+// Launch of pairwise_dist_partial: a 1-D grid of blocks over (sub-tile pair, split) = (x, z):
+// blockIdx.x enumerates the pairs bi <= bj of sub-tiles of R = 8 rows (upper triangle, row by
+// row), blockIdx.z a split of the coordinates [z * span, min(len, (z + 1) * span)); blocks of
+// the same split are adjacent in launch order, so the rows they share are read from L2. A block
+// has WARPS warps; per step a warp takes 32 K consecutive coordinates (lane l reads
+// coordinates l, l + 32, ...: coalesced) and every lane holds the R x R pair sums of its K
+// coordinates in registers (8 + 8 loads feed 64 fused multiply-adds: no shared-memory traffic
+// in the inner loop). A reduce-scatter over the warp's lanes (62 f64 shuffles) leaves lane l
+// with pairs 2l and 2l + 1 in f64; the warps are added in shared memory at the end. The block
+// writes partial[z][i][j] only for i <= j < n; other entries are left as the caller zeroed them.
 // pairwise_dist_reduce then sums the splits: out[e] = sum over z of partial[z][e], e < n * n.
+// Requires span to be a multiple of 32 K (the launcher's choice; not needed for correctness).
 //
-// Accuracy: each 32-coordinate step is summed in f32 with fma, then added to an f64
-// accumulator, and the splits are added in f64. A step whose f32 sum is below 1e-30 (squares
-// may have underflowed), infinite (finite inputs up to 3.4e38 overflow in f32) or NaN is
-// redone in f64 from shared memory, so finite inputs never overflow and tiny ones keep their
-// relative accuracy. A row holding NaN or an infinity makes every sum it enters non-finite
-// (its diagonal included: x - x is NaN); the caller maps non-finite sums to +inf.
+// Accuracy: each lane's K squares of one pair are summed in f32 with fma, then in f64 across
+// lanes, steps and splits. A lane sum below 1e-30 (squares may have underflowed), infinite
+// (finite inputs up to 3.4e38 overflow in f32) or NaN is redone in f64 from the rows, so finite
+// inputs never overflow and tiny ones keep their relative accuracy (the diagonal i == j, exactly
+// 0 or NaN in f32 already, is not redone). A row holding NaN or an infinity makes every sum it
+// enters non-finite (its diagonal included: x - x is NaN); the caller maps non-finite sums to
+// +inf.
 
 typedef unsigned long long u64;
 
-#define TILE 16
-#define STEP 32
+#define PD_R 8
+#define PD_K 16
+#define PD_WARPS 4
 #define TINY 1e-30f
 
-extern "C" __global__ void __launch_bounds__(TILE * TILE)
+// The lane's f64 value of pair q = (qi, qj): the f32 sum, or its f64 redo (see the header).
+__device__ __forceinline__ double pair_value(float s, int qi, int qj, bool diag, const float* const* ra,
+                                             const float* const* rb, u64 c0, u64 end, int lane) {
+  if ((s >= TINY && !isinf(s)) || (diag && qi == qj)) return (double)s;
+  if (ra[qi] == nullptr || rb[qj] == nullptr) return (double)s;  // padding rows: never written
+  double sd = 0.0;
+  for (int k = 0; k < PD_K; ++k) {
+    const u64 c = c0 + (u64)k * 32 + lane;
+    if (c < end) {
+      const double diff = (double)ra[qi][c] - (double)rb[qj][c];
+      sd += diff * diff;
+    }
+  }
+  return sd;
+}
+
+extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
     pairwise_dist_partial(const float* const* __restrict__ rows, int n, u64 len, u64 span,
                           double* __restrict__ partial) {
-  const int ti = blockIdx.y, tj = blockIdx.x;
-  if (ti > tj) return;  // the whole block leaves: no barrier is skipped by part of it
-  __shared__ float a[TILE][STEP + 1];  // + 1: rows of b read by 16 lanes fall in distinct banks
-  __shared__ float b[TILE][STEP + 1];
-  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * TILE + tx;
-  const int i = ti * TILE + ty, j = tj * TILE + tx;
-  const bool mine = i < n && j < n && i <= j;
+  // Sub-tile pair p -> (bi, bj): S(b) = b (2B - b + 1) / 2 pairs precede row b of the triangle.
+  const int nb = (n + PD_R - 1) / PD_R;
+  const long long p = blockIdx.x;
+  const double h = nb + 0.5;
+  int bi = (int)floor(h - sqrt(h * h - 2.0 * (double)p));
+  if (bi < 0) bi = 0;
+  while (bi > 0 && (long long)bi * (2LL * nb - bi + 1) / 2 > p) --bi;
+  while ((long long)(bi + 1) * (2LL * nb - bi) / 2 <= p) ++bi;
+  const int bj = bi + (int)(p - (long long)bi * (2LL * nb - bi + 1) / 2);
+  const bool diag = bi == bj;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const float* ra[PD_R];
+  const float* rb[PD_R];
+#pragma unroll
+  for (int q = 0; q < PD_R; ++q) {
+    ra[q] = bi * PD_R + q < n ? rows[bi * PD_R + q] : nullptr;
+    rb[q] = bj * PD_R + q < n ? rows[bj * PD_R + q] : nullptr;
+  }
   const u64 begin = (u64)blockIdx.z * span;
   const u64 end = begin + span < len ? begin + span : len;
-  double acc = 0.0;
-  for (u64 c0 = begin; c0 < end; c0 += STEP) {
+  double keep0 = 0.0, keep1 = 0.0;  // pairs 2 lane and 2 lane + 1 of this warp
+  // Every warp runs the same number of steps (a warp past `end` adds zeros), so the block's
+  // threads stay in step.
+  for (u64 base = begin; base < end; base += (u64)PD_WARPS * 32 * PD_K) {
+    const u64 c0 = base + (u64)warp * 32 * PD_K;
+    float acc[PD_R * PD_R];
 #pragma unroll
-    for (int q = 0; q < (TILE * STEP) / (TILE * TILE); ++q) {
-      const int e = tid + q * TILE * TILE;
-      const int r = e / STEP, col = e % STEP;
-      const u64 cc = c0 + col;
-      const int ri = ti * TILE + r, rj = tj * TILE + r;
-      a[r][col] = (ri < n && cc < end) ? rows[ri][cc] : 0.0f;
-      b[r][col] = (rj < n && cc < end) ? rows[rj][cc] : 0.0f;
-    }
-    __syncthreads();
-    if (mine) {
-      float s = 0.0f;
+    for (int q = 0; q < PD_R * PD_R; ++q) acc[q] = 0.0f;
 #pragma unroll
-      for (int c = 0; c < STEP; ++c) {
-        const float diff = a[ty][c] - b[tx][c];
-        s = fmaf(diff, diff, s);
+    for (int k = 0; k < PD_K; ++k) {
+      const u64 c = c0 + (u64)k * 32 + lane;
+      float x[PD_R], y[PD_R];
+#pragma unroll
+      for (int q = 0; q < PD_R; ++q) {
+        x[q] = (c < end && ra[q] != nullptr) ? ra[q][c] : 0.0f;
+        y[q] = (c < end && rb[q] != nullptr) ? rb[q][c] : 0.0f;
       }
-      if (!(s >= TINY) || isinf(s)) {
-        double sd = 0.0;
-        for (int c = 0; c < STEP; ++c) {
-          const double diff = (double)a[ty][c] - (double)b[tx][c];
-          sd += diff * diff;
+#pragma unroll
+      for (int qi = 0; qi < PD_R; ++qi)
+#pragma unroll
+        for (int qj = 0; qj < PD_R; ++qj) {
+          const float diff = x[qi] - y[qj];
+          acc[qi * PD_R + qj] = fmaf(diff, diff, acc[qi * PD_R + qj]);
         }
-        acc += sd;
-      } else {
-        acc += (double)s;
+    }
+    // Reduce-scatter over the lanes: at each level a lane keeps the half of its values that
+    // its lane bit selects and adds its partner's copy of that half.
+    double v[PD_R * PD_R / 2];
+    {
+      const bool up = (lane & 16) != 0;
+#pragma unroll
+      for (int q = 0; q < 32; ++q) {
+        const double lo = pair_value(acc[q], q / PD_R, q % PD_R, diag, ra, rb, c0, end, lane);
+        const double hi = pair_value(acc[q + 32], (q + 32) / PD_R, (q + 32) % PD_R, diag, ra, rb, c0, end, lane);
+        const double send = up ? lo : hi;
+        v[q] = (up ? hi : lo) + __shfl_xor_sync(0xffffffffu, send, 16);
       }
     }
-    __syncthreads();
+#pragma unroll
+    for (int half = 16, bit = 8; half >= 2; half /= 2, bit /= 2) {
+      const bool up = (lane & bit) != 0;
+#pragma unroll
+      for (int q = 0; q < half; ++q) {
+        const double send = up ? v[q] : v[q + half];
+        v[q] = (up ? v[q + half] : v[q]) + __shfl_xor_sync(0xffffffffu, send, bit);
+      }
+    }
+    keep0 += v[0];
+    keep1 += v[1];
   }
-  if (mine) partial[((u64)blockIdx.z * n + i) * n + j] = acc;
+  // The warps' totals, added in warp order.
+  __shared__ double sums[PD_WARPS][PD_R * PD_R];
+  sums[warp][2 * lane] = keep0;
+  sums[warp][2 * lane + 1] = keep1;
+  __syncthreads();
+  if (threadIdx.x < PD_R * PD_R) {
+    const int q = threadIdx.x, i = bi * PD_R + q / PD_R, j = bj * PD_R + q % PD_R;
+    double t = 0.0;
+    for (int w = 0; w < PD_WARPS; ++w) t += sums[w][q];
+    if (i < n && j < n && i <= j) partial[((u64)blockIdx.z * n + i) * n + j] = t;
+  }
 }
 
 // 1-D grid of 1-D blocks; thread e < nn writes out[e], the f64 sum over the splits in order.

@@ -1,9 +1,9 @@
 //! Primitive 2, `pairwise_dist` (SPEC 4.4 and section 5): the `n x n` squared distances,
 //! launched from `kernels/pairwise_dist.cu`.
 //!
-//! Per coordinate chunk: `pairwise_dist_partial` on a grid of (16-row tiles)^2 x splits, each
-//! block summing one coordinate split of 256 pairs, then `pairwise_dist_reduce` adding the
-//! splits in f64; the host adds the chunks in f64, mirrors the upper triangle and maps every
+//! Per coordinate chunk: `pairwise_dist_partial` on a grid of (pairs of 8-row sub-tiles of the
+//! upper triangle) x splits, each block summing one coordinate split of 64 pairs with the pair
+//! sums in registers, then `pairwise_dist_reduce` adding the splits in f64; the host adds the chunks in f64, mirrors the upper triangle and maps every
 //! non-finite sum to `+inf` (a row holding NaN or an infinity, its diagonal included).
 //! The number of splits aims at about eight blocks per multiprocessor.
 
@@ -24,8 +24,12 @@ const REDUCE: &str = "pairwise_dist_reduce";
 /// Every entry point of [`SOURCE`].
 pub(crate) const ENTRIES: [&str; 2] = [PARTIAL, REDUCE];
 
-const TILE: usize = 16;
-const STEP: usize = 32;
+/// Rows per sub-tile (`PD_R` in the kernel).
+const ROWS: usize = 8;
+/// Coordinates a block covers per step: `PD_WARPS * 32 * PD_K`.
+const STEP: usize = 4 * 32 * 16;
+/// Threads per block: `PD_WARPS * 32`.
+const THREADS: u32 = 128;
 
 /// Runs primitive 2 over `rows`; returns the `n x n` matrix, row-major.
 pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
@@ -42,8 +46,8 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
     let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
     let mut sums = vec![0.0f64; nn];
     let chunk = cuda.chunk_len(d, if rows.is_on_device() { 0 } else { n })?;
-    let tiles = n.div_ceil(TILE);
-    let upper = tiles * (tiles + 1) / 2;
+    let blocks = n.div_ceil(ROWS);
+    let upper = blocks * (blocks + 1) / 2;
     let mut keep = Vec::new();
     let mut j0 = 0;
     while j0 < d {
@@ -69,14 +73,15 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
             .arg(&span64)
             .arg(&partial_ptr);
         let cfg = LaunchConfig {
-            grid_dim: (tiles as u32, tiles as u32, splits as u32),
-            block_dim: (TILE as u32, TILE as u32, 1),
+            grid_dim: (upper as u32, 1, splits as u32),
+            block_dim: (THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         // SAFETY: arguments match pairwise_dist_partial (pointer, i32, u64, u64, pointer).
-        // `rows_ptr` holds n row pointers valid for `len` floats; the grid covers the tiles
-        // and `splits` spans with splits * span >= len; blocks write partial[z][i][j] for
-        // z < splits and i <= j < n, inside the splits * n * n doubles allocated.
+        // `rows_ptr` holds n row pointers valid for `len` floats; the grid covers the
+        // sub-tile pairs of the upper triangle and `splits` spans with splits * span >= len;
+        // blocks write partial[z][i][j] for z < splits and i <= j < n, inside the
+        // splits * n * n doubles allocated.
         unsafe { launch.launch(cfg) }.map_err(backend_err)?;
         let host = cuda.sum_splits(&reduce_fn, &partial, splits, nn)?;
         cuda.finish_chunk(None, j0, len, &mut keep)?;

@@ -49,6 +49,14 @@ inline double __shfl_down_sync(unsigned, double v, int off) {
   __syncthreads();
   return r;
 }
+inline double __shfl_xor_sync(unsigned, double v, int mask) {
+  const unsigned t = threadIdx.x + threadIdx.y * blockDim.x;
+  g_shfl[t] = v;
+  __syncthreads();
+  const double r = g_shfl[t ^ (unsigned)mask];  // mask < 32: the partner is in the same warp
+  __syncthreads();
+  return r;
+}
 
 #include "../../kernels/order_stats.cu"
 #include "../../kernels/pairwise_dist.cu"
@@ -131,13 +139,13 @@ int main(int argc, char** argv) {
     });
     std::fwrite(res.data(), 4, d, out);
   } else if (mode == "pairwise") {
-    const int tiles = (int)((n + 15) / 16);
-    const u64 steps = (d + 31) / 32;
-    const u64 splits0 = steps < 3 ? steps : 3;
-    const u64 span = (steps + splits0 - 1) / splits0 * 32;
-    const u64 splits = (d + span - 1) / span;
+    // As src/cuda/pairwise_dist.rs: one block per (sub-tile pair, split); spans of 64
+    // coordinates here (not a multiple of the 512 a block step covers) so that splits, steps
+    // that end inside a warp and warps with nothing to do all run.
+    const u64 nb = (n + PD_R - 1) / PD_R, pairs = nb * (nb + 1) / 2;
+    const u64 span = 64, splits = (d + span - 1) / span;
     std::vector<double> partial(splits * n * n, 0.0), red(n * n, 0.0);
-    launch({(unsigned)tiles, (unsigned)tiles, (unsigned)splits}, {16, 16}, [&] {
+    launch({(unsigned)pairs, 1, (unsigned)splits}, {PD_WARPS * 32}, [&] {
       pairwise_dist_partial(rows.data(), (int)n, d, span, partial.data());
     });
     launch({(unsigned)((n * n + 255) / 256)}, {256},
