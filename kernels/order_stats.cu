@@ -185,6 +185,39 @@ __device__ __forceinline__ float trim_walk(const Keys& key, int m, const double*
   return (float)(sum / kept_total);
 }
 
+// median_walk over keys held in registers: the walk only finds the rank(s), and every key is
+// read at a constant index (a runtime index would move the sorted keys to a stack frame).
+template <int N>
+__device__ __forceinline__ float median_registers(const u64 (&k)[N], int m, const double* __restrict__ w,
+                                                  const float* const* __restrict__ rows, u64 t, double total) {
+  double c = 0.0;
+  bool found = false, mid = false;
+  unsigned ra = 0, rb = 0, last = 0;
+#pragma unroll
+  for (int q = 0; q < N; ++q) {
+    if (q < m) {
+      const unsigned r = (unsigned)k[q];
+      if (q == m - 1) last = r;
+      if (!found) {
+        c += w[r];
+        if (2.0 * c == total) {
+          found = true;
+          ra = r;
+          mid = q + 1 < m;
+          if (q + 1 < N) rb = (unsigned)k[q + 1 < N ? q + 1 : N - 1];
+        } else if (2.0 * c > total) {
+          found = true;
+          ra = r;
+        }
+      }
+    }
+  }
+  // Not found: rounding left the last cumulative weight a hair below W.
+  if (!found) ra = last;
+  if (mid) return (float)(((double)rows[ra][t] + (double)rows[rb][t]) / 2.0);
+  return m > 0 ? rows[ra][t] : __uint_as_float(0x7fffffffu);
+}
+
 template <int N, bool MEDIAN>
 __device__ __forceinline__ void order_stats_small(const float* const* __restrict__ rows,
                                                   const double* __restrict__ w, int m, double total,
@@ -197,7 +230,7 @@ __device__ __forceinline__ void order_stats_small(const float* const* __restrict
     for (int k = 0; k < N; ++k) keys[k] = k < m ? make_key(rows[k][t], k) : ~0ull;
     bitonic_sort<N>(keys);
     const RegKeys<N> get{keys};
-    out[t] = MEDIAN ? median_walk<N>(get, m, w, rows, t, total) : trim_walk<N>(get, m, w, lo, hi, eps);
+    out[t] = MEDIAN ? median_registers<N>(keys, m, w, rows, t, total) : trim_walk<N>(get, m, w, lo, hi, eps);
   }
 }
 

@@ -48,6 +48,19 @@ __device__ __forceinline__ double pair_value(float s, int qi, int qj, bool diag,
   return sd;
 }
 
+// One level of the reduce-scatter: a lane keeps the half of v[0 .. 2 HALF) that lane bit BIT
+// selects and adds its partner's copy of that half. Template arguments keep every index a
+// constant, so v stays in registers.
+template <int HALF, int BIT>
+__device__ __forceinline__ void scatter_level(double (&v)[PD_R * PD_R / 2], int lane) {
+  const bool up = (lane & BIT) != 0;
+#pragma unroll
+  for (int q = 0; q < HALF; ++q) {
+    const double send = up ? v[q] : v[q + HALF];
+    v[q] = (up ? v[q + HALF] : v[q]) + __shfl_xor_sync(0xffffffffu, send, BIT);
+  }
+}
+
 extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
     pairwise_dist_partial(const float* const* __restrict__ rows, int n, u64 len, u64 span,
                           double* __restrict__ partial) {
@@ -109,15 +122,10 @@ extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
         v[q] = (up ? hi : lo) + __shfl_xor_sync(0xffffffffu, send, 16);
       }
     }
-#pragma unroll
-    for (int half = 16, bit = 8; half >= 2; half /= 2, bit /= 2) {
-      const bool up = (lane & bit) != 0;
-#pragma unroll
-      for (int q = 0; q < half; ++q) {
-        const double send = up ? v[q] : v[q + half];
-        v[q] = (up ? v[q + half] : v[q]) + __shfl_xor_sync(0xffffffffu, send, bit);
-      }
-    }
+    scatter_level<16, 8>(v, lane);
+    scatter_level<8, 4>(v, lane);
+    scatter_level<4, 2>(v, lane);
+    scatter_level<2, 1>(v, lane);
     keep0 += v[0];
     keep1 += v[1];
   }

@@ -37,8 +37,11 @@ fn harness() -> Option<PathBuf> {
         .status();
     match status {
         Ok(s) if s.success() => Some(exe),
-        other => {
-            eprintln!("skipped: cannot build the kernel emulator with a C++20 compiler: {other:?}");
+        // A compiler that runs but rejects the kernels is a failure: only a missing compiler
+        // is a reason to skip.
+        Ok(s) => panic!("the kernel emulator did not compile ({s}): see the compiler's errors above"),
+        Err(e) => {
+            eprintln!("skipped: cannot run a C++20 compiler for the kernel emulator: {e}");
             None
         }
     }

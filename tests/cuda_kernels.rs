@@ -57,3 +57,124 @@ fn the_cuda_probe_never_panics_and_explains_itself() {
     }
     assert!(!byzagg::cuda::describe().is_empty());
 }
+
+/// `ptxas`: `BYZAGG_PTXAS`, the one PyPI's `nvidia-cuda-nvcc` puts in `.venv`, or `PATH`'s.
+fn ptxas() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("BYZAGG_PTXAS") {
+        return Some(p.into());
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
+    for py in std::fs::read_dir(&venv).into_iter().flatten().flatten() {
+        let p = py.path().join("site-packages/nvidia/cu13/bin/ptxas");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    std::process::Command::new("ptxas")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "ptxas".into())
+}
+
+/// Register budgets of the hot entry points on sm_90 (`ptxas -v`), with headroom over what
+/// they use now: growth past these is a change to look at, not noise.
+const REGISTER_BUDGET: [(&str, u32); 6] = [
+    ("order_stats_median_u32", 64),
+    ("order_stats_median_u64", 96),
+    ("order_stats_median_n32", 192),
+    ("pairwise_dist_partial", 200),
+    ("center_dist_partial", 96),
+    ("mix_k1", 64),
+];
+
+/// Local-memory use recorded on sm_80 (Ampere), where ptxas keeps a few values of these two
+/// register-heavy kernels in a small stack frame that sm_90 does not need: (arch, entry, most
+/// spill-store bytes). Anything more, or any other entry with a stack frame, fails.
+const SPILL_BUDGET: [(&str, &str, u32); 2] = [
+    ("sm_80", "order_stats_median_n32", 32),
+    ("sm_80", "pairwise_dist_partial", 48),
+];
+
+/// Every kernel assembles to machine code for sm_80 and sm_90 without spilling to local memory
+/// or a stack frame (except the recorded [`SPILL_BUDGET`]), and the hot entry points stay
+/// within their register budgets. Needs NVRTC
+/// and ptxas (PyPI's `nvidia-cuda-nvcc`); skipped with the reason otherwise, unless
+/// BYZAGG_REQUIRE names `ptxas`.
+#[test]
+fn kernels_assemble_without_spills_within_register_budgets() {
+    let Some(ptxas) = ptxas() else {
+        assert!(
+            !required("ptxas"),
+            "BYZAGG_REQUIRE names ptxas but none was found"
+        );
+        eprintln!("skipped: no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("byzagg-ptxas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut problems = Vec::new();
+    let mut report = Vec::new();
+    for arch in byzagg::cuda::CI_ARCHS {
+        for (file, _, _) in byzagg::cuda::KERNEL_FILES {
+            let ptx = match byzagg::cuda::ptx(file, arch) {
+                Ok(p) => p,
+                Err(e) if !required("cuda-compile") && e.contains("no NVRTC") => {
+                    eprintln!("skipped: {e}");
+                    return;
+                }
+                Err(e) => panic!("{file} for {arch}: {e}"),
+            };
+            let path = dir.join(format!("{file}.{arch}.ptx"));
+            std::fs::write(&path, ptx).expect("write ptx");
+            let out = std::process::Command::new(&ptxas)
+                .args(["-v", "--gpu-name", arch, "-o"])
+                .arg(dir.join("out.cubin"))
+                .arg(&path)
+                .output()
+                .expect("run ptxas");
+            let log = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "ptxas failed on {file} for {arch}:\n{log}");
+            let mut entry = String::new();
+            for line in log.lines() {
+                if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+                    entry = rest.split('\'').next().unwrap_or("").to_string();
+                }
+                if line.contains("bytes stack frame")
+                    && !line.contains(" 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads")
+                {
+                    let stores = line
+                        .split(", ")
+                        .find(|p| p.contains("spill stores"))
+                        .and_then(|p| p.split_whitespace().next())
+                        .and_then(|b| b.parse::<u32>().ok())
+                        .unwrap_or(u32::MAX);
+                    let allowed = SPILL_BUDGET
+                        .iter()
+                        .any(|(a, e, most)| *a == arch && *e == entry && stores <= *most);
+                    if !allowed {
+                        problems.push(format!("{arch} {entry}: {}", line.trim()));
+                    }
+                }
+                if let Some(regs) = line
+                    .split("Used ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|r| r.parse::<u32>().ok())
+                {
+                    report.push(format!("{arch} {entry}: {regs} registers"));
+                    if let Some((_, budget)) = REGISTER_BUDGET.iter().find(|(e, _)| *e == entry)
+                        && arch == "sm_90"
+                        && regs > *budget
+                    {
+                        problems.push(format!("{arch} {entry}: {regs} registers, budget {budget}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{}", report.join("\n"));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -128,6 +128,26 @@ pub fn compile_all(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> 
     compile_all_impl(archs)
 }
 
+/// The PTX that NVRTC makes of kernel file `file` (a name of [`KERNEL_FILES`]) for `arch`, as
+/// the backend would load it: for checking register use and spills with `ptxas -v`.
+pub fn ptx(file: &str, arch: &str) -> std::result::Result<String, String> {
+    ptx_impl(file, arch)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn ptx_impl(_file: &str, _arch: &str) -> std::result::Result<String, String> {
+    Err("byzagg was built without the `cuda` feature".into())
+}
+
+#[cfg(feature = "cuda")]
+fn ptx_impl(file: &str, arch: &str) -> std::result::Result<String, String> {
+    let (name, source, _) = KERNEL_FILES
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .ok_or_else(|| format!("no kernel file {file}"))?;
+    nvrtc::compile(name, source, arch).map(|p| p.to_src())
+}
+
 #[cfg(not(feature = "cuda"))]
 fn compile_all_impl(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
     archs
