@@ -4,15 +4,17 @@
 //! [`Kernels`]: sort n distances, build mixing coefficients, pick Krum rows, run the Weiszfeld
 //! loop. It never sees the backend's data, only `n` or `n x n` numbers, so the same code
 //! drives every backend. The reference backend is the exception: it runs `reference.rs`,
-//! which shares nothing with this layer.
+//! which shares nothing with this layer. The backend is an [`Engine`] opened once per
+//! [`Aggregator`].
 
 use crate::backend::Backend;
 use crate::batch::Batch;
-use crate::cpu::Cpu;
+use crate::contract::MASS_EPS;
+use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
 use crate::reference;
-use crate::rule::{GmInit, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
+use crate::rule::{ByzantineShare, GmInit, Plan, Rule, bucket_permutation};
 
 /// What a rule reports beyond its output: one entry per step of a composed rule, innermost
 /// first (for `ctma(krum)`: the Krum step, then the CTMA step).
@@ -50,7 +52,10 @@ pub enum Step {
     },
 }
 
-/// A rule bound to a backend: the entry point for embedding byzagg.
+/// A rule bound to an opened backend: the entry point for embedding byzagg.
+///
+/// The backend is opened once, in [`Aggregator::new`], and every aggregation reuses it (a
+/// GPU device and its compiled kernels included).
 ///
 /// # Examples
 ///
@@ -71,27 +76,49 @@ pub enum Step {
 #[derive(Clone, Debug)]
 pub struct Aggregator {
     rule: Rule,
-    backend: Backend,
-    tolerance: Option<Tolerance>,
+    engine: Engine,
+    share: Option<ByzantineShare>,
     strict: bool,
 }
 
 impl Aggregator {
-    /// Binds `rule` to `backend`; `Backend::Auto` becomes the fastest available one, and an
-    /// unavailable backend is an [`Error::Unavailable`].
+    /// Binds `rule` to `backend`, opening it now; `Backend::Auto` opens the fastest available
+    /// one, and an unavailable backend is an [`Error::Unavailable`].
     pub fn new(rule: Rule, backend: Backend) -> Result<Self> {
-        Ok(Aggregator {
-            rule,
-            backend: backend.resolve()?,
-            tolerance: None,
-            strict: false,
-        })
+        Ok(Self::with_engine(rule, Engine::open(backend)?))
     }
 
-    /// The lambda or f used where the rule leaves it out (the CLI's `--lambda`/`--f`).
-    pub fn with_tolerance(mut self, tolerance: Tolerance) -> Self {
-        self.tolerance = Some(tolerance);
+    /// Binds `rule` to an engine already opened (several aggregators can share one).
+    pub fn with_engine(rule: Rule, engine: Engine) -> Self {
+        Aggregator {
+            rule,
+            engine,
+            share: None,
+            strict: false,
+        }
+    }
+
+    /// The Byzantine share (lambda or f) used where the rule leaves it out (the CLI's
+    /// `--lambda`/`--f`).
+    ///
+    /// ```
+    /// use byzagg::{Aggregator, Backend, Batch, ByzantineShare};
+    ///
+    /// let rows = [[1.0f32], [2.0], [3.0], [4.0], [100.0]];
+    /// let agg = Aggregator::new("cwtm".parse()?, Backend::Cpu)?
+    ///     .with_byzantine_share(ByzantineShare::F(1));
+    /// assert_eq!(agg.aggregate(&Batch::from_rows(&rows)?)?, vec![3.0]);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn with_byzantine_share(mut self, share: ByzantineShare) -> Self {
+        self.share = Some(share);
         self
+    }
+
+    /// The Byzantine share under its first name.
+    #[deprecated(since = "0.1.0", note = "renamed `with_byzantine_share`")]
+    pub fn with_tolerance(self, share: ByzantineShare) -> Self {
+        self.with_byzantine_share(share)
     }
 
     /// Strict mode: a row with NaN or infinity is an [`Error::NonFinite`] instead of
@@ -108,7 +135,12 @@ impl Aggregator {
 
     /// The concrete backend that runs it.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.engine.backend()
+    }
+
+    /// The opened engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Aggregates the batch into a new vector of length d.
@@ -132,35 +164,107 @@ impl Aggregator {
         {
             return Err(Error::NonFinite { row, coordinate });
         }
-        let plan = self.rule.plan(batch.n(), self.tolerance)?;
+        let plan = self.rule.plan(batch.n(), self.share)?;
         let mut report = Report::default();
-        match self.backend {
-            Backend::Reference => {
-                let exact = reference::aggregate(&plan, batch)?;
-                for (o, v) in out.iter_mut().zip(exact) {
-                    *o = v as f32;
-                }
+        if let Engine::Reference = self.engine {
+            let exact = reference::aggregate(&plan, batch)?;
+            for (o, v) in out.iter_mut().zip(exact) {
+                *o = v as f32;
             }
-            Backend::Cpu => execute(&Cpu::new(), &plan, batch, out, &mut report)?,
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => execute(&crate::wgpu::Wgpu::new()?, &plan, batch, out, &mut report)?,
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => execute(&crate::cuda::Cuda::shared()?, &plan, batch, out, &mut report)?,
-            other => {
-                return Err(other
-                    .available()
-                    .err()
-                    .unwrap_or_else(|| unreachable_backend(other)));
-            }
+        } else {
+            self.engine.dispatch(Execute {
+                plan: &plan,
+                batch,
+                out,
+                report: &mut report,
+            })?;
         }
         Ok(report)
     }
+
+    /// Aggregates `n x d` rows already resident on a backend (a GPU batch that never visits
+    /// the host); the result stays there as a `1 x d` matrix. `kernels` is the backend that
+    /// holds the rows (for CUDA, the [`Cuda`](crate::cuda::Cuda) that made them). `weights`
+    /// as for [`Batch::with_weights`], validated the same way; `None` means unweighted.
+    ///
+    /// Strict mode needs the values on the host, so it is an error here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::cpu::Cpu;
+    /// use byzagg::{Aggregator, Backend, Batch, Kernels, Rule};
+    ///
+    /// let cpu = Cpu::new();
+    /// let data = [1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0];
+    /// let rows = cpu.upload(&Batch::from_contiguous(&data, 3)?)?;
+    /// let agg = Aggregator::new(Rule::CwMed, Backend::Cpu)?;
+    /// let (median, _report) = agg.aggregate_resident(&cpu, &rows, Some(&[1.0, 1.0, 5.0]))?;
+    /// let mut out = [0.0f32; 2];
+    /// cpu.download(&median, &mut out)?;
+    /// assert_eq!(out, [3.0, 30.0]);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn aggregate_resident<K: Kernels>(
+        &self,
+        kernels: &K,
+        rows: &K::Rows<'_>,
+        weights: Option<&[f64]>,
+    ) -> Result<(K::Rows<'static>, Report)> {
+        if self.strict {
+            return Err(Error::invalid(
+                "strict",
+                true,
+                "must be off for resident rows: strict mode scans the values on the host",
+            ));
+        }
+        let (n, d) = kernels.shape(rows);
+        // Weights go through the batch's own validation, on a stand-in of n values.
+        let stand_in = vec![0.0f32; n];
+        let mut batch = Batch::from_contiguous(&stand_in, n)?;
+        if let Some(w) = weights {
+            batch = batch.with_weights(w)?;
+        }
+        let plan = self.rule.plan(n, self.share)?;
+        let mut report = Report::default();
+        let out = execute_resident(kernels, &plan, rows, n, d, batch.weights(), &mut report)?;
+        Ok((out, report))
+    }
 }
 
-fn unreachable_backend(b: Backend) -> Error {
-    Error::Unavailable {
-        backend: b.name(),
-        reason: "no engine is wired for it".into(),
+/// One aggregation as a job for [`Engine::dispatch`].
+struct Execute<'p, 'b, 'o> {
+    plan: &'p Plan,
+    batch: &'b Batch<'b>,
+    out: &'o mut [f32],
+    report: &'o mut Report,
+}
+
+impl KernelsJob for Execute<'_, '_, '_> {
+    type Output = ();
+
+    fn run<K: Kernels>(self, kernels: &K) -> Result<()> {
+        execute(kernels, self.plan, self.batch, self.out, self.report)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl crate::cuda::Cuda {
+    /// Aggregates rows that are already on the device; the result stays there.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `Aggregator::aggregate_resident`, which runs on any backend's rows"
+    )]
+    pub fn aggregate_resident(
+        &self,
+        rule: &Rule,
+        share: Option<ByzantineShare>,
+        rows: &crate::cuda::CudaRows<'_>,
+        weights: Option<&[f64]>,
+    ) -> Result<(crate::cuda::CudaRows<'static>, Report)> {
+        let mut agg = Aggregator::with_engine(rule.clone(), Engine::Cuda(self.clone()));
+        agg.share = share;
+        agg.aggregate_resident(self, rows, weights)
     }
 }
 

@@ -37,6 +37,9 @@ pub trait Kernels {
     /// The backend's name, as on the command line (`cpu`, `wgpu`, `cuda`).
     fn name(&self) -> &'static str;
 
+    /// Rows and columns `(k, d)` of a resident matrix.
+    fn shape(&self, rows: &Self::Rows<'_>) -> (usize, usize);
+
     /// Makes the batch resident (a borrow on the host, one upload on a device).
     fn upload<'a>(&self, batch: &Batch<'a>) -> Result<Self::Rows<'a>>;
 

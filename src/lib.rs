@@ -57,8 +57,10 @@ mod aggregate;
 mod backend;
 mod batch;
 pub mod bench;
+mod contract;
 pub mod cpu;
 pub mod cuda;
+mod engine;
 mod error;
 mod kernels;
 pub mod npy;
@@ -72,10 +74,14 @@ pub mod wgpu;
 pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::Backend;
 pub use batch::Batch;
+pub use contract::MASS_EPS;
+pub use engine::{Engine, KernelsJob};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
-pub use rule::{Center, GmInit, GmParams, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
+#[allow(deprecated)]
+pub use rule::Tolerance;
+pub use rule::{ByzantineShare, Center, GmInit, GmParams, Plan, Rule, bucket_permutation};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

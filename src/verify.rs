@@ -34,7 +34,7 @@ use crate::batch::Batch;
 use crate::error::Result;
 use crate::reference;
 use crate::rng::SplitMix64;
-use crate::rule::{Center, GmParams, Plan, Rule, Tolerance, bucket_permutation};
+use crate::rule::{ByzantineShare, Center, GmParams, Plan, Rule, bucket_permutation};
 
 /// The numbers of rows the suite tries.
 pub const NS: [usize; 7] = [1, 2, 3, 7, 8, 16, 33];
@@ -172,7 +172,7 @@ impl fmt::Display for Case {
 
 /// The rules of the suite, built as values (not parsed), each with its parameters given.
 pub fn rules() -> Vec<Rule> {
-    let lambda = |l| Some(Tolerance::Lambda(l));
+    let lambda = |l| Some(ByzantineShare::Lambda(l));
     vec![
         Rule::Mean,
         Rule::CwMed,
@@ -181,7 +181,7 @@ pub fn rules() -> Vec<Rule> {
         },
         Rule::krum(2),
         Rule::Krum {
-            tolerance: Some(Tolerance::F(2)),
+            tolerance: Some(ByzantineShare::F(2)),
             multi: true,
             m: None,
         },

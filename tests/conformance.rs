@@ -6,7 +6,7 @@
 
 mod common;
 
-use byzagg::{Backend, Rule, Tolerance};
+use byzagg::{Backend, ByzantineShare, Rule};
 use common::{Rng, Weights, backend_or_skip, max_rel_error, run};
 
 /// The rules of the matrix and the error each may show against the reference: 0 for the
@@ -43,7 +43,7 @@ fn check(
     data: &[f32],
     n: usize,
     w: Option<&[f64]>,
-    t: Tolerance,
+    t: ByzantineShare,
 ) -> Option<String> {
     if rule.plan(n, Some(t)).is_err() {
         return None; // shapes the rule rejects are the validation tests' business
@@ -88,7 +88,7 @@ fn matches_reference(backend: Backend) {
                         &data,
                         n,
                         w.as_deref(),
-                        Tolerance::Lambda(0.2),
+                        ByzantineShare::Lambda(0.2),
                     ));
                 }
             }
@@ -126,7 +126,7 @@ fn matches_reference_at_large_d(backend: Backend) {
                 &data,
                 n,
                 w.as_deref(),
-                Tolerance::F(2),
+                ByzantineShare::F(2),
             ));
         }
     }
@@ -164,7 +164,7 @@ fn survives_non_finite_rows(backend: Backend) {
                     };
                 }
             }
-            let t = Tolerance::Lambda(0.25);
+            let t = ByzantineShare::Lambda(0.25);
             if rule.plan(n, Some(t)).is_err() {
                 continue;
             }

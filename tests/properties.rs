@@ -5,7 +5,7 @@
 
 mod common;
 
-use byzagg::{Backend, Rule, Tolerance};
+use byzagg::{Backend, ByzantineShare, Rule};
 use common::{backend_or_skip, max_rel_error, run};
 use proptest::prelude::*;
 
@@ -105,7 +105,7 @@ proptest! {
         let lambda = ((bad.len() + 1) as f64 / n as f64).min(0.49);
         for text in ["cwmed", "cwtm", "krum", "multikrum", "gm", "gm(preset=rfa)", "ctma(cwmed)", "ctma(krum)", "nnm(cwmed)"] {
             let r = rule(text);
-            let t = if text.contains("krum") { Tolerance::F(f) } else { Tolerance::Lambda(lambda) };
+            let t = if text.contains("krum") { ByzantineShare::F(f) } else { ByzantineShare::Lambda(lambda) };
             if r.plan(n, Some(t)).is_err() { continue; }
             for backend in backends() {
                 let out = run(&r, backend, &data, n, None, Some(t)).unwrap();

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use byzagg::verify::{self, RuleResult};
-use byzagg::{Aggregator, Backend, Batch, Error, Rule, Tolerance, npy};
+use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Error, Rule, npy};
 use clap::{Args, Parser, Subcommand};
 
 /// Byzantine-robust aggregation of vectors (gradients), weighted, on the CPU and GPUs.
@@ -304,8 +304,8 @@ fn aggregate(args: &AggregateArgs) -> Result<(), Error> {
     }
     let mut aggregator = Aggregator::new(args.rule.clone(), args.backend)?.strict(args.strict);
     match (args.lambda, args.f) {
-        (Some(lambda), _) => aggregator = aggregator.with_tolerance(Tolerance::Lambda(lambda)),
-        (None, Some(f)) => aggregator = aggregator.with_tolerance(Tolerance::F(f)),
+        (Some(lambda), _) => aggregator = aggregator.with_byzantine_share(ByzantineShare::Lambda(lambda)),
+        (None, Some(f)) => aggregator = aggregator.with_byzantine_share(ByzantineShare::F(f)),
         (None, None) => {}
     }
     let out = aggregator.aggregate(&batch)?;

@@ -140,6 +140,10 @@ impl Kernels for Cpu {
         "cpu"
     }
 
+    fn shape(&self, rows: &HostRows<'_>) -> (usize, usize) {
+        (rows.k(), rows.d())
+    }
+
     fn upload<'a>(&self, batch: &Batch<'a>) -> Result<HostRows<'a>> {
         Ok(HostRows::Borrowed(batch.clone()))
     }

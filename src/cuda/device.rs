@@ -10,11 +10,9 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStrea
 
 use super::memory::CudaRows;
 use super::{backend_err, center_dist, mix, nvrtc, order_stats, pairwise_dist};
-use crate::aggregate::{Report, execute_resident};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
-use crate::rule::{Rule, Tolerance};
 
 /// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
 /// library's presence is checked before any cudarc call that would panic without it.
@@ -196,29 +194,6 @@ impl Cuda {
     pub unsafe fn rows_from_pointers(&self, ptrs: &[u64], d: usize) -> Result<CudaRows<'static>> {
         CudaRows::from_pointers(ptrs.to_vec(), d)
     }
-
-    /// Aggregates rows that are already on the device; the result stays there (a `1 x d`
-    /// matrix, [`CudaRows::into_slice`] gives its buffer). `weights` as for
-    /// [`Batch::with_weights`] (validated the same way); `None` means unweighted.
-    pub fn aggregate_resident(
-        &self,
-        rule: &Rule,
-        tolerance: Option<Tolerance>,
-        rows: &CudaRows<'_>,
-        weights: Option<&[f64]>,
-    ) -> Result<(CudaRows<'static>, Report)> {
-        let (n, d) = (rows.k(), rows.d());
-        // Weights go through the batch's own validation, on a stand-in of n values.
-        let stand_in = vec![0.0f32; n];
-        let mut batch = Batch::from_contiguous(&stand_in, n)?;
-        if let Some(w) = weights {
-            batch = batch.with_weights(w)?;
-        }
-        let plan = rule.plan(n, tolerance)?;
-        let mut report = Report::default();
-        let out = execute_resident(self, &plan, rows, n, d, batch.weights(), &mut report)?;
-        Ok((out, report))
-    }
 }
 
 impl Kernels for Cuda {
@@ -226,6 +201,10 @@ impl Kernels for Cuda {
 
     fn name(&self) -> &'static str {
         "cuda"
+    }
+
+    fn shape(&self, rows: &CudaRows<'_>) -> (usize, usize) {
+        (rows.k(), rows.d())
     }
 
     fn upload<'a>(&self, batch: &Batch<'a>) -> Result<CudaRows<'a>> {

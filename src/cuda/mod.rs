@@ -10,7 +10,7 @@
 //!   compiled once per context and cached, the [`Kernels`](crate::Kernels) impl forwarding
 //!   to one file per primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`,
 //!   `mix.rs`), and the API for rows already on the device ([`Cuda::rows_from_slice`],
-//!   [`Cuda::rows_from_pointers`], [`Cuda::aggregate_resident`]);
+//!   [`Cuda::rows_from_pointers`]; `Aggregator::aggregate_resident` runs a rule on them);
 //! - this file: [`available`], [`describe`], [`compile_all`];
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);

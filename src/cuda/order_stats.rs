@@ -12,9 +12,9 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
+use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
-use crate::rule::MASS_EPS;
 
 /// The kernel file.
 pub(crate) const FILE: &str = "order_stats.cu";

@@ -165,6 +165,27 @@ mod imp {
         rows_hint: Mutex<usize>,
     }
 
+    impl Clone for Wgpu {
+        /// Another handle on the same device and chunk setting, with a chunk plan of its own
+        /// (set by its next upload).
+        fn clone(&self) -> Self {
+            Wgpu {
+                gpu: self.gpu.clone(),
+                chunk_cols: self.chunk_cols,
+                rows_hint: Mutex::new(1),
+            }
+        }
+    }
+
+    impl std::fmt::Debug for Wgpu {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Wgpu")
+                .field("device", &self.gpu.describe())
+                .field("chunk_cols", &self.chunk_cols)
+                .finish()
+        }
+    }
+
     impl Wgpu {
         /// The shared device (opened on first use). `BYZAGG_WGPU_CHUNK=<coordinates>` forces
         /// a chunk length, which lets tests run the multi-chunk paths on small batches.
@@ -254,6 +275,10 @@ mod imp {
 
         fn name(&self) -> &'static str {
             "wgpu"
+        }
+
+        fn shape(&self, rows: &GpuRows) -> (usize, usize) {
+            rows.shape()
         }
 
         fn upload<'a>(&self, batch: &Batch<'a>) -> Result<GpuRows> {

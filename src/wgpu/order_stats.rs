@@ -17,9 +17,9 @@
 
 use super::device::{ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
 use super::{GpuRows, Wgpu};
+use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
-use crate::rule::MASS_EPS;
 
 /// Weighted median or trimmed mean of every coordinate of the rows.
 pub(super) fn run(w: &Wgpu, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {

@@ -1,7 +1,7 @@
 //! Shared test helpers: seeded data, backend selection with skip-or-require, comparison.
 #![allow(dead_code)]
 
-use byzagg::{Aggregator, Backend, Batch, Rule, SplitMix64, Tolerance};
+use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Rule, SplitMix64};
 
 /// Seeded test data from the crate's own SplitMix64, so runs are reproducible.
 pub struct Rng(pub u64);
@@ -82,15 +82,15 @@ pub fn run(
     data: &[f32],
     n: usize,
     weights: Option<&[f64]>,
-    tolerance: Option<Tolerance>,
+    share: Option<ByzantineShare>,
 ) -> byzagg::Result<Vec<f32>> {
     let mut batch = Batch::from_contiguous(data, n)?;
     if let Some(w) = weights {
         batch = batch.with_weights(w)?;
     }
     let mut agg = Aggregator::new(rule.clone(), backend)?;
-    if let Some(t) = tolerance {
-        agg = agg.with_tolerance(t);
+    if let Some(t) = share {
+        agg = agg.with_byzantine_share(t);
     }
     agg.aggregate(&batch)
 }
