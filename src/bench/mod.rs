@@ -6,7 +6,7 @@
 //!   same rayon threads;
 //! - `timing.rs`: warm-up, then job and read pass interleaved run by run ([`measure`]);
 //! - `report.rs`: the table, the JSON and the machine's description;
-//! - `plot.rs`: the SVG chart (plotters).
+//! - `plot.rs`: the SVG chart (plotters; feature `plot`).
 //!
 //! A rule is timed through the public [`Aggregator`], end to end: upload (for a GPU), every
 //! primitive, the host logic, and the download of the result. A primitive (`order_stats`,
@@ -18,6 +18,7 @@
 //! and `scripts/peer_bench.py`; `--weighted` gives the rows weights 1, 2, 3, 4, 1, 2, ...
 
 mod data;
+#[cfg(feature = "plot")]
 mod plot;
 mod read_pass;
 mod report;
@@ -27,6 +28,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use data::{bench_weights, gaussian_rows};
+#[cfg(feature = "plot")]
 pub use plot::plot_svg;
 pub use read_pass::read_pass;
 pub use report::{Machine, json, table};
