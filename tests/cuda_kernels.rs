@@ -3,14 +3,6 @@
 //! `nvidia-cuda-nvrtc` into `.venv` and sets `BYZAGG_REQUIRE=cuda-compile`, which turns a
 //! missing NVRTC from a skip into a failure. NVRTC's log is printed on failure.
 
-/// Whether `BYZAGG_REQUIRE` (a comma-separated list) names `what`.
-fn required(what: &str) -> bool {
-    std::env::var("BYZAGG_REQUIRE")
-        .unwrap_or_default()
-        .split(',')
-        .any(|r| r.trim() == what)
-}
-
 #[test]
 fn every_kernel_compiles_for_sm80_and_sm90() {
     let results = byzagg::cuda::compile_all(&byzagg::cuda::CI_ARCHS);
@@ -21,8 +13,8 @@ fn every_kernel_compiles_for_sm80_and_sm90() {
     let no_nvrtc = failures
         .iter()
         .all(|f| f.contains("no NVRTC library found") || f.contains("without the `cuda` feature"));
-    if !failures.is_empty() && no_nvrtc && !required("cuda-compile") {
-        eprintln!("skipped: {}", failures[0]);
+    if !failures.is_empty() && no_nvrtc {
+        byzagg::verify::require_or_skip("cuda-compile", &failures[0]);
         return;
     }
     assert!(

@@ -13,12 +13,7 @@ fn gpu() -> Option<Wgpu> {
     match Wgpu::new() {
         Ok(g) => Some(g),
         Err(e) => {
-            let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
-            assert!(
-                !required.split(',').any(|r| r.trim() == "wgpu"),
-                "BYZAGG_REQUIRE names wgpu but it is unavailable: {e}"
-            );
-            eprintln!("skipped: {e}");
+            crate::verify::require_or_skip("wgpu", e);
             None
         }
     }
