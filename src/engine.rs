@@ -117,9 +117,7 @@ impl Engine {
             )),
             Engine::Cpu(cpu) => job.run(cpu),
             #[cfg(feature = "wgpu")]
-            // A clone per job: it shares the device but keeps its own chunk plan, so jobs on
-            // several threads never see each other's batch size.
-            Engine::Wgpu(wgpu) => job.run(&wgpu.clone()),
+            Engine::Wgpu(wgpu) => job.run(wgpu),
             #[cfg(feature = "cuda")]
             Engine::Cuda(cuda) => job.run(cuda),
         }

@@ -12,7 +12,7 @@ use super::memory::CudaRows;
 use super::{backend_err, center_dist, mix, nvrtc, order_stats, pairwise_dist};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, OrderStat};
+use crate::kernels::{Kernels, OrderStat, shape};
 
 /// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
 /// library's presence is checked before any cudarc call that would panic without it.
@@ -216,6 +216,7 @@ impl Kernels for Cuda {
     }
 
     fn download(&self, rows: &CudaRows<'_>, out: &mut [f32]) -> Result<()> {
+        shape::download(self.shape(rows), out.len())?;
         self.download_rows(rows, out)
     }
 
@@ -225,6 +226,7 @@ impl Kernels for Cuda {
         weights: &[f64],
         stat: OrderStat,
     ) -> Result<CudaRows<'static>> {
+        shape::order_stats(self.shape(rows), weights.len())?;
         order_stats::order_stats(self, rows, weights, stat)
     }
 
@@ -233,6 +235,7 @@ impl Kernels for Cuda {
     }
 
     fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
+        shape::center_dist(self.shape(rows), self.shape(center))?;
         center_dist::center_dist(self, rows, center)
     }
 
@@ -243,6 +246,12 @@ impl Kernels for Cuda {
         k: usize,
         base: Option<(&CudaRows<'_>, f64)>,
     ) -> Result<CudaRows<'static>> {
+        shape::mix(
+            self.shape(rows),
+            coeffs.len(),
+            k,
+            base.map(|(b, _)| self.shape(b)),
+        )?;
         mix::mix(self, rows, coeffs, k, base)
     }
 }

@@ -76,13 +76,6 @@ pub(crate) fn order_stats(
     stat: OrderStat,
 ) -> Result<CudaRows<'static>> {
     let (n, d) = (rows.k(), rows.d());
-    if weights.len() != n {
-        return Err(Error::invalid(
-            "weights",
-            format!("{} values", weights.len()),
-            format!("need one weight per row, n = {n}"),
-        ));
-    }
     let idx: Vec<usize> = (0..n).filter(|&i| weights[i] > 0.0).collect();
     let wpos: Vec<f64> = idx.iter().map(|&i| weights[i]).collect();
     let m = idx.len();

@@ -22,15 +22,9 @@ use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
 /// Weighted median or trimmed mean of every coordinate of the rows.
-pub(super) fn run(w: &Wgpu, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {
+/// Shapes are checked by the caller (`kernels::shape`).
+pub(super) fn order_stats(w: &Wgpu, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {
     let gpu = w.gpu();
-    if weights.len() != rows.k {
-        return Err(Error::invalid(
-            "weights",
-            format!("{} values", weights.len()),
-            format!("need one weight per row, n = {}", rows.k),
-        ));
-    }
     let fixed = FixedWeights::new(weights)?;
     let (entry, trim) = match stat {
         OrderStat::Median => (ORDER_STATS_MEDIAN, 0),
