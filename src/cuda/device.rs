@@ -1,6 +1,5 @@
 //! Device setup for the CUDA backend: the driver probe, one context and stream per device,
-//! kernels compiled by NVRTC once per context, and the [`Kernels`] impl, which forwards each
-//! primitive to its own file.
+//! kernels compiled by NVRTC once per context, and rows already on the device.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -9,10 +8,8 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
 use super::memory::CudaRows;
-use super::{backend_err, center_dist, mix, nvrtc, order_stats, pairwise_dist};
-use crate::batch::Batch;
+use super::{backend_err, nvrtc};
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, OrderStat, shape};
 
 /// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
 /// library's presence is checked before any cudarc call that would panic without it.
@@ -193,65 +190,5 @@ impl Cuda {
     /// be complete before the rows are passed to byzagg.
     pub unsafe fn rows_from_pointers(&self, ptrs: &[u64], d: usize) -> Result<CudaRows<'static>> {
         CudaRows::from_pointers(ptrs.to_vec(), d)
-    }
-}
-
-impl Kernels for Cuda {
-    type Rows<'a> = CudaRows<'a>;
-
-    fn name(&self) -> &'static str {
-        "cuda"
-    }
-
-    fn shape(&self, rows: &CudaRows<'_>) -> (usize, usize) {
-        (rows.k(), rows.d())
-    }
-
-    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<CudaRows<'a>> {
-        self.upload_batch(batch)
-    }
-
-    fn zeros(&self, k: usize, d: usize) -> Result<CudaRows<'static>> {
-        self.alloc_rows(k, d)
-    }
-
-    fn download(&self, rows: &CudaRows<'_>, out: &mut [f32]) -> Result<()> {
-        shape::download(self.shape(rows), out.len())?;
-        self.download_rows(rows, out)
-    }
-
-    fn order_stats(
-        &self,
-        rows: &CudaRows<'_>,
-        weights: &[f64],
-        stat: OrderStat,
-    ) -> Result<CudaRows<'static>> {
-        shape::order_stats(self.shape(rows), weights.len())?;
-        order_stats::order_stats(self, rows, weights, stat)
-    }
-
-    fn pairwise_dist(&self, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
-        pairwise_dist::pairwise_dist(self, rows)
-    }
-
-    fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
-        shape::center_dist(self.shape(rows), self.shape(center))?;
-        center_dist::center_dist(self, rows, center)
-    }
-
-    fn mix(
-        &self,
-        rows: &CudaRows<'_>,
-        coeffs: &[f64],
-        k: usize,
-        base: Option<(&CudaRows<'_>, f64)>,
-    ) -> Result<CudaRows<'static>> {
-        shape::mix(
-            self.shape(rows),
-            coeffs.len(),
-            k,
-            base.map(|(b, _)| self.shape(b)),
-        )?;
-        mix::mix(self, rows, coeffs, k, base)
     }
 }

@@ -1,5 +1,5 @@
 //! The wgpu backend's handle and resident matrix: [`Wgpu`] (the shared device, the chunk
-//! setting), [`GpuRows`] (a `k x d` matrix in coordinate chunks, carrying its chunk plan), the
+//! setting), [`WgpuRows`] (a `k x d` matrix in coordinate chunks, carrying its chunk plan), the
 //! upload and download of a batch, and the re-chunking of a matrix to a partner's plan.
 
 use std::sync::{Arc, OnceLock};
@@ -9,8 +9,12 @@ use super::reduce;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 
+/// The resident matrix under its first name, which did not say which backend holds it.
+#[deprecated(since = "0.1.0", note = "renamed `WgpuRows`")]
+pub type GpuRows = WgpuRows;
+
 /// A resident `k x d` f32 matrix on the device, in coordinate chunks.
-pub struct GpuRows {
+pub struct WgpuRows {
     pub(super) k: usize,
     pub(super) d: usize,
     /// Coordinates per chunk (the last chunk may be shorter).
@@ -22,7 +26,7 @@ pub struct GpuRows {
     pub(super) stats: OnceLock<Vec<Vec<u32>>>,
 }
 
-impl GpuRows {
+impl WgpuRows {
     /// Rows and columns.
     pub fn shape(&self) -> (usize, usize) {
         (self.k, self.d)
@@ -106,7 +110,7 @@ impl Wgpu {
     }
 
     /// Coordinates per chunk for a matrix of `k` rows and `d` columns: the chunk plan of
-    /// that matrix, which it carries ([`GpuRows`]'s `chunk`); a matrix planned for fewer rows
+    /// that matrix, which it carries ([`WgpuRows`]'s `chunk`); a matrix planned for fewer rows
     /// is re-chunked to its partner's plan where two meet ([`Wgpu::chunked_like`]).
     pub(super) fn chunk_for(&self, k: usize, d: usize) -> Result<usize> {
         if let Some(c) = self.chunk_cols {
@@ -125,7 +129,7 @@ impl Wgpu {
     }
 
     /// An empty matrix with fresh chunk buffers (zeroed by wgpu).
-    pub(super) fn alloc(&self, k: usize, d: usize, chunk: usize, label: &str) -> Result<GpuRows> {
+    pub(super) fn alloc(&self, k: usize, d: usize, chunk: usize, label: &str) -> Result<WgpuRows> {
         let chunks = d.div_ceil(chunk);
         let bufs = self.gpu.scoped("allocating a matrix", || {
             (0..chunks)
@@ -135,7 +139,7 @@ impl Wgpu {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        Ok(GpuRows {
+        Ok(WgpuRows {
             k,
             d,
             chunk,
@@ -145,7 +149,7 @@ impl Wgpu {
     }
 
     /// Uploads the batch, each chunk straight into a buffer mapped at creation.
-    pub(super) fn upload_batch(&self, batch: &Batch<'_>) -> Result<GpuRows> {
+    pub(super) fn upload_batch(&self, batch: &Batch<'_>) -> Result<WgpuRows> {
         let (n, d) = (batch.n(), batch.d());
         let chunk = self.chunk_for(n, d)?;
         let gpu = &self.gpu;
@@ -177,7 +181,7 @@ impl Wgpu {
             buf.unmap();
             bufs.push(buf);
         }
-        Ok(GpuRows {
+        Ok(WgpuRows {
             k: n,
             d,
             chunk,
@@ -187,7 +191,7 @@ impl Wgpu {
     }
 
     /// Copies a matrix into `out` (length `k * d`, checked by the caller), chunk by chunk.
-    pub(super) fn download_rows(&self, rows: &GpuRows, out: &mut [f32]) -> Result<()> {
+    pub(super) fn download_rows(&self, rows: &WgpuRows, out: &mut [f32]) -> Result<()> {
         let (k, d) = (rows.k, rows.d);
         for c in 0..rows.chunks() {
             let (start, len) = rows.range(c);
@@ -213,7 +217,7 @@ impl Wgpu {
     /// `m` copied into the chunk plan of `like` (same d), or `None` when the plans agree and
     /// `m` serves as it is. A center or a base made by `zeros` is planned for its own few
     /// rows; the batch it meets may need shorter chunks.
-    pub(super) fn chunked_like(&self, m: &GpuRows, like: &GpuRows) -> Result<Option<GpuRows>> {
+    pub(super) fn chunked_like(&self, m: &WgpuRows, like: &WgpuRows) -> Result<Option<WgpuRows>> {
         if m.chunk == like.chunk || m.d != like.d {
             // Equal plans, or a shape error that the primitive's own check reports.
             return Ok(None);
@@ -251,7 +255,7 @@ impl Wgpu {
 }
 
 /// Checks that two matrices share the chunking (they come from one aggregation).
-pub(super) fn same_chunks(a: &GpuRows, b: &GpuRows, what: &'static str) -> Result<()> {
+pub(super) fn same_chunks(a: &WgpuRows, b: &WgpuRows, what: &'static str) -> Result<()> {
     if a.d != b.d || a.chunk != b.chunk {
         return Err(Error::invalid(
             what,

@@ -6,18 +6,18 @@
 //! `scale`, are skipped so that `0 * NaN` never appears.
 
 use super::device::MIX;
-use super::{GpuRows, Wgpu, same_chunks};
+use super::{Wgpu, WgpuRows, same_chunks};
 use crate::error::Result;
 
 /// The `k x d` mix of the rows.
 /// Shapes are checked by the caller (`kernels::shape`); the chunking here.
 pub(super) fn mix(
     w: &Wgpu,
-    rows: &GpuRows,
+    rows: &WgpuRows,
     coeffs: &[f64],
     k: usize,
-    base: Option<(&GpuRows, f64)>,
-) -> Result<GpuRows> {
+    base: Option<(&WgpuRows, f64)>,
+) -> Result<WgpuRows> {
     let gpu = w.gpu();
     let n = rows.k;
     let base = base.filter(|(_, scale)| *scale != 0.0);

@@ -1,7 +1,7 @@
 //! The WGSL compute backend: the four primitives of SPEC section 5 as shaders run by wgpu on
 //! Vulkan, Metal or DX12 (never GL).
 //!
-//! Layout: a resident `k x d` matrix ([`GpuRows`]) is a list of coordinate chunks, one storage
+//! Layout: a resident `k x d` matrix ([`WgpuRows`]) is a list of coordinate chunks, one storage
 //! buffer of `k x len` f32 values each (row-major within the chunk). Each matrix carries its
 //! chunk plan, chosen when it is made so that one chunk fits one storage binding (128 MiB on
 //! lavapipe); results (medians, mixed rows) take their input's plan, and where a center or a
@@ -9,7 +9,7 @@
 //! primitive runs chunk by chunk. Coordinate-wise outputs are written per chunk; distance
 //! partial sums come back per chunk and are added in f64.
 //!
-//! Files: `handle.rs` ([`Wgpu`], [`GpuRows`], upload, download, re-chunking), `device.rs`
+//! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `device.rs`
 //! (adapter, device, pipelines, launch helpers), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
 //! `shaders/<stem>.wgsl`, and `reduce.rs` (row statistics and partial sums). This file holds
@@ -42,7 +42,10 @@ mod reduce;
 mod handle;
 
 #[cfg(feature = "wgpu")]
-pub use handle::{GpuRows, Wgpu};
+#[allow(deprecated)]
+pub use handle::GpuRows;
+#[cfg(feature = "wgpu")]
+pub use handle::{Wgpu, WgpuRows};
 #[cfg(feature = "wgpu")]
 use handle::{same_chunks, scale_for};
 
@@ -106,39 +109,39 @@ pub(crate) fn auto_choice() -> Result<()> {
 /// The four primitives, each forwarded to its own file after the shape rules of `kernels.rs`.
 #[cfg(feature = "wgpu")]
 impl Kernels for Wgpu {
-    type Rows<'a> = GpuRows;
+    type Rows<'a> = WgpuRows;
 
     fn name(&self) -> &'static str {
         "wgpu"
     }
 
-    fn shape(&self, rows: &GpuRows) -> (usize, usize) {
+    fn shape(&self, rows: &WgpuRows) -> (usize, usize) {
         rows.shape()
     }
 
-    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<GpuRows> {
+    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<WgpuRows> {
         self.upload_batch(batch)
     }
 
-    fn zeros(&self, k: usize, d: usize) -> Result<GpuRows> {
+    fn zeros(&self, k: usize, d: usize) -> Result<WgpuRows> {
         self.alloc(k, d, self.chunk_for(k, d)?, "zeros")
     }
 
-    fn download(&self, rows: &GpuRows, out: &mut [f32]) -> Result<()> {
+    fn download(&self, rows: &WgpuRows, out: &mut [f32]) -> Result<()> {
         shape::download(rows.shape(), out.len())?;
         self.download_rows(rows, out)
     }
 
-    fn order_stats(&self, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {
+    fn order_stats(&self, rows: &WgpuRows, weights: &[f64], stat: OrderStat) -> Result<WgpuRows> {
         shape::order_stats(rows.shape(), weights.len())?;
         order_stats::order_stats(self, rows, weights, stat)
     }
 
-    fn pairwise_dist(&self, rows: &GpuRows) -> Result<Vec<f64>> {
+    fn pairwise_dist(&self, rows: &WgpuRows) -> Result<Vec<f64>> {
         pairwise_dist::pairwise_dist(self, rows)
     }
 
-    fn center_dist(&self, rows: &GpuRows, center: &GpuRows) -> Result<Vec<f64>> {
+    fn center_dist(&self, rows: &WgpuRows, center: &WgpuRows) -> Result<Vec<f64>> {
         shape::center_dist(rows.shape(), center.shape())?;
         let copy = self.chunked_like(center, rows)?;
         center_dist::center_dist(self, rows, copy.as_ref().unwrap_or(center))
@@ -146,11 +149,11 @@ impl Kernels for Wgpu {
 
     fn mix(
         &self,
-        rows: &GpuRows,
+        rows: &WgpuRows,
         coeffs: &[f64],
         k: usize,
-        base: Option<(&GpuRows, f64)>,
-    ) -> Result<GpuRows> {
+        base: Option<(&WgpuRows, f64)>,
+    ) -> Result<WgpuRows> {
         shape::mix(rows.shape(), coeffs.len(), k, base.map(|(b, _)| b.shape()))?;
         let copy = match base {
             Some((b, _)) => self.chunked_like(b, rows)?,

@@ -16,14 +16,14 @@
 //! [0, 1], so it cannot overflow for finite values.
 
 use super::device::{ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
-use super::{GpuRows, Wgpu};
+use super::{Wgpu, WgpuRows};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
 /// Weighted median or trimmed mean of every coordinate of the rows.
 /// Shapes are checked by the caller (`kernels::shape`).
-pub(super) fn order_stats(w: &Wgpu, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {
+pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: OrderStat) -> Result<WgpuRows> {
     let gpu = w.gpu();
     let fixed = FixedWeights::new(weights)?;
     let (entry, trim) = match stat {

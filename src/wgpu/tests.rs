@@ -117,7 +117,7 @@ impl Case {
     }
 }
 
-fn download(g: &Wgpu, m: &GpuRows) -> Vec<f32> {
+fn download(g: &Wgpu, m: &WgpuRows) -> Vec<f32> {
     let (k, d) = m.shape();
     let mut out = vec![0.0; k * d];
     g.download(m, &mut out).expect("download");
