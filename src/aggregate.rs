@@ -184,7 +184,7 @@ impl Aggregator {
 
     /// Aggregates `n x d` rows already resident on a backend (a GPU batch that never visits
     /// the host); the result stays there as a `1 x d` matrix. `kernels` is the backend that
-    /// holds the rows (for CUDA, the [`Cuda`](crate::cuda::Cuda) that made them). `weights`
+    /// holds the rows (for CUDA, the `cuda::Cuda` that made them). `weights`
     /// as for [`Batch::with_weights`], validated the same way; `None` means unweighted.
     ///
     /// Strict mode needs the values on the host, so it is an error here.

@@ -7,10 +7,11 @@
 //! NVRTC, or a build without the `cuda` feature) without ever panicking.
 //!
 //! - `device.rs`: the driver probe, one context and stream per device, kernel modules
-//!   compiled once per context and cached, and the API for rows already on the device ([`Cuda::rows_from_slice`],
-//!   [`Cuda::rows_from_pointers`]; `Aggregator::aggregate_resident` runs a rule on them);
+//!   compiled once per context and cached, and the API for rows already on the device
+//!   (`Cuda::rows_from_slice`, `Cuda::rows_from_pointers`; `Aggregator::aggregate_resident`
+//!   runs a rule on them);
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
-//!   [`Kernels`](crate::Kernels) impl, which checks shapes and forwards to one file per
+//!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);

@@ -13,7 +13,7 @@
 //! (adapter, device, pipelines, launch helpers), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
 //! `shaders/<stem>.wgsl`, and `reduce.rs` (row statistics and partial sums). This file holds
-//! the [`Kernels`](crate::Kernels) impl, which checks shapes and forwards.
+//! the [`crate::Kernels`] impl, which checks shapes and forwards.
 //!
 //! Accuracy and non-finite values: the order statistics order values by integer keys and sum
 //! weights in exact u64 fixed point, so the median and the trimmed mean select exactly the
