@@ -4,7 +4,7 @@
 
 mod common;
 
-use byzagg::{Aggregator, Batch, Rule, Tolerance};
+use byzagg::{Aggregator, Batch, ByzantineShare, Rule};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const RULES: [&str; 6] = ["mean", "cwmed", "cwtm", "krum", "gm", "ctma(cwmed)"];
@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
             for backend in common::rule_backends() {
                 let agg = Aggregator::new(rule.clone(), backend)
                     .expect("an available backend")
-                    .with_tolerance(Tolerance::F(n / 5));
+                    .with_byzantine_share(ByzantineShare::F(n / 5));
                 group.bench_function(BenchmarkId::new(backend.name(), format!("{n}x{d}")), |b| {
                     b.iter(|| agg.aggregate_into(&batch, &mut out).expect("aggregate"))
                 });

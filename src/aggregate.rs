@@ -4,15 +4,17 @@
 //! [`Kernels`]: sort n distances, build mixing coefficients, pick Krum rows, run the Weiszfeld
 //! loop. It never sees the backend's data, only `n` or `n x n` numbers, so the same code
 //! drives every backend. The reference backend is the exception: it runs `reference.rs`,
-//! which shares nothing with this layer.
+//! which shares nothing with this layer. The backend is an [`Engine`] opened once per
+//! [`Aggregator`].
 
 use crate::backend::Backend;
 use crate::batch::Batch;
-use crate::cpu::Cpu;
+use crate::contract::MASS_EPS;
+use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
 use crate::reference;
-use crate::rule::{GmInit, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
+use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutation};
 
 /// What a rule reports beyond its output: one entry per step of a composed rule, innermost
 /// first (for `ctma(krum)`: the Krum step, then the CTMA step).
@@ -50,7 +52,10 @@ pub enum Step {
     },
 }
 
-/// A rule bound to a backend: the entry point for embedding byzagg.
+/// A rule bound to an opened backend: the entry point for embedding byzagg.
+///
+/// The backend is opened once, in [`Aggregator::new`], and every aggregation reuses it (a
+/// GPU device and its compiled kernels included).
 ///
 /// # Examples
 ///
@@ -71,27 +76,49 @@ pub enum Step {
 #[derive(Clone, Debug)]
 pub struct Aggregator {
     rule: Rule,
-    backend: Backend,
-    tolerance: Option<Tolerance>,
+    engine: Engine,
+    share: Option<ByzantineShare>,
     strict: bool,
 }
 
 impl Aggregator {
-    /// Binds `rule` to `backend`; `Backend::Auto` becomes the fastest available one, and an
-    /// unavailable backend is an [`Error::Unavailable`].
+    /// Binds `rule` to `backend`, opening it now; `Backend::Auto` opens the fastest available
+    /// one, and an unavailable backend is an [`Error::Unavailable`].
     pub fn new(rule: Rule, backend: Backend) -> Result<Self> {
-        Ok(Aggregator {
-            rule,
-            backend: backend.resolve()?,
-            tolerance: None,
-            strict: false,
-        })
+        Ok(Self::with_engine(rule, Engine::open(backend)?))
     }
 
-    /// The lambda or f used where the rule leaves it out (the CLI's `--lambda`/`--f`).
-    pub fn with_tolerance(mut self, tolerance: Tolerance) -> Self {
-        self.tolerance = Some(tolerance);
+    /// Binds `rule` to an engine already opened (several aggregators can share one).
+    pub fn with_engine(rule: Rule, engine: Engine) -> Self {
+        Aggregator {
+            rule,
+            engine,
+            share: None,
+            strict: false,
+        }
+    }
+
+    /// The Byzantine share (lambda or f) used where the rule leaves it out (the CLI's
+    /// `--lambda`/`--f`).
+    ///
+    /// ```
+    /// use byzagg::{Aggregator, Backend, Batch, ByzantineShare};
+    ///
+    /// let rows = [[1.0f32], [2.0], [3.0], [4.0], [100.0]];
+    /// let agg = Aggregator::new("cwtm".parse()?, Backend::Cpu)?
+    ///     .with_byzantine_share(ByzantineShare::F(1));
+    /// assert_eq!(agg.aggregate(&Batch::from_rows(&rows)?)?, vec![3.0]);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn with_byzantine_share(mut self, share: ByzantineShare) -> Self {
+        self.share = Some(share);
         self
+    }
+
+    /// The Byzantine share under its first name.
+    #[deprecated(since = "0.1.0", note = "renamed `with_byzantine_share`")]
+    pub fn with_tolerance(self, share: ByzantineShare) -> Self {
+        self.with_byzantine_share(share)
     }
 
     /// Strict mode: a row with NaN or infinity is an [`Error::NonFinite`] instead of
@@ -108,7 +135,12 @@ impl Aggregator {
 
     /// The concrete backend that runs it.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.engine.backend()
+    }
+
+    /// The opened engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Aggregates the batch into a new vector of length d.
@@ -132,35 +164,107 @@ impl Aggregator {
         {
             return Err(Error::NonFinite { row, coordinate });
         }
-        let plan = self.rule.plan(batch.n(), self.tolerance)?;
+        let plan = self.rule.plan(batch.n(), self.share)?;
         let mut report = Report::default();
-        match self.backend {
-            Backend::Reference => {
-                let exact = reference::aggregate(&plan, batch)?;
-                for (o, v) in out.iter_mut().zip(exact) {
-                    *o = v as f32;
-                }
+        if let Engine::Reference = self.engine {
+            let exact = reference::aggregate(&plan, batch)?;
+            for (o, v) in out.iter_mut().zip(exact) {
+                *o = v as f32;
             }
-            Backend::Cpu => execute(&Cpu::new(), &plan, batch, out, &mut report)?,
-            #[cfg(feature = "wgpu")]
-            Backend::Wgpu => execute(&crate::wgpu::Wgpu::new()?, &plan, batch, out, &mut report)?,
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => execute(&crate::cuda::Cuda::shared()?, &plan, batch, out, &mut report)?,
-            other => {
-                return Err(other
-                    .available()
-                    .err()
-                    .unwrap_or_else(|| unreachable_backend(other)));
-            }
+        } else {
+            self.engine.dispatch(Execute {
+                plan: &plan,
+                batch,
+                out,
+                report: &mut report,
+            })?;
         }
         Ok(report)
     }
+
+    /// Aggregates `n x d` rows already resident on a backend (a GPU batch that never visits
+    /// the host); the result stays there as a `1 x d` matrix. `kernels` is the backend that
+    /// holds the rows (for CUDA, the `cuda::Cuda` that made them). `weights`
+    /// as for [`Batch::with_weights`], validated the same way; `None` means unweighted.
+    ///
+    /// Strict mode needs the values on the host, so it is an error here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::cpu::Cpu;
+    /// use byzagg::{Aggregator, Backend, Batch, Kernels, Rule};
+    ///
+    /// let cpu = Cpu::new();
+    /// let data = [1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0];
+    /// let rows = cpu.upload(&Batch::from_contiguous(&data, 3)?)?;
+    /// let agg = Aggregator::new(Rule::CwMed, Backend::Cpu)?;
+    /// let (median, _report) = agg.aggregate_resident(&cpu, &rows, Some(&[1.0, 1.0, 5.0]))?;
+    /// let mut out = [0.0f32; 2];
+    /// cpu.download(&median, &mut out)?;
+    /// assert_eq!(out, [3.0, 30.0]);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn aggregate_resident<K: Kernels>(
+        &self,
+        kernels: &K,
+        rows: &K::Rows<'_>,
+        weights: Option<&[f64]>,
+    ) -> Result<(K::Rows<'static>, Report)> {
+        if self.strict {
+            return Err(Error::invalid(
+                "strict",
+                true,
+                "must be off for resident rows: strict mode scans the values on the host",
+            ));
+        }
+        let (n, d) = kernels.shape(rows);
+        // Weights go through the batch's own validation, on a stand-in of n values.
+        let stand_in = vec![0.0f32; n];
+        let mut batch = Batch::from_contiguous(&stand_in, n)?;
+        if let Some(w) = weights {
+            batch = batch.with_weights(w)?;
+        }
+        let plan = self.rule.plan(n, self.share)?;
+        let mut report = Report::default();
+        let out = execute_resident(kernels, &plan, rows, n, d, batch.weights(), &mut report)?;
+        Ok((out, report))
+    }
 }
 
-fn unreachable_backend(b: Backend) -> Error {
-    Error::Unavailable {
-        backend: b.name(),
-        reason: "no engine is wired for it".into(),
+/// One aggregation as a job for [`Engine::dispatch`].
+struct Execute<'p, 'b, 'o> {
+    plan: &'p Plan,
+    batch: &'b Batch<'b>,
+    out: &'o mut [f32],
+    report: &'o mut Report,
+}
+
+impl KernelsJob for Execute<'_, '_, '_> {
+    type Output = ();
+
+    fn run<K: Kernels>(self, kernels: &K) -> Result<()> {
+        execute(kernels, self.plan, self.batch, self.out, self.report)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl crate::cuda::Cuda {
+    /// Aggregates rows that are already on the device; the result stays there.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `Aggregator::aggregate_resident`, which runs on any backend's rows"
+    )]
+    pub fn aggregate_resident(
+        &self,
+        rule: &Rule,
+        share: Option<ByzantineShare>,
+        rows: &crate::cuda::CudaRows<'_>,
+        weights: Option<&[f64]>,
+    ) -> Result<(crate::cuda::CudaRows<'static>, Report)> {
+        let mut agg = Aggregator::with_engine(rule.clone(), Engine::Cuda(self.clone()));
+        agg.share = share;
+        agg.aggregate_resident(self, rows, weights)
     }
 }
 
@@ -192,7 +296,8 @@ pub fn execute_resident<K: Kernels>(
     run(k, plan, rows, n, d, w, report)
 }
 
-/// Runs one plan over `n x d` resident rows with weights `w`; returns a `1 x d` matrix.
+/// Runs one plan over `n x d` resident rows with weights `w` (n = `w.len()`); returns a
+/// `1 x d` matrix. One function per rule below; composed rules call back here for their base.
 fn run<K: Kernels>(
     k: &K,
     plan: &Plan,
@@ -202,154 +307,229 @@ fn run<K: Kernels>(
     w: &[f64],
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
-    let total: f64 = w.iter().sum();
+    debug_assert_eq!(n, w.len());
     match plan {
         Plan::Mean => k.mix(rows, &mean_coeffs(w), 1, None),
         Plan::Median => k.order_stats(rows, w, OrderStat::Median),
         Plan::TrimmedMean { lambda } => k.order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
-        Plan::Krum { lambda, m } => {
-            let dist = k.pairwise_dist(rows)?;
-            let scores = krum_scores(&dist, w, *lambda);
-            let mut order: Vec<usize> = (0..n).collect();
-            order.sort_by(|&a, &b| {
-                scores[a]
-                    .total_cmp(&scores[b])
-                    .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
-                    .then(a.cmp(&b))
-            });
-            let selected = order[..*m].to_vec();
-            let mut coeffs = vec![0.0; n];
-            if *m == 1 {
-                coeffs[selected[0]] = 1.0;
-            } else {
-                let mass: f64 = selected.iter().map(|&i| w[i]).sum();
-                for &i in &selected {
-                    coeffs[i] = w[i] / mass;
-                }
-            }
-            report.steps.push(Step::Krum { scores, selected });
-            k.mix(rows, &coeffs, 1, None)
-        }
-        Plan::Gm(p) => {
-            let mut z = match p.init {
-                GmInit::Zero => k.zeros(1, d)?,
-                GmInit::Median => k.order_stats(rows, w, OrderStat::Median)?,
-                GmInit::Mean => k.mix(rows, &mean_coeffs(w), 1, None)?,
-            };
-            let origin = k.zeros(1, d)?;
-            let (mut iterations, mut converged) = (0, false);
-            while iterations < p.max_iter {
-                let r = k.center_dist(rows, &z)?;
-                let b: Vec<f64> = r
-                    .iter()
-                    .zip(w)
-                    .map(|(r2, wi)| {
-                        if *wi > 0.0 && r2.is_finite() {
-                            wi / r2.sqrt().max(p.nu)
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                let sum: f64 = b.iter().sum();
-                if sum == 0.0 {
-                    break; // every row of positive weight is non-finite: nothing to move towards
-                }
-                let next = k.mix(rows, &b.iter().map(|bi| bi / sum).collect::<Vec<_>>(), 1, None)?;
-                iterations += 1;
-                if p.tol > 0.0 {
-                    let step = k.center_dist(&next, &z)?[0].sqrt();
-                    let norm = k.center_dist(&z, &origin)?[0].sqrt();
-                    z = next;
-                    if step <= p.tol * norm.max(1.0) {
-                        converged = true;
-                        break;
-                    }
-                } else {
-                    z = next;
-                }
-            }
-            report.steps.push(Step::Gm {
-                iterations,
-                converged,
-            });
-            Ok(z)
-        }
-        Plan::Ctma { base, lambda } => {
-            let center = run(k, base, rows, n, d, w, report)?;
-            let r = k.center_dist(rows, &center)?;
-            let target = (1.0 - lambda) * total;
-            let taken = prefix_by_distance(&r, w, target, total);
-            let mut coeffs = vec![0.0; n];
-            for &(i, mass) in &taken {
-                coeffs[i] = mass / target;
-            }
-            let kept: Vec<usize> = taken.iter().map(|&(i, _)| i).collect();
-            let rejected = (0..n).filter(|i| coeffs[*i] == 0.0).collect();
-            report.steps.push(Step::Ctma { kept, rejected });
-            k.mix(rows, &coeffs, 1, None)
-        }
-        Plan::Nnm { base, lambda } => {
-            let dist = k.pairwise_dist(rows)?;
-            let target = (1.0 - lambda) * total;
-            let mut coeffs = vec![0.0; n * n];
-            for i in 0..n {
-                // Itself first (distance 0, even for a non-finite row), then the others.
-                let mut r: Vec<f64> = dist[i * n..(i + 1) * n].to_vec();
-                r[i] = f64::NEG_INFINITY;
-                for (j, mass) in prefix_by_distance(&r, w, target, total) {
-                    coeffs[i * n + j] = mass / target;
-                }
-            }
-            let mixed = k.mix(rows, &coeffs, n, None)?;
-            run(k, base, &mixed, n, d, w, report)
-        }
-        Plan::Bucketing { base, s, seed } => {
-            let order = bucket_permutation(n, *seed);
-            let buckets: Vec<&[usize]> = order.chunks(*s).collect();
-            let nb = buckets.len();
-            let mut coeffs = vec![0.0; nb * n];
-            let mut masses = vec![0.0; nb];
-            for (b, members) in buckets.iter().enumerate() {
-                masses[b] = members.iter().map(|&i| w[i]).sum();
-                if masses[b] > 0.0 {
-                    for &i in members.iter() {
-                        coeffs[b * n + i] = w[i] / masses[b];
-                    }
-                }
-            }
-            let means = k.mix(rows, &coeffs, nb, None)?;
-            run(k, base, &means, nb, d, &masses, report)
-        }
+        Plan::Krum { lambda, m } => krum(k, rows, w, *lambda, *m, report),
+        Plan::Gm(p) => geometric_median(k, rows, d, w, p, report),
+        Plan::Ctma { base, lambda } => ctma(k, base, rows, d, w, *lambda, report),
+        Plan::Nnm { base, lambda } => nnm(k, base, rows, d, w, *lambda, report),
+        Plan::Bucketing { base, s, seed } => bucketing(k, base, rows, d, w, (*s, *seed), report),
         Plan::CenteredClipping {
             center,
             tau,
             iterations,
-        } => {
-            let mut v = match center {
-                None => k.zeros(1, d)?,
-                Some(c) => run(k, c, rows, n, d, w, report)?,
-            };
-            for _ in 0..*iterations {
-                // v <- v + sum_i w_i/W clip(x_i - v) = (1 - sum c_i) v + sum c_i x_i
-                let r = k.center_dist(rows, &v)?;
-                let coeffs: Vec<f64> = r
-                    .iter()
-                    .zip(w)
-                    .map(|(r2, wi)| {
-                        if *wi > 0.0 && r2.is_finite() {
-                            wi / total * (tau / r2.sqrt()).min(1.0)
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                let keep = 1.0 - coeffs.iter().sum::<f64>();
-                v = k.mix(rows, &coeffs, 1, Some((&v, keep)))?;
-            }
-            Ok(v)
+        } => centered_clipping(k, center.as_deref(), rows, d, w, (*tau, *iterations), report),
+    }
+}
+
+/// Krum and Multi-Krum (SPEC 4.4): the `m` rows of lowest score, the best alone for `m = 1`,
+/// else their weighted mean.
+fn krum<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    w: &[f64],
+    lambda: f64,
+    m: usize,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let dist = k.pairwise_dist(rows)?;
+    let scores = krum_scores(&dist, w, lambda);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        scores[a]
+            .total_cmp(&scores[b])
+            .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
+            .then(a.cmp(&b))
+    });
+    let selected = order[..m].to_vec();
+    let mut coeffs = vec![0.0; n];
+    if m == 1 {
+        coeffs[selected[0]] = 1.0;
+    } else {
+        let mass: f64 = selected.iter().map(|&i| w[i]).sum();
+        for &i in &selected {
+            coeffs[i] = w[i] / mass;
         }
     }
+    report.steps.push(Step::Krum { scores, selected });
+    k.mix(rows, &coeffs, 1, None)
+}
+
+/// The smoothed Weiszfeld geometric median (SPEC 4.5).
+fn geometric_median<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    d: usize,
+    w: &[f64],
+    p: &GmParams,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let mut z = match p.init {
+        GmInit::Zero => k.zeros(1, d)?,
+        GmInit::Median => k.order_stats(rows, w, OrderStat::Median)?,
+        GmInit::Mean => k.mix(rows, &mean_coeffs(w), 1, None)?,
+    };
+    let origin = k.zeros(1, d)?;
+    let (mut iterations, mut converged) = (0, false);
+    while iterations < p.max_iter {
+        let r = k.center_dist(rows, &z)?;
+        let b: Vec<f64> = r
+            .iter()
+            .zip(w)
+            .map(|(r2, wi)| {
+                if *wi > 0.0 && r2.is_finite() {
+                    wi / r2.sqrt().max(p.nu)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let sum: f64 = b.iter().sum();
+        if sum == 0.0 {
+            break; // every row of positive weight is non-finite: nothing to move towards
+        }
+        let next = k.mix(rows, &b.iter().map(|bi| bi / sum).collect::<Vec<_>>(), 1, None)?;
+        iterations += 1;
+        if p.tol > 0.0 {
+            let step = k.center_dist(&next, &z)?[0].sqrt();
+            let norm = k.center_dist(&z, &origin)?[0].sqrt();
+            z = next;
+            if step <= p.tol * norm.max(1.0) {
+                converged = true;
+                break;
+            }
+        } else {
+            z = next;
+        }
+    }
+    report.steps.push(Step::Gm {
+        iterations,
+        converged,
+    });
+    Ok(z)
+}
+
+/// CTMA (SPEC 4.6): the mean of the `(1 - lambda) W` mass nearest the base rule's output.
+fn ctma<K: Kernels>(
+    k: &K,
+    base: &Plan,
+    rows: &K::Rows<'_>,
+    d: usize,
+    w: &[f64],
+    lambda: f64,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let total: f64 = w.iter().sum();
+    let center = run(k, base, rows, n, d, w, report)?;
+    let r = k.center_dist(rows, &center)?;
+    let target = (1.0 - lambda) * total;
+    let taken = prefix_by_distance(&r, w, target, total);
+    let mut coeffs = vec![0.0; n];
+    for &(i, mass) in &taken {
+        coeffs[i] = mass / target;
+    }
+    let kept: Vec<usize> = taken.iter().map(|&(i, _)| i).collect();
+    let rejected = (0..n).filter(|i| coeffs[*i] == 0.0).collect();
+    report.steps.push(Step::Ctma { kept, rejected });
+    k.mix(rows, &coeffs, 1, None)
+}
+
+/// NNM (SPEC 4.7): each row replaced by the mean of its `(1 - lambda) W` nearest mass
+/// (itself first), then the base rule on the mixed rows.
+fn nnm<K: Kernels>(
+    k: &K,
+    base: &Plan,
+    rows: &K::Rows<'_>,
+    d: usize,
+    w: &[f64],
+    lambda: f64,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let total: f64 = w.iter().sum();
+    let dist = k.pairwise_dist(rows)?;
+    let target = (1.0 - lambda) * total;
+    let mut coeffs = vec![0.0; n * n];
+    for i in 0..n {
+        // Itself first (distance 0, even for a non-finite row), then the others.
+        let mut r: Vec<f64> = dist[i * n..(i + 1) * n].to_vec();
+        r[i] = f64::NEG_INFINITY;
+        for (j, mass) in prefix_by_distance(&r, w, target, total) {
+            coeffs[i * n + j] = mass / target;
+        }
+    }
+    let mixed = k.mix(rows, &coeffs, n, None)?;
+    run(k, base, &mixed, n, d, w, report)
+}
+
+/// Bucketing (SPEC 4.7): a seeded shuffle into buckets of `s` rows, their weighted means
+/// (weighted by the buckets' masses), then the base rule.
+fn bucketing<K: Kernels>(
+    k: &K,
+    base: &Plan,
+    rows: &K::Rows<'_>,
+    d: usize,
+    w: &[f64],
+    (s, seed): (usize, u64),
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let order = bucket_permutation(n, seed);
+    let buckets: Vec<&[usize]> = order.chunks(s).collect();
+    let nb = buckets.len();
+    let mut coeffs = vec![0.0; nb * n];
+    let mut masses = vec![0.0; nb];
+    for (b, members) in buckets.iter().enumerate() {
+        masses[b] = members.iter().map(|&i| w[i]).sum();
+        if masses[b] > 0.0 {
+            for &i in members.iter() {
+                coeffs[b * n + i] = w[i] / masses[b];
+            }
+        }
+    }
+    let means = k.mix(rows, &coeffs, nb, None)?;
+    run(k, base, &means, nb, d, &masses, report)
+}
+
+/// Centered clipping (SPEC 4.7): from zero or another rule's output, `iterations` steps
+/// `v <- v + sum_i w_i/W clip_tau(x_i - v)`.
+fn centered_clipping<K: Kernels>(
+    k: &K,
+    center: Option<&Plan>,
+    rows: &K::Rows<'_>,
+    d: usize,
+    w: &[f64],
+    (tau, iterations): (f64, usize),
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let total: f64 = w.iter().sum();
+    let mut v = match center {
+        None => k.zeros(1, d)?,
+        Some(c) => run(k, c, rows, w.len(), d, w, report)?,
+    };
+    for _ in 0..iterations {
+        // v <- v + sum_i w_i/W clip(x_i - v) = (1 - sum c_i) v + sum c_i x_i
+        let r = k.center_dist(rows, &v)?;
+        let coeffs: Vec<f64> = r
+            .iter()
+            .zip(w)
+            .map(|(r2, wi)| {
+                if *wi > 0.0 && r2.is_finite() {
+                    wi / total * (tau / r2.sqrt()).min(1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let keep = 1.0 - coeffs.iter().sum::<f64>();
+        v = k.mix(rows, &coeffs, 1, Some((&v, keep)))?;
+    }
+    Ok(v)
 }
 
 /// The coefficients of the weighted mean: `w_i / W`.

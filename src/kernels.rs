@@ -37,6 +37,9 @@ pub trait Kernels {
     /// The backend's name, as on the command line (`cpu`, `wgpu`, `cuda`).
     fn name(&self) -> &'static str;
 
+    /// Rows and columns `(k, d)` of a resident matrix.
+    fn shape(&self, rows: &Self::Rows<'_>) -> (usize, usize);
+
     /// Makes the batch resident (a borrow on the host, one upload on a device).
     fn upload<'a>(&self, batch: &Batch<'a>) -> Result<Self::Rows<'a>>;
 
@@ -78,8 +81,9 @@ pub trait Kernels {
     /// Primitive 4, `mix`: `out (k x d) = C (k x n) * rows (n x d) [+ scale * base (k x d)]`,
     /// with `coeffs` row-major. Terms with a zero coefficient (and a zero `scale`) are
     /// skipped, so a NaN row with coefficient 0 leaves no trace; a non-finite value with a
-    /// non-zero coefficient propagates as arithmetic says. Accumulates in f64 or with
-    /// equivalent accuracy. `base` serves update steps such as centered clipping.
+    /// non-zero coefficient propagates as arithmetic says. Accurate to SPEC 5's 1e-5 of the
+    /// scale: the CPU and CUDA accumulate in f64, wgpu in f32. `base` serves update steps such
+    /// as centered clipping. `k` must be at least 1.
     fn mix(
         &self,
         rows: &Self::Rows<'_>,
@@ -87,4 +91,98 @@ pub trait Kernels {
         k: usize,
         base: Option<(&Self::Rows<'_>, f64)>,
     ) -> Result<Self::Rows<'static>>;
+}
+
+/// The shape rules of the four primitives, checked by every backend's [`Kernels`] impl before
+/// it forwards to the primitive's file: one rule, one message, whatever the backend. Limits
+/// of a backend's own (CUDA's grid sizes, wgpu's chunking) stay with that backend.
+pub(crate) mod shape {
+    use crate::error::{Error, Result};
+
+    /// `download`: `out` holds the whole `k x d` matrix.
+    pub(crate) fn download((k, d): (usize, usize), out: usize) -> Result<()> {
+        if out == k * d {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "out",
+            format!("length {out}"),
+            format!("must have length k * d = {}", k * d),
+        ))
+    }
+
+    /// `order_stats`: one weight per row.
+    pub(crate) fn order_stats((n, _): (usize, usize), weights: usize) -> Result<()> {
+        if weights == n {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "weights",
+            format!("{weights} values"),
+            format!("need one weight per row, n = {n}"),
+        ))
+    }
+
+    /// `center_dist`: the center is one row as long as the rows.
+    pub(crate) fn center_dist((_, d): (usize, usize), center: (usize, usize)) -> Result<()> {
+        if center == (1, d) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "center",
+            format!("{} x {}", center.0, center.1),
+            format!("must be 1 x d = 1 x {d}"),
+        ))
+    }
+
+    /// `mix`: at least one output row, `k * n` coefficients, and a base (if any) of the
+    /// output's shape `k x d`.
+    pub(crate) fn mix(
+        (n, d): (usize, usize),
+        coeffs: usize,
+        k: usize,
+        base: Option<(usize, usize)>,
+    ) -> Result<()> {
+        if k == 0 || coeffs != k * n {
+            return Err(Error::invalid(
+                "coeffs",
+                format!("{coeffs} values for k = {k}"),
+                format!("must hold k * n = {} values, k >= 1", k * n),
+            ));
+        }
+        match base {
+            Some(b) if b != (k, d) => Err(Error::invalid(
+                "base",
+                format!("{} x {}", b.0, b.1),
+                format!("must be k x d = {k} x {d}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn each_rule_names_its_parameter_and_bound() {
+            let name = |r: Result<()>| match r {
+                Err(Error::InvalidParameter { name, .. }) => name,
+                other => panic!("{other:?}"),
+            };
+            assert!(download((2, 3), 6).is_ok());
+            assert_eq!(name(download((2, 3), 5)), "out");
+            assert!(order_stats((4, 9), 4).is_ok());
+            assert_eq!(name(order_stats((4, 9), 3)), "weights");
+            assert!(center_dist((4, 9), (1, 9)).is_ok());
+            assert_eq!(name(center_dist((4, 9), (2, 9))), "center");
+            assert_eq!(name(center_dist((4, 9), (1, 8))), "center");
+            assert!(mix((4, 9), 8, 2, Some((2, 9))).is_ok());
+            assert_eq!(name(mix((4, 9), 0, 0, None)), "coeffs");
+            assert_eq!(name(mix((4, 9), 7, 2, None)), "coeffs");
+            assert_eq!(name(mix((4, 9), 8, 2, Some((1, 9)))), "base");
+            let message = mix((4, 9), 0, 0, None).unwrap_err().to_string();
+            assert!(message.contains("k >= 1"), "{message}");
+        }
+    }
 }

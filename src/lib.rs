@@ -4,7 +4,7 @@
 //! wreck a plain average. byzagg computes robust aggregates instead (coordinate-wise median,
 //! trimmed mean, Krum, geometric median, the CTMA meta-aggregator, NNM, bucketing, centered
 //! clipping), every one in weighted form for asynchronous training, with one contract for all
-//! backends (see the crate README and `SPEC` notes in each module).
+//! backends (see the crate README and the `SPEC` notes in each module).
 //!
 //! ```
 //! use byzagg::{Aggregator, Backend, Batch, Rule};
@@ -18,47 +18,65 @@
 //!
 //! ## Rules and backends
 //!
-//! | rule (text form)                 | reference | cpu |
-//! |----------------------------------|-----------|-----|
-//! | `mean`                           | yes       | yes |
-//! | `cwmed`                          | yes       | yes |
-//! | `cwtm(lambda=..)`                | yes       | yes |
-//! | `krum(f=..)`, `multikrum(f=..,m=..)` | yes   | yes |
-//! | `gm`, `gm(preset=rfa)`           | yes       | yes |
-//! | `ctma(base,lambda=..)`           | yes       | yes |
-//! | `nnm(base,lambda=..)`            | yes       | yes |
-//! | `bucketing(base,s=..,seed=..)`   | yes       | yes |
-//! | `cclip(tau=..,iters=..)`         | yes       | yes |
+//! Every rule runs on every backend: the rule layer is one piece of host code over the four
+//! primitives of [`Kernels`], and the reference computes each rule directly in f64.
 //!
-//! The wgpu and CUDA backends plug into the same [`Kernels`] trait; in this version they
-//! report themselves unavailable ([`Error::Unavailable`]).
+//! | rule (text form)                     | reference | cpu | wgpu | cuda |
+//! |--------------------------------------|-----------|-----|------|------|
+//! | `mean`                               | yes       | yes | yes  | yes  |
+//! | `cwmed`                              | yes       | yes | yes  | yes  |
+//! | `cwtm(lambda=..)`                    | yes       | yes | yes  | yes  |
+//! | `krum(f=..)`, `multikrum(f=..,m=..)` | yes       | yes | yes  | yes  |
+//! | `gm`, `gm(preset=rfa)`               | yes       | yes | yes  | yes  |
+//! | `ctma(base,lambda=..)`               | yes       | yes | yes  | yes  |
+//! | `nnm(base,lambda=..)`                | yes       | yes | yes  | yes  |
+//! | `bucketing(base,s=..,seed=..)`       | yes       | yes | yes  | yes  |
+//! | `cclip(tau=..,iters=..)`             | yes       | yes | yes  | yes  |
+//!
+//! The reference and the CPU run everywhere; wgpu runs where a Vulkan, Metal or DX12 adapter
+//! exists, CUDA where an NVIDIA driver, a device and NVRTC are found. An absent backend is an
+//! [`Error::Unavailable`] saying why, never a panic.
+//!
+//! ## Feature flags
+//!
+//! - `wgpu`, `cuda` (default): the GPU backends; both build on any machine.
+//! - `cli` (default): the `byzagg` binary (clap, indicatif); turns on `plot`.
+//! - `plot`: SVG charts ([`bench::plot_svg`](crate::bench), `train::plot_accuracy`).
 //!
 //! ## Layout
 //!
 //! - [`Batch`] (`batch.rs`): the rows and weights, borrowed;
 //! - [`Rule`], [`Plan`] (`rule/`): rules as data, their text form, validation;
-//! - [`Aggregator`] (`aggregate.rs`): the rule layer, host-side logic over the primitives;
-//! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements;
+//! - [`Aggregator`] (`aggregate.rs`): the rule layer, one function per rule over the primitives;
+//! - [`Engine`] (`engine.rs`): a [`Backend`] opened, and the one dispatch to its kernels;
+//! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements, and their
+//!   shape rules;
+//! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]);
 //! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
-//! - [`cuda`](mod@cuda): CUDA kernels (`kernels/*.cu`) compiled by NVRTC at run time (feature
-//!   `cuda`, on by default; it builds without CUDA installed and reports itself unavailable);
+//! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (Vulkan, Metal
+//!   or DX12, never GL);
+//! - [`cuda`](mod@cuda): CUDA kernels (`kernels/*.cu`) compiled by NVRTC at run time;
 //! - [`reference`](mod@reference): the f64 oracle, written straight from the spec;
-//! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`;
-//! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (feature `wgpu`, on
-//!   by default; Vulkan, Metal or DX12, never GL; unavailable without an adapter);
-//! - [`train`](mod@train): asynchronous Byzantine SGD (server, workers, attacks, MNIST) behind
-//!   `byzagg train`;
+//! - [`verify`](mod@verify): the conformance suite behind `byzagg verify`, and the tests'
+//!   skip rule;
+//! - [`train`](mod@train): asynchronous Byzantine SGD (server, workers, attacks, MNIST,
+//!   presets) behind `byzagg train`;
 //! - [`bench`](mod@bench): the benchmarks behind `byzagg bench` (timing, read pass, table,
 //!   JSON, SVG plot);
-//! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
+//! - [`npy`](mod@npy): reading and writing numpy `.npy` files.
+//!
+//! The command line lives in `src/bin/byzagg/`, one file per command; numbered examples in
+//! `examples/`.
 #![deny(missing_docs)]
 
 mod aggregate;
 mod backend;
 mod batch;
 pub mod bench;
+mod contract;
 pub mod cpu;
 pub mod cuda;
+mod engine;
 mod error;
 mod kernels;
 pub mod npy;
@@ -72,10 +90,14 @@ pub mod wgpu;
 pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::Backend;
 pub use batch::Batch;
+pub use contract::MASS_EPS;
+pub use engine::{Engine, KernelsJob};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
-pub use rule::{Center, GmInit, GmParams, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
+#[allow(deprecated)]
+pub use rule::Tolerance;
+pub use rule::{ByzantineShare, Center, GmInit, GmParams, Plan, Rule, bucket_permutation};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

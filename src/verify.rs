@@ -34,7 +34,7 @@ use crate::batch::Batch;
 use crate::error::Result;
 use crate::reference;
 use crate::rng::SplitMix64;
-use crate::rule::{Center, GmParams, Plan, Rule, Tolerance, bucket_permutation};
+use crate::rule::{ByzantineShare, Center, GmParams, Plan, Rule, bucket_permutation};
 
 /// The numbers of rows the suite tries.
 pub const NS: [usize; 7] = [1, 2, 3, 7, 8, 16, 33];
@@ -172,7 +172,7 @@ impl fmt::Display for Case {
 
 /// The rules of the suite, built as values (not parsed), each with its parameters given.
 pub fn rules() -> Vec<Rule> {
-    let lambda = |l| Some(Tolerance::Lambda(l));
+    let lambda = |l| Some(ByzantineShare::Lambda(l));
     vec![
         Rule::Mean,
         Rule::CwMed,
@@ -181,7 +181,7 @@ pub fn rules() -> Vec<Rule> {
         },
         Rule::krum(2),
         Rule::Krum {
-            tolerance: Some(Tolerance::F(2)),
+            tolerance: Some(ByzantineShare::F(2)),
             multi: true,
             m: None,
         },
@@ -478,6 +478,31 @@ pub fn check(case: &Case, backend: Backend) -> Outcome {
     compare(accuracy(&plan), &expected, &out, robust)
 }
 
+/// Whether `BYZAGG_REQUIRE` (a comma-separated list) names `name`: a backend (`wgpu`,
+/// `cuda`) or a tool a check needs (`cuda-compile`, `numpy`). CI sets it where they must run.
+pub fn required(name: &str) -> bool {
+    std::env::var("BYZAGG_REQUIRE")
+        .unwrap_or_default()
+        .split(',')
+        .any(|r| r.trim() == name)
+}
+
+/// The skip rule of every check that needs something absent here (`name`, absent because
+/// `why`): prints `skipped: why` and returns, or panics if `BYZAGG_REQUIRE` names it, so a
+/// machine that should run the check cannot quietly skip it.
+///
+/// ```
+/// // Nothing requires this name, so it skips (printing the reason).
+/// byzagg::verify::require_or_skip("a-tool-nobody-requires", "not installed here");
+/// ```
+pub fn require_or_skip(name: &str, why: impl fmt::Display) {
+    assert!(
+        !required(name),
+        "BYZAGG_REQUIRE names {name} but it is unavailable: {why}"
+    );
+    eprintln!("skipped: {why}");
+}
+
 /// Calls `f`, turning its error or its panic into a message naming `who`.
 fn guarded<T>(who: &str, f: impl FnOnce() -> Result<T>) -> std::result::Result<T, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -496,7 +521,17 @@ fn guarded<T>(who: &str, f: impl FnOnce() -> Result<T>) -> std::result::Result<T
 
 /// Compares a backend's output with the reference's; `finite`: the output must be finite.
 /// Every coordinate counts towards the error; the first one out of bounds is the failure.
-fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool) -> Outcome {
+/// The one comparison of the suite and of the crate's conformance tests.
+///
+/// ```
+/// use byzagg::verify::{Accuracy, compare};
+///
+/// let ok = compare(Accuracy::Relative(1e-5), &[1.0, 1e6], &[1.0, 1e6 + 1.0], true);
+/// assert!(ok.failure.is_none() && ok.max_error <= 1e-6);
+/// let bad = compare(Accuracy::Exact, &[0.5], &[0.25], true);
+/// assert!(bad.failure.is_some());
+/// ```
+pub fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool) -> Outcome {
     if out.len() != expected.len() {
         return Outcome::failed(format!(
             "output has {} values, the reference {}",

@@ -2,69 +2,96 @@
 //! uniform, integer and real weights, n from 1 to 70 (odd and even), d from 1 to 10^5 (never a
 //! multiple of a SIMD width), with and without Byzantine rows of NaN, infinities and 1e38.
 //!
-//! One generic function per property, stamped out per backend by `backend_tests!`.
+//! One generic function per property, stamped out per backend by `backend_tests!`; the
+//! accuracies and the comparison are those of `byzagg::verify`, whose whole suite runs here too.
 
 mod common;
 
-use byzagg::{Backend, Rule, Tolerance};
-use common::{Rng, Weights, backend_or_skip, max_rel_error, run};
+use byzagg::{Backend, Batch, ByzantineShare, Rule, reference, verify};
+use common::{Rng, Weights, backend_or_skip, run};
 
-/// The rules of the matrix and the error each may show against the reference: 0 for the
-/// rules that select input values or rows (median, Krum), 1e-5 of the scale otherwise, and
-/// 1e-4 where the default geometric median stops at its own tolerance.
-fn rules() -> Vec<(Rule, f64)> {
+/// The rules of this matrix (more compositions than `byzagg verify` runs, and lambda given by
+/// the caller). The error each may show is the suite's own, [`verify::accuracy`]: exact for
+/// the rules that select input values or rows (median, Krum), 1e-5 of the scale otherwise,
+/// and 1e-4 where the default geometric median stops at its own tolerance.
+fn rules() -> Vec<Rule> {
     [
-        ("mean", 1e-5),
-        ("cwmed", 0.0),
-        ("cwtm", 1e-5),
-        ("krum", 0.0),
-        ("multikrum", 1e-5),
-        ("gm", 1e-4),
-        ("gm(preset=rfa)", 1e-5),
-        ("ctma(cwmed)", 1e-5),
-        ("ctma(krum)", 1e-5),
-        ("ctma(gm)", 1e-4),
-        ("nnm(cwmed)", 1e-5),
-        ("ctma(nnm(cwtm))", 1e-5),
-        ("bucketing(cwmed,s=2,seed=7)", 1e-5),
-        ("cclip(tau=1,iters=3)", 1e-5),
-        ("cclip(cwmed,tau=0.5,iters=2)", 1e-5),
+        "mean",
+        "cwmed",
+        "cwtm",
+        "krum",
+        "multikrum",
+        "gm",
+        "gm(preset=rfa)",
+        "ctma(cwmed)",
+        "ctma(krum)",
+        "ctma(gm)",
+        "nnm(cwmed)",
+        "ctma(nnm(cwtm))",
+        "bucketing(cwmed,s=2,seed=7)",
+        "cclip(tau=1,iters=3)",
+        "cclip(cwmed,tau=0.5,iters=2)",
     ]
     .into_iter()
-    .map(|(text, tol)| (text.parse().expect("rule text of the test matrix"), tol))
+    .map(|text| text.parse().expect("rule text of the test matrix"))
     .collect()
 }
 
-/// Compares one case; returns a description of the failure, if any.
+/// Compares one case with the f64 reference by the suite's rule ([`verify::compare`]);
+/// returns a description of the failure, if any.
 fn check(
     rule: &Rule,
-    tol: f64,
     backend: Backend,
     data: &[f32],
     n: usize,
     w: Option<&[f64]>,
-    t: Tolerance,
+    t: ByzantineShare,
 ) -> Option<String> {
-    if rule.plan(n, Some(t)).is_err() {
+    let Ok(plan) = rule.plan(n, Some(t)) else {
         return None; // shapes the rule rejects are the validation tests' business
-    }
+    };
     if n == 2 && matches!(rule, Rule::Ctma { .. }) {
         // Two rows are equidistant from their median (or geometric median): which one CTMA
         // trims is decided by rounding, a tie within float error that SPEC 5 lets either win.
         return None;
     }
-    let want = run(rule, Backend::Reference, data, n, w, Some(t)).expect("reference");
+    let mut batch = Batch::from_contiguous(data, n).expect("a valid batch");
+    if let Some(w) = w {
+        batch = batch.with_weights(w).expect("valid weights");
+    }
+    let want = reference::aggregate(&plan, &batch).expect("reference");
     let got = match run(rule, backend, data, n, w, Some(t)) {
         Ok(v) => v,
         Err(e) => return Some(format!("{rule} n={n}: error {e}")),
     };
-    let err = max_rel_error(&got, &want);
-    (err > tol).then(|| {
+    let outcome = verify::compare(verify::accuracy(&plan), &want, &got, false);
+    outcome.failure.map(|why| {
         format!(
-            "{rule} on {backend}, n={n}, d={}, weights={w:?}: max error {err:e} > {tol:e}",
-            got.len()
+            "{rule} on {backend}, n={n}, d={}, weights={w:?}: {why} (max error {:e})",
+            got.len(),
+            outcome.max_error
         )
     })
+}
+
+/// The suite of `byzagg verify` (its case list, weights, poison patterns and accuracies),
+/// run as a test on each backend.
+fn verify_suite_passes(backend: Backend) {
+    let Some(backend) = backend_or_skip(backend) else {
+        return;
+    };
+    let results = verify::run(backend).expect("an available backend");
+    let failures: Vec<String> = results
+        .iter()
+        .flat_map(|r| r.failures.iter().map(|f| format!("{}: {}", f.case, f.message)))
+        .collect();
+    let cases: usize = results.iter().map(|r| r.cases).sum();
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed on {backend}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn matches_reference(backend: Backend) {
@@ -74,7 +101,7 @@ fn matches_reference(backend: Backend) {
     let mut rng = Rng(1);
     let mut failures = Vec::new();
     let mut cases = 0;
-    for (rule, tol) in rules() {
+    for rule in rules() {
         for n in [1, 2, 3, 4, 7, 8, 16, 33, 70] {
             for d in [1, 7, 33, 1001] {
                 for kind in Weights::ALL {
@@ -83,12 +110,11 @@ fn matches_reference(backend: Backend) {
                     cases += 1;
                     failures.extend(check(
                         &rule,
-                        tol,
                         backend,
                         &data,
                         n,
                         w.as_deref(),
-                        Tolerance::Lambda(0.2),
+                        ByzantineShare::Lambda(0.2),
                     ));
                 }
             }
@@ -114,19 +140,13 @@ fn matches_reference_at_large_d(backend: Backend) {
             let d = 100_003;
             let data = rng.rows(n, d);
             let w = kind.make(n, &mut rng);
-            let tol = if text == "cwmed" || text == "krum" {
-                0.0
-            } else {
-                1e-5
-            };
             failures.extend(check(
                 &rule,
-                tol,
                 backend,
                 &data,
                 n,
                 w.as_deref(),
-                Tolerance::F(2),
+                ByzantineShare::F(2),
             ));
         }
     }
@@ -142,7 +162,7 @@ fn survives_non_finite_rows(backend: Backend) {
     let mut rng = Rng(3);
     let mut failures = Vec::new();
     let poisons = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e38, -1e38];
-    for (rule, tol) in rules() {
+    for rule in rules() {
         if matches!(
             rule,
             Rule::Mean | Rule::Bucketing { .. } | Rule::CenteredClipping { .. }
@@ -164,7 +184,7 @@ fn survives_non_finite_rows(backend: Backend) {
                     };
                 }
             }
-            let t = Tolerance::Lambda(0.25);
+            let t = ByzantineShare::Lambda(0.25);
             if rule.plan(n, Some(t)).is_err() {
                 continue;
             }
@@ -172,13 +192,13 @@ fn survives_non_finite_rows(backend: Backend) {
             if got.iter().any(|v| !v.is_finite()) {
                 failures.push(format!("{rule} n={n} bad={bad}: non-finite output"));
             }
-            failures.extend(check(&rule, tol, backend, &data, n, None, t));
+            failures.extend(check(&rule, backend, &data, n, None, t));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The acceptance case: two all-NaN rows out of nine.
+/// Two all-NaN rows out of nine: every robust rule stays finite.
 fn two_nan_rows_of_nine(backend: Backend) {
     let Some(backend) = backend_or_skip(backend) else {
         return;
@@ -206,6 +226,7 @@ macro_rules! backend_tests {
             #[test] fn matches_reference_at_large_d() { super::matches_reference_at_large_d($variant) }
             #[test] fn survives_non_finite_rows() { super::survives_non_finite_rows($variant) }
             #[test] fn two_nan_rows_of_nine() { super::two_nan_rows_of_nine($variant) }
+            #[test] fn verify_suite_passes() { super::verify_suite_passes($variant) }
         }
     )*};
 }

@@ -144,7 +144,7 @@ fn close(got: f64, want: f64, tol: f64) -> bool {
     if want.is_infinite() || got.is_infinite() {
         return want == got;
     }
-    (got - want).abs() <= tol * want.abs().max(1.0)
+    approx::abs_diff_eq!(got, want, epsilon = tol * want.abs().max(1.0))
 }
 
 fn rows_f64(c: &Case) -> Vec<Vec<f64>> {

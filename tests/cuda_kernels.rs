@@ -1,15 +1,7 @@
 //! Every CUDA kernel file compiles with NVRTC for sm_80 and sm_90 and holds every entry point
-//! the Rust side names (issue #4). Needs NVRTC only, no GPU: CI installs PyPI's
+//! the Rust side names. Needs NVRTC only, no GPU: CI installs PyPI's
 //! `nvidia-cuda-nvrtc` into `.venv` and sets `BYZAGG_REQUIRE=cuda-compile`, which turns a
 //! missing NVRTC from a skip into a failure. NVRTC's log is printed on failure.
-
-/// Whether `BYZAGG_REQUIRE` (a comma-separated list) names `what`.
-fn required(what: &str) -> bool {
-    std::env::var("BYZAGG_REQUIRE")
-        .unwrap_or_default()
-        .split(',')
-        .any(|r| r.trim() == what)
-}
 
 #[test]
 fn every_kernel_compiles_for_sm80_and_sm90() {
@@ -21,8 +13,8 @@ fn every_kernel_compiles_for_sm80_and_sm90() {
     let no_nvrtc = failures
         .iter()
         .all(|f| f.contains("no NVRTC library found") || f.contains("without the `cuda` feature"));
-    if !failures.is_empty() && no_nvrtc && !required("cuda-compile") {
-        eprintln!("skipped: {}", failures[0]);
+    if !failures.is_empty() && no_nvrtc {
+        byzagg::verify::require_or_skip("cuda-compile", &failures[0]);
         return;
     }
     assert!(
@@ -105,11 +97,10 @@ const SPILL_BUDGET: [(&str, &str, u32); 2] = [
 #[test]
 fn kernels_assemble_without_spills_within_register_budgets() {
     let Some(ptxas) = ptxas() else {
-        assert!(
-            !required("ptxas"),
-            "BYZAGG_REQUIRE names ptxas but none was found"
+        byzagg::verify::require_or_skip(
+            "ptxas",
+            "no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)",
         );
-        eprintln!("skipped: no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)");
         return;
     };
     let dir = std::env::temp_dir().join(format!("byzagg-ptxas-{}", std::process::id()));
@@ -120,8 +111,8 @@ fn kernels_assemble_without_spills_within_register_budgets() {
         for (file, _, _) in byzagg::cuda::KERNEL_FILES {
             let ptx = match byzagg::cuda::ptx(file, arch) {
                 Ok(p) => p,
-                Err(e) if !required("cuda-compile") && e.contains("no NVRTC") => {
-                    eprintln!("skipped: {e}");
+                Err(e) if e.contains("no NVRTC") || e.contains("without the `cuda` feature") => {
+                    byzagg::verify::require_or_skip("cuda-compile", &e);
                     return;
                 }
                 Err(e) => panic!("{file} for {arch}: {e}"),

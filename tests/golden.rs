@@ -31,7 +31,10 @@ fn gm_rfa_preset_matches_the_papers_code() {
     for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
         let got = aggregate("gm(preset=rfa)", backend, &ROWS);
         for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= 1e-6 * w, "{backend}: {got:?}");
+            assert!(
+                approx::abs_diff_eq!(*g, w, epsilon = 1e-6 * w),
+                "{backend}: {got:?}"
+            );
         }
     }
 }

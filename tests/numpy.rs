@@ -16,11 +16,7 @@ fn python(script: &str) -> Option<String> {
                 Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
                 Err(e) => e.to_string(),
             };
-            let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
-            if required.split(',').any(|r| r.trim() == "numpy") {
-                panic!("BYZAGG_REQUIRE names numpy but python3 with numpy failed: {why}");
-            }
-            eprintln!("skipped: python3 with numpy is unavailable: {why}");
+            byzagg::verify::require_or_skip("numpy", format!("python3 with numpy is unavailable: {why}"));
             None
         }
     }

@@ -5,8 +5,8 @@
 
 mod common;
 
-use byzagg::{Backend, Rule, Tolerance};
-use common::{backend_or_skip, max_rel_error, run};
+use byzagg::{Backend, ByzantineShare, Rule};
+use common::{backend_or_skip, close, run};
 use proptest::prelude::*;
 
 /// The backends each property runs on: the reference and whatever else is here.
@@ -47,7 +47,7 @@ proptest! {
             for backend in backends() {
                 let weighted = run(&rule(text), backend, &data, n, Some(&weights), None).unwrap();
                 let repeated = run(&rule(text), backend, &expanded, total, None, None).unwrap();
-                prop_assert!(max_rel_error(&weighted, &repeated) <= tol, "{text} on {backend}: {weighted:?} vs {repeated:?}");
+                prop_assert!(close(&weighted, &repeated, tol), "{text} on {backend}: {weighted:?} vs {repeated:?}");
             }
         }
     }
@@ -64,7 +64,7 @@ proptest! {
                 let a = run(&r, backend, &data, n, Some(weights), None).unwrap();
                 let b = run(&r, backend, &data, n, Some(&scaled), None).unwrap();
                 let tol = if text == "gm" { 1e-4 } else { 1e-5 };
-                prop_assert!(max_rel_error(&a, &b) <= tol, "{text} on {backend}, scale {scale}: {a:?} vs {b:?}");
+                prop_assert!(close(&a, &b, tol), "{text} on {backend}, scale {scale}: {a:?} vs {b:?}");
             }
         }
     }
@@ -83,7 +83,7 @@ proptest! {
                 let a = run(&r, backend, &data, n, Some(weights), None).unwrap();
                 let b = run(&r, backend, &permuted, n, Some(&permuted_w), None).unwrap();
                 let tol = if text == "gm" { 1e-4 } else { 1e-5 };
-                prop_assert!(max_rel_error(&a, &b) <= tol, "{text} on {backend}: {a:?} vs {b:?}");
+                prop_assert!(close(&a, &b, tol), "{text} on {backend}: {a:?} vs {b:?}");
             }
         }
     }
@@ -105,7 +105,7 @@ proptest! {
         let lambda = ((bad.len() + 1) as f64 / n as f64).min(0.49);
         for text in ["cwmed", "cwtm", "krum", "multikrum", "gm", "gm(preset=rfa)", "ctma(cwmed)", "ctma(krum)", "nnm(cwmed)"] {
             let r = rule(text);
-            let t = if text.contains("krum") { Tolerance::F(f) } else { Tolerance::Lambda(lambda) };
+            let t = if text.contains("krum") { ByzantineShare::F(f) } else { ByzantineShare::Lambda(lambda) };
             if r.plan(n, Some(t)).is_err() { continue; }
             for backend in backends() {
                 let out = run(&r, backend, &data, n, None, Some(t)).unwrap();

@@ -1,7 +1,7 @@
 //! Every validation error: an `Err` that names the parameter and its bound, never a panic and
 //! never a silently clamped parameter (SPEC section 1).
 
-use byzagg::{Aggregator, Backend, Batch, Error, GmParams, Rule, Tolerance};
+use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Error, GmParams, Rule};
 
 /// Asserts that `result` is an invalid-parameter error naming `name`, with `needle` in its text.
 fn names<T: std::fmt::Debug>(result: byzagg::Result<T>, name: &str, needle: &str) {
@@ -86,7 +86,10 @@ fn tolerances() {
     );
     // A default fills what the rule leaves out, and is checked like the rule's own.
     names(
-        "cwtm".parse::<Rule>().unwrap().plan(8, Some(Tolerance::F(4))),
+        "cwtm"
+            .parse::<Rule>()
+            .unwrap()
+            .plan(8, Some(ByzantineShare::F(4))),
         "f",
         "f <= 3",
     );
@@ -94,7 +97,7 @@ fn tolerances() {
         "cwtm"
             .parse::<Rule>()
             .unwrap()
-            .plan(8, Some(Tolerance::F(3)))
+            .plan(8, Some(ByzantineShare::F(3)))
             .is_ok()
     );
 }

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use byzagg::bench::{Primitive, gaussian_rows};
-use byzagg::{Backend, Batch, Kernels, OrderStat};
+use byzagg::{Backend, Batch, Engine, Kernels, KernelsJob, OrderStat};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 /// (n, d) shapes of the primitive benches.
@@ -30,67 +30,75 @@ pub fn data(n: usize, d: usize) -> Vec<f32> {
 
 /// Benches primitive `p` at every shape on every available backend.
 pub fn primitive(c: &mut Criterion, p: Primitive) {
+    let engines = Engine::all_with_kernels();
     let mut group = c.benchmark_group(p.stem());
     for (n, d) in SHAPES {
         let x = data(n, d);
         let batch = Batch::from_contiguous(&x, n).expect("a valid batch");
         group.throughput(Throughput::Bytes((4 * n * d) as u64));
-        let id = |backend: &str| BenchmarkId::new(backend, format!("{n}x{d}"));
-        run_on(&mut group, &byzagg::cpu::Cpu::new(), p, &batch, id("cpu"));
-        #[cfg(feature = "cuda")]
-        if Backend::Cuda.available().is_ok()
-            && let Ok(cuda) = byzagg::cuda::Cuda::shared()
-        {
-            run_on(&mut group, &cuda, p, &batch, id("cuda"));
+        for engine in &engines {
+            engine
+                .dispatch(BenchPrimitive {
+                    group: &mut group,
+                    p,
+                    batch: &batch,
+                    id: BenchmarkId::new(engine.name(), format!("{n}x{d}")),
+                })
+                .expect("a backend with kernels");
         }
     }
     group.finish();
 }
 
 /// One primitive on one backend, the batch resident before the clock starts.
-fn run_on<K: Kernels>(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    k: &K,
+struct BenchPrimitive<'g, 'c, 'b> {
+    group: &'g mut criterion::BenchmarkGroup<'c, criterion::measurement::WallTime>,
     p: Primitive,
-    batch: &Batch<'_>,
+    batch: &'b Batch<'b>,
     id: BenchmarkId,
-) {
-    let rows = k.upload(batch).expect("upload");
-    let (n, d) = (batch.n(), batch.d());
-    let w = vec![1.0; n];
-    let mut out = vec![0.0f32; d];
-    match p {
-        Primitive::OrderStats => group.bench_function(id, |b| {
-            b.iter(|| {
-                let m = k.order_stats(&rows, &w, OrderStat::Median).expect("order_stats");
-                k.download(&m, &mut out).expect("download");
-            })
-        }),
-        Primitive::PairwiseDist => group.bench_function(id, |b| {
-            b.iter(|| black_box(k.pairwise_dist(&rows).expect("pairwise_dist")))
-        }),
-        Primitive::CenterDist => {
-            let center = k.zeros(1, d).expect("zeros");
-            group.bench_function(id, |b| {
-                b.iter(|| black_box(k.center_dist(&rows, &center).expect("center_dist")))
-            })
-        }
-        Primitive::Mix => {
-            let coeffs = vec![1.0 / n as f64; n];
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    let m = k.mix(&rows, &coeffs, 1, None).expect("mix");
-                    k.download(&m, &mut out).expect("download");
-                })
-            })
-        }
-    };
 }
 
-/// The backends a rule bench runs on: the CPU, and CUDA where it is available.
+impl KernelsJob for BenchPrimitive<'_, '_, '_> {
+    type Output = ();
+
+    fn run<K: Kernels>(self, k: &K) -> byzagg::Result<()> {
+        let BenchPrimitive { group, p, batch, id } = self;
+        let rows = k.upload(batch)?;
+        let (n, d) = (batch.n(), batch.d());
+        let w = vec![1.0; n];
+        let mut out = vec![0.0f32; d];
+        match p {
+            Primitive::OrderStats => group.bench_function(id, |b| {
+                b.iter(|| {
+                    let m = k.order_stats(&rows, &w, OrderStat::Median).expect("order_stats");
+                    k.download(&m, &mut out).expect("download");
+                })
+            }),
+            Primitive::PairwiseDist => group.bench_function(id, |b| {
+                b.iter(|| black_box(k.pairwise_dist(&rows).expect("pairwise_dist")))
+            }),
+            Primitive::CenterDist => {
+                let center = k.zeros(1, d)?;
+                group.bench_function(id, |b| {
+                    b.iter(|| black_box(k.center_dist(&rows, &center).expect("center_dist")))
+                })
+            }
+            Primitive::Mix => {
+                let coeffs = vec![1.0 / n as f64; n];
+                group.bench_function(id, |b| {
+                    b.iter(|| {
+                        let m = k.mix(&rows, &coeffs, 1, None).expect("mix");
+                        k.download(&m, &mut out).expect("download");
+                    })
+                })
+            }
+        };
+        Ok(())
+    }
+}
+
+/// The backends a rule bench runs on: every one with kernels that is available here (the
+/// CPU, wgpu, CUDA).
 pub fn rule_backends() -> Vec<Backend> {
-    [Backend::Cpu, Backend::Cuda]
-        .into_iter()
-        .filter(|b| b.available().is_ok())
-        .collect()
+    Engine::all_with_kernels().iter().map(Engine::backend).collect()
 }

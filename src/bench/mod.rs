@@ -6,7 +6,7 @@
 //!   same rayon threads;
 //! - `timing.rs`: warm-up, then job and read pass interleaved run by run ([`measure`]);
 //! - `report.rs`: the table, the JSON and the machine's description;
-//! - `plot.rs`: the SVG chart (plotters).
+//! - `plot.rs`: the SVG chart (plotters; feature `plot`).
 //!
 //! A rule is timed through the public [`Aggregator`], end to end: upload (for a GPU), every
 //! primitive, the host logic, and the download of the result. A primitive (`order_stats`,
@@ -14,10 +14,11 @@
 //! backend, with its result brought back (which waits for the device). The read pass always
 //! reads the host batch: on a GPU backend the ratio compares against host memory.
 //!
-//! Rules that need lambda or f get f = floor(n / 5) (`Tolerance::F`), as in the PyTorch peer
+//! Rules that need lambda or f get f = floor(n / 5) (`ByzantineShare::F`), as in the PyTorch peer
 //! and `scripts/peer_bench.py`; `--weighted` gives the rows weights 1, 2, 3, 4, 1, 2, ...
 
 mod data;
+#[cfg(feature = "plot")]
 mod plot;
 mod read_pass;
 mod report;
@@ -27,6 +28,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use data::{bench_weights, gaussian_rows};
+#[cfg(feature = "plot")]
 pub use plot::plot_svg;
 pub use read_pass::read_pass;
 pub use report::{Machine, json, table};
@@ -35,10 +37,10 @@ pub use timing::{Timings, measure, median};
 use crate::aggregate::{Aggregator, Step};
 use crate::backend::Backend;
 use crate::batch::Batch;
-use crate::cpu::Cpu;
+use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
-use crate::rule::{Rule, Tolerance};
+use crate::rule::{ByzantineShare, Rule};
 
 /// One of the four primitives of SPEC section 5, benchmarked on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,7 +281,7 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
     let mut iterations = None;
     let timings = match job {
         Job::Rule(rule) => {
-            let agg = Aggregator::new(rule.clone(), backend)?.with_tolerance(Tolerance::F(n / 5));
+            let agg = Aggregator::new(rule.clone(), backend)?.with_byzantine_share(ByzantineShare::F(n / 5));
             let mut out = vec![0.0f32; d];
             measure(config.warmup, config.runs, read, || {
                 let report = agg.aggregate_into(batch, &mut out)?;
@@ -296,18 +298,12 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
                 Ok(())
             })?
         }
-        Job::Primitive(p) => match backend.resolve()? {
-            Backend::Cpu => time_primitive(&Cpu::new(), *p, batch, config, read)?,
-            #[cfg(feature = "cuda")]
-            Backend::Cuda => time_primitive(&crate::cuda::Cuda::shared()?, *p, batch, config, read)?,
-            other => {
-                return Err(Error::invalid(
-                    "backend",
-                    other,
-                    "primitives are benchmarked on the cpu and cuda backends",
-                ));
-            }
-        },
+        Job::Primitive(p) => Engine::open(backend)?.dispatch(TimePrimitive {
+            p: *p,
+            batch,
+            config,
+            read,
+        })?,
     };
     let seconds = timings.job_median();
     let read_pass_seconds = timings.read_pass_median();
@@ -324,6 +320,22 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
         iterations,
         timings,
     })
+}
+
+/// [`time_primitive`] as a job for [`Engine::dispatch`].
+struct TimePrimitive<'a, 'b, R> {
+    p: Primitive,
+    batch: &'a Batch<'b>,
+    config: &'a Config,
+    read: R,
+}
+
+impl<R: FnMut()> KernelsJob for TimePrimitive<'_, '_, R> {
+    type Output = Timings;
+
+    fn run<K: Kernels>(self, kernels: &K) -> Result<Timings> {
+        time_primitive(kernels, self.p, self.batch, self.config, self.read)
+    }
 }
 
 /// Times one primitive on the batch made resident once. A run ends when the device has

@@ -2,8 +2,8 @@
 //! coordinate chunks and SIMD within them.
 //!
 //! Each primitive lives in its own file (`order_stats.rs`, `pairwise_dist.rs`,
-//! `center_dist.rs`, `mix.rs`); this file only holds the resident matrix type, checks shapes
-//! and forwards. Uploading borrows the caller's [`Batch`], so nothing is copied.
+//! `center_dist.rs`, `mix.rs`); this file only holds the resident matrix type and the
+//! [`Kernels`] impl, which checks shapes (the rules of `kernels.rs`) and forwards. Uploading borrows the caller's [`Batch`], so nothing is copied.
 //!
 //! SIMD is chosen at run time: the inner chunk functions are compiled several times by the
 //! `multiversion` crate (AVX-512, AVX2+FMA, NEON, and a baseline), and the best one the
@@ -42,8 +42,8 @@ fn generic_only(f: impl FnOnce()) {
 }
 
 use crate::batch::Batch;
-use crate::error::{Error, Result};
-use crate::kernels::{Kernels, OrderStat};
+use crate::error::Result;
+use crate::kernels::{Kernels, OrderStat, shape};
 
 /// The CPU backend.
 ///
@@ -120,24 +120,15 @@ impl HostRows<'_> {
     }
 }
 
-/// `Err` unless `got == want`, naming the parameter.
-fn check_len(name: &'static str, got: usize, want: usize, what: &str) -> Result<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            name,
-            format!("length {got}"),
-            format!("must be {what} = {want}"),
-        ))
-    }
-}
-
 impl Kernels for Cpu {
     type Rows<'a> = HostRows<'a>;
 
     fn name(&self) -> &'static str {
         "cpu"
+    }
+
+    fn shape(&self, rows: &HostRows<'_>) -> (usize, usize) {
+        (rows.k(), rows.d())
     }
 
     fn upload<'a>(&self, batch: &Batch<'a>) -> Result<HostRows<'a>> {
@@ -154,7 +145,7 @@ impl Kernels for Cpu {
 
     fn download(&self, rows: &HostRows<'_>, out: &mut [f32]) -> Result<()> {
         let d = rows.d();
-        check_len("out", out.len(), rows.k() * d, "k * d")?;
+        shape::download(self.shape(rows), out.len())?;
         for (i, o) in out.chunks_exact_mut(d.max(1)).enumerate().take(rows.k()) {
             o.copy_from_slice(rows.row(i));
         }
@@ -167,7 +158,7 @@ impl Kernels for Cpu {
         weights: &[f64],
         stat: OrderStat,
     ) -> Result<HostRows<'static>> {
-        check_len("weights", weights.len(), rows.k(), "the number of rows")?;
+        shape::order_stats(self.shape(rows), weights.len())?;
         let data = order_stats::order_stats(&rows.slices(), weights, stat)?;
         Ok(HostRows::Owned {
             data,
@@ -181,8 +172,7 @@ impl Kernels for Cpu {
     }
 
     fn center_dist(&self, rows: &HostRows<'_>, center: &HostRows<'_>) -> Result<Vec<f64>> {
-        check_len("center", center.k(), 1, "one row, k")?;
-        check_len("center", center.d(), rows.d(), "the row length d")?;
+        shape::center_dist(self.shape(rows), self.shape(center))?;
         Ok(center_dist::center_dist(&rows.slices(), center.row(0)))
     }
 
@@ -193,16 +183,14 @@ impl Kernels for Cpu {
         k: usize,
         base: Option<(&HostRows<'_>, f64)>,
     ) -> Result<HostRows<'static>> {
-        let (n, d) = (rows.k(), rows.d());
-        check_len("coeffs", coeffs.len(), k * n, "k * n")?;
-        let base_rows = match base {
-            Some((b, scale)) => {
-                check_len("base", b.k(), k, "k rows, k")?;
-                check_len("base", b.d(), d, "the row length d")?;
-                Some((b.slices(), scale))
-            }
-            None => None,
-        };
+        let d = rows.d();
+        shape::mix(
+            self.shape(rows),
+            coeffs.len(),
+            k,
+            base.map(|(b, _)| self.shape(b)),
+        )?;
+        let base_rows = base.map(|(b, scale)| (b.slices(), scale));
         let base_ref = base_rows.as_ref().map(|(b, s)| (b.as_slice(), *s));
         let data = mix::mix(&rows.slices(), coeffs, k, base_ref, d);
         Ok(HostRows::Owned { data, k, d })

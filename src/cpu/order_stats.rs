@@ -44,9 +44,9 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
-use crate::rule::MASS_EPS;
 
 #[cfg(target_arch = "x86_64")]
 #[macro_use]

@@ -29,13 +29,6 @@ const THREADS: usize = 256;
 /// Runs primitive 3; returns `n` squared distances.
 pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
     let (n, d) = (rows.k(), rows.d());
-    if center.k() != 1 || center.d() != d {
-        return Err(Error::invalid(
-            "center",
-            format!("{} x {}", center.k(), center.d()),
-            format!("must be 1 x d = 1 x {d}"),
-        ));
-    }
     if n.div_ceil(ROWS) > 65_535 {
         return Err(Error::invalid(
             "n",

@@ -1,6 +1,5 @@
 //! Device setup for the CUDA backend: the driver probe, one context and stream per device,
-//! kernels compiled by NVRTC once per context, and the [`Kernels`] impl, which forwards each
-//! primitive to its own file.
+//! kernels compiled by NVRTC once per context, and rows already on the device.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -9,12 +8,8 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
 use super::memory::CudaRows;
-use super::{backend_err, center_dist, mix, nvrtc, order_stats, pairwise_dist};
-use crate::aggregate::{Report, execute_resident};
-use crate::batch::Batch;
+use super::{backend_err, nvrtc};
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, OrderStat};
-use crate::rule::{Rule, Tolerance};
 
 /// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
 /// library's presence is checked before any cudarc call that would panic without it.
@@ -238,79 +233,5 @@ impl Cuda {
     /// be complete before the rows are passed to byzagg.
     pub unsafe fn rows_from_pointers(&self, ptrs: &[u64], d: usize) -> Result<CudaRows<'static>> {
         CudaRows::from_pointers(ptrs.to_vec(), d)
-    }
-
-    /// Aggregates rows that are already on the device; the result stays there (a `1 x d`
-    /// matrix, [`CudaRows::into_slice`] gives its buffer). `weights` as for
-    /// [`Batch::with_weights`] (validated the same way); `None` means unweighted.
-    pub fn aggregate_resident(
-        &self,
-        rule: &Rule,
-        tolerance: Option<Tolerance>,
-        rows: &CudaRows<'_>,
-        weights: Option<&[f64]>,
-    ) -> Result<(CudaRows<'static>, Report)> {
-        let (n, d) = (rows.k(), rows.d());
-        // Weights go through the batch's own validation, on a stand-in of n values.
-        let stand_in = vec![0.0f32; n];
-        let mut batch = Batch::from_contiguous(&stand_in, n)?;
-        if let Some(w) = weights {
-            batch = batch.with_weights(w)?;
-        }
-        let plan = rule.plan(n, tolerance)?;
-        let mut report = Report::default();
-        let out = execute_resident(self, &plan, rows, n, d, batch.weights(), &mut report)?;
-        Ok((out, report))
-    }
-}
-
-impl Kernels for Cuda {
-    type Rows<'a> = CudaRows<'a>;
-
-    fn name(&self) -> &'static str {
-        "cuda"
-    }
-
-    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<CudaRows<'a>> {
-        self.upload_batch(batch)
-    }
-
-    fn zeros(&self, k: usize, d: usize) -> Result<CudaRows<'static>> {
-        self.alloc_rows(k, d)
-    }
-
-    fn download(&self, rows: &CudaRows<'_>, out: &mut [f32]) -> Result<()> {
-        self.download_rows(rows, out)
-    }
-
-    fn synchronize(&self) -> Result<()> {
-        self.stream().synchronize().map_err(backend_err)
-    }
-
-    fn order_stats(
-        &self,
-        rows: &CudaRows<'_>,
-        weights: &[f64],
-        stat: OrderStat,
-    ) -> Result<CudaRows<'static>> {
-        order_stats::order_stats(self, rows, weights, stat)
-    }
-
-    fn pairwise_dist(&self, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
-        pairwise_dist::pairwise_dist(self, rows)
-    }
-
-    fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
-        center_dist::center_dist(self, rows, center)
-    }
-
-    fn mix(
-        &self,
-        rows: &CudaRows<'_>,
-        coeffs: &[f64],
-        k: usize,
-        base: Option<(&CudaRows<'_>, f64)>,
-    ) -> Result<CudaRows<'static>> {
-        mix::mix(self, rows, coeffs, k, base)
     }
 }

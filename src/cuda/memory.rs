@@ -311,14 +311,8 @@ impl Cuda {
     }
 
     /// Copies a matrix into `out` (length `k * d`, row-major).
+    /// The length of `out` is checked by the caller (`kernels::shape`).
     pub(crate) fn download_rows(&self, m: &CudaRows<'_>, out: &mut [f32]) -> Result<()> {
-        if out.len() != m.k * m.d {
-            return Err(Error::invalid(
-                "out",
-                format!("length {}", out.len()),
-                format!("must have length k * d = {}", m.k * m.d),
-            ));
-        }
         let d = m.d;
         match &m.data {
             Data::Owned(s) => self.stream().memcpy_dtoh(s, out).map_err(backend_err)?,

@@ -7,11 +7,12 @@
 //! NVRTC, or a build without the `cuda` feature) without ever panicking.
 //!
 //! - `device.rs`: the driver probe, one context and stream per device, kernel modules
-//!   compiled once per context and cached, the [`Kernels`](crate::Kernels) impl forwarding
-//!   to one file per primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`,
-//!   `mix.rs`), and the API for rows already on the device ([`Cuda::rows_from_slice`],
-//!   [`Cuda::rows_from_pointers`], [`Cuda::aggregate_resident`]);
-//! - this file: [`available`], [`describe`], [`compile_all`];
+//!   compiled once per context and cached, and the API for rows already on the device
+//!   (`Cuda::rows_from_slice`, `Cuda::rows_from_pointers`; `Aggregator::aggregate_resident`
+//!   runs a rule on them);
+//! - this file: [`available`], [`describe`], [`compile_all`], and the
+//!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
+//!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
@@ -48,6 +49,11 @@ pub use memory::CudaRows;
 pub use nvrtc::NvrtcInfo;
 
 use crate::error::{Error, Result};
+#[cfg(feature = "cuda")]
+use crate::{
+    batch::Batch,
+    kernels::{Kernels, OrderStat, shape},
+};
 
 /// The kernel files: (file name, embedded source, entry points), one per primitive.
 #[cfg(feature = "cuda")]
@@ -65,9 +71,8 @@ pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
 /// The architectures CI compiles for.
 pub const CI_ARCHS: [&str; 2] = ["sm_80", "sm_90"];
 
-/// `Ok(())` if CUDA can run here: the driver library loads, it reports a device, NVRTC is
-/// found, and the driver loads a module that NVRTC compiled (its PTX version is one the driver
-/// knows). Otherwise [`Error::Unavailable`] with the reason. Probed once per process; never
+/// `Ok(())` if CUDA can run here: the driver library loads, it reports a device, and NVRTC is
+/// found. Otherwise [`Error::Unavailable`] with the reason. Probed once per process; never
 /// panics.
 pub fn available() -> Result<()> {
     probe().map_err(|reason| Error::Unavailable {
@@ -76,116 +81,109 @@ pub fn available() -> Result<()> {
     })
 }
 
-#[cfg(not(feature = "cuda"))]
 fn probe() -> Result<(), String> {
-    Err("byzagg was built without the `cuda` feature".into())
-}
-
-#[cfg(feature = "cuda")]
-fn probe() -> Result<(), String> {
-    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    PROBE
-        .get_or_init(|| {
-            let count = device::device_count()?;
-            if count == 0 {
-                return Err("the NVIDIA driver reports no CUDA device".into());
-            }
-            nvrtc::nvrtc()?;
-            device::load_probe_module()
-        })
-        .clone()
+    #[cfg(feature = "cuda")]
+    {
+        static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        PROBE
+            .get_or_init(|| {
+                let count = device::device_count()?;
+                if count == 0 {
+                    return Err("the NVIDIA driver reports no CUDA device".into());
+                }
+                nvrtc::nvrtc()?;
+                device::load_probe_module()
+            })
+            .clone()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err("byzagg was built without the `cuda` feature".into())
+    }
 }
 
 /// Lines for `byzagg devices`: each CUDA device (name, compute capability, memory) and the
 /// NVRTC found (path, version), or why not.
 pub fn describe() -> Vec<String> {
-    describe_impl()
-}
-
-#[cfg(not(feature = "cuda"))]
-fn describe_impl() -> Vec<String> {
-    vec!["cuda: unavailable: byzagg was built without the `cuda` feature".into()]
-}
-
-#[cfg(feature = "cuda")]
-fn describe_impl() -> Vec<String> {
-    let mut lines = match device::device_count() {
-        Err(why) => vec![format!("cuda: no device: {why}")],
-        Ok(0) => vec!["cuda: no device: the NVIDIA driver reports none".into()],
-        Ok(count) => (0..count).map(device::describe_device).collect(),
-    };
-    lines.push(match nvrtc::nvrtc() {
-        Ok(info) => format!("nvrtc: {}.{} at {}", info.version.0, info.version.1, info.path),
-        Err(why) => format!("nvrtc: unavailable: {why}"),
-    });
-    lines
+    #[cfg(feature = "cuda")]
+    {
+        let mut lines = match device::device_count() {
+            Err(why) => vec![format!("cuda: no device: {why}")],
+            Ok(0) => vec!["cuda: no device: the NVIDIA driver reports none".into()],
+            Ok(count) => (0..count).map(device::describe_device).collect(),
+        };
+        lines.push(match nvrtc::nvrtc() {
+            Ok(info) => format!("nvrtc: {}.{} at {}", info.version.0, info.version.1, info.path),
+            Err(why) => format!("nvrtc: unavailable: {why}"),
+        });
+        lines
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        vec!["cuda: unavailable: byzagg was built without the `cuda` feature".into()]
+    }
 }
 
 /// Compiles every kernel file for every architecture in `archs` (`sm_80`, `sm_90`, ...) with
 /// NVRTC, without a GPU, and checks that each entry point is in the PTX. One entry per
 /// (kernel file, architecture): `Err` holds NVRTC's log or the missing entry points.
 pub fn compile_all(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
-    compile_all_impl(archs)
+    #[cfg(feature = "cuda")]
+    {
+        let mut out = Vec::new();
+        for arch in archs {
+            for (file, source, entries) in KERNEL_FILES {
+                let result = nvrtc::compile(file, source, arch).and_then(|ptx| {
+                    let text = ptx.to_src();
+                    let missing: Vec<&str> = entries
+                        .iter()
+                        .copied()
+                        .filter(|e| !text.contains(&format!(".entry {e}(")))
+                        .collect();
+                    if missing.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "{file} for {arch}: entry points missing from the PTX: {missing:?}"
+                        ))
+                    }
+                });
+                out.push((file.to_string(), arch.to_string(), result));
+            }
+        }
+        out
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        archs
+            .iter()
+            .map(|a| {
+                (
+                    "*".into(),
+                    a.to_string(),
+                    Err("byzagg was built without the `cuda` feature".into()),
+                )
+            })
+            .collect()
+    }
 }
 
 /// The PTX that NVRTC makes of kernel file `file` (a name of [`KERNEL_FILES`]) for `arch`, as
 /// the backend would load it: for checking register use and spills with `ptxas -v`.
 pub fn ptx(file: &str, arch: &str) -> std::result::Result<String, String> {
-    ptx_impl(file, arch)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn ptx_impl(_file: &str, _arch: &str) -> std::result::Result<String, String> {
-    Err("byzagg was built without the `cuda` feature".into())
-}
-
-#[cfg(feature = "cuda")]
-fn ptx_impl(file: &str, arch: &str) -> std::result::Result<String, String> {
-    let (name, source, _) = KERNEL_FILES
-        .iter()
-        .find(|(name, _, _)| *name == file)
-        .ok_or_else(|| format!("no kernel file {file}"))?;
-    nvrtc::compile(name, source, arch).map(|p| p.to_src())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn compile_all_impl(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
-    archs
-        .iter()
-        .map(|a| {
-            (
-                "*".into(),
-                a.to_string(),
-                Err("byzagg was built without the `cuda` feature".into()),
-            )
-        })
-        .collect()
-}
-
-#[cfg(feature = "cuda")]
-fn compile_all_impl(archs: &[&str]) -> Vec<(String, String, Result<(), String>)> {
-    let mut out = Vec::new();
-    for arch in archs {
-        for (file, source, entries) in KERNEL_FILES {
-            let result = nvrtc::compile(file, source, arch).and_then(|ptx| {
-                let text = ptx.to_src();
-                let missing: Vec<&str> = entries
-                    .iter()
-                    .copied()
-                    .filter(|e| !text.contains(&format!(".entry {e}(")))
-                    .collect();
-                if missing.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{file} for {arch}: entry points missing from the PTX: {missing:?}"
-                    ))
-                }
-            });
-            out.push((file.to_string(), arch.to_string(), result));
-        }
+    #[cfg(feature = "cuda")]
+    {
+        let (name, source, _) = KERNEL_FILES
+            .iter()
+            .find(|(name, _, _)| *name == file)
+            .ok_or_else(|| format!("no kernel file {file}"))?;
+        nvrtc::compile(name, source, arch).map(|p| p.to_src())
     }
-    out
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = (file, arch);
+        Err("byzagg was built without the `cuda` feature".into())
+    }
 }
 
 /// A cudarc or NVRTC failure as the crate's error.
@@ -194,5 +192,71 @@ pub(crate) fn backend_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>
     Error::Backend {
         backend: "cuda",
         source: e.into(),
+    }
+}
+
+/// The four primitives, each forwarded to its own file after the shape rules of `kernels.rs`.
+#[cfg(feature = "cuda")]
+impl Kernels for Cuda {
+    type Rows<'a> = CudaRows<'a>;
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn shape(&self, rows: &CudaRows<'_>) -> (usize, usize) {
+        (rows.k(), rows.d())
+    }
+
+    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<CudaRows<'a>> {
+        self.upload_batch(batch)
+    }
+
+    fn zeros(&self, k: usize, d: usize) -> Result<CudaRows<'static>> {
+        self.alloc_rows(k, d)
+    }
+
+    fn download(&self, rows: &CudaRows<'_>, out: &mut [f32]) -> Result<()> {
+        shape::download(self.shape(rows), out.len())?;
+        self.download_rows(rows, out)
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.stream().synchronize().map_err(backend_err)
+    }
+
+    fn order_stats(
+        &self,
+        rows: &CudaRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<CudaRows<'static>> {
+        shape::order_stats(self.shape(rows), weights.len())?;
+        order_stats::order_stats(self, rows, weights, stat)
+    }
+
+    fn pairwise_dist(&self, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
+        pairwise_dist::pairwise_dist(self, rows)
+    }
+
+    fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
+        shape::center_dist(self.shape(rows), self.shape(center))?;
+        center_dist::center_dist(self, rows, center)
+    }
+
+    fn mix(
+        &self,
+        rows: &CudaRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        base: Option<(&CudaRows<'_>, f64)>,
+    ) -> Result<CudaRows<'static>> {
+        shape::mix(
+            self.shape(rows),
+            coeffs.len(),
+            k,
+            base.map(|(b, _)| self.shape(b)),
+        )?;
+        mix::mix(self, rows, coeffs, k, base)
     }
 }

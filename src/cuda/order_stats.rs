@@ -13,9 +13,9 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
+use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
-use crate::rule::MASS_EPS;
 
 /// The kernel file.
 pub(crate) const FILE: &str = "order_stats.cu";
@@ -102,13 +102,6 @@ pub(crate) fn order_stats(
     stat: OrderStat,
 ) -> Result<CudaRows<'static>> {
     let (n, d) = (rows.k(), rows.d());
-    if weights.len() != n {
-        return Err(Error::invalid(
-            "weights",
-            format!("{} values", weights.len()),
-            format!("need one weight per row, n = {n}"),
-        ));
-    }
     let idx: Vec<usize> = (0..n).filter(|&i| weights[i] > 0.0).collect();
     let wpos: Vec<f64> = idx.iter().map(|&i| weights[i]).collect();
     let m = idx.len();

@@ -9,17 +9,35 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
+// The text form still names the share by its old alias.
+#[allow(deprecated)]
 mod text;
 
 /// How many of the inputs may be Byzantine: a share lambda of the total weight, or a count f
 /// of rows (then lambda = f / n).
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::{ByzantineShare, Rule};
+///
+/// // f = 2 of 10 rows is the share lambda = 0.2; f must stay below n / 2.
+/// let cwtm: Rule = "cwtm".parse()?;
+/// assert!(cwtm.plan(10, Some(ByzantineShare::F(2))).is_ok());
+/// assert!(cwtm.plan(10, Some(ByzantineShare::F(5))).is_err());
+/// # Ok::<(), byzagg::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Tolerance {
+pub enum ByzantineShare {
     /// A share of the total weight, in [0, 1/2).
     Lambda(f64),
     /// A number of rows; lambda = f / n.
     F(usize),
 }
+
+/// The Byzantine share under its first name, which read like a numeric tolerance.
+#[deprecated(since = "0.1.0", note = "renamed `ByzantineShare`")]
+pub type Tolerance = ByzantineShare;
 
 /// Where the geometric median's Weiszfeld iterations start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,10 +103,10 @@ pub enum Center {
 /// # Examples
 ///
 /// ```
-/// use byzagg::{Rule, Tolerance};
+/// use byzagg::{Rule, ByzantineShare};
 ///
 /// let rule: Rule = "ctma(cwmed,lambda=0.2)".parse()?;
-/// assert_eq!(rule, Rule::ctma(Rule::CwMed, Some(Tolerance::Lambda(0.2))));
+/// assert_eq!(rule, Rule::ctma(Rule::CwMed, Some(ByzantineShare::Lambda(0.2))));
 /// assert_eq!(rule.to_string(), "ctma(cwmed,lambda=0.2)");
 ///
 /// // Bad text points at the problem.
@@ -105,12 +123,12 @@ pub enum Rule {
     /// Weighted coordinate-wise trimmed mean.
     CwTm {
         /// Mass trimmed from each side; `None` takes the default.
-        tolerance: Option<Tolerance>,
+        tolerance: Option<ByzantineShare>,
     },
     /// Krum (`m = Some(1)` or `None` with `multi = false`) and Multi-Krum.
     Krum {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<Tolerance>,
+        tolerance: Option<ByzantineShare>,
         /// `false`: output the best row. `true`: Multi-Krum, the weighted mean of `m` rows.
         multi: bool,
         /// Multi-Krum's number of rows; `None` means n - f.
@@ -123,14 +141,14 @@ pub enum Rule {
         /// The rule that gives the center.
         base: Box<Rule>,
         /// Mass trimmed; `None` takes the default.
-        tolerance: Option<Tolerance>,
+        tolerance: Option<ByzantineShare>,
     },
     /// Nearest-neighbour mixing, then the base rule.
     Nnm {
         /// The rule applied to the mixed rows.
         base: Box<Rule>,
         /// Neighbourhood mass is (1 - lambda) W; `None` takes the default.
-        tolerance: Option<Tolerance>,
+        tolerance: Option<ByzantineShare>,
     },
     /// Bucketing: seeded shuffle, means of buckets of `s` rows, then the base rule.
     Bucketing {
@@ -154,7 +172,7 @@ pub enum Rule {
 
 impl Rule {
     /// `ctma(base)` with an optional tolerance.
-    pub fn ctma(base: Rule, tolerance: Option<Tolerance>) -> Rule {
+    pub fn ctma(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
         Rule::Ctma {
             base: Box::new(base),
             tolerance,
@@ -162,7 +180,7 @@ impl Rule {
     }
 
     /// `nnm(base)` with an optional tolerance.
-    pub fn nnm(base: Rule, tolerance: Option<Tolerance>) -> Rule {
+    pub fn nnm(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
         Rule::Nnm {
             base: Box::new(base),
             tolerance,
@@ -172,7 +190,7 @@ impl Rule {
     /// `krum(f)`: the single best row.
     pub fn krum(f: usize) -> Rule {
         Rule::Krum {
-            tolerance: Some(Tolerance::F(f)),
+            tolerance: Some(ByzantineShare::F(f)),
             multi: false,
             m: None,
         }
@@ -184,9 +202,9 @@ impl Rule {
     /// # Examples
     ///
     /// ```
-    /// use byzagg::{Plan, Rule, Tolerance};
+    /// use byzagg::{Plan, Rule, ByzantineShare};
     ///
-    /// let plan = "cwtm".parse::<Rule>()?.plan(8, Some(Tolerance::F(2)))?;
+    /// let plan = "cwtm".parse::<Rule>()?.plan(8, Some(ByzantineShare::F(2)))?;
     /// assert_eq!(plan, Plan::TrimmedMean { lambda: 0.25 });
     ///
     /// // Krum needs n >= 2f + 3.
@@ -194,11 +212,11 @@ impl Rule {
     /// assert!(err.to_string().contains("f = 5"));
     /// # Ok::<(), byzagg::Error>(())
     /// ```
-    pub fn plan(&self, n: usize, default: Option<Tolerance>) -> Result<Plan> {
+    pub fn plan(&self, n: usize, default: Option<ByzantineShare>) -> Result<Plan> {
         if n == 0 {
             return Err(Error::invalid("n", 0, "a batch needs at least one row"));
         }
-        let pick = |t: &Option<Tolerance>| -> Result<Tolerance> {
+        let pick = |t: &Option<ByzantineShare>| -> Result<ByzantineShare> {
             t.or(default).ok_or_else(|| {
                 Error::invalid(
                     "lambda",
@@ -216,7 +234,7 @@ impl Rule {
             Rule::Krum { tolerance, multi, m } => {
                 let t = pick(tolerance)?;
                 let f = match t {
-                    Tolerance::F(f) => {
+                    ByzantineShare::F(f) => {
                         if n < 2 * f + 3 {
                             return Err(Error::invalid(
                                 "f",
@@ -229,7 +247,7 @@ impl Rule {
                         }
                         f
                     }
-                    Tolerance::Lambda(l) => {
+                    ByzantineShare::Lambda(l) => {
                         if (n as f64) * (1.0 - 2.0 * l) < 3.0 {
                             return Err(Error::invalid(
                                 "lambda",
@@ -310,12 +328,12 @@ impl Rule {
 }
 
 /// lambda in [0, 1/2) from a tolerance, for a batch of n rows.
-fn trim_lambda(t: Tolerance, n: usize) -> Result<f64> {
+fn trim_lambda(t: ByzantineShare, n: usize) -> Result<f64> {
     match t {
-        Tolerance::Lambda(l) if (0.0..0.5).contains(&l) => Ok(l),
-        Tolerance::Lambda(l) => Err(Error::invalid("lambda", l, "lambda must be in [0, 0.5)")),
-        Tolerance::F(f) if 2 * f < n => Ok(f as f64 / n as f64),
-        Tolerance::F(f) => Err(Error::invalid(
+        ByzantineShare::Lambda(l) if (0.0..0.5).contains(&l) => Ok(l),
+        ByzantineShare::Lambda(l) => Err(Error::invalid("lambda", l, "lambda must be in [0, 0.5)")),
+        ByzantineShare::F(f) if 2 * f < n => Ok(f as f64 / n as f64),
+        ByzantineShare::F(f) => Err(Error::invalid(
             "f",
             f,
             format!("f must be < n/2, and n = {n} allows f <= {}", (n - 1) / 2),
@@ -323,11 +341,8 @@ fn trim_lambda(t: Tolerance, n: usize) -> Result<f64> {
     }
 }
 
-/// Relative tolerance of a mass boundary: where a prefix of mass M ends inside a row, a
-/// partial mass below `MASS_EPS * W` counts as zero. It keeps rounding in `lambda * W` (say
-/// 0.2 * 5 = 1.0000000000000002) from letting a sliver of the next row, possibly NaN or
-/// infinite, into a trimmed mean or a CTMA average. Part of the contract for every backend.
-pub const MASS_EPS: f64 = 1e-9;
+/// The mass tolerance of the contract, kept here under its old path for the rule layer's users.
+pub use crate::contract::MASS_EPS;
 
 /// A rule with every parameter fixed for one batch size: what the rule layer and the
 /// reference compute. Build it with [`Rule::plan`], which checks every bound.
@@ -401,11 +416,11 @@ pub fn bucket_permutation(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-impl fmt::Display for Tolerance {
+impl fmt::Display for ByzantineShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tolerance::Lambda(l) => write!(f, "lambda={l}"),
-            Tolerance::F(n) => write!(f, "f={n}"),
+            ByzantineShare::Lambda(l) => write!(f, "lambda={l}"),
+            ByzantineShare::F(n) => write!(f, "f={n}"),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Asynchronous Byzantine SGD (SPEC section 6): a server that aggregates the workers' latest
 //! vectors weighted by their update counts, honest estimators (STORM, momentum, gradient),
 //! attacks, arrival schedules, tasks (synthetic logistic regression of any d, MNIST with an MLP),
-//! a seeded discrete-event simulation, a real-threads mode, and the `byzagg train` command.
+//! a seeded discrete-event simulation and a real-threads mode; the `byzagg train` command
+//! (`src/bin/byzagg/train.rs`) drives them.
 //!
 //! The pieces are usable alone: [`Server`] is the embeddable server state (register workers,
 //! submit updates, read the query point), [`WorkerState`] an honest worker, [`Attack`] a
@@ -24,14 +25,15 @@
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
 //! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
-//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `cli.rs` (flags, presets, compare,
-//! CSV), `plot.rs` (SVG curves).
+//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `presets.rs` (the named setups, as data),
+//! `plot.rs` (SVG curves, feature `plot`).
 
 mod attack;
-mod cli;
 mod config;
 mod optimizer;
+#[cfg(feature = "plot")]
 mod plot;
+mod presets;
 mod rng;
 mod schedule;
 mod server;
@@ -41,10 +43,11 @@ mod threads;
 mod worker;
 
 pub use attack::{AlieForm, Attack, HonestView};
-pub use cli::{TrainArgs, run};
 pub use config::TrainConfig;
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
+#[cfg(feature = "plot")]
 pub use plot::{Curve, plot_accuracy};
+pub use presets::PRESETS;
 pub use rng::{Rng, normal_quantile};
 pub use schedule::{ByzSchedule, Schedule, Speeds};
 pub use server::{Arrival, Server, Weighting};

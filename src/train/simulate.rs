@@ -4,7 +4,7 @@
 
 use crate::aggregate::Aggregator;
 use crate::error::{Error, Result};
-use crate::rule::Tolerance;
+use crate::rule::ByzantineShare;
 
 use super::attack::HonestView;
 use super::config::TrainConfig;
@@ -76,7 +76,8 @@ pub(crate) fn setup(task: &dyn Task, cfg: &TrainConfig) -> Result<(Server, Vec<W
         ));
     }
     let opt = OptimizerState::new(cfg.server_optimizer(), cfg.lr, task.init(cfg.seed))?;
-    let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?.with_tolerance(Tolerance::Lambda(cfg.lambda));
+    let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?
+        .with_byzantine_share(ByzantineShare::Lambda(cfg.lambda));
     let mut server = Server::new(agg, cfg.weighting, opt);
     let workers = shards(task, cfg.workers, cfg.sharding, cfg.seed)
         .into_iter()

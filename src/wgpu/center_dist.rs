@@ -9,19 +9,13 @@
 //! known from the integer row statistics, gets `+inf`.
 
 use super::device::{CENTER_DIST_PARTIAL, WORKGROUP};
-use super::{GpuRows, Wgpu, reduce, same_chunks, scale_for};
-use crate::error::{Error, Result};
+use super::{Wgpu, WgpuRows, reduce, same_chunks, scale_for};
+use crate::error::Result;
 
 /// The `n` squared distances from the rows to `center` (a `1 x d` matrix).
-pub(super) fn run(w: &Wgpu, rows: &GpuRows, center: &GpuRows) -> Result<Vec<f64>> {
+/// Shapes are checked by the caller (`kernels::shape`); the chunking here.
+pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Result<Vec<f64>> {
     let gpu = w.gpu();
-    if center.k != 1 {
-        return Err(Error::invalid(
-            "center",
-            format!("{} rows", center.k),
-            "must be 1 x d",
-        ));
-    }
     same_chunks(rows, center, "center")?;
     let n = rows.k as u64;
     let stats = rows.stats(gpu)?;

@@ -8,36 +8,23 @@
 //! assumes about non-finite values.
 
 use super::device::MIX;
-use super::{GpuRows, Wgpu, same_chunks};
-use crate::error::{Error, Result};
+use super::{Wgpu, WgpuRows, same_chunks};
+use crate::error::Result;
 
 /// The `k x d` mix of the rows.
-pub(super) fn run(
+/// Shapes are checked by the caller (`kernels::shape`); the chunking here.
+pub(super) fn mix(
     w: &Wgpu,
-    rows: &GpuRows,
+    rows: &WgpuRows,
     coeffs: &[f64],
     k: usize,
-    base: Option<(&GpuRows, f64)>,
-) -> Result<GpuRows> {
+    base: Option<(&WgpuRows, f64)>,
+) -> Result<WgpuRows> {
     let gpu = w.gpu();
     let n = rows.k;
-    if k == 0 || coeffs.len() != k * n {
-        return Err(Error::invalid(
-            "coeffs",
-            format!("{} values for k = {k}", coeffs.len()),
-            format!("must hold k * n = {} values, k >= 1", k * n),
-        ));
-    }
     let base = base.filter(|(_, scale)| *scale != 0.0);
     if let Some((b, _)) = base {
         same_chunks(rows, b, "base")?;
-        if b.k != k {
-            return Err(Error::invalid(
-                "base",
-                format!("{} rows", b.k),
-                format!("must have k = {k} rows"),
-            ));
-        }
     }
     let out = w.alloc(k, rows.d, rows.chunk, "mix")?;
     let (term_words, starts) = terms(coeffs, k, n);

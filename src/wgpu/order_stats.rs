@@ -16,21 +16,15 @@
 //! [0, 1], so it cannot overflow for finite values.
 
 use super::device::{ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
-use super::{GpuRows, Wgpu};
+use super::{Wgpu, WgpuRows};
+use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
-use crate::rule::MASS_EPS;
 
 /// Weighted median or trimmed mean of every coordinate of the rows.
-pub(super) fn run(w: &Wgpu, rows: &GpuRows, weights: &[f64], stat: OrderStat) -> Result<GpuRows> {
+/// Shapes are checked by the caller (`kernels::shape`).
+pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: OrderStat) -> Result<WgpuRows> {
     let gpu = w.gpu();
-    if weights.len() != rows.k {
-        return Err(Error::invalid(
-            "weights",
-            format!("{} values", weights.len()),
-            format!("need one weight per row, n = {}", rows.k),
-        ));
-    }
     let fixed = FixedWeights::new(weights)?;
     let (entry, trim) = match stat {
         OrderStat::Median => (ORDER_STATS_MEDIAN, 0),

@@ -12,11 +12,11 @@
 //! diagonal of a finite row is exactly 0.
 
 use super::device::{PAIRWISE_DIST_PARTIAL, WORKGROUP};
-use super::{GpuRows, Wgpu, reduce, scale_for};
+use super::{Wgpu, WgpuRows, reduce, scale_for};
 use crate::error::Result;
 
 /// The `n x n` matrix of squared distances between the rows.
-pub(super) fn run(w: &Wgpu, rows: &GpuRows) -> Result<Vec<f64>> {
+pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let gpu = w.gpu();
     let n = rows.k;
     let stats = rows.stats(gpu)?;

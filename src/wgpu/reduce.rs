@@ -5,14 +5,14 @@
 //! `ceil(len / 64)` values each, one invocation per output; the host repeats a level until one
 //! value per segment is left. Only those `count` values per chunk are read back.
 
-use super::GpuRows;
+use super::WgpuRows;
 use super::device::{Gpu, REDUCE_MAX_ABS_BITS, REDUCE_SUM, WORKGROUP};
 use crate::error::Result;
 
 /// Per chunk, per row: the largest `bits & 0x7fffffff` of the row's values in that chunk
 /// (`>= 0x7f800000` when the row holds NaN or an infinity there). One submission, `k` words
 /// per chunk read back.
-pub(super) fn row_stats(gpu: &Gpu, rows: &GpuRows) -> Result<Vec<Vec<u32>>> {
+pub(super) fn row_stats(gpu: &Gpu, rows: &WgpuRows) -> Result<Vec<Vec<u32>>> {
     let k = rows.k as u64;
     let words = gpu.scoped("row statistics", || {
         let staging = gpu.staging(4 * k * rows.chunks() as u64);

@@ -13,12 +13,7 @@ fn gpu() -> Option<Wgpu> {
     match Wgpu::new() {
         Ok(g) => Some(g),
         Err(e) => {
-            let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
-            assert!(
-                !required.split(',').any(|r| r.trim() == "wgpu"),
-                "BYZAGG_REQUIRE names wgpu but it is unavailable: {e}"
-            );
-            eprintln!("skipped: {e}");
+            crate::verify::require_or_skip("wgpu", e);
             None
         }
     }
@@ -122,7 +117,7 @@ impl Case {
     }
 }
 
-fn download(g: &Wgpu, m: &GpuRows) -> Vec<f32> {
+fn download(g: &Wgpu, m: &WgpuRows) -> Vec<f32> {
     let (k, d) = m.shape();
     let mut out = vec![0.0; k * d];
     g.download(m, &mut out).expect("download");
@@ -451,4 +446,45 @@ fn errors_are_values() {
     let mut out = [0.0; 3];
     assert!(g.download(&rows, &mut out).is_err());
     assert!(!adapters().is_empty());
+}
+
+/// A center and a base planned in other chunks than the rows (as `zeros` plans a 1-row
+/// matrix for itself) are copied into the rows' plan where they meet: the results equal the
+/// reference as with one chunking.
+#[test]
+fn matrices_of_other_chunk_plans_meet() {
+    let Some(g) = gpu() else { return };
+    let (n, d) = (5, 301);
+    let data: Vec<f32> = (0..n * d).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+    let center: Vec<f32> = (0..d).map(|j| (j % 7) as f32).collect();
+    let rows64: Vec<Vec<f64>> = data
+        .chunks(d)
+        .map(|r| r.iter().map(|v| f64::from(*v)).collect())
+        .collect();
+    let center64: Vec<f64> = center.iter().map(|v| f64::from(*v)).collect();
+    let chunked = g.clone().with_chunk_cols(64);
+    let rows = chunked
+        .upload(&Batch::from_contiguous(&data, n).expect("batch"))
+        .expect("upload");
+    let whole = g.clone().with_chunk_cols(d);
+    let c = whole
+        .upload(&Batch::from_contiguous(&center, 1).expect("center"))
+        .expect("upload");
+    assert_ne!(rows.chunk, c.chunk, "the test needs two plans");
+    let got = chunked.center_dist(&rows, &c).expect("center_dist");
+    let want = reference::center_dist(&rows64, &center64);
+    for (x, y) in got.iter().zip(&want) {
+        assert!(close(*x, *y, 1e-5), "{got:?} vs {want:?}");
+    }
+    let coeffs = [0.25, 0.0, 0.25, 0.0, 0.0];
+    let mixed = chunked.mix(&rows, &coeffs, 1, Some((&c, 0.5))).expect("mix");
+    let got = download(&chunked, &mixed);
+    let want = reference::mix(&rows64, &coeffs, 1);
+    for (j, x) in got.iter().enumerate() {
+        let y = want[j] + 0.5 * center64[j];
+        assert!(
+            close_at(f64::from(*x), y, 1e-5, 50.0),
+            "coordinate {j}: {x} vs {y}"
+        );
+    }
 }

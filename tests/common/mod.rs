@@ -1,7 +1,7 @@
 //! Shared test helpers: seeded data, backend selection with skip-or-require, comparison.
 #![allow(dead_code)]
 
-use byzagg::{Aggregator, Backend, Batch, Rule, SplitMix64, Tolerance};
+use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Rule, SplitMix64};
 
 /// Seeded test data from the crate's own SplitMix64, so runs are reproducible.
 pub struct Rng(pub u64);
@@ -65,11 +65,7 @@ pub fn backend_or_skip(backend: Backend) -> Option<Backend> {
     match backend.available() {
         Ok(()) => Some(backend),
         Err(e) => {
-            let required = std::env::var("BYZAGG_REQUIRE").unwrap_or_default();
-            if required.split(',').any(|r| r.trim() == backend.name()) {
-                panic!("BYZAGG_REQUIRE names {backend} but it is unavailable: {e}");
-            }
-            eprintln!("skipped: {e}");
+            byzagg::verify::require_or_skip(backend.name(), e);
             None
         }
     }
@@ -82,36 +78,33 @@ pub fn run(
     data: &[f32],
     n: usize,
     weights: Option<&[f64]>,
-    tolerance: Option<Tolerance>,
+    share: Option<ByzantineShare>,
 ) -> byzagg::Result<Vec<f32>> {
     let mut batch = Batch::from_contiguous(data, n)?;
     if let Some(w) = weights {
         batch = batch.with_weights(w)?;
     }
     let mut agg = Aggregator::new(rule.clone(), backend)?;
-    if let Some(t) = tolerance {
-        agg = agg.with_tolerance(t);
+    if let Some(t) = share {
+        agg = agg.with_byzantine_share(t);
     }
     agg.aggregate(&batch)
 }
 
-/// Largest |a - b| relative to the scale of `b`, treating equal non-finite values as equal;
-/// `f64::INFINITY` if one side is non-finite and the other is not.
-pub fn max_rel_error(a: &[f32], b: &[f32]) -> f64 {
+/// Whether `a` is within `tol * scale` of `b` in every coordinate, where `scale` is the
+/// largest finite |b| (at least 1); equal non-finite values (NaN and NaN, an infinity and
+/// itself) count as equal, a non-finite value against a finite one never does.
+pub fn close(a: &[f32], b: &[f32], tol: f64) -> bool {
     let scale = b
         .iter()
         .filter(|v| v.is_finite())
-        .fold(1.0f64, |m, v| m.max(v.abs() as f64));
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
+        .fold(1.0f64, |m, v| m.max(f64::from(v.abs())));
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
             if x.is_finite() && y.is_finite() {
-                (*x as f64 - *y as f64).abs() / scale
-            } else if x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) {
-                0.0
+                approx::abs_diff_eq!(f64::from(*x), f64::from(*y), epsilon = tol * scale)
             } else {
-                f64::INFINITY
+                x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
             }
         })
-        .fold(0.0, f64::max)
 }

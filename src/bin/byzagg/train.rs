@@ -3,164 +3,125 @@
 //!
 //! Every setting is a `key=value` pair applied in order: first the preset's, then each flag
 //! given, then (for each `--compare` variant) the variant's own pairs. So a preset is just a
-//! list of pairs, and a variant like `"rule=cwmed weighting=uniform"` overrides what it names.
+//! list of pairs (`byzagg::train::PRESETS`), and a variant like `"rule=cwmed weighting=uniform"`
+//! overrides what it names.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use byzagg::train::task::mnist::default_data_dir;
+use byzagg::train::{
+    Curve, MnistTask, PRESETS, RunResult, SyntheticTask, Task, TrainConfig, Weighting, plot_accuracy,
+    run_threads, simulate,
+};
+use byzagg::{Backend, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::backend::Backend;
-use crate::error::{Error, Result};
-
-use super::config::TrainConfig;
-use super::plot::{Curve, plot_accuracy};
-use super::server::Weighting;
-use super::simulate::{RunResult, simulate};
-use super::task::Task;
-use super::task::mnist::{MnistTask, default_data_dir};
-use super::task::synthetic::SyntheticTask;
-use super::threads::run_threads;
-
-/// The presets: name, description, settings.
-pub const PRESETS: &[(&str, &str, &str)] = &[
-    (
-        "mnist-async",
-        "NeurIPS async MNIST: 17 workers, 8 Byzantine, lambda 0.4, arrival ~ (i+1)^2, mu2-SGD \
-         (lr 0.01, batch 16, beta 0.25, gamma 0.1), w-CTMA(w-CWMed), sign flipping",
-        "task=mnist workers=17 byzantine=8 lambda=0.4 arrival=quadratic byz-schedule=periodic \
-         optimizer=mu2 lr=0.01 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) weighting=counts \
-         attack=sign-flip iterations=3000 eval-every=250",
-    ),
-    (
-        "mnist-optim",
-        "optimizer comparison on MNIST: 9 workers, 4 Byzantine, lambda 0.4, arrival ~ (i+1)^2, \
-         w-CTMA(w-CWMed), sign flipping, lr 0.01, batch 16",
-        "task=mnist workers=9 byzantine=4 lambda=0.4 arrival=quadratic byz-schedule=periodic \
-         optimizer=mu2 lr=0.01 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) weighting=counts \
-         attack=sign-flip iterations=3000 eval-every=250",
-    ),
-    (
-        "synthetic",
-        "logistic regression, d = 200: 9 workers, 4 Byzantine, lambda 0.4, sign flipping",
-        "task=synthetic dim=200 train-size=4000 workers=9 byzantine=4 lambda=0.4 arrival=quadratic \
-         byz-schedule=periodic optimizer=mu2 lr=5 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) \
-         weighting=counts attack=sign-flip iterations=600 eval-every=100",
-    ),
-    (
-        "synthetic-large",
-        "logistic regression, d = 10^6 (kernels at scale): 9 workers, 4 Byzantine, 40 updates",
-        "task=synthetic dim=1000000 train-size=400 workers=9 byzantine=4 lambda=0.4 \
-         arrival=quadratic byz-schedule=periodic optimizer=mu2 lr=2 batch=4 beta=0.25 gamma=0.1 \
-         rule=ctma(cwmed) weighting=counts attack=sign-flip iterations=40 eval-every=20",
-    ),
-];
 
 /// Arguments of `byzagg train`.
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// Named setup (mnist-async, mnist-optim, synthetic, synthetic-large); flags override it.
     #[arg(long, default_value = "mnist-async")]
-    pub preset: String,
+    pub(crate) preset: String,
     /// List the presets and exit.
     #[arg(long)]
-    pub list_presets: bool,
+    pub(crate) list_presets: bool,
     /// mnist or synthetic.
     #[arg(long)]
-    pub task: Option<String>,
+    pub(crate) task: Option<String>,
     /// MNIST folder: full MNIST (train-* and t10k-* IDX files) or the shipped test split.
     #[arg(long)]
-    pub data: Option<PathBuf>,
+    pub(crate) data: Option<PathBuf>,
     /// MLP hidden units (MNIST).
     #[arg(long)]
-    pub hidden: Option<usize>,
+    pub(crate) hidden: Option<usize>,
     /// Training examples (the rest of the shipped 10,000 MNIST images are held out).
     #[arg(long)]
-    pub train_size: Option<usize>,
+    pub(crate) train_size: Option<usize>,
     /// Dimension of the synthetic task.
     #[arg(long)]
-    pub dim: Option<usize>,
+    pub(crate) dim: Option<usize>,
     /// Workers m.
     #[arg(long)]
-    pub workers: Option<usize>,
+    pub(crate) workers: Option<usize>,
     /// Byzantine workers f (the last f ids, the fastest).
     #[arg(long)]
-    pub byzantine: Option<usize>,
+    pub(crate) byzantine: Option<usize>,
     /// Aggregation rule, e.g. `ctma(cwmed)`, `cwmed`, `gm`, `mean`.
     #[arg(long)]
-    pub rule: Option<String>,
+    pub(crate) rule: Option<String>,
     /// Byzantine share lambda (schedule bound and the rule's trim).
     #[arg(long)]
-    pub lambda: Option<f64>,
+    pub(crate) lambda: Option<f64>,
     /// counts (weighted, the default) or uniform.
     #[arg(long)]
-    pub weighting: Option<String>,
+    pub(crate) weighting: Option<String>,
     /// mu2, momentum or sgd.
     #[arg(long)]
-    pub optimizer: Option<String>,
+    pub(crate) optimizer: Option<String>,
     /// Learning rate.
     #[arg(long)]
-    pub lr: Option<f32>,
+    pub(crate) lr: Option<f32>,
     /// Minibatch per update.
     #[arg(long)]
-    pub batch: Option<usize>,
+    pub(crate) batch: Option<usize>,
     /// STORM beta: a number or `1/t`.
     #[arg(long)]
-    pub beta: Option<String>,
+    pub(crate) beta: Option<String>,
     /// AnyTime gamma: a number or `2/(t+1)`.
     #[arg(long)]
-    pub gamma: Option<String>,
+    pub(crate) gamma: Option<String>,
     /// Momentum baseline's beta.
     #[arg(long)]
-    pub momentum: Option<f32>,
+    pub(crate) momentum: Option<f32>,
     /// Arrival probabilities: uniform, linear, quadratic.
     #[arg(long)]
-    pub arrival: Option<String>,
+    pub(crate) arrival: Option<String>,
     /// Byzantine arrivals: periodic, random, free.
     #[arg(long)]
-    pub byz_schedule: Option<String>,
+    pub(crate) byz_schedule: Option<String>,
     /// none, sign-flip, label-flip, empire (or empire:EPS), alie, alie-sync, gaussian (or
     /// gaussian:SIGMA), nan, inf.
     #[arg(long)]
-    pub attack: Option<String>,
+    pub(crate) attack: Option<String>,
     /// Server updates per run.
     #[arg(long)]
-    pub iterations: Option<u64>,
+    pub(crate) iterations: Option<u64>,
     /// Evaluate every this many updates.
     #[arg(long)]
-    pub eval_every: Option<u64>,
+    pub(crate) eval_every: Option<u64>,
     /// iid or label-skew.
     #[arg(long)]
-    pub shards: Option<String>,
+    pub(crate) shards: Option<String>,
     /// First seed.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Number of seeds (seed, seed+1, ...).
     #[arg(long, default_value_t = 1)]
-    pub seeds: u64,
+    pub(crate) seeds: u64,
     /// sim (seeded discrete-event simulation) or threads (one OS thread per worker).
     #[arg(long, default_value = "sim")]
-    pub mode: String,
+    pub(crate) mode: String,
     /// Threads mode: base delay per update in microseconds, scaled by 1/speed.
     #[arg(long)]
-    pub thread_delay_us: Option<u64>,
+    pub(crate) thread_delay_us: Option<u64>,
     /// Aggregation backend: auto, cpu, reference, ...
     #[arg(long, default_value = "auto")]
-    pub backend: String,
+    pub(crate) backend: String,
     /// Variants to compare, each a space-separated list of key=value (`rule=gm
     /// weighting=uniform label=gm`); repeat the flag. Keys are the flags' names.
     #[arg(long)]
-    pub compare: Vec<String>,
+    pub(crate) compare: Vec<String>,
     /// Write every evaluation of every run as CSV.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Write the accuracy curves (mean over seeds) as SVG.
     #[arg(long)]
-    pub plot: Option<PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// What builds the task.
@@ -378,7 +339,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 /// Runs `byzagg train`: every variant over every seed; prints each run's final accuracy and,
 /// with several runs, a summary table; writes the CSV and the plot if asked.
-pub fn run(args: &TrainArgs) -> Result<()> {
+pub(crate) fn run(args: &TrainArgs) -> Result<()> {
     if args.list_presets {
         for (name, what, pairs) in PRESETS {
             println!("{name}: {what}\n    {pairs}");

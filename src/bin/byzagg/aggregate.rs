@@ -1,0 +1,68 @@
+//! `byzagg aggregate`: the rows of an `(n, d)` `.npy` file aggregated into a `(d,)` float32
+//! `.npy` file by one rule on one backend.
+
+use std::path::{Path, PathBuf};
+
+use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Error, Rule, npy};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct AggregateArgs {
+    /// The rule, in text form: cwmed, cwtm(lambda=0.25), krum(f=2), multikrum(f=2,m=4), gm,
+    /// gm(preset=rfa), ctma(cwmed,lambda=0.2), ctma(nnm(gm)), bucketing(cwmed,s=2,seed=0),
+    /// cclip(tau=1,iters=3), ...
+    #[arg(long)]
+    rule: Rule,
+    /// Share of the total weight that may be Byzantine, in [0, 0.5), for rules that leave it out.
+    #[arg(long, conflicts_with = "f")]
+    lambda: Option<f64>,
+    /// Number of Byzantine rows (lambda = f / n), for rules that leave it out.
+    #[arg(long)]
+    f: Option<usize>,
+    /// An (n,) float32/float64 .npy file of row weights (finite, >= 0, not all zero).
+    #[arg(long, value_name = "W.npy")]
+    weights: Option<PathBuf>,
+    /// auto (the fastest available), reference, cpu, wgpu or cuda.
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// Fail on a row holding NaN or infinity instead of treating it as Byzantine.
+    #[arg(long)]
+    strict: bool,
+    /// The rows: an (n, d) float32 or float64 .npy file in C order.
+    #[arg(value_name = "IN.npy")]
+    input: PathBuf,
+    /// Where to write the (d,) float32 aggregate.
+    #[arg(short, long, value_name = "OUT.npy")]
+    output: PathBuf,
+}
+
+/// Reads the input (and weights), aggregates, writes the output.
+pub(crate) fn run(args: &AggregateArgs) -> Result<(), Error> {
+    let (data, n, _d) = npy::read_matrix(&args.input)?;
+    let weights = args.weights.as_deref().map(npy::read_vector_f64).transpose()?;
+    let mut batch = Batch::from_contiguous(&data, n)?;
+    if let Some(w) = &weights {
+        batch = batch
+            .with_weights(w)
+            .map_err(|e| in_file(args.weights.as_deref(), e))?;
+    }
+    let mut aggregator = Aggregator::new(args.rule.clone(), args.backend)?.strict(args.strict);
+    match (args.lambda, args.f) {
+        (Some(lambda), _) => aggregator = aggregator.with_byzantine_share(ByzantineShare::Lambda(lambda)),
+        (None, Some(f)) => aggregator = aggregator.with_byzantine_share(ByzantineShare::F(f)),
+        (None, None) => {}
+    }
+    let out = aggregator.aggregate(&batch)?;
+    npy::write_vector_f32(&args.output, &out)
+}
+
+/// Names the file an invalid weight came from.
+fn in_file(path: Option<&Path>, e: Error) -> Error {
+    match path {
+        Some(p) => Error::Io {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        },
+        None => e,
+    }
+}

@@ -1,0 +1,281 @@
+//! The wgpu backend's handle and resident matrix: [`Wgpu`] (the shared device, the chunk
+//! setting), [`WgpuRows`] (a `k x d` matrix in coordinate chunks, carrying its chunk plan), the
+//! upload and download of a batch, and the re-chunking of a matrix to a partner's plan.
+
+use std::sync::{Arc, OnceLock};
+
+use super::device::{Gpu, backend_error, shared};
+use super::reduce;
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+
+/// The resident matrix under its first name, which did not say which backend holds it.
+#[deprecated(since = "0.1.0", note = "renamed `WgpuRows`")]
+pub type GpuRows = WgpuRows;
+
+/// A resident `k x d` f32 matrix on the device, in coordinate chunks.
+pub struct WgpuRows {
+    pub(super) k: usize,
+    pub(super) d: usize,
+    /// Coordinates per chunk (the last chunk may be shorter).
+    pub(super) chunk: usize,
+    /// One `k x len` buffer per chunk.
+    pub(super) bufs: Vec<::wgpu::Buffer>,
+    /// Per chunk, per row: the largest `bits & 0x7fffffff` (see `reduce.wgsl`), computed
+    /// on first use; the matrix never changes, so it stays valid.
+    pub(super) stats: OnceLock<Vec<Vec<u32>>>,
+}
+
+impl WgpuRows {
+    /// Rows and columns.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.k, self.d)
+    }
+
+    /// Number of coordinate chunks.
+    pub fn chunks(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// First coordinate and length of chunk `c`.
+    pub(super) fn range(&self, c: usize) -> (usize, usize) {
+        let start = c * self.chunk;
+        (start, self.chunk.min(self.d - start))
+    }
+
+    /// Whether each row holds a non-finite value, and the row statistics.
+    pub(super) fn stats(&self, gpu: &Gpu) -> Result<&Vec<Vec<u32>>> {
+        if let Some(s) = self.stats.get() {
+            return Ok(s);
+        }
+        let s = reduce::row_stats(gpu, self)?;
+        Ok(self.stats.get_or_init(|| s))
+    }
+}
+
+/// The wgpu backend: a handle on the shared device plus the chunking of one aggregation.
+///
+/// # Examples
+///
+/// ```no_run
+/// use byzagg::{Batch, Kernels, OrderStat, wgpu::Wgpu};
+///
+/// let rows = [[1.0f32, 2.0], [3.0, 4.0], [5.0, 60.0]];
+/// let gpu = Wgpu::new()?;
+/// let resident = gpu.upload(&Batch::from_rows(&rows)?)?;
+/// let median = gpu.order_stats(&resident, &[1.0; 3], OrderStat::Median)?;
+/// let mut out = [0.0; 2];
+/// gpu.download(&median, &mut out)?;
+/// assert_eq!(out, [3.0, 4.0]);
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Wgpu {
+    gpu: Arc<Gpu>,
+    chunk_cols: Option<usize>,
+}
+
+impl std::fmt::Debug for Wgpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wgpu")
+            .field("device", &self.gpu.describe())
+            .field("chunk_cols", &self.chunk_cols)
+            .finish()
+    }
+}
+
+impl Wgpu {
+    /// The shared device (opened on first use). `BYZAGG_WGPU_CHUNK=<coordinates>` forces
+    /// a chunk length, which lets tests run the multi-chunk paths on small batches.
+    pub fn new() -> Result<Self> {
+        let chunk_cols = std::env::var("BYZAGG_WGPU_CHUNK")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|c| *c > 0);
+        Ok(Wgpu {
+            gpu: shared()?,
+            chunk_cols,
+        })
+    }
+
+    /// Forces chunks of `cols` coordinates (at least 1) instead of the binding limit's.
+    pub fn with_chunk_cols(mut self, cols: usize) -> Self {
+        self.chunk_cols = Some(cols.max(1));
+        self
+    }
+
+    /// The adapter in use, in words.
+    pub fn device_name(&self) -> String {
+        self.gpu.describe()
+    }
+
+    /// Coordinates per chunk for a matrix of `k` rows and `d` columns: the chunk plan of
+    /// that matrix, which it carries ([`WgpuRows`]'s `chunk`); a matrix planned for fewer rows
+    /// is re-chunked to its partner's plan where two meet ([`Wgpu::chunked_like`]).
+    pub(super) fn chunk_for(&self, k: usize, d: usize) -> Result<usize> {
+        if let Some(c) = self.chunk_cols {
+            return Ok(c.min(d));
+        }
+        let rows = k.max(1) as u64;
+        let cols = self.gpu.max_binding() / (4 * rows);
+        if cols == 0 {
+            return Err(backend_error(format!(
+                "{rows} rows do not fit one storage binding of {} bytes",
+                self.gpu.max_binding()
+            )));
+        }
+        let cols = cols as usize;
+        Ok(if cols >= d { d } else { (cols / 64).max(1) * 64 })
+    }
+
+    /// An empty matrix with fresh chunk buffers (zeroed by wgpu).
+    pub(super) fn alloc(&self, k: usize, d: usize, chunk: usize, label: &str) -> Result<WgpuRows> {
+        let chunks = d.div_ceil(chunk);
+        let bufs = self.gpu.scoped("allocating a matrix", || {
+            (0..chunks)
+                .map(|c| {
+                    let len = chunk.min(d - c * chunk);
+                    self.gpu.storage(label, (k * len * 4) as u64)
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(WgpuRows {
+            k,
+            d,
+            chunk,
+            bufs,
+            stats: OnceLock::new(),
+        })
+    }
+
+    /// Uploads the batch, each chunk straight into a buffer mapped at creation.
+    pub(super) fn upload_batch(&self, batch: &Batch<'_>) -> Result<WgpuRows> {
+        let (n, d) = (batch.n(), batch.d());
+        let chunk = self.chunk_for(n, d)?;
+        let gpu = &self.gpu;
+        let mut bufs = Vec::new();
+        for start in (0..d).step_by(chunk) {
+            let len = chunk.min(d - start);
+            let bytes = (n * len * 4) as u64;
+            // Mapped at creation: the rows go straight into the buffer, no staging copy.
+            let buf = gpu.scoped("uploading the batch", || {
+                gpu.storage("rows", bytes)?;
+                Ok(gpu.device.create_buffer(&::wgpu::BufferDescriptor {
+                    label: Some("rows"),
+                    size: bytes,
+                    usage: ::wgpu::BufferUsages::STORAGE
+                        | ::wgpu::BufferUsages::COPY_SRC
+                        | ::wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: true,
+                }))
+            })?;
+            {
+                let mut view = buf
+                    .get_mapped_range_mut(..)
+                    .map_err(|e| backend_error(format!("mapping an upload buffer: {e}")))?;
+                for (i, row) in batch.rows().enumerate() {
+                    view.slice(i * len * 4..(i + 1) * len * 4)
+                        .copy_from_slice(bytemuck::cast_slice(&row[start..start + len]));
+                }
+            }
+            buf.unmap();
+            bufs.push(buf);
+        }
+        Ok(WgpuRows {
+            k: n,
+            d,
+            chunk,
+            bufs,
+            stats: OnceLock::new(),
+        })
+    }
+
+    /// Copies a matrix into `out` (length `k * d`, checked by the caller), chunk by chunk.
+    pub(super) fn download_rows(&self, rows: &WgpuRows, out: &mut [f32]) -> Result<()> {
+        let (k, d) = (rows.k, rows.d);
+        for c in 0..rows.chunks() {
+            let (start, len) = rows.range(c);
+            let bytes = (k * len * 4) as u64;
+            let words = self.gpu.scoped("downloading", || {
+                let staging = self.gpu.staging(bytes);
+                let mut enc = self.gpu.encoder("download");
+                enc.copy_buffer_to_buffer(&rows.bufs[c], 0, &staging, 0, bytes);
+                self.gpu.submit_and_read(enc, &staging)
+            })?;
+            for i in 0..k {
+                for (o, w) in out[i * d + start..i * d + start + len]
+                    .iter_mut()
+                    .zip(&words[i * len..(i + 1) * len])
+                {
+                    *o = f32::from_bits(*w);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `m` copied into the chunk plan of `like` (same d), or `None` when the plans agree and
+    /// `m` serves as it is. A center or a base made by `zeros` is planned for its own few
+    /// rows; the batch it meets may need shorter chunks.
+    pub(super) fn chunked_like(&self, m: &WgpuRows, like: &WgpuRows) -> Result<Option<WgpuRows>> {
+        if m.chunk == like.chunk || m.d != like.d {
+            // Equal plans, or a shape error that the primitive's own check reports.
+            return Ok(None);
+        }
+        let out = self.alloc(m.k, m.d, like.chunk, "rechunked")?;
+        self.gpu.scoped("re-chunking a matrix", || {
+            let mut enc = self.gpu.encoder("rechunk");
+            for c in 0..out.chunks() {
+                let (start, len) = out.range(c);
+                for s in 0..m.chunks() {
+                    let (s_start, s_len) = m.range(s);
+                    let (a, b) = (start.max(s_start), (start + len).min(s_start + s_len));
+                    if a >= b {
+                        continue;
+                    }
+                    for i in 0..m.k {
+                        enc.copy_buffer_to_buffer(
+                            &m.bufs[s],
+                            ((i * s_len + a - s_start) * 4) as u64,
+                            &out.bufs[c],
+                            ((i * len + a - start) * 4) as u64,
+                            ((b - a) * 4) as u64,
+                        );
+                    }
+                }
+            }
+            self.gpu.submit(enc)
+        })?;
+        Ok(Some(out))
+    }
+
+    pub(super) fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+}
+
+/// Checks that two matrices share the chunking (they come from one aggregation).
+pub(super) fn same_chunks(a: &WgpuRows, b: &WgpuRows, what: &'static str) -> Result<()> {
+    if a.d != b.d || a.chunk != b.chunk {
+        return Err(Error::invalid(
+            what,
+            format!("d = {}, chunk = {}", b.d, b.chunk),
+            format!("must match the rows: d = {}, chunk = {}", a.d, a.chunk),
+        ));
+    }
+    Ok(())
+}
+
+/// The power of two that brings a largest magnitude `m` (an f32 bit pattern of a finite
+/// value) to about 2^40: squares of differences then stay below 2^82 and sums of up to
+/// 2^29 of them below 2^111, far from f32 overflow, while keeping most of f32's range
+/// below them. Clamped to normal f32 powers of two.
+pub(super) fn scale_for(max_bits: u32) -> f32 {
+    let m = f32::from_bits(max_bits);
+    if m == 0.0 || !m.is_finite() {
+        return 1.0;
+    }
+    let e = f64::from(m).log2().floor() as i32;
+    let s = (40 - e).clamp(-126, 127);
+    2f32.powi(s)
+}
