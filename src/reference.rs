@@ -22,9 +22,11 @@
 
 use std::cmp::Ordering;
 
+use crate::batch::Batch;
+use crate::contract::MASS_EPS;
+use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
-use crate::rule::{GmInit, GmParams, MASS_EPS, Plan, bucket_permutation};
-use crate::{Batch, Error, Result};
+use crate::rule::{GmInit, GmParams, Plan, bucket_permutation};
 
 /// Aggregates with every value converted to f64.
 ///
@@ -462,7 +464,7 @@ mod tests {
 
     /// Uniform numbers in [0, 1) for test data.
     fn uniform(seed: u64) -> impl FnMut() -> f64 {
-        let mut rng = crate::SplitMix64(seed);
+        let mut rng = crate::rng::SplitMix64(seed);
         move || rng.unit()
     }
 

@@ -28,7 +28,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rayon::prelude::*;
 
-use crate::Aggregator;
+use crate::aggregate::Aggregator;
 use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::error::Result;
@@ -608,7 +608,7 @@ fn symmetric(rng: &mut SplitMix64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use crate::error::Error;
 
     #[test]
     fn matrix_is_fixed_and_covers_every_rule_and_pattern() {

@@ -14,7 +14,7 @@ const GEN_BLOCK: usize = 1 << 16;
 /// benchmark value.
 #[inline(always)]
 fn splitmix(state: &mut u64) -> u64 {
-    let mut g = crate::SplitMix64(*state);
+    let mut g = crate::rng::SplitMix64(*state);
     let value = g.next_u64();
     *state = g.0;
     value

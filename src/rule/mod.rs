@@ -341,9 +341,6 @@ fn trim_lambda(t: ByzantineShare, n: usize) -> Result<f64> {
     }
 }
 
-/// The mass tolerance of the contract, kept here under its old path for the rule layer's users.
-pub use crate::contract::MASS_EPS;
-
 /// A rule with every parameter fixed for one batch size: what the rule layer and the
 /// reference compute. Build it with [`Rule::plan`], which checks every bound.
 #[derive(Clone, Debug, PartialEq)]
