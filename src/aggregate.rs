@@ -133,6 +133,7 @@ impl Aggregator {
             return Err(Error::NonFinite { row, coordinate });
         }
         let plan = self.rule.plan(batch.n(), self.tolerance)?;
+        plan.check_memory(batch.n(), batch.d())?;
         let mut report = Report::default();
         match self.backend {
             Backend::Reference => {

@@ -50,18 +50,25 @@
 //!   `byzagg train`;
 //! - [`bench`](mod@bench): the benchmarks behind `byzagg bench` (timing, read pass, table,
 //!   JSON, SVG plot);
-//! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI.
+//! - [`npy`](mod@npy): reading and writing numpy `.npy` files for the CLI;
+//! - [`output`](mod@output): atomic writes of every output file, and the check of an output
+//!   path before long work;
+//! - [`budget`](mod@budget): the host memory budget that large allocations are checked
+//!   against, so a huge size is an error, never an abort.
 #![deny(missing_docs)]
 
 mod aggregate;
 mod backend;
 mod batch;
 pub mod bench;
+pub mod budget;
 pub mod cpu;
 pub mod cuda;
+mod env_var;
 mod error;
 mod kernels;
 pub mod npy;
+pub mod output;
 pub mod reference;
 mod rng;
 mod rule;
@@ -75,7 +82,7 @@ pub use batch::Batch;
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
-pub use rule::{Center, GmInit, GmParams, MASS_EPS, Plan, Rule, Tolerance, bucket_permutation};
+pub use rule::{Center, GmInit, GmParams, MASS_EPS, MAX_DEPTH, Plan, Rule, Tolerance, bucket_permutation};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

@@ -256,6 +256,9 @@ fn bench(args: &BenchArgs) -> Result<(), Error> {
     if !args.ds.is_empty() {
         config.ds = args.ds.clone();
     }
+    for path in args.json.iter().chain(&args.plot) {
+        byzagg::output::check_writable(path)?;
+    }
     let machine = Machine::here();
     print(&format!(
         "machine: {}, {} CPUs, {} rayon threads\n",
@@ -276,10 +279,7 @@ fn bench(args: &BenchArgs) -> Result<(), Error> {
     let records = records?;
     print(&bench::table(&records));
     if let Some(path) = &args.json {
-        std::fs::write(path, bench::json(&records, &machine)).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        byzagg::output::write_atomic(path, bench::json(&records, &machine).as_bytes())?;
     }
     if let Some(path) = &args.plot {
         bench::plot_svg(&records, path)?;
@@ -294,6 +294,7 @@ fn print(text: &str) {
 }
 
 fn aggregate(args: &AggregateArgs) -> Result<(), Error> {
+    byzagg::output::check_writable(&args.output)?;
     let (data, n, _d) = npy::read_matrix(&args.input)?;
     let weights = args.weights.as_deref().map(npy::read_vector_f64).transpose()?;
     let mut batch = Batch::from_contiguous(&data, n)?;

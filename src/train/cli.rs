@@ -6,7 +6,6 @@
 //! list of pairs, and a variant like `"rule=cwmed weighting=uniform"` overrides what it names.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -389,7 +388,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         return Err(Error::invalid("seeds", 0, "need at least one seed"));
     }
     let settings = settings(args)?;
-    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
+    let seeds = super::seed_list(args.seed, args.seeds)?;
+    for s in &settings {
+        let t = &s.task;
+        super::check_run(&s.cfg, &t.name, t.dim, t.hidden, t.train_size, args.seeds)?;
+    }
+    for path in args.out.iter().chain(&args.plot) {
+        crate::output::check_writable(path)?;
+    }
     let total: u64 = settings.iter().map(|s| s.cfg.iterations).sum::<u64>() * seeds.len() as u64;
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -485,14 +491,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     }
     if let Some(path) = &args.out {
-        let mut f = std::fs::File::create(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        f.write_all(csv.as_bytes()).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        crate::output::write_atomic(path, csv.as_bytes())?;
     }
     if let Some(path) = &args.plot {
         let title = format!(

@@ -24,12 +24,14 @@
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
 //! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
-//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `cli.rs` (flags, presets, compare,
+//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `footprint.rs` (the memory a run needs, checked
+//! before it starts), `cli.rs` (flags, presets, compare,
 //! CSV), `plot.rs` (SVG curves).
 
 mod attack;
 mod cli;
 mod config;
+mod footprint;
 mod optimizer;
 mod plot;
 mod rng;
@@ -43,6 +45,7 @@ mod worker;
 pub use attack::{AlieForm, Attack, HonestView};
 pub use cli::{TrainArgs, run};
 pub use config::TrainConfig;
+pub use footprint::{check_run, seed_list, task_params};
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
 pub use plot::{Curve, plot_accuracy};
 pub use rng::{Rng, normal_quantile};
