@@ -136,7 +136,7 @@ fn open(path: &Path) -> Result<(File, Option<u64>)> {
     if meta.is_dir() {
         return Err(io_error(path, "cannot read: is a directory"));
     }
-    Ok((file, meta.is_file().then(|| meta.len())))
+    Ok((file, meta.is_file().then_some(meta.len())))
 }
 /// Writes `values` as a `(d,)` little-endian float32 array (`.npy` version 1.0), as
 /// `numpy.save` would; `numpy.load` reads it back.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 use super::config::TrainConfig;
 use super::rng::Rng;
@@ -64,32 +64,43 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
             let mut model = Arc::clone(&start);
             let delay = Duration::from_micros((cfg.thread_delay_us as f64 * fastest / speeds[i]) as u64);
             let (attack, byz) = (cfg.attack, byzantine[i]);
-            scope.spawn(move || {
-                loop {
-                    let (x, version) = &*model;
-                    let vector = if byz && !attack.needs_estimate() {
-                        Vec::new()
-                    } else {
-                        worker.estimate(task, x, byz && attack.flips_labels())
-                    };
-                    if !delay.is_zero() {
-                        std::thread::sleep(delay);
+            // A thread the OS refuses (a memory or process limit) is an error, not a panic;
+            // the threads already started end when `replies` is dropped on the way out.
+            let spawned = std::thread::Builder::new()
+                .name(format!("worker {i}"))
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let (x, version) = &*model;
+                        let vector = if byz && !attack.needs_estimate() {
+                            Vec::new()
+                        } else {
+                            worker.estimate(task, x, byz && attack.flips_labels())
+                        };
+                        if !delay.is_zero() {
+                            std::thread::sleep(delay);
+                        }
+                        let msg = Message {
+                            worker: i,
+                            vector,
+                            version: *version,
+                            loss: worker.last_loss(),
+                        };
+                        if to_server.send(msg).is_err() {
+                            return;
+                        }
+                        match mailbox.recv() {
+                            Ok(next) => model = next,
+                            Err(_) => return, // the server is done
+                        }
                     }
-                    let msg = Message {
-                        worker: i,
-                        vector,
-                        version: *version,
-                        loss: worker.last_loss(),
-                    };
-                    if to_server.send(msg).is_err() {
-                        return;
-                    }
-                    match mailbox.recv() {
-                        Ok(next) => model = next,
-                        Err(_) => return, // the server is done
-                    }
-                }
-            });
+                });
+            if let Err(e) = spawned {
+                return Err(Error::invalid(
+                    "workers",
+                    m,
+                    format!("the OS refused a thread for worker {i}: {e}"),
+                ));
+            }
         }
         drop(to_server);
         let result = (|| -> Result<()> {
