@@ -181,7 +181,7 @@ fn hostile_rules_and_flags_are_refused() {
     // parser or rule layer overflows its stack.
     let deep = "ctma(".repeat(15_000) + "cwmed" + &")".repeat(15_000);
     let cases: [(&str, &[&str], &[&str]); 7] = [
-        (&deep, &[], &["nest deeper than 32"]),
+        (&deep, &["--f", "1"], &["nest deeper than 32"]),
         ("cwtm(lambda=0.1,lambda=0.2)", &[], &["lambda given twice"]),
         (
             "krum(f=9223372036854775808)",
