@@ -64,6 +64,7 @@ pub mod bench;
 pub mod budget;
 pub mod cpu;
 pub mod cuda;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod env_var;
 mod error;
 mod kernels;

@@ -281,6 +281,11 @@ fn absurd_sizes_are_refused_before_allocating() {
         &["invalid seeds"],
     );
     succeeded("the last seed", &train(&["--seed", "18446744073709551615"]));
+    // 2,000 thread stacks do not fit 2 GiB of address space: refused before any is started.
+    let threads = ["--mode", "threads", "--workers", "2000", "--train-size", "4000"];
+    refused("2,000 threads", &train(&threads), &["invalid workers = 2000"]);
+    let threads = ["--mode", "threads", "--workers", "150", "--train-size", "4000"];
+    succeeded("150 threads", &train(&threads));
     let csv = dir.join("no-such-dir/run.csv");
     refused("train --out", &train(&["--out", s(&csv)]), &["does not exist"]);
     let svg = dir.join("no-such-dir/run.svg");

@@ -19,6 +19,12 @@ use super::rng::Rng;
 use super::simulate::{ArrivalLog, RunResult, Window, honest_view, setup};
 use super::task::Task;
 
+/// Stack of a worker thread (Rust's default for spawned threads).
+const WORKER_STACK: usize = 2 << 20;
+/// Address space a thread takes beyond its stack (guard page, thread-local data, its share of
+/// the allocator's arenas), counted generously.
+const THREAD_OVERHEAD: usize = 2 << 20;
+
 struct Message {
     worker: usize,
     vector: Vec<f32>,
@@ -44,8 +50,16 @@ struct Message {
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)) -> Result<RunResult> {
-    let (mut server, workers) = setup(task, cfg)?;
     let m = cfg.workers;
+    // Thread stacks are address space: thousands of workers under `ulimit -v` would exhaust
+    // it and leave no room for the allocations that follow, which abort. Refuse first.
+    crate::budget::check(
+        "workers",
+        m,
+        "one thread per worker",
+        crate::budget::bytes(&[m], WORKER_STACK + THREAD_OVERHEAD),
+    )?;
+    let (mut server, workers) = setup(task, cfg)?;
     let byzantine: Vec<bool> = (0..m).map(|i| i >= m - cfg.byzantine).collect();
     let speeds = cfg.speeds.weights(m);
     let fastest = speeds.iter().copied().fold(0.0, f64::max);
@@ -68,6 +82,7 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
             // the threads already started end when `replies` is dropped on the way out.
             let spawned = std::thread::Builder::new()
                 .name(format!("worker {i}"))
+                .stack_size(WORKER_STACK)
                 .spawn_scoped(scope, move || {
                     loop {
                         let (x, version) = &*model;
