@@ -356,9 +356,16 @@ fn read_data<T>(
         crate::budget::bytes(&[header.count], size_of::<T>()),
     )
     .map_err(|e| e.to_string())?;
+    // With the length known and checked, the whole output at once; from a stream, grown as
+    // the values arrive, so a pipe that claims gigabytes costs what it sends.
+    let reserve = if len.is_some() {
+        header.count
+    } else {
+        header.count.min(CHUNK)
+    };
     let mut values = Vec::new();
     values
-        .try_reserve_exact(header.count)
+        .try_reserve_exact(reserve)
         .map_err(|_| format!("the array of shape {shape} cannot be allocated now"))?;
     // Whole values per read: CHUNK is a multiple of both element sizes.
     let mut chunk = vec![0u8; CHUNK];

@@ -98,12 +98,9 @@ impl Idx {
             .ok_or_else(|| bad(format!("IDX dimensions {dims:?} are too large")))?;
         crate::budget::check("IDX dimensions", format!("{dims:?}"), "the data", len as u128)
             .map_err(|e| bad(e.to_string()))?;
+        // Grown as the bytes arrive, not reserved from the header: a short input claiming
+        // gigabytes then costs what it holds, not what it claims.
         let mut data = Vec::new();
-        data.try_reserve_exact(len).map_err(|_| {
-            bad(format!(
-                "IDX dimensions {dims:?} need {len} bytes, which cannot be allocated"
-            ))
-        })?;
         r.take(len as u64)
             .read_to_end(&mut data)
             .map_err(|e| bad(format!("cannot read: {e}")))?;
