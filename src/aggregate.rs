@@ -165,6 +165,7 @@ impl Aggregator {
             return Err(Error::NonFinite { row, coordinate });
         }
         let plan = self.rule.plan(batch.n(), self.share)?;
+        plan.check_memory(batch.n(), batch.d())?;
         let mut report = Report::default();
         if let Engine::Reference = self.engine {
             let exact = reference::aggregate(&plan, batch)?;

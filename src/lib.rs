@@ -63,7 +63,11 @@
 //!   presets) behind `byzagg train`;
 //! - [`bench`](mod@bench): the benchmarks behind `byzagg bench` (timing, read pass, table,
 //!   JSON, SVG plot);
-//! - [`npy`](mod@npy): reading and writing numpy `.npy` files.
+//! - [`npy`](mod@npy): reading and writing numpy `.npy` files;
+//! - [`output`](mod@output): atomic writes of every output file, and the check of an output
+//!   path before long work;
+//! - [`budget`](mod@budget): the host memory budget that large allocations are checked
+//!   against, so a huge size is an error, never an abort.
 //!
 //! The command line lives in `src/bin/byzagg/`, one file per command; numbered examples in
 //! `examples/`.
@@ -73,13 +77,17 @@ mod aggregate;
 mod backend;
 mod batch;
 pub mod bench;
+pub mod budget;
 mod contract;
 pub mod cpu;
 pub mod cuda;
 mod engine;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod env_var;
 mod error;
 mod kernels;
 pub mod npy;
+pub mod output;
 pub mod reference;
 mod rng;
 mod rule;
@@ -97,7 +105,7 @@ pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
 #[allow(deprecated)]
 pub use rule::Tolerance;
-pub use rule::{ByzantineShare, Center, GmInit, GmParams, Plan, Rule, bucket_permutation};
+pub use rule::{ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

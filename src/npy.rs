@@ -14,6 +14,8 @@
 //! Converting `f64` rows to `f32` rounds to nearest; values beyond the `f32` range become
 //! infinities, which the robust rules then treat as Byzantine (SPEC section 3).
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -24,9 +26,22 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// The data section starts at a multiple of this many bytes (numpy >= 1.17 writes 64).
 const ALIGN: usize = 64;
 
+/// The longest header read. numpy writes about 128 bytes and, since 1.24, refuses headers
+/// over 10,000 bytes itself; the bound keeps a hostile length field from allocating.
+const MAX_HEADER: usize = 1 << 16;
+
+/// The deepest nesting of dicts and tuples in a header (numpy's is 2: a tuple in a dict); the
+/// bound keeps the recursive literal parser from overflowing the stack.
+const MAX_HEADER_DEPTH: usize = 8;
+
+/// Bytes of the data section read at a time: whole f32 and f64 values.
+const CHUNK: usize = 1 << 16;
+
 /// Reads an `(n, d)` float32 or float64 array in C order as a row-major `f32` matrix.
 ///
-/// Returns `(data, n, d)` with `data.len() == n * d`, `n >= 1`, `d >= 1`.
+/// Returns `(data, n, d)` with `data.len() == n * d`, `n >= 1`, `d >= 1`. The header is read
+/// and checked first; the data section's size is then checked against the file's length and
+/// the memory budget ([`crate::budget`]) before anything of that size is allocated.
 ///
 /// # Examples
 ///
@@ -43,21 +58,25 @@ const ALIGN: usize = 64;
 /// ```
 pub fn read_matrix(path: impl AsRef<Path>) -> Result<(Vec<f32>, usize, usize)> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
-    let array = parse(&bytes).map_err(|message| io_error(path, message))?;
-    let [n, d] = array.shape[..] else {
-        return Err(io_error(
-            path,
-            format!(
-                "expected a 2-d array (n rows, d columns), found shape {}",
-                shape_text(&array.shape)
-            ),
-        ));
-    };
-    Ok((array.to_f32(), n, d))
+    let (mut file, len) = open(path)?;
+    matrix(&mut file, len).map_err(|message| io_error(path, message))
 }
 
-/// Reads an `(n,)` float32 or float64 array as `f64` values (the weights of a batch).
+/// [`read_matrix`] on the bytes of a whole file in memory (`name` is what errors call it).
+///
+/// # Examples
+///
+/// ```
+/// let err = byzagg::npy::parse_matrix(b"\x93NUMPY\x01\x00", "in.npy").unwrap_err();
+/// assert!(err.to_string().starts_with("in.npy: truncated header"), "{err}");
+/// ```
+pub fn parse_matrix(bytes: &[u8], name: &str) -> Result<(Vec<f32>, usize, usize)> {
+    let mut reader = bytes;
+    matrix(&mut reader, Some(bytes.len() as u64)).map_err(|message| named_error(name, message))
+}
+
+/// Reads an `(n,)` float32 or float64 array as `f64` values (the weights of a batch), with
+/// the checks of [`read_matrix`].
 ///
 /// # Examples
 ///
@@ -72,17 +91,53 @@ pub fn read_matrix(path: impl AsRef<Path>) -> Result<(Vec<f32>, usize, usize)> {
 /// ```
 pub fn read_vector_f64(path: impl AsRef<Path>) -> Result<Vec<f64>> {
     let path = path.as_ref();
-    let bytes = read_file(path)?;
-    let array = parse(&bytes).map_err(|message| io_error(path, message))?;
-    if array.shape.len() != 1 {
-        return Err(io_error(
-            path,
-            format!("expected a 1-d array, found shape {}", shape_text(&array.shape)),
-        ));
-    }
-    Ok(array.to_f64())
+    let (mut file, len) = open(path)?;
+    vector(&mut file, len).map_err(|message| io_error(path, message))
 }
 
+/// [`read_vector_f64`] on the bytes of a whole file in memory.
+pub fn parse_vector_f64(bytes: &[u8], name: &str) -> Result<Vec<f64>> {
+    let mut reader = bytes;
+    vector(&mut reader, Some(bytes.len() as u64)).map_err(|message| named_error(name, message))
+}
+
+/// An `(n, d)` array from `r`, whose total length is `len` when known.
+fn matrix(r: &mut impl Read, len: Option<u64>) -> std::result::Result<(Vec<f32>, usize, usize), String> {
+    let header = read_header(r)?;
+    let [n, d] = header.shape[..] else {
+        return Err(format!(
+            "expected a 2-d array (n rows, d columns), found shape {}",
+            shape_text(&header.shape)
+        ));
+    };
+    let values = read_data(r, &header, len, |v| v, |v| v as f32)?;
+    Ok((values, n, d))
+}
+
+/// An `(n,)` array from `r` as `f64` values.
+fn vector(r: &mut impl Read, len: Option<u64>) -> std::result::Result<Vec<f64>, String> {
+    let header = read_header(r)?;
+    if header.shape.len() != 1 {
+        return Err(format!(
+            "expected a 1-d array, found shape {}",
+            shape_text(&header.shape)
+        ));
+    }
+    read_data(r, &header, len, f64::from, |v| v)
+}
+
+/// Opens a file to read, with its length if it is a regular file (a pipe or a device such
+/// as `/dev/zero` has none: its data is then read up to the size its header declares).
+fn open(path: &Path) -> Result<(File, Option<u64>)> {
+    let file = File::open(path).map_err(|e| io_error(path, format!("cannot read: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_error(path, format!("cannot read: {e}")))?;
+    if meta.is_dir() {
+        return Err(io_error(path, "cannot read: is a directory"));
+    }
+    Ok((file, meta.is_file().then_some(meta.len())))
+}
 /// Writes `values` as a `(d,)` little-endian float32 array (`.npy` version 1.0), as
 /// `numpy.save` would; `numpy.load` reads it back.
 ///
@@ -135,16 +190,16 @@ fn write_f32(path: &Path, values: &[f32], shape: &str) -> Result<()> {
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    std::fs::write(path, bytes).map_err(|e| io_error(path, format!("cannot write: {e}")))
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| io_error(path, format!("cannot read: {e}")))
+    crate::output::write_atomic(path, &bytes)
 }
 
 fn io_error(path: &Path, message: impl Into<String>) -> Error {
+    named_error(&path.display().to_string(), message)
+}
+
+fn named_error(name: &str, message: impl Into<String>) -> Error {
     Error::Io {
-        path: path.display().to_string(),
+        path: name.to_string(),
         message: message.into(),
     }
 }
@@ -175,48 +230,34 @@ impl Dtype {
     }
 }
 
-/// A parsed file: its shape and its raw little-endian data section, length checked.
+/// What the header says: the element type, the shape, and where the data starts.
 #[derive(Debug)]
-struct Array<'a> {
+struct Header {
     dtype: Dtype,
     shape: Vec<usize>,
-    data: &'a [u8],
+    /// Bytes before the data section (magic, version, length, header text).
+    data_start: u64,
+    /// Values in the data section (the product of the shape, at least 1).
+    count: usize,
 }
 
-impl Array<'_> {
-    fn to_f32(&self) -> Vec<f32> {
-        match self.dtype {
-            Dtype::F32 => self
-                .data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F64 => self.f64_values().map(|v| v as f32).collect(),
-        }
-    }
-
-    fn to_f64(&self) -> Vec<f64> {
-        match self.dtype {
-            Dtype::F32 => self.to_f32().into_iter().map(f64::from).collect(),
-            Dtype::F64 => self.f64_values().collect(),
-        }
-    }
-
-    fn f64_values(&self) -> impl Iterator<Item = f64> + '_ {
-        self.data.chunks_exact(8).map(|c| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            f64::from_le_bytes(b)
-        })
-    }
+/// Reads up to `n` bytes (fewer only at the end of the input).
+fn read_up_to(r: &mut impl Read, n: usize) -> std::result::Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    r.take(n as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
 }
 
-/// Parses a whole file; the error is a message without the path (the caller adds it).
-fn parse(bytes: &[u8]) -> std::result::Result<Array<'_>, String> {
-    if bytes.len() < MAGIC.len() + 2 || &bytes[..MAGIC.len()] != MAGIC {
+/// Reads and checks everything before the data: magic, version, header length (at most
+/// [`MAX_HEADER`] bytes) and the header dict. Reads nothing past the header.
+fn read_header(r: &mut impl Read) -> std::result::Result<Header, String> {
+    let preamble = read_up_to(r, MAGIC.len() + 2)?;
+    if preamble.len() < MAGIC.len() + 2 || &preamble[..MAGIC.len()] != MAGIC {
         return Err("not a .npy file (bad magic: it must start with \\x93NUMPY)".into());
     }
-    let (major, minor) = (bytes[6], bytes[7]);
+    let (major, minor) = (preamble[6], preamble[7]);
     let (len_size, utf8) = match (major, minor) {
         (1, 0) => (2, false),
         (2, 0) => (4, false),
@@ -227,25 +268,29 @@ fn parse(bytes: &[u8]) -> std::result::Result<Array<'_>, String> {
             ));
         }
     };
-    let start = MAGIC.len() + 2 + len_size;
-    let Some(len_bytes) = bytes.get(MAGIC.len() + 2..start) else {
+    let len_bytes = read_up_to(r, len_size)?;
+    if len_bytes.len() < len_size {
         return Err("truncated header (the file ends inside the header length)".into());
-    };
+    }
     let header_len = len_bytes
         .iter()
         .rev()
         .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-    let Some(header) = start
-        .checked_add(header_len)
-        .and_then(|end| bytes.get(start..end))
-    else {
+    if header_len > MAX_HEADER {
+        return Err(format!(
+            "header of {header_len} bytes is longer than the {MAX_HEADER} bytes byzagg reads \
+             (numpy writes about 128)"
+        ));
+    }
+    let header = read_up_to(r, header_len)?;
+    if header.len() < header_len {
         return Err(format!(
             "truncated header (it claims {header_len} bytes, the file holds {})",
-            bytes.len().saturating_sub(start)
+            header.len()
         ));
-    };
+    }
     let header = if utf8 {
-        std::str::from_utf8(header)
+        std::str::from_utf8(&header)
             .map_err(|_| "header is not valid UTF-8".to_string())?
             .to_string()
     } else {
@@ -263,30 +308,104 @@ fn parse(bytes: &[u8]) -> std::result::Result<Array<'_>, String> {
             shape_text(&shape)
         ));
     }
-    let expected = count
-        .checked_mul(dtype.size())
-        .ok_or_else(|| format!("shape {} is too large", shape_text(&shape)))?;
-    let data = &bytes[start + header_len..];
-    if data.len() < expected {
-        return Err(format!(
-            "truncated data: shape {} needs {expected} bytes, the file holds {}",
-            shape_text(&shape),
-            data.len()
-        ));
+    Ok(Header {
+        dtype,
+        shape,
+        data_start: (MAGIC.len() + 2 + len_size + header_len) as u64,
+        count,
+    })
+}
+
+/// Reads the data section that `header` describes from `r` (positioned just after the
+/// header) and converts each value with `from_f32` or `from_f64`.
+///
+/// Sizes are checked before the output is allocated: against `len`, the input's total
+/// length when known, and against the memory budget. Where `len` is unknown, exactly the
+/// declared bytes are read, then one more byte must not exist.
+fn read_data<T>(
+    r: &mut impl Read,
+    header: &Header,
+    len: Option<u64>,
+    from_f32: fn(f32) -> T,
+    from_f64: fn(f64) -> T,
+) -> std::result::Result<Vec<T>, String> {
+    let shape = shape_text(&header.shape);
+    let size = header.dtype.size();
+    let expected = header
+        .count
+        .checked_mul(size)
+        .ok_or_else(|| format!("shape {shape} is too large"))? as u64;
+    if let Some(len) = len {
+        let held = len.saturating_sub(header.data_start);
+        if held < expected {
+            return Err(format!(
+                "truncated data: shape {shape} needs {expected} bytes, the file holds {held}"
+            ));
+        }
+        if held > expected {
+            return Err(format!(
+                "{} unexpected bytes after the data of shape {shape}",
+                held - expected
+            ));
+        }
     }
-    if data.len() > expected {
-        return Err(format!(
-            "{} unexpected bytes after the data of shape {}",
-            data.len() - expected,
-            shape_text(&shape)
-        ));
+    crate::budget::check(
+        "shape",
+        &shape,
+        "the array",
+        crate::budget::bytes(&[header.count], size_of::<T>()),
+    )
+    .map_err(|e| e.to_string())?;
+    // With the length known and checked, the whole output at once; from a stream, grown as
+    // the values arrive, so a pipe that claims gigabytes costs what it sends.
+    let reserve = if len.is_some() {
+        header.count
+    } else {
+        header.count.min(CHUNK)
+    };
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(reserve)
+        .map_err(|_| format!("the array of shape {shape} cannot be allocated now"))?;
+    // Whole values per read: CHUNK is a multiple of both element sizes.
+    let mut chunk = vec![0u8; CHUNK];
+    let mut left = header.count;
+    while left > 0 {
+        let k = left.min(CHUNK / size);
+        r.read_exact(&mut chunk[..k * size]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                format!("truncated data: shape {shape} needs {expected} bytes, the file holds fewer")
+            } else {
+                format!("cannot read: {e}")
+            }
+        })?;
+        match header.dtype {
+            Dtype::F32 => values.extend(
+                chunk[..k * 4]
+                    .chunks_exact(4)
+                    .map(|c| from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+            ),
+            Dtype::F64 => values.extend(chunk[..k * 8].chunks_exact(8).map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                from_f64(f64::from_le_bytes(b))
+            })),
+        }
+        left -= k;
     }
-    Ok(Array { dtype, shape, data })
+    if len.is_none() && !read_up_to(r, 1)?.is_empty() {
+        return Err(format!("unexpected bytes after the data of shape {shape}"));
+    }
+    Ok(values)
 }
 
 /// Parses the header dict: exactly the keys `descr`, `fortran_order` and `shape`.
 fn parse_header(header: &str) -> std::result::Result<(Dtype, Vec<usize>), String> {
-    let mut p = Literal { s: header, pos: 0 };
+    let mut p = Literal {
+        s: header,
+        pos: 0,
+        depth: 0,
+    };
     let Value::Dict(entries) = p.value()? else {
         return Err(format!("header is not a dict: {:?}", header.trim_end()));
     };
@@ -345,6 +464,8 @@ enum Value {
 struct Literal<'a> {
     s: &'a str,
     pos: usize,
+    /// Dicts open around the current position, at most [`MAX_HEADER_DEPTH`].
+    depth: usize,
 }
 
 impl Literal<'_> {
@@ -393,6 +514,13 @@ impl Literal<'_> {
     }
 
     fn dict(&mut self) -> std::result::Result<Value, String> {
+        if self.depth >= MAX_HEADER_DEPTH {
+            return Err(format!(
+                "malformed header at byte {}: dicts nest deeper than {MAX_HEADER_DEPTH} levels",
+                self.pos
+            ));
+        }
+        self.depth += 1;
         self.eat('{');
         let mut entries = Vec::new();
         while !self.eat('}') {
@@ -405,6 +533,7 @@ impl Literal<'_> {
                 return Err(self.error("',' or '}'"));
             }
         }
+        self.depth -= 1;
         Ok(Value::Dict(entries))
     }
 
@@ -505,9 +634,8 @@ mod tests {
                 "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
                 &f32_bytes(&values),
             );
-            let array = parse(&bytes).unwrap();
-            assert_eq!(array.shape, vec![2, 3]);
-            let got = array.to_f32();
+            let (got, n, d) = parse_matrix(&bytes, "x").unwrap();
+            assert_eq!((n, d), (2, 3));
             assert_eq!(got.len(), 6);
             for (g, v) in got.iter().zip(values) {
                 assert!(g.to_bits() == v.to_bits(), "{version:?}: {g} != {v}");
@@ -538,7 +666,7 @@ mod tests {
             "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
             &f64_bytes(&[0.1, 2.0, 3.5]),
         );
-        assert_eq!(parse(&bytes).unwrap().to_f64(), vec![0.1, 2.0, 3.5]);
+        assert_eq!(parse_vector_f64(&bytes, "w").unwrap(), vec![0.1, 2.0, 3.5]);
         let bytes = file(
             (2, 0),
             "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
@@ -677,6 +805,79 @@ mod tests {
         assert!(matrix_err("cut-header", &good[..40]).contains("truncated header"));
         assert!(matrix_err("cut-len", &good[..9]).contains("truncated header"));
         assert!(matrix_err("cut-data", &good[..good.len() - 1]).contains("truncated data"));
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_before_allocating() {
+        let data = f32_bytes(&[1.0; 6]);
+        // 60,000 nested dicts: a stack overflow for a recursive parser without a bound.
+        let deep = "{'a': ".repeat(60_000) + &"}".repeat(60_000);
+        let text = matrix_err("deep", &file((2, 0), &deep, &data));
+        assert!(text.contains("longer than the 65536 bytes"), "{text}");
+        let deep = "{'a': ".repeat(9_000) + &"}".repeat(9_000);
+        let text = matrix_err("deep-short", &file((2, 0), &deep, &data));
+        assert!(text.contains("nest deeper than 8"), "{text}");
+        // A header length of 4 GB in a tiny file.
+        let mut huge_len = file(
+            (2, 0),
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+            &data,
+        );
+        huge_len[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matrix_err("huge-len", &huge_len).contains("longer than"));
+        // A shape of 10^12 x 10^12 f32 does not fit usize bytes; 10^9 x 10^3 claims 4 TB
+        // against a file of 24 bytes: both refused from the header and the file length.
+        let text = matrix_err(
+            "tera",
+            &file(
+                (1, 0),
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 1000), }",
+                &data,
+            ),
+        );
+        assert!(
+            text.contains("truncated data") && text.contains("4000000000000 bytes"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn streams_without_a_length_are_read_up_to_the_declared_size() {
+        let good = file(
+            (1, 0),
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+            &f64_bytes(&[1.0, 2.0, 3.0]),
+        );
+        // A reader of unknown length, as a pipe: exactly the declared data, then EOF.
+        assert_eq!(vector(&mut &good[..], None).unwrap(), vec![1.0, 2.0, 3.0]);
+        let mut longer = good.clone();
+        longer.push(0);
+        let err = vector(&mut &longer[..], None).unwrap_err();
+        assert!(err.contains("unexpected bytes"), "{err}");
+        let err = vector(&mut &good[..good.len() - 1], None).unwrap_err();
+        assert!(err.contains("truncated data"), "{err}");
+        // An endless stream of zeros (/dev/zero) fails at the magic, after 8 bytes.
+        let err = matrix(&mut std::io::repeat(0), None).unwrap_err();
+        assert!(err.contains("bad magic"), "{err}");
+        // An endless stream after a valid header stops at the declared size.
+        let header = file(
+            (1, 0),
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+            &[],
+        );
+        let mut endless = (&header[..]).chain(std::io::repeat(0));
+        let err = matrix(&mut endless, None).unwrap_err();
+        assert!(err.contains("unexpected bytes"), "{err}");
+    }
+
+    #[test]
+    fn reads_devices_and_directories_with_an_error() {
+        if std::path::Path::new("/dev/zero").exists() {
+            let err = read_matrix("/dev/zero").unwrap_err().to_string();
+            assert!(err.contains("/dev/zero") && err.contains("bad magic"), "{err}");
+        }
+        let err = read_matrix(std::env::temp_dir()).unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
     }
 
     #[test]

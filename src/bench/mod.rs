@@ -241,13 +241,16 @@ pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<R
     for b in &config.backends {
         b.available()?;
     }
+    // Every size before the first job, so an impossible one does not end an hour's run.
+    for &d in &config.ds {
+        for &n in &config.ns {
+            check_size(n, d)?;
+        }
+    }
     let total = config.jobs.len() * config.backends.len() * config.ns.len() * config.ds.len();
     let mut records = Vec::with_capacity(total);
     for &d in &config.ds {
         for &n in &config.ns {
-            if n == 0 || d == 0 {
-                return Err(Error::invalid("n, d", format!("{n}, {d}"), "must be >= 1"));
-            }
             progress(Event::Data { n, d });
             let data = gaussian_rows(n, d, config.seed);
             let weights = bench_weights(n);
@@ -270,6 +273,20 @@ pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<R
         }
     }
     Ok(records)
+}
+
+/// Checks that an `n x d` batch can be made: both at least 1, and its `4 n d` bytes (computed
+/// without overflow) within the memory budget.
+fn check_size(n: usize, d: usize) -> Result<()> {
+    if n == 0 || d == 0 {
+        return Err(Error::invalid("n, d", format!("{n}, {d}"), "must be >= 1"));
+    }
+    crate::budget::check(
+        "d",
+        d,
+        &format!("the {n} x {d} benchmark batch"),
+        crate::budget::bytes(&[n, d], 4),
+    )
 }
 
 /// Times one job on one batch.

@@ -11,13 +11,16 @@ use crate::error::{Error, Result};
 
 /// Draws `records` into the SVG file `path`.
 pub fn plot_svg(records: &[Record], path: &Path) -> Result<()> {
-    draw(records, path).map_err(|message| Error::Io {
+    // Drawn into memory, then written atomically: a failed write leaves no half an SVG.
+    let mut svg = String::new();
+    draw(records, &mut svg).map_err(|message| Error::Io {
         path: path.display().to_string(),
         message,
-    })
+    })?;
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
-fn draw(records: &[Record], path: &Path) -> std::result::Result<(), String> {
+fn draw(records: &[Record], svg: &mut String) -> std::result::Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let mut ns: Vec<usize> = records.iter().map(|r| r.n).collect();
     ns.sort_unstable();
@@ -44,7 +47,7 @@ fn draw(records: &[Record], path: &Path) -> std::result::Result<(), String> {
 
     let cols = ns.len().min(2);
     let rows = ns.len().div_ceil(cols);
-    let root = SVGBackend::new(path, (640 * cols as u32, 480 * rows as u32)).into_drawing_area();
+    let root = SVGBackend::with_string(svg, (640 * cols as u32, 480 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let title = format!(
         "byzagg bench: time / read pass ({})",

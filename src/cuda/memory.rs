@@ -115,9 +115,7 @@ impl Cuda {
     /// Device memory byzagg may use now: the free memory, capped by `BYZAGG_CUDA_MEM_LIMIT`.
     pub(crate) fn budget(&self) -> Result<usize> {
         let (free, _) = self.ctx().mem_get_info().map_err(backend_err)?;
-        let limit = std::env::var("BYZAGG_CUDA_MEM_LIMIT")
-            .ok()
-            .and_then(|v| v.parse().ok());
+        let limit = crate::env_var::positive("BYZAGG_CUDA_MEM_LIMIT")?;
         Ok(limit.map_or(free, |l: usize| l.min(free)))
     }
 
@@ -128,11 +126,8 @@ impl Cuda {
         } else {
             (self.budget()? / 2 / (4 * staged_rows)).clamp(1, d)
         };
-        if let Some(cap) = std::env::var("BYZAGG_CUDA_CHUNK")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            len = len.min(cap.max(1));
+        if let Some(cap) = crate::env_var::positive("BYZAGG_CUDA_CHUNK")? {
+            len = len.min(cap);
         }
         Ok(len)
     }

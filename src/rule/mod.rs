@@ -196,6 +196,36 @@ impl Rule {
         }
     }
 
+    /// How many rules this one nests, itself included: `cwmed` is 1, `ctma(nnm(cwmed))` 3.
+    ///
+    /// Counted in a loop (every rule holds at most one inner rule), so a rule built in code
+    /// thousands of levels deep is measured without recursion and refused by [`Rule::plan`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::Rule;
+    ///
+    /// assert_eq!(Rule::CwMed.depth(), 1);
+    /// assert_eq!("ctma(nnm(cwmed))".parse::<Rule>()?.depth(), 3);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn depth(&self) -> usize {
+        let mut depth = 1;
+        let mut rule = self;
+        loop {
+            rule = match rule {
+                Rule::Ctma { base, .. } | Rule::Nnm { base, .. } | Rule::Bucketing { base, .. } => base,
+                Rule::CenteredClipping {
+                    center: Center::Rule(center),
+                    ..
+                } => center,
+                _ => return depth,
+            };
+            depth += 1;
+        }
+    }
+
     /// Fixes every parameter for a batch of `n` rows, taking lambda or f from `default`
     /// where the rule leaves it out, and checks every bound.
     ///
@@ -213,6 +243,14 @@ impl Rule {
     /// # Ok::<(), byzagg::Error>(())
     /// ```
     pub fn plan(&self, n: usize, default: Option<ByzantineShare>) -> Result<Plan> {
+        let depth = self.depth();
+        if depth > MAX_DEPTH {
+            return Err(Error::invalid(
+                "rule",
+                format!("{depth} levels deep"),
+                format!("rules may nest at most {MAX_DEPTH} levels"),
+            ));
+        }
         if n == 0 {
             return Err(Error::invalid("n", 0, "a batch needs at least one row"));
         }
@@ -235,14 +273,17 @@ impl Rule {
                 let t = pick(tolerance)?;
                 let f = match t {
                     ByzantineShare::F(f) => {
-                        if n < 2 * f + 3 {
+                        // n >= 2f + 3 without computing 2f + 3, which wraps for huge f.
+                        let max_f = n.checked_sub(3).map(|k| k / 2);
+                        if max_f.is_none_or(|max| f > max) {
+                            let allows = match max_f {
+                                Some(max) => format!("allows f <= {max}"),
+                                None => "is too small for any f".to_string(),
+                            };
                             return Err(Error::invalid(
                                 "f",
                                 f,
-                                format!(
-                                    "krum needs n >= 2f + 3, and n = {n} allows f <= {}",
-                                    (n.saturating_sub(3)) / 2
-                                ),
+                                format!("krum needs n >= 2f + 3, and n = {n} {allows}"),
                             ));
                         }
                         f
@@ -332,14 +373,23 @@ fn trim_lambda(t: ByzantineShare, n: usize) -> Result<f64> {
     match t {
         ByzantineShare::Lambda(l) if (0.0..0.5).contains(&l) => Ok(l),
         ByzantineShare::Lambda(l) => Err(Error::invalid("lambda", l, "lambda must be in [0, 0.5)")),
-        ByzantineShare::F(f) if 2 * f < n => Ok(f as f64 / n as f64),
+        // 2f < n, checked: 2f wraps for f >= 2^63 and would let any f through.
+        ByzantineShare::F(f) if f.checked_mul(2).is_some_and(|twice| twice < n) => Ok(f as f64 / n as f64),
         ByzantineShare::F(f) => Err(Error::invalid(
             "f",
             f,
-            format!("f must be < n/2, and n = {n} allows f <= {}", (n - 1) / 2),
+            format!(
+                "f must be < n/2, and n = {n} allows f <= {}",
+                n.saturating_sub(1) / 2
+            ),
         )),
     }
 }
+
+/// The deepest nesting of rules that the parser and [`Rule::plan`] accept (`ctma(nnm(cwmed))`
+/// is 3 levels). Real compositions use 2 to 4; the bound keeps the recursive rule layer, and
+/// the parser, from overflowing the stack on hostile input.
+pub const MAX_DEPTH: usize = 32;
 
 /// A rule with every parameter fixed for one batch size: what the rule layer and the
 /// reference compute. Build it with [`Rule::plan`], which checks every bound.
@@ -397,6 +447,62 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// An upper estimate of the host memory the rule layer allocates to run this plan on
+    /// `n x d` rows, beyond the rows themselves: `n x n` distances and their pair lists for
+    /// Krum and NNM (24 bytes a pair), NNM's mixing matrix and mixed rows, bucketing's bucket
+    /// means, and a few d-vectors. Saturates instead of wrapping.
+    pub fn scratch_bytes(&self, n: usize, d: usize) -> u128 {
+        use crate::budget::bytes;
+        let vectors = bytes(&[d], 4 * 4);
+        match self {
+            Plan::Mean | Plan::Median | Plan::TrimmedMean { .. } | Plan::Gm(_) => {
+                vectors.saturating_add(bytes(&[n], 16))
+            }
+            Plan::Krum { .. } => bytes(&[n, n], 24).saturating_add(vectors),
+            Plan::Ctma { base, .. } => base
+                .scratch_bytes(n, d)
+                .saturating_add(vectors)
+                .saturating_add(bytes(&[n], 16)),
+            Plan::Nnm { base, .. } => bytes(&[n, n], 32)
+                .saturating_add(bytes(&[n, d], 4))
+                .saturating_add(base.scratch_bytes(n, d)),
+            Plan::Bucketing { base, s, .. } => {
+                let buckets = n.div_ceil((*s).max(1));
+                bytes(&[buckets, n], 8)
+                    .saturating_add(bytes(&[buckets, d], 4))
+                    .saturating_add(base.scratch_bytes(buckets, d))
+            }
+            Plan::CenteredClipping { center, .. } => center
+                .as_ref()
+                .map_or(0, |c| c.scratch_bytes(n, d))
+                .saturating_add(vectors),
+        }
+    }
+
+    /// Checks [`Plan::scratch_bytes`] against the host memory budget ([`crate::budget`]), so a
+    /// file of 100,000 rows given to Krum is an error naming n, not an abort.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::Rule;
+    ///
+    /// let plan = Rule::krum(1).plan(usize::MAX / 4, None)?;
+    /// let err = plan.check_memory(usize::MAX / 4, 10).unwrap_err();
+    /// assert!(err.to_string().contains("invalid n = "), "{err}");
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn check_memory(&self, n: usize, d: usize) -> Result<()> {
+        crate::budget::check(
+            "n",
+            n,
+            &format!("the rule's working memory for {n} x {d} rows"),
+            self.scratch_bytes(n, d),
+        )
+    }
+}
+
 /// The row order of bucketing: a Fisher-Yates shuffle of `0..n` driven by SplitMix64 from
 /// `seed`. Bucket b holds positions `b*s .. min((b+1)*s, n)` of this order.
 ///
@@ -419,5 +525,72 @@ impl fmt::Display for ByzantineShare {
             ByzantineShare::Lambda(l) => write!(f, "lambda={l}"),
             ByzantineShare::F(n) => write!(f, "f={n}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejects(rule: &str, n: usize, name: &str, needle: &str) {
+        let rule: Rule = rule.parse().unwrap_or_else(|e| panic!("{rule}: {e}"));
+        match rule.plan(n, None) {
+            Err(Error::InvalidParameter { name: got, bound, .. }) => {
+                assert_eq!(got, name, "{rule}: {bound}");
+                assert!(bound.contains(needle), "{rule}: {bound}");
+            }
+            other => panic!("{rule} on {n} rows: expected an invalid {name}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn huge_f_never_wraps() {
+        // 2^63 and u64::MAX: 2f (+ 3) would wrap to a small number and pass.
+        for f in [1usize << 63, usize::MAX, usize::MAX / 2 + 1, usize::MAX - 1] {
+            for rule in ["krum(", "multikrum(", "cwtm(", "ctma(", "nnm(cwmed,"] {
+                let text = format!("{rule}f={f})");
+                let needle = if rule.contains("krum") {
+                    "n >= 2f + 3"
+                } else {
+                    "f must be < n/2"
+                };
+                rejects(&text, 11, "f", needle);
+            }
+        }
+        rejects("krum(f=0)", 2, "f", "too small for any f");
+        assert!("krum(f=4)".parse::<Rule>().unwrap().plan(11, None).is_ok());
+        rejects("krum(f=5)", 11, "f", "allows f <= 4");
+        rejects("cwtm(f=5)", 10, "f", "allows f <= 4");
+    }
+
+    #[test]
+    fn deep_rules_built_in_code_are_refused() {
+        let mut rule = Rule::CwMed;
+        for _ in 0..100_000 {
+            rule = Rule::ctma(rule, None);
+        }
+        assert_eq!(rule.depth(), 100_001);
+        match rule.plan(10, Some(ByzantineShare::F(1))) {
+            Err(Error::InvalidParameter {
+                name: "rule", bound, ..
+            }) => {
+                assert!(bound.contains("at most 32"), "{bound}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Dropping a chain that deep recurses too: unwind it one level at a time.
+        while let Rule::Ctma { base, .. } = rule {
+            rule = *base;
+        }
+        let mut ok = Rule::CwMed;
+        for _ in 1..MAX_DEPTH {
+            ok = Rule::CenteredClipping {
+                center: Center::Rule(Box::new(ok)),
+                tau: 1.0,
+                iterations: 1,
+            };
+        }
+        assert_eq!(ok.depth(), MAX_DEPTH);
+        assert!(ok.plan(4, None).is_ok());
     }
 }

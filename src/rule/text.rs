@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Center, GmInit, GmParams, Rule, Tolerance};
+use super::{Center, GmInit, GmParams, MAX_DEPTH, Rule, Tolerance};
 use crate::error::Error;
 
 impl fmt::Display for Rule {
@@ -95,7 +95,11 @@ impl FromStr for Rule {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        let mut p = Parser { text, pos: 0 };
+        let mut p = Parser {
+            text,
+            pos: 0,
+            depth: 0,
+        };
         let rule = p.rule()?;
         p.skip_space();
         if p.pos < text.len() {
@@ -114,6 +118,9 @@ enum Arg {
 struct Parser<'t> {
     text: &'t str,
     pos: usize,
+    /// Rules open around the current position (`ctma(nnm(` is 2); a rule may sit at most
+    /// [`MAX_DEPTH`] levels deep.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -126,9 +133,10 @@ impl Parser<'_> {
     }
 
     fn skip_space(&mut self) {
-        while self.text[self.pos..].starts_with(char::is_whitespace) {
-            self.pos += 1;
-        }
+        // By chars, not bytes: a copy-pasted no-break space (U+00A0) or ideographic space
+        // (U+3000) is whitespace too, and is two or three bytes long.
+        let rest = &self.text[self.pos..];
+        self.pos += rest.len() - rest.trim_start().len();
     }
 
     fn peek(&mut self) -> Option<char> {
@@ -156,14 +164,26 @@ impl Parser<'_> {
     }
 
     fn rule_named(&mut self, name: String, at: usize) -> Result<Rule, Error> {
+        // The parser recurses once per level, so the bound keeps hostile text
+        // (`ctma(ctma(ctma(...`) from overflowing the stack; it is the bound `Rule::plan` holds.
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(at, format!("rules nest deeper than {MAX_DEPTH} levels")));
+        }
         let mut args = Vec::new();
         if self.peek() == Some('(') {
+            self.depth += 1;
             self.pos += 1;
             loop {
                 let (word, word_at) = self.token("a rule or key=value")?;
                 if self.peek() == Some('=') {
                     self.pos += 1;
                     let (value, _) = self.token("a value")?;
+                    let twice = args
+                        .iter()
+                        .any(|a| matches!(a, Arg::Value { key, .. } if *key == word));
+                    if twice {
+                        return Err(self.error(word_at, format!("{name}: {word} given twice")));
+                    }
                     args.push(Arg::Value {
                         key: word,
                         value,
@@ -176,6 +196,7 @@ impl Parser<'_> {
                     Some(',') => self.pos += 1,
                     Some(')') => {
                         self.pos += 1;
+                        self.depth -= 1;
                         break;
                     }
                     _ => return Err(self.error(self.pos, "expected ',' or ')'")),
@@ -340,6 +361,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unicode_whitespace_is_whitespace() {
+        // No-break space, ideographic space, line separator: copy-pasted rules carry them.
+        for text in [
+            "cwmed\u{a0}",
+            "\u{3000}cwmed",
+            "ctma(\u{a0}cwmed\u{3000},\u{2028}lambda=0.2\u{a0})",
+            "cwtm(lambda\u{a0}=\u{a0}0.25)",
+        ] {
+            let rule: Rule = text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(rule.to_string().parse::<Rule>().unwrap(), rule);
+        }
+        // Other non-ASCII text is an error at its byte, never a panic.
+        for text in [
+            "cw\u{e9}med",
+            "ctma(\u{1F600})",
+            "\u{a0}\u{a0}",
+            "krum(f=\u{663})",
+        ] {
+            assert!(
+                matches!(text.parse::<Rule>(), Err(Error::Parse { .. })),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// `ctma(ctma(...(cwmed)...))` with `levels` rules in all.
+    fn nested(levels: usize) -> String {
+        "ctma(".repeat(levels - 1) + "cwmed" + &")".repeat(levels - 1)
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deepest: Rule = nested(MAX_DEPTH).parse().unwrap();
+        assert_eq!(deepest.depth(), MAX_DEPTH);
+        for levels in [MAX_DEPTH + 1, 100_000] {
+            match nested(levels).parse::<Rule>() {
+                Err(Error::Parse { message, .. }) => {
+                    assert!(message.contains("deeper than 32"), "{message}")
+                }
+                other => panic!("{levels} levels: {other:?}"),
+            }
+        }
+        // Unclosed parentheses nest just as deep.
+        assert!("cclip(".repeat(50_000).parse::<Rule>().is_err());
+    }
+
+    #[test]
     fn round_trips() {
         for text in [
             "mean",
@@ -393,6 +461,10 @@ mod tests {
             ("gm(preset=xyz)", 3, "preset"),
             ("cclip(iters=2)", 0, "tau"),
             ("", 0, "rule name"),
+            ("cwtm(lambda=0.1,lambda=0.2)", 16, "lambda given twice"),
+            ("ctma(cwmed,f=1,f=1)", 15, "f given twice"),
+            ("gm(tol=1,nu=1,tol=2)", 14, "tol given twice"),
+            ("cwmed\u{a0}x", 7, "unexpected text"),
         ];
         for (text, position, needle) in cases {
             match text.parse::<Rule>() {

@@ -25,11 +25,13 @@
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
 //! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
-//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `presets.rs` (the named setups, as data),
-//! `plot.rs` (SVG curves, feature `plot`).
+//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `footprint.rs` (the memory a run
+//! needs, checked before it starts), `presets.rs` (the named setups, as data), `plot.rs` (SVG
+//! curves, feature `plot`).
 
 mod attack;
 mod config;
+mod footprint;
 mod optimizer;
 #[cfg(feature = "plot")]
 mod plot;
@@ -44,6 +46,7 @@ mod worker;
 
 pub use attack::{AlieForm, Attack, HonestView};
 pub use config::TrainConfig;
+pub use footprint::{check_run, seed_list, task_params};
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
 #[cfg(feature = "plot")]
 pub use plot::{Curve, plot_accuracy};

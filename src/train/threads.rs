@@ -12,12 +12,18 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 use super::config::TrainConfig;
 use super::rng::Rng;
 use super::simulate::{ArrivalLog, RunResult, Window, honest_view, setup};
 use super::task::Task;
+
+/// Stack of a worker thread (Rust's default for spawned threads).
+const WORKER_STACK: usize = 2 << 20;
+/// Address space a thread takes beyond its stack (guard page, thread-local data, its share of
+/// the allocator's arenas), counted generously.
+const THREAD_OVERHEAD: usize = 2 << 20;
 
 struct Message {
     worker: usize,
@@ -44,8 +50,16 @@ struct Message {
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)) -> Result<RunResult> {
-    let (mut server, workers) = setup(task, cfg)?;
     let m = cfg.workers;
+    // Thread stacks are address space: thousands of workers under `ulimit -v` would exhaust
+    // it and leave no room for the allocations that follow, which abort. Refuse first.
+    crate::budget::check(
+        "workers",
+        m,
+        "one thread per worker",
+        crate::budget::bytes(&[m], WORKER_STACK + THREAD_OVERHEAD),
+    )?;
+    let (mut server, workers) = setup(task, cfg)?;
     let byzantine: Vec<bool> = (0..m).map(|i| i >= m - cfg.byzantine).collect();
     let speeds = cfg.speeds.weights(m);
     let fastest = speeds.iter().copied().fold(0.0, f64::max);
@@ -64,32 +78,44 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
             let mut model = Arc::clone(&start);
             let delay = Duration::from_micros((cfg.thread_delay_us as f64 * fastest / speeds[i]) as u64);
             let (attack, byz) = (cfg.attack, byzantine[i]);
-            scope.spawn(move || {
-                loop {
-                    let (x, version) = &*model;
-                    let vector = if byz && !attack.needs_estimate() {
-                        Vec::new()
-                    } else {
-                        worker.estimate(task, x, byz && attack.flips_labels())
-                    };
-                    if !delay.is_zero() {
-                        std::thread::sleep(delay);
+            // A thread the OS refuses (a memory or process limit) is an error, not a panic;
+            // the threads already started end when `replies` is dropped on the way out.
+            let spawned = std::thread::Builder::new()
+                .name(format!("worker {i}"))
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let (x, version) = &*model;
+                        let vector = if byz && !attack.needs_estimate() {
+                            Vec::new()
+                        } else {
+                            worker.estimate(task, x, byz && attack.flips_labels())
+                        };
+                        if !delay.is_zero() {
+                            std::thread::sleep(delay);
+                        }
+                        let msg = Message {
+                            worker: i,
+                            vector,
+                            version: *version,
+                            loss: worker.last_loss(),
+                        };
+                        if to_server.send(msg).is_err() {
+                            return;
+                        }
+                        match mailbox.recv() {
+                            Ok(next) => model = next,
+                            Err(_) => return, // the server is done
+                        }
                     }
-                    let msg = Message {
-                        worker: i,
-                        vector,
-                        version: *version,
-                        loss: worker.last_loss(),
-                    };
-                    if to_server.send(msg).is_err() {
-                        return;
-                    }
-                    match mailbox.recv() {
-                        Ok(next) => model = next,
-                        Err(_) => return, // the server is done
-                    }
-                }
-            });
+                });
+            if let Err(e) = spawned {
+                return Err(Error::invalid(
+                    "workers",
+                    m,
+                    format!("the OS refused a thread for worker {i}: {e}"),
+                ));
+            }
         }
         drop(to_server);
         let result = (|| -> Result<()> {

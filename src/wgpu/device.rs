@@ -103,6 +103,46 @@ pub(crate) fn adapter_lines() -> Vec<String> {
         .collect()
 }
 
+/// The adapter named by `WGPU_ADAPTER_NAME` (a case-insensitive part of its name) among
+/// [`backends`], else wgpu's default for `WGPU_POWER_PREF`.
+///
+/// wgpu's own `initialize_adapter_from_env_or_default` panics when the name matches no
+/// adapter, and looks beyond [`backends`]; this is the same choice with an error instead.
+async fn pick_adapter(instance: &::wgpu::Instance) -> std::result::Result<::wgpu::Adapter, String> {
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let adapters = instance.enumerate_adapters(backends()).await;
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+            .ok_or_else(|| {
+                format!(
+                    "WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters for backends \
+                     {:?} ({}); unset it or name one of them",
+                    backends(),
+                    if names.is_empty() {
+                        "there are none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            });
+    }
+    instance
+        .request_adapter(&::wgpu::RequestAdapterOptions {
+            power_preference: ::wgpu::PowerPreference::from_env().unwrap_or_default(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "no wgpu adapter for backends {:?} ({e}); install a Vulkan driver (Debian: \
+                 mesa-vulkan-drivers) or set WGPU_BACKEND",
+                backends()
+            )
+        })
+}
+
 /// The process-wide device, opened on first use; the error says why there is none.
 pub(crate) fn shared() -> Result<Arc<Gpu>> {
     static GPU: OnceLock<std::result::Result<Arc<Gpu>, String>> = OnceLock::new();
@@ -119,16 +159,7 @@ impl Gpu {
     /// Opens the adapter, the device, and builds every pipeline.
     fn open() -> std::result::Result<Gpu, String> {
         let instance = instance();
-        let adapter = pollster::block_on(::wgpu::util::initialize_adapter_from_env_or_default(
-            &instance, None,
-        ))
-        .map_err(|e| {
-            format!(
-                "no wgpu adapter for backends {:?} ({e}); install a Vulkan driver (Debian: \
-                 mesa-vulkan-drivers) or set WGPU_BACKEND",
-                backends()
-            )
-        })?;
+        let adapter = pollster::block_on(pick_adapter(&instance))?;
         let info = adapter.get_info();
         if info.backend == ::wgpu::Backend::Gl {
             return Err(format!(

@@ -86,12 +86,10 @@ impl std::fmt::Debug for Wgpu {
 
 impl Wgpu {
     /// The shared device (opened on first use). `BYZAGG_WGPU_CHUNK=<coordinates>` forces
-    /// a chunk length, which lets tests run the multi-chunk paths on small batches.
+    /// a chunk length, which lets tests run the multi-chunk paths on small batches; a
+    /// value that is not a whole number >= 1 is an error.
     pub fn new() -> Result<Self> {
-        let chunk_cols = std::env::var("BYZAGG_WGPU_CHUNK")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|c| *c > 0);
+        let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
         Ok(Wgpu {
             gpu: shared()?,
             chunk_cols,

@@ -38,6 +38,7 @@ pub(crate) struct AggregateArgs {
 
 /// Reads the input (and weights), aggregates, writes the output.
 pub(crate) fn run(args: &AggregateArgs) -> Result<(), Error> {
+    byzagg::output::check_writable(&args.output)?;
     let (data, n, _d) = npy::read_matrix(&args.input)?;
     let weights = args.weights.as_deref().map(npy::read_vector_f64).transpose()?;
     let mut batch = Batch::from_contiguous(&data, n)?;

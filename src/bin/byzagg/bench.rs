@@ -112,6 +112,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Error> {
     if !args.ds.is_empty() {
         config.ds = args.ds.clone();
     }
+    for path in args.json.iter().chain(&args.plot) {
+        byzagg::output::check_writable(path)?;
+    }
     let machine = Machine::here();
     print(&format!(
         "machine: {}, {} CPUs, {} rayon threads\n",
@@ -132,10 +135,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Error> {
     let records = records?;
     print(&bench::table(&records));
     if let Some(path) = &args.json {
-        std::fs::write(path, bench::json(&records, &machine)).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        byzagg::output::write_atomic(path, bench::json(&records, &machine).as_bytes())?;
     }
     if let Some(path) = &args.plot {
         bench::plot_svg(&records, path)?;

@@ -7,7 +7,6 @@
 //! overrides what it names.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use byzagg::train::task::mnist::default_data_dir;
@@ -350,7 +349,14 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         return Err(Error::invalid("seeds", 0, "need at least one seed"));
     }
     let settings = settings(args)?;
-    let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
+    let seeds = byzagg::train::seed_list(args.seed, args.seeds)?;
+    for s in &settings {
+        let t = &s.task;
+        byzagg::train::check_run(&s.cfg, &t.name, t.dim, t.hidden, t.train_size, args.seeds)?;
+    }
+    for path in args.out.iter().chain(&args.plot) {
+        byzagg::output::check_writable(path)?;
+    }
     let total: u64 = settings.iter().map(|s| s.cfg.iterations).sum::<u64>() * seeds.len() as u64;
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -446,14 +452,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         }
     }
     if let Some(path) = &args.out {
-        let mut f = std::fs::File::create(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        f.write_all(csv.as_bytes()).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        byzagg::output::write_atomic(path, csv.as_bytes())?;
     }
     if let Some(path) = &args.plot {
         let title = format!(

@@ -128,6 +128,8 @@ fn values(w: __m512i) -> __m512d {
 unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
     let m = sorted.len();
     assert!(m <= 32);
+    // SAFETY: `sorted[r]` (index checked) is one row of 8 u64, exactly the 64 bytes an
+    // unaligned 512-bit load reads; AVX-512 F is enabled on this function.
     let load = |r: usize| unsafe { _mm512_loadu_si512(sorted[r].as_ptr().cast()) };
     // The weights as 4 registers of 8 (m <= 32): a lookup is two permutes and a blend on
     // the low 5 bits of the slot, no gather.

@@ -19,6 +19,16 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// [`Mlp::dim`] of an MLP with these sizes, or `None` where the count overflows `usize`
+    /// (a `--hidden` of 10^17, say), checked before any such MLP is built.
+    pub fn checked_dim(inputs: usize, hidden: usize, classes: usize) -> Option<usize> {
+        hidden
+            .checked_mul(inputs)?
+            .checked_add(hidden)?
+            .checked_add(classes.checked_mul(hidden)?)?
+            .checked_add(classes)
+    }
+
     /// Number of parameters: h p + h + c h + c.
     pub fn dim(&self) -> usize {
         self.hidden * self.inputs + self.hidden + self.classes * self.hidden + self.classes

@@ -72,7 +72,7 @@ fn load(dir: &Path, prefix: &str) -> Result<Option<Split>> {
         path: img.display().to_string(),
         message: m,
     };
-    if images.dims.len() != 3 || images.dims[1] * images.dims[2] != PIXELS {
+    if images.dims.len() != 3 || images.dims[1].checked_mul(images.dims[2]) != Some(PIXELS) {
         return Err(bad(format!(
             "expected n x 28 x 28 images, found dimensions {:?}",
             images.dims
@@ -83,6 +83,10 @@ fn load(dir: &Path, prefix: &str) -> Result<Option<Split>> {
             "labels {:?} do not match {} images of digits 0..9",
             labels.dims, images.dims[0]
         )));
+    }
+    if images.dims[0] == 0 {
+        // An empty split would train on nothing or report a test accuracy of NaN (0 / 0).
+        return Err(bad("the file holds no images".into()));
     }
     let images = images
         .data
@@ -218,5 +222,42 @@ impl Task for MnistTask {
             loss: loss / self.test.len() as f64,
             accuracy: correct as f64 / self.test.len() as f64,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `prefix`-images/labels IDX files of `n` blank images into `dir`.
+    fn write_split(dir: &Path, prefix: &str, n: u32) {
+        let mut images = vec![0, 0, 8, 3];
+        for d in [n, 28, 28] {
+            images.extend_from_slice(&d.to_be_bytes());
+        }
+        images.resize(images.len() + n as usize * PIXELS, 0);
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend_from_slice(&n.to_be_bytes());
+        labels.resize(labels.len() + n as usize, 3);
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
+
+    #[test]
+    fn empty_splits_are_errors_not_nan_accuracy() {
+        let dir = std::env::temp_dir().join(format!("byzagg-mnist-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_split(&dir, "t10k", 0);
+        write_split(&dir, "train", 20);
+        let err = MnistTask::load(&dir, 4, 10, 0).unwrap_err().to_string();
+        assert!(err.contains("t10k") && err.contains("no images"), "{err}");
+        write_split(&dir, "t10k", 5);
+        write_split(&dir, "train", 0);
+        let err = MnistTask::load(&dir, 4, 10, 0).unwrap_err().to_string();
+        assert!(err.contains("train") && err.contains("no images"), "{err}");
+        write_split(&dir, "train", 20);
+        let task = MnistTask::load(&dir, 4, 10, 0).unwrap();
+        assert!(task.evaluate(&task.init(0)).accuracy.is_finite());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
