@@ -47,7 +47,7 @@ impl Aggregator {
             .detach(|| byzagg::Aggregator::new(rule, backend))
             .map_err(to_py)?;
         if let Some(s) = share {
-            inner = inner.with_tolerance(s);
+            inner = inner.with_byzantine_share(s);
         }
         Ok(Aggregator {
             inner: inner.strict(strict),

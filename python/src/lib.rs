@@ -14,7 +14,7 @@ mod report;
 
 /// The crate's name for "how much of the batch may be Byzantine" (f rows or a share lambda of
 /// the weight); kept in this one line so a rename in the crate is a one-line change here.
-pub(crate) use byzagg::Tolerance as Share;
+pub(crate) use byzagg::ByzantineShare as Share;
 
 #[pymodule]
 fn _byzagg(m: &Bound<'_, PyModule>) -> PyResult<()> {
