@@ -26,22 +26,54 @@ impl Rng {
 }
 
 fn harness() -> Option<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("byzagg-emulate-{}", std::process::id()));
+    build_harness("harness", &[])
+}
+
+/// Compiles the emulator with `extra` flags into a fresh temporary folder. NVRTC contracts
+/// `a * b + c` into fused multiply-adds by default, so the emulator does too where the CPU has
+/// FMA (`-ffp-contract=fast -mfma`): a kernel whose accuracy depends on the rounding of an
+/// unfused product is caught here. `None` (with the reason printed) only when no C++20
+/// compiler runs or a sanitizer's runtime is missing; a compiler that rejects the kernels fails.
+fn build_harness(name: &str, extra: &[&str]) -> Option<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("byzagg-emulate-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let exe = dir.join("harness");
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/emulate/harness.cpp");
-    let status = Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
-        .args(["-std=c++20", "-O1", "-pthread", "-Wno-unknown-pragmas", "-o"])
-        .arg(&exe)
-        .arg(src)
-        .status();
-    match status {
-        Ok(s) if s.success() => Some(exe),
-        // A compiler that runs but rejects the kernels is a failure: only a missing compiler
-        // is a reason to skip.
-        Ok(s) => panic!("the kernel emulator did not compile ({s}): see the compiler's errors above"),
+    let mut cmd = Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()));
+    cmd.args([
+        "-std=c++20",
+        "-O1",
+        "-pthread",
+        "-Wno-unknown-pragmas",
+        "-ffp-contract=fast",
+    ]);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("fma") {
+        cmd.arg("-mfma");
+    }
+    let output = cmd.args(extra).arg("-o").arg(&exe).arg(src).output();
+    match output {
+        Ok(o) if o.status.success() => Some(exe),
+        Ok(o) => {
+            let log = String::from_utf8_lossy(&o.stderr);
+            // A sanitizer whose runtime library is absent is a missing tool, not a bug.
+            if !extra.is_empty() && (log.contains("cannot find -l") || log.contains("libtsan")) {
+                byzagg::verify::require_or_skip(
+                    "tsan",
+                    format!(
+                        "the compiler cannot link {extra:?}: {}",
+                        log.lines().next().unwrap_or("")
+                    ),
+                );
+                return None;
+            }
+            panic!("the kernel emulator did not compile ({}):\n{log}", o.status)
+        }
         Err(e) => {
-            eprintln!("skipped: cannot run a C++20 compiler for the kernel emulator: {e}");
+            byzagg::verify::require_or_skip(
+                "cuda-emulate",
+                format!("cannot run a C++20 compiler for the kernel emulator: {e}"),
+            );
             None
         }
     }
@@ -221,6 +253,16 @@ fn emulated_kernels_match_the_reference() {
                         failures.push(format!("mix k={k} {tag} entry {e}: got {g:e}, want {w:e}"));
                     }
                 }
+                // The base path (centered clipping's update): out = C rows + scale * base.
+                let scale = -0.75;
+                let got = f32s(&run(&exe, "mixbase", &c, scale, &coeffs, k));
+                let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
+                for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+                    let w = w + scale * center[e % c.d];
+                    if !close(*g, f64::from(w as f32), 1e-5) {
+                        failures.push(format!("mix+base k={k} {tag} entry {e}: got {g:e}, want {w:e}"));
+                    }
+                }
             }
         }
     }
@@ -231,4 +273,25 @@ fn emulated_kernels_match_the_reference() {
         failures.len(),
         failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
     );
+}
+
+/// The emulator built with ThreadSanitizer on a few small cases of every kernel: the emulated
+/// CUDA threads are real threads sharing `__shared__` arrays behind barriers, so a missing
+/// `__syncthreads` (a read of shared memory another thread of the block is still writing)
+/// is a data race TSan reports, and the harness then exits non-zero.
+#[test]
+fn emulated_kernels_have_no_data_races() {
+    let Some(exe) = build_harness("tsan", &["-fsanitize=thread", "-g"]) else {
+        return;
+    };
+    let mut rng = Rng(byzagg::SplitMix64(9));
+    for n in [3, 17, 65] {
+        let c = case(&mut rng, n, 37, n % 3);
+        for (mode, param) in [("median", 0.0), ("trim", 0.2), ("pairwise", 0.0), ("center", 0.0)] {
+            run(&exe, mode, &c, param, &[], 0);
+        }
+        let coeffs: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 0.5 } else { 0.0 }).collect();
+        run(&exe, "mixbase", &c, 0.5, &coeffs, 1);
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
 }

@@ -63,7 +63,22 @@ inline double __shfl_xor_sync(unsigned, double v, int mask) {
 #include "../../kernels/center_dist.cu"
 #include "../../kernels/mix.cu"
 
+// The hardware's launch limits (every architecture byzagg targets): a launch the GPU would
+// refuse must fail here too, not run.
+static void check_limits(dim3 grid, dim3 block) {
+  const unsigned long long nt = (unsigned long long)block.x * block.y * block.z;
+  const bool ok = nt >= 1 && nt <= 1024 && block.x <= 1024 && block.y <= 1024 && block.z <= 64 &&
+                  grid.x >= 1 && grid.x <= 2147483647u && grid.y >= 1 && grid.y <= 65535 &&
+                  grid.z >= 1 && grid.z <= 65535;
+  if (!ok) {
+    std::fprintf(stderr, "launch out of CUDA limits: grid (%u, %u, %u), block (%u, %u, %u)\n", grid.x,
+                 grid.y, grid.z, block.x, block.y, block.z);
+    std::exit(4);
+  }
+}
+
 static void launch(dim3 grid, dim3 block, const std::function<void()>& f) {
+  check_limits(grid, block);
   gridDim = grid;
   blockDim = block;
   const unsigned nt = block.x * block.y * block.z;
@@ -161,7 +176,8 @@ int main(int argc, char** argv) {
     launch({(unsigned)((n + 255) / 256)}, {256},
            [&] { center_dist_reduce(partial.data(), (int)splits, (int)n, red.data()); });
     std::fwrite(red.data(), 8, n, out);
-  } else if (mode == "mix") {
+  } else if (mode == "mix" || mode == "mixbase") {
+    // mixbase: out += param * base, with the center as every output row's base.
     // As src/cuda/mix.rs: groups of 1 or 8 output rows, the union of non-zero columns.
     const int kt = k == 1 ? 1 : 8;
     const u64 groups = (k + kt - 1) / kt;
@@ -176,11 +192,13 @@ int main(int argc, char** argv) {
     }
     std::vector<float> res(k * d, -12345.0f);
     std::vector<float*> outs(k);
-    std::vector<const float*> base(k, nullptr);
+    const bool with_base = mode == "mixbase";
+    std::vector<const float*> base(k, with_base ? center.data() : nullptr);
+    const double scale = with_base ? param : 0.0;
     for (u64 r = 0; r < k; ++r) outs[r] = res.data() + r * d;
     launch({2, (unsigned)groups}, {32}, [&] {
       auto f = kt == 1 ? mix_k1 : mix_k8;
-      f(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), 0.0, d, outs.data());
+      f(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), scale, d, outs.data());
     });
     std::fwrite(res.data(), 4, k * d, out);
   } else {
