@@ -8,6 +8,7 @@
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
+use super::launch::{self, Splits};
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
@@ -40,7 +41,6 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
     let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
     let staged = if rows.is_on_device() { 0 } else { n } + usize::from(!center.is_on_device());
     let chunk = cuda.chunk_len(d, staged)?;
-    let groups = n.div_ceil(ROWS);
     let mut sums = vec![0.0f64; n];
     let mut keep = Vec::new();
     let mut j0 = 0;
@@ -50,10 +50,7 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
         let center_ptr = cuda.chunk_ptrs(center, None, j0, len, &mut keep)?[0];
         let ptrs_dev = cuda.to_device(&ptrs)?;
         let rows_ptr = cuda.address(&ptrs_dev);
-        let max_splits = len.div_ceil(THREADS * 4).clamp(1, 65_535);
-        let splits = (cuda.sm_count() * 8).div_ceil(groups).clamp(1, max_splits);
-        let span = len.div_ceil(splits).div_ceil(THREADS) * THREADS;
-        let splits = len.div_ceil(span);
+        let (Splits { splits, span }, groups) = launch::center_grid(n, len, cuda.sm_count(), ROWS, THREADS);
         let partial = cuda
             .stream()
             .alloc_zeros::<f64>(splits * n)

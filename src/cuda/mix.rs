@@ -8,6 +8,7 @@
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
+use super::launch;
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
@@ -90,10 +91,7 @@ pub(crate) fn mix(
             cuda.address(&base_dev),
             cuda.address(&out_dev),
         );
-        let blocks = len
-            .div_ceil(THREADS)
-            .min((cuda.sm_count() * 32).div_ceil(groups))
-            .max(1);
+        let (blocks, _) = launch::mix_grid(k, len, cuda.sm_count(), kt, THREADS);
         let (n32, k32, len64) = (n as i32, k as i32, len as u64);
         let mut launch = cuda.stream().launch_builder(&f);
         launch

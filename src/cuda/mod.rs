@@ -29,6 +29,8 @@
 #[cfg(feature = "cuda")]
 mod center_dist;
 #[cfg(feature = "cuda")]
+mod launch;
+#[cfg(feature = "cuda")]
 mod memory;
 #[cfg(feature = "cuda")]
 mod mix;

@@ -11,6 +11,7 @@
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
+use super::launch;
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
 use crate::contract::MASS_EPS;
@@ -135,10 +136,12 @@ pub(crate) fn order_stats(
         let ptrs = cuda.chunk_ptrs(rows, Some(&idx), j0, len, &mut keep)?;
         let ptrs_dev = cuda.to_device(&ptrs)?;
         let rows_ptr = cuda.address(&ptrs_dev);
-        let mut blocks = len.div_ceil(THREADS as usize).min(cuda.sm_count() * 16).max(1);
-        if heap {
-            blocks = blocks.min((SCRATCH_BYTES / (8 * m * THREADS as usize)).max(1));
-        }
+        let blocks = launch::order_stats_blocks(
+            len,
+            cuda.sm_count(),
+            THREADS as usize,
+            heap.then_some((m, SCRATCH_BYTES)),
+        );
         let scratch = cuda
             .stream()
             .alloc_zeros::<u64>(if heap { m * blocks * THREADS as usize } else { 1 })

@@ -9,6 +9,7 @@
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
+use super::launch::{self, Splits};
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
@@ -46,8 +47,6 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
     let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
     let mut sums = vec![0.0f64; nn];
     let chunk = cuda.chunk_len(d, if rows.is_on_device() { 0 } else { n })?;
-    let blocks = n.div_ceil(ROWS);
-    let upper = blocks * (blocks + 1) / 2;
     let mut keep = Vec::new();
     let mut j0 = 0;
     while j0 < d {
@@ -55,10 +54,7 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
         let ptrs = cuda.chunk_ptrs(rows, None, j0, len, &mut keep)?;
         let ptrs_dev = cuda.to_device(&ptrs)?;
         let rows_ptr = cuda.address(&ptrs_dev);
-        let steps = len.div_ceil(STEP);
-        let splits = (cuda.sm_count() * 8).div_ceil(upper).clamp(1, steps.min(65_535));
-        let span = steps.div_ceil(splits) * STEP;
-        let splits = len.div_ceil(span);
+        let (upper, Splits { splits, span }) = launch::pairwise_grid(n, len, cuda.sm_count(), ROWS, STEP);
         let partial = cuda
             .stream()
             .alloc_zeros::<f64>(splits * nn)
