@@ -8,8 +8,10 @@
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
-# line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size, torch.json
-# (the PyTorch peer), devices.txt. A failing step is recorded and the run goes on.
+# line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size (rules from host
+# memory and resident primitives), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
+# and wgpu), torch.json (the PyTorch peer, with a device read pass), devices.txt. A failing step is
+# recorded and the run goes on.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
 # SIZES_N / SIZES_D to shrink the benchmark grid.
 set -uo pipefail
@@ -75,9 +77,11 @@ step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
 step verify-cuda-host-stream env BYZAGG_CUDA_MEM_LIMIT=67108864 "$BIN" verify --backend cuda
 # The NVIDIA Vulkan ICD: system folders, or the driver's own folder named by VK_DRIVER_FILES.
+RESIDENT_BACKENDS=cuda
 if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1 \
     || [ -f "${VK_DRIVER_FILES:-/nonexistent}" ]; then
     step verify-wgpu env WGPU_BACKEND=vulkan "$BIN" verify --backend wgpu
+    RESIDENT_BACKENDS=cuda,wgpu
 else
     echo "skipped verify-wgpu (no NVIDIA Vulkan driver ICD)" >> "$STATUS"
 fi
@@ -91,6 +95,15 @@ for n in $SIZES_N; do
             --json "$OUT/bench-cuda-n$n-d$d.json"
     done
 done
+
+# Rules on a batch uploaded once (the device without the host link): the GPU targets ctma(cwmed)
+# <= 1.5x cwmed and wgpu within 2x of cuda are read off this one file.
+RESIDENT_N=${RESIDENT_N:-32}
+RESIDENT_D=${RESIDENT_D:-100000000}
+step "bench-resident-n$RESIDENT_N-d$RESIDENT_D" env WGPU_BACKEND=vulkan "$BIN" bench --resident \
+    --backend "$RESIDENT_BACKENDS" --n "$RESIDENT_N" --d "$RESIDENT_D" --runs "${BENCH_RUNS:-5}" \
+    --rule mean --rule cwmed --rule cwtm --rule krum --rule gm --rule 'ctma(cwmed)' \
+    --json "$OUT/bench-resident-n$RESIDENT_N-d$RESIDENT_D.json"
 
 # The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).
 # shellcheck disable=SC2086

@@ -34,7 +34,7 @@ pub use read_pass::read_pass;
 pub use report::{Machine, json, table};
 pub use timing::{Timings, measure, median};
 
-use crate::aggregate::{Aggregator, Step};
+use crate::aggregate::{Aggregator, Report, Step};
 use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::engine::{Engine, KernelsJob};
@@ -125,6 +125,10 @@ pub struct Config {
     pub ds: Vec<usize>,
     /// Weights 1, 2, 3, 4, 1, ... instead of uniform.
     pub weighted: bool,
+    /// Rules run on the batch uploaded once ([`Aggregator::aggregate_resident`]), the clock
+    /// stopping at [`Kernels::synchronize`]: what a training server that keeps its rows on the
+    /// device sees, without the host link. Primitives are always timed resident.
+    pub resident: bool,
     /// Untimed runs first.
     pub warmup: usize,
     /// Timed runs (the median is reported).
@@ -161,6 +165,7 @@ impl Default for Config {
             ns: vec![8, 16, 32, 64],
             ds: vec![100_000, 1_000_000, 10_000_000],
             weighted: false,
+            resident: false,
             warmup: 1,
             runs: 5,
             seed: 0x5EED,
@@ -181,6 +186,9 @@ pub struct Record {
     pub d: usize,
     /// Whether the rows had non-uniform weights.
     pub weighted: bool,
+    /// Whether the batch was resident on the backend before the clock started (primitives,
+    /// and rules with [`Config::resident`]).
+    pub resident: bool,
     /// Median seconds of the job.
     pub seconds: f64,
     /// Median seconds of the read pass beside it.
@@ -297,20 +305,22 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
     };
     let mut iterations = None;
     let timings = match job {
+        Job::Rule(rule) if config.resident => {
+            let agg = Aggregator::new(rule.clone(), backend)?.with_byzantine_share(ByzantineShare::F(n / 5));
+            Engine::open(backend)?.dispatch(TimeResidentRule {
+                agg: &agg,
+                batch,
+                config,
+                read,
+                iterations: &mut iterations,
+            })?
+        }
         Job::Rule(rule) => {
             let agg = Aggregator::new(rule.clone(), backend)?.with_byzantine_share(ByzantineShare::F(n / 5));
             let mut out = vec![0.0f32; d];
             measure(config.warmup, config.runs, read, || {
                 let report = agg.aggregate_into(batch, &mut out)?;
-                let gm: Vec<usize> = report
-                    .steps
-                    .iter()
-                    .filter_map(|s| match s {
-                        Step::Gm { iterations, .. } => Some(*iterations),
-                        _ => None,
-                    })
-                    .collect();
-                iterations = (!gm.is_empty()).then(|| gm.iter().sum());
+                iterations = gm_iterations(&report);
                 std::hint::black_box(&out);
                 Ok(())
             })?
@@ -330,6 +340,7 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
         n,
         d,
         weighted: batch.is_weighted(),
+        resident: config.resident || matches!(job, Job::Primitive(_)),
         seconds,
         read_pass_seconds,
         ratio: seconds / read_pass_seconds,
@@ -337,6 +348,45 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
         iterations,
         timings,
     })
+}
+
+/// The Weiszfeld iterations of a report, summed over its geometric medians (`None`: none).
+fn gm_iterations(report: &Report) -> Option<usize> {
+    let gm: Vec<usize> = report
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Gm { iterations, .. } => Some(*iterations),
+            _ => None,
+        })
+        .collect();
+    (!gm.is_empty()).then(|| gm.iter().sum())
+}
+
+/// A rule timed on rows uploaded once, as a job for [`Engine::dispatch`].
+struct TimeResidentRule<'a, 'b, R> {
+    agg: &'a Aggregator,
+    batch: &'a Batch<'b>,
+    config: &'a Config,
+    read: R,
+    iterations: &'a mut Option<usize>,
+}
+
+impl<R: FnMut()> KernelsJob for TimeResidentRule<'_, '_, R> {
+    type Output = Timings;
+
+    fn run<K: Kernels>(self, kernels: &K) -> Result<Timings> {
+        let rows = kernels.upload(self.batch)?;
+        let weights = self.batch.is_weighted().then(|| self.batch.weights());
+        let iterations = self.iterations;
+        measure(self.config.warmup, self.config.runs, self.read, || {
+            let (out, report) = self.agg.aggregate_resident(kernels, &rows, weights)?;
+            kernels.synchronize()?;
+            std::hint::black_box(&out);
+            *iterations = gm_iterations(&report);
+            Ok(())
+        })
+    }
 }
 
 /// [`time_primitive`] as a job for [`Engine::dispatch`].
@@ -399,5 +449,54 @@ pub fn time_primitive<K: Kernels>(
                 Ok(())
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_rules_are_timed_and_marked() {
+        let config = Config {
+            jobs: vec![
+                "cwmed".parse().unwrap(),
+                "gm".parse().unwrap(),
+                "mix".parse().unwrap(),
+            ],
+            ns: vec![6],
+            ds: vec![500],
+            runs: 2,
+            resident: true,
+            ..Config::default()
+        };
+        let records = run(&config, |_| {}).expect("bench");
+        assert_eq!(records.len(), 3);
+        assert!(records.iter().all(|r| r.resident && r.seconds > 0.0));
+        assert!(
+            records[1].iterations.is_some(),
+            "gm reports its Weiszfeld iterations"
+        );
+        let plain = run(
+            &Config {
+                resident: false,
+                ..config.clone()
+            },
+            |_| {},
+        )
+        .expect("bench");
+        assert!(
+            !plain[0].resident && plain[2].resident,
+            "primitives are always resident"
+        );
+        assert!(report::table(&records).contains("cwmed [resident]"));
+        assert!(report::json(&records, &Machine::here()).contains("\"resident\": true"));
+        // The reference computes whole rules only: resident timing needs a kernel backend.
+        let reference = Config {
+            backends: vec![Backend::Reference],
+            jobs: vec!["cwmed".parse().unwrap()],
+            ..config
+        };
+        assert!(run(&reference, |_| {}).is_err());
     }
 }

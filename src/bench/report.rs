@@ -58,7 +58,11 @@ pub fn table(records: &[Record]) -> String {
         .iter()
         .map(|r| {
             vec![
-                r.rule.clone(),
+                if r.resident && !is_primitive(&r.rule) {
+                    format!("{} [resident]", r.rule)
+                } else {
+                    r.rule.clone()
+                },
                 r.backend.clone(),
                 r.n.to_string(),
                 r.d.to_string(),
@@ -126,7 +130,7 @@ pub fn json(records: &[Record], machine: &Machine) -> String {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"rule\": {}, \"backend\": {}, \"n\": {}, \"d\": {}, \"weighted\": {}, \
+                "  {{\"rule\": {}, \"backend\": {}, \"n\": {}, \"d\": {}, \"weighted\": {}, \"resident\": {}, \
                  \"seconds\": {}, \"read_pass_seconds\": {}, \"ratio\": {}, \"gb_per_s\": {}, \
                  \"iterations\": {}, \"runs\": [{}], \"read_pass_runs\": [{}], \"cpu\": {}, \
                  \"cpus\": {}, \"threads\": {}}}",
@@ -135,6 +139,7 @@ pub fn json(records: &[Record], machine: &Machine) -> String {
                 r.n,
                 r.d,
                 r.weighted,
+                r.resident,
                 num(r.seconds),
                 num(r.read_pass_seconds),
                 num(r.ratio),
@@ -167,6 +172,11 @@ fn string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether a job name is one of the four primitives (always timed resident, so not marked).
+fn is_primitive(job: &str) -> bool {
+    ["order_stats", "pairwise_dist", "center_dist", "mix"].contains(&job)
 }
 
 #[cfg(test)]

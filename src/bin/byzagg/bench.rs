@@ -28,6 +28,10 @@ pub(crate) struct BenchArgs {
     /// Weights 1, 2, 3, 4, 1, 2, ... instead of uniform.
     #[arg(long)]
     weighted: bool,
+    /// Upload the batch once and time the rules on it (`Aggregator::aggregate_resident`, the
+    /// clock stopping when the device is done): the device without the host link.
+    #[arg(long)]
+    resident: bool,
     /// Timed runs per job (the median is reported).
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -93,6 +97,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Error> {
         runs: args.runs,
         seed: args.seed,
         weighted: args.weighted,
+        resident: args.resident,
         ..Config::default()
     };
     if !args.rules.is_empty() {
