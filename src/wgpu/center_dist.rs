@@ -15,7 +15,8 @@ use crate::error::Result;
 /// The `n` squared distances from the rows to `center` (a `1 x d` matrix).
 /// Shapes are checked by the caller (`kernels::shape`); the chunking here.
 pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Result<Vec<f64>> {
-    let gpu = w.gpu();
+    let device = w.gpu_for(&[rows, center])?;
+    let gpu = &*device;
     same_chunks(rows, center, "center")?;
     let n = rows.k as u64;
     let stats = rows.stats(gpu)?;

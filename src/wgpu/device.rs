@@ -11,7 +11,7 @@
 //! scopes ([`Gpu::scoped`]), and the device's uncaptured-error handler and device-lost callback
 //! only record, so a wgpu failure becomes an [`Error::Backend`], never a panic.
 
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use ::wgpu::util::DeviceExt;
 
@@ -72,6 +72,9 @@ pub struct Gpu {
     failure: Arc<Mutex<Option<String>>>,
     /// A one-value storage buffer bound where a shader's optional input is absent.
     pub(crate) placeholder: ::wgpu::Buffer,
+    /// Which opening of the device this is (1, 2, ...): matrices remember the device they
+    /// live on, so one uploaded before a device loss is refused, never bound to its successor.
+    pub(crate) generation: u64,
 }
 
 /// The backends byzagg asks wgpu for: `WGPU_BACKEND` if set, else Vulkan, Metal and DX12.
@@ -143,10 +146,15 @@ async fn pick_adapter(instance: &::wgpu::Instance) -> std::result::Result<::wgpu
         })
 }
 
-/// The process-wide device, opened on first use; the error says why there is none.
+/// The process-wide device, opened on first use and opened again after it was lost (a driver
+/// reset, the OS watchdog, [`Gpu::destroy`]); the error says why there is none.
 pub(crate) fn shared() -> Result<Arc<Gpu>> {
-    static GPU: OnceLock<std::result::Result<Arc<Gpu>, String>> = OnceLock::new();
-    match GPU.get_or_init(|| Gpu::open().map(Arc::new)) {
+    static GPU: Mutex<Option<std::result::Result<Arc<Gpu>, String>>> = Mutex::new(None);
+    let mut slot = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    if matches!(&*slot, Some(Ok(gpu)) if gpu.lost()) {
+        *slot = None;
+    }
+    match slot.get_or_insert_with(|| Gpu::open().map(Arc::new)) {
         Ok(gpu) => Ok(gpu.clone()),
         Err(reason) => Err(Error::Unavailable {
             backend: "wgpu",
@@ -219,6 +227,7 @@ impl Gpu {
         scope
             .pop()
             .map_err(|e| format!("adapter {}: building the pipelines failed: {e}", info.name))?;
+        static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Gpu {
             device,
             queue,
@@ -227,7 +236,24 @@ impl Gpu {
             pipelines,
             failure,
             placeholder,
+            generation: OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
         })
+    }
+
+    /// Whether the device is lost: every later call on it fails, and [`shared`] opens a new one.
+    pub(crate) fn lost(&self) -> bool {
+        self.failure
+            .lock()
+            .map(|f| f.as_deref().is_some_and(|m| m.starts_with("device lost")))
+            .unwrap_or(true)
+    }
+
+    /// Destroys the device: its memory is released, and calls on it fail from now on.
+    pub(crate) fn destroy(&self) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert("device lost (destroyed by byzagg)".to_string());
+        }
+        self.device.destroy();
     }
 
     /// The pipeline of an entry point (all are built at open).

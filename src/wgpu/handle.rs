@@ -2,7 +2,7 @@
 //! setting), [`WgpuRows`] (a `k x d` matrix in coordinate chunks, carrying its chunk plan), the
 //! upload and download of a batch, and the re-chunking of a matrix to a partner's plan.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::device::{Gpu, backend_error, shared};
 use super::reduce;
@@ -24,6 +24,8 @@ pub struct WgpuRows {
     /// Per chunk, per row: the largest `bits & 0x7fffffff` (see `reduce.wgsl`), computed
     /// on first use; the matrix never changes, so it stays valid.
     pub(super) stats: OnceLock<Vec<Vec<u32>>>,
+    /// The opening of the device the buffers belong to ([`Gpu`]'s `generation`).
+    pub(super) generation: u64,
 }
 
 impl WgpuRows {
@@ -69,16 +71,25 @@ impl WgpuRows {
 /// assert_eq!(out, [3.0, 4.0]);
 /// # Ok::<(), byzagg::Error>(())
 /// ```
-#[derive(Clone)]
 pub struct Wgpu {
-    gpu: Arc<Gpu>,
+    /// The shared device; replaced by a new opening when it is found lost.
+    gpu: Mutex<Arc<Gpu>>,
     chunk_cols: Option<usize>,
+}
+
+impl Clone for Wgpu {
+    fn clone(&self) -> Self {
+        Wgpu {
+            gpu: Mutex::new(self.gpu()),
+            chunk_cols: self.chunk_cols,
+        }
+    }
 }
 
 impl std::fmt::Debug for Wgpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wgpu")
-            .field("device", &self.gpu.describe())
+            .field("device", &self.gpu().describe())
             .field("chunk_cols", &self.chunk_cols)
             .finish()
     }
@@ -91,7 +102,7 @@ impl Wgpu {
     pub fn new() -> Result<Self> {
         let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
         Ok(Wgpu {
-            gpu: shared()?,
+            gpu: Mutex::new(shared()?),
             chunk_cols,
         })
     }
@@ -104,7 +115,7 @@ impl Wgpu {
 
     /// The adapter in use, in words.
     pub fn device_name(&self) -> String {
-        self.gpu.describe()
+        self.gpu().describe()
     }
 
     /// Coordinates per chunk for a matrix of `k` rows and `d` columns: the chunk plan of
@@ -115,11 +126,11 @@ impl Wgpu {
             return Ok(c.min(d));
         }
         let rows = k.max(1) as u64;
-        let cols = self.gpu.max_binding() / (4 * rows);
+        let cols = self.gpu().max_binding() / (4 * rows);
         if cols == 0 {
             return Err(backend_error(format!(
                 "{rows} rows do not fit one storage binding of {} bytes",
-                self.gpu.max_binding()
+                self.gpu().max_binding()
             )));
         }
         let cols = cols as usize;
@@ -129,11 +140,12 @@ impl Wgpu {
     /// An empty matrix with fresh chunk buffers (zeroed by wgpu).
     pub(super) fn alloc(&self, k: usize, d: usize, chunk: usize, label: &str) -> Result<WgpuRows> {
         let chunks = d.div_ceil(chunk);
-        let bufs = self.gpu.scoped("allocating a matrix", || {
+        let gpu = self.gpu();
+        let bufs = gpu.scoped("allocating a matrix", || {
             (0..chunks)
                 .map(|c| {
                     let len = chunk.min(d - c * chunk);
-                    self.gpu.storage(label, (k * len * 4) as u64)
+                    gpu.storage(label, (k * len * 4) as u64)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -143,6 +155,7 @@ impl Wgpu {
             chunk,
             bufs,
             stats: OnceLock::new(),
+            generation: gpu.generation,
         })
     }
 
@@ -150,7 +163,7 @@ impl Wgpu {
     pub(super) fn upload_batch(&self, batch: &Batch<'_>) -> Result<WgpuRows> {
         let (n, d) = (batch.n(), batch.d());
         let chunk = self.chunk_for(n, d)?;
-        let gpu = &self.gpu;
+        let gpu = self.gpu();
         let mut bufs = Vec::new();
         for start in (0..d).step_by(chunk) {
             let len = chunk.min(d - start);
@@ -185,20 +198,22 @@ impl Wgpu {
             chunk,
             bufs,
             stats: OnceLock::new(),
+            generation: gpu.generation,
         })
     }
 
     /// Copies a matrix into `out` (length `k * d`, checked by the caller), chunk by chunk.
     pub(super) fn download_rows(&self, rows: &WgpuRows, out: &mut [f32]) -> Result<()> {
         let (k, d) = (rows.k, rows.d);
+        let gpu = self.gpu_for(&[rows])?;
         for c in 0..rows.chunks() {
             let (start, len) = rows.range(c);
             let bytes = (k * len * 4) as u64;
-            let words = self.gpu.scoped("downloading", || {
-                let staging = self.gpu.staging(bytes);
-                let mut enc = self.gpu.encoder("download");
+            let words = gpu.scoped("downloading", || {
+                let staging = gpu.staging(bytes);
+                let mut enc = gpu.encoder("download");
                 enc.copy_buffer_to_buffer(&rows.bufs[c], 0, &staging, 0, bytes);
-                self.gpu.submit_and_read(enc, &staging)
+                gpu.submit_and_read(enc, &staging)
             })?;
             for i in 0..k {
                 for (o, w) in out[i * d + start..i * d + start + len]
@@ -220,9 +235,10 @@ impl Wgpu {
             // Equal plans, or a shape error that the primitive's own check reports.
             return Ok(None);
         }
+        let gpu = self.gpu_for(&[m, like])?;
         let out = self.alloc(m.k, m.d, like.chunk, "rechunked")?;
-        self.gpu.scoped("re-chunking a matrix", || {
-            let mut enc = self.gpu.encoder("rechunk");
+        gpu.scoped("re-chunking a matrix", || {
+            let mut enc = gpu.encoder("rechunk");
             for c in 0..out.chunks() {
                 let (start, len) = out.range(c);
                 for s in 0..m.chunks() {
@@ -242,13 +258,42 @@ impl Wgpu {
                     }
                 }
             }
-            self.gpu.submit(enc)
+            gpu.submit(enc)
         })?;
         Ok(Some(out))
     }
 
-    pub(super) fn gpu(&self) -> &Gpu {
-        &self.gpu
+    /// The device, opened again if it was lost since the last call (the call that met the
+    /// loss failed with an error saying so; later calls work on the new device).
+    pub(super) fn gpu(&self) -> Arc<Gpu> {
+        let mut current = self.gpu.lock().unwrap_or_else(|e| e.into_inner());
+        if current.lost()
+            && let Ok(fresh) = shared()
+        {
+            *current = fresh;
+        }
+        current.clone()
+    }
+
+    /// The device, after checking that every matrix in `rows` lives on it: a matrix uploaded
+    /// before a device loss is gone with that device and must be uploaded again.
+    pub(super) fn gpu_for(&self, rows: &[&WgpuRows]) -> Result<Arc<Gpu>> {
+        let gpu = self.gpu();
+        if rows.iter().any(|r| r.generation != gpu.generation) {
+            return Err(backend_error(format!(
+                "a matrix was uploaded to a wgpu device that has since been lost; upload it \
+                 again to {}",
+                gpu.describe()
+            )));
+        }
+        Ok(gpu)
+    }
+
+    /// Destroys the shared device, releasing all of its memory; every matrix on it becomes
+    /// unusable, and the next call opens the device again. Also how the recovery from a lost
+    /// device (a driver reset, the OS watchdog) is tested.
+    pub fn destroy_device(&self) {
+        self.gpu().destroy();
     }
 }
 

@@ -20,9 +20,13 @@ pub(super) fn mix(
     k: usize,
     base: Option<(&WgpuRows, f64)>,
 ) -> Result<WgpuRows> {
-    let gpu = w.gpu();
-    let n = rows.k;
     let base = base.filter(|(_, scale)| *scale != 0.0);
+    let device = match base {
+        Some((b, _)) => w.gpu_for(&[rows, b])?,
+        None => w.gpu_for(&[rows])?,
+    };
+    let gpu = &*device;
+    let n = rows.k;
     if let Some((b, _)) = base {
         same_chunks(rows, b, "base")?;
     }

@@ -24,7 +24,8 @@ use crate::kernels::OrderStat;
 /// Weighted median or trimmed mean of every coordinate of the rows.
 /// Shapes are checked by the caller (`kernels::shape`).
 pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: OrderStat) -> Result<WgpuRows> {
-    let gpu = w.gpu();
+    let device = w.gpu_for(&[rows])?;
+    let gpu = &*device;
     let fixed = FixedWeights::new(weights)?;
     let (entry, trim) = match stat {
         OrderStat::Median => (ORDER_STATS_MEDIAN, 0),

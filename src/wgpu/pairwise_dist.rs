@@ -17,7 +17,8 @@ use crate::error::Result;
 
 /// The `n x n` matrix of squared distances between the rows.
 pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
-    let gpu = w.gpu();
+    let device = w.gpu_for(&[rows])?;
+    let gpu = &*device;
     let n = rows.k;
     let stats = rows.stats(gpu)?;
     let bad: Vec<bool> = (0..n)
