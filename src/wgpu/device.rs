@@ -339,7 +339,8 @@ impl Gpu {
             })
     }
 
-    fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
+    /// `Err` if a buffer of `bytes` bytes exceeds the storage binding limit.
+    pub(crate) fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
         if bytes > self.max_binding() {
             return Err(backend_error(format!(
                 "buffer {label} of {bytes} bytes exceeds the storage binding limit of {} bytes of {}",

@@ -170,7 +170,8 @@ impl Wgpu {
             let bytes = (n * len * 4) as u64;
             // Mapped at creation: the rows go straight into the buffer, no staging copy.
             let buf = gpu.scoped("uploading the batch", || {
-                gpu.storage("rows", bytes)?;
+                // The limit check alone (creating a buffer to check it cost a whole chunk).
+                gpu.check_size("rows", bytes)?;
                 Ok(gpu.device.create_buffer(&::wgpu::BufferDescriptor {
                     label: Some("rows"),
                     size: bytes,

@@ -31,14 +31,18 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let mut dist = vec![0.0f64; n * n];
     if !pairs.is_empty() {
         let np = pairs.len() as u64;
-        let words = gpu.scoped("pairwise distances", || {
-            let staging = gpu.staging(4 * np * rows.chunks() as u64);
-            let mut enc = gpu.encoder("pairwise distances");
+        // One submission per launch: its partials (at most a quarter of a storage binding) are
+        // freed before the next launch allocates its own, so the extra memory stays bounded by
+        // the binding size whatever n and the number of chunks (recording every launch in one
+        // submission kept all partials alive at once: about (n - 1) / 128 times the batch).
+        let mut words = Vec::with_capacity(pairs.len() * rows.chunks());
+        gpu.scoped("pairwise distances", || {
             for (c, chunk_stats) in stats.iter().enumerate() {
                 let (_, len) = rows.range(c);
                 let tiles = (len as u64).div_ceil(WORKGROUP);
                 let per_launch = (gpu.max_binding() / 16 / tiles).clamp(1, np) as usize;
-                for (b, batch) in pairs.chunks(per_launch).enumerate() {
+                for batch in pairs.chunks(per_launch) {
+                    let mut enc = gpu.encoder("pairwise distances");
                     let list: Vec<u32> = batch
                         .iter()
                         .flat_map(|&(i, j)| {
@@ -60,11 +64,12 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
                     )?;
                     gpu.dispatch(&mut enc, PAIRWISE_DIST_PARTIAL, &bind, count * tiles)?;
                     let sums = reduce::sum_segments(gpu, &mut enc, partial, count, tiles)?;
-                    let at = 4 * (c as u64 * np + (b * per_launch) as u64);
-                    enc.copy_buffer_to_buffer(&sums, 0, &staging, at, 4 * count);
+                    let staging = gpu.staging(4 * count);
+                    enc.copy_buffer_to_buffer(&sums, 0, &staging, 0, 4 * count);
+                    words.extend(gpu.submit_and_read(enc, &staging)?);
                 }
             }
-            gpu.submit_and_read(enc, &staging)
+            Ok(())
         })?;
         for c in 0..rows.chunks() {
             for (p, &(i, j)) in pairs.iter().enumerate() {
