@@ -1,7 +1,7 @@
 //! The asynchronous driver on the synthetic task (small and fast) and the MNIST loader.
 
 use byzagg::train::{
-    Attack, ByzSchedule, MnistTask, OptimizerState, Schedule, Server, ServerOptimizer, SyntheticTask, Task,
+    Attack, ByzSchedule, Cnn, MnistModel, MnistTask, OptimizerState, Schedule, Server, ServerOptimizer, SyntheticTask, Task,
     TrainConfig, Weighting, run_threads, simulate,
 };
 use byzagg::{Aggregator, Backend, Rule};
@@ -237,4 +237,82 @@ fn a_full_mnist_folder_uses_its_train_split() {
     let task = MnistTask::load(&dir, 8, 8000, 0).unwrap();
     assert_eq!((task.train_len(), task.test_len()), (10000, 10000));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The CNN's minibatch: four shipped MNIST images (real inputs, so activations look like
+/// training's) with their labels.
+fn cnn_batch() -> Vec<(Vec<f32>, usize)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let images = byzagg::train::Idx::read(&dir.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let labels = byzagg::train::Idx::read(&dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    (0..4)
+        .map(|k| {
+            let px = &images.data[k * 784..(k + 1) * 784];
+            (
+                px.iter().map(|&p| (p as f32 / 255.0 - 0.1307) / 0.3081).collect(),
+                labels.data[k] as usize,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cnn_gradient_matches_finite_differences() {
+    let cnn = Cnn;
+    let owned = cnn_batch();
+    let batch: Vec<(&[f32], usize)> = owned.iter().map(|(x, y)| (&x[..], *y)).collect();
+    let params = cnn.init(3);
+    let mut g = vec![0.0; cnn.dim()];
+    cnn.gradient(&params, &batch, &mut g);
+    let loss_at = |p: &[f32]| {
+        let mut scratch = vec![0.0; cnn.dim()];
+        cnn.gradient(p, &batch, &mut scratch).0
+    };
+    // Every block: conv1 w/b, conv2 w/b, fc1 w/b, bn scale/shift, fc2 w/b; in each, the entries
+    // with the largest gradients and a seeded draw of others.
+    let blocks = [
+        (0, 500),
+        (500, 520),
+        (520, 25_520),
+        (25_520, 25_570),
+        (25_570, 65_570),
+        (65_570, 65_620),
+        (65_620, 65_670),
+        (65_670, 65_720),
+        (65_720, 66_220),
+        (66_220, 66_230),
+    ];
+    let mut rng = byzagg::train::Rng::new(17);
+    let mut checked = 0;
+    let mut worst = 0.0f64;
+    for (lo, hi) in blocks {
+        let mut idx: Vec<usize> = (lo..hi).collect();
+        idx.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
+        let mut pick: Vec<usize> = idx.iter().take(4).copied().collect();
+        pick.extend((0..6).map(|_| lo + rng.below(hi - lo)));
+        for i in pick {
+            // Central and one-sided differences: ReLU and max pooling have kinks, and where one
+            // lies within eps of the point the exact gradient is the one-sided slope of the side
+            // the point is on; a wrong gradient matches none of the three.
+            let eps = 1e-3f32;
+            let at = |e: f32| {
+                let mut q = params.clone();
+                q[i] += e;
+                loss_at(&q)
+            };
+            let (l0, up, down) = (loss_at(&params), at(eps), at(-eps));
+            let e = eps as f64;
+            let slopes = [(up - down) / (2.0 * e), (up - l0) / e, (l0 - down) / e];
+            let err = slopes.iter().map(|s| (s - g[i] as f64).abs()).fold(f64::INFINITY, f64::min);
+            worst = worst.max(err / (1e-4 + (g[i] as f64).abs()));
+            assert!(
+                err <= 1e-4 + 2e-2 * (g[i] as f64).abs(),
+                "param {i} (block {lo}..{hi}): gradient {}, differences {slopes:?}",
+                g[i]
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 100);
+    println!("worst relative error {worst:.2e}");
 }

@@ -68,6 +68,13 @@ impl RunResult {
 /// Builds the server and the workers of a run.
 pub(crate) fn setup(task: &dyn Task, cfg: &TrainConfig) -> Result<(Server, Vec<WorkerState>)> {
     cfg.validate()?;
+    if cfg.batch < task.min_batch() {
+        return Err(Error::invalid(
+            "batch",
+            cfg.batch,
+            format!("this model needs minibatches of at least {}", task.min_batch()),
+        ));
+    }
     if task.train_len() < cfg.workers {
         return Err(Error::invalid(
             "workers",
