@@ -143,9 +143,9 @@ impl Schedule {
         self.t += 1;
         match self.kind {
             _ if self.f == 0 => Some(false),
-            ByzSchedule::Periodic => Some(
-                self.lambda > 0.0 && self.t.is_multiple_of((1.0 / self.lambda).ceil() as u64),
-            ),
+            ByzSchedule::Periodic => {
+                Some(self.lambda > 0.0 && self.t.is_multiple_of((1.0 / self.lambda).ceil() as u64))
+            }
             ByzSchedule::Random => Some(self.rng.uniform() < self.lambda),
             ByzSchedule::Free => None,
         }

@@ -190,7 +190,10 @@ impl Server {
             return Err(Error::invalid(
                 "round",
                 format!("{} vectors", vectors.len()),
-                format!("a synchronous round needs one vector from each of the {} workers", self.workers()),
+                format!(
+                    "a synchronous round needs one vector from each of the {} workers",
+                    self.workers()
+                ),
             ));
         }
         if let Some(v) = vectors.iter().find(|v| v.len() != self.d()) {

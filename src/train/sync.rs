@@ -80,7 +80,9 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
             updates: (m as u64, f as u64),
         };
         for v in byz.iter_mut() {
-            *v = cfg.attack.apply(std::mem::take(v), &view, task.dim(), &mut attack_rng);
+            *v = cfg
+                .attack
+                .apply(std::mem::take(v), &view, task.dim(), &mut attack_rng);
         }
         window.byz_updates += f as u64;
         let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();

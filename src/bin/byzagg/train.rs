@@ -341,7 +341,12 @@ fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
             } else {
                 MnistModel::Mlp { hidden: spec.hidden }
             };
-            Ok(Box::new(MnistTask::load_model(&dir, model, spec.train_size, seed)?))
+            Ok(Box::new(MnistTask::load_model(
+                &dir,
+                model,
+                spec.train_size,
+                seed,
+            )?))
         }
         "synthetic" => Ok(Box::new(SyntheticTask::new(
             spec.dim,
@@ -481,7 +486,10 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             "| {:<44} | mean   | std    | min    | max    | agg ms/update |",
             "variant"
         );
-        println!("|{:-<46}|--------|--------|--------|--------|---------------|", "");
+        println!(
+            "|{:-<46}|--------|--------|--------|--------|---------------|",
+            ""
+        );
         for (label, finals, agg_ms) in &summary {
             let (m, sd) = mean_std(finals);
             let min = finals.iter().copied().fold(f64::INFINITY, f64::min);

@@ -289,7 +289,7 @@ impl Cnn {
         // BatchNorm1d over the minibatch (biased variance normalises, as in PyTorch).
         let bf = b as f32;
         let mut mean = vec![0.0f32; HID];
-        let mut var = vec![0.0f32; HID];
+        let mut var = [0.0f32; HID];
         for row in h.chunks_exact(HID) {
             for (m, v) in mean.iter_mut().zip(row) {
                 *m += v / bf;

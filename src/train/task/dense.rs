@@ -41,7 +41,12 @@ pub(crate) fn matmul_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &
             let (c2, rest) = rest.split_at_mut(n);
             let c3 = &mut rest[..n];
             for p in 0..k {
-                let (a0, a1, a2, a3) = (a[i * k + p], a[(i + 1) * k + p], a[(i + 2) * k + p], a[(i + 3) * k + p]);
+                let (a0, a1, a2, a3) = (
+                    a[i * k + p],
+                    a[(i + 1) * k + p],
+                    a[(i + 2) * k + p],
+                    a[(i + 3) * k + p],
+                );
                 let brow = &b[p * n + j0..p * n + j1];
                 for (t, &bv) in brow.iter().enumerate() {
                     let j = j0 + t;
@@ -124,7 +129,13 @@ mod tests {
     use super::*;
     use crate::train::rng::Rng;
 
-    fn naive(m: usize, k: usize, n: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32) -> Vec<f64> {
+    fn naive(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: impl Fn(usize, usize) -> f32,
+        b: impl Fn(usize, usize) -> f32,
+    ) -> Vec<f64> {
         let mut c = vec![0.0f64; m * n];
         for i in 0..m {
             for j in 0..n {

@@ -225,7 +225,12 @@ impl MnistTask {
 impl Task for MnistTask {
     fn describe(&self) -> String {
         match self.net {
-            Net::Mlp(m) => format!("{}; MLP 784-{}-10 ({} parameters)", self.source, m.hidden, m.dim()),
+            Net::Mlp(m) => format!(
+                "{}; MLP 784-{}-10 ({} parameters)",
+                self.source,
+                m.hidden,
+                m.dim()
+            ),
             Net::Cnn(c) => format!(
                 "{}; CNN conv(20,5x5)-pool-conv(50,5x5)-pool-fc(800,50)-bn-fc(50,10) ({} parameters)",
                 self.source,
