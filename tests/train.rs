@@ -369,10 +369,10 @@ fn cnn_gradient_matches_finite_differences() {
     let batch: Vec<(&[f32], usize)> = owned.iter().map(|(x, y)| (&x[..], *y)).collect();
     let params = cnn.init(3);
     let mut g = vec![0.0; cnn.dim()];
-    cnn.gradient(&params, &batch, &mut g);
+    cnn.gradient(&params, &batch, &mut g).unwrap();
     let loss_at = |p: &[f32]| {
         let mut scratch = vec![0.0; cnn.dim()];
-        cnn.gradient(p, &batch, &mut scratch).0
+        cnn.gradient(p, &batch, &mut scratch).unwrap().0
     };
     // Every block: conv1 w/b, conv2 w/b, fc1 w/b, bn scale/shift, fc2 w/b; in each, the entries
     // with the largest gradients and a seeded draw of others.

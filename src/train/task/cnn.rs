@@ -2,7 +2,7 @@
 //! Conv(1->20, 5x5) - ReLU - MaxPool 2 - Conv(20->50, 5x5) - ReLU - MaxPool 2 - FC(800->50) -
 //! BatchNorm1d - ReLU - FC(50->10).
 //!
-//! Convolutions are im2col followed by the blocked products of [`super::dense`]; the examples
+//! Convolutions are im2col followed by the blocked products of `task/dense.rs`; the examples
 //! of a minibatch run their convolutions in parallel on rayon, and their gradients are summed
 //! in example order, so a gradient is the same bits on any number of threads. BatchNorm1d
 //! normalises with the minibatch's statistics during training (so a minibatch needs at least
@@ -18,6 +18,7 @@
 use rayon::prelude::*;
 
 use super::dense::{argmax, matmul_nn, matmul_nt, matmul_tn, softmax_loss};
+use crate::error::{Error, Result};
 use crate::train::rng::Rng;
 
 /// Input side (28 x 28 images).
@@ -61,6 +62,25 @@ const DIM: usize = F2B + CLASSES;
 const CONV_DIM: usize = F1W;
 
 /// The network (its shape is fixed: 28 x 28 grey images, 10 classes).
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::train::{BnStats, Cnn};
+///
+/// let net = Cnn;
+/// let params = net.init(0);
+/// let (a, b) = (vec![0.5f32; 784], vec![-0.5f32; 784]);
+/// let mut grad = vec![0.0; net.dim()];
+/// let (loss, moments) = net.gradient(&params, &[(&a, 3), (&b, 7)], &mut grad)?;
+/// assert!(loss > 0.0 && grad.iter().any(|g| *g != 0.0));
+/// let mut stats = BnStats::default();
+/// stats.follow(&moments);
+/// let (_, class) = net.predict(&params, &a, 3, &stats);
+/// assert!(class < 10);
+/// assert!(net.gradient(&params, &[(&a, 3)], &mut grad).is_err()); // BatchNorm needs two
+/// # Ok::<(), byzagg::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cnn;
 
@@ -279,9 +299,29 @@ impl Cnn {
     /// length [`Cnn::dim`]), BatchNorm in training mode. Also returns the minibatch's
     /// BatchNorm statistics (mean and unbiased variance) for [`BnStats::follow`]. Needs at least
     /// two examples (BatchNorm's variance).
-    pub fn gradient(&self, p: &[f32], batch: &[(&[f32], usize)], grad: &mut [f32]) -> (f64, BnStats) {
+    ///
+    /// Errors: fewer than two examples, `p` or `grad` not of length [`Cnn::dim`], an image not
+    /// of 784 pixels, a label not below 10.
+    pub fn gradient(&self, p: &[f32], batch: &[(&[f32], usize)], grad: &mut [f32]) -> Result<(f64, BnStats)> {
         let b = batch.len();
-        assert!(b >= 2, "BatchNorm in training mode needs two examples or more");
+        if b < 2 {
+            return Err(Error::invalid(
+                "batch",
+                b,
+                "BatchNorm in training mode needs at least 2 examples",
+            ));
+        }
+        self.check(p, grad.len())?;
+        if let Some((x, y)) = batch
+            .iter()
+            .find(|(x, y)| x.len() != SIDE * SIDE || *y >= CLASSES)
+        {
+            return Err(Error::invalid(
+                "example",
+                format!("{} pixels, label {y}", x.len()),
+                "images have 784 pixels and labels are 0..9",
+            ));
+        }
         let passes: Vec<ConvPass> = batch.par_iter().map(|(x, _)| self.conv_forward(p, x)).collect();
         let feats: Vec<f32> = passes.iter().flat_map(|s| s.pool2.iter().copied()).collect();
         let h = self.fc1(p, &feats, b);
@@ -379,10 +419,23 @@ impl Cnn {
                 *t += v;
             }
         }
-        (loss / b as f64, moments)
+        Ok((loss / b as f64, moments))
+    }
+
+    fn check(&self, p: &[f32], grad_len: usize) -> Result<()> {
+        if p.len() != DIM || grad_len != DIM {
+            return Err(Error::invalid(
+                "params",
+                format!("length {} (gradient {grad_len})", p.len()),
+                format!("the CNN has {DIM} parameters"),
+            ));
+        }
+        Ok(())
     }
 
     /// Loss and predicted class of one image, BatchNorm in evaluation mode (running statistics).
+    /// `p` has length [`Cnn::dim`], the image 784 pixels, `y < 10` (the caller's invariant:
+    /// [`MnistTask`](super::mnist::MnistTask) checks its data when it loads).
     pub fn predict(&self, p: &[f32], image: &[f32], y: usize, stats: &BnStats) -> (f64, usize) {
         let pass = self.conv_forward(p, image);
         let h = self.fc1(p, &pass.pool2, 1);

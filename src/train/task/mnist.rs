@@ -141,6 +141,18 @@ impl MnistTask {
     /// Loads MNIST from `dir` for `model`: the full training and test splits if `train-*`
     /// files are there, else the test split cut seeded into `n_train` training and the rest
     /// held out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::train::task::mnist::default_data_dir;
+    /// use byzagg::train::{MnistModel, MnistTask, Task};
+    ///
+    /// let task = MnistTask::load_model(&default_data_dir(), MnistModel::Cnn, 8000, 0)?;
+    /// assert_eq!((task.dim(), task.min_batch(), task.train_len()), (66_230, 2, 8000));
+    /// assert_eq!(task.model(), MnistModel::Cnn);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
     pub fn load_model(dir: &Path, model: MnistModel, n_train: usize, seed: u64) -> Result<Self> {
         let test = load(dir, "t10k")?.ok_or_else(|| Error::Io {
             path: dir.display().to_string(),
@@ -275,7 +287,10 @@ impl Task for MnistTask {
             Net::Mlp(m) => m.gradient(params, it, grad),
             Net::Cnn(c) => {
                 let batch: Vec<(&[f32], usize)> = it.collect();
-                let (loss, moments) = c.gradient(params, &batch, grad);
+                // The drivers check `batch >= min_batch()`, the loader the images and labels.
+                let (loss, moments) = c
+                    .gradient(params, &batch, grad)
+                    .expect("a CNN minibatch of at least min_batch() checked examples");
                 self.bn.lock().unwrap_or_else(|e| e.into_inner()).follow(&moments);
                 loss
             }

@@ -44,7 +44,9 @@ pub trait Task: Send + Sync {
     /// Label of training example `i` (for label-skewed shards).
     fn train_label(&self, i: usize) -> usize;
     /// Writes the mean gradient over `examples` into `grad` (length d) and returns the mean
-    /// loss; with `flip`, label y is replaced by `classes - 1 - y`.
+    /// loss; with `flip`, label y is replaced by `classes - 1 - y`. `examples` holds at least
+    /// [`Task::min_batch`] indices (the drivers check the batch size before a run; calling with
+    /// fewer is a contract violation and may panic).
     fn gradient(&self, params: &[f32], examples: &[usize], flip: bool, grad: &mut [f32]) -> f64;
     /// Loss and accuracy on the test set.
     fn evaluate(&self, params: &[f32]) -> Eval;
