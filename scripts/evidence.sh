@@ -6,12 +6,14 @@
 #
 # quick (the default, what docs/evidence/ holds): 400 asynchronous updates, 100 synchronous
 #   rounds; CWMed only (weighted and not; with and without CTMA, under empire only); the ICML
-#   rules cwmed, CTMA(cwmed) and NNM(cwmed); about half an hour on two busy shared cores.
+#   rules cwmed, CTMA(cwmed) and NNM(cwmed) under empire and sign flip; about 40 minutes on two
+#   busy shared cores.
 # full: 1,500 updates and 400 rounds; CWMed and GM(RFA) in the weighting and CTMA claims, CTMA
 #   under empire, sign flip and ALIE; all five ICML base rules with and without CTMA, under
-#   empire and ALIE (several hours on two cores).
+#   empire, sign flip and ALIE (several hours on two cores).
 # Claims: weighting ctma optim icml speed (default: all). Writes docs/evidence/<claim>.{txt,csv,svg}.
-# Environment: SEEDS (5), BACKEND (cpu), DATA (a full MNIST folder), BIN (a built byzagg).
+# Environment: SEEDS (5), BACKEND (cpu), DATA (a full MNIST folder), BIN (a built byzagg),
+# ICML_ATTACKS (the synchronous claim's attacks instead of the setting's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SETTING=${1:-quick}
@@ -86,17 +88,17 @@ optim() {
 }
 
 icml() {
-  local attacks="empire:0.5"
+  local attacks="empire:0.5 sign-flip"
   local variants=(--compare "rule=cwmed label=cwmed" --compare "rule=ctma(cwmed) label=ctma(cwmed)"
     --compare "rule=nnm(cwmed) label=nnm(cwmed)")
   if [ "$SETTING" = full ]; then
-    attacks="empire:0.5 alie-sync"
+    attacks="empire:0.5 sign-flip alie-sync"
     variants=()
     for b in cwmed cwtm "gm(preset=rfa)" "nnm(cwmed)" "bucketing(cwmed)"; do
       variants+=(--compare "rule=$b label=$b" --compare "rule=ctma($b) label=ctma($b)")
     done
   fi
-  for attack in $attacks; do
+  for attack in ${ICML_ATTACKS:-$attacks}; do
     run icml-${attack%%:*} --preset icml-sync-mnist --iterations $SYNC --eval-every $SYNC_EVAL \
       --attack $attack "${variants[@]}"
   done

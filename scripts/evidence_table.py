@@ -87,11 +87,33 @@ def table(name):
     return "\n".join(lines) + "\n"
 
 
+def speed():
+    """Examples per second on one core, from the two timed runs in speed.txt (their difference
+    cancels start-up and the two evaluations both runs make)."""
+    path = os.path.join(OUT, "speed.txt")
+    if not os.path.exists(path):
+        return ""
+    runs = {}
+    for line in open(path):
+        if line.startswith("updates "):
+            n, secs = line.split()[1].rstrip(":"), line.split()[2]
+            runs[int(n)] = float(secs)
+    if len(runs) < 2:
+        return ""
+    (n0, t0), (n1, t1) = sorted(runs.items())[:2]
+    rate = (n1 - n0) * 16 / (t1 - t0)
+    return (f"### speed\n\nThe CNN trains at {rate:.0f} examples per second on one core "
+            f"(minibatch gradients of 16, forward and backward; {n1 - n0} updates in {t1 - t0:.2f} s "
+            f"beyond a {n0}-update run; speed.txt).\n")
+
+
 def main():
     claims = ("weighting-", "ctma-", "icml-", "optim.")
     names = sys.argv[1:] or sorted(
         f[:-4] for f in os.listdir(OUT) if f.endswith(".csv") and f.startswith(claims))
     print("\n".join(table(n) for n in names if os.path.exists(os.path.join(OUT, n + ".csv"))))
+    if not sys.argv[1:]:
+        print(speed())
 
 
 if __name__ == "__main__":
