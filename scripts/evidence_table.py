@@ -11,7 +11,7 @@ import math
 import os
 import sys
 
-OUT = "docs/evidence"
+OUT = os.environ.get("OUT", "docs/evidence")
 
 # Claim file -> comparisons (a, b): "a beats b" is the papers' claim.
 def comparisons(name, labels):
