@@ -1,53 +1,135 @@
 #!/usr/bin/env bash
-# The papers' comparisons on the shipped MNIST split, 3 seeds each (see the README's
-# "Asynchronous training" section for the numbers). Usage:
-#   scripts/evidence.sh [weighting|ctma|optim|all]     (BACKEND=reference|cpu|auto, default auto)
-# Writes docs/evidence/<name>.{txt,csv,svg}.
+# The papers' claims, run with the papers' CNN on the shipped MNIST split (or the full MNIST
+# with DATA=folder), 5 seeds each, cpu backend; then the tables (scripts/evidence_table.py).
+#
+#   scripts/evidence.sh [short|quick|full] [claim...]
+#
+# short: quick's claims at 400 asynchronous updates and 100 synchronous rounds (about 25
+#   minutes on two shared cores).
+# quick (the default): 1,000 asynchronous updates, 300 synchronous
+#   rounds; CWMed only (weighted and not; with and without CTMA, under empire only); the ICML
+#   rules cwmed, CTMA(cwmed) and NNM(cwmed) under empire and sign flip; about 90 minutes on two
+#   shared cores, run as two processes (scripts/evidence.sh quick weighting ctma optim speed and
+#   scripts/evidence.sh quick icml).
+# full: 1,500 updates and 400 rounds; CWMed and GM(RFA) in the weighting and CTMA claims, CTMA
+#   under empire, sign flip and ALIE; all five ICML base rules with and without CTMA, under
+#   empire, sign flip and ALIE (several hours on two cores).
+# Claims: weighting ctma optim icml speed (default: all). Writes docs/evidence/<claim>.{txt,csv,svg}.
+# Environment: SEEDS (5), BACKEND (cpu), DATA (a full MNIST folder), BIN (a built byzagg),
+# ICML_ATTACKS (the synchronous claim's attacks instead of the setting's), OUT (the folder
+# written, docs/evidence by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-"cargo run --release --quiet --example train --"}
-BACKEND=${BACKEND:-auto}
-ITER=${ITER:-1500}
-COMMON="--backend $BACKEND --seeds 3 --iterations $ITER --eval-every 150 --quiet"
-out=docs/evidence
-mkdir -p $out
+SETTING=${1:-quick}
+shift || true
+case $SETTING in
+  short) ASYNC=400; ASYNC_EVAL=50; SYNC=100; SYNC_EVAL=10 ;;
+  quick) ASYNC=1000; ASYNC_EVAL=100; SYNC=300; SYNC_EVAL=30 ;;
+  full) ASYNC=1500; ASYNC_EVAL=150; SYNC=400; SYNC_EVAL=40 ;;
+  *) echo "usage: $0 [short|quick|full] [weighting|ctma|optim|icml|speed ...]" >&2; exit 2 ;;
+esac
+CLAIMS=${*:-weighting ctma optim icml speed}
+SEEDS=${SEEDS:-5}
+BACKEND=${BACKEND:-cpu}
+out=${OUT:-docs/evidence}
+mkdir -p "$out"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin byzagg
+  # A private copy, so rebuilding while the runs go on does not swap the binary under them.
+  BIN=$(mktemp -d)/byzagg
+  cp target/release/byzagg "$BIN"
+fi
+DATA_FLAG=()
+[ -n "${DATA:-}" ] && DATA_FLAG=(--data "$DATA")
 
 run() { # name, then arguments
   local name=$1; shift
-  $BIN "$@" $COMMON --out $out/$name.csv --plot $out/$name.svg | tee $out/$name.txt
+  echo "== $name ($SETTING)" >&2
+  { echo "setting: $SETTING, seeds $SEEDS, backend $BACKEND"; echo "command: byzagg train $*"; } > "$out/$name.txt"
+  "$BIN" train "$@" "${DATA_FLAG[@]}" --backend "$BACKEND" --seeds "$SEEDS" --quiet \
+    --out "$out/$name.csv" --plot "$out/$name.svg" | tee -a "$out/$name.txt"
+}
+
+async() { # name, then arguments: the NeurIPS preset at this setting's length
+  local name=$1; shift
+  run "$name" --preset neurips-async-mnist --iterations $ASYNC --eval-every $ASYNC_EVAL "$@"
+}
+
+# The GM(RFA) variants of the weighting and CTMA claims (full setting only).
+gm_or_nothing() { # variant pairs, printed only in the full setting
+  [ "$SETTING" = full ] && printf '%s\n' "$@"
+  return 0
 }
 
 weighting() {
   for attack in label-flip sign-flip; do
-    run weighting-$attack --preset mnist-async --attack $attack \
+    local extra=()
+    mapfile -t extra < <(gm_or_nothing --compare "rule=gm(preset=rfa) weighting=counts label=w-gm" \
+      --compare "rule=gm(preset=rfa) weighting=uniform label=gm")
+    async weighting-$attack --attack $attack \
       --compare "rule=cwmed weighting=counts label=w-cwmed" \
-      --compare "rule=cwmed weighting=uniform label=cwmed" \
-      --compare "rule=gm(preset=rfa) weighting=counts label=w-gm" \
-      --compare "rule=gm(preset=rfa) weighting=uniform label=gm"
+      --compare "rule=cwmed weighting=uniform label=cwmed" "${extra[@]}"
   done
 }
 
 ctma() {
-  for attack in sign-flip alie empire:0.1; do
-    run ctma-${attack%%:*} --preset mnist-async --attack $attack \
+  local attacks="empire:0.1"
+  [ "$SETTING" = full ] && attacks="empire:0.1 sign-flip alie"
+  for attack in $attacks; do
+    local extra=()
+    mapfile -t extra < <(gm_or_nothing --compare "rule=gm(preset=rfa) label=w-gm" \
+      --compare "rule=ctma(gm(preset=rfa)) label=w-ctma(w-gm)")
+    async ctma-${attack%%:*} --attack $attack \
       --compare "rule=cwmed label=w-cwmed" \
-      --compare "rule=ctma(cwmed) label=w-ctma(w-cwmed)" \
-      --compare "rule=gm(preset=rfa) label=w-gm" \
-      --compare "rule=ctma(gm(preset=rfa)) label=w-ctma(w-gm)"
+      --compare "rule=ctma(cwmed) label=w-ctma(w-cwmed)" "${extra[@]}"
   done
 }
 
 optim() {
-  run optim --preset mnist-optim \
+  async optim --rule "ctma(cwmed)" --attack sign-flip \
     --compare "optimizer=mu2 label=mu2-SGD" \
     --compare "optimizer=momentum label=momentum" \
     --compare "optimizer=sgd label=SGD"
 }
 
-case ${1:-all} in
-  weighting) weighting ;;
-  ctma) ctma ;;
-  optim) optim ;;
-  all) weighting; ctma; optim ;;
-  *) echo "usage: $0 [weighting|ctma|optim|all]" >&2; exit 2 ;;
-esac
+icml() {
+  local attacks="empire:0.5 sign-flip"
+  local variants=(--compare "rule=cwmed label=cwmed" --compare "rule=ctma(cwmed) label=ctma(cwmed)"
+    --compare "rule=nnm(cwmed) label=nnm(cwmed)")
+  if [ "$SETTING" = full ]; then
+    attacks="empire:0.5 sign-flip alie-sync"
+    variants=()
+    for b in cwmed cwtm "gm(preset=rfa)" "nnm(cwmed)" "bucketing(cwmed)"; do
+      variants+=(--compare "rule=$b label=$b" --compare "rule=ctma($b) label=ctma($b)")
+    done
+  fi
+  for attack in ${ICML_ATTACKS:-$attacks}; do
+    run icml-${attack%%:*} --preset icml-sync-mnist --iterations $SYNC --eval-every $SYNC_EVAL \
+      --attack $attack "${variants[@]}"
+  done
+}
+
+speed() {
+  # The CNN's training speed on one core: plain minibatch gradients (SGD, no attack, mean),
+  # 2 evaluations of the held-out images; the table script subtracts nothing and says so.
+  local name=speed
+  echo "== $name" >&2
+  {
+    echo "CNN training speed, one rayon thread, batch 16, plain SGD, no Byzantine worker"
+    for iters in 50 300; do
+      start=$(date +%s.%N)
+      RAYON_NUM_THREADS=1 "$BIN" train --preset neurips-async-mnist "${DATA_FLAG[@]}" --backend "$BACKEND" \
+        --byzantine 0 --rule mean --optimizer sgd --iterations $iters --eval-every $iters --quiet >/dev/null
+      end=$(date +%s.%N)
+      python3 -c "print(f\"updates $iters: {$end - $start:.2f} s\")"
+    done
+  } | tee "$out/$name.txt"
+}
+
+for claim in $CLAIMS; do
+  case $claim in
+    weighting|ctma|optim|icml|speed) $claim ;;
+    *) echo "unknown claim $claim" >&2; exit 2 ;;
+  esac
+done
+OUT="$out" python3 scripts/evidence_table.py > "$out/tables.md"

@@ -1,12 +1,14 @@
-//! Asynchronous Byzantine SGD (SPEC section 6): a server that aggregates the workers' latest
-//! vectors weighted by their update counts, honest estimators (STORM, momentum, gradient),
-//! attacks, arrival schedules, tasks (synthetic logistic regression of any d, MNIST with an MLP),
-//! a seeded discrete-event simulation and a real-threads mode; the `byzagg train` command
+//! Byzantine SGD (SPEC section 6): a server that aggregates the workers' latest vectors
+//! weighted by their update counts, honest estimators (STORM, momentum, gradient), attacks,
+//! arrival schedules, tasks (synthetic logistic regression of any d, MNIST with an MLP or the
+//! papers' CNN), a seeded asynchronous discrete-event simulation, a real-threads mode and the
+//! synchronous trainer of the ICML setting; the `byzagg train` command
 //! (`src/bin/byzagg/train.rs`) drives them.
 //!
 //! The pieces are usable alone: [`Server`] is the embeddable server state (register workers,
 //! submit updates, read the query point), [`WorkerState`] an honest worker, [`Attack`] a
-//! Byzantine one, [`Schedule`] the arrival process; [`simulate`] and [`run_threads`] wire them.
+//! Byzantine one, [`Schedule`] the arrival process; [`simulate`], [`run_threads`] and
+//! [`simulate_sync`] wire them.
 //!
 //! ```
 //! use byzagg::train::{Attack, SyntheticTask, TrainConfig, simulate};
@@ -25,9 +27,9 @@
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
 //! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
-//! reader, MLP), `simulate.rs`, `threads.rs`, `config.rs`, `footprint.rs` (the memory a run
-//! needs, checked before it starts), `presets.rs` (the named setups, as data), `plot.rs` (SVG
-//! curves, feature `plot`).
+//! reader, MLP, CNN, dense kernels), `simulate.rs`, `threads.rs`, `sync.rs`, `config.rs`,
+//! `footprint.rs` (the memory a run needs, checked before it starts), `presets.rs` (the named
+//! setups, as data), `plot.rs` (SVG curves, feature `plot`).
 
 mod attack;
 mod config;
@@ -40,6 +42,7 @@ mod rng;
 mod schedule;
 mod server;
 mod simulate;
+mod sync;
 pub mod task;
 mod threads;
 mod worker;
@@ -55,9 +58,11 @@ pub use rng::{Rng, normal_quantile};
 pub use schedule::{ByzSchedule, Schedule, Speeds};
 pub use server::{Arrival, Server, Weighting};
 pub use simulate::{ArrivalLog, Record, RunResult, simulate};
+pub use sync::simulate_sync;
+pub use task::cnn::{BnStats, Cnn};
 pub use task::idx::Idx;
 pub use task::mlp::Mlp;
-pub use task::mnist::MnistTask;
+pub use task::mnist::{MnistModel, MnistTask};
 pub use task::synthetic::SyntheticTask;
 pub use task::{Eval, Sharding, Task, shards};
 pub use threads::run_threads;

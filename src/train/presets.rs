@@ -9,6 +9,24 @@
 /// ```
 pub const PRESETS: &[(&str, &str, &str)] = &[
     (
+        "neurips-async-mnist",
+        "the NeurIPS asynchronous MNIST setup: the papers' CNN, 17 workers of which 8 Byzantine, \
+         lambda 0.4 (every 3rd update Byzantine), arrival ~ (i+1)^2, mu2-SGD (lr 0.01, batch 16, \
+         beta 0.25, gamma 0.1), w-CTMA(w-CWMed), sign flipping",
+        "task=mnist model=cnn mode=sim workers=17 byzantine=8 lambda=0.4 arrival=quadratic \
+         byz-schedule=periodic optimizer=mu2 lr=0.01 batch=16 beta=0.25 gamma=0.1 rule=ctma(cwmed) \
+         weighting=counts attack=sign-flip iterations=1500 eval-every=150",
+    ),
+    (
+        "icml-sync-mnist",
+        "the ICML synchronous MNIST setup: the papers' CNN, 17 workers of which 8 Byzantine, all \
+         reporting every round with equal weights, mu2-SGD with beta_t = 1/t and gamma_t = \
+         2/(t+1) (lr 0.1, batch 4), CTMA(CWMed), sign flipping",
+        "task=mnist model=cnn mode=sync workers=17 byzantine=8 optimizer=mu2 lr=0.1 batch=4 \
+         beta=1/t gamma=2/(t+1) rule=ctma(cwmed) weighting=uniform attack=sign-flip \
+         iterations=300 eval-every=30",
+    ),
+    (
         "mnist-async",
         "NeurIPS async MNIST: 17 workers, 8 Byzantine, lambda 0.4, arrival ~ (i+1)^2, mu2-SGD \
          (lr 0.01, batch 16, beta 0.25, gamma 0.1), w-CTMA(w-CWMed), sign flipping",

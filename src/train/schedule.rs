@@ -135,16 +135,26 @@ impl Schedule {
         i >= self.m - self.f
     }
 
+    /// Whether the next update must be Byzantine: `Some(kind)` under the periodic and random
+    /// schedules, `None` under the free one (whoever arrives). Advances the schedule by one
+    /// update; [`Schedule::next_arrival`] calls it, and the threads mode calls it alone, since
+    /// there the OS, not the speeds, picks who arrives.
+    pub fn next_kind(&mut self) -> Option<bool> {
+        self.t += 1;
+        match self.kind {
+            _ if self.f == 0 => Some(false),
+            ByzSchedule::Periodic => {
+                Some(self.lambda > 0.0 && self.t.is_multiple_of((1.0 / self.lambda).ceil() as u64))
+            }
+            ByzSchedule::Random => Some(self.rng.uniform() < self.lambda),
+            ByzSchedule::Free => None,
+        }
+    }
+
     /// The next arriving worker.
     pub fn next_arrival(&mut self) -> usize {
-        self.t += 1;
-        let byz = match self.kind {
-            _ if self.f == 0 => false,
-            ByzSchedule::Periodic => {
-                self.lambda > 0.0 && self.t.is_multiple_of((1.0 / self.lambda).ceil() as u64)
-            }
-            ByzSchedule::Random => self.rng.uniform() < self.lambda,
-            ByzSchedule::Free => return self.rng.weighted(&self.speeds),
+        let Some(byz) = self.next_kind() else {
+            return self.rng.weighted(&self.speeds);
         };
         let honest = self.m - self.f;
         let w: Vec<f64> = (0..self.m)

@@ -7,6 +7,8 @@
 //! from either leaves the server exactly as it was. NaN and infinities are *not* errors: they are
 //! Byzantine data for the aggregator to survive.
 
+use std::time::{Duration, Instant};
+
 use crate::aggregate::Aggregator;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
@@ -65,6 +67,7 @@ pub struct Server {
     version: u64,
     aggregate: Vec<f32>,
     scratch: Vec<f32>,
+    aggregation_time: Duration,
 }
 
 impl Server {
@@ -80,6 +83,7 @@ impl Server {
             version: 0,
             aggregate: vec![0.0; d],
             scratch: vec![0.0; d],
+            aggregation_time: Duration::ZERO,
         }
     }
 
@@ -141,7 +145,9 @@ impl Server {
             .map(|i| if i == worker { vector } else { &self.latest[i][..] })
             .collect();
         let batch = Batch::from_rows(&rows)?.with_weights(&weights)?;
+        let started = Instant::now();
         self.aggregator.aggregate_into(&batch, &mut self.scratch)?;
+        self.aggregation_time += started.elapsed();
         // Commit: nothing below can fail.
         std::mem::swap(&mut self.aggregate, &mut self.scratch);
         self.latest[worker].copy_from_slice(vector);
@@ -154,6 +160,68 @@ impl Server {
             staleness,
             version: self.version,
         })
+    }
+
+    /// The synchronous round (the ICML setting): every registered worker delivers one fresh
+    /// vector, computed at the current model, and the server aggregates them with equal
+    /// weights and takes one optimizer step. Returns the new version.
+    ///
+    /// Errors (and no change of state): not one vector per worker, or a vector whose length
+    /// is not d, or an aggregation error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::train::{OptimizerState, Server, ServerOptimizer, Weighting};
+    /// use byzagg::{Aggregator, Backend, Rule};
+    ///
+    /// let opt = OptimizerState::new(ServerOptimizer::Sgd, 1.0, vec![0.0])?;
+    /// let mut server = Server::new(Aggregator::new(Rule::CwMed, Backend::Reference)?, Weighting::Counts, opt);
+    /// for _ in 0..3 {
+    ///     server.register_worker();
+    /// }
+    /// assert_eq!(server.submit_round(&[&[1.0], &[2.0], &[1e30]])?, 1);
+    /// assert_eq!(server.query_point(), &[-2.0]); // the median's step
+    /// assert!(server.submit_round(&[&[1.0], &[2.0]]).is_err());
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn submit_round(&mut self, vectors: &[&[f32]]) -> Result<u64> {
+        if vectors.len() != self.workers() {
+            return Err(Error::invalid(
+                "round",
+                format!("{} vectors", vectors.len()),
+                format!(
+                    "a synchronous round needs one vector from each of the {} workers",
+                    self.workers()
+                ),
+            ));
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != self.d()) {
+            return Err(Error::invalid(
+                "update",
+                format!("length {}", v.len()),
+                format!("must have the model's length d = {}", self.d()),
+            ));
+        }
+        let batch = Batch::from_rows(vectors)?;
+        let started = Instant::now();
+        self.aggregator.aggregate_into(&batch, &mut self.scratch)?;
+        self.aggregation_time += started.elapsed();
+        std::mem::swap(&mut self.aggregate, &mut self.scratch);
+        for (latest, v) in self.latest.iter_mut().zip(vectors) {
+            latest.copy_from_slice(v);
+        }
+        for c in self.counts.iter_mut() {
+            *c += 1;
+        }
+        self.opt.step(&self.aggregate);
+        self.version += 1;
+        Ok(self.version)
+    }
+
+    /// Wall time spent inside the aggregator so far (the cost of the rule in training).
+    pub fn aggregation_time(&self) -> Duration {
+        self.aggregation_time
     }
 
     /// The point workers should evaluate their next gradient at.

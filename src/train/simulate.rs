@@ -32,6 +32,8 @@ pub struct Record {
     pub byzantine_share: f64,
     /// Mean honest minibatch loss since the previous record.
     pub train_loss: f64,
+    /// Wall time spent inside the aggregator so far, in seconds.
+    pub aggregation_seconds: f64,
 }
 
 /// One arrival, as the server saw it.
@@ -56,6 +58,8 @@ pub struct RunResult {
     pub counts: Vec<u64>,
     /// The final query point.
     pub params: Vec<f32>,
+    /// Wall time spent inside the aggregator over the whole run, in seconds.
+    pub aggregation_seconds: f64,
 }
 
 impl RunResult {
@@ -65,9 +69,26 @@ impl RunResult {
     }
 }
 
-/// Builds the server and the workers of a run.
+/// Builds the server and the workers of an asynchronous run (the rule's Byzantine share is
+/// lambda, a share of the updates).
 pub(crate) fn setup(task: &dyn Task, cfg: &TrainConfig) -> Result<(Server, Vec<WorkerState>)> {
+    setup_with_share(task, cfg, ByzantineShare::Lambda(cfg.lambda))
+}
+
+/// Builds the server and the workers of a run whose rule assumes `share`.
+pub(crate) fn setup_with_share(
+    task: &dyn Task,
+    cfg: &TrainConfig,
+    share: ByzantineShare,
+) -> Result<(Server, Vec<WorkerState>)> {
     cfg.validate()?;
+    if cfg.batch < task.min_batch() {
+        return Err(Error::invalid(
+            "batch",
+            cfg.batch,
+            format!("this model needs minibatches of at least {}", task.min_batch()),
+        ));
+    }
     if task.train_len() < cfg.workers {
         return Err(Error::invalid(
             "workers",
@@ -76,8 +97,7 @@ pub(crate) fn setup(task: &dyn Task, cfg: &TrainConfig) -> Result<(Server, Vec<W
         ));
     }
     let opt = OptimizerState::new(cfg.server_optimizer(), cfg.lr, task.init(cfg.seed))?;
-    let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?
-        .with_byzantine_share(ByzantineShare::Lambda(cfg.lambda));
+    let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?.with_byzantine_share(share);
     let mut server = Server::new(agg, cfg.weighting, opt);
     let workers = shards(task, cfg.workers, cfg.sharding, cfg.seed)
         .into_iter()
@@ -119,6 +139,9 @@ pub(crate) struct Window {
     loss_sum: f64,
     losses: u64,
     pub(crate) byz_updates: u64,
+    /// Vectors delivered per server update: 1 asynchronously, every worker in a synchronous
+    /// round (0 is read as 1).
+    pub(crate) per_update: u64,
 }
 
 impl Window {
@@ -142,16 +165,17 @@ impl Window {
             test_loss: eval.loss,
             max_staleness: self.max_staleness,
             mean_staleness: self.staleness_sum as f64 / self.arrivals.max(1) as f64,
-            byzantine_share: self.byz_updates as f64 / it.max(1) as f64,
+            byzantine_share: self.byz_updates as f64 / (it * self.per_update.max(1)).max(1) as f64,
             train_loss: if self.losses > 0 {
                 self.loss_sum / self.losses as f64
             } else {
                 f64::NAN
             },
+            aggregation_seconds: server.aggregation_time().as_secs_f64(),
         };
-        let byz = self.byz_updates;
         *self = Window {
-            byz_updates: byz,
+            byz_updates: self.byz_updates,
+            per_update: self.per_update,
             ..Window::default()
         };
         r
@@ -225,5 +249,6 @@ pub fn simulate(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)
         arrivals,
         counts: server.counts().to_vec(),
         params: server.query_point().to_vec(),
+        aggregation_seconds: server.aggregation_time().as_secs_f64(),
     })
 }

@@ -5,9 +5,13 @@
 //! reply: the new query point and its version. So a vector is computed at the model the worker
 //! received at its previous arrival, as in the simulation, but who arrives when is up to the
 //! OS scheduler (and the optional per-worker delay), so runs are not reproducible bit for bit.
+//! The Byzantine schedule still holds: when it says the next update is Byzantine (or honest),
+//! the server takes the earliest waiting message of that kind and keeps the others waiting, so
+//! the Byzantine share is the schedule's, not whatever the threads' speeds make it.
 //! Omniscient attacks are applied at the server when a Byzantine worker's message arrives,
 //! since only the server sees the honest workers' latest vectors.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use crate::error::{Error, Result};
 
 use super::config::TrainConfig;
 use super::rng::Rng;
+use super::schedule::Schedule;
 use super::simulate::{ArrivalLog, RunResult, Window, honest_view, setup};
 use super::task::Task;
 
@@ -33,8 +38,9 @@ struct Message {
 }
 
 /// Runs `cfg.iterations` updates with one thread per worker (the last `cfg.byzantine` are
-/// Byzantine; `cfg.byz_schedule` and `cfg.lambda`'s schedule role do not apply: Byzantine
-/// workers arrive when they are done). `on_step` is called after every update.
+/// Byzantine). `cfg.byz_schedule` decides which updates are Byzantine, as in the simulation
+/// (`free`: whoever arrives first); within a kind, the first to arrive goes first.
+/// `on_step` is called after every update.
 ///
 /// # Examples
 ///
@@ -60,6 +66,16 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
         crate::budget::bytes(&[m], WORKER_STACK + THREAD_OVERHEAD),
     )?;
     let (mut server, workers) = setup(task, cfg)?;
+    let mut schedule = Schedule::new(
+        m,
+        cfg.byzantine,
+        cfg.speeds,
+        cfg.byz_schedule,
+        cfg.lambda,
+        cfg.seed,
+    )?;
+    // Messages received but not yet taken, honest ([0]) and Byzantine ([1]), oldest first.
+    let mut waiting: [VecDeque<Message>; 2] = [VecDeque::new(), VecDeque::new()];
     let byzantine: Vec<bool> = (0..m).map(|i| i >= m - cfg.byzantine).collect();
     let speeds = cfg.speeds.weights(m);
     let fastest = speeds.iter().copied().fold(0.0, f64::max);
@@ -120,7 +136,18 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
         drop(to_server);
         let result = (|| -> Result<()> {
             for _ in 0..cfg.iterations {
-                let Ok(msg) = inbox.recv() else { break };
+                let msg = match schedule.next_kind() {
+                    Some(byz) => loop {
+                        if let Some(msg) = waiting[byz as usize].pop_front() {
+                            break Some(msg);
+                        }
+                        let Ok(msg) = inbox.recv() else { break None };
+                        waiting[byzantine[msg.worker] as usize].push_back(msg);
+                    },
+                    // Free: whoever comes next (nothing ever waits under this schedule).
+                    None => inbox.recv().ok(),
+                };
+                let Some(msg) = msg else { break };
                 let i = msg.worker;
                 let vector = if byzantine[i] {
                     window.byz_updates += 1;
@@ -153,5 +180,6 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
         arrivals,
         counts: server.counts().to_vec(),
         params: server.query_point().to_vec(),
+        aggregation_seconds: server.aggregation_time().as_secs_f64(),
     })
 }

@@ -8,11 +8,12 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use byzagg::train::task::mnist::default_data_dir;
 use byzagg::train::{
-    Curve, MnistTask, PRESETS, RunResult, SyntheticTask, Task, TrainConfig, Weighting, plot_accuracy,
-    run_threads, simulate,
+    Curve, MnistModel, MnistTask, PRESETS, RunResult, SyntheticTask, Task, TrainConfig, Weighting,
+    plot_accuracy, run_threads, simulate, simulate_sync,
 };
 use byzagg::{Backend, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,7 +21,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Arguments of `byzagg train`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub(crate) struct TrainArgs {
-    /// Named setup (mnist-async, mnist-optim, synthetic, synthetic-large); flags override it.
+    /// Named setup (see --list-presets; neurips-async-mnist and icml-sync-mnist are the
+    /// papers'); flags override it.
     #[arg(long, default_value = "mnist-async")]
     pub(crate) preset: String,
     /// List the presets and exit.
@@ -32,6 +34,9 @@ pub(crate) struct TrainArgs {
     /// MNIST folder: full MNIST (train-* and t10k-* IDX files) or the shipped test split.
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
+    /// MNIST network: mlp (784-hidden-10) or cnn (the papers' conv net).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
     /// MLP hidden units (MNIST).
     #[arg(long)]
     pub(crate) hidden: Option<usize>,
@@ -99,15 +104,16 @@ pub(crate) struct TrainArgs {
     /// Number of seeds (seed, seed+1, ...).
     #[arg(long, default_value_t = 1)]
     pub(crate) seeds: u64,
-    /// sim (seeded discrete-event simulation) or threads (one OS thread per worker).
-    #[arg(long, default_value = "sim")]
-    pub(crate) mode: String,
+    /// sim (seeded asynchronous simulation), threads (one OS thread per worker) or sync (all
+    /// workers report every round); default: the preset's, else sim.
+    #[arg(long)]
+    pub(crate) mode: Option<String>,
     /// Threads mode: base delay per update in microseconds, scaled by 1/speed.
     #[arg(long)]
     pub(crate) thread_delay_us: Option<u64>,
-    /// Aggregation backend: auto, cpu, reference, ...
-    #[arg(long, default_value = "auto")]
-    pub(crate) backend: String,
+    /// Aggregation backend: auto, cpu, reference, ...; default: the preset's, else auto.
+    #[arg(long)]
+    pub(crate) backend: Option<String>,
     /// Variants to compare, each a space-separated list of key=value (`rule=gm
     /// weighting=uniform label=gm`); repeat the flag. Keys are the flags' names.
     #[arg(long)]
@@ -128,6 +134,7 @@ pub(crate) struct TrainArgs {
 struct TaskSpec {
     name: String,
     data: Option<PathBuf>,
+    model: String,
     hidden: usize,
     train_size: usize,
     dim: usize,
@@ -139,7 +146,18 @@ struct Setting {
     label: String,
     task: TaskSpec,
     cfg: TrainConfig,
-    threads: bool,
+    mode: Mode,
+}
+
+/// How a run's workers and server meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The seeded asynchronous simulation.
+    Sim,
+    /// One OS thread per worker, asynchronous.
+    Threads,
+    /// Synchronous rounds.
+    Sync,
 }
 
 fn parse<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T> {
@@ -153,6 +171,12 @@ fn set(s: &mut Setting, key: &str, value: &str) -> Result<()> {
     match key {
         "task" => s.task.name = value.to_string(),
         "data" => s.task.data = Some(PathBuf::from(value)),
+        "model" => {
+            s.task.model = match value {
+                "mlp" | "cnn" => value.to_string(),
+                _ => return Err(Error::invalid("model", value, "mlp or cnn")),
+            }
+        }
         "hidden" => s.task.hidden = parse("hidden", value)?,
         "train-size" => s.task.train_size = parse("train_size", value)?,
         "dim" => s.task.dim = parse("dim", value)?,
@@ -194,10 +218,11 @@ fn set(s: &mut Setting, key: &str, value: &str) -> Result<()> {
         "thread-delay-us" => c.thread_delay_us = parse("thread_delay_us", value)?,
         "backend" => c.backend = value.parse::<Backend>()?,
         "mode" => {
-            s.threads = match value {
-                "sim" => false,
-                "threads" => true,
-                _ => return Err(Error::invalid("mode", value, "sim or threads")),
+            s.mode = match value {
+                "sim" => Mode::Sim,
+                "threads" => Mode::Threads,
+                "sync" => Mode::Sync,
+                _ => return Err(Error::invalid("mode", value, "sim, threads or sync")),
             }
         }
         "label" => s.label = value.to_string(),
@@ -224,9 +249,10 @@ fn pairs(text: &str) -> Result<Vec<(String, String)>> {
 
 /// The flags given, as key=value pairs, in a fixed order.
 fn flag_pairs(a: &TrainArgs) -> Vec<(String, String)> {
-    let mut v: Vec<(&str, Option<String>)> = vec![
+    let v: Vec<(&str, Option<String>)> = vec![
         ("task", a.task.clone()),
         ("data", a.data.as_ref().map(|p| p.display().to_string())),
+        ("model", a.model.clone()),
         ("hidden", a.hidden.map(|x| x.to_string())),
         ("train-size", a.train_size.map(|x| x.to_string())),
         ("dim", a.dim.map(|x| x.to_string())),
@@ -248,9 +274,9 @@ fn flag_pairs(a: &TrainArgs) -> Vec<(String, String)> {
         ("eval-every", a.eval_every.map(|x| x.to_string())),
         ("shards", a.shards.clone()),
         ("thread-delay-us", a.thread_delay_us.map(|x| x.to_string())),
+        ("backend", a.backend.clone()),
+        ("mode", a.mode.clone()),
     ];
-    v.push(("backend", Some(a.backend.clone())));
-    v.push(("mode", Some(a.mode.clone())));
     v.into_iter()
         .filter_map(|(k, x)| x.map(|x| (k.to_string(), x)))
         .collect()
@@ -274,12 +300,13 @@ fn settings(a: &TrainArgs) -> Result<Vec<Setting>> {
         task: TaskSpec {
             name: "mnist".into(),
             data: None,
+            model: "mlp".into(),
             hidden: 64,
             train_size: 8000,
             dim: 1000,
         },
         cfg: TrainConfig::default(),
-        threads: false,
+        mode: Mode::Sim,
     };
     for (k, v) in pairs(preset)?.into_iter().chain(flag_pairs(a)) {
         set(&mut base, &k, &v)?;
@@ -308,9 +335,14 @@ fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
     match spec.name.as_str() {
         "mnist" => {
             let dir = spec.data.clone().unwrap_or_else(default_data_dir);
-            Ok(Box::new(MnistTask::load(
+            let model = if spec.model == "cnn" {
+                MnistModel::Cnn
+            } else {
+                MnistModel::Mlp { hidden: spec.hidden }
+            };
+            Ok(Box::new(MnistTask::load_model(
                 &dir,
-                spec.hidden,
+                model,
                 spec.train_size,
                 seed,
             )?))
@@ -368,9 +400,10 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut csv = String::from(
-        "variant,seed,iteration,test_accuracy,test_loss,max_staleness,mean_staleness,byzantine_share,train_loss\n",
+        "variant,seed,iteration,test_accuracy,test_loss,max_staleness,mean_staleness,byzantine_share,train_loss,aggregation_seconds\n",
     );
-    let mut summary: Vec<(String, Vec<f64>)> = Vec::new();
+    // Per variant: label, final accuracies, mean aggregation time per update (ms).
+    let mut summary: Vec<(String, Vec<f64>, f64)> = Vec::new();
     let mut curves: Vec<Curve> = Vec::new();
     let mut described = None;
     for s in &settings {
@@ -389,16 +422,18 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             bar.set_message(format!("{} seed {seed}", s.label));
             let done = bar.position();
             let mut tick = |v: u64| bar.set_position(done + v);
-            let run = if s.threads {
-                run_threads(task.as_ref(), &cfg, &mut tick)?
-            } else {
-                simulate(task.as_ref(), &cfg, &mut tick)?
+            let started = Instant::now();
+            let run = match s.mode {
+                Mode::Sim => simulate(task.as_ref(), &cfg, &mut tick)?,
+                Mode::Threads => run_threads(task.as_ref(), &cfg, &mut tick)?,
+                Mode::Sync => simulate_sync(task.as_ref(), &cfg, &mut tick)?,
             };
+            let wall = started.elapsed().as_secs_f64();
             bar.set_position(done + cfg.iterations);
             for r in &run.records {
                 let _ = writeln!(
                     csv,
-                    "{},{seed},{},{},{},{},{},{},{}",
+                    "{},{seed},{},{},{},{},{},{},{},{}",
                     s.label.replace(',', ";"),
                     r.iteration,
                     r.test_accuracy,
@@ -406,7 +441,8 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
                     r.max_staleness,
                     r.mean_staleness,
                     r.byzantine_share,
-                    r.train_loss
+                    r.train_loss,
+                    r.aggregation_seconds
                 );
             }
             let last = run.records.last().cloned();
@@ -415,8 +451,14 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
                 bar.suspend(|| {
                     println!(
                         "{:<40} seed {seed}: test accuracy {:.4} (loss {:.4}) after {} updates, \
-                         max staleness {max_staleness}, Byzantine share {:.3}",
-                        s.label, r.test_accuracy, r.test_loss, r.iteration, r.byzantine_share
+                         max staleness {max_staleness}, Byzantine share {:.3}, {wall:.1} s \
+                         ({:.3} ms per update aggregating)",
+                        s.label,
+                        r.test_accuracy,
+                        r.test_loss,
+                        r.iteration,
+                        r.byzantine_share,
+                        1e3 * run.aggregation_seconds / r.iteration.max(1) as f64
                     )
                 });
             }
@@ -437,18 +479,28 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             label: s.label.clone(),
             points,
         });
-        summary.push((s.label.clone(), finals));
+        let agg_ms: Vec<f64> = runs
+            .iter()
+            .map(|r| 1e3 * r.aggregation_seconds / s.cfg.iterations.max(1) as f64)
+            .collect();
+        summary.push((s.label.clone(), finals, mean_std(&agg_ms).0));
     }
     bar.finish_and_clear();
     if summary.len() > 1 || seeds.len() > 1 {
         println!("\nfinal test accuracy over seeds {seeds:?}:");
-        println!("| {:<44} | mean   | std    | min    | max    |", "variant");
-        println!("|{:-<46}|--------|--------|--------|--------|", "");
-        for (label, finals) in &summary {
+        println!(
+            "| {:<44} | mean   | std    | min    | max    | agg ms/update |",
+            "variant"
+        );
+        println!(
+            "|{:-<46}|--------|--------|--------|--------|---------------|",
+            ""
+        );
+        for (label, finals, agg_ms) in &summary {
             let (m, sd) = mean_std(finals);
             let min = finals.iter().copied().fold(f64::INFINITY, f64::min);
             let max = finals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            println!("| {label:<44} | {m:.4} | {sd:.4} | {min:.4} | {max:.4} |");
+            println!("| {label:<44} | {m:.4} | {sd:.4} | {min:.4} | {max:.4} | {agg_ms:>13.3} |");
         }
     }
     if let Some(path) = &args.out {

@@ -5,6 +5,7 @@
 //! gradients are reproducible bit for bit. The gradient is checked against finite differences in
 //! the tests below.
 
+use super::dense::{argmax, dot, softmax_loss};
 use crate::train::rng::Rng;
 
 /// Shape of the network: `inputs -> hidden (ReLU) -> classes (softmax)`.
@@ -73,23 +74,6 @@ impl Mlp {
         }
     }
 
-    /// Cross-entropy of one example given its logits; turns `logits` into probabilities.
-    fn softmax_loss(logits: &mut [f32], y: usize) -> f64 {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f64;
-        for l in logits.iter_mut() {
-            let e = ((*l - max) as f64).exp();
-            sum += e;
-            *l = e as f32;
-        }
-        let inv = 1.0 / sum;
-        let loss = sum.ln() - (logits[y] as f64).ln();
-        for l in logits.iter_mut() {
-            *l = (*l as f64 * inv) as f32;
-        }
-        loss
-    }
-
     /// Mean cross-entropy and its gradient (into `grad`) over examples `(x, y)`.
     pub fn gradient<'a>(
         &self,
@@ -108,7 +92,7 @@ impl Mlp {
         let mut loss = 0.0;
         for (x, y) in examples {
             self.forward(params, x, &mut hid, &mut z);
-            loss += Self::softmax_loss(&mut z, y);
+            loss += softmax_loss(&mut z, y);
             z[y] -= 1.0; // dL/dlogits = p - onehot(y)
             dh.fill(0.0);
             for k in 0..c {
@@ -136,26 +120,9 @@ impl Mlp {
     pub fn predict(&self, params: &[f32], x: &[f32], y: usize) -> (f64, usize) {
         let (mut hid, mut z) = (vec![0.0f32; self.hidden], vec![0.0f32; self.classes]);
         self.forward(params, x, &mut hid, &mut z);
-        let arg = (0..self.classes).fold(0, |a, k| if z[k] > z[a] { k } else { a });
-        (Self::softmax_loss(&mut z, y), arg)
+        let arg = argmax(&z);
+        (softmax_loss(&mut z, y), arg)
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight lanes keep the sum order fixed and let the compiler vectorise.
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! MNIST with a small MLP (784 -> hidden -> 10).
+//! MNIST with a small MLP (784 -> hidden -> 10) or the papers' CNN ([`Cnn`]).
 //!
 //! Two sources: the 10,000-image test split that ships in the crate's `data/mnist/` (split
 //! seeded into 8,000 training and 2,000 held-out images), or a folder the user names holding
@@ -7,7 +7,11 @@
 //! standardised with MNIST's usual mean 0.1307 and std 0.3081.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
+use rayon::prelude::*;
+
+use super::cnn::{BnStats, Cnn};
 use super::idx::{Idx, find};
 use super::mlp::Mlp;
 use super::{Eval, Task};
@@ -39,13 +43,37 @@ impl Split {
     }
 }
 
-/// MNIST classification with an MLP.
-#[derive(Clone, Debug)]
+/// Which network classifies the digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MnistModel {
+    /// 784 -> hidden (ReLU) -> 10.
+    Mlp {
+        /// Hidden units (at least 1).
+        hidden: usize,
+    },
+    /// The papers' CNN (two convolutions, BatchNorm1d; minibatches of two or more).
+    Cnn,
+}
+
+/// MNIST classification with an MLP or the CNN.
+///
+/// The CNN's BatchNorm running statistics are state of the task, not parameters: every
+/// gradient computed in training mode moves them (as every training forward pass of the
+/// authors' single shared PyTorch model does), evaluation reads them, and [`Task::init`]
+/// resets them, so each run starts fresh.
+#[derive(Debug)]
 pub struct MnistTask {
-    net: Mlp,
+    net: Net,
     train: Split,
     test: Split,
     source: String,
+    bn: Mutex<BnStats>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Net {
+    Mlp(Mlp),
+    Cnn(Cnn),
 }
 
 /// The folder of the MNIST test split shipped with the crate: `data/mnist` under the current
@@ -109,9 +137,27 @@ fn subset(s: &Split, idx: &[usize]) -> Split {
 }
 
 impl MnistTask {
-    /// Loads MNIST from `dir`: the full training and test splits if `train-*` files are there,
-    /// else the test split cut seeded into `n_train` training and the rest held out.
+    /// Loads MNIST from `dir` for an MLP with `hidden` units: see [`MnistTask::load_model`].
     pub fn load(dir: &Path, hidden: usize, n_train: usize, seed: u64) -> Result<Self> {
+        Self::load_model(dir, MnistModel::Mlp { hidden }, n_train, seed)
+    }
+
+    /// Loads MNIST from `dir` for `model`: the full training and test splits if `train-*`
+    /// files are there, else the test split cut seeded into `n_train` training and the rest
+    /// held out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::train::task::mnist::default_data_dir;
+    /// use byzagg::train::{MnistModel, MnistTask, Task};
+    ///
+    /// let task = MnistTask::load_model(&default_data_dir(), MnistModel::Cnn, 8000, 0)?;
+    /// assert_eq!((task.dim(), task.min_batch(), task.train_len()), (66_230, 2, 8000));
+    /// assert_eq!(task.model(), MnistModel::Cnn);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn load_model(dir: &Path, model: MnistModel, n_train: usize, seed: u64) -> Result<Self> {
         let test = load(dir, "t10k")?.ok_or_else(|| Error::Io {
             path: dir.display().to_string(),
             message: "no t10k-images-idx3-ubyte(.gz) and t10k-labels-idx1-ubyte(.gz) here".into(),
@@ -149,28 +195,41 @@ impl MnistTask {
                 )
             }
         };
-        if hidden == 0 {
-            return Err(Error::invalid(
-                "hidden",
-                0,
-                "the MLP needs at least one hidden unit",
-            ));
-        }
-        Ok(MnistTask {
-            net: Mlp {
+        let net = match model {
+            MnistModel::Mlp { hidden: 0 } => {
+                return Err(Error::invalid(
+                    "hidden",
+                    0,
+                    "the MLP needs at least one hidden unit",
+                ));
+            }
+            MnistModel::Mlp { hidden } => Net::Mlp(Mlp {
                 inputs: PIXELS,
                 hidden,
                 classes: 10,
-            },
+            }),
+            MnistModel::Cnn => Net::Cnn(Cnn),
+        };
+        Ok(MnistTask {
+            net,
             train,
             test,
             source,
+            bn: Mutex::new(BnStats::default()),
         })
     }
 
-    /// The network's shape.
-    pub fn net(&self) -> Mlp {
-        self.net
+    /// The network.
+    pub fn model(&self) -> MnistModel {
+        match self.net {
+            Net::Mlp(m) => MnistModel::Mlp { hidden: m.hidden },
+            Net::Cnn(_) => MnistModel::Cnn,
+        }
+    }
+
+    /// The CNN's BatchNorm running statistics now (the defaults for the MLP, which has none).
+    pub fn bn_stats(&self) -> BnStats {
+        self.bn.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Number of held-out test images.
@@ -181,21 +240,41 @@ impl MnistTask {
 
 impl Task for MnistTask {
     fn describe(&self) -> String {
-        format!(
-            "{}; MLP 784-{}-10 ({} parameters)",
-            self.source,
-            self.net.hidden,
-            self.net.dim()
-        )
+        match self.net {
+            Net::Mlp(m) => format!(
+                "{}; MLP 784-{}-10 ({} parameters)",
+                self.source,
+                m.hidden,
+                m.dim()
+            ),
+            Net::Cnn(c) => format!(
+                "{}; CNN conv(20,5x5)-pool-conv(50,5x5)-pool-fc(800,50)-bn-fc(50,10) ({} parameters)",
+                self.source,
+                c.dim()
+            ),
+        }
     }
     fn dim(&self) -> usize {
-        self.net.dim()
+        match self.net {
+            Net::Mlp(m) => m.dim(),
+            Net::Cnn(c) => c.dim(),
+        }
     }
     fn classes(&self) -> usize {
         10
     }
+    fn min_batch(&self) -> usize {
+        match self.net {
+            Net::Mlp(_) => 1,
+            Net::Cnn(_) => 2, // BatchNorm's minibatch variance
+        }
+    }
     fn init(&self, seed: u64) -> Vec<f32> {
-        self.net.init(seed)
+        *self.bn.lock().unwrap_or_else(|e| e.into_inner()) = BnStats::default();
+        match self.net {
+            Net::Mlp(m) => m.init(seed),
+            Net::Cnn(c) => c.init(seed),
+        }
     }
     fn train_len(&self) -> usize {
         self.train.len()
@@ -208,16 +287,35 @@ impl Task for MnistTask {
             let y = self.train.labels[i] as usize;
             (self.train.image(i), if flip { 9 - y } else { y })
         });
-        self.net.gradient(params, it, grad)
+        match self.net {
+            Net::Mlp(m) => m.gradient(params, it, grad),
+            Net::Cnn(c) => {
+                let batch: Vec<(&[f32], usize)> = it.collect();
+                // The drivers check `batch >= min_batch()`, the loader the images and labels.
+                let (loss, moments) = c
+                    .gradient(params, &batch, grad)
+                    .expect("a CNN minibatch of at least min_batch() checked examples");
+                self.bn.lock().unwrap_or_else(|e| e.into_inner()).follow(&moments);
+                loss
+            }
+        }
     }
     fn evaluate(&self, params: &[f32]) -> Eval {
-        let (mut loss, mut correct) = (0.0, 0usize);
-        for i in 0..self.test.len() {
-            let y = self.test.labels[i] as usize;
-            let (l, pred) = self.net.predict(params, self.test.image(i), y);
-            loss += l;
-            correct += (pred == y) as usize;
-        }
+        let stats = self.bn_stats();
+        // Per-image results in image order, summed in that order: the same bits on any thread count.
+        let per: Vec<(f64, bool)> = (0..self.test.len())
+            .into_par_iter()
+            .map(|i| {
+                let y = self.test.labels[i] as usize;
+                let (l, pred) = match self.net {
+                    Net::Mlp(m) => m.predict(params, self.test.image(i), y),
+                    Net::Cnn(c) => c.predict(params, self.test.image(i), y, &stats),
+                };
+                (l, pred == y)
+            })
+            .collect();
+        let loss: f64 = per.iter().map(|p| p.0).sum();
+        let correct = per.iter().filter(|p| p.1).count();
         Eval {
             loss: loss / self.test.len() as f64,
             accuracy: correct as f64 / self.test.len() as f64,

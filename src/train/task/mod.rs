@@ -5,6 +5,8 @@
 //! set. Workers only ever see indices into the training set, so sharding and sampling live in
 //! the driver, not in the task.
 
+pub mod cnn;
+pub(crate) mod dense;
 pub mod idx;
 pub mod mlp;
 pub mod mnist;
@@ -30,14 +32,21 @@ pub trait Task: Send + Sync {
     fn dim(&self) -> usize;
     /// Number of classes (labels are 0..classes).
     fn classes(&self) -> usize;
-    /// Initial parameters, seeded.
+    /// Initial parameters, seeded. A task with running state that is not a parameter (the
+    /// CNN's BatchNorm statistics) resets it here: every run calls `init` once, first.
     fn init(&self, seed: u64) -> Vec<f32>;
+    /// The smallest minibatch [`Task::gradient`] accepts (2 for BatchNorm in training mode).
+    fn min_batch(&self) -> usize {
+        1
+    }
     /// Number of training examples.
     fn train_len(&self) -> usize;
     /// Label of training example `i` (for label-skewed shards).
     fn train_label(&self, i: usize) -> usize;
     /// Writes the mean gradient over `examples` into `grad` (length d) and returns the mean
-    /// loss; with `flip`, label y is replaced by `classes - 1 - y`.
+    /// loss; with `flip`, label y is replaced by `classes - 1 - y`. `examples` holds at least
+    /// [`Task::min_batch`] indices (the drivers check the batch size before a run; calling with
+    /// fewer is a contract violation and may panic).
     fn gradient(&self, params: &[f32], examples: &[usize], flip: bool, grad: &mut [f32]) -> f64;
     /// Loss and accuracy on the test set.
     fn evaluate(&self, params: &[f32]) -> Eval;

@@ -1,0 +1,102 @@
+//! The synchronous trainer (the ICML setting): every round, all m workers compute a fresh
+//! vector at the current query point, the f Byzantine ones replace theirs by the attack's, and
+//! the server aggregates the m vectors with equal weights and takes one optimizer step.
+//!
+//! The rule assumes f Byzantine rows out of m (the authors' sync code passes the Byzantine
+//! count to every aggregator). Workers compute one after the other, in id order, so a seeded
+//! run is reproducible bit for bit (a model's own kernels may still use several threads).
+
+use crate::error::{Error, Result};
+use crate::rule::ByzantineShare;
+
+use super::attack::HonestView;
+use super::config::TrainConfig;
+use super::rng::Rng;
+use super::simulate::{ArrivalLog, RunResult, Window, setup_with_share};
+use super::task::Task;
+
+/// Runs `cfg.iterations` synchronous rounds (one server update each); `on_step` is called
+/// after every round. The asynchronous settings (arrival speeds, Byzantine schedule, lambda,
+/// weighting) do not apply: every worker reports every round, with weight 1.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::train::{Attack, SyntheticTask, TrainConfig, simulate_sync};
+/// use byzagg::Backend;
+///
+/// let task = SyntheticTask::new(20, 400, 200, 0);
+/// let cfg = TrainConfig { workers: 5, byzantine: 2, backend: Backend::Reference, lr: 0.5,
+///     iterations: 30, eval_every: 10, attack: Attack::SignFlip, ..TrainConfig::default() };
+/// let run = simulate_sync(&task, &cfg, &mut |_| {})?;
+/// assert_eq!(run.arrivals.len(), 30 * 5);
+/// assert_eq!(run.counts, vec![30; 5]);
+/// assert!((run.records.last().unwrap().byzantine_share - 0.4).abs() < 1e-12);
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)) -> Result<RunResult> {
+    let (m, f) = (cfg.workers, cfg.byzantine);
+    if m == 0 {
+        return Err(Error::invalid("workers", 0, "need at least one worker"));
+    }
+    if f >= m {
+        return Err(Error::invalid(
+            "byzantine",
+            f,
+            format!("must be below the number of workers {m}"),
+        ));
+    }
+    let (mut server, mut workers) = setup_with_share(task, cfg, ByzantineShare::F(f))?;
+    let byzantine: Vec<bool> = (0..m).map(|i| i >= m - f).collect();
+    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let mut window = Window::default();
+    window.per_update = m as u64;
+    let mut records = vec![window.record(task, &server)];
+    let mut arrivals = Vec::with_capacity(cfg.iterations as usize * m);
+    let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); m];
+    for _ in 0..cfg.iterations {
+        let x = server.query_point().to_vec();
+        for i in 0..m {
+            vectors[i] = if !byzantine[i] || cfg.attack.needs_estimate() {
+                workers[i].estimate(task, &x, byzantine[i] && cfg.attack.flips_labels())
+            } else {
+                Vec::new()
+            };
+            let loss = (!byzantine[i]).then(|| workers[i].last_loss());
+            window.arrival(0, loss);
+            arrivals.push(ArrivalLog {
+                worker: i,
+                byzantine: byzantine[i],
+                staleness: 0,
+            });
+        }
+        // The omniscient adversary sees this round's honest vectors, each with weight 1; ALIE's
+        // counts are the round's (m vectors, f Byzantine) in either of its forms.
+        let (honest, byz) = vectors.split_at_mut(m - f);
+        let view = HonestView {
+            rows: honest.iter().map(Vec::as_slice).collect(),
+            weights: vec![1.0; m - f],
+            workers: (m, f),
+            updates: (m as u64, f as u64),
+        };
+        for v in byz.iter_mut() {
+            *v = cfg
+                .attack
+                .apply(std::mem::take(v), &view, task.dim(), &mut attack_rng);
+        }
+        window.byz_updates += f as u64;
+        let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+        let version = server.submit_round(&rows)?;
+        on_step(version);
+        if version % cfg.eval_every == 0 || version == cfg.iterations {
+            records.push(window.record(task, &server));
+        }
+    }
+    Ok(RunResult {
+        records,
+        arrivals,
+        counts: server.counts().to_vec(),
+        params: server.query_point().to_vec(),
+        aggregation_seconds: server.aggregation_time().as_secs_f64(),
+    })
+}
