@@ -54,11 +54,11 @@
 //! [`Kernels`]: crate::Kernels
 
 mod protocol;
-
+mod session;
 mod sharded;
 mod split;
 
 pub use protocol::{Combine, Holder, sum_in_order};
-
+pub use session::{Session, SessionStep};
 pub use sharded::{Sharded, ShardedRows};
 pub use split::split;
