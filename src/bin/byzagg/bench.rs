@@ -183,10 +183,10 @@ mod tests {
         assert_eq!(args.backends, vec![BackendList::from(byzagg::Backend::Cpu)]);
         // One flag per engine compared; commas inside one flag shard it.
         let cli = parse(&["bench", "--backend", "cpu", "--backend", "cpu,cpu"]).unwrap();
-        let Command::Bench(args) = cli.command else {
+        let Command::Bench(lists) = cli.command else {
             panic!("not bench")
         };
-        let names: Vec<String> = args.backends.iter().map(ToString::to_string).collect();
+        let names: Vec<String> = lists.backends.iter().map(ToString::to_string).collect();
         assert_eq!(names, vec!["cpu", "cpu,cpu"]);
         let rules: Vec<String> = args.rules.iter().flat_map(|r| split_top_level(r)).collect();
         assert_eq!(rules, vec!["cwmed", "ctma(cwmed,lambda=0.2)", "mix"]);
