@@ -86,6 +86,13 @@ else
     echo "skipped verify-wgpu (no NVIDIA Vulkan driver ICD)" >> "$STATUS"
 fi
 
+# The sharded engine: one GPU split in two shards (and every GPU, where there are several)
+# equals one device, and its cost beside the unsharded run.
+step sharded-cuda python3 scripts/sharded_check.py "$BIN" "$OUT"
+step bench-cuda-sharded "$BIN" bench --backend cuda --backend cuda:0,cuda:0 --n 16 --d 100000000 \
+    --rule mean --rule cwmed --rule krum --rule "ctma(cwmed)" --runs "${BENCH_RUNS:-5}" \
+    --json "$OUT/bench-cuda-sharded.json"
+
 for n in $SIZES_N; do
     for d in $SIZES_D; do
         jobs=()

@@ -104,3 +104,191 @@ impl FromStr for Backend {
         .ok_or_else(|| Error::invalid("backend", s, "one of auto, reference, cpu, wgpu, cuda"))
     }
 }
+
+/// Which of a backend's devices a [`BackendList`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceIndex {
+    /// The backend's default device (for CUDA, `BYZAGG_CUDA_DEVICE` or 0).
+    Default,
+    /// One device by its index, as `byzagg devices` lists them (`cuda:1`).
+    Ordinal(usize),
+    /// Every device of the backend this machine has (`cuda:all`).
+    All,
+}
+
+/// One entry of a [`BackendList`]: a backend and which of its devices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Device {
+    /// The backend.
+    pub backend: Backend,
+    /// Which of its devices.
+    pub index: DeviceIndex,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            DeviceIndex::Default => write!(f, "{}", self.backend),
+            DeviceIndex::Ordinal(i) => write!(f, "{}:{i}", self.backend),
+            DeviceIndex::All => write!(f, "{}:all", self.backend),
+        }
+    }
+}
+
+impl FromStr for Device {
+    type Err = Error;
+
+    /// `name`, `name:INDEX` or `name:all`; indices are for CUDA only (wgpu opens one
+    /// adapter, the CPU is one device).
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, index) = match s.split_once(':') {
+            None => (s, None),
+            Some((name, index)) => (name, Some(index)),
+        };
+        let backend: Backend = name.trim().parse()?;
+        let index = match index.map(str::trim) {
+            None => DeviceIndex::Default,
+            Some(_) if backend != Backend::Cuda => {
+                return Err(Error::invalid(
+                    "backend",
+                    s,
+                    "only cuda takes a device index (cuda:0, cuda:all); cpu and wgpu name one device each",
+                ));
+            }
+            Some("all") => DeviceIndex::All,
+            Some(i) => DeviceIndex::Ordinal(i.parse().map_err(|_| {
+                Error::invalid(
+                    "backend",
+                    s,
+                    "a device index is a number or `all` (cuda:0, cuda:all)",
+                )
+            })?),
+        };
+        Ok(Device { backend, index })
+    }
+}
+
+/// What `--backend` names: one backend (`cpu`), one CUDA device (`cuda:1`), or several devices
+/// that split the coordinates between them (`cpu,wgpu`, `cuda:0,cuda:1`, `cuda:all`), which
+/// [`Engine::open_list`](crate::Engine::open_list) opens as one sharded engine.
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::{Backend, BackendList};
+///
+/// let list: BackendList = "cuda:0,cuda:1".parse()?;
+/// assert_eq!(list.devices().len(), 2);
+/// assert_eq!(list.to_string(), "cuda:0,cuda:1");
+/// assert_eq!("cpu".parse::<BackendList>()?, BackendList::from(Backend::Cpu));
+/// // The reference computes whole rules in f64: it cannot hold a shard.
+/// assert!("cpu,reference".parse::<BackendList>().is_err());
+/// # Ok::<(), byzagg::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BackendList(Vec<Device>);
+
+impl BackendList {
+    /// The devices, in the order given (the order of their coordinate ranges).
+    pub fn devices(&self) -> &[Device] {
+        &self.0
+    }
+
+    /// The one backend this list names, if it names exactly one backend's default device.
+    pub fn single(&self) -> Option<Backend> {
+        match self.0.as_slice() {
+            [
+                Device {
+                    backend,
+                    index: DeviceIndex::Default,
+                },
+            ] => Some(*backend),
+            _ => None,
+        }
+    }
+}
+
+impl From<Backend> for BackendList {
+    fn from(backend: Backend) -> Self {
+        BackendList(vec![Device {
+            backend,
+            index: DeviceIndex::Default,
+        }])
+    }
+}
+
+impl fmt::Display for BackendList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self.0.iter().map(Device::to_string).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl FromStr for BackendList {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let devices: Vec<Device> = s.split(',').map(str::parse).collect::<Result<_>>()?;
+        let several = devices.len() > 1 || devices.iter().any(|d| d.index == DeviceIndex::All);
+        if several
+            && let Some(d) = devices
+                .iter()
+                .find(|d| matches!(d.backend, Backend::Reference | Backend::Auto))
+        {
+            return Err(Error::invalid(
+                "backend",
+                s,
+                format!(
+                    "{} cannot hold a shard: a list names devices of cpu, wgpu or cuda",
+                    d.backend
+                ),
+            ));
+        }
+        Ok(BackendList(devices))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_lists_parse_and_print_back() {
+        for text in [
+            "cpu",
+            "cpu,cpu",
+            "cpu,wgpu",
+            "cuda:0,cuda:1",
+            "cuda:all",
+            "cuda:1",
+        ] {
+            let list: BackendList = text.parse().unwrap();
+            assert_eq!(list.to_string(), text);
+        }
+        let list: BackendList = "cuda:all,cpu".parse().unwrap();
+        assert_eq!(list.devices()[0].index, DeviceIndex::All);
+        assert_eq!(
+            "wgpu".parse::<BackendList>().unwrap().single(),
+            Some(Backend::Wgpu)
+        );
+        assert_eq!("cuda:0".parse::<BackendList>().unwrap().single(), None);
+    }
+
+    #[test]
+    fn bad_backend_lists_name_the_parameter_and_the_bound() {
+        for (text, bound) in [
+            ("cpu:1", "only cuda takes a device index"),
+            ("cuda:x", "a number or `all`"),
+            ("cpu,", "one of auto"),
+            ("auto,cpu", "auto cannot hold a shard"),
+            ("reference,cpu", "reference cannot hold a shard"),
+            ("tpu", "one of auto"),
+        ] {
+            let message = text.parse::<BackendList>().unwrap_err().to_string();
+            assert!(
+                message.contains("backend") && message.contains(bound),
+                "{text}: {message}"
+            );
+        }
+    }
+}

@@ -167,6 +167,21 @@ impl<'a> Batch<'a> {
         self.weighted
     }
 
+    /// The coordinates `range` of every row, as a batch of the same weights (separate row
+    /// slices, nothing copied): the part of the batch one shard holds. `range` must lie
+    /// within `0..d` and be non-empty (the sharded engine gives only such ranges).
+    pub(crate) fn columns(&self, range: std::ops::Range<usize>) -> Batch<'a> {
+        debug_assert!(range.start < range.end && range.end <= self.d);
+        let rows = self.rows().map(|r| &r[range.clone()]).collect();
+        Batch {
+            layout: Layout::Separate(rows),
+            n: self.n,
+            d: range.len(),
+            weights: self.weights.clone(),
+            weighted: self.weighted,
+        }
+    }
+
     /// The first (row, coordinate) holding NaN or an infinity, if any.
     pub fn first_non_finite(&self) -> Option<(usize, usize)> {
         self.rows()

@@ -6,11 +6,18 @@
 //!
 //! Opening is the expensive part (a GPU device, compiled kernels), so an engine is opened once
 //! and kept; every handle inside is cheap to clone and shares the device.
+//!
+//! A [`BackendList`] of several devices opens as [`Engine::Sharded`]: the coordinates split
+//! across the devices' engines (`shard/`). For that, [`Engine`] is itself a [`Kernels`]
+//! whose rows ([`EngineRows`]) are those of the backend it holds: the sharded engine runs
+//! each primitive on each of its engines through it.
 
-use crate::backend::Backend;
-use crate::cpu::Cpu;
+use crate::backend::{Backend, BackendList, DeviceIndex};
+use crate::batch::Batch;
+use crate::cpu::{Cpu, HostRows};
 use crate::error::{Error, Result};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, OrderStat};
+use crate::shard::{Sharded, ShardedRows};
 
 /// An opened backend.
 ///
@@ -49,6 +56,8 @@ pub enum Engine {
     /// The CUDA backend on the process-wide device (`BYZAGG_CUDA_DEVICE`, default 0).
     #[cfg(feature = "cuda")]
     Cuda(crate::cuda::Cuda),
+    /// Several engines, each holding a range of the coordinates (`--backend cpu,wgpu`).
+    Sharded(Sharded),
 }
 
 /// Code generic over the backend, run by [`Engine::dispatch`] on the engine's [`Kernels`]
@@ -80,6 +89,47 @@ impl Engine {
         }
     }
 
+    /// Opens what a `--backend` list names: one device as [`Engine::open`] does (`cuda:1`
+    /// opens that CUDA device), several as one [`Engine::Sharded`] whose coordinate ranges
+    /// follow the list's order. `cuda:all` stands for every CUDA device here.
+    ///
+    /// ```
+    /// use byzagg::{BackendList, Engine};
+    ///
+    /// let engine = Engine::open_list(&"cpu,cpu".parse::<BackendList>()?)?;
+    /// assert_eq!(engine.name(), "cpu,cpu");
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn open_list(list: &BackendList) -> Result<Self> {
+        if let Some(backend) = list.single() {
+            return Engine::open(backend);
+        }
+        let mut engines = Vec::new();
+        for device in list.devices() {
+            match (device.backend, device.index) {
+                (backend, DeviceIndex::Default) => engines.push(Engine::open(backend)?),
+                (Backend::Cuda, DeviceIndex::Ordinal(i)) => engines.push(open_cuda(i)?),
+                (Backend::Cuda, DeviceIndex::All) => {
+                    for i in 0..crate::cuda::device_count()? {
+                        engines.push(open_cuda(i)?);
+                    }
+                }
+                // `Device::from_str` gives indices to CUDA only.
+                (backend, _) => {
+                    return Err(Error::invalid(
+                        "backend",
+                        device,
+                        format!("{backend} takes no device index"),
+                    ));
+                }
+            }
+        }
+        match engines.len() {
+            1 => Ok(engines.remove(0)),
+            _ => Ok(Engine::Sharded(Sharded::new(engines)?)),
+        }
+    }
+
     /// Every backend with [`Kernels`] that can run here, opened: the CPU, then wgpu and CUDA
     /// where available (what the benches cover).
     pub fn all_with_kernels() -> Vec<Engine> {
@@ -89,7 +139,9 @@ impl Engine {
             .collect()
     }
 
-    /// The concrete backend this engine runs.
+    /// The concrete backend this engine runs. A sharded engine runs several: it reports
+    /// theirs when all its shards share one backend (`cuda:0,cuda:1` is CUDA), and
+    /// [`Backend::Auto`] for a mix (`cpu,wgpu`); [`Engine::name`] names its devices.
     pub fn backend(&self) -> Backend {
         match self {
             Engine::Reference => Backend::Reference,
@@ -98,28 +150,270 @@ impl Engine {
             Engine::Wgpu(_) => Backend::Wgpu,
             #[cfg(feature = "cuda")]
             Engine::Cuda(_) => Backend::Cuda,
+            Engine::Sharded(s) => {
+                let first = s.engines()[0].backend();
+                match s.engines().iter().all(|e| e.backend() == first) {
+                    true => first,
+                    false => Backend::Auto,
+                }
+            }
         }
     }
 
-    /// The backend's name, as on the command line.
-    pub fn name(&self) -> &'static str {
-        self.backend().name()
+    /// The engine's name, as on the command line: the backend's (`cpu`), and for a sharded
+    /// engine its devices in order (`cpu,wgpu`, `cuda:0,cuda:1`).
+    pub fn name(&self) -> String {
+        match self {
+            Engine::Sharded(s) => {
+                let names: Vec<String> = s.engines().iter().map(Engine::device_name).collect();
+                names.join(",")
+            }
+            _ => self.backend().name().to_string(),
+        }
+    }
+
+    /// One shard's name: `cuda:N` for a CUDA device, the backend's name otherwise.
+    fn device_name(&self) -> String {
+        match self {
+            #[cfg(feature = "cuda")]
+            Engine::Cuda(c) => format!("cuda:{}", c.context().ordinal()),
+            other => other.name(),
+        }
     }
 
     /// Runs `job` on this engine's kernels. The reference has none (it computes whole rules in
     /// f64), so for it this is an [`Error::InvalidParameter`] naming the backend.
     pub fn dispatch<J: KernelsJob>(&self, job: J) -> Result<J::Output> {
         match self {
-            Engine::Reference => Err(Error::invalid(
-                "backend",
-                "reference",
-                "must be cpu, wgpu or cuda: the reference computes whole rules, not primitives",
-            )),
+            Engine::Reference => Err(no_kernels()),
             Engine::Cpu(cpu) => job.run(cpu),
             #[cfg(feature = "wgpu")]
             Engine::Wgpu(wgpu) => job.run(wgpu),
             #[cfg(feature = "cuda")]
             Engine::Cuda(cuda) => job.run(cuda),
+            Engine::Sharded(sharded) => job.run(sharded),
+        }
+    }
+}
+
+/// Opens CUDA device `ordinal` (built without CUDA: why it is unavailable).
+fn open_cuda(ordinal: usize) -> Result<Engine> {
+    #[cfg(feature = "cuda")]
+    {
+        Ok(Engine::Cuda(crate::cuda::Cuda::new(ordinal)?))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = ordinal;
+        Err(crate::cuda::available().expect_err("cuda is compiled out"))
+    }
+}
+
+/// A `k x d` matrix resident on one engine: the rows type of the backend the engine holds.
+/// Given to an engine of another backend it is an error, never a panic.
+#[non_exhaustive]
+pub enum EngineRows<'a> {
+    /// On the CPU backend.
+    Cpu(HostRows<'a>),
+    /// On the wgpu backend.
+    #[cfg(feature = "wgpu")]
+    Wgpu(crate::wgpu::WgpuRows),
+    /// On the CUDA backend.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaRows<'a>),
+    /// Split across a sharded engine's engines.
+    Sharded(ShardedRows<'a>),
+}
+
+impl std::fmt::Debug for EngineRows<'_> {
+    /// The backend and the shape (device rows have no printable values).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (backend, (k, d)) = match self {
+            EngineRows::Cpu(r) => ("cpu", (r.k(), r.d())),
+            #[cfg(feature = "wgpu")]
+            EngineRows::Wgpu(r) => ("wgpu", r.shape()),
+            #[cfg(feature = "cuda")]
+            EngineRows::Cuda(r) => ("cuda", (r.k(), r.d())),
+            EngineRows::Sharded(r) => ("sharded", r.shape()),
+        };
+        write!(f, "EngineRows({backend}, {k} x {d})")
+    }
+}
+
+impl<'a> From<HostRows<'a>> for EngineRows<'a> {
+    fn from(rows: HostRows<'a>) -> Self {
+        EngineRows::Cpu(rows)
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl From<crate::wgpu::WgpuRows> for EngineRows<'_> {
+    fn from(rows: crate::wgpu::WgpuRows) -> Self {
+        EngineRows::Wgpu(rows)
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl<'a> From<crate::cuda::CudaRows<'a>> for EngineRows<'a> {
+    fn from(rows: crate::cuda::CudaRows<'a>) -> Self {
+        EngineRows::Cuda(rows)
+    }
+}
+
+impl<'a> From<ShardedRows<'a>> for EngineRows<'a> {
+    fn from(rows: ShardedRows<'a>) -> Self {
+        EngineRows::Sharded(rows)
+    }
+}
+
+/// Rows of one backend handed to an engine of another.
+fn foreign_rows(engine: &Engine) -> Error {
+    Error::invalid(
+        "rows",
+        "rows of another engine",
+        format!(
+            "must be resident on the {} engine that runs the primitive",
+            engine.name()
+        ),
+    )
+}
+
+/// Runs `$body` with `$k` bound to the engine's kernels and each `$r` to the rows of the same
+/// backend, and wraps the rows it returns back into [`EngineRows`] (`$wrap` given) or returns
+/// its value as it is. The reference has no kernels; rows of another backend are an error.
+macro_rules! on_backend {
+    ($engine:expr, ($($rows:expr => $r:ident),+), $k:ident => $body:expr $(, $wrap:ident)?) => {
+        match $engine {
+            Engine::Cpu($k) => match ($($rows,)+) {
+                ($(EngineRows::Cpu($r),)+) => $body $(.map(EngineRows::$wrap))?,
+                #[allow(unreachable_patterns)]
+                _ => Err(foreign_rows($engine)),
+            },
+            #[cfg(feature = "wgpu")]
+            Engine::Wgpu($k) => match ($($rows,)+) {
+                ($(EngineRows::Wgpu($r),)+) => $body $(.map(EngineRows::$wrap))?,
+                #[allow(unreachable_patterns)]
+                _ => Err(foreign_rows($engine)),
+            },
+            #[cfg(feature = "cuda")]
+            Engine::Cuda($k) => match ($($rows,)+) {
+                ($(EngineRows::Cuda($r),)+) => $body $(.map(EngineRows::$wrap))?,
+                #[allow(unreachable_patterns)]
+                _ => Err(foreign_rows($engine)),
+            },
+            Engine::Sharded($k) => match ($($rows,)+) {
+                ($(EngineRows::Sharded($r),)+) => $body $(.map(EngineRows::$wrap))?,
+                #[allow(unreachable_patterns)]
+                _ => Err(foreign_rows($engine)),
+            },
+            Engine::Reference => Err(no_kernels()),
+        }
+    };
+}
+
+/// Runs `$body` with `$k` bound to the engine's kernels, wrapping the rows it returns.
+macro_rules! on_kernels {
+    ($engine:expr, $k:ident => $body:expr) => {
+        match $engine {
+            Engine::Cpu($k) => $body.map(EngineRows::from),
+            #[cfg(feature = "wgpu")]
+            Engine::Wgpu($k) => $body.map(EngineRows::from),
+            #[cfg(feature = "cuda")]
+            Engine::Cuda($k) => $body.map(EngineRows::from),
+            Engine::Sharded($k) => $body.map(EngineRows::from),
+            Engine::Reference => Err(no_kernels()),
+        }
+    };
+}
+
+/// What asking the reference for a primitive gives.
+fn no_kernels() -> Error {
+    Error::invalid(
+        "backend",
+        "reference",
+        "must be cpu, wgpu or cuda: the reference computes whole rules, not primitives",
+    )
+}
+
+/// The primitives of whichever backend the engine holds, so that code over many engines (the
+/// sharded engine) needs no generic parameter per engine. Each call matches once and forwards.
+impl Kernels for Engine {
+    type Rows<'a> = EngineRows<'a>;
+
+    fn name(&self) -> &'static str {
+        match self {
+            Engine::Sharded(_) => "sharded",
+            other => other.backend().name(),
+        }
+    }
+
+    fn shape(&self, rows: &EngineRows<'_>) -> (usize, usize) {
+        match rows {
+            EngineRows::Cpu(r) => (r.k(), r.d()),
+            #[cfg(feature = "wgpu")]
+            EngineRows::Wgpu(r) => r.shape(),
+            #[cfg(feature = "cuda")]
+            EngineRows::Cuda(r) => (r.k(), r.d()),
+            EngineRows::Sharded(r) => r.shape(),
+        }
+    }
+
+    fn upload<'a>(&self, batch: &Batch<'a>) -> Result<EngineRows<'a>> {
+        on_kernels!(self, k => k.upload(batch))
+    }
+
+    fn zeros(&self, k: usize, d: usize) -> Result<EngineRows<'static>> {
+        on_kernels!(self, kernels => kernels.zeros(k, d))
+    }
+
+    fn download(&self, rows: &EngineRows<'_>, out: &mut [f32]) -> Result<()> {
+        on_backend!(self, (rows => r), k => k.download(r, out))
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        match self {
+            Engine::Reference => Err(no_kernels()),
+            Engine::Cpu(k) => k.synchronize(),
+            #[cfg(feature = "wgpu")]
+            Engine::Wgpu(k) => k.synchronize(),
+            #[cfg(feature = "cuda")]
+            Engine::Cuda(k) => k.synchronize(),
+            Engine::Sharded(k) => k.synchronize(),
+        }
+    }
+
+    fn order_stats(
+        &self,
+        rows: &EngineRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<EngineRows<'static>> {
+        on_backend!(self, (rows => r), k => k.order_stats(r, weights, stat), from)
+    }
+
+    fn pairwise_dist(&self, rows: &EngineRows<'_>) -> Result<Vec<f64>> {
+        on_backend!(self, (rows => r), k => k.pairwise_dist(r))
+    }
+
+    fn center_dist(&self, rows: &EngineRows<'_>, center: &EngineRows<'_>) -> Result<Vec<f64>> {
+        on_backend!(self, (rows => r, center => c), k => k.center_dist(r, c))
+    }
+
+    fn mix(
+        &self,
+        rows: &EngineRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        base: Option<(&EngineRows<'_>, f64)>,
+    ) -> Result<EngineRows<'static>> {
+        match base {
+            None => on_backend!(self, (rows => r), kern => kern.mix(r, coeffs, k, None), from),
+            Some((base, scale)) => on_backend!(
+                self,
+                (rows => r, base => b),
+                kern => kern.mix(r, coeffs, k, Some((b, scale))),
+                from
+            ),
         }
     }
 }

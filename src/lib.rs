@@ -49,6 +49,9 @@
 //! - [`Rule`], [`Plan`] (`rule/`): rules as data, their text form, validation;
 //! - [`Aggregator`] (`aggregate.rs`): the rule layer, one function per rule over the primitives;
 //! - [`Engine`] (`engine.rs`): a [`Backend`] opened, and the one dispatch to its kernels;
+//! - [`shard`](mod@shard): past one device: the shard protocol (coordinate ranges, partial
+//!   distances combined, every decision made once) and the in-process sharded engine
+//!   behind `--backend cpu,wgpu` and `cuda:all`;
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements, and their
 //!   shape rules;
 //! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]);
@@ -91,15 +94,16 @@ pub mod output;
 pub mod reference;
 mod rng;
 mod rule;
+pub mod shard;
 pub mod train;
 pub mod verify;
 pub mod wgpu;
 
 pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
-pub use backend::Backend;
+pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
 pub use contract::MASS_EPS;
-pub use engine::{Engine, KernelsJob};
+pub use engine::{Engine, EngineRows, KernelsJob};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use byzagg::{Backend, Batch, Rule};
+use byzagg::{BackendList, Batch, Engine, Rule};
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray1, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -40,11 +40,16 @@ impl Aggregator {
         report_non_finite: bool,
     ) -> PyResult<Self> {
         let rule: Rule = rule.parse().map_err(to_py)?;
-        let backend: Backend = backend.parse().map_err(to_py)?;
+        let backend: BackendList = backend.parse().map_err(to_py)?;
         let share = share(f, lam)?;
         // Resolving a backend probes drivers (CUDA, Vulkan) the first time: no GIL needed.
         let mut inner = py
-            .detach(|| byzagg::Aggregator::new(rule, backend))
+            .detach(|| {
+                Ok(byzagg::Aggregator::with_engine(
+                    rule,
+                    Engine::open_list(&backend)?,
+                ))
+            })
             .map_err(to_py)?;
         if let Some(s) = share {
             inner = inner.with_byzantine_share(s);
@@ -57,10 +62,11 @@ impl Aggregator {
         })
     }
 
-    /// The concrete backend that runs the rule (`"auto"` resolved).
+    /// The concrete backend that runs the rule (`"auto"` resolved; a sharded engine's
+    /// devices, `"cpu,wgpu"`).
     #[getter]
-    fn backend(&self) -> &'static str {
-        self.inner.backend().name()
+    fn backend(&self) -> String {
+        self.inner.engine().name()
     }
 
     /// The rule, in the crate's text form.
@@ -81,7 +87,7 @@ impl Aggregator {
     fn last_report<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
-            .map(|o| report::to_dict(py, o, &self.rule(), self.backend()))
+            .map(|o| report::to_dict(py, o, &self.rule(), &self.backend()))
             .transpose()
     }
 

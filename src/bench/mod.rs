@@ -35,7 +35,7 @@ pub use report::{Machine, json, table};
 pub use timing::{Timings, measure, median};
 
 use crate::aggregate::{Aggregator, Report, Step};
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendList};
 use crate::batch::Batch;
 use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
@@ -117,8 +117,8 @@ impl FromStr for Job {
 pub struct Config {
     /// Jobs, in the order they run at each size.
     pub jobs: Vec<Job>,
-    /// Backends (each must be available).
-    pub backends: Vec<Backend>,
+    /// Backends (each must be available); a list of several devices is one sharded engine.
+    pub backends: Vec<BackendList>,
     /// Row counts.
     pub ns: Vec<usize>,
     /// Dimensions.
@@ -161,7 +161,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             jobs: Config::default_jobs(),
-            backends: vec![Backend::Cpu],
+            backends: vec![BackendList::from(Backend::Cpu)],
             ns: vec![8, 16, 32, 64],
             ds: vec![100_000, 1_000_000, 10_000_000],
             weighted: false,
@@ -246,9 +246,12 @@ pub enum Event<'a> {
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<Record>> {
-    for b in &config.backends {
-        b.available()?;
-    }
+    // Every engine opened once, before the first job (an absent one ends the run here).
+    let engines: Vec<Engine> = config
+        .backends
+        .iter()
+        .map(Engine::open_list)
+        .collect::<Result<_>>()?;
     // Every size before the first job, so an impossible one does not end an hour's run.
     for &d in &config.ds {
         for &n in &config.ns {
@@ -266,14 +269,14 @@ pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<R
             if config.weighted {
                 batch = batch.with_weights(&weights)?;
             }
-            for &backend in &config.backends {
+            for engine in &engines {
                 for job in &config.jobs {
                     progress(Event::Start {
-                        label: format!("{job} {backend} n={n} d={d}"),
+                        label: format!("{job} {} n={n} d={d}", engine.name()),
                         index: records.len(),
                         total,
                     });
-                    let record = time_job(config, job, backend, &batch)?;
+                    let record = time_job(config, job, engine, &batch)?;
                     progress(Event::Done(&record));
                     records.push(record);
                 }
@@ -298,7 +301,7 @@ fn check_size(n: usize, d: usize) -> Result<()> {
 }
 
 /// Times one job on one batch.
-fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> Result<Record> {
+fn time_job(config: &Config, job: &Job, engine: &Engine, batch: &Batch<'_>) -> Result<Record> {
     let (n, d) = (batch.n(), batch.d());
     let read = || {
         read_pass(batch);
@@ -306,8 +309,9 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
     let mut iterations = None;
     let timings = match job {
         Job::Rule(rule) if config.resident => {
-            let agg = Aggregator::new(rule.clone(), backend)?.with_byzantine_share(ByzantineShare::F(n / 5));
-            Engine::open(backend)?.dispatch(TimeResidentRule {
+            let agg = Aggregator::with_engine(rule.clone(), engine.clone())
+                .with_byzantine_share(ByzantineShare::F(n / 5));
+            engine.dispatch(TimeResidentRule {
                 agg: &agg,
                 batch,
                 config,
@@ -316,7 +320,8 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
             })?
         }
         Job::Rule(rule) => {
-            let agg = Aggregator::new(rule.clone(), backend)?.with_byzantine_share(ByzantineShare::F(n / 5));
+            let agg = Aggregator::with_engine(rule.clone(), engine.clone())
+                .with_byzantine_share(ByzantineShare::F(n / 5));
             let mut out = vec![0.0f32; d];
             measure(config.warmup, config.runs, read, || {
                 let report = agg.aggregate_into(batch, &mut out)?;
@@ -325,7 +330,7 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
                 Ok(())
             })?
         }
-        Job::Primitive(p) => Engine::open(backend)?.dispatch(TimePrimitive {
+        Job::Primitive(p) => engine.dispatch(TimePrimitive {
             p: *p,
             batch,
             config,
@@ -336,7 +341,7 @@ fn time_job(config: &Config, job: &Job, backend: Backend, batch: &Batch<'_>) -> 
     let read_pass_seconds = timings.read_pass_median();
     Ok(Record {
         rule: job.to_string(),
-        backend: backend.resolve()?.name().to_string(),
+        backend: engine.name(),
         n,
         d,
         weighted: batch.is_weighted(),
@@ -493,7 +498,7 @@ mod tests {
         assert!(report::json(&records, &Machine::here()).contains("\"resident\": true"));
         // The reference computes whole rules only: resident timing needs a kernel backend.
         let reference = Config {
-            backends: vec![Backend::Reference],
+            backends: vec![Backend::Reference.into()],
             jobs: vec!["cwmed".parse().unwrap()],
             ..config
         };

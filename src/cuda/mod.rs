@@ -104,6 +104,23 @@ fn probe() -> Result<(), String> {
     }
 }
 
+/// How many CUDA devices this machine has (after the probe of [`available`]): what
+/// `--backend cuda:all` opens, and the indices `cuda:N` may name.
+pub fn device_count() -> Result<usize> {
+    available()?;
+    #[cfg(feature = "cuda")]
+    {
+        device::device_count().map_err(|reason| Error::Unavailable {
+            backend: "cuda",
+            reason,
+        })
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Ok(0)
+    }
+}
+
 /// Lines for `byzagg devices`: each CUDA device (name, compute capability, memory) and the
 /// NVRTC found (path, version), or why not.
 pub fn describe() -> Vec<String> {

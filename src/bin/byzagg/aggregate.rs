@@ -1,9 +1,9 @@
 //! `byzagg aggregate`: the rows of an `(n, d)` `.npy` file aggregated into a `(d,)` float32
-//! `.npy` file by one rule on one backend.
+//! `.npy` file by one rule on one backend (or several devices sharing the coordinates).
 
 use std::path::{Path, PathBuf};
 
-use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Error, Rule, npy};
+use byzagg::{Aggregator, BackendList, Batch, ByzantineShare, Engine, Error, Rule, npy};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -22,9 +22,10 @@ pub(crate) struct AggregateArgs {
     /// An (n,) float32/float64 .npy file of row weights (finite, >= 0, not all zero).
     #[arg(long, value_name = "W.npy")]
     weights: Option<PathBuf>,
-    /// auto (the fastest available), reference, cpu, wgpu or cuda.
+    /// auto (the fastest available), reference, cpu, wgpu, cuda or cuda:N; a comma list
+    /// (cpu,wgpu or cuda:0,cuda:1) or cuda:all splits the coordinates across those devices.
     #[arg(long, default_value = "auto")]
-    backend: Backend,
+    backend: BackendList,
     /// Fail on a row holding NaN or infinity instead of treating it as Byzantine.
     #[arg(long)]
     strict: bool,
@@ -47,7 +48,8 @@ pub(crate) fn run(args: &AggregateArgs) -> Result<(), Error> {
             .with_weights(w)
             .map_err(|e| in_file(args.weights.as_deref(), e))?;
     }
-    let mut aggregator = Aggregator::new(args.rule.clone(), args.backend)?.strict(args.strict);
+    let engine = Engine::open_list(&args.backend)?;
+    let mut aggregator = Aggregator::with_engine(args.rule.clone(), engine).strict(args.strict);
     match (args.lambda, args.f) {
         (Some(lambda), _) => aggregator = aggregator.with_byzantine_share(ByzantineShare::Lambda(lambda)),
         (None, Some(f)) => aggregator = aggregator.with_byzantine_share(ByzantineShare::F(f)),

@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use byzagg::{Backend, Error};
+use byzagg::{BackendList, Error};
 use clap::Args;
 
 use crate::print;
 
-/// `byzagg bench`: every list flag may be repeated or take a comma-separated list.
+/// `byzagg bench`: every list flag may be repeated or take a comma-separated list, but for
+/// `--backend` a comma list names one sharded engine.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Rules (text form) or primitives (order_stats, pairwise_dist, center_dist, mix).
@@ -16,9 +17,10 @@ pub(crate) struct BenchArgs {
     /// get f = n/5.
     #[arg(long = "rule", value_name = "RULE")]
     pub(crate) rules: Vec<String>,
-    /// Backends (cpu, cuda, ...); default cpu.
-    #[arg(long = "backend", value_name = "NAME", value_delimiter = ',')]
-    pub(crate) backends: Vec<Backend>,
+    /// Backends to compare, one per flag (repeat it: --backend cpu --backend cuda); a comma
+    /// list in one flag is one sharded engine (cpu,cpu; cuda:0,cuda:1; cuda:all); default cpu.
+    #[arg(long = "backend", value_name = "NAME")]
+    pub(crate) backends: Vec<BackendList>,
     /// Row counts; default 8,16,32,64.
     #[arg(long = "n", value_name = "N", value_delimiter = ',', value_parser = parse_size)]
     pub(crate) ns: Vec<usize>,
@@ -183,7 +185,14 @@ mod tests {
         };
         assert_eq!(args.ns, vec![16, 32, 64]);
         assert_eq!(args.ds, vec![1_000_000, 10_000_000]);
-        assert_eq!(args.backends, vec![Backend::Cpu]);
+        assert_eq!(args.backends, vec![BackendList::from(byzagg::Backend::Cpu)]);
+        // One flag per engine compared; commas inside one flag shard it.
+        let cli = parse(&["bench", "--backend", "cpu", "--backend", "cpu,cpu"]).unwrap();
+        let Command::Bench(lists) = cli.command else {
+            panic!("not bench")
+        };
+        let names: Vec<String> = lists.backends.iter().map(ToString::to_string).collect();
+        assert_eq!(names, vec!["cpu", "cpu,cpu"]);
         let rules: Vec<String> = args.rules.iter().flat_map(|r| split_top_level(r)).collect();
         assert_eq!(rules, vec!["cwmed", "ctma(cwmed,lambda=0.2)", "mix"]);
         assert!(parse(&["bench", "--d", "1e"]).is_err());

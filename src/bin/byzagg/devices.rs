@@ -35,6 +35,11 @@ pub(crate) fn list() -> String {
             }
         }
     }
+    let _ = writeln!(
+        text,
+        "{:<10} --backend cpu,wgpu, cuda:0,cuda:1 or cuda:all split the coordinates across devices",
+        "lists"
+    );
     text
 }
 
