@@ -313,6 +313,7 @@ fn run<K: Kernels>(
         Plan::Mean => k.mix(rows, &mean_coeffs(w), 1, None),
         Plan::Median => k.order_stats(rows, w, OrderStat::Median),
         Plan::TrimmedMean { lambda } => k.order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
+        Plan::MeaMed { lambda } => k.order_stats(rows, w, OrderStat::MeaMed { lambda: *lambda }),
         Plan::Krum { lambda, m } => krum(k, rows, w, *lambda, *m, report),
         Plan::Gm(p) => geometric_median(k, rows, d, w, p, report),
         Plan::Ctma { base, lambda } => ctma(k, base, rows, d, w, *lambda, report),

@@ -66,6 +66,10 @@ pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
 /// - [`OrderStat::TrimmedMean`]: mass `L = lambda * W` is removed from each side; value i
 ///   keeps mass `max(0, min(C_i, W - L) - max(C_{i-1}, L))`, a kept mass below
 ///   `MASS_EPS * W` counts as zero, and the output is the kept-mass-weighted mean.
+/// - [`OrderStat::MeaMed`]: the median `med` as above (a midpoint kept in f64); if it is not
+///   finite, the output is `med`. Otherwise the values are ordered by their distance
+///   `|v - med|` (a NaN distance counts as +inf), ties by value (lower first) then row index,
+///   and the output is the weighted mean of the prefix of mass `(1 - lambda) W`.
 ///
 /// A coordinate with no value of positive weight (all weights 0) gives NaN.
 ///
@@ -86,6 +90,7 @@ pub fn order_stats(rows: &[Vec<f64>], weights: &[f64], stat: OrderStat) -> Vec<f
             match stat {
                 OrderStat::Median => weighted_median(&pairs, total),
                 OrderStat::TrimmedMean { lambda } => weighted_trimmed_mean(&pairs, total, lambda),
+                OrderStat::MeaMed { lambda } => weighted_mean_around_median(&pairs, total, lambda),
             }
         })
         .collect()
@@ -205,6 +210,38 @@ fn weighted_trimmed_mean(pairs: &[(f64, f64, usize)], total: f64, lambda: f64) -
     sum / kept_total
 }
 
+/// MeaMed (SPEC 4.8) over sorted (value, weight, row) triples of positive weight: the mean
+/// of the mass `(1 - lambda) W` closest to the weighted median.
+fn weighted_mean_around_median(pairs: &[(f64, f64, usize)], total: f64, lambda: f64) -> f64 {
+    let med = weighted_median(pairs, total);
+    if !med.is_finite() {
+        return med;
+    }
+    let distance = |v: f64| {
+        let d = (v - med).abs();
+        if d.is_nan() { f64::INFINITY } else { d }
+    };
+    let mut by_distance = pairs.to_vec();
+    by_distance.sort_by(|a, b| {
+        distance(a.0)
+            .total_cmp(&distance(b.0))
+            .then(value_order(a.0, b.0))
+            .then(a.2.cmp(&b.2))
+    });
+    let mut left = (1.0 - lambda) * total;
+    let (mut sum, mut kept) = (0.0, 0.0);
+    for (v, w, _) in by_distance {
+        if left <= MASS_EPS * total {
+            break;
+        }
+        let mass = w.min(left);
+        sum += mass * v;
+        kept += mass;
+        left -= mass;
+    }
+    sum / kept
+}
+
 /// The prefix of mass `target` (SPEC section 2): the rows of positive weight ordered by
 /// (`r`, index), each taking mass `min(w_j, left)`, until `left <= MASS_EPS * total`.
 /// Rows listed in `first` are taken before all others (in that order, if of positive
@@ -256,6 +293,7 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
         Plan::Mean => weighted_mean(rows, w),
         Plan::Median => order_stats(rows, w, OrderStat::Median),
         Plan::TrimmedMean { lambda } => order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
+        Plan::MeaMed { lambda } => order_stats(rows, w, OrderStat::MeaMed { lambda: *lambda }),
         Plan::Krum { lambda, m } => krum(rows, w, *lambda, *m)?,
         Plan::Gm(p) => geometric_median(rows, w, p),
         Plan::Ctma { base, lambda } => {

@@ -179,6 +179,9 @@ pub fn rules() -> Vec<Rule> {
         Rule::CwTm {
             tolerance: lambda(0.25),
         },
+        Rule::MeaMed {
+            tolerance: lambda(0.25),
+        },
         Rule::krum(2),
         Rule::Krum {
             tolerance: Some(ByzantineShare::F(2)),
@@ -354,7 +357,7 @@ pub fn tolerates(plan: &Plan, w: &[f64], bad: &[bool]) -> bool {
     match plan {
         Plan::Mean => false,
         Plan::Median | Plan::Gm(_) => majority,
-        Plan::TrimmedMean { lambda } => within(*lambda),
+        Plan::TrimmedMean { lambda } | Plan::MeaMed { lambda } => within(*lambda),
         Plan::Krum { lambda, m } => {
             let clean = w.iter().zip(bad).filter(|(w, b)| **w > 0.0 && !**b).count();
             within(*lambda) && clean >= *m

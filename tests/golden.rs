@@ -119,3 +119,46 @@ fn gm_default_meets_the_optimality_condition() {
         assert!(g < 1e-4, "{backend}: |sum of unit vectors| / W = {g}");
     }
 }
+
+/// Asserts `got` within `tol` (relative to max(1, |want|)) of `want`, coordinate by coordinate.
+fn assert_near(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (f64::from(*g) - w).abs() <= tol * w.abs().max(1.0),
+            "{what}: got {got:?}, want {want:?}"
+        );
+    }
+}
+
+/// Four rows whose coordinates exercise MeaMed's window: a midpoint median with a tie on
+/// either side of it, a far outlier below, and a median of zeros.
+const MEAMED_ROWS: [[f32; 3]; 4] = [
+    [1.0, 10.0, 0.0],
+    [2.0, 20.0, 0.0],
+    [4.0, 40.0, 5.0],
+    [100.0, -50.0, 0.0],
+];
+
+#[test]
+fn meamed_by_hand() {
+    // f = 1: the 3 values closest to the median. Coordinate 0: median 3, distances 2, 1, 1,
+    // 97: 2 and 4 tie at 1, then 1; (2 + 4 + 1) / 3. Coordinate 1: median 15, 10 and 20 at
+    // 5, then 40 at 25 (-50 is 65 away): 70 / 3. Coordinate 2: three zeros.
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let got = aggregate("meamed(f=1)", backend, &MEAMED_ROWS);
+        assert_near(&got, &[7.0 / 3.0, 70.0 / 3.0, 0.0], 1e-6, &format!("{backend}"));
+        // Weights 1, 1, 2, 1 and lambda = 0.2 keep mass 4 of 5. Coordinate 0: cumulative
+        // weights 1, 2, 4 reach half (2.5) at 4, the median; then 4 (mass 2, distance 0),
+        // 2 (distance 2), 1 (distance 3): (8 + 2 + 1) / 4. Coordinate 1 (sorted -50, 10, 20,
+        // 40 with weights 1, 1, 1, 2): the median is 20; 20, 10 (distance 10) and 40
+        // (distance 20, mass 2): (20 + 10 + 80) / 4. Coordinate 2: the median 0 and the
+        // three zeros' mass 3, then 1 of the 5 (mass 2): (0 + 5) / 4.
+        let agg = Aggregator::new("meamed(lambda=0.2)".parse().unwrap(), backend).unwrap();
+        let batch = Batch::from_rows(&MEAMED_ROWS)
+            .and_then(|b| b.with_weights(&[1.0, 1.0, 2.0, 1.0]))
+            .unwrap();
+        let got = agg.aggregate(&batch).unwrap();
+        assert_near(&got, &[2.75, 27.5, 1.25], 1e-6, &format!("{backend} weighted"));
+    }
+}

@@ -125,6 +125,20 @@ pub enum Rule {
         /// Mass trimmed from each side; `None` takes the default.
         tolerance: Option<ByzantineShare>,
     },
+    /// Weighted mean around the median (MeaMed; ByzFL's `Meamed`, the second step of Bulyan).
+    ///
+    /// Per coordinate: `med` is the weighted median (SPEC 4.2, a midpoint kept in f64); the
+    /// rows of positive weight are ordered by `|x_i - med|` (a NaN distance counts as `+inf`),
+    /// ties by value (lower first, in the order of SPEC 3) then row index, and the output is
+    /// the weighted mean of the prefix of mass `(1 - lambda) W` (the last row taken gives only
+    /// the mass needed). With uniform weights and lambda = f/n: the mean of the n - f values
+    /// closest to the median. Non-finite values are farthest from a finite median, so mass up
+    /// to lambda W of them never reaches the output; if the median itself is not finite
+    /// (non-finite values hold half the mass) the output is that median.
+    MeaMed {
+        /// Mass left out, lambda or f; `None` takes the default.
+        tolerance: Option<ByzantineShare>,
+    },
     /// Krum (`m = Some(1)` or `None` with `multi = false`) and Multi-Krum.
     Krum {
         /// f or lambda; `None` takes the default.
@@ -269,6 +283,9 @@ impl Rule {
             Rule::CwTm { tolerance } => Plan::TrimmedMean {
                 lambda: trim_lambda(pick(tolerance)?, n)?,
             },
+            Rule::MeaMed { tolerance } => Plan::MeaMed {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+            },
             Rule::Krum { tolerance, multi, m } => {
                 let t = pick(tolerance)?;
                 let f = match t {
@@ -404,6 +421,11 @@ pub enum Plan {
         /// Trimmed share of the weight on each side, in [0, 1/2).
         lambda: f64,
     },
+    /// Weighted mean around the median (SPEC 4.8, [`Rule::MeaMed`]).
+    MeaMed {
+        /// Share of the weight left out, in [0, 1/2).
+        lambda: f64,
+    },
     /// Weighted (Multi-)Krum (SPEC 4.4); `m == 1` outputs the best row itself.
     Krum {
         /// Byzantine share of the weight, in [0, 1/2).
@@ -456,7 +478,7 @@ impl Plan {
         use crate::budget::bytes;
         let vectors = bytes(&[d], 4 * 4);
         match self {
-            Plan::Mean | Plan::Median | Plan::TrimmedMean { .. } | Plan::Gm(_) => {
+            Plan::Mean | Plan::Median | Plan::TrimmedMean { .. } | Plan::MeaMed { .. } | Plan::Gm(_) => {
                 vectors.saturating_add(bytes(&[n], 16))
             }
             Plan::Krum { .. } => bytes(&[n, n], 24).saturating_add(vectors),
