@@ -27,7 +27,7 @@ pub enum OrderStat {
     /// Weighted mean around the median (MeaMed): the mean of the mass `(1 - lambda) W` whose
     /// values lie closest to the weighted median (SPEC 4.8; see `Rule::MeaMed`).
     MeaMed {
-        /// In [0, 1/2).
+        /// In [0, 1): the rule caps it below 1/2, Bulyan's second step goes past it.
         lambda: f64,
     },
 }

@@ -78,10 +78,15 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
             "at least one weight must be > 0",
         ));
     }
-    if let OrderStat::TrimmedMean { lambda } | OrderStat::MeaMed { lambda } = stat
+    if let OrderStat::TrimmedMean { lambda } = stat
         && !(0.0..0.5).contains(&lambda)
     {
         return Err(Error::invalid("lambda", lambda, "must lie in [0, 1/2)"));
+    }
+    if let OrderStat::MeaMed { lambda } = stat
+        && !(0.0..1.0).contains(&lambda)
+    {
+        return Err(Error::invalid("lambda", lambda, "must lie in [0, 1) for MeaMed"));
     }
     let rows: Vec<&[f32]> = active.iter().map(|&i| rows[i]).collect();
     let weights: Vec<f64> = active.iter().map(|&i| weights[i]).collect();
