@@ -134,7 +134,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The default jobs: `mean`, `cwmed`, `cwtm`, `krum`, `gm`, `ctma(cwmed)`, `center_dist`.
+    /// The default jobs: `mean`, `cwmed`, `cwtm`, `krum`, `gm`, `ctma(cwmed)`, `meamed`, `bulyan`,
+    /// `cge`, `monna`, `center_dist`.
     pub fn default_jobs() -> Vec<Job> {
         [
             "mean",
@@ -143,6 +144,10 @@ impl Config {
             "krum",
             "gm",
             "ctma(cwmed)",
+            "meamed",
+            "bulyan",
+            "cge",
+            "monna",
             "center_dist",
         ]
         .iter()
