@@ -1,5 +1,5 @@
-// order_stats.cu: primitive 1 of SPEC section 5, the coordinate-wise weighted median (SPEC 4.2)
-// and weighted trimmed mean (SPEC 4.3). Launched by src/cuda/order_stats.rs.
+// order_stats.cu: primitive 1 of SPEC section 5, the coordinate-wise weighted median (SPEC 4.2),
+// weighted trimmed mean (SPEC 4.3) and weighted mean around the median (MeaMed, SPEC 4.8). Launched by src/cuda/order_stats.rs.
 //
 // Layout: `rows` is a device array of m pointers, one per row of positive weight, in row
 // order, each already offset to the first coordinate of this chunk; `w` holds their m
@@ -185,6 +185,67 @@ __device__ __forceinline__ float trim_walk(const Keys& key, int m, const double*
   return (float)(sum / kept_total);
 }
 
+// MeaMed (the rule's docs in src/rule/mod.rs) over the sorted keys: the median as in
+// median_walk but with the midpoint kept in f64; a non-finite median is the result. Otherwise
+// the mass `keep` = (1 - lambda) W closest to the median, walked outwards from it: ranks
+// 0..a hold values <= med, ranks a+1.. values >= med, and each step takes the closer of the
+// next rank below and the next above (a tie goes below; a NaN distance counts as +inf) until
+// the mass left is at most eps = MASS_EPS * W, as src/cpu/order_stats.rs `meamed` does.
+// Run-time ranks, so only the scratch keys serve it (register keys would go to a stack frame).
+template <class Keys>
+__device__ __forceinline__ float meamed_walk(const Keys& key, int m, const double* __restrict__ w, double total,
+                                             double keep, double eps) {
+  int a = m - 1;
+  bool mid = false;
+  double c = 0.0;
+  for (int k = 0; k < m; ++k) {
+    c += w[(unsigned)key(k)];
+    if (2.0 * c == total) {
+      a = k;
+      mid = k + 1 < m;
+      break;
+    }
+    if (2.0 * c > total) {
+      a = k;
+      break;
+    }
+  }
+  const double va = (double)from_order_bits((unsigned)(key(a) >> 32));
+  const double med = mid ? (va + (double)from_order_bits((unsigned)(key(a + 1) >> 32))) / 2.0 : va;
+  if (med != med || isinf(med)) return (float)med;
+  int down = a + 1, up = a + 1;
+  double left = keep, sum = 0.0, kept = 0.0;
+  while (left > eps) {
+    int k;
+    if (down > 0 && up < m) {
+      const double lo = (double)from_order_bits((unsigned)(key(down - 1) >> 32));
+      const double hi = (double)from_order_bits((unsigned)(key(up) >> 32));
+      double dlo = fabs(lo - med), dhi = fabs(hi - med);
+      const double inf = (double)__uint_as_float(0x7f800000u);
+      if (dlo != dlo) dlo = inf;
+      if (dhi != dhi) dhi = inf;
+      k = dlo <= dhi ? down - 1 : up;
+    } else if (down > 0) {
+      k = down - 1;
+    } else if (up < m) {
+      k = up;
+    } else {
+      break;
+    }
+    if (k < down) {
+      down = k;
+    } else {
+      up = k + 1;
+    }
+    const u64 kk = key(k);
+    const double mass = fmin(w[(unsigned)kk], left);
+    sum += mass * (double)from_order_bits((unsigned)(kk >> 32));
+    kept += mass;
+    left -= mass;
+  }
+  return (float)(sum / kept);
+}
+
 // median_walk over keys held in registers: the walk only finds the rank(s), and every key is
 // read at a constant index (a runtime index would move the sorted keys to a stack frame).
 template <int N>
@@ -289,6 +350,21 @@ __device__ __forceinline__ void order_stats_heap(const float* const* __restrict_
   }
 }
 
+// MeaMed on the scratch path, any row count; `hi` carries keep = (1 - lambda) W.
+__device__ __forceinline__ void order_stats_meamed_scratch(const float* const* __restrict__ rows,
+                                                           const double* __restrict__ w, int m, double total,
+                                                           double keep, double eps, u64 len,
+                                                           float* __restrict__ out, u64* __restrict__ scratch) {
+  const u64 stride = (u64)gridDim.x * blockDim.x;
+  const u64 me = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+  u64* keys = scratch + me;
+  for (u64 t = me; t < len; t += stride) {
+    for (int k = 0; k < m; ++k) keys[(u64)k * stride] = make_key(rows[k][t], k);
+    heap_sort(keys, stride, m);
+    out[t] = meamed_walk(ScratchKeys{keys, stride}, m, w, total, keep, eps);
+  }
+}
+
 // Every entry point has this signature (src/cuda/order_stats.rs launches them all alike):
 // rows, w, m, total = W, lo = lambda W, hi = W - lambda W, eps = MASS_EPS W, len, out, scratch
 // (scratch: m * gridDim.x * blockDim.x keys, used by the _heap variants only).
@@ -328,4 +404,9 @@ extern "C" __global__ void __launch_bounds__(128) order_stats_median_heap(ORDER_
 
 extern "C" __global__ void __launch_bounds__(128) order_stats_trim_heap(ORDER_STATS_ARGS) {
   order_stats_heap<false>(rows, w, m, total, lo, hi, eps, len, out, scratch);
+}
+
+// MeaMed: `lo` unused, `hi` = (1 - lambda) W, the mass kept around the median.
+extern "C" __global__ void __launch_bounds__(128) order_stats_meamed_heap(ORDER_STATS_ARGS) {
+  order_stats_meamed_scratch(rows, w, m, total, hi, eps, len, out, scratch);
 }

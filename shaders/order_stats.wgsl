@@ -2,7 +2,7 @@
 //
 // One invocation per coordinate c of one chunk (`len` coordinates): it orders the values of the
 // `m` rows of positive weight by -inf < finite < +inf < NaN (any NaN, -0 == +0), ties by row
-// index, and reduces them to a weighted median or a weighted trimmed mean. No arrays: each value's
+// index, and reduces them to a weighted median, a weighted trimmed mean or MeaMed. No arrays: each value's
 // cumulative weight C below it is a count over the others (O(m^2) loads, fast on lavapipe, where
 // dynamically indexed private arrays are slow). Launch: workgroups of 64 in a 2D grid, the linear
 // id is (wid.y * nwg.x + wid.x) * 64 + lid; ids >= len return at once.
@@ -16,7 +16,7 @@ struct Params {
     m: u32,          // rows of positive weight
     total_lo: u32,   // T, the sum of the fixed-point weights (u64)
     total_hi: u32,
-    trim_lo: u32,    // L = lambda T, trimmed from each end (trimmed mean only)
+    trim_lo: u32,    // L = lambda T, trimmed from each end (trimmed mean); K = (1 - lambda) T (MeaMed)
     trim_hi: u32,
     eps_lo: u32,     // E = MASS_EPS T rounded up: a kept mass below E counts as zero
     eps_hi: u32,
@@ -140,18 +140,18 @@ fn weight_below(c: u32, a: u32, ka: u32) -> vec2<u32> {
     return below;
 }
 
-@compute @workgroup_size(64)
-fn order_stats_median(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let c = linear_id(wid, nwg, lid);
-    if (c >= p.len) {
-        return;
-    }
+// The weighted median of one coordinate: its bits, and the one or two values it is taken from
+// (lo == hi unless it is a midpoint).
+struct Median {
+    bits: u32,
+    lo: f32,
+    hi: f32,
+}
+
+// The weighted median of coordinate c (SPEC 4.2): the value where the cumulative weight first
+// reaches half, or its midpoint with the next value when it is exactly half.
+fn median_of(c: u32) -> Median {
     let total = vec2<u32>(p.total_lo, p.total_hi);
-    var result = NAN_BITS;
     for (var a = 0u; a < p.m; a = a + 1u) {
         let ra = members[a];
         let va = x[ra.x * p.len + c];
@@ -160,7 +160,6 @@ fn order_stats_median(
         let above = add64(below, ra.yz);
         // The value where the cumulative weight first reaches half: 2 C_below < T <= 2 C_above.
         if (lt64(twice64(below), total) && !lt64(twice64(above), total)) {
-            result = bitcast<u32>(va);
             if (eq64(twice64(above), total)) {
                 // Exactly half at or below: the midpoint with the next value in the order.
                 var found = false;
@@ -180,13 +179,26 @@ fn order_stats_median(
                     }
                 }
                 if (found) {
-                    result = midpoint(va, vn);
+                    return Median(midpoint(va, vn), va, vn);
                 }
             }
-            break;
+            return Median(bitcast<u32>(va), va, va);
         }
     }
-    out[c] = result;
+    return Median(NAN_BITS, 0.0, 0.0);
+}
+
+@compute @workgroup_size(64)
+fn order_stats_median(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = linear_id(wid, nwg, lid);
+    if (c >= p.len) {
+        return;
+    }
+    out[c] = median_of(c).bits;
 }
 
 @compute @workgroup_size(64)
@@ -223,6 +235,81 @@ fn order_stats_trim(
             let kept = sub64(top, bottom);
             if (!lt64(kept, eps)) {
                 let fraction = to_f32(kept) * p.inv_total;
+                sum = sum + fraction * va;
+                kept_sum = kept_sum + fraction;
+            }
+        }
+    }
+    out[c] = bitcast<u32>(sum / kept_sum);
+}
+
+// The distance |v - med| as the bits of a non-negative f32, whose unsigned order is the order
+// of the distances: +inf for a non-finite v (med is finite here). The two values a midpoint
+// is taken from are equally far from it, though the f32 midpoint is rounded: both get the
+// smaller of their two f32 distances, so they tie (and go lower value first) as they do in
+// exact arithmetic, and stay no farther than any value outside them. A finite v whose
+// difference overflows f32 gets the largest finite distance, so it still comes before every
+// non-finite value (as in f64); two such values tie there and go in value order, where f64
+// may order them by their true distances.
+fn distance_bits(v: f32, m: Median) -> u32 {
+    if (!is_finite(v)) {
+        return 0x7f800000u;
+    }
+    let med = bitcast<f32>(m.bits);
+    let k = key(v);
+    if (k == key(m.lo) || k == key(m.hi)) {
+        return min(bitcast<u32>(min(med - m.lo, m.hi - med)) & 0x7fffffffu, 0x7f7fffffu);
+    }
+    return min(bitcast<u32>(abs(v - med)) & 0x7fffffffu, 0x7f7fffffu);
+}
+
+// MeaMed (the rule's docs in src/rule/mod.rs): the median (rounded to f32), then the mean of the
+// mass K = (1 - lambda) T closest to it; a non-finite median is the result. Values are ordered
+// by (distance, key, row): the lower value first on a tie. Each value's mass before it in that
+// order is a count over the others, as the trimmed mean's C is; it keeps min(w, K - before)
+// while K - before > E, the mass left of the sequential walk. `trim_lo/hi` carry K.
+@compute @workgroup_size(64)
+fn order_stats_meamed(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c = linear_id(wid, nwg, lid);
+    if (c >= p.len) {
+        return;
+    }
+    let med = median_of(c);
+    if ((med.bits & 0x7f800000u) == 0x7f800000u) {
+        out[c] = med.bits;
+        return;
+    }
+    let keep = vec2<u32>(p.trim_lo, p.trim_hi);
+    let eps = vec2<u32>(p.eps_lo, p.eps_hi);
+    var sum = 0.0;
+    var kept_sum = 0.0;
+    for (var a = 0u; a < p.m; a = a + 1u) {
+        let ra = members[a];
+        let va = x[ra.x * p.len + c];
+        let ka = key(va);
+        let da = distance_bits(va, med);
+        var before = vec2<u32>(0u, 0u);
+        for (var b = 0u; b < p.m; b = b + 1u) {
+            let rb = members[b];
+            let vb = x[rb.x * p.len + c];
+            let kb = key(vb);
+            let db = distance_bits(vb, med);
+            if (db < da || (db == da && (kb < ka || (kb == ka && b < a)))) {
+                before = add64(before, rb.yz);
+            }
+        }
+        if (lt64(before, keep)) {
+            let left = sub64(keep, before);
+            if (lt64(eps, left)) {
+                var mass = ra.yz;
+                if (lt64(left, mass)) {
+                    mass = left;
+                }
+                let fraction = to_f32(mass) * p.inv_total;
                 sum = sum + fraction * va;
                 kept_sum = kept_sum + fraction;
             }

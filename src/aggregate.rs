@@ -313,6 +313,18 @@ fn run<K: Kernels>(
         Plan::Mean => k.mix(rows, &mean_coeffs(w), 1, None),
         Plan::Median => k.order_stats(rows, w, OrderStat::Median),
         Plan::TrimmedMean { lambda } => k.order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
+        Plan::MeaMed { lambda } => k.order_stats(rows, w, OrderStat::MeaMed { lambda: *lambda }),
+        Plan::Bulyan { lambda } => bulyan(k, rows, w, *lambda, report),
+        Plan::Cge { lambda } => {
+            let origin = k.zeros(1, d)?;
+            nearest_mass_mean(k, rows, w, &origin, *lambda)
+        }
+        Plan::Monna { lambda, pivot } => {
+            let mut pick = vec![0.0; n];
+            pick[*pivot] = 1.0;
+            let center = k.mix(rows, &pick, 1, None)?;
+            nearest_mass_mean(k, rows, w, &center, *lambda)
+        }
         Plan::Krum { lambda, m } => krum(k, rows, w, *lambda, *m, report),
         Plan::Gm(p) => geometric_median(k, rows, d, w, p, report),
         Plan::Ctma { base, lambda } => ctma(k, base, rows, d, w, *lambda, report),
@@ -357,6 +369,96 @@ fn krum<K: Kernels>(
         }
     }
     report.steps.push(Step::Krum { scores, selected });
+    k.mix(rows, &coeffs, 1, None)
+}
+
+/// Bulyan ([`Rule::Bulyan`]): iterated weighted Krum selects mass `(1 - 2 lambda) W`, then
+/// MeaMed over the selection keeps mass `(1 - 4 lambda) W`. One pass of pairwise distances;
+/// the rounds of Krum are host-side over the n x n matrix.
+fn bulyan<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    w: &[f64],
+    lambda: f64,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let total: f64 = w.iter().sum();
+    let dist = k.pairwise_dist(rows)?;
+    let byzantine = lambda * total;
+    let eps = MASS_EPS * total;
+    // The pool: the weights of the rows not yet selected (0 once selected).
+    let mut pool = w.to_vec();
+    let mut masses = vec![0.0; n];
+    let mut left = (1.0 - 2.0 * lambda) * total;
+    let mut selected = Vec::new();
+    let mut first_scores = None;
+    while left > eps {
+        let scores = pool_krum_scores(&dist, &pool, byzantine, total);
+        let Some(best) = (0..n)
+            .filter(|&i| pool[i] > 0.0)
+            .min_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)))
+        else {
+            break;
+        };
+        masses[best] = pool[best].min(left);
+        left -= masses[best];
+        pool[best] = 0.0;
+        selected.push(best);
+        first_scores.get_or_insert(scores);
+    }
+    report.steps.push(Step::Krum {
+        scores: first_scores.unwrap_or_else(|| vec![f64::INFINITY; n]),
+        selected,
+    });
+    let chosen: f64 = masses.iter().sum();
+    let keep = ((1.0 - 4.0 * lambda) * total / chosen).min(1.0);
+    k.order_stats(rows, &masses, OrderStat::MeaMed { lambda: 1.0 - keep })
+}
+
+/// Weighted Krum scores over a pool of rows (`pool`: the weight of each row still in it, 0
+/// for the others) with the Byzantine mass fixed at `byzantine`: the neighbours of i are the
+/// other rows of the pool by (distance, index) up to mass `W_R - byzantine - w_i - W_R / |R|`.
+/// Rows outside the pool, and rows with a non-finite value, score `+inf`. `total` (W) sets the
+/// prefix's `MASS_EPS` as everywhere else.
+fn pool_krum_scores(dist: &[f64], pool: &[f64], byzantine: f64, total: f64) -> Vec<f64> {
+    let n = pool.len();
+    let mass: f64 = pool.iter().sum();
+    let size = pool.iter().filter(|&&p| p > 0.0).count();
+    (0..n)
+        .map(|i| {
+            if pool[i] == 0.0 || dist[i * n + i] != 0.0 {
+                return f64::INFINITY;
+            }
+            let target = mass - byzantine - pool[i] - mass / size as f64;
+            let mut r: Vec<f64> = dist[i * n..(i + 1) * n].to_vec();
+            r[i] = f64::INFINITY;
+            let mut others = pool.to_vec();
+            others[i] = 0.0;
+            prefix_by_distance(&r, &others, target, total)
+                .into_iter()
+                .map(|(j, m)| m * r[j])
+                .sum()
+        })
+        .collect()
+}
+
+/// The weighted mean of the mass `(1 - lambda) W` nearest to `center` (by squared distance,
+/// then index; non-finite rows last): CGE with the origin as center, MoNNA with the pivot.
+fn nearest_mass_mean<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    w: &[f64],
+    center: &K::Rows<'_>,
+    lambda: f64,
+) -> Result<K::Rows<'static>> {
+    let total: f64 = w.iter().sum();
+    let r = k.center_dist(rows, center)?;
+    let target = (1.0 - lambda) * total;
+    let mut coeffs = vec![0.0; w.len()];
+    for (i, mass) in prefix_by_distance(&r, w, target, total) {
+        coeffs[i] = mass / target;
+    }
     k.mix(rows, &coeffs, 1, None)
 }
 

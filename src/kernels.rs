@@ -24,6 +24,12 @@ pub enum OrderStat {
         /// In [0, 1/2).
         lambda: f64,
     },
+    /// Weighted mean around the median (MeaMed): the mean of the mass `(1 - lambda) W` whose
+    /// values lie closest to the weighted median (SPEC 4.8; see `Rule::MeaMed`).
+    MeaMed {
+        /// In [0, 1): the rule caps it below 1/2, Bulyan's second step goes past it.
+        lambda: f64,
+    },
 }
 
 /// The four primitives of SPEC section 5 over backend-resident `k x d` matrices.

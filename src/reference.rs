@@ -66,6 +66,10 @@ pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
 /// - [`OrderStat::TrimmedMean`]: mass `L = lambda * W` is removed from each side; value i
 ///   keeps mass `max(0, min(C_i, W - L) - max(C_{i-1}, L))`, a kept mass below
 ///   `MASS_EPS * W` counts as zero, and the output is the kept-mass-weighted mean.
+/// - [`OrderStat::MeaMed`]: the median `med` as above (a midpoint kept in f64); if it is not
+///   finite, the output is `med`. Otherwise the values are ordered by their distance
+///   `|v - med|` (a NaN distance counts as +inf), ties by value (lower first) then row index,
+///   and the output is the weighted mean of the prefix of mass `(1 - lambda) W`.
 ///
 /// A coordinate with no value of positive weight (all weights 0) gives NaN.
 ///
@@ -86,6 +90,7 @@ pub fn order_stats(rows: &[Vec<f64>], weights: &[f64], stat: OrderStat) -> Vec<f
             match stat {
                 OrderStat::Median => weighted_median(&pairs, total),
                 OrderStat::TrimmedMean { lambda } => weighted_trimmed_mean(&pairs, total, lambda),
+                OrderStat::MeaMed { lambda } => weighted_mean_around_median(&pairs, total, lambda),
             }
         })
         .collect()
@@ -205,6 +210,38 @@ fn weighted_trimmed_mean(pairs: &[(f64, f64, usize)], total: f64, lambda: f64) -
     sum / kept_total
 }
 
+/// MeaMed (SPEC 4.8) over sorted (value, weight, row) triples of positive weight: the mean
+/// of the mass `(1 - lambda) W` closest to the weighted median.
+fn weighted_mean_around_median(pairs: &[(f64, f64, usize)], total: f64, lambda: f64) -> f64 {
+    let med = weighted_median(pairs, total);
+    if !med.is_finite() {
+        return med;
+    }
+    let distance = |v: f64| {
+        let d = (v - med).abs();
+        if d.is_nan() { f64::INFINITY } else { d }
+    };
+    let mut by_distance = pairs.to_vec();
+    by_distance.sort_by(|a, b| {
+        distance(a.0)
+            .total_cmp(&distance(b.0))
+            .then(value_order(a.0, b.0))
+            .then(a.2.cmp(&b.2))
+    });
+    let mut left = (1.0 - lambda) * total;
+    let (mut sum, mut kept) = (0.0, 0.0);
+    for (v, w, _) in by_distance {
+        if left <= MASS_EPS * total {
+            break;
+        }
+        let mass = w.min(left);
+        sum += mass * v;
+        kept += mass;
+        left -= mass;
+    }
+    sum / kept
+}
+
 /// The prefix of mass `target` (SPEC section 2): the rows of positive weight ordered by
 /// (`r`, index), each taking mass `min(w_j, left)`, until `left <= MASS_EPS * total`.
 /// Rows listed in `first` are taken before all others (in that order, if of positive
@@ -256,6 +293,19 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
         Plan::Mean => weighted_mean(rows, w),
         Plan::Median => order_stats(rows, w, OrderStat::Median),
         Plan::TrimmedMean { lambda } => order_stats(rows, w, OrderStat::TrimmedMean { lambda: *lambda }),
+        Plan::MeaMed { lambda } => order_stats(rows, w, OrderStat::MeaMed { lambda: *lambda }),
+        Plan::Bulyan { lambda } => bulyan(rows, w, *lambda),
+        Plan::Cge { lambda } => mean_of_nearest_mass(rows, w, &vec![0.0; d], *lambda),
+        Plan::Monna { lambda, pivot } => {
+            let Some(center) = rows.get(*pivot) else {
+                return Err(Error::invalid(
+                    "pivot",
+                    pivot,
+                    format!("monna needs a pivot row 0 <= pivot < n = {n}"),
+                ));
+            };
+            mean_of_nearest_mass(rows, w, center, *lambda)
+        }
         Plan::Krum { lambda, m } => krum(rows, w, *lambda, *m)?,
         Plan::Gm(p) => geometric_median(rows, w, p),
         Plan::Ctma { base, lambda } => {
@@ -402,6 +452,67 @@ fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>>
         }
     }
     Ok(out)
+}
+
+/// CGE and MoNNA (SPEC 4.8): the rows of positive weight by (squared distance to `center`,
+/// index), the weighted mean of the prefix of mass `(1 - lambda) W`.
+fn mean_of_nearest_mass(rows: &[Vec<f64>], w: &[f64], center: &[f64], lambda: f64) -> Vec<f64> {
+    let d = center.len();
+    let total: f64 = w.iter().sum();
+    let r = center_dist(rows, center);
+    let target = (1.0 - lambda) * total;
+    let mut out = vec![0.0; d];
+    for (i, mass) in prefix_of_mass(&r, w, target, total, None, None) {
+        for (o, x) in out.iter_mut().zip(&rows[i]) {
+            *o += mass * x;
+        }
+    }
+    out.iter().map(|o| o / target).collect()
+}
+
+/// Bulyan (SPEC 4.8, `Rule::Bulyan`): rounds of weighted Krum over the rows not yet chosen,
+/// with the Byzantine mass fixed at lambda W, until mass `(1 - 2 lambda) W` is chosen; then
+/// MeaMed over the chosen masses keeping `(1 - 4 lambda) W`.
+fn bulyan(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Vec<f64> {
+    let n = rows.len();
+    let total: f64 = w.iter().sum();
+    let dist = pairwise_dist(rows);
+    let mut chosen = vec![0.0; n];
+    let mut open: Vec<bool> = w.iter().map(|&wi| wi > 0.0).collect();
+    let mut need = (1.0 - 2.0 * lambda) * total;
+    while need > MASS_EPS * total {
+        let pool: Vec<f64> = (0..n).map(|j| if open[j] { w[j] } else { 0.0 }).collect();
+        let pool_mass: f64 = pool.iter().sum();
+        let size = open.iter().filter(|&&o| o).count();
+        let score = |i: usize| -> f64 {
+            if !is_finite_row(&rows[i]) {
+                return f64::INFINITY;
+            }
+            let target = pool_mass - lambda * total - w[i] - pool_mass / size as f64;
+            if target <= MASS_EPS * total {
+                return 0.0;
+            }
+            let r = &dist[i * n..(i + 1) * n];
+            prefix_of_mass(r, &pool, target, total, None, Some(i))
+                .into_iter()
+                .map(|(j, mass)| mass * r[j])
+                .sum()
+        };
+        let Some(best) = (0..n)
+            .filter(|&i| open[i])
+            .map(|i| (score(i), i))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map(|(_, i)| i)
+        else {
+            break;
+        };
+        chosen[best] = w[best].min(need);
+        need -= chosen[best];
+        open[best] = false;
+    }
+    let chosen_mass: f64 = chosen.iter().sum();
+    let keep = ((1.0 - 4.0 * lambda) * total / chosen_mass).min(1.0);
+    order_stats(rows, &chosen, OrderStat::MeaMed { lambda: 1.0 - keep })
 }
 
 /// Smoothed Weiszfeld geometric median (SPEC 4.5).

@@ -179,6 +179,19 @@ pub fn rules() -> Vec<Rule> {
         Rule::CwTm {
             tolerance: lambda(0.25),
         },
+        Rule::MeaMed {
+            tolerance: lambda(0.25),
+        },
+        Rule::Bulyan {
+            tolerance: Some(ByzantineShare::F(1)),
+        },
+        Rule::Cge {
+            tolerance: lambda(0.2),
+        },
+        Rule::Monna {
+            tolerance: lambda(0.2),
+            pivot: 1,
+        },
         Rule::krum(2),
         Rule::Krum {
             tolerance: Some(ByzantineShare::F(2)),
@@ -354,7 +367,11 @@ pub fn tolerates(plan: &Plan, w: &[f64], bad: &[bool]) -> bool {
     match plan {
         Plan::Mean => false,
         Plan::Median | Plan::Gm(_) => majority,
-        Plan::TrimmedMean { lambda } => within(*lambda),
+        Plan::TrimmedMean { lambda } | Plan::MeaMed { lambda } | Plan::Cge { lambda } => within(*lambda),
+        // Krum picks finite rows while any is left, and the selection (mass (1 - 2 lambda) W)
+        // fits in the clean mass.
+        Plan::Bulyan { lambda } => within(*lambda),
+        Plan::Monna { lambda, pivot } => within(*lambda) && !bad[*pivot],
         Plan::Krum { lambda, m } => {
             let clean = w.iter().zip(bad).filter(|(w, b)| **w > 0.0 && !**b).count();
             within(*lambda) && clean >= *m

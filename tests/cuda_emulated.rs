@@ -216,6 +216,15 @@ fn emulated_kernels_match_the_reference() {
                     }
                 }
             }
+            for lambda in [0.0, 0.2, 0.45] {
+                let got = f32s(&run(&exe, "meamed", &c, lambda, &[], 0));
+                let want = reference::order_stats(&rows, &c.w, OrderStat::MeaMed { lambda });
+                for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                    if !close(*g, f64::from(*w as f32), 1e-6) {
+                        failures.push(format!("meamed({lambda}) {tag} j={j}: got {g:e}, want {w:e}"));
+                    }
+                }
+            }
             // pairwise_dist: the raw upper-triangle sums, mapped as src/cuda/pairwise_dist.rs does.
             let raw = f64s(&run(&exe, "pairwise", &c, 0.0, &[], 0));
             let want = reference::pairwise_dist(&rows);

@@ -119,3 +119,121 @@ fn gm_default_meets_the_optimality_condition() {
         assert!(g < 1e-4, "{backend}: |sum of unit vectors| / W = {g}");
     }
 }
+
+/// Asserts `got` within `tol` (relative to max(1, |want|)) of `want`, coordinate by coordinate.
+fn assert_near(got: &[f32], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (f64::from(*g) - w).abs() <= tol * w.abs().max(1.0),
+            "{what}: got {got:?}, want {want:?}"
+        );
+    }
+}
+
+/// Four rows whose coordinates exercise MeaMed's window: a midpoint median with a tie on
+/// either side of it, a far outlier below, and a median of zeros.
+const MEAMED_ROWS: [[f32; 3]; 4] = [
+    [1.0, 10.0, 0.0],
+    [2.0, 20.0, 0.0],
+    [4.0, 40.0, 5.0],
+    [100.0, -50.0, 0.0],
+];
+
+#[test]
+fn meamed_by_hand() {
+    // f = 1: the 3 values closest to the median. Coordinate 0: median 3, distances 2, 1, 1,
+    // 97: 2 and 4 tie at 1, then 1; (2 + 4 + 1) / 3. Coordinate 1: median 15, 10 and 20 at
+    // 5, then 40 at 25 (-50 is 65 away): 70 / 3. Coordinate 2: three zeros.
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let got = aggregate("meamed(f=1)", backend, &MEAMED_ROWS);
+        assert_near(&got, &[7.0 / 3.0, 70.0 / 3.0, 0.0], 1e-6, &format!("{backend}"));
+        // Weights 1, 1, 2, 1 and lambda = 0.2 keep mass 4 of 5. Coordinate 0: cumulative
+        // weights 1, 2, 4 reach half (2.5) at 4, the median; then 4 (mass 2, distance 0),
+        // 2 (distance 2), 1 (distance 3): (8 + 2 + 1) / 4. Coordinate 1 (sorted -50, 10, 20,
+        // 40 with weights 1, 1, 1, 2): the median is 20; 20, 10 (distance 10) and 40
+        // (distance 20, mass 2): (20 + 10 + 80) / 4. Coordinate 2: the median 0 and the
+        // three zeros' mass 3, then 1 of the 5 (mass 2): (0 + 5) / 4.
+        let agg = Aggregator::new("meamed(lambda=0.2)".parse().unwrap(), backend).unwrap();
+        let batch = Batch::from_rows(&MEAMED_ROWS)
+            .and_then(|b| b.with_weights(&[1.0, 1.0, 2.0, 1.0]))
+            .unwrap();
+        let got = agg.aggregate(&batch).unwrap();
+        assert_near(&got, &[2.75, 27.5, 1.25], 1e-6, &format!("{backend} weighted"));
+    }
+}
+
+/// Four rows of norms 5, 1, 2 and 10.
+const NORM_ROWS: [[f32; 3]; 4] = [
+    [3.0, 4.0, 0.0],
+    [1.0, 0.0, 0.0],
+    [0.0, 2.0, 0.0],
+    [0.0, 0.0, 10.0],
+];
+
+#[test]
+fn cge_by_hand() {
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        // f = 1 drops the row of norm 10: the mean of the other three.
+        let got = aggregate("cge(f=1)", backend, &NORM_ROWS);
+        assert_near(&got, &[4.0 / 3.0, 2.0, 0.0], 1e-6, &format!("{backend}"));
+        // Weights 1, 1, 1, 2 and lambda = 0.2 keep mass 4: norms 1, 2, 5 whole, then 1 of
+        // the 2 of the row of norm 10.
+        let agg = Aggregator::new("cge(lambda=0.2)".parse().unwrap(), backend).unwrap();
+        let batch = Batch::from_rows(&NORM_ROWS)
+            .and_then(|b| b.with_weights(&[1.0, 1.0, 1.0, 2.0]))
+            .unwrap();
+        let got = agg.aggregate(&batch).unwrap();
+        assert_near(&got, &[1.0, 1.5, 2.5], 1e-6, &format!("{backend} weighted"));
+    }
+}
+
+#[test]
+fn monna_by_hand() {
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        // Squared distances from row 3, (0, 0, 10): 125, 101, 104, 0; f = 1 drops row 0.
+        let got = aggregate("monna(f=1,pivot=3)", backend, &NORM_ROWS);
+        assert_near(
+            &got,
+            &[1.0 / 3.0, 2.0 / 3.0, 10.0 / 3.0],
+            1e-6,
+            &format!("{backend}"),
+        );
+        // From row 1, (1, 0, 0): 20, 0, 5, 101; f = 1 drops row 3.
+        let got = aggregate("monna(f=1,pivot=1)", backend, &NORM_ROWS);
+        assert_near(&got, &[4.0 / 3.0, 2.0, 0.0], 1e-6, &format!("{backend}"));
+    }
+}
+
+#[test]
+fn bulyan_by_hand() {
+    // One-dimensional values 0, 1, 2, 3, 6, 10, 100 (rows 0..7), f = 1. Krum rounds, with
+    // |R| - 3 neighbours: of 7 rows (4 neighbours) row 2 scores 1 + 1 + 4 + 16 = 22, the
+    // least; of the 6 left (3) row 3 scores 4 + 9 + 9 = 22; of 5 (2) row 1 scores 1 + 25;
+    // of 4 (1) rows 4 and 5 tie at 16 and the lower index wins; of 3 (0) every score is 0
+    // and row 0 wins. MeaMed keeps 3 of the 5 chosen (0, 1, 2, 3, 6) around their median
+    // 2: 2, then 1 and 3 at distance 1: mean 2.
+    let rows: Vec<[f32; 3]> = [0.0f32, 1.0, 2.0, 3.0, 6.0, 10.0, 100.0]
+        .iter()
+        .map(|&v| [v, -v, 0.0])
+        .collect();
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let agg = Aggregator::new("bulyan(f=1)".parse().unwrap(), backend).unwrap();
+        let mut out = [0.0f32; 3];
+        let report = agg
+            .aggregate_into(&Batch::from_rows(&rows).unwrap(), &mut out)
+            .unwrap();
+        assert_near(&out, &[2.0, -2.0, 0.0], 1e-6, &format!("{backend}"));
+        if backend != Backend::Reference {
+            let [Step::Krum { selected, .. }] = report.steps.as_slice() else {
+                panic!("{backend}: unexpected report {report:?}");
+            };
+            assert_eq!(selected, &vec![2, 3, 1, 4, 0], "{backend}");
+        }
+    }
+    assert!(
+        Rule::Bulyan { tolerance: None }
+            .plan(6, Some(byzagg::ByzantineShare::F(1)))
+            .is_err()
+    );
+}

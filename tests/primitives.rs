@@ -77,8 +77,8 @@ fn meets(got: f32, want: f64, tol: f64) -> bool {
     approx::abs_diff_eq!(f64::from(got), want, epsilon = tol)
 }
 
-/// Primitive 1: the median exactly as the reference rounds it to f32, the trimmed mean
-/// within 1e-5 of the largest finite value in the coordinate's column.
+/// Primitive 1: the median exactly as the reference rounds it to f32, the trimmed mean and
+/// MeaMed within 1e-5 of the largest finite value in the coordinate's column.
 struct OrderStatsMatchesReference;
 
 impl KernelsJob for OrderStatsMatchesReference {
@@ -88,7 +88,11 @@ impl KernelsJob for OrderStatsMatchesReference {
         let mut failures = Vec::new();
         for case in cases() {
             let rows = k.upload(&Batch::from_contiguous(&case.data, case.n)?)?;
-            for stat in [OrderStat::Median, OrderStat::TrimmedMean { lambda: 0.2 }] {
+            for stat in [
+                OrderStat::Median,
+                OrderStat::TrimmedMean { lambda: 0.2 },
+                OrderStat::MeaMed { lambda: 0.2 },
+            ] {
                 let want = reference::order_stats(&case.rows64(), &case.weights, stat);
                 let result = k.order_stats(&rows, &case.weights, stat)?;
                 let mut got = vec![0.0f32; case.d];
@@ -100,7 +104,9 @@ impl KernelsJob for OrderStatsMatchesReference {
                         .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
                     let ok = match stat {
                         OrderStat::Median => meets(got[j], f64::from(want[j] as f32), 0.0),
-                        OrderStat::TrimmedMean { .. } => meets(got[j], want[j], 1e-5 * scale),
+                        OrderStat::TrimmedMean { .. } | OrderStat::MeaMed { .. } => {
+                            meets(got[j], want[j], 1e-5 * scale)
+                        }
                     };
                     if !ok {
                         failures.push(format!(

@@ -138,7 +138,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The default jobs: `mean`, `cwmed`, `cwtm`, `krum`, `gm`, `ctma(cwmed)`, `center_dist`.
+    /// The default jobs: `mean`, `cwmed`, `cwtm`, `krum`, `gm`, `ctma(cwmed)`, `meamed`, `bulyan`,
+    /// `cge`, `monna`, `center_dist`.
     pub fn default_jobs() -> Vec<Job> {
         [
             "mean",
@@ -147,6 +148,10 @@ impl Config {
             "krum",
             "gm",
             "ctma(cwmed)",
+            "meamed",
+            "bulyan",
+            "cge",
+            "monna",
             "center_dist",
         ]
         .iter()

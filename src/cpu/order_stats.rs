@@ -83,6 +83,11 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
     {
         return Err(Error::invalid("lambda", lambda, "must lie in [0, 1/2)"));
     }
+    if let OrderStat::MeaMed { lambda } = stat
+        && !(0.0..1.0).contains(&lambda)
+    {
+        return Err(Error::invalid("lambda", lambda, "must lie in [0, 1) for MeaMed"));
+    }
     let rows: Vec<&[f32]> = active.iter().map(|&i| rows[i]).collect();
     let weights: Vec<f64> = active.iter().map(|&i| weights[i]).collect();
     let reduce = Reduce::new(stat, total);
@@ -101,7 +106,7 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
             });
             return Ok(out);
         }
-        let net = network(m, Some(&pick.ranks()));
+        let net = network(m, Some(&pick.ranks(m)));
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
             let mut keys = vec![[0u32; LANES]; m];
             uniform_chunk(&rows, ci * CHUNK, o, &net, &pick, &mut keys);
@@ -187,6 +192,8 @@ enum Reduce {
     Median { total: f64 },
     /// SPEC 4.3: keep the mass between `lo` and `hi`; masses below `eps` count as zero.
     Trim { lo: f64, hi: f64, eps: f64 },
+    /// MeaMed: the mean of the mass `keep` closest to the median (see [`meamed`]).
+    MeaMed { total: f64, keep: f64, eps: f64 },
 }
 
 impl Reduce {
@@ -201,6 +208,11 @@ impl Reduce {
                     eps: MASS_EPS * total,
                 }
             }
+            OrderStat::MeaMed { lambda } => Reduce::MeaMed {
+                total,
+                keep: (1.0 - lambda) * total,
+                eps: MASS_EPS * total,
+            },
         }
     }
 
@@ -239,6 +251,9 @@ impl Reduce {
                     kept_total += kept;
                 }
                 (sum / kept_total) as f32
+            }
+            Reduce::MeaMed { total, keep, eps } => {
+                meamed(m, total, keep, eps, |k| w[at(k)], |k| f64::from(val(at(k))))
             }
         }
     }
@@ -303,9 +318,82 @@ impl Reduce {
                     res[l] = (sum[l] / kept_total[l]) as f32;
                 }
             }
+            Reduce::MeaMed { total, keep, eps } => {
+                for (l, r) in res.iter_mut().enumerate() {
+                    *r = meamed(
+                        m,
+                        total,
+                        keep,
+                        eps,
+                        |k| w(slots[k][l]),
+                        |k| f64::from(val(keys[k][l])),
+                    );
+                }
+            }
         }
         res
     }
+}
+
+/// MeaMed over one coordinate's `m` values in sorted order (SPEC section 3 order, ties by
+/// row index), `w(k)` and `v(k)` the weight and value of rank k: the weighted median `med`
+/// (SPEC 4.2, a midpoint kept in f64), then the weighted mean of the prefix of mass `keep`
+/// ordered by `|v - med|` (NaN as +inf), ties lower value first; a non-finite `med` is the
+/// output. The values closest to `med` form a window of ranks around it, so the prefix is a
+/// merge of the ranks below the median (walked down) and above it (walked up): O(m), no sort.
+/// Stops when the mass left is at most `eps`, as every prefix of mass in the crate does.
+#[inline(always)]
+pub(super) fn meamed(
+    m: usize,
+    total: f64,
+    keep: f64,
+    eps: f64,
+    w: impl Fn(usize) -> f64,
+    v: impl Fn(usize) -> f64,
+) -> f32 {
+    let (mut a, mut mid) = (m - 1, false);
+    let mut cumulative = 0.0;
+    for k in 0..m {
+        cumulative += w(k);
+        if 2.0 * cumulative == total {
+            (a, mid) = (k, k + 1 < m);
+            break;
+        }
+        if 2.0 * cumulative > total {
+            a = k;
+            break;
+        }
+    }
+    let med = if mid { (v(a) + v(a + 1)) / 2.0 } else { v(a) };
+    if !med.is_finite() {
+        return med as f32;
+    }
+    let distance = |k: usize| {
+        let d = (v(k) - med).abs();
+        if d.is_nan() { f64::INFINITY } else { d }
+    };
+    // Ranks 0..=a hold values <= med, ranks a + 1.. values >= med: `down` is one past the
+    // next rank below, `up` the next rank above. A tie goes below (the lower value).
+    let (mut down, mut up) = (a + 1, a + 1);
+    let (mut left, mut sum, mut kept) = (keep, 0.0, 0.0);
+    while left > eps {
+        let k = match (down > 0, up < m) {
+            (true, true) if distance(down - 1) <= distance(up) => down - 1,
+            (true, false) => down - 1,
+            (_, true) => up,
+            (false, false) => break,
+        };
+        if k < down {
+            down = k;
+        } else {
+            up = k + 1;
+        }
+        let mass = w(k).min(left);
+        sum += mass * v(k);
+        kept += mass;
+        left -= mass;
+    }
+    (sum / kept) as f32
 }
 
 /// `(a + b) / 2` computed in f64 and rounded once.
@@ -324,6 +412,9 @@ enum Pick {
         kept: Vec<(usize, f64)>,
         kept_total: f64,
     },
+    /// MeaMed: the window depends on the values, so every rank is sorted and [`meamed`] runs
+    /// per lane with every weight `w`.
+    MeaMed { w: f64, total: f64, keep: f64, eps: f64 },
 }
 
 impl Pick {
@@ -364,14 +455,21 @@ impl Pick {
                     kept_total,
                 }
             }
+            Reduce::MeaMed { total, keep, eps } => Pick::MeaMed {
+                w: w[0],
+                total,
+                keep,
+                eps,
+            },
         }
     }
 
-    /// The ranks whose values the rule reads.
-    fn ranks(&self) -> Vec<usize> {
+    /// The ranks (of `m`) whose values the rule reads.
+    fn ranks(&self, m: usize) -> Vec<usize> {
         match self {
             Pick::Median { a, b } => vec![*a, *b],
             Pick::Trim { kept, .. } => kept.iter().map(|&(k, _)| k).collect(),
+            Pick::MeaMed { .. } => (0..m).collect(),
         }
     }
 }
@@ -570,6 +668,18 @@ fn uniform_chunk(
                     res[l] = (sum[l] / kept_total) as f32;
                 }
             }
+            Pick::MeaMed { w, total, keep, eps } => {
+                for (l, r) in res.iter_mut().enumerate() {
+                    *r = meamed(
+                        keys.len(),
+                        *total,
+                        *keep,
+                        *eps,
+                        |_| *w,
+                        |k| f64::from(value(keys[k][l])),
+                    );
+                }
+            }
         }
         store(out, &res);
     }
@@ -702,6 +812,12 @@ mod tests {
                             }
                         }
                         s / kt
+                    }
+                    // The definition is the reference's; the CPU walks a window instead of
+                    // sorting by distance.
+                    OrderStat::MeaMed { .. } => {
+                        let col: Vec<Vec<f64>> = rows.iter().map(|r| vec![f64::from(r[j])]).collect();
+                        crate::reference::order_stats(&col, w, stat)[0]
                     }
                 };
                 v as f32
@@ -839,6 +955,16 @@ mod tests {
             order_stats(&s, &[1.0, 3.0, 1.0, 1.0], OrderStat::Median).unwrap(),
             vec![1.5]
         );
+        // MeaMed, f = 1 of 4: the median 2.5, then the three values closest to it: 2, 3 and
+        // the tie between 1 and 4 goes to the lower value, 1.
+        let mm = OrderStat::MeaMed { lambda: 0.25 };
+        assert_eq!(order_stats(&s, &[1.0; 4], mm).unwrap(), vec![2.0]);
+        // Weights 1, 4, 1, 1 (values 3, 1, 2, 4): the median is 1; mass 5.25 closest to it is
+        // the 4 of 1, the 1 of 2 and 0.25 of 3: (4 + 2 + 0.75) / 5.25.
+        assert_eq!(
+            order_stats(&s, &[1.0, 4.0, 1.0, 1.0], mm).unwrap(),
+            vec![(6.75f64 / 5.25) as f32]
+        );
         assert!(order_stats(&s, &[0.0; 4], OrderStat::Median).is_err());
         assert!(order_stats(&s, &[1.0; 4], OrderStat::TrimmedMean { lambda: 0.5 }).is_err());
     }
@@ -886,6 +1012,7 @@ mod tests {
                     check(&rows, &w, OrderStat::Median, &what);
                     for lambda in [0.0, 0.1, 0.2, 0.25, 1.0 / 3.0, 0.49] {
                         check(&rows, &w, OrderStat::TrimmedMean { lambda }, &what);
+                        check(&rows, &w, OrderStat::MeaMed { lambda }, &what);
                     }
                 }
             }
@@ -911,6 +1038,7 @@ mod tests {
             let w = random_weights(&mut rng, n, wk);
             check(&rows, &w, OrderStat::Median, "large n");
             check(&rows, &w, OrderStat::TrimmedMean { lambda: 0.3 }, "large n");
+            check(&rows, &w, OrderStat::MeaMed { lambda: 0.3 }, "large n");
         }
     }
 

@@ -1,13 +1,15 @@
-//! Primitive 1, `order_stats` (SPEC 4.2, 4.3 and section 5): per coordinate, the weighted
-//! median or trimmed mean of the rows of positive weight, launched from `kernels/order_stats.cu`.
+//! Primitive 1, `order_stats` (SPEC 4.2, 4.3, 4.8 and section 5): per coordinate, the weighted
+//! median, trimmed mean or MeaMed of the rows of positive weight, launched from
+//! `kernels/order_stats.cu`.
 //!
 //! Only rows of positive weight are passed to the kernel (their pointers and weights, in row
 //! order), so rows of weight 0 are never read. The entry point is chosen by that count m:
 //! register sorting networks for m <= 8, 16, 32, 64 (32-bit keys when every positive weight
 //! is 1, 64-bit keys carrying the row index otherwise) and a heap sort in a global scratch
-//! above. Launch: 1-D blocks of 128 threads, a grid-stride loop over the chunk's coordinates,
+//! above; MeaMed always takes the heap path. Launch: 1-D blocks of 128 threads, a grid-stride loop over the chunk's coordinates,
 //! one thread per coordinate (see the kernel file for the contract and the accuracy notes).
-//! The host computes W, lambda W, W - lambda W and MASS_EPS W exactly as the reference does.
+//! The host computes W, lambda W, W - lambda W, (1 - lambda) W and MASS_EPS W exactly as the
+//! reference does.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -54,8 +56,10 @@ const TRIM_UNIFORM: [(usize, &str); 4] = [
 const MEDIAN_HEAP: &str = "order_stats_median_heap";
 /// Scratch-path trimmed mean, any row count.
 const TRIM_HEAP: &str = "order_stats_trim_heap";
+/// Scratch-path MeaMed, any row count (its walk reads ranks chosen at run time).
+const MEAMED_HEAP: &str = "order_stats_meamed_heap";
 /// Every entry point of [`SOURCE`].
-pub(crate) const ENTRIES: [&str; 18] = [
+pub(crate) const ENTRIES: [&str; 19] = [
     MEDIAN_UNIFORM[0].1,
     MEDIAN_UNIFORM[1].1,
     MEDIAN_UNIFORM[2].1,
@@ -74,6 +78,7 @@ pub(crate) const ENTRIES: [&str; 18] = [
     TRIM_SMALL[3].1,
     MEDIAN_HEAP,
     TRIM_HEAP,
+    MEAMED_HEAP,
 ];
 
 const THREADS: u32 = 128;
@@ -88,6 +93,7 @@ fn entry(stat: OrderStat, m: usize, uniform: bool) -> (&'static str, bool) {
         (OrderStat::TrimmedMean { .. }, false) => (TRIM_SMALL, TRIM_HEAP),
         (OrderStat::Median, true) => (MEDIAN_UNIFORM, MEDIAN_HEAP),
         (OrderStat::TrimmedMean { .. }, true) => (TRIM_UNIFORM, TRIM_HEAP),
+        (OrderStat::MeaMed { .. }, _) => return (MEAMED_HEAP, true),
     };
     small
         .iter()
@@ -115,12 +121,12 @@ pub(crate) fn order_stats(
     }
     // The same expressions, in the same order, as reference.rs.
     let total: f64 = weights.iter().sum();
-    let lambda = match stat {
-        OrderStat::Median => 0.0,
-        OrderStat::TrimmedMean { lambda } => lambda,
+    let (lo, hi) = match stat {
+        OrderStat::Median => (0.0, total),
+        OrderStat::TrimmedMean { lambda } => (lambda * total, total - lambda * total),
+        // The mass kept around the median travels as `hi`.
+        OrderStat::MeaMed { lambda } => (0.0, (1.0 - lambda) * total),
     };
-    let lo = lambda * total;
-    let hi = total - lo;
     let eps = MASS_EPS * total;
     let (name, heap) = entry(stat, m, wpos.iter().all(|&w| w == 1.0));
     let f = cuda.function(FILE, SOURCE, name)?;

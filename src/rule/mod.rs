@@ -125,6 +125,64 @@ pub enum Rule {
         /// Mass trimmed from each side; `None` takes the default.
         tolerance: Option<ByzantineShare>,
     },
+    /// Weighted mean around the median (MeaMed; ByzFL's `Meamed`, the second step of Bulyan).
+    ///
+    /// Per coordinate: `med` is the weighted median (SPEC 4.2, a midpoint kept in f64); the
+    /// rows of positive weight are ordered by `|x_i - med|` (a NaN distance counts as `+inf`),
+    /// ties by value (lower first, in the order of SPEC 3) then row index, and the output is
+    /// the weighted mean of the prefix of mass `(1 - lambda) W` (the last row taken gives only
+    /// the mass needed). With uniform weights and lambda = f/n: the mean of the n - f values
+    /// closest to the median. Non-finite values are farthest from a finite median, so mass up
+    /// to lambda W of them never reaches the output; if the median itself is not finite
+    /// (non-finite values hold half the mass) the output is that median.
+    MeaMed {
+        /// Mass left out, lambda or f; `None` takes the default.
+        tolerance: Option<ByzantineShare>,
+    },
+    /// Bulyan (El Mhamdi et al. 2018, Flower's `Bulyan`): iterated Krum selects mass
+    /// `(1 - 2 lambda) W`, then MeaMed keeps mass `(1 - 4 lambda) W` of it per coordinate.
+    ///
+    /// Weighted: a first pass of n x n distances; each round scores the rows still in the pool
+    /// R (of mass W_R) by weighted Krum with neighbour mass `W_R - lambda W - w_i - W_R / |R|`
+    /// (SPEC 4.4 with the Byzantine mass fixed at lambda W) and moves the best (least score,
+    /// then lowest index) to the selection, until it holds mass `(1 - 2 lambda) W` (the last
+    /// row only the mass needed). The output is [`Rule::MeaMed`] over the selection with those
+    /// masses, keeping mass `(1 - 4 lambda) W` around each coordinate's median. With uniform
+    /// weights and lambda = f/n: Krum picks n - 2f rows one at a time among the rest, then
+    /// each coordinate averages the n - 4f values closest to the median, as published.
+    /// Needs n >= 4f + 3 (n (1 - 4 lambda) >= 3). Rows with a non-finite value score `+inf`
+    /// and are picked only when no finite row is left. Krum inside makes it, like Krum, scale
+    /// invariant rather than a literal multiset rule (SPEC 4.4).
+    Bulyan {
+        /// f or lambda; `None` takes the default.
+        tolerance: Option<ByzantineShare>,
+    },
+    /// Comparative gradient elimination (CGE, Gupta et al. 2021, ByzFL's `CGE`): drop the mass
+    /// lambda W of largest norm, average the rest.
+    ///
+    /// Weighted: the rows of positive weight ordered by (norm, index), a row with a non-finite
+    /// value last (norm `+inf`); the weighted mean of the prefix of mass `(1 - lambda) W` (the
+    /// last row only the mass needed). With uniform weights and lambda = f/n: the mean of the
+    /// n - f rows of smallest norm. It is CTMA (SPEC 4.6) centered at the origin.
+    Cge {
+        /// f or lambda; `None` takes the default.
+        tolerance: Option<ByzantineShare>,
+    },
+    /// MoNNA (Allouah et al. 2023, ByzFL's `MoNNA`): the mean of the mass `(1 - lambda) W`
+    /// nearest to a trusted row, the pivot.
+    ///
+    /// Weighted: the rows of positive weight ordered by (squared distance to row `pivot`,
+    /// index), a row with a non-finite value last; the weighted mean of the prefix of mass
+    /// `(1 - lambda) W` (the last row only the mass needed). With uniform weights and lambda
+    /// = f/n: the mean of the n - f rows nearest the pivot, itself included. The pivot is
+    /// trusted: if it holds a non-finite value every distance is `+inf` and rows are taken
+    /// in index order.
+    Monna {
+        /// f or lambda; `None` takes the default.
+        tolerance: Option<ByzantineShare>,
+        /// The trusted row, `0..n`.
+        pivot: usize,
+    },
     /// Krum (`m = Some(1)` or `None` with `multi = false`) and Multi-Krum.
     Krum {
         /// f or lambda; `None` takes the default.
@@ -269,6 +327,47 @@ impl Rule {
             Rule::CwTm { tolerance } => Plan::TrimmedMean {
                 lambda: trim_lambda(pick(tolerance)?, n)?,
             },
+            Rule::MeaMed { tolerance } => Plan::MeaMed {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+            },
+            Rule::Bulyan { tolerance } => {
+                let t = pick(tolerance)?;
+                let ok = match t {
+                    // n >= 4f + 3, without computing 4f + 3 (which wraps for huge f).
+                    ByzantineShare::F(f) => n.checked_sub(3).is_some_and(|k| f <= k / 4),
+                    ByzantineShare::Lambda(l) => (n as f64) * (1.0 - 4.0 * l) >= 3.0,
+                };
+                if !ok {
+                    let (name, value) = match t {
+                        ByzantineShare::F(f) => ("f", f.to_string()),
+                        ByzantineShare::Lambda(l) => ("lambda", l.to_string()),
+                    };
+                    return Err(Error::invalid(
+                        name,
+                        value,
+                        format!("bulyan needs n >= 4f + 3 (n (1 - 4 lambda) >= 3), and n = {n}"),
+                    ));
+                }
+                Plan::Bulyan {
+                    lambda: trim_lambda(t, n)?,
+                }
+            }
+            Rule::Cge { tolerance } => Plan::Cge {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+            },
+            Rule::Monna { tolerance, pivot } => {
+                if *pivot >= n {
+                    return Err(Error::invalid(
+                        "pivot",
+                        pivot,
+                        format!("monna needs a pivot row 0 <= pivot < n = {n}"),
+                    ));
+                }
+                Plan::Monna {
+                    lambda: trim_lambda(pick(tolerance)?, n)?,
+                    pivot: *pivot,
+                }
+            }
             Rule::Krum { tolerance, multi, m } => {
                 let t = pick(tolerance)?;
                 let f = match t {
@@ -404,6 +503,28 @@ pub enum Plan {
         /// Trimmed share of the weight on each side, in [0, 1/2).
         lambda: f64,
     },
+    /// Weighted mean around the median (SPEC 4.8, [`Rule::MeaMed`]).
+    MeaMed {
+        /// Share of the weight left out, in [0, 1/2).
+        lambda: f64,
+    },
+    /// Bulyan (SPEC 4.8, [`Rule::Bulyan`]).
+    Bulyan {
+        /// Byzantine share of the weight, in [0, 1/4).
+        lambda: f64,
+    },
+    /// CGE (SPEC 4.8, [`Rule::Cge`]).
+    Cge {
+        /// Share of the weight dropped, in [0, 1/2).
+        lambda: f64,
+    },
+    /// MoNNA (SPEC 4.8, [`Rule::Monna`]).
+    Monna {
+        /// Share of the weight left out, in [0, 1/2).
+        lambda: f64,
+        /// The trusted row.
+        pivot: usize,
+    },
     /// Weighted (Multi-)Krum (SPEC 4.4); `m == 1` outputs the best row itself.
     Krum {
         /// Byzantine share of the weight, in [0, 1/2).
@@ -456,10 +577,14 @@ impl Plan {
         use crate::budget::bytes;
         let vectors = bytes(&[d], 4 * 4);
         match self {
-            Plan::Mean | Plan::Median | Plan::TrimmedMean { .. } | Plan::Gm(_) => {
-                vectors.saturating_add(bytes(&[n], 16))
-            }
-            Plan::Krum { .. } => bytes(&[n, n], 24).saturating_add(vectors),
+            Plan::Mean
+            | Plan::Median
+            | Plan::TrimmedMean { .. }
+            | Plan::MeaMed { .. }
+            | Plan::Cge { .. }
+            | Plan::Monna { .. }
+            | Plan::Gm(_) => vectors.saturating_add(bytes(&[n], 16)),
+            Plan::Krum { .. } | Plan::Bulyan { .. } => bytes(&[n, n], 24).saturating_add(vectors),
             Plan::Ctma { base, .. } => base
                 .scratch_bytes(n, d)
                 .saturating_add(vectors)

@@ -1,5 +1,6 @@
 //! The text form of a [`Rule`], used by the CLI and configs: `cwmed`, `cwtm(lambda=0.25)`,
-//! `krum(f=2)`, `multikrum(f=2,m=4)`, `gm(preset=rfa)`, `ctma(nnm(cwmed),lambda=0.2)`,
+//! `meamed(f=1)`, `bulyan(f=1)`, `cge(f=1)`, `monna(f=1,pivot=0)`, `krum(f=2)`,
+//! `multikrum(f=2,m=4)`, `gm(preset=rfa)`, `ctma(nnm(cwmed),lambda=0.2)`,
 //! `bucketing(cwmed,s=2,seed=7)`, `cclip(tau=1,iters=3)`.
 //!
 //! Grammar: `rule := name [ "(" arg { "," arg } ")" ]`, `arg := rule | key "=" value`;
@@ -31,6 +32,16 @@ impl fmt::Display for Rule {
             Rule::Mean => f.write_str("mean"),
             Rule::CwMed => f.write_str("cwmed"),
             Rule::CwTm { tolerance } => call(f, "cwtm", tol(tolerance)),
+            Rule::MeaMed { tolerance } => call(f, "meamed", tol(tolerance)),
+            Rule::Bulyan { tolerance } => call(f, "bulyan", tol(tolerance)),
+            Rule::Cge { tolerance } => call(f, "cge", tol(tolerance)),
+            Rule::Monna { tolerance, pivot } => {
+                let mut args = tol(tolerance);
+                if *pivot != 0 {
+                    args.push(format!("pivot={pivot}"));
+                }
+                call(f, "monna", args)
+            }
             Rule::Krum {
                 tolerance,
                 multi: false,
@@ -215,6 +226,19 @@ impl Parser<'_> {
             "cwtm" => Rule::CwTm {
                 tolerance: a.tolerance()?,
             },
+            "meamed" => Rule::MeaMed {
+                tolerance: a.tolerance()?,
+            },
+            "bulyan" => Rule::Bulyan {
+                tolerance: a.tolerance()?,
+            },
+            "cge" => Rule::Cge {
+                tolerance: a.tolerance()?,
+            },
+            "monna" => Rule::Monna {
+                tolerance: a.tolerance()?,
+                pivot: a.number("pivot")?.unwrap_or(0),
+            },
             "krum" => Rule::Krum {
                 tolerance: a.tolerance()?,
                 multi: false,
@@ -269,8 +293,8 @@ impl Parser<'_> {
                 return Err(self.error(
                     at,
                     format!(
-                        "unknown rule {name:?}; expected mean, cwmed, cwtm, krum, multikrum, gm, ctma, nnm, \
-                         bucketing or cclip"
+                        "unknown rule {name:?}; expected mean, cwmed, cwtm, meamed, krum, multikrum, bulyan, cge, \
+                         monna, gm, ctma, nnm, bucketing or cclip"
                     ),
                 ));
             }
@@ -415,6 +439,14 @@ mod tests {
             "cwtm",
             "cwtm(lambda=0.25)",
             "cwtm(f=2)",
+            "meamed",
+            "meamed(f=1)",
+            "meamed(lambda=0.2)",
+            "bulyan(f=1)",
+            "bulyan",
+            "cge(lambda=0.2)",
+            "monna(f=2)",
+            "monna(f=1,pivot=3)",
             "krum(f=2)",
             "krum(lambda=0.1)",
             "multikrum(f=2,m=4)",

@@ -25,7 +25,7 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
     (
         "order_stats",
         include_str!("../../shaders/order_stats.wgsl"),
-        &[ORDER_STATS_MEDIAN, ORDER_STATS_TRIM],
+        &[ORDER_STATS_MEDIAN, ORDER_STATS_TRIM, ORDER_STATS_MEAMED],
     ),
     (
         "pairwise_dist",
@@ -47,6 +47,7 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
 
 pub(crate) const ORDER_STATS_MEDIAN: &str = "order_stats_median";
 pub(crate) const ORDER_STATS_TRIM: &str = "order_stats_trim";
+pub(crate) const ORDER_STATS_MEAMED: &str = "order_stats_meamed";
 pub(crate) const PAIRWISE_DIST_PARTIAL: &str = "pairwise_dist_partial";
 pub(crate) const CENTER_DIST_PARTIAL: &str = "center_dist_partial";
 pub(crate) const MIX: &str = "mix";

@@ -1,4 +1,4 @@
-//! Primitive 1, `order_stats` (SPEC 4.2, 4.3, section 3), on `shaders/order_stats.wgsl`.
+//! Primitive 1, `order_stats` (SPEC 4.2, 4.3, 4.8, section 3), on `shaders/order_stats.wgsl`.
 //!
 //! One invocation per coordinate, chunk by chunk, one submission, nothing read back; the
 //! result is a `1 x d` matrix with the rows' chunking.
@@ -12,16 +12,18 @@
 //! `2 C == W` hold where the exact sums of the weights' binary values differ (or the reverse),
 //! so such a median coordinate may get one value instead of a midpoint. The values are
 //! ordered by integer keys (-inf < finite < +inf < NaN, -0 == +0, ties by row index), which no
-//! fast-math setting can change. The trimmed mean's sum runs in f32 over kept fractions in
+//! fast-math setting can change. MeaMed's median is the f32 midpoint (the other backends keep
+//! it in f64) and its distances are f32 differences, so a tie in distance that rounding
+//! makes or breaks may pick the other value. The trimmed mean's sum runs in f32 over kept fractions in
 //! [0, 1], so it cannot overflow for finite values.
 
-use super::device::{ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
+use super::device::{ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
 use super::{Wgpu, WgpuRows};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
-/// Weighted median or trimmed mean of every coordinate of the rows.
+/// Weighted median, trimmed mean or MeaMed of every coordinate of the rows.
 /// Shapes are checked by the caller (`kernels::shape`).
 pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: OrderStat) -> Result<WgpuRows> {
     let device = w.gpu_for(&[rows])?;
@@ -30,6 +32,11 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
     let (entry, trim) = match stat {
         OrderStat::Median => (ORDER_STATS_MEDIAN, 0),
         OrderStat::TrimmedMean { lambda } => (ORDER_STATS_TRIM, (lambda * fixed.total as f64).round() as u64),
+        // The mass kept around the median travels in the trimmed mass's field.
+        OrderStat::MeaMed { lambda } => (
+            ORDER_STATS_MEAMED,
+            ((1.0 - lambda) * fixed.total as f64).round() as u64,
+        ),
     };
     let eps = (MASS_EPS * fixed.total as f64).ceil() as u64;
     let inv_total = (1.0 / fixed.total as f64) as f32;

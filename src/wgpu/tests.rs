@@ -171,7 +171,7 @@ fn check_order_stats(g: &Wgpu, case: &Case, weights: &[f64], stat: OrderStat, wh
         for (j, (x, y)) in got.iter().zip(&want).enumerate() {
             let ok = match stat {
                 OrderStat::Median => same_value(*x, *y),
-                OrderStat::TrimmedMean { .. } => {
+                OrderStat::TrimmedMean { .. } | OrderStat::MeaMed { .. } => {
                     close_at(f64::from(*x), *y, 1e-5, case.scale()) || same_value(*x, *y)
                 }
             };
@@ -223,6 +223,13 @@ fn order_stats_match_the_reference() {
                     OrderStat::TrimmedMean { lambda },
                     &format!("{name} n={n} d={d}"),
                 );
+                check_order_stats(
+                    &g,
+                    &case,
+                    w,
+                    OrderStat::MeaMed { lambda },
+                    &format!("{name} n={n} d={d}"),
+                );
             }
         }
     }
@@ -251,6 +258,7 @@ fn order_stats_order_non_finite_values() {
             check_order_stats(&g, &case, &weights, OrderStat::Median, &format!("poisoned n={n}"));
             for lambda in [0.0, 0.25, 0.4] {
                 check_order_stats(&g, &case, &weights, OrderStat::TrimmedMean { lambda }, "poisoned");
+                check_order_stats(&g, &case, &weights, OrderStat::MeaMed { lambda }, "poisoned");
             }
         }
     }

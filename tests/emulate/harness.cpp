@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   for (u64 i = 0; i < n; ++i) rows[i] = data.data() + i * d;
   FILE* out = std::fopen(argv[3], "wb");
 
-  if (mode == "median" || mode == "trim") {
+  if (mode == "median" || mode == "trim" || mode == "meamed") {
     // As src/cuda/order_stats.rs: rows of positive weight only, W and the bounds on the host.
     std::vector<const float*> pos;
     std::vector<double> wpos;
@@ -132,8 +132,10 @@ int main(int argc, char** argv) {
       if (w[i] > 0.0) pos.push_back(rows[i]), wpos.push_back(w[i]);
     }
     const int m = (int)pos.size();
-    const double lambda = mode == "trim" ? param : 0.0;
-    const double lo = lambda * total, hi = total - lo, eps = 1e-9 * total;
+    const double lambda = mode == "median" ? 0.0 : param;
+    const double lo = mode == "meamed" ? 0.0 : lambda * total, eps = 1e-9 * total;
+    // MeaMed's kept mass (1 - lambda) W travels as `hi`.
+    const double hi = mode == "meamed" ? (1.0 - lambda) * total : total - lo;
     std::vector<float> res(d, -12345.0f);
     const unsigned threads = 32, blocks = 3;  // a grid smaller than d: the stride loop runs
     std::vector<u64> scratch((size_t)m * threads * blocks);
@@ -142,7 +144,8 @@ int main(int argc, char** argv) {
     for (double v : wpos) uniform = uniform && v == 1.0;
     launch({blocks}, {threads}, [&] {
       auto args = std::make_tuple(pos.data(), wpos.data(), m, total, lo, hi, eps, d, res.data(), scratch.data());
-      if (uniform && m <= 8) med ? std::apply(order_stats_median_u8, args) : std::apply(order_stats_trim_u8, args);
+      if (mode == "meamed") std::apply(order_stats_meamed_heap, args);
+      else if (uniform && m <= 8) med ? std::apply(order_stats_median_u8, args) : std::apply(order_stats_trim_u8, args);
       else if (uniform && m <= 16) med ? std::apply(order_stats_median_u16, args) : std::apply(order_stats_trim_u16, args);
       else if (uniform && m <= 32) med ? std::apply(order_stats_median_u32, args) : std::apply(order_stats_trim_u32, args);
       else if (uniform && m <= 64) med ? std::apply(order_stats_median_u64, args) : std::apply(order_stats_trim_u64, args);

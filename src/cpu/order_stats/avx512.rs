@@ -331,6 +331,7 @@ pub(super) fn select(m: usize, pick: &Pick) -> Option<ChunkFn> {
         Pick::Median { a, b } if (*a, *b) == ((m - 1) / 2, m / 2) => true,
         Pick::Median { .. } => return None,
         Pick::Trim { .. } => false,
+        Pick::MeaMed { .. } => return None,
     };
     macro_rules! arms {
         ($($n:literal)*) => {

@@ -202,6 +202,21 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
             }
             _mm512_cvtpd_ps(_mm512_div_pd(sum, kept_total))
         }
+        Reduce::MeaMed { total, keep, eps } => {
+            // The window walk branches on the values: lane by lane, over the sorted pairs.
+            let res: [f32; LANES] = std::array::from_fn(|l| {
+                super::meamed(
+                    m,
+                    total,
+                    keep,
+                    eps,
+                    |k| table[(sorted[k][l] & 0xFFFF_FFFF) as usize],
+                    |k| f64::from(super::value((sorted[k][l] >> 32) as u32)),
+                )
+            });
+            // SAFETY: `res` holds 8 f32, the 32 bytes an unaligned 256-bit load reads.
+            unsafe { _mm256_loadu_ps(res.as_ptr()) }
+        }
     }
 }
 
