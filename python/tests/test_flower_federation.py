@@ -13,7 +13,7 @@ import sys
 from conftest import REPO, skip_or_fail
 
 EXAMPLE = REPO / "python" / "examples" / "flower"
-ROUNDS = 3
+ROUNDS = 2
 
 
 def example():
