@@ -61,6 +61,8 @@ class Federation:
         # flwr-clientapp) by name: this interpreter's environment comes first on PATH.
         path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
         self.env = {**os.environ, "FLWR_HOME": str(home), "PATH": path, "PYTHONUNBUFFERED": "1"}
+        # SuperExec looks for a new task every second by default; every round waits for it.
+        self.env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "0.1")
 
     def run(self, timeout: float = 300, **config: object) -> dict:
         """Runs the App with these run-config overrides; returns the ServerApp's result."""
