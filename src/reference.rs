@@ -47,6 +47,7 @@ use crate::rule::{GmInit, GmParams, Plan, bucket_permutation};
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
+    plan.check_depth()?;
     let rows: Vec<Vec<f64>> = batch
         .rows()
         .map(|r| r.iter().map(|&v| f64::from(v)).collect())
@@ -357,9 +358,11 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
 }
 
 /// Weighted (Multi-)Krum (SPEC 4.4).
-fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>> {
+fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: Option<usize>) -> Result<Vec<f64>> {
     let n = rows.len();
-    if m == 0 || m > n {
+    if let Some(m) = m
+        && (m == 0 || m > n)
+    {
         return Err(Error::invalid(
             "m",
             m,
@@ -390,15 +393,46 @@ fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>>
             .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
             .then(a.cmp(&b))
     });
-    let best = &ranked[..m];
-    if m == 1 {
-        return Ok(rows[best[0]].clone());
+    if m == Some(1) {
+        return Ok(rows[ranked[0]].clone());
     }
-    let mass: f64 = best.iter().map(|&i| w[i]).sum();
+    // The rows averaged, with their masses: the first m, or a prefix of mass (1 - lambda) W
+    // (the last row in part). Rows of infinite score never enter; if no candidate has a
+    // finite score, the tolerance is exceeded and the candidates are averaged as they are.
+    let pick = |finite_only: bool| -> Vec<(usize, f64)> {
+        let candidates = ranked
+            .iter()
+            .copied()
+            .filter(|&i| w[i] > 0.0 && (!finite_only || scores[i].is_finite()));
+        match m {
+            Some(m) => candidates
+                .filter(|&i| ranked[..m].contains(&i))
+                .map(|i| (i, w[i]))
+                .collect(),
+            None => {
+                let mut left = (1.0 - lambda) * total;
+                let mut taken = Vec::new();
+                for i in candidates {
+                    if left <= MASS_EPS * total {
+                        break;
+                    }
+                    let mass = w[i].min(left);
+                    taken.push((i, mass));
+                    left -= mass;
+                }
+                taken
+            }
+        }
+    };
+    let mut best = pick(true);
+    if best.is_empty() {
+        best = pick(false);
+    }
+    let mass: f64 = best.iter().map(|&(_, m)| m).sum();
     let mut out = vec![0.0; rows[0].len()];
-    for &i in best.iter().filter(|&&i| w[i] > 0.0) {
+    for &(i, mi) in &best {
         for (o, x) in out.iter_mut().zip(&rows[i]) {
-            *o += w[i] / mass * x;
+            *o += mi / mass * x;
         }
     }
     Ok(out)
@@ -618,7 +652,7 @@ mod tests {
             let rows: Vec<Vec<f64>> = (0..n).map(|_| (0..4).map(|_| rnd() * 10.0).collect()).collect();
             let plan = Plan::Krum {
                 lambda: f as f64 / n as f64,
-                m: 1,
+                m: Some(1),
             };
             let out = aggregate_rows(&plan, &rows, &vec![1.0; n]).unwrap();
             assert_eq!(out, rows[blanchard(&rows, f)]);
@@ -637,8 +671,9 @@ mod tests {
         let plans = [
             Plan::Median,
             Plan::TrimmedMean { lambda },
-            Plan::Krum { lambda, m: 1 },
-            Plan::Krum { lambda, m: 7 },
+            Plan::Krum { lambda, m: Some(1) },
+            Plan::Krum { lambda, m: Some(7) },
+            Plan::Krum { lambda, m: None },
             Plan::Gm(GmParams::DEFAULT),
             Plan::Gm(GmParams::RFA),
             Plan::Ctma {
@@ -716,7 +751,16 @@ mod tests {
         };
         assert_close(&aggregate(&plan, &batch).unwrap(), &[3.5, 4.5], 1e-12);
         // Hand-built invalid plans are errors, not panics.
-        assert!(aggregate(&Plan::Krum { lambda: 0.0, m: 5 }, &batch).is_err());
+        assert!(
+            aggregate(
+                &Plan::Krum {
+                    lambda: 0.0,
+                    m: Some(5)
+                },
+                &batch
+            )
+            .is_err()
+        );
         assert!(
             aggregate(
                 &Plan::Bucketing {
@@ -805,7 +849,10 @@ mod tests {
                 let b = aggregate_rows(&plan, &repeated, &ones).unwrap();
                 assert_close(&a, &b, 1e-9);
             }
-            let plan = Plan::Krum { lambda: 0.2, m: 1 };
+            let plan = Plan::Krum {
+                lambda: 0.2,
+                m: Some(1),
+            };
             let scaled: Vec<f64> = weights.iter().map(|w| w * 1e-3).collect();
             assert_eq!(
                 aggregate_rows(&plan, &rows, &weights).unwrap(),
