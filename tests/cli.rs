@@ -235,7 +235,18 @@ fn non_finite_rows_beyond_tolerance_print_a_warning() {
     let input = dir.join("x.npy");
     npy::write_matrix_f32(&input, &data, 5).expect("write input");
     let output = dir.join("out.npy");
-    let run = |rule: &str| byzagg(&["aggregate", "--rule", rule, "--backend", "cpu", s(&input), "-o", s(&output)]);
+    let run = |rule: &str| {
+        byzagg(&[
+            "aggregate",
+            "--rule",
+            rule,
+            "--backend",
+            "cpu",
+            s(&input),
+            "-o",
+            s(&output),
+        ])
+    };
     let out = run("cwmed");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
@@ -243,10 +254,11 @@ fn non_finite_rows_beyond_tolerance_print_a_warning() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.lines().any(|l| l.starts_with("warning: rows 1, 3 hold NaN or infinity")
-            && l.contains("40.0% of the weight")
-            && l.contains("mean")
-            && l.contains("not finite")),
+        err.lines()
+            .any(|l| l.starts_with("warning: rows 1, 3 hold NaN or infinity")
+                && l.contains("40.0% of the weight")
+                && l.contains("mean")
+                && l.contains("not finite")),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -259,7 +271,14 @@ fn auto_backend_probes_wgpu_without_mesa_noise() {
     let output = dir.join("out.npy");
     // The README's command, on a machine without a runtime dir (as in a container).
     let out = Command::new(env!("CARGO_BIN_EXE_byzagg"))
-        .args(["aggregate", "--rule", "ctma(cwmed,lambda=0.2)", s(&input), "-o", s(&output)])
+        .args([
+            "aggregate",
+            "--rule",
+            "ctma(cwmed,lambda=0.2)",
+            s(&input),
+            "-o",
+            s(&output),
+        ])
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("WAYLAND_DISPLAY")
         .output()

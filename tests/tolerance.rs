@@ -68,7 +68,14 @@ fn multikrum_default_counts_mass(backend: Backend) {
         data[row * d..(row + 1) * d].fill(f32::NAN);
         w[row] = 0.1;
     }
-    let (out, report) = aggregate("multikrum", backend, &data, n, Some(&w), ByzantineShare::Lambda(0.2));
+    let (out, report) = aggregate(
+        "multikrum",
+        backend,
+        &data,
+        n,
+        Some(&w),
+        ByzantineShare::Lambda(0.2),
+    );
     assert!(out.iter().all(|v| v.is_finite()), "on {backend}: {out:?}");
     assert_eq!(report.tolerance_held, Some(true));
     // With an explicit m larger than the clean rows, the NaN rows still stay out.

@@ -74,9 +74,8 @@ enum Command {
 /// silent. A display that could be found (an absolute runtime dir, or an absolute
 /// `WAYLAND_DISPLAY`) is left alone.
 fn no_wayland_display() {
-    let absolute = |name: &str| {
-        std::env::var_os(name).is_some_and(|v| std::path::Path::new(&v).is_absolute())
-    };
+    let absolute =
+        |name: &str| std::env::var_os(name).is_some_and(|v| std::path::Path::new(&v).is_absolute());
     if !absolute("XDG_RUNTIME_DIR") && !absolute("WAYLAND_DISPLAY") {
         // SAFETY: the first statement of `main`, before any thread is started (clap, rayon and
         // wgpu start theirs later), so no other thread can be reading the environment.
