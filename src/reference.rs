@@ -152,12 +152,64 @@ fn is_finite_row(x: &[f64]) -> bool {
     x.iter().all(|v| v.is_finite())
 }
 
-/// Squared Euclidean distance, `+inf` if either side holds a non-finite value.
+/// Squared Euclidean distance, `+inf` if either side holds a non-finite value. The squares
+/// are added by [`exact_sum`], so the distance does not depend on the order of the
+/// coordinates: distances that are equal as multisets of squared differences are equal, and
+/// their ties are exact ties, broken by row index.
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     if !is_finite_row(a) || !is_finite_row(b) {
         return f64::INFINITY;
     }
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    exact_sum(a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)))
+}
+
+/// The sum of finite `terms`, correctly rounded once, whatever their order: Shewchuk's exact
+/// partials, as Python's `math.fsum`.
+fn exact_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
+    // Non-overlapping partials, smallest first, whose exact sum is the exact sum so far.
+    let mut partials: Vec<f64> = Vec::new();
+    for mut x in terms {
+        let mut kept = 0;
+        for j in 0..partials.len() {
+            let mut y = partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        partials.truncate(kept);
+        partials.push(x);
+    }
+    // Add the partials from the largest down until a rounding error appears, then correct a
+    // tie-to-even that the next partial decides.
+    let Some(mut k) = partials.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let mut hi = partials[k];
+    let mut lo = 0.0;
+    while k > 0 {
+        k -= 1;
+        let (x, y) = (hi, partials[k]);
+        hi = x + y;
+        lo = y - (hi - x);
+        if lo != 0.0 {
+            break;
+        }
+    }
+    if k > 0 && ((lo < 0.0 && partials[k - 1] < 0.0) || (lo > 0.0 && partials[k - 1] > 0.0)) {
+        let y = lo * 2.0;
+        let x = hi + y;
+        if y == x - hi {
+            hi = x;
+        }
+    }
+    hi
 }
 
 /// Euclidean norm.
@@ -381,10 +433,12 @@ fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: Option<usize>) -> Result<V
                 return 0.0;
             }
             let r = &dist[i * n..(i + 1) * n];
-            prefix_of_mass(r, w, target, total, None, Some(i))
-                .into_iter()
-                .map(|(j, mass)| mass * r[j])
-                .sum()
+            // Exactly rounded: equal neighbour distances give equal scores in any order.
+            exact_sum(
+                prefix_of_mass(r, w, target, total, None, Some(i))
+                    .into_iter()
+                    .map(|(j, mass)| mass * r[j]),
+            )
         })
         .collect();
     let mut ranked: Vec<usize> = (0..n).collect();
@@ -641,6 +695,25 @@ mod tests {
         (0..n)
             .min_by(|&a, &b| score(a).total_cmp(&score(b)).then(a.cmp(&b)))
             .unwrap()
+    }
+
+    #[test]
+    fn exact_sums_do_not_depend_on_order() {
+        let terms = [1e16, 1.0, -1e16, 3.0, 1e-3, 2.5e-17, 7e15, -7e15];
+        let mut rnd = uniform(17);
+        let want = exact_sum(terms);
+        assert_eq!(want, 4.001);
+        for _ in 0..50 {
+            let mut t = terms.to_vec();
+            for i in (1..t.len()).rev() {
+                t.swap(i, (rnd() * (i + 1) as f64) as usize);
+            }
+            assert_eq!(exact_sum(t), want);
+        }
+        assert_eq!(exact_sum([]), 0.0);
+        // Ten equal squares, summed in any grouping, are ten times one square.
+        let q = (2.0 * f64::from(3e9f32)).powi(2);
+        assert_eq!(exact_sum([q; 10]), 10.0 * q);
     }
 
     #[test]
