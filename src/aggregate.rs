@@ -37,7 +37,7 @@ use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutati
 /// assert_eq!(report.tolerance_held, Some(false));
 /// # Ok::<(), byzagg::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     /// The steps, in the order they ran.
     pub steps: Vec<Step>,
@@ -48,16 +48,6 @@ pub struct Report {
     /// ([`tolerates`](crate::tolerates)); only then is the output promised finite. `None`
     /// when the rows were not scanned.
     pub tolerance_held: Option<bool>,
-}
-
-impl Default for Report {
-    fn default() -> Self {
-        Report {
-            steps: Vec::new(),
-            non_finite: None,
-            tolerance_held: None,
-        }
-    }
 }
 
 impl Report {

@@ -250,7 +250,7 @@ pub fn cases() -> Vec<Case> {
 const TIE_REL: f64 = 1e-5;
 
 /// Whether the case's expected output is decided by rounding: a CTMA whose mass boundary falls
-/// between rows whose distances to the reference's center differ by less than [`TIE_REL`] of
+/// between rows whose distances to the reference's center differ by less than `TIE_REL` of
 /// their size. SPEC 5 lets such a tie go either way (as it does for Krum), and the two ways give
 /// answers far apart (CTMA over the geometric median of two rows: both rows are equally far
 /// from their midpoint), so such a case would test rounding, not the rule. The matrix leaves it

@@ -397,7 +397,7 @@ impl Rule {
                 // Uniform weights give buckets of s rows and a last one of n - (nb - 1) s; past
                 // 2^24 buckets their masses are taken as equal rather than listed.
                 let masses = match level {
-                    Level::Uniform(_) if n % s == 0 || nb > 1 << 24 => None,
+                    Level::Uniform(_) if n.is_multiple_of(*s) || nb > 1 << 24 => None,
                     _ => Some(tolerance::bucket_masses(level, *s, *seed)),
                 };
                 let base_level = masses.as_deref().map_or(Level::Uniform(nb), Level::Given);
