@@ -31,7 +31,8 @@ enum Layout<'a> {
 /// // Separate row buffers, weighted: the second worker delivered three updates.
 /// let rows = [vec![1.0f32, 2.0], vec![3.0, 4.0]];
 /// let batch = Batch::from_rows(&rows)?.with_weights(&[1.0, 3.0])?;
-/// assert_eq!(batch.weights(), &[1.0, 3.0]);
+/// // Kept scaled by a power of two (only the ratios matter): the largest in [1, 2).
+/// assert_eq!(batch.weights(), &[0.5, 1.5]);
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -172,7 +173,8 @@ impl<'a> Batch<'a> {
         (0..self.n).map(|i| self.row(i))
     }
 
-    /// The weights: all ones unless [`Batch::with_weights`] set them.
+    /// The weights: all ones unless [`Batch::with_weights`] set them (then as it keeps them:
+    /// ones if all positive weights are equal, else scaled by a power of two).
     pub fn weights(&self) -> &[f64] {
         &self.weights
     }
