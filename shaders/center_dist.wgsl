@@ -5,9 +5,10 @@
 // once. Launch: workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
 //
 // Accuracy: as pairwise_dist.wgsl: power-of-two scales per row chosen by the host (no f32
-// overflow for any finite input), 8 sums of 8 per tile, partials added by reduce.wgsl and, across
-// chunks, by the host in f64. Rows or a center with a non-finite value are given +inf by the host
-// from the row statistics; their partials are ignored.
+// overflow for any finite input), squares added exactly as 128-bit integers (wide_sum.wgsl,
+// appended to this file) so that equal distances are bit-identical, partials added by
+// reduce.wgsl and, across chunks, by the host, as integers. Rows or a center with a non-finite
+// value are given +inf by the host from the row statistics; their partials are ignored.
 
 struct Params {
     len: u32,    // coordinates in this chunk
@@ -23,7 +24,7 @@ struct Params {
 // `(x - c)*s` (WGSL allows fast-math rewriting), which overflows for values near +-3e38.
 @group(0) @binding(2) var<storage, read> scales: array<vec2<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<u32>>;
 
 @compute @workgroup_size(64)
 fn center_dist_partial(
@@ -39,17 +40,13 @@ fn center_dist_partial(
     let t = id % p.tiles;
     let s = scales[i];
     let a = i * p.len;
-    var total = 0.0;
-    for (var g = 0u; g < 8u; g = g + 1u) {
-        var part = 0.0;
-        for (var k = 0u; k < 8u; k = k + 1u) {
-            let c = t * 64u + g * 8u + k;
-            if (c < p.len) {
-                let delta = x[a + c] * s.x - center[c] * s.y;
-                part = part + delta * delta;
-            }
+    var total = vec4<u32>(0u);
+    for (var k = 0u; k < 64u; k = k + 1u) {
+        let c = t * 64u + k;
+        if (c < p.len) {
+            let delta = x[a + c] * s.x - center[c] * s.y;
+            total = wide_add(total, wide_of(delta * delta));
         }
-        total = total + part;
     }
     out[id] = total;
 }

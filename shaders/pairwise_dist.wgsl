@@ -5,11 +5,12 @@
 // Launch: workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
 //
 // Accuracy: both rows are multiplied by the pair's power-of-two scale first (the host picks it
-// from the rows' largest magnitudes so that no square or sum can overflow f32, even for 1e38
-// inputs), and the 64 squares are summed as 8 sums of 8, so each partial carries a few f32
-// roundings only. reduce.wgsl adds the partials the same way; the host adds chunks in f64 and
-// divides by the scale squared. Pairs touching a non-finite row are never launched: the host
-// knows them from the row statistics and writes +inf itself.
+// from the rows' largest magnitudes so that no square can overflow f32, even for 1e38 inputs),
+// each square is rounded once to f32, and the 64 squares are added exactly as 128-bit integers
+// (wide_sum.wgsl, appended to this file): a partial does not depend on where in the row each
+// coordinate sits, so equal distances are bit-identical. reduce.wgsl adds the partials the same
+// way; the host adds chunks as integers and scales once. Pairs touching a non-finite row are
+// never launched: the host knows them from the row statistics and writes +inf itself.
 
 struct Params {
     len: u32,    // coordinates in this chunk (row stride of x)
@@ -25,7 +26,7 @@ struct Params {
 // cannot prove equal, it cannot factor.
 @group(0) @binding(1) var<storage, read> pairs: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<u32>>;
 
 @compute @workgroup_size(64)
 fn pairwise_dist_partial(
@@ -44,17 +45,13 @@ fn pairwise_dist_partial(
     let sj = bitcast<f32>(pair.w);
     let a = pair.x * p.len;
     let b = pair.y * p.len;
-    var total = 0.0;
-    for (var g = 0u; g < 8u; g = g + 1u) {
-        var part = 0.0;
-        for (var k = 0u; k < 8u; k = k + 1u) {
-            let c = t * 64u + g * 8u + k;
-            if (c < p.len) {
-                let delta = x[a + c] * si - x[b + c] * sj;
-                part = part + delta * delta;
-            }
+    var total = vec4<u32>(0u);
+    for (var k = 0u; k < 64u; k = k + 1u) {
+        let c = t * 64u + k;
+        if (c < p.len) {
+            let delta = x[a + c] * si - x[b + c] * sj;
+            total = wide_add(total, wide_of(delta * delta));
         }
-        total = total + part;
     }
     out[id] = total;
 }

@@ -5,8 +5,8 @@
 // >= count * tiles return at once. The host repeats them until one value per segment is left.
 // Launch: workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
 //
-// - reduce_sum adds f32 partial sums as 8 sums of 8 (a tree, so the rounding error grows with
-//   the number of levels, not with the number of values).
+// - reduce_sum adds the 128-bit integer partial sums of the distance shaders (wide_sum.wgsl,
+//   appended to this file): exact, so the tree's shape changes nothing.
 // - reduce_max_abs_bits takes the maximum of (bits & 0x7fffffff) as an unsigned integer, which
 //   orders non-negative floats exactly: a result >= 0x7f800000 means the segment holds NaN or an
 //   infinity, otherwise it is the bit pattern of the largest magnitude. Run on a matrix chunk,
@@ -19,9 +19,9 @@ struct Params {
     pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> sum_in: array<f32>;
+@group(0) @binding(0) var<storage, read> sum_in: array<vec4<u32>>;
 @group(0) @binding(1) var<uniform> sum_p: Params;
-@group(0) @binding(2) var<storage, read_write> sum_out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sum_out: array<vec4<u32>>;
 
 @group(0) @binding(3) var<storage, read> max_in: array<u32>;
 @group(0) @binding(4) var<uniform> max_p: Params;
@@ -39,16 +39,12 @@ fn reduce_sum(
     }
     let q = id / sum_p.tiles;
     let t = id % sum_p.tiles;
-    var total = 0.0;
-    for (var g = 0u; g < 8u; g = g + 1u) {
-        var part = 0.0;
-        for (var k = 0u; k < 8u; k = k + 1u) {
-            let c = t * 64u + g * 8u + k;
-            if (c < sum_p.len) {
-                part = part + sum_in[q * sum_p.len + c];
-            }
+    var total = vec4<u32>(0u);
+    for (var k = 0u; k < 64u; k = k + 1u) {
+        let c = t * 64u + k;
+        if (c < sum_p.len) {
+            total = wide_add(total, sum_in[q * sum_p.len + c]);
         }
-        total = total + part;
     }
     sum_out[id] = total;
 }

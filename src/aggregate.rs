@@ -17,11 +17,51 @@ use crate::reference;
 use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutation};
 
 /// What a rule reports beyond its output: one entry per step of a composed rule, innermost
-/// first (for `ctma(krum)`: the Krum step, then the CTMA step).
+/// first (for `ctma(krum)`: the Krum step, then the CTMA step), and which rows held NaN or an
+/// infinity, with whether the rule tolerates them (SPEC section 3).
+///
+/// # Examples
+///
+/// ```
+/// use byzagg::{Aggregator, Backend, Batch, Rule};
+///
+/// let rows = [[1.0f32], [f32::NAN], [3.0], [f32::INFINITY], [2.0]];
+/// let batch = Batch::from_rows(&rows)?;
+/// let mut out = [0.0f32];
+/// // Two non-finite rows of five: a minority, so the median stays finite.
+/// let report = Aggregator::new(Rule::CwMed, Backend::Cpu)?.aggregate_into(&batch, &mut out)?;
+/// assert_eq!(report.non_finite, Some(vec![1, 3]));
+/// assert_eq!(report.tolerance_held, Some(true));
+/// // The mean tolerates none: the caller is told.
+/// let report = Aggregator::new(Rule::Mean, Backend::Cpu)?.aggregate_into(&batch, &mut out)?;
+/// assert_eq!(report.tolerance_held, Some(false));
+/// # Ok::<(), byzagg::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     /// The steps, in the order they ran.
     pub steps: Vec<Step>,
+    /// The rows holding NaN or an infinity, in index order (rows of weight 0 included);
+    /// `None` when the scan was turned off ([`Aggregator::scan_non_finite`]).
+    pub non_finite: Option<Vec<usize>>,
+    /// Whether those rows carry no more weight than the rule tolerates
+    /// ([`tolerates`](crate::tolerates)); only then is the output promised finite. `None`
+    /// when the rows were not scanned.
+    pub tolerance_held: Option<bool>,
+}
+
+impl Report {
+    /// Whether the rule was given more non-finite weight than it tolerates (then no finite
+    /// output is promised, and the CLI warns).
+    pub fn tolerance_exceeded(&self) -> bool {
+        self.tolerance_held == Some(false)
+    }
+
+    /// Records the scan: the non-finite rows and whether `plan` tolerates them under `w`.
+    fn set_non_finite(&mut self, plan: &Plan, w: &[f64], bad: &[bool]) {
+        self.tolerance_held = Some(crate::rule::tolerates(plan, w, bad));
+        self.non_finite = Some((0..bad.len()).filter(|&i| bad[i]).collect());
+    }
 }
 
 /// One reported step.
@@ -29,7 +69,8 @@ pub struct Report {
 #[non_exhaustive]
 pub enum Step {
     /// Krum or Multi-Krum: every row's score (`+inf` for rows of weight 0 or with non-finite
-    /// values) and the rows averaged, best first.
+    /// values) and the rows averaged, best first (never a row of infinite score while one of
+    /// finite score is left).
     Krum {
         /// Score of each row.
         scores: Vec<f64>,
@@ -79,6 +120,7 @@ pub struct Aggregator {
     engine: Engine,
     share: Option<ByzantineShare>,
     strict: bool,
+    scan: bool,
 }
 
 impl Aggregator {
@@ -95,6 +137,7 @@ impl Aggregator {
             engine,
             share: None,
             strict: false,
+            scan: true,
         }
     }
 
@@ -125,6 +168,15 @@ impl Aggregator {
     /// Byzantine input to survive.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Whether to find the rows holding NaN or an infinity and fill [`Report::non_finite`] and
+    /// [`Report::tolerance_held`] (on by default). The scan is one more read of the batch on
+    /// the backend (the squared distance of every row to zero, `+inf` exactly for the
+    /// non-finite rows); callers that check their inputs themselves can turn it off.
+    pub fn scan_non_finite(mut self, scan: bool) -> Self {
+        self.scan = scan;
         self
     }
 
@@ -164,7 +216,7 @@ impl Aggregator {
         {
             return Err(Error::NonFinite { row, coordinate });
         }
-        let plan = self.rule.plan(batch.n(), self.share)?;
+        let plan = self.rule.plan_weighted(batch.weights(), self.share)?;
         plan.check_memory(batch.n(), batch.d())?;
         let mut report = Report::default();
         if let Engine::Reference = self.engine {
@@ -172,12 +224,17 @@ impl Aggregator {
             for (o, v) in out.iter_mut().zip(exact) {
                 *o = v as f32;
             }
+            if self.scan {
+                let bad: Vec<bool> = batch.rows().map(|r| r.iter().any(|v| !v.is_finite())).collect();
+                report.set_non_finite(&plan, batch.weights(), &bad);
+            }
         } else {
             self.engine.dispatch(Execute {
                 plan: &plan,
                 batch,
                 out,
                 report: &mut report,
+                scan: self.scan,
             })?;
         }
         Ok(report)
@@ -226,8 +283,12 @@ impl Aggregator {
         if let Some(w) = weights {
             batch = batch.with_weights(w)?;
         }
-        let plan = self.rule.plan(n, self.share)?;
+        let plan = self.rule.plan_weighted(batch.weights(), self.share)?;
         let mut report = Report::default();
+        if self.scan {
+            let bad = non_finite_rows(kernels, rows, d)?;
+            report.set_non_finite(&plan, batch.weights(), &bad);
+        }
         let out = execute_resident(kernels, &plan, rows, n, d, batch.weights(), &mut report)?;
         Ok((out, report))
     }
@@ -239,14 +300,41 @@ struct Execute<'p, 'b, 'o> {
     batch: &'b Batch<'b>,
     out: &'o mut [f32],
     report: &'o mut Report,
+    /// Whether to scan for non-finite rows on the backend, after the upload.
+    scan: bool,
 }
 
 impl KernelsJob for Execute<'_, '_, '_> {
     type Output = ();
 
-    fn run<K: Kernels>(self, kernels: &K) -> Result<()> {
-        execute(kernels, self.plan, self.batch, self.out, self.report)
+    fn run<K: Kernels>(self, k: &K) -> Result<()> {
+        let Execute {
+            plan,
+            batch,
+            out,
+            report,
+            scan,
+        } = self;
+        plan.check_depth()?;
+        let rows = k.upload(batch)?;
+        if scan {
+            let bad = non_finite_rows(k, &rows, batch.d())?;
+            report.set_non_finite(plan, batch.weights(), &bad);
+        }
+        let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
+        k.download(&result, out)
     }
+}
+
+/// Which resident rows hold NaN or an infinity: their squared distance to zero is `+inf`
+/// (the distance primitives give `+inf` exactly for non-finite rows, SPEC section 3, and a
+/// finite f32 row's squared norm cannot overflow f64).
+fn non_finite_rows<K: Kernels>(k: &K, rows: &K::Rows<'_>, d: usize) -> Result<Vec<bool>> {
+    let zero = k.zeros(1, d)?;
+    Ok(k.center_dist(rows, &zero)?
+        .iter()
+        .map(|r| !r.is_finite())
+        .collect())
 }
 
 #[cfg(feature = "cuda")]
@@ -277,6 +365,7 @@ pub fn execute<K: Kernels>(
     out: &mut [f32],
     report: &mut Report,
 ) -> Result<()> {
+    plan.check_depth()?;
     let rows = k.upload(batch)?;
     let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
     k.download(&result, out)
@@ -294,6 +383,7 @@ pub fn execute_resident<K: Kernels>(
     w: &[f64],
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
+    plan.check_depth()?;
     run(k, plan, rows, n, d, w, report)
 }
 
@@ -338,14 +428,17 @@ fn run<K: Kernels>(
     }
 }
 
-/// Krum and Multi-Krum (SPEC 4.4): the `m` rows of lowest score, the best alone for `m = 1`,
-/// else their weighted mean.
+/// Krum and Multi-Krum (SPEC 4.4): the best row alone for `m = Some(1)`, else the weighted
+/// mean of the `m` rows of lowest score, or (`m = None`) of the rows of lowest score up to a
+/// mass of `(1 - lambda) W`, the last one in part. Rows of score `+inf` (a non-finite value,
+/// or neighbours that reach one) are left out; only when every candidate has one are they
+/// averaged as they are (the tolerance is exceeded, and the report says so).
 fn krum<K: Kernels>(
     k: &K,
     rows: &K::Rows<'_>,
     w: &[f64],
     lambda: f64,
-    m: usize,
+    m: Option<usize>,
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
     let n = w.len();
@@ -358,16 +451,41 @@ fn krum<K: Kernels>(
             .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
             .then(a.cmp(&b))
     });
-    let selected = order[..m].to_vec();
     let mut coeffs = vec![0.0; n];
-    if m == 1 {
-        coeffs[selected[0]] = 1.0;
+    let selected: Vec<usize> = if m == Some(1) {
+        coeffs[order[0]] = 1.0;
+        vec![order[0]]
     } else {
-        let mass: f64 = selected.iter().map(|&i| w[i]).sum();
-        for &i in &selected {
-            coeffs[i] = w[i] / mass;
+        let total: f64 = w.iter().sum();
+        let pick = |finite_only: bool| -> Vec<(usize, f64)> {
+            // The candidates in score order, as weights for a prefix (0: left out).
+            let usable = |i: usize| w[i] > 0.0 && (!finite_only || scores[i].is_finite());
+            let mut mass = vec![0.0; n];
+            match m {
+                Some(m) => order[..m]
+                    .iter()
+                    .filter(|&&i| usable(i))
+                    .map(|&i| (i, w[i]))
+                    .collect(),
+                None => {
+                    for i in (0..n).filter(|&i| usable(i)) {
+                        mass[i] = w[i];
+                    }
+                    // Ordered by (score, index), as `order` ranks rows of positive weight.
+                    prefix_by_distance(&scores, &mass, (1.0 - lambda) * total, total)
+                }
+            }
+        };
+        let mut taken = pick(true);
+        if taken.is_empty() {
+            taken = pick(false);
         }
-    }
+        let mass: f64 = taken.iter().map(|&(_, mi)| mi).sum();
+        for &(i, mi) in &taken {
+            coeffs[i] = mi / mass;
+        }
+        taken.into_iter().map(|(i, _)| i).collect()
+    };
     report.steps.push(Step::Krum { scores, selected });
     k.mix(rows, &coeffs, 1, None)
 }

@@ -31,7 +31,8 @@ enum Layout<'a> {
 /// // Separate row buffers, weighted: the second worker delivered three updates.
 /// let rows = [vec![1.0f32, 2.0], vec![3.0, 4.0]];
 /// let batch = Batch::from_rows(&rows)?.with_weights(&[1.0, 3.0])?;
-/// assert_eq!(batch.weights(), &[1.0, 3.0]);
+/// // Kept scaled by a power of two (only the ratios matter): the largest in [1, 2).
+/// assert_eq!(batch.weights(), &[0.5, 1.5]);
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -95,7 +96,21 @@ impl<'a> Batch<'a> {
     ///
     /// Only their ratios matter (SPEC section 2); a row of weight 0 takes no part. When all
     /// positive weights are equal they are stored as ones, which changes no rule's output
-    /// but keeps the exact tie tests of uniform weights exact.
+    /// but keeps the exact tie tests of uniform weights exact. Otherwise they are scaled by
+    /// the power of two that brings the largest into [1, 2): an exact scaling (integer weights
+    /// keep their exact sums), after which no sum of n weights can overflow or underflow, so
+    /// weights of 1e300 or 1e-310 give the result that weights near 1 give (SPEC section 2).
+    ///
+    /// ```
+    /// use byzagg::Batch;
+    ///
+    /// let rows = [[1.0f32], [2.0], [3.0]];
+    /// let huge = Batch::from_rows(&rows)?.with_weights(&[0.85e308, 1.7e308, 0.85e308])?;
+    /// assert!(huge.weights().iter().sum::<f64>().is_finite());
+    /// let tiny = Batch::from_rows(&rows)?.with_weights(&[1e-310, 2e-310, 1e-310])?;
+    /// assert_eq!(tiny.weights()[1], 2.0 * tiny.weights()[0]);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
     pub fn with_weights(mut self, weights: &[f64]) -> Result<Self> {
         if weights.len() != self.n {
             return Err(Error::invalid(
@@ -126,10 +141,11 @@ impl<'a> Batch<'a> {
         // tests (a median's 2 C == W) hold whatever the common value (0.1 * 10 != 1.0 in f64).
         let positive: Vec<f64> = weights.iter().copied().filter(|w| *w > 0.0).collect();
         let equal = positive.iter().all(|w| *w == positive[0]);
-        self.weights = weights
-            .iter()
-            .map(|w| if equal && *w > 0.0 { 1.0 } else { *w })
-            .collect();
+        self.weights = if equal {
+            weights.iter().map(|w| if *w > 0.0 { 1.0 } else { 0.0 }).collect()
+        } else {
+            normalized(weights)
+        };
         self.weighted = true;
         Ok(self)
     }
@@ -157,7 +173,8 @@ impl<'a> Batch<'a> {
         (0..self.n).map(|i| self.row(i))
     }
 
-    /// The weights: all ones unless [`Batch::with_weights`] set them.
+    /// The weights: all ones unless [`Batch::with_weights`] set them (then as it keeps them:
+    /// ones if all positive weights are equal, else scaled by a power of two).
     pub fn weights(&self) -> &[f64] {
         &self.weights
     }
@@ -187,5 +204,67 @@ impl<'a> Batch<'a> {
         self.rows()
             .enumerate()
             .find_map(|(i, r)| r.iter().position(|v| !v.is_finite()).map(|j| (i, j)))
+    }
+}
+
+/// The weights scaled by the power of two that brings the largest into [1, 2). A power of two
+/// changes no ratio (the only rounding is where a weight far below the largest reaches the
+/// subnormal range), and afterwards every sum of n weights lies in [1, 2n].
+fn normalized(weights: &[f64]) -> Vec<f64> {
+    let max = weights.iter().copied().fold(0.0f64, f64::max);
+    // The exponent of `max`, counting a subnormal's leading zero bits: max = m * 2^e with
+    // m in [1, 2).
+    let bits = max.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let e = if biased == 0 {
+        // Subnormal: value = fraction * 2^-1074, fraction < 2^52.
+        let fraction = bits & ((1u64 << 52) - 1);
+        63 - fraction.leading_zeros() as i32 - 1074
+    } else {
+        biased - 1023
+    };
+    // 2^-e lies in [2^-1023, 2^1074]; past 2^1023 apply it in two exact halves.
+    let (first, second) = (-e / 2, -e - (-e / 2));
+    let (a, b) = (pow2(first), pow2(second));
+    weights.iter().map(|w| w * a * b).collect()
+}
+
+/// 2^k for k in [-1022, 1023], exactly.
+fn pow2(k: i32) -> f64 {
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_are_scaled_by_a_power_of_two() {
+        let rows = [[1.0f32], [2.0], [3.0], [4.0]];
+        let base = [1.0, 2.0, 3.0, 0.0];
+        let want = [0.5, 1.0, 1.5, 0.0];
+        for scale in [
+            1.0,
+            f64::from_bits(1),
+            f64::from_bits(1 << 14),
+            2f64.powi(1021),
+            1e-300,
+        ] {
+            let w: Vec<f64> = base.iter().map(|b| b * scale).collect();
+            let got = Batch::from_rows(&rows).unwrap().with_weights(&w).unwrap();
+            if scale.log2().fract() == 0.0 {
+                assert_eq!(got.weights(), &want, "scale {scale:e}");
+            }
+            let top = got.weights().iter().copied().fold(0.0, f64::max);
+            assert!((1.0..2.0).contains(&top), "scale {scale:e}: {:?}", got.weights());
+        }
+        // Nine weights whose sum overflows: scaled, they sum to a finite number.
+        let w = [
+            0.85e308, 0.85e308, 1.7e308, 0.85e308, 0.85e308, 1.7e308, 0.85e308, 0.85e308, 0.85e308,
+        ];
+        let rows = [[0.0f32]; 9];
+        let got = Batch::from_rows(&rows).unwrap().with_weights(&w).unwrap();
+        assert!(got.weights().iter().sum::<f64>().is_finite());
+        assert_eq!(got.weights()[2], 2.0 * got.weights()[0]);
     }
 }

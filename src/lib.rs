@@ -109,7 +109,9 @@ pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
 #[allow(deprecated)]
 pub use rule::Tolerance;
-pub use rule::{ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation};
+pub use rule::{
+    ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation, tolerates,
+};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

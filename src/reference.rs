@@ -47,6 +47,7 @@ use crate::rule::{GmInit, GmParams, Plan, bucket_permutation};
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
+    plan.check_depth()?;
     let rows: Vec<Vec<f64>> = batch
         .rows()
         .map(|r| r.iter().map(|&v| f64::from(v)).collect())
@@ -156,12 +157,64 @@ fn is_finite_row(x: &[f64]) -> bool {
     x.iter().all(|v| v.is_finite())
 }
 
-/// Squared Euclidean distance, `+inf` if either side holds a non-finite value.
+/// Squared Euclidean distance, `+inf` if either side holds a non-finite value. The squares
+/// are added by [`exact_sum`], so the distance does not depend on the order of the
+/// coordinates: distances that are equal as multisets of squared differences are equal, and
+/// their ties are exact ties, broken by row index.
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     if !is_finite_row(a) || !is_finite_row(b) {
         return f64::INFINITY;
     }
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    exact_sum(a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)))
+}
+
+/// The sum of finite `terms`, correctly rounded once, whatever their order: Shewchuk's exact
+/// partials, as Python's `math.fsum`.
+fn exact_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
+    // Non-overlapping partials, smallest first, whose exact sum is the exact sum so far.
+    let mut partials: Vec<f64> = Vec::new();
+    for mut x in terms {
+        let mut kept = 0;
+        for j in 0..partials.len() {
+            let mut y = partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        partials.truncate(kept);
+        partials.push(x);
+    }
+    // Add the partials from the largest down until a rounding error appears, then correct a
+    // tie-to-even that the next partial decides.
+    let Some(mut k) = partials.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let mut hi = partials[k];
+    let mut lo = 0.0;
+    while k > 0 {
+        k -= 1;
+        let (x, y) = (hi, partials[k]);
+        hi = x + y;
+        lo = y - (hi - x);
+        if lo != 0.0 {
+            break;
+        }
+    }
+    if k > 0 && ((lo < 0.0 && partials[k - 1] < 0.0) || (lo > 0.0 && partials[k - 1] > 0.0)) {
+        let y = lo * 2.0;
+        let x = hi + y;
+        if y == x - hi {
+            hi = x;
+        }
+    }
+    hi
 }
 
 /// Euclidean norm.
@@ -407,9 +460,11 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
 }
 
 /// Weighted (Multi-)Krum (SPEC 4.4).
-fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>> {
+fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: Option<usize>) -> Result<Vec<f64>> {
     let n = rows.len();
-    if m == 0 || m > n {
+    if let Some(m) = m
+        && (m == 0 || m > n)
+    {
         return Err(Error::invalid(
             "m",
             m,
@@ -428,10 +483,12 @@ fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>>
                 return 0.0;
             }
             let r = &dist[i * n..(i + 1) * n];
-            prefix_of_mass(r, w, target, total, None, Some(i))
-                .into_iter()
-                .map(|(j, mass)| mass * r[j])
-                .sum()
+            // Exactly rounded: equal neighbour distances give equal scores in any order.
+            exact_sum(
+                prefix_of_mass(r, w, target, total, None, Some(i))
+                    .into_iter()
+                    .map(|(j, mass)| mass * r[j]),
+            )
         })
         .collect();
     let mut ranked: Vec<usize> = (0..n).collect();
@@ -440,15 +497,46 @@ fn krum(rows: &[Vec<f64>], w: &[f64], lambda: f64, m: usize) -> Result<Vec<f64>>
             .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
             .then(a.cmp(&b))
     });
-    let best = &ranked[..m];
-    if m == 1 {
-        return Ok(rows[best[0]].clone());
+    if m == Some(1) {
+        return Ok(rows[ranked[0]].clone());
     }
-    let mass: f64 = best.iter().map(|&i| w[i]).sum();
+    // The rows averaged, with their masses: the first m, or a prefix of mass (1 - lambda) W
+    // (the last row in part). Rows of infinite score never enter; if no candidate has a
+    // finite score, the tolerance is exceeded and the candidates are averaged as they are.
+    let pick = |finite_only: bool| -> Vec<(usize, f64)> {
+        let candidates = ranked
+            .iter()
+            .copied()
+            .filter(|&i| w[i] > 0.0 && (!finite_only || scores[i].is_finite()));
+        match m {
+            Some(m) => candidates
+                .filter(|&i| ranked[..m].contains(&i))
+                .map(|i| (i, w[i]))
+                .collect(),
+            None => {
+                let mut left = (1.0 - lambda) * total;
+                let mut taken = Vec::new();
+                for i in candidates {
+                    if left <= MASS_EPS * total {
+                        break;
+                    }
+                    let mass = w[i].min(left);
+                    taken.push((i, mass));
+                    left -= mass;
+                }
+                taken
+            }
+        }
+    };
+    let mut best = pick(true);
+    if best.is_empty() {
+        best = pick(false);
+    }
+    let mass: f64 = best.iter().map(|&(_, m)| m).sum();
     let mut out = vec![0.0; rows[0].len()];
-    for &i in best.iter().filter(|&&i| w[i] > 0.0) {
+    for &(i, mi) in &best {
         for (o, x) in out.iter_mut().zip(&rows[i]) {
-            *o += w[i] / mass * x;
+            *o += mi / mass * x;
         }
     }
     Ok(out)
@@ -721,6 +809,25 @@ mod tests {
     }
 
     #[test]
+    fn exact_sums_do_not_depend_on_order() {
+        let terms = [1e16, 1.0, -1e16, 3.0, 1e-3, 2.5e-17, 7e15, -7e15];
+        let mut rnd = uniform(17);
+        let want = exact_sum(terms);
+        assert_eq!(want, 4.001);
+        for _ in 0..50 {
+            let mut t = terms.to_vec();
+            for i in (1..t.len()).rev() {
+                t.swap(i, (rnd() * (i + 1) as f64) as usize);
+            }
+            assert_eq!(exact_sum(t), want);
+        }
+        assert_eq!(exact_sum([]), 0.0);
+        // Ten equal squares, summed in any grouping, are ten times one square.
+        let q = (2.0 * f64::from(3e9f32)).powi(2);
+        assert_eq!(exact_sum([q; 10]), 10.0 * q);
+    }
+
+    #[test]
     fn krum_matches_blanchard_with_uniform_weights() {
         let mut rnd = uniform(11);
         for case in 0..100 {
@@ -729,7 +836,7 @@ mod tests {
             let rows: Vec<Vec<f64>> = (0..n).map(|_| (0..4).map(|_| rnd() * 10.0).collect()).collect();
             let plan = Plan::Krum {
                 lambda: f as f64 / n as f64,
-                m: 1,
+                m: Some(1),
             };
             let out = aggregate_rows(&plan, &rows, &vec![1.0; n]).unwrap();
             assert_eq!(out, rows[blanchard(&rows, f)]);
@@ -748,8 +855,9 @@ mod tests {
         let plans = [
             Plan::Median,
             Plan::TrimmedMean { lambda },
-            Plan::Krum { lambda, m: 1 },
-            Plan::Krum { lambda, m: 7 },
+            Plan::Krum { lambda, m: Some(1) },
+            Plan::Krum { lambda, m: Some(7) },
+            Plan::Krum { lambda, m: None },
             Plan::Gm(GmParams::DEFAULT),
             Plan::Gm(GmParams::RFA),
             Plan::Ctma {
@@ -827,7 +935,16 @@ mod tests {
         };
         assert_close(&aggregate(&plan, &batch).unwrap(), &[3.5, 4.5], 1e-12);
         // Hand-built invalid plans are errors, not panics.
-        assert!(aggregate(&Plan::Krum { lambda: 0.0, m: 5 }, &batch).is_err());
+        assert!(
+            aggregate(
+                &Plan::Krum {
+                    lambda: 0.0,
+                    m: Some(5)
+                },
+                &batch
+            )
+            .is_err()
+        );
         assert!(
             aggregate(
                 &Plan::Bucketing {
@@ -916,7 +1033,10 @@ mod tests {
                 let b = aggregate_rows(&plan, &repeated, &ones).unwrap();
                 assert_close(&a, &b, 1e-9);
             }
-            let plan = Plan::Krum { lambda: 0.2, m: 1 };
+            let plan = Plan::Krum {
+                lambda: 0.2,
+                m: Some(1),
+            };
             let scaled: Vec<f64> = weights.iter().map(|w| w * 1e-3).collect();
             assert_eq!(
                 aggregate_rows(&plan, &rows, &weights).unwrap(),

@@ -34,7 +34,7 @@ use crate::batch::Batch;
 use crate::error::Result;
 use crate::reference;
 use crate::rng::SplitMix64;
-use crate::rule::{ByzantineShare, Center, GmParams, Plan, Rule, bucket_permutation};
+use crate::rule::{ByzantineShare, Center, GmParams, Plan, Rule};
 
 /// The numbers of rows the suite tries.
 pub const NS: [usize; 7] = [1, 2, 3, 7, 8, 16, 33];
@@ -351,47 +351,7 @@ fn poison(plan: &Plan, w: &[f64], pattern: Pattern, seed: u64) -> Option<Vec<(us
     Some(chosen)
 }
 
-/// Whether `plan` guarantees a finite output (SPEC 3) when the rows flagged in `bad` hold
-/// arbitrary values, NaN and infinities included, and the others are finite and moderate.
-///
-/// The budgets: poisoned mass below W/2 for the median, the geometric median and centered
-/// clipping; at most lambda W for the trimmed mean, Krum, CTMA and NNM (with, for Multi-Krum,
-/// at least m clean rows); bucketing applies its base's budget to the buckets, a bucket being
-/// poisoned when any of its rows is. The plain mean tolerates nothing.
-pub fn tolerates(plan: &Plan, w: &[f64], bad: &[bool]) -> bool {
-    let total: f64 = w.iter().sum();
-    let bad_mass: f64 = w.iter().zip(bad).filter(|(_, b)| **b).map(|(w, _)| w).sum();
-    // Equality is the edge case the rules handle with MASS_EPS: keep it in the suite.
-    let within = |lambda: f64| bad_mass <= lambda * total * (1.0 + 1e-12);
-    let majority = 2.0 * bad_mass < total;
-    match plan {
-        Plan::Mean => false,
-        Plan::Median | Plan::Gm(_) => majority,
-        Plan::TrimmedMean { lambda } | Plan::MeaMed { lambda } | Plan::Cge { lambda } => within(*lambda),
-        // Krum picks finite rows while any is left, and the selection (mass (1 - 2 lambda) W)
-        // fits in the clean mass.
-        Plan::Bulyan { lambda } => within(*lambda),
-        Plan::Monna { lambda, pivot } => within(*lambda) && !bad[*pivot],
-        Plan::Krum { lambda, m } => {
-            let clean = w.iter().zip(bad).filter(|(w, b)| **w > 0.0 && !**b).count();
-            within(*lambda) && clean >= *m
-        }
-        Plan::Ctma { base, lambda } | Plan::Nnm { base, lambda } => {
-            within(*lambda) && tolerates(base, w, bad)
-        }
-        Plan::Bucketing { base, s, seed } => {
-            let order = bucket_permutation(w.len(), *seed);
-            let (masses, bads): (Vec<f64>, Vec<bool>) = order
-                .chunks(*s)
-                .map(|b| (b.iter().map(|&i| w[i]).sum::<f64>(), b.iter().any(|&i| bad[i])))
-                .unzip();
-            tolerates(base, &masses, &bads)
-        }
-        Plan::CenteredClipping { center, .. } => {
-            majority && center.as_deref().is_none_or(|c| tolerates(c, w, bad))
-        }
-    }
-}
+pub use crate::rule::tolerates;
 
 /// How close a backend must come to the reference (SPEC 5).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -416,7 +376,7 @@ pub fn accuracy(plan: &Plan) -> Accuracy {
         }
     }
     match plan {
-        Plan::Median | Plan::Krum { m: 1, .. } => Accuracy::Exact,
+        Plan::Median | Plan::Krum { m: Some(1), .. } => Accuracy::Exact,
         _ if converges_gm(plan) => Accuracy::Relative(1e-4),
         _ => Accuracy::Relative(1e-5),
     }
@@ -813,14 +773,24 @@ mod tests {
             &[5.0, 1.0, 1.0, 1.0],
             &[true, false, false, false]
         ));
-        let multikrum = Plan::Krum { lambda: 0.3, m: 9 };
+        let multikrum = Plan::Krum {
+            lambda: 0.3,
+            m: Some(9),
+        };
         let w = [0.1, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
         let bad = [true, true, true, false, false, false, false, false, false, false];
         assert!(
-            !tolerates(&multikrum, &w, &bad),
-            "three light rows leave only 7 clean rows for m = 9"
+            tolerates(&multikrum, &w, &bad),
+            "rows of infinite score are never averaged, whatever m says"
         );
-        assert!(tolerates(&Plan::Krum { lambda: 0.3, m: 1 }, &w, &bad));
+        assert!(tolerates(
+            &Plan::Krum {
+                lambda: 0.3,
+                m: Some(1)
+            },
+            &w,
+            &bad
+        ));
         // Bucketing: one poisoned row poisons its bucket's whole mass.
         let bucketing = Plan::Bucketing {
             base: Box::new(Plan::Median),
@@ -910,9 +880,18 @@ mod tests {
     #[test]
     fn accuracy_by_plan() {
         assert_eq!(accuracy(&Plan::Median), Accuracy::Exact);
-        assert_eq!(accuracy(&Plan::Krum { lambda: 0.2, m: 1 }), Accuracy::Exact);
         assert_eq!(
-            accuracy(&Plan::Krum { lambda: 0.2, m: 3 }),
+            accuracy(&Plan::Krum {
+                lambda: 0.2,
+                m: Some(1)
+            }),
+            Accuracy::Exact
+        );
+        assert_eq!(
+            accuracy(&Plan::Krum {
+                lambda: 0.2,
+                m: Some(3)
+            }),
             Accuracy::Relative(1e-5)
         );
         assert_eq!(accuracy(&Plan::Gm(GmParams::RFA)), Accuracy::Relative(1e-5));

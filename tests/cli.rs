@@ -224,3 +224,66 @@ fn compile_only_compiles_every_cuda_kernel() {
     let wrong = byzagg(&["verify", "--backend", "cpu", "--compile-only"]);
     assert_eq!(wrong.status.code(), Some(2));
 }
+
+#[test]
+fn non_finite_rows_beyond_tolerance_print_a_warning() {
+    let dir = dir("tolerance-warning");
+    // Five rows, two of them NaN: within what the median tolerates, beyond the mean.
+    let mut data: Vec<f32> = (0..10).map(|k| k as f32).collect();
+    data[2..4].fill(f32::NAN);
+    data[6..8].fill(f32::INFINITY);
+    let input = dir.join("x.npy");
+    npy::write_matrix_f32(&input, &data, 5).expect("write input");
+    let output = dir.join("out.npy");
+    let run = |rule: &str| {
+        byzagg(&[
+            "aggregate",
+            "--rule",
+            rule,
+            "--backend",
+            "cpu",
+            s(&input),
+            "-o",
+            s(&output),
+        ])
+    };
+    let out = run("cwmed");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let out = run("mean");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: rows 1, 3 hold NaN or infinity")
+                && l.contains("40.0% of the weight")
+                && l.contains("mean")
+                && l.contains("not finite")),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn auto_backend_probes_wgpu_without_mesa_noise() {
+    let dir = dir("quiet-probe");
+    let (input, _) = rows_file(&dir, 7, 5);
+    let output = dir.join("out.npy");
+    // The README's command, on a machine without a runtime dir (as in a container).
+    let out = Command::new(env!("CARGO_BIN_EXE_byzagg"))
+        .args([
+            "aggregate",
+            "--rule",
+            "ctma(cwmed,lambda=0.2)",
+            s(&input),
+            "-o",
+            s(&output),
+        ])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("the byzagg binary runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("XDG_RUNTIME_DIR"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -12,6 +12,10 @@ use crate::error::{Error, Result};
 // The text form still names the share by its old alias.
 #[allow(deprecated)]
 mod text;
+mod tolerance;
+
+use tolerance::Level;
+pub use tolerance::tolerates;
 
 /// How many of the inputs may be Byzantine: a share lambda of the total weight, or a count f
 /// of rows (then lambda = f / n).
@@ -189,7 +193,8 @@ pub enum Rule {
         tolerance: Option<ByzantineShare>,
         /// `false`: output the best row. `true`: Multi-Krum, the weighted mean of `m` rows.
         multi: bool,
-        /// Multi-Krum's number of rows; `None` means n - f.
+        /// Multi-Krum's number of rows; `None` averages the rows of least score up to a mass
+        /// of `(1 - lambda) W` (the n - f best rows for uniform weights).
         m: Option<usize>,
     },
     /// Geometric median by smoothed Weiszfeld.
@@ -301,6 +306,35 @@ impl Rule {
     /// # Ok::<(), byzagg::Error>(())
     /// ```
     pub fn plan(&self, n: usize, default: Option<ByzantineShare>) -> Result<Plan> {
+        self.plan_at(Level::Uniform(n), default)
+    }
+
+    /// [`Rule::plan`] for a batch with these weights (finite, >= 0, not all zero, as
+    /// [`Batch::with_weights`](crate::Batch::with_weights) checks them): the same plan, except
+    /// that bucketing's base rule is given the tolerance the weighted buckets need (SPEC 4.7),
+    /// which depends on the weights. [`Aggregator`](crate::Aggregator) plans this way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::{ByzantineShare, Plan, Rule};
+    ///
+    /// // Two Byzantine rows of eleven can poison two buckets of two rows: 4/11 of the weight.
+    /// let rule: Rule = "bucketing(cwtm,s=2)".parse()?;
+    /// let Plan::Bucketing { base, .. } = rule.plan_weighted(&[1.0; 11], Some(ByzantineShare::F(2)))? else {
+    ///     unreachable!()
+    /// };
+    /// let Plan::TrimmedMean { lambda } = *base else { unreachable!() };
+    /// assert!((lambda - 4.0 / 11.0).abs() < 1e-12);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn plan_weighted(&self, weights: &[f64], default: Option<ByzantineShare>) -> Result<Plan> {
+        self.plan_at(Level::Given(weights), default)
+    }
+
+    /// The plan for one level of the rule, whose rows have the weights `level`.
+    fn plan_at(&self, level: Level<'_>, default: Option<ByzantineShare>) -> Result<Plan> {
+        let n = level.n();
         let depth = self.depth();
         if depth > MAX_DEPTH {
             return Err(Error::invalid(
@@ -370,7 +404,7 @@ impl Rule {
             }
             Rule::Krum { tolerance, multi, m } => {
                 let t = pick(tolerance)?;
-                let f = match t {
+                match t {
                     ByzantineShare::F(f) => {
                         // n >= 2f + 3 without computing 2f + 3, which wraps for huge f.
                         let max_f = n.checked_sub(3).map(|k| k / 2);
@@ -385,7 +419,6 @@ impl Rule {
                                 format!("krum needs n >= 2f + 3, and n = {n} {allows}"),
                             ));
                         }
-                        f
                     }
                     ByzantineShare::Lambda(l) => {
                         if (n as f64) * (1.0 - 2.0 * l) < 3.0 {
@@ -395,12 +428,13 @@ impl Rule {
                                 format!("krum needs n (1 - 2 lambda) >= 3, and n = {n}"),
                             ));
                         }
-                        (l * n as f64 + 1e-9).floor() as usize
                     }
-                };
+                }
                 let lambda = trim_lambda(t, n)?;
-                let m = if *multi { m.unwrap_or(n - f) } else { 1 };
-                if m == 0 || m > n {
+                let m = if *multi { *m } else { Some(1) };
+                if let Some(m) = m
+                    && (m == 0 || m > n)
+                {
                     return Err(Error::invalid(
                         "m",
                         m,
@@ -423,11 +457,11 @@ impl Rule {
             }
             Rule::Ctma { base, tolerance } => Plan::Ctma {
                 lambda: trim_lambda(pick(tolerance)?, n)?,
-                base: Box::new(base.plan(n, default)?),
+                base: Box::new(base.plan_at(level, default)?),
             },
             Rule::Nnm { base, tolerance } => Plan::Nnm {
                 lambda: trim_lambda(pick(tolerance)?, n)?,
-                base: Box::new(base.plan(n, default)?),
+                base: Box::new(base.plan_at(level, default)?),
             },
             Rule::Bucketing { base, s, seed } => {
                 if *s == 0 || *s > n {
@@ -437,10 +471,39 @@ impl Rule {
                         format!("bucketing needs 1 <= s <= n = {n}"),
                     ));
                 }
+                // The base sees the buckets, and must tolerate every bucket that the Byzantine
+                // rows can touch: a share of the weight near s * lambda, not lambda.
+                let share = match default {
+                    None => None,
+                    Some(t) => {
+                        let lambda = trim_lambda(t, n)?;
+                        let share = tolerance::bucket_share(level, *s, *seed, lambda);
+                        if share >= 0.5 {
+                            return Err(Error::invalid(
+                                "s",
+                                s,
+                                format!(
+                                    "bucketing with s = {s} and lambda = {lambda} lets the Byzantine \
+                                     rows touch buckets holding {share} of the weight, and its base \
+                                     rule must tolerate less than 1/2: lower s or lambda"
+                                ),
+                            ));
+                        }
+                        Some(ByzantineShare::Lambda(share))
+                    }
+                };
+                let nb = n.div_ceil(*s);
+                // Uniform weights give buckets of s rows and a last one of n - (nb - 1) s; past
+                // 2^24 buckets their masses are taken as equal rather than listed.
+                let masses = match level {
+                    Level::Uniform(_) if n.is_multiple_of(*s) || nb > 1 << 24 => None,
+                    _ => Some(tolerance::bucket_masses(level, *s, *seed)),
+                };
+                let base_level = masses.as_deref().map_or(Level::Uniform(nb), Level::Given);
                 Plan::Bucketing {
                     s: *s,
                     seed: *seed,
-                    base: Box::new(base.plan(n.div_ceil(*s), default)?),
+                    base: Box::new(base.plan_at(base_level, share)?),
                 }
             }
             Rule::CenteredClipping {
@@ -457,7 +520,7 @@ impl Rule {
                 Plan::CenteredClipping {
                     center: match center {
                         Center::Zero => None,
-                        Center::Rule(r) => Some(Box::new(r.plan(n, default)?)),
+                        Center::Rule(r) => Some(Box::new(r.plan_at(level, default)?)),
                     },
                     tau: *tau,
                     iterations: *iterations,
@@ -525,12 +588,14 @@ pub enum Plan {
         /// The trusted row.
         pivot: usize,
     },
-    /// Weighted (Multi-)Krum (SPEC 4.4); `m == 1` outputs the best row itself.
+    /// Weighted (Multi-)Krum (SPEC 4.4); `m == Some(1)` outputs the best row itself.
     Krum {
         /// Byzantine share of the weight, in [0, 1/2).
         lambda: f64,
-        /// Rows averaged, 1..=n.
-        m: usize,
+        /// Rows averaged, 1..=n; `None`: the rows of least score up to a mass of
+        /// `(1 - lambda) W`, the last one in part. Rows of score `+inf` (a non-finite value,
+        /// weight 0) are never averaged, whatever `m` says.
+        m: Option<usize>,
     },
     /// Geometric median by smoothed Weiszfeld (SPEC 4.5).
     Gm(GmParams),
@@ -548,7 +613,9 @@ pub enum Plan {
         /// Neighbourhood mass is `(1 - lambda) W`.
         lambda: f64,
     },
-    /// Bucketing (SPEC 4.7): `ceil(n / s)` buckets; `base` is planned for that many rows.
+    /// Bucketing (SPEC 4.7): `ceil(n / s)` buckets; `base` is planned for that many rows,
+    /// with the bucket masses as weights and, where the rule left the Byzantine share to the
+    /// caller, the share of the weight that the Byzantine rows' buckets may hold.
     Bucketing {
         /// Applied to the bucket means, with the bucket masses as weights.
         base: Box<Plan>,
@@ -569,6 +636,38 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// How many plans this one nests, itself included (as [`Rule::depth`]); counted in a
+    /// loop, so a plan built by hand thousands of levels deep is measured without recursion.
+    pub fn depth(&self) -> usize {
+        let mut depth = 1;
+        let mut plan = self;
+        loop {
+            plan = match plan {
+                Plan::Ctma { base, .. } | Plan::Nnm { base, .. } | Plan::Bucketing { base, .. } => base,
+                Plan::CenteredClipping {
+                    center: Some(center), ..
+                } => center,
+                _ => return depth,
+            };
+            depth += 1;
+        }
+    }
+
+    /// An error naming the depth if this plan nests deeper than [`MAX_DEPTH`]: the rule layer
+    /// and the reference recurse once per level, so a plan built by hand must not reach them
+    /// deeper than the parser and [`Rule::plan`] allow.
+    pub fn check_depth(&self) -> Result<()> {
+        let depth = self.depth();
+        if depth > MAX_DEPTH {
+            return Err(Error::invalid(
+                "plan",
+                format!("{depth} levels deep"),
+                format!("plans may nest at most {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     /// An upper estimate of the host memory the rule layer allocates to run this plan on
     /// `n x d` rows, beyond the rows themselves: `n x n` distances and their pair lists for
     /// Krum and NNM (24 bytes a pair), NNM's mixing matrix and mixed rows, bucketing's bucket

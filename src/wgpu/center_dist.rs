@@ -4,11 +4,14 @@
 //! row's partials on the device, and one f32 per row and chunk is read back (one submission).
 //!
 //! Accuracy: each row and the center are multiplied by a power of two chosen from their
-//! largest magnitudes ([`scale_for`]), so no f32 overflow for finite input; the host divides by
-//! the scale squared and adds chunks in f64. A row (or a center) holding NaN or an infinity,
-//! known from the integer row statistics, gets `+inf`.
+//! largest magnitudes over all chunks ([`scale_for`]), so no f32 overflow for finite input;
+//! the squares are added exactly, as integers, over tiles and chunks (`shaders/wide_sum.wgsl`,
+//! as in `pairwise_dist.rs`: equal distances are bit-identical), and the host converts the
+//! total once and divides by the scale squared. A row (or a center) holding NaN or an
+//! infinity, known from the integer row statistics, gets `+inf`.
 
 use super::device::{CENTER_DIST_PARTIAL, WORKGROUP};
+use super::reduce::{WIDE_BYTES, wide_int, wide_value};
 use super::{Wgpu, WgpuRows, reduce, same_chunks, scale_for};
 use crate::error::Result;
 
@@ -24,24 +27,22 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
     if cstats.iter().any(|s| s[0] >= 0x7f80_0000) {
         return Ok(vec![f64::INFINITY; rows.k]);
     }
-    let scales: Vec<Vec<f32>> = (0..rows.chunks())
-        .map(|c| {
-            (0..rows.k)
-                .map(|i| scale_for(stats[c][i].max(cstats[c][0])))
-                .collect()
-        })
+    // One scale per row over all chunks, so that chunk sums add as integers.
+    let center_max = cstats.iter().map(|s| s[0]).max().unwrap_or(0);
+    let scales: Vec<f32> = (0..rows.k)
+        .map(|i| scale_for(stats.iter().map(|s| s[i]).max().unwrap_or(0).max(center_max)))
         .collect();
+    // Each scale twice (row, center): see the shader on why.
+    let doubled: Vec<f32> = scales.iter().flat_map(|&s| [s, s]).collect();
     let words = gpu.scoped("center distances", || {
-        let staging = gpu.staging(4 * n * rows.chunks() as u64);
+        let staging = gpu.staging(WIDE_BYTES * n * rows.chunks() as u64);
         let mut enc = gpu.encoder("center distances");
-        for (c, chunk_scales) in scales.iter().enumerate() {
+        for c in 0..rows.chunks() {
             let (_, len) = rows.range(c);
             let tiles = (len as u64).div_ceil(WORKGROUP);
-            // Each scale twice (row, center): see the shader on why.
-            let doubled: Vec<f32> = chunk_scales.iter().flat_map(|&s| [s, s]).collect();
             let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(&doubled))?;
             let params = gpu.uniform("center_dist", &[len as u32, tiles as u32, n as u32, 0]);
-            let partial = gpu.storage("center partials", 4 * n * tiles)?;
+            let partial = gpu.storage("center partials", WIDE_BYTES * n * tiles)?;
             let bind = gpu.bind(
                 CENTER_DIST_PARTIAL,
                 0,
@@ -49,7 +50,7 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
             )?;
             gpu.dispatch(&mut enc, CENTER_DIST_PARTIAL, &bind, n * tiles)?;
             let sums = reduce::sum_segments(gpu, &mut enc, partial, n, tiles)?;
-            enc.copy_buffer_to_buffer(&sums, 0, &staging, 4 * n * c as u64, 4 * n);
+            enc.copy_buffer_to_buffer(&sums, 0, &staging, WIDE_BYTES * n * c as u64, WIDE_BYTES * n);
         }
         gpu.submit_and_read(enc, &staging)
     })?;
@@ -58,12 +59,13 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
             if stats.iter().any(|s| s[i] >= 0x7f80_0000) {
                 return f64::INFINITY;
             }
-            (0..rows.chunks())
+            let total: u128 = (0..rows.chunks())
                 .map(|c| {
-                    let s = f64::from(scales[c][i]);
-                    f64::from(f32::from_bits(words[c * rows.k + i])) / (s * s)
+                    let at = 4 * (c * rows.k + i);
+                    wide_int(&words[at..at + 4])
                 })
-                .sum()
+                .fold(0, u128::saturating_add);
+            wide_value(total, scales[i])
         })
         .collect())
 }

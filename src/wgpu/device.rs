@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 /// Invocations per workgroup of every shader (they all use `@workgroup_size(64)`).
 pub(crate) const WORKGROUP: u64 = 64;
 
-/// The shader files, their Rust names and entry points: `(stem, source, entry points)`.
+/// The shader files, their Rust names and entry points: `(stem, source, entry points)`. The
+/// distance shaders and their reduction share the exact integer sums of `wide_sum.wgsl`,
+/// appended to each (WGSL has no include).
 pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
     (
         "order_stats",
@@ -29,18 +31,27 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
     ),
     (
         "pairwise_dist",
-        include_str!("../../shaders/pairwise_dist.wgsl"),
+        concat!(
+            include_str!("../../shaders/pairwise_dist.wgsl"),
+            include_str!("../../shaders/wide_sum.wgsl")
+        ),
         &[PAIRWISE_DIST_PARTIAL],
     ),
     (
         "center_dist",
-        include_str!("../../shaders/center_dist.wgsl"),
+        concat!(
+            include_str!("../../shaders/center_dist.wgsl"),
+            include_str!("../../shaders/wide_sum.wgsl")
+        ),
         &[CENTER_DIST_PARTIAL],
     ),
     ("mix", include_str!("../../shaders/mix.wgsl"), &[MIX]),
     (
         "reduce",
-        include_str!("../../shaders/reduce.wgsl"),
+        concat!(
+            include_str!("../../shaders/reduce.wgsl"),
+            include_str!("../../shaders/wide_sum.wgsl")
+        ),
         &[REDUCE_SUM, REDUCE_MAX_ABS_BITS],
     ),
 ];

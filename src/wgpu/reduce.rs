@@ -1,5 +1,6 @@
 //! Reductions for the distance primitives (`shaders/reduce.wgsl`): per-row statistics of a
-//! matrix (non-finite or not, largest magnitude) and the tree that adds f32 partial sums.
+//! matrix (non-finite or not, largest magnitude) and the tree that adds the exact integer
+//! partial sums of squares (`shaders/wide_sum.wgsl`).
 //!
 //! Launch contract: both entry points reduce `count` segments of `len` values to
 //! `ceil(len / 64)` values each, one invocation per output; the host repeats a level until one
@@ -40,8 +41,9 @@ pub(super) fn row_stats(gpu: &Gpu, rows: &WgpuRows) -> Result<Vec<Vec<u32>>> {
     Ok(words.chunks(rows.k).map(<[u32]>::to_vec).collect())
 }
 
-/// Records the reduction of `count` segments of `len` f32 partial sums in `input` to one sum
-/// per segment; returns the buffer that will hold the `count` sums.
+/// Records the reduction of `count` segments of `len` exact partial sums in `input` (128-bit
+/// integers in units of 2^-10, `vec4<u32>`, see `shaders/wide_sum.wgsl`) to one sum per
+/// segment; returns the buffer that will hold the `count` sums ([`wide_value`] reads them).
 pub(super) fn sum_segments(
     gpu: &Gpu,
     enc: &mut ::wgpu::CommandEncoder,
@@ -52,7 +54,7 @@ pub(super) fn sum_segments(
     let (mut input, mut len) = (input, len);
     while len > 1 {
         let tiles = len.div_ceil(WORKGROUP);
-        let out = gpu.storage("partial sums", 4 * count * tiles)?;
+        let out = gpu.storage("partial sums", WIDE_BYTES * count * tiles)?;
         let params = gpu.uniform("reduce", &[len as u32, tiles as u32, count as u32, 0]);
         let bind = gpu.bind(REDUCE_SUM, 0, &[&input, &params, &out])?;
         gpu.dispatch(enc, REDUCE_SUM, &bind, count * tiles)?;
@@ -60,4 +62,41 @@ pub(super) fn sum_segments(
         len = tiles;
     }
     Ok(input)
+}
+
+/// Bytes of one exact sum on the device: four u32 limbs.
+pub(super) const WIDE_BYTES: u64 = 16;
+
+/// Units of an exact sum: 2^-10 (`shaders/wide_sum.wgsl`).
+const WIDE_UNIT: f64 = 1.0 / 1024.0;
+
+/// An exact device sum (four u32 limbs, least significant first) as an integer; sums of
+/// several chunks are added as integers, so the total does not depend on the chunking.
+pub(super) fn wide_int(limbs: &[u32]) -> u128 {
+    limbs
+        .iter()
+        .rev()
+        .fold(0u128, |acc, &l| (acc << 32) | u128::from(l))
+}
+
+/// The value of an exact sum of `scale`-scaled squares: the integer in units of 2^-10,
+/// divided by `scale` squared (a power of two, so only the conversion to f64 rounds, the same
+/// way for the same integer).
+pub(super) fn wide_value(total: u128, scale: f32) -> f64 {
+    let s = f64::from(scale);
+    total as f64 * WIDE_UNIT / (s * s)
+}
+
+#[cfg(test)]
+mod wide_tests {
+    use super::*;
+
+    #[test]
+    fn limbs_read_least_significant_first() {
+        assert_eq!(wide_int(&[1, 0, 0, 0]), 1);
+        assert_eq!(wide_int(&[0, 1, 0, 0]), 1 << 32);
+        assert_eq!(wide_int(&[5, 0, 0, 2]), (2u128 << 96) + 5);
+        assert_eq!(wide_value(1024, 1.0), 1.0);
+        assert_eq!(wide_value(1024, 0.5), 4.0);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use byzagg::{Aggregator, BackendList, Batch, ByzantineShare, Engine, Error, Rule, npy};
+use byzagg::{Aggregator, BackendList, Batch, ByzantineShare, Engine, Error, Report, Rule, npy};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -55,8 +55,38 @@ pub(crate) fn run(args: &AggregateArgs) -> Result<(), Error> {
         (None, Some(f)) => aggregator = aggregator.with_byzantine_share(ByzantineShare::F(f)),
         (None, None) => {}
     }
-    let out = aggregator.aggregate(&batch)?;
+    let mut out = vec![0.0f32; batch.d()];
+    let report = aggregator.aggregate_into(&batch, &mut out)?;
+    if report.tolerance_exceeded() {
+        eprintln!("{}", tolerance_warning(&report, &batch, &args.rule, &out));
+    }
     npy::write_vector_f32(&args.output, &out)
+}
+
+/// The warning for a rule given more non-finite weight than it tolerates (SPEC section 3):
+/// which rows, their share of the weight, and whether the output came out finite anyway.
+fn tolerance_warning(report: &Report, batch: &Batch<'_>, rule: &Rule, out: &[f32]) -> String {
+    let rows = report.non_finite.as_deref().unwrap_or_default();
+    let w = batch.weights();
+    let total: f64 = w.iter().sum();
+    let bad: f64 = rows.iter().map(|&i| w[i]).sum();
+    const LISTED: usize = 10;
+    let mut list: Vec<String> = rows.iter().take(LISTED).map(ToString::to_string).collect();
+    if rows.len() > LISTED {
+        list.push(format!("... ({} in all)", rows.len()));
+    }
+    let finite = out.iter().all(|v| v.is_finite());
+    format!(
+        "warning: rows {} hold NaN or infinity and carry {:.1}% of the weight, more than {rule} \
+         tolerates; {}",
+        list.join(", "),
+        100.0 * bad / total,
+        if finite {
+            "the output is finite, but no longer robust"
+        } else {
+            "the output is not finite"
+        }
+    )
 }
 
 /// Names the file an invalid weight came from.

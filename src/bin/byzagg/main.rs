@@ -64,12 +64,32 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Tells libwayland there is no display to find, where it could not find one anyway.
+///
+/// While wgpu lists Vulkan adapters (`--backend auto` probes wgpu on every run), Mesa's drivers
+/// ask libwayland for a display, and libwayland prints "error: XDG_RUNTIME_DIR is invalid or
+/// not set in the environment." twice when that variable is missing or relative: noise on
+/// every command of a headless machine. byzagg draws nothing (its wgpu instance has no display
+/// handle); an absolute `WAYLAND_DISPLAY` that names no socket makes the same failed lookup
+/// silent. A display that could be found (an absolute runtime dir, or an absolute
+/// `WAYLAND_DISPLAY`) is left alone.
+fn no_wayland_display() {
+    let absolute =
+        |name: &str| std::env::var_os(name).is_some_and(|v| std::path::Path::new(&v).is_absolute());
+    if !absolute("XDG_RUNTIME_DIR") && !absolute("WAYLAND_DISPLAY") {
+        // SAFETY: the first statement of `main`, before any thread is started (clap, rayon and
+        // wgpu start theirs later), so no other thread can be reading the environment.
+        unsafe { std::env::set_var("WAYLAND_DISPLAY", "/nonexistent/byzagg-draws-nothing") };
+    }
+}
+
 /// Usage or input errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// A check that ran and failed.
 pub(crate) const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
+    no_wayland_display();
     let cli = Cli::parse();
     match cli.command {
         Command::Aggregate(args) => match aggregate::run(&args) {
