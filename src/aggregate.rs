@@ -29,11 +29,18 @@ use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutati
 /// let batch = Batch::from_rows(&rows)?;
 /// let mut out = [0.0f32];
 /// // Two non-finite rows of five: a minority, so the median stays finite.
-/// let report = Aggregator::new(Rule::CwMed, Backend::Cpu)?.aggregate_into(&batch, &mut out)?;
+/// let median = Aggregator::new(Rule::CwMed, Backend::Cpu)?;
+/// let report = median.aggregate_into(&batch, &mut out)?;
+/// assert_eq!(out, [3.0]); // of 1, 2, 3, inf, NaN
+/// // By default the rows are scanned only when the output is not finite ...
+/// assert_eq!(report.non_finite, None);
+/// // ... or always, when asked for.
+/// let report = median.scan_non_finite(true).aggregate_into(&batch, &mut out)?;
 /// assert_eq!(report.non_finite, Some(vec![1, 3]));
 /// assert_eq!(report.tolerance_held, Some(true));
-/// // The mean tolerates none: the caller is told.
+/// // The mean tolerates none: its output is NaN, and the caller is told why.
 /// let report = Aggregator::new(Rule::Mean, Backend::Cpu)?.aggregate_into(&batch, &mut out)?;
+/// assert_eq!(report.non_finite, Some(vec![1, 3]));
 /// assert_eq!(report.tolerance_held, Some(false));
 /// # Ok::<(), byzagg::Error>(())
 /// ```
@@ -42,7 +49,8 @@ pub struct Report {
     /// The steps, in the order they ran.
     pub steps: Vec<Step>,
     /// The rows holding NaN or an infinity, in index order (rows of weight 0 included);
-    /// `None` when the scan was turned off ([`Aggregator::scan_non_finite`]).
+    /// `None` when the rows were not scanned (see [`Aggregator::scan_non_finite`]: by default
+    /// they are scanned only when the output is not finite).
     pub non_finite: Option<Vec<usize>>,
     /// Whether those rows carry no more weight than the rule tolerates
     /// ([`tolerates`](crate::tolerates)); only then is the output promised finite. `None`
@@ -120,7 +128,9 @@ pub struct Aggregator {
     engine: Engine,
     share: Option<ByzantineShare>,
     strict: bool,
-    scan: bool,
+    /// `Some(true)`: always scan for non-finite rows; `Some(false)`: never; `None`: when the
+    /// output is not finite.
+    scan: Option<bool>,
 }
 
 impl Aggregator {
@@ -137,7 +147,7 @@ impl Aggregator {
             engine,
             share: None,
             strict: false,
-            scan: true,
+            scan: None,
         }
     }
 
@@ -172,11 +182,16 @@ impl Aggregator {
     }
 
     /// Whether to find the rows holding NaN or an infinity and fill [`Report::non_finite`] and
-    /// [`Report::tolerance_held`] (on by default). The scan is one more read of the batch on
-    /// the backend (the squared distance of every row to zero, `+inf` exactly for the
-    /// non-finite rows); callers that check their inputs themselves can turn it off.
+    /// [`Report::tolerance_held`] always (`true`) or never (`false`).
+    ///
+    /// The scan is one more read of the batch on the backend (the squared distance of every
+    /// row to zero, `+inf` exactly for the non-finite rows): as long as a whole median on the
+    /// CPU backend. So by default it runs only when the output holds NaN or an infinity,
+    /// which costs one check of the d outputs otherwise; a finite output from rows beyond
+    /// the tolerance (a median of as many `+inf` as `-inf` rows, say) is then not reported.
+    /// The CLI scans always.
     pub fn scan_non_finite(mut self, scan: bool) -> Self {
-        self.scan = scan;
+        self.scan = Some(scan);
         self
     }
 
@@ -224,7 +239,7 @@ impl Aggregator {
             for (o, v) in out.iter_mut().zip(exact) {
                 *o = v as f32;
             }
-            if self.scan {
+            if self.scan.unwrap_or_else(|| out.iter().any(|v| !v.is_finite())) {
                 let bad: Vec<bool> = batch.rows().map(|r| r.iter().any(|v| !v.is_finite())).collect();
                 report.set_non_finite(&plan, batch.weights(), &bad);
             }
@@ -285,11 +300,17 @@ impl Aggregator {
         }
         let plan = self.rule.plan_weighted(batch.weights(), self.share)?;
         let mut report = Report::default();
-        if self.scan {
-            let bad = non_finite_rows(kernels, rows, d)?;
-            report.set_non_finite(&plan, batch.weights(), &bad);
-        }
         let out = execute_resident(kernels, &plan, rows, n, d, batch.weights(), &mut report)?;
+        scan_if_asked(
+            kernels,
+            self.scan,
+            &out,
+            rows,
+            d,
+            &plan,
+            batch.weights(),
+            &mut report,
+        )?;
         Ok((out, report))
     }
 }
@@ -300,8 +321,8 @@ struct Execute<'p, 'b, 'o> {
     batch: &'b Batch<'b>,
     out: &'o mut [f32],
     report: &'o mut Report,
-    /// Whether to scan for non-finite rows on the backend, after the upload.
-    scan: bool,
+    /// Whether to scan for non-finite rows on the backend (see [`Aggregator::scan_non_finite`]).
+    scan: Option<bool>,
 }
 
 impl KernelsJob for Execute<'_, '_, '_> {
@@ -317,13 +338,35 @@ impl KernelsJob for Execute<'_, '_, '_> {
         } = self;
         plan.check_depth()?;
         let rows = k.upload(batch)?;
-        if scan {
-            let bad = non_finite_rows(k, &rows, batch.d())?;
-            report.set_non_finite(plan, batch.weights(), &bad);
-        }
-        let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
+        let (d, w) = (batch.d(), batch.weights());
+        let result = run(k, plan, &rows, batch.n(), d, w, report)?;
+        scan_if_asked(k, scan, &result, &rows, d, plan, w, report)?;
         k.download(&result, out)
     }
+}
+
+/// Fills the report's scan of `rows` if `scan` says so: always, never, or (`None`) when the
+/// `1 x d` result holds NaN or an infinity (its squared norm is `+inf`).
+#[allow(clippy::too_many_arguments)]
+fn scan_if_asked<K: Kernels>(
+    k: &K,
+    scan: Option<bool>,
+    result: &K::Rows<'_>,
+    rows: &K::Rows<'_>,
+    d: usize,
+    plan: &Plan,
+    w: &[f64],
+    report: &mut Report,
+) -> Result<()> {
+    let wanted = match scan {
+        Some(always) => always,
+        None => !k.center_dist(result, &k.zeros(1, d)?)?[0].is_finite(),
+    };
+    if wanted {
+        let bad = non_finite_rows(k, rows, d)?;
+        report.set_non_finite(plan, w, &bad);
+    }
+    Ok(())
 }
 
 /// Which resident rows hold NaN or an infinity: their squared distance to zero is `+inf`

@@ -158,7 +158,9 @@ fn check(case: &Case, engines: &[Engine]) -> Result<(), String> {
         batch = batch.with_weights(w).expect("valid weights");
     }
     let aggregate = |engine: Engine| -> byzagg::Result<(Vec<f32>, Report)> {
-        let agg = Aggregator::with_engine(rule.clone(), engine).with_byzantine_share(share);
+        let agg = Aggregator::with_engine(rule.clone(), engine)
+            .with_byzantine_share(share)
+            .scan_non_finite(true);
         let mut out = vec![0.0; d];
         let report = agg.aggregate_into(&batch, &mut out)?;
         Ok((out, report))

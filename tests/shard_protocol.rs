@@ -138,7 +138,11 @@ fn holders_put_together_equal_the_unsharded_aggregate() {
                 assert_eq!(bits(&got), bits(&want), "{rule} on {holders} holders");
             }
             let expected: Vec<f64> = want.iter().map(|v| f64::from(*v)).collect();
-            let ok = verify::compare(verify::accuracy(&plan), &expected, &got, rule != Rule::Mean);
+            // A finite output is owed only where the rule tolerates rows 1 (NaN) and 4 (1e30):
+            // not by the mean, nor by MoNNA whose trusted pivot is the NaN row.
+            let bad: Vec<bool> = (0..n).map(|i| i == 1 || i == 4).collect();
+            let robust = verify::tolerates(&plan, &vec![1.0; n], &bad);
+            let ok = verify::compare(verify::accuracy(&plan), &expected, &got, robust);
             assert!(ok.failure.is_none(), "{rule} on {holders} holders: {ok:?}");
             // The same decisions (scores differ in their last bits: the CPU sums each
             // range's distances in f32 lanes before adding ranges in f64).

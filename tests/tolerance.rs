@@ -23,7 +23,8 @@ fn aggregate(
     }
     let agg = Aggregator::new(rule, backend)
         .expect("available backend")
-        .with_byzantine_share(share);
+        .with_byzantine_share(share)
+        .scan_non_finite(true);
     let mut out = vec![0.0; batch.d()];
     let report = agg
         .aggregate_into(&batch, &mut out)
@@ -120,6 +121,13 @@ fn report_says_when_tolerance_is_exceeded(backend: Backend) {
         .scan_non_finite(false);
     let report = agg.aggregate_into(&batch, &mut [0.0; 4]).expect("aggregate");
     assert_eq!((report.non_finite, report.tolerance_held), (None, None));
+    // By default the rows are scanned when the output is not finite, and only then.
+    for (rule, scanned) in [(Rule::CwMed, false), (Rule::Mean, true)] {
+        let agg = Aggregator::new(rule, backend).expect("backend");
+        let report = agg.aggregate_into(&batch, &mut [0.0; 4]).expect("aggregate");
+        assert_eq!(report.non_finite.is_some(), scanned, "{report:?}");
+        assert_eq!(report.tolerance_held, scanned.then_some(false));
+    }
 }
 
 /// A plan built by hand deeper than the parser allows is an error, not a stack overflow.

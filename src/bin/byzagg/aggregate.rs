@@ -49,7 +49,10 @@ pub(crate) fn run(args: &AggregateArgs) -> Result<(), Error> {
             .map_err(|e| in_file(args.weights.as_deref(), e))?;
     }
     let engine = Engine::open_list(&args.backend)?;
-    let mut aggregator = Aggregator::with_engine(args.rule.clone(), engine).strict(args.strict);
+    // Always scan for non-finite rows: the warning must not depend on the output.
+    let mut aggregator = Aggregator::with_engine(args.rule.clone(), engine)
+        .strict(args.strict)
+        .scan_non_finite(true);
     match (args.lambda, args.f) {
         (Some(lambda), _) => aggregator = aggregator.with_byzantine_share(ByzantineShare::Lambda(lambda)),
         (None, Some(f)) => aggregator = aggregator.with_byzantine_share(ByzantineShare::F(f)),
