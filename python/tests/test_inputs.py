@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import textwrap
 import tracemalloc
 
@@ -103,8 +104,14 @@ PEAK_MEMORY = textwrap.dedent(
 
 def peak_growth(dtype: str) -> int:
     """How much a cwmed of a 16 x 4e6 batch raised the process's peak memory, in bytes."""
+    # Run outside the source tree: `python -c` puts the working directory first on sys.path,
+    # and python/byzagg there has no compiled module (the installed package has).
     run = subprocess.run(
-        [sys.executable, "-c", PEAK_MEMORY, dtype], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PEAK_MEMORY, dtype],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
     )
     return int(run.stdout.split()[-1])
 
