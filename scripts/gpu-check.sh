@@ -112,6 +112,17 @@ step "bench-resident-n$RESIDENT_N-d$RESIDENT_D" env WGPU_BACKEND=vulkan "$BIN" b
     --rule mean --rule cwmed --rule cwtm --rule krum --rule gm --rule 'ctma(cwmed)' \
     --json "$OUT/bench-resident-n$RESIDENT_N-d$RESIDENT_D.json"
 
+# byzagg.torch.distributed over NCCL, one rank per GPU, where there are two GPUs or more and the
+# Python wheel was carried (`pip wheel ./python --no-deps -w gpu-bin` on the build machine).
+WHEEL=$(ls gpu-bin/byzagg-*.whl 2>/dev/null | head -n 1)
+GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [ -n "$WHEEL" ] && [ "$GPUS" -ge 2 ]; then
+    SITE="$OUT/site"
+    step nccl sh -c "python3 -m pip install --quiet --no-deps --target '$SITE' '$WHEEL' && python3 scripts/nccl_check.py '$SITE'"
+else
+    echo "skipped nccl ($GPUS GPU(s); wheel: ${WHEEL:-none})" >> "$STATUS"
+fi
+
 # The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).
 # shellcheck disable=SC2086
 step torch-peer python3 scripts/torch_peer.py --n $SIZES_N --d $SIZES_D --json "$OUT/torch.json"

@@ -15,8 +15,10 @@ Rule text is the crate's: ``"cwmed"``, ``"cwtm(lambda=0.2)"``, ``"krum(f=2)"``,
 ``"bucketing(cwmed,s=2,seed=1)"``, ``"cclip(tau=1,iters=3)"``. A rule that needs lambda or f
 and leaves it out takes the ``f=`` or ``lam=`` keyword.
 
-Adapters: ``byzagg.torch`` (tensors, CUDA tensors without a host copy) and ``byzagg.flwr``
-(a Flower strategy); each imports its framework only when used.
+Adapters: ``byzagg.torch`` (CPU tensors, read in place), ``byzagg.torch.distributed``
+(robust all-reduce, a DDP communication hook and sharded aggregation over
+``torch.distributed``) and ``byzagg.flwr`` (a Flower strategy); each imports its framework
+only when used.
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ class Aggregator:
     def rule(self) -> str:
         """The rule, in the crate's text form."""
         return self._native.rule
+
+    @property
+    def coordinatewise(self) -> bool:
+        """Whether each coordinate of the result depends on that coordinate alone (``mean``,
+        ``cwmed``, ``cwtm``...): then any split of the coordinates gives the same result."""
+        return self._native.coordinatewise
 
     @property
     def last_report(self) -> dict[str, Any] | None:

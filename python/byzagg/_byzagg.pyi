@@ -50,3 +50,23 @@ class Aggregator:
 
 def devices() -> list[dict[str, Any]]: ...
 def verify(backend: str = "all") -> list[dict[str, Any]]: ...
+
+class ShardSession:
+    def __init__(
+        self,
+        rule: str,
+        slice: npt.NDArray[np.float32],
+        weights: npt.NDArray[np.float64] | None = None,
+        *,
+        f: int | None = None,
+        lam: float | None = None,
+    ) -> None: ...
+    def step(
+        self,
+    ) -> (
+        tuple[str, npt.NDArray[np.float64]]
+        | tuple[str, npt.NDArray[np.float32], list[dict[str, Any]]]
+    ): ...
+    def deliver(self, sum: npt.NDArray[np.float64]) -> None: ...
+
+def sum_in_order(partials: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]: ...

@@ -255,7 +255,7 @@ impl Aggregator {
 
 /// f or lam, not both; f must be >= 0 and lam in [0, 0.5) (the crate's bound, checked here so
 /// the error comes at construction rather than at the first call).
-fn share(f: Option<i64>, lam: Option<f64>) -> PyResult<Option<Share>> {
+pub(crate) fn share(f: Option<i64>, lam: Option<f64>) -> PyResult<Option<Share>> {
     match (f, lam) {
         (Some(f), Some(l)) => Err(invalid(
             "f",

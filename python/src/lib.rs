@@ -11,6 +11,7 @@ mod aggregator;
 mod errors;
 mod inspect;
 mod report;
+mod shard;
 
 /// The crate's name for "how much of the batch may be Byzantine" (f rows or a share lambda of
 /// the weight); kept in this one line so a rename in the crate is a one-line change here.
@@ -22,6 +23,8 @@ fn _byzagg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aggregator::Aggregator>()?;
     m.add("BackendUnavailable", py.get_type::<errors::BackendUnavailable>())?;
     m.add("NonFiniteError", py.get_type::<errors::NonFiniteError>())?;
+    m.add_class::<shard::ShardSession>()?;
+    m.add_function(wrap_pyfunction!(shard::sum_in_order, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::devices, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::verify, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

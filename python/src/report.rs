@@ -84,7 +84,7 @@ pub fn to_dict<'py>(py: Python<'py>, o: &Outcome, rule: &str, backend: &str) -> 
     Ok(dict)
 }
 
-fn step_dict<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn step_dict<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     match step {
         Step::Krum { scores, selected } => {

@@ -12,6 +12,9 @@ is imported only when a function here is called, with a clear error where it is 
 CUDA tensors are refused with ``NotImplementedError`` in this version: the crate can aggregate
 rows resident on the GPU, but this binding does not yet pass device pointers to it, and copying
 the rows to the host behind the caller's back would hide a cost the caller chose to avoid.
+
+``byzagg.torch.distributed`` holds the collectives: ``robust_all_reduce``, ``ddp_comm_hook``
+and ``sharded_aggregate``.
 """
 
 from __future__ import annotations

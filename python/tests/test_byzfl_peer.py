@@ -1,0 +1,68 @@
+"""byzagg against ByzFL (EPFL's Byzantine-robust FL library), rule by rule, where it installs.
+
+ByzFL implements the published rules with uniform weights in numpy/torch; byzagg's uniform
+case must be the same rule. Each rule runs on one batch with two Byzantine rows (one scaled
+x50, one constant -30) and must agree to float32 rounding (ByzFL computes in float64 here).
+Skips with a printed reason where ByzFL is absent, unless BYZAGG_REQUIRE names ``byzfl``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from conftest import skip_or_fail
+
+import byzagg
+
+N, D, F = 11, 40, 2
+
+
+def _byzfl() -> Any:
+    try:
+        import byzfl
+    except ImportError:
+        skip_or_fail("byzfl", "ByzFL is not installed (pip install byzfl; it needs torch)")
+    return byzfl
+
+
+def _batch() -> np.ndarray:
+    x = np.random.default_rng(0).standard_normal((N, D)).astype(np.float32)
+    x[0] *= 50
+    x[1] = -30
+    return x
+
+
+# (byzagg rule, ByzFL's computation on a float64 batch); ByzFL's pre-aggregators compose with
+# its aggregators as byzagg's do.
+PEERS: list[tuple[str, Callable[[Any, np.ndarray], Any]]] = [
+    ("cwmed", lambda b, x: b.Median()(x)),
+    (f"cwtm(f={F})", lambda b, x: b.TrMean(f=F)(x)),
+    (f"krum(f={F})", lambda b, x: b.Krum(f=F)(x)),
+    (f"multikrum(f={F})", lambda b, x: b.MultiKrum(f=F)(x)),
+    (f"meamed(f={F})", lambda b, x: b.Meamed(f=F)(x)),
+    (f"monna(f={F},pivot=3)", lambda b, x: b.MoNNA(f=F, idx=3)(x)),
+    (f"nnm(cwmed,f={F})", lambda b, x: b.Median()(b.NNM(f=F)(x))),
+    (f"nnm(krum(f={F}),f={F})", lambda b, x: b.Krum(f=F)(b.NNM(f=F)(x))),
+    ("mean", lambda b, x: b.Average()(x)),
+]
+
+
+@pytest.mark.parametrize("rule,peer", PEERS, ids=[r for r, _ in PEERS])
+def test_uniform_rule_equals_byzfl(rule: str, peer: Callable[[Any, np.ndarray], Any]) -> None:
+    b = _byzfl()
+    x = _batch()
+    want = np.asarray(peer(b, x.astype(np.float64)), dtype=np.float64)
+    got = byzagg.aggregate(x, rule, backend="cpu").astype(np.float64)
+    scale = np.max(np.abs(want)) + 1.0
+    np.testing.assert_allclose(got, want, rtol=0, atol=4e-7 * scale, err_msg=rule)
+
+
+def test_converged_geometric_median_equals_byzfl() -> None:
+    # ByzFL's GeometricMedian is smoothed Weiszfeld with T iterations; run to convergence.
+    b = _byzfl()
+    x = _batch()
+    want = np.asarray(b.GeometricMedian(nu=1e-12, T=2000)(x.astype(np.float64)))
+    got = byzagg.aggregate(x, "gm", backend="cpu")
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * (np.max(np.abs(want)) + 1.0))
