@@ -10,7 +10,8 @@
 //! partial sums come back per chunk and are added in f64.
 //!
 //! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `device.rs`
-//! (adapter, device, pipelines, launch helpers), one launcher per primitive, named after it
+//! (adapter, device, pipelines, launch helpers, test-only launch limits), `memory.rs` (the
+//! counted buffers and encoders: live and peak bytes), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
 //! `shaders/<stem>.wgsl`, and `reduce.rs` (row statistics and partial sums). This file holds
 //! the [`crate::Kernels`] impl, which checks shapes and forwards.
@@ -30,6 +31,8 @@ mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
 #[cfg(feature = "wgpu")]
+mod memory;
+#[cfg(feature = "wgpu")]
 mod mix;
 #[cfg(feature = "wgpu")]
 mod order_stats;
@@ -42,12 +45,18 @@ mod reduce;
 mod handle;
 
 #[cfg(feature = "wgpu")]
+#[doc(hidden)]
+pub use device::{LaunchLimits, with_launch_limits};
+#[cfg(feature = "wgpu")]
 #[allow(deprecated)]
 pub use handle::GpuRows;
 #[cfg(feature = "wgpu")]
 pub use handle::{Wgpu, WgpuRows};
 #[cfg(feature = "wgpu")]
 use handle::{same_chunks, scale_for};
+#[cfg(feature = "wgpu")]
+#[doc(hidden)]
+pub use memory::{MemoryStats, memory_stats, reset_peak};
 
 use crate::error::{Error, Result};
 #[cfg(feature = "wgpu")]
