@@ -31,11 +31,11 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
     }
     // One scale per row over all chunks, so that chunk sums add as integers.
     let center_max = cstats.iter().map(|s| s[0]).max().unwrap_or(0);
-    let scales: Vec<f32> = (0..rows.k)
+    let scales: Vec<i32> = (0..rows.k)
         .map(|i| scale_for(stats.iter().map(|s| s[i]).max().unwrap_or(0).max(center_max)))
         .collect();
     // Each scale twice (row, center): see the shader on why.
-    let doubled: Vec<f32> = scales.iter().flat_map(|&s| [s, s]).collect();
+    let doubled: Vec<i32> = scales.iter().flat_map(|&s| [s, s]).collect();
     let totals = gpu.scoped("center distances", || {
         let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(&doubled))?;
         // Chunk 0 is the longest: one partials buffer sized for it serves every chunk.

@@ -317,16 +317,16 @@ pub(super) fn same_chunks(a: &WgpuRows, b: &WgpuRows, what: &'static str) -> Res
     Ok(())
 }
 
-/// The power of two that brings a largest magnitude `m` (an f32 bit pattern of a finite
-/// value) to about 2^40: squares of differences then stay below 2^82 and sums of up to
-/// 2^29 of them below 2^111, far from f32 overflow, while keeping most of f32's range
-/// below them. Clamped to normal f32 powers of two.
-pub(super) fn scale_for(max_bits: u32) -> f32 {
+/// The exponent k of the power of two 2^k that brings a largest magnitude `m` (an f32 bit
+/// pattern of a finite value) to about 2^40: squares of differences then stay below 2^82 and
+/// sums of up to 2^29 of them below 2^111, far from f32 overflow, while keeping most of f32's
+/// range below them. From -87 (m near f32::MAX) to 189 (m the smallest subnormal): the shaders
+/// scale by integer arithmetic on the exponent bits (`scaled` in `shaders/wide_sum.wgsl`), so
+/// k is not limited to f32's exponent range and subnormal rows are scaled exactly.
+pub(super) fn scale_for(max_bits: u32) -> i32 {
     let m = f32::from_bits(max_bits);
     if m == 0.0 || !m.is_finite() {
-        return 1.0;
+        return 0;
     }
-    let e = f64::from(m).log2().floor() as i32;
-    let s = (40 - e).clamp(-126, 127);
-    2f32.powi(s)
+    40 - f64::from(m).log2().floor() as i32
 }

@@ -8,7 +8,8 @@
 //! readback), never the partials of several launches or chunks at once.
 //!
 //! Accuracy: each pair is multiplied by a power of two chosen from the two rows' largest
-//! magnitudes over all chunks ([`scale_for`]), so finite inputs up to f32::MAX never overflow;
+//! magnitudes over all chunks ([`scale_for`]), so finite inputs up to f32::MAX never overflow
+//! and subnormal rows (exactly scaled by integer arithmetic) keep their precision;
 //! each square is rounded once to f32 and the squares are added exactly, as integers
 //! (`shaders/wide_sum.wgsl`), over tiles and chunks alike; the host converts the total to f64
 //! once and divides by the scale squared. So a distance does not depend on where in the rows
@@ -73,7 +74,7 @@ fn exact_sums(
     gpu: &Gpu,
     rows: &WgpuRows,
     pairs: &[(usize, usize)],
-    scale: &dyn Fn(usize, usize) -> f32,
+    scale: &dyn Fn(usize, usize) -> i32,
 ) -> Result<Vec<u128>> {
     let np = pairs.len() as u64;
     // Chunk 0 is the longest: its tiles size the launches of every chunk.
@@ -90,7 +91,7 @@ fn exact_sums(
                     // The scale twice: the shader multiplies row i by one copy and row j by
                     // the other, so no compiler can factor `x*s - y*s` into `(x - y)*s`,
                     // which overflows for +-3e38.
-                    [i as u32, j as u32, s.to_bits(), s.to_bits()]
+                    [i as u32, j as u32, s as u32, s as u32]
                 })
                 .collect();
             gpu.storage_init("pairs", bytemuck::cast_slice(&words))

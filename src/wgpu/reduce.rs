@@ -82,12 +82,11 @@ pub(super) fn wide_int(limbs: &[u32]) -> u128 {
         .fold(0u128, |acc, &l| (acc << 32) | u128::from(l))
 }
 
-/// The value of an exact sum of `scale`-scaled squares: the integer in units of 2^-10,
-/// divided by `scale` squared (a power of two, so only the conversion to f64 rounds, the same
-/// way for the same integer).
-pub(super) fn wide_value(total: u128, scale: f32) -> f64 {
-    let s = f64::from(scale);
-    total as f64 * WIDE_UNIT / (s * s)
+/// The value of an exact sum of squares scaled by 2^k: the integer in units of 2^-10, times
+/// 2^-2k (a power of two, so only the conversion to f64 rounds, the same way for the same
+/// integer; 2^-378 to 2^174 are normal f64 values).
+pub(super) fn wide_value(total: u128, k: i32) -> f64 {
+    total as f64 * WIDE_UNIT * 2f64.powi(-2 * k)
 }
 
 #[cfg(test)]
@@ -99,7 +98,8 @@ mod wide_tests {
         assert_eq!(wide_int(&[1, 0, 0, 0]), 1);
         assert_eq!(wide_int(&[0, 1, 0, 0]), 1 << 32);
         assert_eq!(wide_int(&[5, 0, 0, 2]), (2u128 << 96) + 5);
-        assert_eq!(wide_value(1024, 1.0), 1.0);
-        assert_eq!(wide_value(1024, 0.5), 4.0);
+        assert_eq!(wide_value(1024, 0), 1.0);
+        assert_eq!(wide_value(1024, -1), 4.0);
+        assert_eq!(wide_value(1024, 189), 2f64.powi(-378));
     }
 }

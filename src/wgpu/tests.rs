@@ -341,7 +341,8 @@ fn check_distances(g: &Wgpu, case: &Case, what: &str) {
 #[test]
 fn distances_match_the_reference_at_every_magnitude() {
     let Some(g) = gpu() else { return };
-    for scale in [1e-30f32, 1e-10, 1.0, 1e10, 1e30] {
+    // 1e-40 and 1e-44: subnormal rows, whose scale exceeds f32's exponent range.
+    for scale in [1e-44f32, 1e-40, 1e-30, 1e-10, 1.0, 1e10, 1e30] {
         for (n, d) in [(1, 3), (2, 64), (5, 1001), (7, 130)] {
             let mut case = Case::random(n, d, d as u64);
             for v in &mut case.data {
@@ -595,6 +596,28 @@ fn order_stats_dispatches_cover_the_chunk_within_the_budget() {
                     assert_eq!(next, len, "{len} {m} {budget}: not covered");
                 }
             }
+        }
+    }
+}
+
+/// A coefficient of 1 (Krum's selected row) copies the row bit for bit, subnormal values
+/// included; so does any power of two within range.
+#[test]
+fn power_of_two_coefficients_copy_subnormal_rows_exactly() {
+    let Some(g) = gpu() else { return };
+    let (n, d) = (3, 130);
+    let mut case = Case::random(n, d, 40);
+    for v in &mut case.data {
+        *v *= 1e-40;
+    }
+    let rows = g
+        .upload(&Batch::from_contiguous(&case.data, n).expect("batch"))
+        .expect("upload");
+    for (coeffs, factor) in [([0.0, 1.0, 0.0], 1.0f32), ([0.0, 4.0, 0.0], 4.0)] {
+        let got = download(&g, &g.mix(&rows, &coeffs, 1, None).expect("mix"));
+        for (j, x) in got.iter().enumerate() {
+            let want = case.data[d + j] * factor;
+            assert_eq!(x.to_bits(), want.to_bits(), "coordinate {j}: {x:e} vs {want:e}");
         }
     }
 }
