@@ -19,9 +19,15 @@
 //! Accuracy and non-finite values: the order statistics order values by integer keys and sum
 //! weights in exact u64 fixed point, so the median and the trimmed mean select exactly the
 //! values the reference selects (for integer and dyadic weights; real weights are quantised to
-//! 2^-60 of the total). Distances scale each pair by a power of two so that no f32 square can
-//! overflow, sum in small f32 trees, and add chunks in f64; rows holding NaN or an infinity are
+//! 2^-60 of the total). Distances scale each pair by a power of two (exactly, by integer
+//! exponent arithmetic, subnormal rows included) so that no f32 square can overflow, and add
+//! the squares exactly as integers over tiles and chunks; rows holding NaN or an infinity are
 //! found by integer row statistics and get `+inf` from the host. Mixes accumulate in f32.
+//!
+//! Memory: besides the resident matrices, a primitive holds at most one chunk's scratch at a
+//! time (the distance partials are one reused buffer, read back per launch or chunk), plus
+//! terms in n^2 for the pairwise distances; `memory.rs` counts it ([`memory_stats`]).
+//! `order_stats` is cut into dispatches and submissions of bounded work (the OS watchdog).
 //!
 //! Without the `wgpu` cargo feature only [`adapters`] and the availability probe remain, and
 //! they report that the feature is off.
