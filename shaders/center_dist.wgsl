@@ -19,10 +19,11 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> center: array<f32>;
-// Per row: the f32 power of two that both the row and the center are multiplied by, twice: the
-// row is scaled by .x and the center by .y, so no compiler can factor `x*s - c*s` into
-// `(x - c)*s` (WGSL allows fast-math rewriting), which overflows for values near +-3e38.
-@group(0) @binding(2) var<storage, read> scales: array<vec2<f32>>;
+// Per row: the power of two k that both the row and the center are scaled by, twice: the row is
+// scaled by .x and the center by .y (`scaled` in wide_sum.wgsl, exact for subnormal values), so
+// no compiler can factor the difference into `(x - c) * s` (WGSL allows fast-math rewriting),
+// which overflows for values near +-3e38.
+@group(0) @binding(2) var<storage, read> scales: array<vec2<i32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 @group(0) @binding(4) var<storage, read_write> out: array<vec4<u32>>;
 
@@ -44,7 +45,7 @@ fn center_dist_partial(
     for (var k = 0u; k < 64u; k = k + 1u) {
         let c = t * 64u + k;
         if (c < p.len) {
-            let delta = x[a + c] * s.x - center[c] * s.y;
+            let delta = scaled(x[a + c], s.x) - scaled(center[c], s.y);
             total = wide_add(total, wide_of(delta * delta));
         }
     }

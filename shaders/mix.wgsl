@@ -10,8 +10,9 @@
 // NVIDIA's Vulkan compiler does fold `if (w != 0) { acc += w * x }` into `acc += w * x`.
 // A non-finite value with a non-zero coefficient propagates.
 //
-// Each coefficient arrives as a mantissa m in [0.5, 1) (f32) and an exponent e, c = m 2^e, and a
-// term is ldexp(m * x, e). Coefficients far below 1 are normal for Weiszfeld and clipping weights
+// Each coefficient arrives as a mantissa m in [0.5, 1) (f32; exactly 1 for a power of two, so
+// that such a coefficient, Krum's 1 among them, scales x exactly, subnormal x included) and an
+// exponent e, c = m 2^e, and a term is ldexp(m * x, e). Coefficients far below 1 are normal for Weiszfeld and clipping weights
 // of far rows (1e-38 / 1e38-row: a subnormal f32), and GPUs may flush subnormals to zero (NVIDIA's
 // Vulkan driver does), which silently drops such a row's O(1) contribution c * x. With m * x
 // never subnormal unless x is, nothing is flushed that the f64 reference keeps, and |m x| <= |x|

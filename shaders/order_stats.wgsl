@@ -5,7 +5,9 @@
 // index, and reduces them to a weighted median, a weighted trimmed mean or MeaMed. No arrays: each value's
 // cumulative weight C below it is a count over the others (O(m^2) loads, fast on lavapipe, where
 // dynamically indexed private arrays are slow). Launch: workgroups of 64 in a 2D grid, the linear
-// id is (wid.y * nwg.x + wid.x) * 64 + lid; ids >= len return at once.
+// id is (wid.y * nwg.x + wid.x) * 64 + lid; ids >= count return at once, and id handles
+// coordinate first + id. The host cuts a chunk into dispatches of `count` coordinates so that
+// one dispatch holds at most a fixed budget of m^2 x coordinates of work (the OS watchdog).
 //
 // Exactness: the order uses integer keys of the bit patterns, the weights are u64 fixed-point
 // integers (vec2<u32>: lo, hi) summed exactly, so the median's test 2 C == T and the trimmed
@@ -21,9 +23,9 @@ struct Params {
     eps_lo: u32,     // E = MASS_EPS T rounded up: a kept mass below E counts as zero
     eps_hi: u32,
     inv_total: f32,  // 1 / T, to turn a kept mass into a fraction in [0, 1]
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
+    first: u32,      // the first coordinate of this dispatch (within the chunk)
+    count: u32,      // coordinates in this dispatch
+    pad: u32,
 }
 
 // k x len values of this chunk, row-major.
@@ -123,8 +125,13 @@ fn midpoint(a: f32, b: f32) -> u32 {
     return bitcast<u32>(b);
 }
 
-fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * 64u + lid;
+// The coordinate of this invocation, or 0xffffffff past the dispatch's `count`.
+fn coordinate(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    let id = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (id >= p.count) {
+        return 0xffffffffu;
+    }
+    return p.first + id;
 }
 
 // C below value a: the weight of the values before it in the order.
@@ -194,7 +201,7 @@ fn order_stats_median(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let c = linear_id(wid, nwg, lid);
+    let c = coordinate(wid, nwg, lid);
     if (c >= p.len) {
         return;
     }
@@ -207,7 +214,7 @@ fn order_stats_trim(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let c = linear_id(wid, nwg, lid);
+    let c = coordinate(wid, nwg, lid);
     if (c >= p.len) {
         return;
     }
@@ -274,7 +281,7 @@ fn order_stats_meamed(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let c = linear_id(wid, nwg, lid);
+    let c = coordinate(wid, nwg, lid);
     if (c >= p.len) {
         return;
     }

@@ -20,10 +20,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-// Per pair: (row i, row j, bits of the f32 scale, the same bits again). Row i is scaled by the
-// first copy and row j by the second: WGSL allows fast-math rewriting, and `x*s - y*s` with one
-// s may become `(x - y)*s`, which overflows for rows near +-3e38; with two values the compiler
-// cannot prove equal, it cannot factor.
+// Per pair: (row i, row j, the scale's power of two k as i32 bits, k again). Row i is scaled by
+// the first copy and row j by the second (`scaled` in wide_sum.wgsl: integer arithmetic, exact
+// for subnormal values too); WGSL allows fast-math rewriting, and two values the compiler
+// cannot prove equal leave it nothing to factor into `(x - y) * s`, which overflows for rows
+// near +-3e38.
 @group(0) @binding(1) var<storage, read> pairs: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<u32>>;
@@ -41,15 +42,15 @@ fn pairwise_dist_partial(
     let q = id / p.tiles;
     let t = id % p.tiles;
     let pair = pairs[q];
-    let si = bitcast<f32>(pair.z);
-    let sj = bitcast<f32>(pair.w);
+    let ki = bitcast<i32>(pair.z);
+    let kj = bitcast<i32>(pair.w);
     let a = pair.x * p.len;
     let b = pair.y * p.len;
     var total = vec4<u32>(0u);
     for (var k = 0u; k < 64u; k = k + 1u) {
         let c = t * 64u + k;
         if (c < p.len) {
-            let delta = x[a + c] * si - x[b + c] * sj;
+            let delta = scaled(x[a + c], ki) - scaled(x[b + c], kj);
             total = wide_add(total, wide_of(delta * delta));
         }
     }

@@ -8,8 +8,9 @@
 // order or grouping of its terms: two pairs of rows whose squared differences are equal as
 // multisets get bit-identical distances, and distance ties are exact ties, as on the CPU and
 // in the reference (ties broken by row index). Integer operations also leave a compiler no
-// float rewriting to apply. The host's power-of-two scales (src/wgpu/handle.rs) keep every
-// square below 2^84 and so every term below 2^94 units; sums of up to 2^33 terms fit.
+// float rewriting to apply. The host's power-of-two scales (src/wgpu/handle.rs, applied by
+// `scaled` below) keep every square below 2^84 and so every term below 2^94 units; sums of up
+// to 2^33 terms fit.
 
 // a + b over 128 bits (the carry out of the top limb cannot occur within the bounds above).
 fn wide_add(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
@@ -51,4 +52,31 @@ fn wide_of(q: f32) -> vec4<u32> {
         r[limb + 1u] = m >> ((32u - off) & 31u);
     }
     return r;
+}
+
+// x * 2^k exactly, by integer arithmetic on the bits, for finite x: a subnormal x is normalised
+// first, so the scaling is exact where a GPU that flushes subnormals would have made x zero,
+// and k may exceed the f32 exponent range (rows of subnormal values need k up to 189). A
+// result below the normal range is a signed zero: the host's k puts the row's largest
+// magnitude near 2^40, so such a value's square is far below the 2^-10 unit anyway. Integer
+// operations also leave nothing to factor: `scaled(x, ki) - scaled(y, kj)` stays as written.
+fn scaled(x: f32, k: i32) -> f32 {
+    let bits = bitcast<u32>(x);
+    let sign = bits & 0x80000000u;
+    var e = i32((bits >> 23u) & 0xffu);
+    var m = bits & 0x7fffffu;
+    if (e == 0) {
+        if (m == 0u) {
+            return bitcast<f32>(sign);
+        }
+        // m * 2^-149 with m < 2^23: shift its top bit to bit 23, the exponent down as much.
+        let shift = countLeadingZeros(m) - 8u;
+        m = (m << shift) & 0x7fffffu;
+        e = 1 - i32(shift);
+    }
+    let ne = e + k;
+    if (ne <= 0) {
+        return bitcast<f32>(sign);
+    }
+    return bitcast<f32>(sign | (u32(min(ne, 254)) << 23u) | m);
 }

@@ -62,6 +62,10 @@ pub enum Pattern {
     NanRow,
     /// As many outlier rows as the rule tolerates, cycling through the [`Poison`] kinds.
     Outliers,
+    /// Every value within 1/16 of the case's magnitude (+-3e38), all of one sign: the sum of
+    /// two values overflows f32 though their midpoint and mean do not, so a backend that
+    /// computes `(a + b) / 2` or an unscaled distance returns inf. No poisoned rows.
+    HugeSameSign,
 }
 
 /// What a poisoned row holds.
@@ -125,11 +129,15 @@ impl Case {
         let center: Vec<f32> = (0..d).map(|_| symmetric(&mut rng) as f32).collect();
         let mut data = Vec::with_capacity(n * d);
         for _ in 0..n {
-            data.extend(
-                center
-                    .iter()
-                    .map(|c| (c + symmetric(&mut rng) as f32) * self.magnitude),
-            );
+            data.extend(center.iter().map(|c| {
+                let v = c + symmetric(&mut rng) as f32;
+                if self.pattern == Pattern::HugeSameSign {
+                    // v in (-2, 2): within 1/16 of the magnitude, below f32::MAX.
+                    self.magnitude * (1.0 + v / 32.0)
+                } else {
+                    v * self.magnitude
+                }
+            }));
         }
         for &(i, poison) in &self.poisoned {
             let row = &mut data[i * d..(i + 1) * d];
@@ -255,6 +263,55 @@ pub fn cases() -> Vec<Case> {
             }
         }
     }
+    cases.extend(extreme_cases());
+    cases
+}
+
+/// Cases at the ends of the f32 range, where a backend's arithmetic (not the rule) breaks:
+/// rows of huge values of one sign (+-3e38, [`Pattern::HugeSameSign`]: medians, means and
+/// distances must not overflow) and rows of subnormal values about 1e-40 apart (magnitude
+/// 1e-40: squared distances underflow f32, and hardware that flushes subnormals loses them).
+/// The median and Krum must still pick the reference's values exactly; the geometric median
+/// and CTMA over the median stay within their usual tolerance of the scale.
+fn extreme_cases() -> Vec<Case> {
+    let lambda = Some(ByzantineShare::Lambda(0.2));
+    let rules = [
+        Rule::CwMed,
+        Rule::krum(2),
+        Rule::Gm(GmParams::DEFAULT),
+        Rule::ctma(Rule::CwMed, lambda),
+    ];
+    let mut cases = Vec::new();
+    for (ri, rule) in rules.into_iter().enumerate() {
+        for (ni, n) in [3usize, 7, 8].into_iter().enumerate() {
+            if rule.plan(n, None).is_err() {
+                continue;
+            }
+            for (mi, (pattern, magnitude)) in [
+                (Pattern::HugeSameSign, 3e38f32),
+                (Pattern::HugeSameSign, -3e38),
+                (Pattern::Finite, 1e-40),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let weights = [Weights::Uniform, Weights::Integer][(ni + mi) % 2];
+                let case = Case {
+                    rule: rule.clone(),
+                    n,
+                    d: [33, 4099][(ri + ni + mi) % 2],
+                    weights,
+                    pattern,
+                    poisoned: Vec::new(),
+                    magnitude,
+                    seed: SplitMix64(0xE7_0000 + (ri * 100 + ni * 10 + mi) as u64).next_u64(),
+                };
+                if !boundary_tie(&case) {
+                    cases.push(case);
+                }
+            }
+        }
+    }
     cases
 }
 
@@ -315,7 +372,7 @@ fn poison(plan: &Plan, w: &[f64], pattern: Pattern, seed: u64) -> Option<Vec<(us
     let mut bad = vec![false; n];
     let mut chosen = Vec::new();
     match pattern {
-        Pattern::Finite => return Some(chosen),
+        Pattern::Finite | Pattern::HugeSameSign => return Some(chosen),
         // The mean is not robust: one NaN row must make its output NaN, like the reference.
         Pattern::NanRow if *plan == Plan::Mean => chosen.push((order[0], Poison::Nan)),
         Pattern::NanRow => {
@@ -709,6 +766,47 @@ mod tests {
                 bad[i] = true;
             }
             assert!(tolerates(&c.plan().unwrap(), &w, &bad), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn extreme_cases_are_huge_of_one_sign_or_subnormal() {
+        let extreme: Vec<Case> = cases()
+            .into_iter()
+            .filter(|c| c.pattern == Pattern::HugeSameSign || c.magnitude == 1e-40)
+            .collect();
+        for rule in ["cwmed", "krum(f=2)", "gm", "ctma(cwmed,lambda=0.2)"] {
+            let rule: Rule = rule.parse().expect("rule");
+            assert!(
+                extreme
+                    .iter()
+                    .any(|c| c.rule.to_string() == rule.to_string() && c.pattern == Pattern::HugeSameSign),
+                "{rule} lacks a huge case"
+            );
+            assert!(
+                extreme
+                    .iter()
+                    .any(|c| c.rule.to_string() == rule.to_string() && c.magnitude == 1e-40),
+                "{rule} lacks a subnormal case"
+            );
+        }
+        for c in &extreme {
+            let rows = c.rows();
+            if c.pattern == Pattern::HugeSameSign {
+                let sign = c.magnitude.signum();
+                assert!(
+                    rows.iter()
+                        .all(|v| v.is_finite() && v.signum() == sign && v.abs() >= 2.8e38),
+                    "{c}"
+                );
+                assert!(
+                    rows.iter().any(|v| (v + v).is_infinite()),
+                    "{c}: sums must overflow"
+                );
+            } else {
+                assert!(rows.iter().all(|v| v.abs() < f32::MIN_POSITIVE), "{c}: subnormal");
+                assert!(rows.iter().filter(|v| **v != 0.0).count() > rows.len() / 2, "{c}");
+            }
         }
     }
 

@@ -40,7 +40,7 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
     let partial_fn = cuda.function(FILE, SOURCE, PARTIAL)?;
     let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
     let staged = if rows.is_on_device() { 0 } else { n } + usize::from(!center.is_on_device());
-    let chunk = cuda.chunk_len(d, staged)?;
+    let chunk = cuda.chunk_len(d, launch::center_footprint(n, cuda.sm_count(), ROWS, staged))?;
     let mut sums = vec![0.0f64; n];
     let mut keep = Vec::new();
     let mut j0 = 0;

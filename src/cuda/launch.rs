@@ -86,6 +86,137 @@ pub(crate) fn mix_grid(k: usize, len: usize, sm_count: usize, kt: usize, threads
     (blocks, groups)
 }
 
+/// Most bytes of sort scratch the `order_stats` heap path allocates (it limits the threads in
+/// flight), and at most a quarter of the budget: the rest is left to staged rows.
+pub(crate) const HEAP_SCRATCH_MAX: usize = 256 << 20;
+
+/// The heap path's scratch cap for a device budget of `budget` bytes.
+pub(crate) fn heap_scratch_cap(budget: usize) -> usize {
+    (budget / 4).min(HEAP_SCRATCH_MAX)
+}
+
+/// The device memory a primitive allocates while it walks its chunks, in bytes: `fixed`
+/// whatever a chunk's length (sort scratch, partial sums, their reduction, pointer arrays),
+/// plus `per_coord` for each coordinate of a chunk (host rows staged on the device, a host
+/// output's staging). Buffers made before the chunks are planned (the resident batch, the
+/// coefficients, the output) are not in it: the budget is the free memory measured after
+/// them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    pub fixed: usize,
+    pub per_coord: usize,
+}
+
+impl Footprint {
+    /// Bytes for a chunk of `len` coordinates.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self, len: usize) -> usize {
+        self.fixed.saturating_add(self.per_coord.saturating_mul(len))
+    }
+}
+
+/// `order_stats` on `d` coordinates of `m` rows of positive weight, `staged_rows` of them
+/// copied from the host per chunk, the output staged too if `out_staged`; `heap_cap` is the
+/// scratch cap of the heap path when it runs (its scratch is `m` keys of 8 bytes per launched
+/// thread, the launch sized by [`order_stats_blocks`], largest for the longest chunk).
+pub(crate) fn order_stats_footprint(
+    d: usize,
+    m: usize,
+    sm_count: usize,
+    threads: usize,
+    heap_cap: Option<usize>,
+    staged_rows: usize,
+    out_staged: bool,
+) -> Footprint {
+    let scratch = match heap_cap {
+        Some(cap) => {
+            let blocks = order_stats_blocks(d, sm_count, threads, Some((m, cap)));
+            8usize
+                .saturating_mul(m)
+                .saturating_mul(threads)
+                .saturating_mul(blocks)
+        }
+        None => 8,
+    };
+    Footprint {
+        // The scratch and the m row pointers.
+        fixed: scratch.saturating_add(8 * m),
+        per_coord: 4 * (staged_rows + usize::from(out_staged)),
+    }
+}
+
+/// `pairwise_dist` on `n` rows (staged from the host if `staged`): per chunk the partial sums
+/// of every split (`splits x n^2` f64; [`pairwise_grid`] asks for at most
+/// `ceil(8 sm_count / sub-tile pairs)` splits, whatever the chunk's length), their sum (`n^2`
+/// f64) and the `n` row pointers.
+pub(crate) fn pairwise_footprint(n: usize, sm_count: usize, rows: usize, staged: bool) -> Footprint {
+    let tiles = n.div_ceil(rows);
+    let upper = (tiles * (tiles + 1) / 2).max(1);
+    let splits = (sm_count * 8).div_ceil(upper).clamp(1, MAX_GRID_YZ);
+    let nn = n.saturating_mul(n);
+    Footprint {
+        fixed: 8usize
+            .saturating_mul(nn)
+            .saturating_mul(splits + 1)
+            .saturating_add(8 * n),
+        per_coord: if staged { 4 * n } else { 0 },
+    }
+}
+
+/// `center_dist` on `n` rows: per chunk `splits x n` f64 partial sums ([`center_grid`] asks
+/// for at most `ceil(8 sm_count / row groups)` splits), their sum, the row pointers;
+/// `staged_rows` rows (the batch's and the center's) come from the host.
+pub(crate) fn center_footprint(n: usize, sm_count: usize, rows: usize, staged_rows: usize) -> Footprint {
+    let groups = n.div_ceil(rows).max(1);
+    let splits = (sm_count * 8).div_ceil(groups).clamp(1, MAX_GRID_YZ);
+    Footprint {
+        fixed: 8usize.saturating_mul(n).saturating_mul(splits + 2),
+        per_coord: 4 * staged_rows,
+    }
+}
+
+/// `mix` of `n` rows into `k`: per chunk the pointer arrays of the rows, the base and the
+/// output; `staged_rows` rows (inputs, base, output) staged per coordinate.
+pub(crate) fn mix_footprint(n: usize, k: usize, staged_rows: usize) -> Footprint {
+    Footprint {
+        fixed: 8usize.saturating_mul(n.saturating_add(k.saturating_mul(2))),
+        per_coord: 4usize.saturating_mul(staged_rows),
+    }
+}
+
+/// Coordinates per chunk for a primitive of footprint `fp` on `d` coordinates with `budget`
+/// bytes of device memory (the free memory, capped by `BYZAGG_CUDA_MEM_LIMIT`) and an optional
+/// cap (`BYZAGG_CUDA_CHUNK`). With nothing staged one chunk covers `d` when the fixed scratch
+/// fits the budget; with staging, scratch and staged chunk share half of the budget (the rest
+/// is headroom for the driver and fragmentation). `Err` says what does not fit.
+pub(crate) fn plan_chunk(
+    d: usize,
+    budget: usize,
+    fp: Footprint,
+    cap: Option<usize>,
+) -> Result<usize, String> {
+    let d = d.max(1);
+    let cap = cap.unwrap_or(d).clamp(1, d);
+    if fp.per_coord == 0 {
+        if fp.fixed > budget {
+            return Err(format!(
+                "needs {} bytes of device scratch, more than the {budget} bytes available                  (free memory, capped by BYZAGG_CUDA_MEM_LIMIT)",
+                fp.fixed
+            ));
+        }
+        return Ok(cap);
+    }
+    let usable = budget / 2;
+    let len = usable.saturating_sub(fp.fixed) / fp.per_coord;
+    if len == 0 {
+        return Err(format!(
+            "needs {} bytes of device scratch and {} bytes per staged coordinate, more than              half of the {budget} bytes available (free memory, capped by              BYZAGG_CUDA_MEM_LIMIT)",
+            fp.fixed, fp.per_coord
+        ));
+    }
+    Ok(len.min(cap))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +299,122 @@ mod tests {
                 }
             }
         }
+    }
+    const BUDGETS: [usize; 4] = [1 << 20, 64 << 20, 8 << 30, 141 << 30];
+
+    /// Every plan fits its budget, covers every chunk length up to d, and the footprint
+    /// bounds what the launchers allocate for every chunk length they meet.
+    fn check_plan(what: &str, d: usize, budget: usize, fp: Footprint, allocated: impl Fn(usize) -> usize) {
+        match plan_chunk(d, budget, fp, None) {
+            Ok(len) => {
+                assert!((1..=d).contains(&len), "{what}: chunk {len} of {d}");
+                let limit = if fp.per_coord == 0 { budget } else { budget / 2 };
+                assert!(fp.bytes(len) <= limit, "{what}: {} > {limit}", fp.bytes(len));
+                if fp.per_coord == 0 {
+                    assert_eq!(len, d, "{what}: nothing staged, one chunk");
+                }
+                let last = d - (d - 1) / len * len;
+                for l in [1, 2, 4_099, 65_537, len, last, d]
+                    .into_iter()
+                    .filter(|&l| l <= d)
+                {
+                    assert!(
+                        allocated(l) <= fp.fixed,
+                        "{what}: {} > {} at len {l}",
+                        allocated(l),
+                        fp.fixed
+                    );
+                }
+            }
+            Err(e) => {
+                assert!(e.contains("bytes"), "{what}: {e}");
+                assert!(
+                    fp.fixed > budget / 2 || fp.bytes(1) > budget / 2,
+                    "{what}: refused though it fits: {fp:?} in {budget}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_plans_count_every_scratch_buffer() {
+        for d in DS {
+            for n in [1usize, 64, 65, 512] {
+                for budget in BUDGETS {
+                    for sm in [1, 132] {
+                        for staged in [false, true] {
+                            let fp = pairwise_footprint(n, sm, 8, staged);
+                            check_plan(&format!("pairwise n={n} d={d} {budget}"), d, budget, fp, |len| {
+                                let (_, s) = pairwise_grid(n, len, sm, 8, 2048);
+                                8 * n * n * (s.splits + 1) + 8 * n
+                            });
+                            let rows = if staged { n + 1 } else { 0 };
+                            let fp = center_footprint(n, sm, 4, rows);
+                            check_plan(&format!("center n={n} d={d} {budget}"), d, budget, fp, |len| {
+                                let (s, _) = center_grid(n, len, sm, 4, 256);
+                                8 * n * (s.splits + 2)
+                            });
+                            let fp = mix_footprint(n, n, rows);
+                            check_plan(&format!("mix n={n} d={d} {budget}"), d, budget, fp, |_| 8 * 3 * n);
+                            for heap in [false, true] {
+                                let cap = heap.then(|| heap_scratch_cap(budget));
+                                let fp = order_stats_footprint(
+                                    d,
+                                    n,
+                                    sm,
+                                    128,
+                                    cap,
+                                    if staged { n } else { 0 },
+                                    staged,
+                                );
+                                check_plan(
+                                    &format!("order_stats n={n} d={d} {budget} heap {heap}"),
+                                    d,
+                                    budget,
+                                    fp,
+                                    |len| {
+                                        let scratch = cap.map_or(8, |c| {
+                                            8 * n * 128 * order_stats_blocks(len, sm, 128, Some((n, c)))
+                                        });
+                                        scratch + 8 * n
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sort_scratch_and_partials_shrink_the_staged_chunk() {
+        // 65 rows staged from the host under a 64 MiB limit: the heap scratch (a quarter of
+        // the budget at most) comes out of the staging's half.
+        let budget = 64 << 20;
+        let cap = heap_scratch_cap(budget);
+        assert_eq!(cap, 16 << 20);
+        let with = order_stats_footprint(100_000_000, 65, 132, 128, Some(cap), 65, true);
+        let without = order_stats_footprint(100_000_000, 65, 132, 128, None, 65, true);
+        assert!(with.fixed > 8 << 20, "{with:?}");
+        let (a, b) = (
+            plan_chunk(100_000_000, budget, with, None).expect("plan"),
+            plan_chunk(100_000_000, budget, without, None).expect("plan"),
+        );
+        assert!(a < b && with.bytes(a) <= budget / 2, "{a} vs {b}");
+        // 46,340 rows need 17 GB of partial sums per split: refused, with the numbers, on a
+        // 64 MiB budget, whether the rows are resident or staged.
+        for staged in [false, true] {
+            let fp = pairwise_footprint(46_340, 132, 8, staged);
+            let e = plan_chunk(1000, budget, fp, None).expect_err("too big");
+            assert!(
+                e.contains(&fp.fixed.to_string()) && e.contains("BYZAGG_CUDA_MEM_LIMIT"),
+                "{e}"
+            );
+        }
+        // The chunk cap still applies, and d = 1 is one chunk.
+        let fp = mix_footprint(4, 4, 4);
+        assert_eq!(plan_chunk(10_000, budget, fp, Some(4099)), Ok(4099));
+        assert_eq!(plan_chunk(1, budget, fp, None), Ok(1));
     }
 }

@@ -9,8 +9,9 @@
 //!
 //! Chunking (ARCHITECTURE.md: coordinate chunks are the one mechanism for size): when every
 //! operand is on the device a primitive runs in one chunk of `d` coordinates; when some are
-//! on the host, the chunk is sized so that their staged copies fit in half of the free device
-//! memory. `BYZAGG_CUDA_MEM_LIMIT` (bytes) caps the memory byzagg assumes free and
+//! on the host, the chunk is sized so that their staged copies and the primitive's scratch
+//! (sort scratch, partial sums, pointer arrays: `launch::Footprint`) fit in half of the free
+//! device memory. `BYZAGG_CUDA_MEM_LIMIT` (bytes) caps the memory byzagg assumes free and
 //! `BYZAGG_CUDA_CHUNK` (coordinates) caps every chunk, so the host path and the chunk
 //! boundaries can be exercised on any GPU.
 
@@ -18,6 +19,7 @@ use cudarc::driver::{
     CudaFunction, CudaSlice, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
 
+use super::launch::{self, Footprint};
 use super::{Cuda, backend_err};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
@@ -119,17 +121,12 @@ impl Cuda {
         Ok(limit.map_or(free, |l: usize| l.min(free)))
     }
 
-    /// Coordinates per chunk when `staged_rows` rows must be copied to the device per chunk.
-    pub(crate) fn chunk_len(&self, d: usize, staged_rows: usize) -> Result<usize> {
-        let mut len = if staged_rows == 0 {
-            d
-        } else {
-            (self.budget()? / 2 / (4 * staged_rows)).clamp(1, d)
-        };
-        if let Some(cap) = crate::env_var::positive("BYZAGG_CUDA_CHUNK")? {
-            len = len.min(cap);
-        }
-        Ok(len)
+    /// Coordinates per chunk for a primitive that allocates `fp` while it walks the chunks
+    /// (its scratch, and the rows it stages from the host): [`launch::plan_chunk`] on the
+    /// budget, capped by `BYZAGG_CUDA_CHUNK`.
+    pub(crate) fn chunk_len(&self, d: usize, fp: Footprint) -> Result<usize> {
+        let cap = crate::env_var::positive("BYZAGG_CUDA_CHUNK")?;
+        launch::plan_chunk(d, self.budget()?, fp, cap).map_err(backend_err)
     }
 
     /// Uploads the batch once, or keeps it on the host if it does not fit (with room to spare

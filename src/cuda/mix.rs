@@ -70,7 +70,7 @@ pub(crate) fn mix(
     let staged = if rows.is_on_device() { 0 } else { n }
         + base.map_or(0, |(b, _)| if b.is_on_device() { 0 } else { k })
         + if out.is_on_device() { 0 } else { k };
-    let chunk = cuda.chunk_len(d, staged)?;
+    let chunk = cuda.chunk_len(d, launch::mix_footprint(n, k, staged))?;
     let mut keep = Vec::new();
     let mut j0 = 0;
     while j0 < d {

@@ -82,8 +82,6 @@ pub(crate) const ENTRIES: [&str; 19] = [
 ];
 
 const THREADS: u32 = 128;
-/// Most bytes of sort scratch the heap path allocates (it limits the threads in flight).
-const SCRATCH_BYTES: usize = 256 << 20;
 
 /// The entry point for `m` rows of positive weight (`uniform`: every one of weight exactly 1),
 /// and whether it needs the scratch.
@@ -133,8 +131,23 @@ pub(crate) fn order_stats(
     let w_dev = cuda.to_device(&wpos)?;
     let w_ptr = cuda.address(&w_dev);
     let mut out = cuda.alloc_rows(1, d)?;
-    let staged = if rows.is_on_device() { 0 } else { m } + usize::from(!out.is_on_device());
-    let chunk = cuda.chunk_len(d, staged)?;
+    let staged = if rows.is_on_device() { 0 } else { m };
+    // The heap path's scratch is capped by the budget too, and counted in the plan.
+    let heap_cap = if heap {
+        Some(launch::heap_scratch_cap(cuda.budget()?))
+    } else {
+        None
+    };
+    let fp = launch::order_stats_footprint(
+        d,
+        m,
+        cuda.sm_count(),
+        THREADS as usize,
+        heap_cap,
+        staged,
+        !out.is_on_device(),
+    );
+    let chunk = cuda.chunk_len(d, fp)?;
     let mut keep = Vec::new();
     let mut j0 = 0;
     while j0 < d {
@@ -146,7 +159,7 @@ pub(crate) fn order_stats(
             len,
             cuda.sm_count(),
             THREADS as usize,
-            heap.then_some((m, SCRATCH_BYTES)),
+            heap_cap.map(|cap| (m, cap)),
         );
         let scratch = cuda
             .stream()

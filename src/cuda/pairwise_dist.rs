@@ -46,7 +46,8 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
     let partial_fn = cuda.function(FILE, SOURCE, PARTIAL)?;
     let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
     let mut sums = vec![0.0f64; nn];
-    let chunk = cuda.chunk_len(d, if rows.is_on_device() { 0 } else { n })?;
+    let fp = launch::pairwise_footprint(n, cuda.sm_count(), ROWS, !rows.is_on_device());
+    let chunk = cuda.chunk_len(d, fp)?;
     let mut keep = Vec::new();
     let mut j0 = 0;
     while j0 < d {

@@ -1,7 +1,9 @@
 //! Primitive 3, `center_dist` (SPEC 4.5-4.7, section 5), on `shaders/center_dist.wgsl`.
 //!
-//! For every chunk: one invocation per (row, tile of 64 coordinates), `reduce.wgsl` adds each
-//! row's partials on the device, and one f32 per row and chunk is read back (one submission).
+//! For every chunk: one invocation per (row, tile of 64 coordinates) into one partials buffer
+//! that every chunk reuses, `reduce.wgsl` adds each row's partials on the device, and one
+//! exact sum per row is read back and added on the host (one submission per chunk), so the
+//! scratch is one chunk's worth (1/16 of it), whatever the number of chunks.
 //!
 //! Accuracy: each row and the center are multiplied by a power of two chosen from their
 //! largest magnitudes over all chunks ([`scale_for`]), so no f32 overflow for finite input;
@@ -29,43 +31,44 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
     }
     // One scale per row over all chunks, so that chunk sums add as integers.
     let center_max = cstats.iter().map(|s| s[0]).max().unwrap_or(0);
-    let scales: Vec<f32> = (0..rows.k)
+    let scales: Vec<i32> = (0..rows.k)
         .map(|i| scale_for(stats.iter().map(|s| s[i]).max().unwrap_or(0).max(center_max)))
         .collect();
     // Each scale twice (row, center): see the shader on why.
-    let doubled: Vec<f32> = scales.iter().flat_map(|&s| [s, s]).collect();
-    let words = gpu.scoped("center distances", || {
-        let staging = gpu.staging(WIDE_BYTES * n * rows.chunks() as u64);
-        let mut enc = gpu.encoder("center distances");
+    let doubled: Vec<i32> = scales.iter().flat_map(|&s| [s, s]).collect();
+    let totals = gpu.scoped("center distances", || {
+        let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(&doubled))?;
+        // Chunk 0 is the longest: one partials buffer sized for it serves every chunk.
+        let max_tiles = (rows.range(0).1 as u64).div_ceil(WORKGROUP);
+        let partial = gpu.storage("center partials", WIDE_BYTES * n * max_tiles)?;
+        let staging = gpu.staging(WIDE_BYTES * n);
+        let mut totals = vec![0u128; rows.k];
         for c in 0..rows.chunks() {
             let (_, len) = rows.range(c);
             let tiles = (len as u64).div_ceil(WORKGROUP);
-            let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(&doubled))?;
+            let mut enc = gpu.encoder("center distances");
             let params = gpu.uniform("center_dist", &[len as u32, tiles as u32, n as u32, 0]);
-            let partial = gpu.storage("center partials", WIDE_BYTES * n * tiles)?;
             let bind = gpu.bind(
                 CENTER_DIST_PARTIAL,
                 0,
                 &[&rows.bufs[c], &center.bufs[c], &scale_buf, &params, &partial],
             )?;
             gpu.dispatch(&mut enc, CENTER_DIST_PARTIAL, &bind, n * tiles)?;
-            let sums = reduce::sum_segments(gpu, &mut enc, partial, n, tiles)?;
-            enc.copy_buffer_to_buffer(&sums, 0, &staging, WIDE_BYTES * n * c as u64, WIDE_BYTES * n);
+            let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), n, tiles)?;
+            enc.copy(&sums, 0, &staging, 0, WIDE_BYTES * n);
+            let words = gpu.submit_and_read(enc, &staging)?;
+            for (i, total) in totals.iter_mut().enumerate() {
+                *total = total.saturating_add(wide_int(&words[4 * i..4 * i + 4]));
+            }
         }
-        gpu.submit_and_read(enc, &staging)
+        Ok(totals)
     })?;
     Ok((0..rows.k)
         .map(|i| {
             if stats.iter().any(|s| s[i] >= 0x7f80_0000) {
                 return f64::INFINITY;
             }
-            let total: u128 = (0..rows.chunks())
-                .map(|c| {
-                    let at = 4 * (c * rows.k + i);
-                    wide_int(&words[at..at + 4])
-                })
-                .fold(0, u128::saturating_add);
-            wide_value(total, scales[i])
+            wide_value(totals[i], scales[i])
         })
         .collect())
 }

@@ -11,10 +11,12 @@
 //! scopes ([`Gpu::scoped`]), and the device's uncaptured-error handler and device-lost callback
 //! only record, so a wgpu failure becomes an [`Error::Backend`], never a panic.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, mpsc};
 
 use ::wgpu::util::DeviceExt;
 
+use super::memory::{Buffer, Encoder};
 use crate::error::{Error, Result};
 
 /// Invocations per workgroup of every shader (they all use `@workgroup_size(64)`).
@@ -83,7 +85,7 @@ pub struct Gpu {
     /// Set by the device-lost callback or the uncaptured-error handler.
     failure: Arc<Mutex<Option<String>>>,
     /// A one-value storage buffer bound where a shader's optional input is absent.
-    pub(crate) placeholder: ::wgpu::Buffer,
+    pub(crate) placeholder: Buffer,
     /// Which opening of the device this is (1, 2, ...): matrices remember the device they
     /// live on, so one uploaded before a device loss is refused, never bound to its successor.
     pub(crate) generation: u64,
@@ -230,12 +232,12 @@ impl Gpu {
                 pipelines.push((*entry, pipeline));
             }
         }
-        let placeholder = device.create_buffer(&::wgpu::BufferDescriptor {
+        let placeholder = Buffer::new(device.create_buffer(&::wgpu::BufferDescriptor {
             label: Some("placeholder"),
             size: 4,
             usage: ::wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
-        });
+        }));
         scope
             .pop()
             .map_err(|e| format!("adapter {}: building the pipelines failed: {e}", info.name))?;
@@ -317,38 +319,42 @@ impl Gpu {
     }
 
     /// A storage buffer of `bytes` bytes (zeroed by wgpu), checked against the limits.
-    pub(crate) fn storage(&self, label: &str, bytes: u64) -> Result<::wgpu::Buffer> {
+    pub(crate) fn storage(&self, label: &str, bytes: u64) -> Result<Buffer> {
         self.check_size(label, bytes)?;
-        Ok(self.device.create_buffer(&::wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(4),
-            usage: ::wgpu::BufferUsages::STORAGE
-                | ::wgpu::BufferUsages::COPY_SRC
-                | ::wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        }))
+        Ok(Buffer::new(self.device.create_buffer(
+            &::wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage: ::wgpu::BufferUsages::STORAGE
+                    | ::wgpu::BufferUsages::COPY_SRC
+                    | ::wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            },
+        )))
     }
 
     /// A storage buffer holding `data`.
-    pub(crate) fn storage_init(&self, label: &str, data: &[u8]) -> Result<::wgpu::Buffer> {
+    pub(crate) fn storage_init(&self, label: &str, data: &[u8]) -> Result<Buffer> {
         self.check_size(label, data.len() as u64)?;
-        Ok(self
-            .device
-            .create_buffer_init(&::wgpu::util::BufferInitDescriptor {
+        Ok(Buffer::new(self.device.create_buffer_init(
+            &::wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: data,
                 usage: ::wgpu::BufferUsages::STORAGE | ::wgpu::BufferUsages::COPY_SRC,
-            }))
+            },
+        )))
     }
 
     /// A uniform buffer of parameters.
-    pub(crate) fn uniform(&self, label: &str, words: &[u32]) -> ::wgpu::Buffer {
-        self.device
-            .create_buffer_init(&::wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(words),
-                usage: ::wgpu::BufferUsages::UNIFORM,
-            })
+    pub(crate) fn uniform(&self, label: &str, words: &[u32]) -> Buffer {
+        Buffer::new(
+            self.device
+                .create_buffer_init(&::wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytemuck::cast_slice(words),
+                    usage: ::wgpu::BufferUsages::UNIFORM,
+                }),
+        )
     }
 
     /// `Err` if a buffer of `bytes` bytes exceeds the storage binding limit.
@@ -363,13 +369,9 @@ impl Gpu {
         Ok(())
     }
 
-    /// A bind group of `buffers` at bindings `first..` of the pipeline's group 0.
-    pub(crate) fn bind(
-        &self,
-        entry: &str,
-        first: u32,
-        buffers: &[&::wgpu::Buffer],
-    ) -> Result<::wgpu::BindGroup> {
+    /// A bind group of `buffers` at bindings `first..` of the pipeline's group 0, with handles
+    /// on the buffers (a dispatch keeps them alive until its submission completed).
+    pub(crate) fn bind(&self, entry: &str, first: u32, buffers: &[&Buffer]) -> Result<Bound> {
         let layout = self.pipeline(entry)?.get_bind_group_layout(0);
         let entries: Vec<::wgpu::BindGroupEntry<'_>> = buffers
             .iter()
@@ -379,20 +381,25 @@ impl Gpu {
                 resource: b.as_entire_binding(),
             })
             .collect();
-        Ok(self.device.create_bind_group(&::wgpu::BindGroupDescriptor {
+        let group = self.device.create_bind_group(&::wgpu::BindGroupDescriptor {
             label: Some(entry),
             layout: &layout,
             entries: &entries,
-        }))
+        });
+        Ok(Bound {
+            group,
+            buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+        })
     }
 
     /// Records one launch of `threads` invocations of `entry` (workgroups of 64 on a 2D grid;
-    /// the shaders rebuild the linear id and skip ids past their bound).
+    /// the shaders rebuild the linear id and skip ids past their bound). The grid's rows hold
+    /// at most the device's workgroups per dimension, or fewer under [`LaunchLimits`].
     pub(crate) fn dispatch(
         &self,
-        encoder: &mut ::wgpu::CommandEncoder,
+        encoder: &mut Encoder,
         entry: &str,
-        bind: &::wgpu::BindGroup,
+        bind: &Bound,
         threads: u64,
     ) -> Result<()> {
         let groups = threads.div_ceil(WORKGROUP);
@@ -400,49 +407,58 @@ impl Gpu {
             return Ok(());
         }
         let max = u64::from(self.limits.max_compute_workgroups_per_dimension);
-        let x = groups.min(max);
-        let y = groups.div_ceil(x);
+        let (x, y) = grid(groups, max, launch_limits().max_groups_x);
         if y > max {
             return Err(backend_error(format!(
                 "{entry}: {threads} invocations exceed the dispatch limit of {}",
                 self.describe()
             )));
         }
-        let mut pass = encoder.begin_compute_pass(&::wgpu::ComputePassDescriptor {
-            label: Some(entry),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(self.pipeline(entry)?);
-        pass.set_bind_group(0, bind, &[]);
-        pass.dispatch_workgroups(x as u32, y as u32, 1);
+        {
+            let mut pass = encoder.raw.begin_compute_pass(&::wgpu::ComputePassDescriptor {
+                label: Some(entry),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(self.pipeline(entry)?);
+            pass.set_bind_group(0, &bind.group, &[]);
+            pass.dispatch_workgroups(x as u32, y as u32, 1);
+        }
+        encoder.retain(&bind.buffers);
         Ok(())
     }
 
-    pub(crate) fn encoder(&self, label: &str) -> ::wgpu::CommandEncoder {
-        self.device
-            .create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some(label) })
+    pub(crate) fn encoder(&self, label: &str) -> Encoder {
+        Encoder::new(
+            self.device
+                .create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some(label) }),
+        )
     }
 
-    /// Submits `encoder` and waits for it.
-    pub(crate) fn submit(&self, encoder: ::wgpu::CommandEncoder) -> Result<()> {
-        let index = self.queue.submit([encoder.finish()]);
+    /// Submits `encoder` and waits for it; the buffers it recorded are released after.
+    pub(crate) fn submit(&self, encoder: Encoder) -> Result<()> {
+        let (commands, keep) = encoder.finish();
+        let index = self.queue.submit([commands]);
         self.device
             .poll(::wgpu::PollType::Wait {
                 submission_index: Some(index),
                 timeout: None,
             })
             .map_err(|e| backend_error(format!("waiting for {}: {e}", self.describe())))?;
+        drop(keep);
         self.check()
+    }
+
+    /// Submits no work and waits: wgpu's pending writes (the copies from buffers mapped at
+    /// creation, with their staging memory) go with every submission and are freed after it.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.submit(self.encoder("flush"))
     }
 
     /// Submits `encoder` (which must end by copying into `staging`), waits, and returns the
     /// staging buffer's contents as u32 words.
-    pub(crate) fn submit_and_read(
-        &self,
-        encoder: ::wgpu::CommandEncoder,
-        staging: &::wgpu::Buffer,
-    ) -> Result<Vec<u32>> {
-        let index = self.queue.submit([encoder.finish()]);
+    pub(crate) fn submit_and_read(&self, encoder: Encoder, staging: &Buffer) -> Result<Vec<u32>> {
+        let (commands, keep) = encoder.finish();
+        let index = self.queue.submit([commands]);
         let (tx, rx) = mpsc::channel();
         staging.map_async(::wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
@@ -453,6 +469,7 @@ impl Gpu {
                 timeout: None,
             })
             .map_err(|e| backend_error(format!("waiting for {}: {e}", self.describe())))?;
+        drop(keep);
         self.check()?;
         rx.recv()
             .map_err(|_| backend_error("the readback callback never ran"))?
@@ -468,14 +485,76 @@ impl Gpu {
     }
 
     /// A buffer to copy results into and map for reading.
-    pub(crate) fn staging(&self, bytes: u64) -> ::wgpu::Buffer {
-        self.device.create_buffer(&::wgpu::BufferDescriptor {
+    pub(crate) fn staging(&self, bytes: u64) -> Buffer {
+        Buffer::new(self.device.create_buffer(&::wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(4),
             usage: ::wgpu::BufferUsages::MAP_READ | ::wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        })
+        }))
     }
+}
+
+/// A bind group and the buffers bound in it.
+pub(crate) struct Bound {
+    group: ::wgpu::BindGroup,
+    buffers: Vec<Buffer>,
+}
+
+/// The 2D grid `(x, y)` of `groups` workgroups: rows of at most `max` (the device's limit per
+/// dimension) or `cap` workgroups, as many rows as needed (`y` may exceed `max`: the caller
+/// reports that).
+pub(crate) fn grid(groups: u64, max: u64, cap: Option<u32>) -> (u64, u64) {
+    let row = cap.map_or(max, |c| u64::from(c).clamp(1, max));
+    let x = groups.min(row).max(1);
+    (x, groups.div_ceil(x))
+}
+
+/// Launch limits tighter than the device's, for tests: they change how work is cut into
+/// dispatches and submissions, never the results, so small inputs can reach the paths that
+/// only large inputs reach otherwise. Set per thread with [`with_launch_limits`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[doc(hidden)]
+pub struct LaunchLimits {
+    /// Workgroups per row of the 2D grid (at least 1): with a small value every shader sees
+    /// `workgroup_id.y > 0`.
+    pub max_groups_x: Option<u32>,
+    /// The work budget of one `order_stats` dispatch and submission, in comparisons
+    /// (coordinates x rows^2), instead of [`ORDER_STATS_WORK`].
+    pub order_stats_work: Option<u64>,
+}
+
+/// Most comparisons (coordinates x rows^2) one `order_stats` dispatch, and one submission, may
+/// hold: about 2^30 simple loads and compares, tens of milliseconds on a discrete GPU, far
+/// below the OS watchdogs (2 s on Windows), however many rows and coordinates there are.
+pub(crate) const ORDER_STATS_WORK: u64 = 1 << 30;
+
+thread_local! {
+    static LIMITS: Cell<LaunchLimits> = const {
+        Cell::new(LaunchLimits {
+            max_groups_x: None,
+            order_stats_work: None,
+        })
+    };
+}
+
+/// The launch limits of this thread ([`with_launch_limits`]), default: the device's own.
+pub(crate) fn launch_limits() -> LaunchLimits {
+    LIMITS.with(Cell::get)
+}
+
+/// Runs `f` with `limits` on this thread's wgpu launches, then restores the previous ones
+/// (also when `f` panics).
+#[doc(hidden)]
+pub fn with_launch_limits<T>(limits: LaunchLimits, f: impl FnOnce() -> T) -> T {
+    struct Restore(LaunchLimits);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LIMITS.with(|l| l.set(self.0));
+        }
+    }
+    let _restore = Restore(LIMITS.with(|l| l.replace(limits)));
+    f()
 }
 
 /// The three error scopes around a group of wgpu calls.

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::device::{Gpu, backend_error, shared};
+use super::memory::{Buffer, Held};
 use super::reduce;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ pub struct WgpuRows {
     /// Coordinates per chunk (the last chunk may be shorter).
     pub(super) chunk: usize,
     /// One `k x len` buffer per chunk.
-    pub(super) bufs: Vec<::wgpu::Buffer>,
+    pub(super) bufs: Vec<Buffer>,
     /// Per chunk, per row: the largest `bits & 0x7fffffff` (see `reduce.wgsl`), computed
     /// on first use; the matrix never changes, so it stays valid.
     pub(super) stats: OnceLock<Vec<Vec<u32>>>,
@@ -159,7 +160,9 @@ impl Wgpu {
         })
     }
 
-    /// Uploads the batch, each chunk straight into a buffer mapped at creation.
+    /// Uploads the batch, each chunk straight into a buffer mapped at creation; wgpu stages
+    /// such a buffer in host-visible memory of the same size until the next submission, so
+    /// each chunk is flushed before the next is made: the staging never exceeds one chunk.
     pub(super) fn upload_batch(&self, batch: &Batch<'_>) -> Result<WgpuRows> {
         let (n, d) = (batch.n(), batch.d());
         let chunk = self.chunk_for(n, d)?;
@@ -172,15 +175,17 @@ impl Wgpu {
             let buf = gpu.scoped("uploading the batch", || {
                 // The limit check alone (creating a buffer to check it cost a whole chunk).
                 gpu.check_size("rows", bytes)?;
-                Ok(gpu.device.create_buffer(&::wgpu::BufferDescriptor {
+                Ok(Buffer::new(gpu.device.create_buffer(&::wgpu::BufferDescriptor {
                     label: Some("rows"),
                     size: bytes,
                     usage: ::wgpu::BufferUsages::STORAGE
                         | ::wgpu::BufferUsages::COPY_SRC
                         | ::wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: true,
-                }))
+                })))
             })?;
+            // wgpu's staging copy of the mapped buffer, alive until the flush below.
+            let staged = Held::new(bytes);
             {
                 let mut view = buf
                     .get_mapped_range_mut(..)
@@ -191,6 +196,8 @@ impl Wgpu {
                 }
             }
             buf.unmap();
+            gpu.scoped("uploading the batch", || gpu.flush())?;
+            drop(staged);
             bufs.push(buf);
         }
         Ok(WgpuRows {
@@ -213,7 +220,7 @@ impl Wgpu {
             let words = gpu.scoped("downloading", || {
                 let staging = gpu.staging(bytes);
                 let mut enc = gpu.encoder("download");
-                enc.copy_buffer_to_buffer(&rows.bufs[c], 0, &staging, 0, bytes);
+                enc.copy(&rows.bufs[c], 0, &staging, 0, bytes);
                 gpu.submit_and_read(enc, &staging)
             })?;
             for i in 0..k {
@@ -249,7 +256,7 @@ impl Wgpu {
                         continue;
                     }
                     for i in 0..m.k {
-                        enc.copy_buffer_to_buffer(
+                        enc.copy(
                             &m.bufs[s],
                             ((i * s_len + a - s_start) * 4) as u64,
                             &out.bufs[c],
@@ -310,16 +317,16 @@ pub(super) fn same_chunks(a: &WgpuRows, b: &WgpuRows, what: &'static str) -> Res
     Ok(())
 }
 
-/// The power of two that brings a largest magnitude `m` (an f32 bit pattern of a finite
-/// value) to about 2^40: squares of differences then stay below 2^82 and sums of up to
-/// 2^29 of them below 2^111, far from f32 overflow, while keeping most of f32's range
-/// below them. Clamped to normal f32 powers of two.
-pub(super) fn scale_for(max_bits: u32) -> f32 {
+/// The exponent k of the power of two 2^k that brings a largest magnitude `m` (an f32 bit
+/// pattern of a finite value) to about 2^40: squares of differences then stay below 2^82 and
+/// sums of up to 2^29 of them below 2^111, far from f32 overflow, while keeping most of f32's
+/// range below them. From -87 (m near f32::MAX) to 189 (m the smallest subnormal): the shaders
+/// scale by integer arithmetic on the exponent bits (`scaled` in `shaders/wide_sum.wgsl`), so
+/// k is not limited to f32's exponent range and subnormal rows are scaled exactly.
+pub(super) fn scale_for(max_bits: u32) -> i32 {
     let m = f32::from_bits(max_bits);
     if m == 0.0 || !m.is_finite() {
-        return 1.0;
+        return 0;
     }
-    let e = f64::from(m).log2().floor() as i32;
-    let s = (40 - e).clamp(-126, 127);
-    2f32.powi(s)
+    40 - f64::from(m).log2().floor() as i32
 }

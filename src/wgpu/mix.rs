@@ -90,7 +90,9 @@ fn terms(coeffs: &[f64], k: usize, n: usize) -> (Vec<u32>, Vec<u32>) {
 
 /// `c = m 2^e` with `|m|` in [0.5, 1) rounded to f32 (frexp), so that the shader's
 /// `ldexp(m * x, e)` never forms a subnormal coefficient (flushed to 0 on many GPUs) and
-/// `m * x` never overflows. Zero, infinities and NaN pass through with `e = 0`.
+/// `m * x` never overflows; a power of two gets `|m| = 1`, so that it scales x exactly (a
+/// selected row is copied bit for bit, subnormal values included). Zero, infinities and NaN
+/// pass through with `e = 0`.
 fn split(c: f64) -> (f32, i32) {
     if c == 0.0 || !c.is_finite() {
         return (c as f32, 0);
@@ -105,6 +107,11 @@ fn split(c: f64) -> (f32, i32) {
     let biased = ((bits >> 52) & 0x7ff) as i32;
     // The same sign and mantissa with the exponent of [0.5, 1).
     let m = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    if m.abs() == 0.5 {
+        // A power of two (Krum's 1 among them) as 1 * 2^(e - 1): `m * x` is then x itself,
+        // exact even for a subnormal x, whose halving would round off its last bit.
+        return (m.signum() as f32, biased - 1023 - shift);
+    }
     (m as f32, biased - 1022 - shift)
 }
 
@@ -131,12 +138,19 @@ mod term_tests {
             1.0, 0.5, 0.75, -0.3, 2.0, 1e-40, -1e-45, 3e-39, 1e-300, 5e-324, 1e300, 123.456,
         ] {
             let (m, e) = split(c);
-            assert!((0.5..1.0).contains(&m.abs()), "{c}: mantissa {m}");
+            assert!(
+                (0.5..1.0).contains(&m.abs()) || m.abs() == 1.0,
+                "{c}: mantissa {m}"
+            );
             // 2^e in two halves: 2^-1073 alone is not an f64.
             let back = f64::from(m) * 2f64.powi(e / 2) * 2f64.powi(e - e / 2);
             assert!(((back - c) / c).abs() <= 6e-8, "{c}: {m} * 2^{e} = {back}");
         }
         assert_eq!(split(0.0), (0.0, 0));
+        // Powers of two are exact multipliers: 1 * 2^(e).
+        assert_eq!(split(1.0), (1.0, 0));
+        assert_eq!(split(-0.25), (-1.0, -2));
+        assert_eq!(split(2f64.powi(-140)), (1.0, -140));
         assert!(split(f64::NAN).0.is_nan());
         assert_eq!(split(f64::INFINITY), (f32::INFINITY, 0));
     }

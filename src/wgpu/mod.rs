@@ -10,7 +10,8 @@
 //! partial sums come back per chunk and are added in f64.
 //!
 //! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `device.rs`
-//! (adapter, device, pipelines, launch helpers), one launcher per primitive, named after it
+//! (adapter, device, pipelines, launch helpers, test-only launch limits), `memory.rs` (the
+//! counted buffers and encoders: live and peak bytes), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
 //! `shaders/<stem>.wgsl`, and `reduce.rs` (row statistics and partial sums). This file holds
 //! the [`crate::Kernels`] impl, which checks shapes and forwards.
@@ -18,9 +19,15 @@
 //! Accuracy and non-finite values: the order statistics order values by integer keys and sum
 //! weights in exact u64 fixed point, so the median and the trimmed mean select exactly the
 //! values the reference selects (for integer and dyadic weights; real weights are quantised to
-//! 2^-60 of the total). Distances scale each pair by a power of two so that no f32 square can
-//! overflow, sum in small f32 trees, and add chunks in f64; rows holding NaN or an infinity are
+//! 2^-60 of the total). Distances scale each pair by a power of two (exactly, by integer
+//! exponent arithmetic, subnormal rows included) so that no f32 square can overflow, and add
+//! the squares exactly as integers over tiles and chunks; rows holding NaN or an infinity are
 //! found by integer row statistics and get `+inf` from the host. Mixes accumulate in f32.
+//!
+//! Memory: besides the resident matrices, a primitive holds at most one chunk's scratch at a
+//! time (the distance partials are one reused buffer, read back per launch or chunk), plus
+//! terms in n^2 for the pairwise distances; `memory.rs` counts it ([`memory_stats`]).
+//! `order_stats` is cut into dispatches and submissions of bounded work (the OS watchdog).
 //!
 //! Without the `wgpu` cargo feature only [`adapters`] and the availability probe remain, and
 //! they report that the feature is off.
@@ -29,6 +36,8 @@
 mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
+#[cfg(feature = "wgpu")]
+mod memory;
 #[cfg(feature = "wgpu")]
 mod mix;
 #[cfg(feature = "wgpu")]
@@ -42,12 +51,18 @@ mod reduce;
 mod handle;
 
 #[cfg(feature = "wgpu")]
+#[doc(hidden)]
+pub use device::{LaunchLimits, with_launch_limits};
+#[cfg(feature = "wgpu")]
 #[allow(deprecated)]
 pub use handle::GpuRows;
 #[cfg(feature = "wgpu")]
 pub use handle::{Wgpu, WgpuRows};
 #[cfg(feature = "wgpu")]
 use handle::{same_chunks, scale_for};
+#[cfg(feature = "wgpu")]
+#[doc(hidden)]
+pub use memory::{MemoryStats, memory_stats, reset_peak};
 
 use crate::error::{Error, Result};
 #[cfg(feature = "wgpu")]

@@ -1,7 +1,10 @@
 //! Primitive 1, `order_stats` (SPEC 4.2, 4.3, 4.8, section 3), on `shaders/order_stats.wgsl`.
 //!
-//! One invocation per coordinate, chunk by chunk, one submission, nothing read back; the
-//! result is a `1 x d` matrix with the rows' chunking.
+//! One invocation per coordinate, chunk by chunk, nothing read back; the result is a `1 x d`
+//! matrix with the rows' chunking. Each invocation does O(m^2) work for m rows of positive
+//! weight, so a chunk is cut into dispatches of at most `ORDER_STATS_WORK` comparisons
+//! (coordinates x m^2, [`dispatches`]), and dispatches are grouped into submissions of at most
+//! that budget: no single submission runs long enough to trip an OS GPU watchdog.
 //!
 //! Exactness: the weights of the rows of positive weight become u64 fixed-point integers
 //! `round(w_i * 2^s)`, with the power of two `2^s` that brings the total W to at most 2^60
@@ -17,7 +20,9 @@
 //! makes or breaks may pick the other value. The trimmed mean's sum runs in f32 over kept fractions in
 //! [0, 1], so it cannot overflow for finite values.
 
-use super::device::{ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
+use super::device::{
+    ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM, ORDER_STATS_WORK, launch_limits,
+};
 use super::{Wgpu, WgpuRows};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
@@ -46,34 +51,69 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
         .iter()
         .flat_map(|&(row, wf)| [row as u32, wf as u32, (wf >> 32) as u32, 0])
         .collect();
+    let m = fixed.active.len() as u64;
+    let budget = launch_limits().order_stats_work.unwrap_or(ORDER_STATS_WORK);
+    let cost = work_per_coordinate(stat, m);
     gpu.scoped("order_stats", || {
         let active = gpu.storage_init("active rows", bytemuck::cast_slice(&words))?;
         let mut enc = gpu.encoder("order_stats");
+        let mut recorded = 0u64;
         for c in 0..rows.chunks() {
             let (_, len) = rows.range(c);
-            let params = gpu.uniform(
-                "order_stats",
-                &[
-                    len as u32,
-                    fixed.active.len() as u32,
-                    fixed.total as u32,
-                    (fixed.total >> 32) as u32,
-                    trim as u32,
-                    (trim >> 32) as u32,
-                    eps as u32,
-                    (eps >> 32) as u32,
-                    inv_total.to_bits(),
-                    0,
-                    0,
-                    0,
-                ],
-            );
-            let bind = gpu.bind(entry, 0, &[&rows.bufs[c], &active, &params, &out.bufs[c]])?;
-            gpu.dispatch(&mut enc, entry, &bind, len as u64)?;
+            for (first, count) in dispatches(len as u64, cost, budget) {
+                // A submission holds at most the budget, so no single one runs for long.
+                let work = count.saturating_mul(cost);
+                if recorded > 0 && recorded.saturating_add(work) > budget {
+                    gpu.submit(std::mem::replace(&mut enc, gpu.encoder("order_stats")))?;
+                    recorded = 0;
+                }
+                recorded = recorded.saturating_add(work);
+                let params = gpu.uniform(
+                    "order_stats",
+                    &[
+                        len as u32,
+                        m as u32,
+                        fixed.total as u32,
+                        (fixed.total >> 32) as u32,
+                        trim as u32,
+                        (trim >> 32) as u32,
+                        eps as u32,
+                        (eps >> 32) as u32,
+                        inv_total.to_bits(),
+                        first as u32,
+                        count as u32,
+                        0,
+                    ],
+                );
+                let bind = gpu.bind(entry, 0, &[&rows.bufs[c], &active, &params, &out.bufs[c]])?;
+                gpu.dispatch(&mut enc, entry, &bind, count)?;
+            }
         }
         gpu.submit(enc)
     })?;
     Ok(out)
+}
+
+/// The work of one coordinate for `m` rows, in comparisons: each value counts the weight
+/// below it over all `m` values (m^2); MeaMed does that for the median and again for the
+/// distances to it (about 3 m^2 with the median's midpoint search).
+pub(super) fn work_per_coordinate(stat: OrderStat, m: u64) -> u64 {
+    let pairs = m.saturating_mul(m).max(1);
+    match stat {
+        OrderStat::Median | OrderStat::TrimmedMean { .. } => pairs,
+        OrderStat::MeaMed { .. } => pairs.saturating_mul(3),
+    }
+}
+
+/// The dispatches `(first coordinate, coordinates)` that cover `len` coordinates with at most
+/// `budget` work each at `cost` work per coordinate: whole workgroups of 64 coordinates where
+/// the budget allows, else fewer (one coordinate at least, whatever its cost).
+pub(super) fn dispatches(len: u64, cost: u64, budget: u64) -> impl Iterator<Item = (u64, u64)> {
+    let fit = (budget / cost.max(1)).max(1);
+    let per = if fit >= 64 { fit / 64 * 64 } else { fit };
+    (0..len)
+        .step_by(per as usize)
+        .map(move |first| (first, per.min(len - first)))
 }
 
 /// The rows of positive weight with their weights in u64 fixed point, and their exact total.

@@ -1,12 +1,15 @@
 //! Primitive 2, `pairwise_dist` (SPEC 4.4, 4.7, section 5), on `shaders/pairwise_dist.wgsl`.
 //!
 //! For every chunk, the pairs `i < j` of rows without a non-finite value are launched in
-//! batches small enough for their partial-sum buffer to fit one binding: one invocation per
-//! (pair, tile of 64 coordinates), then `reduce.wgsl` adds each pair's partials on the device,
-//! and one f32 per pair and chunk is read back (a single submission for the whole matrix).
+//! batches whose partial sums fit one reused scratch buffer ([`PARTIAL_BYTES`]): one
+//! invocation per (pair, tile of 64 coordinates), then `reduce.wgsl` adds each pair's partials
+//! on the device, and one exact sum per pair and chunk is read back. Each launch is its own
+//! submission, so the extra device memory is that buffer plus terms in n^2 (pair lists,
+//! readback), never the partials of several launches or chunks at once.
 //!
 //! Accuracy: each pair is multiplied by a power of two chosen from the two rows' largest
-//! magnitudes over all chunks ([`scale_for`]), so finite inputs up to f32::MAX never overflow;
+//! magnitudes over all chunks ([`scale_for`]), so finite inputs up to f32::MAX never overflow
+//! and subnormal rows (exactly scaled by integer arithmetic) keep their precision;
 //! each square is rounded once to f32 and the squares are added exactly, as integers
 //! (`shaders/wide_sum.wgsl`), over tiles and chunks alike; the host converts the total to f64
 //! once and divides by the scale squared. So a distance does not depend on where in the rows
@@ -16,7 +19,7 @@
 //! integer row statistics) get `+inf` in their row and column, the diagonal included; the
 //! diagonal of a finite row is exactly 0.
 
-use super::device::{PAIRWISE_DIST_PARTIAL, WORKGROUP};
+use super::device::{Gpu, PAIRWISE_DIST_PARTIAL, WORKGROUP};
 use super::reduce::{WIDE_BYTES, wide_int, wide_value};
 use super::{Wgpu, WgpuRows, reduce, scale_for};
 use crate::error::Result;
@@ -41,49 +44,8 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let scale = |i: usize, j: usize| scale_for(row_max[i].max(row_max[j]));
     let mut dist = vec![0.0f64; n * n];
     if !pairs.is_empty() {
-        let np = pairs.len() as u64;
-        let words = gpu.scoped("pairwise distances", || {
-            let staging = gpu.staging(WIDE_BYTES * np * rows.chunks() as u64);
-            let mut enc = gpu.encoder("pairwise distances");
-            for c in 0..rows.chunks() {
-                let (_, len) = rows.range(c);
-                let tiles = (len as u64).div_ceil(WORKGROUP);
-                let per_launch = (gpu.max_binding() / WIDE_BYTES / tiles).clamp(1, np) as usize;
-                for (b, batch) in pairs.chunks(per_launch).enumerate() {
-                    let list: Vec<u32> = batch
-                        .iter()
-                        .flat_map(|&(i, j)| {
-                            let s = scale(i, j);
-                            // The scale twice: the shader multiplies row i by one copy and row j
-                            // by the other, so no compiler can factor `x*s - y*s` into
-                            // `(x - y)*s`, which overflows for +-3e38.
-                            [i as u32, j as u32, s.to_bits(), s.to_bits()]
-                        })
-                        .collect();
-                    let count = batch.len() as u64;
-                    let list = gpu.storage_init("pairs", bytemuck::cast_slice(&list))?;
-                    let params = gpu.uniform("pairwise_dist", &[len as u32, tiles as u32, count as u32, 0]);
-                    let partial = gpu.storage("pairwise partials", WIDE_BYTES * count * tiles)?;
-                    let bind = gpu.bind(
-                        PAIRWISE_DIST_PARTIAL,
-                        0,
-                        &[&rows.bufs[c], &list, &params, &partial],
-                    )?;
-                    gpu.dispatch(&mut enc, PAIRWISE_DIST_PARTIAL, &bind, count * tiles)?;
-                    let sums = reduce::sum_segments(gpu, &mut enc, partial, count, tiles)?;
-                    let at = WIDE_BYTES * (c as u64 * np + (b * per_launch) as u64);
-                    enc.copy_buffer_to_buffer(&sums, 0, &staging, at, WIDE_BYTES * count);
-                }
-            }
-            gpu.submit_and_read(enc, &staging)
-        })?;
-        for (p, &(i, j)) in pairs.iter().enumerate() {
-            let total: u128 = (0..rows.chunks())
-                .map(|c| {
-                    let at = 4 * (c * pairs.len() + p);
-                    wide_int(&words[at..at + 4])
-                })
-                .fold(0, u128::saturating_add);
+        let totals = gpu.scoped("pairwise distances", || exact_sums(gpu, rows, &pairs, &scale))?;
+        for (&(i, j), &total) in pairs.iter().zip(&totals) {
             let v = wide_value(total, scale(i, j));
             dist[i * n + j] = v;
             dist[j * n + i] = v;
@@ -96,4 +58,73 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
         }
     }
     Ok(dist)
+}
+
+/// Bytes of partial sums one launch may write: the scratch of the whole primitive is this
+/// buffer (reused by every launch and chunk), its reduction tree (under 1/63 of it), the pair
+/// lists and one readback of 16 bytes per pair, whatever the number of chunks.
+const PARTIAL_BYTES: u64 = 64 << 20;
+
+/// The exact sums of scaled squared differences of `pairs` (scales by `scale`) over all
+/// chunks, as integers in units of 2^-10. The pairs go in launches of at most
+/// [`PARTIAL_BYTES`] of partials (at least one pair each); every launch is its own
+/// submission, and each chunk's sums are read back and added on the host before the next
+/// chunk, so no scratch outlives its launch.
+fn exact_sums(
+    gpu: &Gpu,
+    rows: &WgpuRows,
+    pairs: &[(usize, usize)],
+    scale: &dyn Fn(usize, usize) -> i32,
+) -> Result<Vec<u128>> {
+    let np = pairs.len() as u64;
+    // Chunk 0 is the longest: its tiles size the launches of every chunk.
+    let max_tiles = (rows.range(0).1 as u64).div_ceil(WORKGROUP);
+    let budget = PARTIAL_BYTES.min(gpu.max_binding());
+    let per_launch = (budget / WIDE_BYTES / max_tiles).clamp(1, np) as usize;
+    let lists = pairs
+        .chunks(per_launch)
+        .map(|batch| {
+            let words: Vec<u32> = batch
+                .iter()
+                .flat_map(|&(i, j)| {
+                    let s = scale(i, j);
+                    // The scale twice: the shader multiplies row i by one copy and row j by
+                    // the other, so no compiler can factor `x*s - y*s` into `(x - y)*s`,
+                    // which overflows for +-3e38.
+                    [i as u32, j as u32, s as u32, s as u32]
+                })
+                .collect();
+            gpu.storage_init("pairs", bytemuck::cast_slice(&words))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let partial = gpu.storage("pairwise partials", WIDE_BYTES * per_launch as u64 * max_tiles)?;
+    let staging = gpu.staging(WIDE_BYTES * np);
+    let mut totals = vec![0u128; pairs.len()];
+    for c in 0..rows.chunks() {
+        let (_, len) = rows.range(c);
+        let tiles = (len as u64).div_ceil(WORKGROUP);
+        for (b, list) in lists.iter().enumerate() {
+            let count = per_launch.min(pairs.len() - b * per_launch) as u64;
+            let mut enc = gpu.encoder("pairwise distances");
+            let params = gpu.uniform("pairwise_dist", &[len as u32, tiles as u32, count as u32, 0]);
+            let bind = gpu.bind(
+                PAIRWISE_DIST_PARTIAL,
+                0,
+                &[&rows.bufs[c], list, &params, &partial],
+            )?;
+            gpu.dispatch(&mut enc, PAIRWISE_DIST_PARTIAL, &bind, count * tiles)?;
+            let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), count, tiles)?;
+            let at = WIDE_BYTES * (b * per_launch) as u64;
+            enc.copy(&sums, 0, &staging, at, WIDE_BYTES * count);
+            if b + 1 < lists.len() {
+                gpu.submit(enc)?;
+                continue;
+            }
+            let words = gpu.submit_and_read(enc, &staging)?;
+            for (p, total) in totals.iter_mut().enumerate() {
+                *total = total.saturating_add(wide_int(&words[4 * p..4 * p + 4]));
+            }
+        }
+    }
+    Ok(totals)
 }

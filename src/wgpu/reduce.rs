@@ -8,49 +8,52 @@
 
 use super::WgpuRows;
 use super::device::{Gpu, REDUCE_MAX_ABS_BITS, REDUCE_SUM, WORKGROUP};
+use super::memory::{Buffer, Encoder};
 use crate::error::Result;
 
 /// Per chunk, per row: the largest `bits & 0x7fffffff` of the row's values in that chunk
-/// (`>= 0x7f800000` when the row holds NaN or an infinity there). One submission, `k` words
-/// per chunk read back.
+/// (`>= 0x7f800000` when the row holds NaN or an infinity there). One submission per chunk,
+/// `k` words per chunk read back, so the reduction's scratch is one chunk's (1/64 of it).
 pub(super) fn row_stats(gpu: &Gpu, rows: &WgpuRows) -> Result<Vec<Vec<u32>>> {
     let k = rows.k as u64;
-    let words = gpu.scoped("row statistics", || {
-        let staging = gpu.staging(4 * k * rows.chunks() as u64);
-        let mut enc = gpu.encoder("row statistics");
-        for c in 0..rows.chunks() {
-            let (_, len) = rows.range(c);
-            let mut input = rows.bufs[c].clone();
-            let mut len = len as u64;
-            loop {
-                let tiles = len.div_ceil(WORKGROUP);
-                let out = gpu.storage("row maxima", 4 * k * tiles)?;
-                let params = gpu.uniform("reduce", &[len as u32, tiles as u32, k as u32, 0]);
-                let bind = gpu.bind(REDUCE_MAX_ABS_BITS, 3, &[&input, &params, &out])?;
-                gpu.dispatch(&mut enc, REDUCE_MAX_ABS_BITS, &bind, k * tiles)?;
-                input = out;
-                len = tiles;
-                if len == 1 {
-                    break;
+    (0..rows.chunks())
+        .map(|c| {
+            gpu.scoped("row statistics", || {
+                let staging = gpu.staging(4 * k);
+                let mut enc = gpu.encoder("row statistics");
+                let (_, len) = rows.range(c);
+                let mut input = rows.bufs[c].clone();
+                let mut len = len as u64;
+                loop {
+                    let tiles = len.div_ceil(WORKGROUP);
+                    let out = gpu.storage("row maxima", 4 * k * tiles)?;
+                    let params = gpu.uniform("reduce", &[len as u32, tiles as u32, k as u32, 0]);
+                    let bind = gpu.bind(REDUCE_MAX_ABS_BITS, 3, &[&input, &params, &out])?;
+                    gpu.dispatch(&mut enc, REDUCE_MAX_ABS_BITS, &bind, k * tiles)?;
+                    input = out;
+                    len = tiles;
+                    if len == 1 {
+                        break;
+                    }
                 }
-            }
-            enc.copy_buffer_to_buffer(&input, 0, &staging, 4 * k * c as u64, 4 * k);
-        }
-        gpu.submit_and_read(enc, &staging)
-    })?;
-    Ok(words.chunks(rows.k).map(<[u32]>::to_vec).collect())
+                enc.copy(&input, 0, &staging, 0, 4 * k);
+                gpu.submit_and_read(enc, &staging)
+            })
+        })
+        .collect()
 }
 
 /// Records the reduction of `count` segments of `len` exact partial sums in `input` (128-bit
 /// integers in units of 2^-10, `vec4<u32>`, see `shaders/wide_sum.wgsl`) to one sum per
 /// segment; returns the buffer that will hold the `count` sums ([`wide_value`] reads them).
+/// Each level's output is 1/64 of its input, so the whole tree adds under 1/63 of `input`.
 pub(super) fn sum_segments(
     gpu: &Gpu,
-    enc: &mut ::wgpu::CommandEncoder,
-    input: ::wgpu::Buffer,
+    enc: &mut Encoder,
+    input: Buffer,
     count: u64,
     len: u64,
-) -> Result<::wgpu::Buffer> {
+) -> Result<Buffer> {
     let (mut input, mut len) = (input, len);
     while len > 1 {
         let tiles = len.div_ceil(WORKGROUP);
@@ -79,12 +82,11 @@ pub(super) fn wide_int(limbs: &[u32]) -> u128 {
         .fold(0u128, |acc, &l| (acc << 32) | u128::from(l))
 }
 
-/// The value of an exact sum of `scale`-scaled squares: the integer in units of 2^-10,
-/// divided by `scale` squared (a power of two, so only the conversion to f64 rounds, the same
-/// way for the same integer).
-pub(super) fn wide_value(total: u128, scale: f32) -> f64 {
-    let s = f64::from(scale);
-    total as f64 * WIDE_UNIT / (s * s)
+/// The value of an exact sum of squares scaled by 2^k: the integer in units of 2^-10, times
+/// 2^-2k (a power of two, so only the conversion to f64 rounds, the same way for the same
+/// integer; 2^-378 to 2^174 are normal f64 values).
+pub(super) fn wide_value(total: u128, k: i32) -> f64 {
+    total as f64 * WIDE_UNIT * 2f64.powi(-2 * k)
 }
 
 #[cfg(test)]
@@ -96,7 +98,8 @@ mod wide_tests {
         assert_eq!(wide_int(&[1, 0, 0, 0]), 1);
         assert_eq!(wide_int(&[0, 1, 0, 0]), 1 << 32);
         assert_eq!(wide_int(&[5, 0, 0, 2]), (2u128 << 96) + 5);
-        assert_eq!(wide_value(1024, 1.0), 1.0);
-        assert_eq!(wide_value(1024, 0.5), 4.0);
+        assert_eq!(wide_value(1024, 0), 1.0);
+        assert_eq!(wide_value(1024, -1), 4.0);
+        assert_eq!(wide_value(1024, 189), 2f64.powi(-378));
     }
 }

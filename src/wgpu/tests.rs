@@ -2,7 +2,7 @@
 //! `reference.rs`: edge lanes (d not a multiple of 64), n = 1, ties, NaN/inf rows, magnitudes
 //! from 1e-30 to 1e38, and several coordinate chunks (a small forced chunk length).
 
-use super::device::SHADERS;
+use super::device::{LaunchLimits, SHADERS, with_launch_limits};
 use super::order_stats::FixedWeights;
 use super::*;
 use crate::kernels::{Kernels, OrderStat};
@@ -341,7 +341,8 @@ fn check_distances(g: &Wgpu, case: &Case, what: &str) {
 #[test]
 fn distances_match_the_reference_at_every_magnitude() {
     let Some(g) = gpu() else { return };
-    for scale in [1e-30f32, 1e-10, 1.0, 1e10, 1e30] {
+    // 1e-40 and 1e-44: subnormal rows, whose scale exceeds f32's exponent range.
+    for scale in [1e-44f32, 1e-40, 1e-30, 1e-10, 1.0, 1e10, 1e30] {
         for (n, d) in [(1, 3), (2, 64), (5, 1001), (7, 130)] {
             let mut case = Case::random(n, d, d as u64);
             for v in &mut case.data {
@@ -494,5 +495,129 @@ fn matrices_of_other_chunk_plans_meet() {
             close_at(f64::from(*x), y, 1e-5, 50.0),
             "coordinate {j}: {x} vs {y}"
         );
+    }
+}
+
+/// Tighter launch limits cut the same work into other grids, dispatches and submissions: with
+/// one or three workgroups per grid row every shader runs with `workgroup_id.y > 0` (70 rows
+/// make every launch, the reductions included, span several workgroups), and small
+/// `order_stats` budgets split chunks into dispatches of 1, 12 or 37 coordinates. Every
+/// primitive still matches the reference, under every chunking.
+#[test]
+fn launch_limits_change_no_result() {
+    let Some(g) = gpu() else { return };
+    let (n, d) = (70, 301);
+    let mut case = Case::random(n, d, 70);
+    let r0: Vec<f32> = case.data[..d].to_vec();
+    case.set_row(n - 1, |j| r0[j]);
+    let weights: Vec<f64> = (0..n).map(|i| (1 + i % 3) as f64).collect();
+    let m2 = (n * n) as u64;
+    let coeffs: Vec<f64> = (0..2 * n).map(|i| ((i % 5) as f64 - 1.0) * 0.25).collect();
+    let want_mix = reference::mix(&case.rows64(), &coeffs, 2);
+    for limits in [
+        LaunchLimits {
+            max_groups_x: Some(1),
+            order_stats_work: None,
+        },
+        LaunchLimits {
+            max_groups_x: Some(3),
+            order_stats_work: Some(37 * m2),
+        },
+        LaunchLimits {
+            max_groups_x: None,
+            order_stats_work: Some(1),
+        },
+    ] {
+        with_launch_limits(limits, || {
+            let what = format!("{limits:?}");
+            check_order_stats(&g, &case, &weights, OrderStat::Median, &what);
+            check_order_stats(&g, &case, &weights, OrderStat::TrimmedMean { lambda: 0.2 }, &what);
+            check_order_stats(&g, &case, &weights, OrderStat::MeaMed { lambda: 0.2 }, &what);
+            check_distances(&g, &case, &what);
+            for chunk in CHUNKS {
+                let g = with_chunks(&g, chunk);
+                let rows = g
+                    .upload(&Batch::from_contiguous(&case.data, n).expect("batch"))
+                    .expect("upload");
+                let got = download(&g, &g.mix(&rows, &coeffs, 2, None).expect("mix"));
+                for (j, (x, y)) in got.iter().zip(&want_mix).enumerate() {
+                    assert!(
+                        close_at(f64::from(*x), *y, 1e-5, case.scale()),
+                        "{what} mix chunk {chunk:?} value {j}: {x} vs {y}"
+                    );
+                }
+            }
+        });
+    }
+    assert_eq!(
+        super::device::launch_limits(),
+        LaunchLimits::default(),
+        "limits restored"
+    );
+}
+
+#[test]
+fn grids_respect_the_row_cap_and_cover_the_groups() {
+    use super::device::grid;
+    for groups in [1u64, 2, 63, 64, 65, 1000, 65_535, 65_536, 10_000_000] {
+        for (max, cap) in [
+            (65_535, None),
+            (65_535, Some(1)),
+            (65_535, Some(3)),
+            (16, Some(100)),
+        ] {
+            let (x, y) = grid(groups, max, cap);
+            let row = cap.map_or(max, |c| u64::from(c).min(max));
+            assert!(x >= 1 && x <= row, "{groups} {max} {cap:?}: x = {x}");
+            assert!(x * y >= groups && x * (y - 1) < groups, "{groups}: {x} x {y}");
+        }
+    }
+}
+
+#[test]
+fn order_stats_dispatches_cover_the_chunk_within_the_budget() {
+    use super::order_stats::{dispatches, work_per_coordinate};
+    for len in [1u64, 63, 64, 65, 1000, 1 << 20] {
+        for m in [1u64, 2, 64, 65, 512, 46_340, 1 << 20] {
+            for stat in [OrderStat::Median, OrderStat::MeaMed { lambda: 0.2 }] {
+                let cost = work_per_coordinate(stat, m);
+                for budget in [1u64, 4096, 1 << 30] {
+                    let parts: Vec<(u64, u64)> = dispatches(len, cost, budget).collect();
+                    let mut next = 0;
+                    for &(first, count) in &parts {
+                        assert_eq!(first, next, "{len} {m} {budget}: gap");
+                        assert!(count >= 1);
+                        assert!(
+                            count * cost <= budget || count == 1,
+                            "{len} {m} {budget}: {count}"
+                        );
+                        next = first + count;
+                    }
+                    assert_eq!(next, len, "{len} {m} {budget}: not covered");
+                }
+            }
+        }
+    }
+}
+
+/// A coefficient of 1 (Krum's selected row) copies the row bit for bit, subnormal values
+/// included; so does any power of two within range.
+#[test]
+fn power_of_two_coefficients_copy_subnormal_rows_exactly() {
+    let Some(g) = gpu() else { return };
+    let (n, d) = (3, 130);
+    let mut case = Case::random(n, d, 40);
+    for v in &mut case.data {
+        *v *= 1e-40;
+    }
+    let rows = g
+        .upload(&Batch::from_contiguous(&case.data, n).expect("batch"))
+        .expect("upload");
+    for (coeffs, factor) in [([0.0, 1.0, 0.0], 1.0f32), ([0.0, 4.0, 0.0], 4.0)] {
+        let got = download(&g, &g.mix(&rows, &coeffs, 1, None).expect("mix"));
+        for (j, x) in got.iter().enumerate() {
+            let want = case.data[d + j] * factor;
+            assert_eq!(x.to_bits(), want.to_bits(), "coordinate {j}: {x:e} vs {want:e}");
+        }
     }
 }
