@@ -538,9 +538,38 @@ thread_local! {
     };
 }
 
-/// The launch limits of this thread ([`with_launch_limits`]), default: the device's own.
+/// The launch limits of this thread ([`with_launch_limits`]); where that sets none, the
+/// process-wide ones of [`env_launch_limits`] (the device's own unless an environment variable
+/// asks for less).
 pub(crate) fn launch_limits() -> LaunchLimits {
-    LIMITS.with(Cell::get)
+    let mine = LIMITS.with(Cell::get);
+    if mine != LaunchLimits::default() {
+        return mine;
+    }
+    static ENV: std::sync::OnceLock<LaunchLimits> = std::sync::OnceLock::new();
+    // Invalid values were refused by `Wgpu::new`, which every launch comes through.
+    *ENV.get_or_init(|| env_launch_limits().unwrap_or_default())
+}
+
+/// Launch limits from the environment, so that a whole run (`byzagg verify --backend wgpu`,
+/// on a real driver too) can take the paths small inputs never reach:
+/// `BYZAGG_WGPU_MAX_GROUPS` (workgroups per grid row) and `BYZAGG_WGPU_ORDER_STATS_WORK`
+/// (comparisons per `order_stats` dispatch). A value that is not a whole number >= 1 is an
+/// error naming the variable.
+pub(crate) fn env_launch_limits() -> Result<LaunchLimits> {
+    let groups = crate::env_var::positive("BYZAGG_WGPU_MAX_GROUPS")?;
+    let max_groups_x = match groups {
+        Some(g) => Some(
+            u32::try_from(g)
+                .map_err(|_| Error::invalid("BYZAGG_WGPU_MAX_GROUPS", g, "must be at most 4294967295"))?,
+        ),
+        None => None,
+    };
+    let work = crate::env_var::positive("BYZAGG_WGPU_ORDER_STATS_WORK")?;
+    Ok(LaunchLimits {
+        max_groups_x,
+        order_stats_work: work.map(|w| w as u64),
+    })
 }
 
 /// Runs `f` with `limits` on this thread's wgpu launches, then restores the previous ones

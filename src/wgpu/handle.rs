@@ -98,10 +98,13 @@ impl std::fmt::Debug for Wgpu {
 
 impl Wgpu {
     /// The shared device (opened on first use). `BYZAGG_WGPU_CHUNK=<coordinates>` forces
-    /// a chunk length, which lets tests run the multi-chunk paths on small batches; a
-    /// value that is not a whole number >= 1 is an error.
+    /// a chunk length, which lets tests run the multi-chunk paths on small batches;
+    /// `BYZAGG_WGPU_MAX_GROUPS` and `BYZAGG_WGPU_ORDER_STATS_WORK` tighten the launches the
+    /// same way (see `LaunchLimits`). A value that is not a whole number >= 1 is an error.
     pub fn new() -> Result<Self> {
         let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
+        // Checked here so that a bad value is an error, not ignored by the launches.
+        super::device::env_launch_limits()?;
         Ok(Wgpu {
             gpu: Mutex::new(shared()?),
             chunk_cols,
