@@ -81,6 +81,10 @@ RESIDENT_BACKENDS=cuda
 if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1 \
     || [ -f "${VK_DRIVER_FILES:-/nonexistent}" ]; then
     step verify-wgpu env WGPU_BACKEND=vulkan "$BIN" verify --backend wgpu
+    # One workgroup per grid row and small order_stats dispatches: every shader's 2-D grid
+    # path and the watchdog split, on a real driver.
+    step verify-wgpu-small-grid env WGPU_BACKEND=vulkan BYZAGG_WGPU_MAX_GROUPS=1 \
+        BYZAGG_WGPU_ORDER_STATS_WORK=4096 "$BIN" verify --backend wgpu
     RESIDENT_BACKENDS=cuda,wgpu
 else
     echo "skipped verify-wgpu (no NVIDIA Vulkan driver ICD)" >> "$STATUS"
