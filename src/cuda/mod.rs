@@ -13,6 +13,7 @@
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
 //!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
+//! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
@@ -40,6 +41,8 @@ mod nvrtc;
 mod order_stats;
 #[cfg(feature = "cuda")]
 mod pairwise_dist;
+#[cfg(feature = "cuda")]
+mod write_row;
 
 #[cfg(feature = "cuda")]
 mod device;
@@ -242,6 +245,10 @@ impl Kernels for Cuda {
 
     fn synchronize(&self) -> Result<()> {
         self.stream().synchronize().map_err(backend_err)
+    }
+
+    fn write_row(&self, rows: &mut CudaRows<'_>, row: usize, values: &[f32]) -> Result<()> {
+        self.write_row_of(rows, row, values)
     }
 
     fn order_stats(
