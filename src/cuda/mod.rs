@@ -13,6 +13,8 @@
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
 //!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
+//! - `caller_stream.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
+//!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
@@ -23,10 +25,12 @@
 //! [`compile_all`] compiles every kernel for given architectures without a GPU
 //! (`byzagg verify --backend cuda --compile-only`).
 //!
-//! All work of one [`Cuda`] goes to one stream; every primitive waits for its stream before
+//! All work of one [`Cuda`] goes to one stream (its own, or the caller's); every primitive waits for its stream before
 //! it returns, so the temporary buffers it frees are no longer in use and the caller's
 //! buffers are no longer read.
 
+#[cfg(feature = "cuda")]
+mod caller_stream;
 #[cfg(feature = "cuda")]
 mod center_dist;
 #[cfg(feature = "cuda")]
