@@ -10,10 +10,11 @@
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
 # line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size (rules from host
 # memory and resident primitives), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
-# and wgpu), torch.json (the PyTorch peer, with a device read pass), devices.txt. A failing step is
+# and wgpu), train-resident-<backend>.csv (the training server, resident rows against the host
+# path; its summary is in the log), torch.json (the PyTorch peer, with a device read pass), devices.txt. A failing step is
 # recorded and the run goes on.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
-# SIZES_N / SIZES_D to shrink the benchmark grid.
+# SIZES_N / SIZES_D to shrink the benchmark grid, TRAIN_DIM for the training-server step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,6 +112,18 @@ step "bench-resident-n$RESIDENT_N-d$RESIDENT_D" env WGPU_BACKEND=vulkan "$BIN" b
     --backend "$RESIDENT_BACKENDS" --n "$RESIDENT_N" --d "$RESIDENT_D" --runs "${BENCH_RUNS:-5}" \
     --rule mean --rule cwmed --rule cwtm --rule krum --rule gm --rule 'ctma(cwmed)' \
     --json "$OUT/bench-resident-n$RESIDENT_N-d$RESIDENT_D.json"
+
+# The training server with the workers' latest vectors resident on the device (d values up per
+# arrival, d down per update) beside the host path (all m x d handed over per arrival), in one
+# run per backend: the summary's "agg ms/update" column, and equal accuracies (same aggregates).
+TRAIN_DIM=${TRAIN_DIM:-4000000}
+for b in ${RESIDENT_BACKENDS//,/ }; do
+    step "train-resident-$b" env WGPU_BACKEND=vulkan "$BIN" train --task synthetic --dim "$TRAIN_DIM" \
+        --train-size 200 --batch 1 --workers 16 --byzantine 4 --rule 'ctma(cwmed)' \
+        --iterations 40 --eval-every 40 --backend "$b" \
+        --compare "resident=true label=$b-resident" --compare "resident=false label=$b-host" \
+        --out "$OUT/train-resident-$b.csv"
+done
 
 # The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).
 # shellcheck disable=SC2086

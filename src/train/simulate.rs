@@ -98,7 +98,7 @@ pub(crate) fn setup_with_share(
     }
     let opt = OptimizerState::new(cfg.server_optimizer(), cfg.lr, task.init(cfg.seed))?;
     let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?.with_byzantine_share(share);
-    let mut server = Server::new(agg, cfg.weighting, opt);
+    let mut server = Server::new(agg, cfg.weighting, opt).keep_resident(cfg.resident);
     let workers = shards(task, cfg.workers, cfg.sharding, cfg.seed)
         .into_iter()
         .enumerate()
