@@ -5,6 +5,13 @@
 # network. So the byzagg binary is built elsewhere and carried in the ignored folder gpu-bin/:
 #
 #   cargo build --release && mkdir -p gpu-bin && cp target/release/byzagg gpu-bin/
+#
+# and, for the embedding APIs (the caller's CUDA stream, the resident training server, an
+# application's wgpu device), the test executables of those suites, copied under their names:
+#
+#   for t in cuda_caller_stream train_resident wgpu_app_device; do
+#       cp "$(cargo test --release --test $t --no-run --message-format=json \
+#           | jq -r 'select(.executable != null) | .executable')" gpu-bin/$t; done
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
@@ -123,6 +130,19 @@ for b in ${RESIDENT_BACKENDS//,/ }; do
         --iterations 40 --eval-every 40 --backend "$b" \
         --compare "resident=true label=$b-resident" --compare "resident=false label=$b-host" \
         --out "$OUT/train-resident-$b.csv"
+done
+
+# The embedding APIs, from the test executables carried in gpu-bin/ (see the header): rules on
+# the caller's CUDA stream and on an application's wgpu device equal the normal path, and the
+# resident training server equals the host path on every backend here.
+WGPU_REQUIRED=""
+[ "$RESIDENT_BACKENDS" = cuda,wgpu ] && WGPU_REQUIRED=",wgpu"
+for t in cuda_caller_stream train_resident wgpu_app_device; do
+    if [ -x "gpu-bin/$t" ]; then
+        step "test-$t" env WGPU_BACKEND=vulkan BYZAGG_REQUIRE="cuda$WGPU_REQUIRED" "gpu-bin/$t"
+    else
+        echo "skipped test-$t (no gpu-bin/$t)" >> "$STATUS"
+    fi
 done
 
 # The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).

@@ -2,7 +2,8 @@
 //! (Byzantine rows, a worker joining midway, a synchronous round, rejected submissions)
 //! gives bit for bit the aggregates of the same server handing all m vectors to the
 //! aggregator each time, while moving d values per arrival instead of m x d. On the CPU,
-//! wgpu (lavapipe here) and sharded engines; `write_row`'s own errors on each backend.
+//! wgpu (lavapipe here), CUDA where there is a GPU, and sharded engines; `write_row`'s own
+//! errors on each backend.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::{Rng, backend_or_skip};
 
 const D: usize = 37;
 
-/// The engines to compare on: the CPU, two CPU shards, and wgpu where it runs.
+/// The engines to compare on: the CPU, two CPU shards, and wgpu and CUDA where they run.
 fn engines() -> Vec<Engine> {
     let mut out = vec![
         Engine::open(Backend::Cpu).unwrap(),
@@ -21,6 +22,9 @@ fn engines() -> Vec<Engine> {
     if backend_or_skip(Backend::Wgpu).is_some() {
         out.push(Engine::open(Backend::Wgpu).unwrap());
         out.push(Engine::open_list(&"cpu,wgpu".parse::<BackendList>().unwrap()).unwrap());
+    }
+    if backend_or_skip(Backend::Cuda).is_some() {
+        out.push(Engine::open(Backend::Cuda).unwrap());
     }
     out
 }
