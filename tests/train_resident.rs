@@ -222,3 +222,24 @@ fn write_row_refuses_a_bad_row_or_length() {
         assert!(out[2 * D..].iter().all(|&v| v == 1.5), "{}", engine.name());
     }
 }
+
+#[test]
+fn by_default_only_gpu_engines_keep_the_rows_resident() {
+    let rule: Rule = "cwmed".parse().unwrap();
+    let d = D as u64;
+    for engine in engines() {
+        let opt = OptimizerState::new(ServerOptimizer::Sgd, 0.1, vec![0.0; D]).unwrap();
+        let agg = Aggregator::with_engine(rule.clone(), engine.clone());
+        let mut s = Server::new(agg, Weighting::Counts, opt);
+        for _ in 0..4 {
+            s.register_worker();
+        }
+        s.submit(1, &Rng(4).rows(1, D), 0).unwrap();
+        // The CPU reads the host copies in place (all 4 rows handed over); a device gets one.
+        let expect = match engine.backend() {
+            Backend::Cpu => 4 * d,
+            _ => d,
+        };
+        assert_eq!(s.transfers().uploaded, expect, "{}", engine.name());
+    }
+}

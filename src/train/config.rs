@@ -56,8 +56,9 @@ pub struct TrainConfig {
     /// speed) before each send, to emulate slow workers.
     pub thread_delay_us: u64,
     /// Keep the workers' latest vectors resident on the backend (`Server::keep_resident`):
-    /// d values move per arrival instead of m x d. `false` measures the host path.
-    pub resident: bool,
+    /// d values move per arrival instead of m x d. `None`: on GPU backends, not on the CPU;
+    /// `Some(false)` measures the host path.
+    pub resident: Option<bool>,
 }
 
 impl Default for TrainConfig {
@@ -86,7 +87,7 @@ impl Default for TrainConfig {
             seed: 0,
             sharding: Sharding::Iid,
             thread_delay_us: 0,
-            resident: true,
+            resident: None,
         }
     }
 }

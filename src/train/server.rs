@@ -7,17 +7,20 @@
 //! from either leaves the server exactly as it was. NaN and infinities are *not* errors: they are
 //! Byzantine data for the aggregator to survive.
 //!
-//! Residency: on an engine with kernels (cpu, wgpu, cuda, sharded) the m latest vectors stay
-//! on the engine as one `m x d` matrix, so an arrival sends its `d` values into its row
-//! ([`Kernels::write_row`]), the rule runs on the resident rows
-//! ([`Aggregator::aggregate_resident`]) and only the `d` values of the aggregate come back
-//! for the optimizer step; the matrix is built (`m x d` values) when the set of workers
-//! changes. The reference backend and strict mode aggregate from the host, as
-//! [`Server::keep_resident`]`(false)` does. [`Server::transfers`] counts the values moved.
+//! Residency: on a GPU engine (wgpu, cuda, or a sharded engine with a device) the m latest
+//! vectors stay on the engine as one `m x d` matrix, so an arrival sends its `d` values into
+//! its row ([`Kernels::write_row`]), the rule runs on the resident rows
+//! ([`Aggregator::aggregate_resident`]) and only the `d` values of the aggregate come back for
+//! the optimizer step; the matrix is built (the delivered rows, up to `m x d` values) when the
+//! set of workers changes. The CPU engine reads the host copies in place, so a resident copy
+//! would only double the memory: it aggregates from the host unless
+//! [`Server::keep_resident`]`(true)` asks otherwise. The reference backend and strict mode
+//! always aggregate from the host. [`Server::transfers`] counts the values moved.
 
 use std::time::{Duration, Instant};
 
 use crate::aggregate::Aggregator;
+use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::engine::{Engine, EngineRows};
 use crate::error::{Error, Result};
@@ -89,8 +92,8 @@ pub struct Server {
     aggregate: Vec<f32>,
     scratch: Vec<f32>,
     aggregation_time: Duration,
-    /// Whether to keep the latest vectors on the engine (when it has kernels).
-    keep_resident: bool,
+    /// Whether to keep the latest vectors resident on the engine; `None`: on GPU engines.
+    keep_resident: Option<bool>,
     /// The latest vectors on the engine, one row per worker; `None` until the first arrival
     /// and after the set of workers changed.
     resident: Option<EngineRows<'static>>,
@@ -111,13 +114,15 @@ impl Server {
             aggregate: vec![0.0; d],
             scratch: vec![0.0; d],
             aggregation_time: Duration::ZERO,
-            keep_resident: true,
+            keep_resident: None,
             resident: None,
             transfers: Transfers::default(),
         }
     }
 
-    /// Whether to keep the latest vectors resident on the aggregator's engine (the default):
+    /// Whether to keep the latest vectors resident on the aggregator's engine: by default on
+    /// GPU engines, where it saves the transfers, and not on the CPU, where it would only
+    /// copy. `true` keeps them resident on any engine with kernels (the CPU included);
     /// `false` hands all m of them to the aggregator on every arrival, as a host caller
     /// would. Results are the same either way; the transfers are not.
     ///
@@ -148,7 +153,7 @@ impl Server {
     /// # Ok::<(), byzagg::Error>(())
     /// ```
     pub fn keep_resident(mut self, on: bool) -> Self {
-        self.keep_resident = on;
+        self.keep_resident = Some(on);
         self.resident = None;
         self
     }
@@ -158,12 +163,15 @@ impl Server {
         self.transfers
     }
 
-    /// Whether arrivals go to the resident matrix: asked for, an engine with kernels (not the
-    /// reference), and not strict mode (which scans the values on the host).
+    /// Whether arrivals go to the resident matrix: asked for (by default, on an engine that
+    /// is not the CPU's), an engine with kernels (not the reference), and not strict mode
+    /// (which scans the values on the host).
     fn resident_path(&self) -> bool {
-        self.keep_resident
-            && !matches!(self.aggregator.engine(), Engine::Reference)
-            && !self.aggregator.is_strict()
+        let engine = self.aggregator.engine();
+        let wanted = self
+            .keep_resident
+            .unwrap_or(!matches!(engine.backend(), Backend::Cpu));
+        wanted && !matches!(engine, Engine::Reference) && !self.aggregator.is_strict()
     }
 
     /// Adds a worker and returns its id (0, 1, 2, ...).
