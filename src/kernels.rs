@@ -61,6 +61,25 @@ pub trait Kernels {
     /// by [`Kernels::zeros`] or [`Kernels::upload`] on a device); rows that borrow the
     /// caller's memory (a host batch on the CPU, a caller's device buffer) are read-only and
     /// give an error naming `rows`. A bad `row` or length is an error and changes nothing.
+    ///
+    /// ```
+    /// use byzagg::cpu::Cpu;
+    /// use byzagg::{Aggregator, Backend, Kernels, Rule};
+    ///
+    /// let cpu = Cpu::new();
+    /// let mut rows = cpu.zeros(3, 2)?; // three workers' latest vectors, d = 2
+    /// cpu.write_row(&mut rows, 0, &[1.0, 10.0])?;
+    /// cpu.write_row(&mut rows, 1, &[2.0, 20.0])?;
+    /// cpu.write_row(&mut rows, 2, &[f32::NAN, 1e30])?; // Byzantine: data, not an error
+    /// let agg = Aggregator::new(Rule::CwMed, Backend::Cpu)?;
+    /// let (median, _) = agg.aggregate_resident(&cpu, &rows, None)?;
+    /// let mut out = [0.0f32; 2];
+    /// cpu.download(&median, &mut out)?;
+    /// assert_eq!(out, [2.0, 20.0]);
+    /// assert!(cpu.write_row(&mut rows, 3, &[0.0, 0.0]).is_err()); // no row 3
+    /// assert!(cpu.write_row(&mut rows, 0, &[0.0]).is_err()); // d = 2
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
     fn write_row(&self, rows: &mut Self::Rows<'_>, row: usize, values: &[f32]) -> Result<()>;
 
     /// Waits until the work queued by earlier calls has finished. A primitive that returns a
