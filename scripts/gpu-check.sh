@@ -11,7 +11,8 @@
 #
 #   for t in cuda_caller_stream train_resident wgpu_app_device; do
 #       cp "$(cargo test --release --test $t --no-run --message-format=json \
-#           | jq -r 'select(.executable != null) | .executable')" gpu-bin/$t; done
+#           | jq -r 'select(.executable != null and .target.kind == ["test"]) | .executable')" \
+#           gpu-bin/$t; done
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
