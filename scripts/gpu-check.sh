@@ -13,14 +13,17 @@
 #       cp "$(cargo test --release --test $t --no-run --message-format=json \
 #           | jq -r 'select(.executable != null and .target.kind == ["test"]) | .executable')" \
 #           gpu-bin/$t; done
+#
+# then, there:
+#
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
 # line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size (rules from host
 # memory and resident primitives), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
 # and wgpu), train-resident-<backend>.csv (the training server, resident rows against the host
-# path; its summary is in the log), torch.json (the PyTorch peer, with a device read pass), devices.txt. A failing step is
-# recorded and the run goes on.
+# path; its summary is in the log), torch.json (the PyTorch peer, with a device read pass),
+# devices.txt. A failing step is recorded and the run goes on.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
 # SIZES_N / SIZES_D to shrink the benchmark grid, TRAIN_DIM for the training-server step.
 set -uo pipefail
