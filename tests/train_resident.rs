@@ -62,7 +62,8 @@ fn script(seed: u64) -> Vec<Step> {
             steps.push(Step::Register);
             workers += 1;
         }
-        if t == 15 {
+        // A round with 5 workers (refused by Krum with f = 2), and one with 7.
+        if t == 6 || t == 15 {
             let rows = rng.rows(workers, D);
             steps.push(Step::Round(rows.chunks(D).map(<[f32]>::to_vec).collect()));
         }
@@ -87,6 +88,9 @@ fn compare(rule: &Rule, engine: &Engine, share: Option<ByzantineShare>) -> usize
         server(rule, engine, share, false),
     );
     let mut refused = 0;
+    // Whether the next accepted arrival builds the resident matrix again: after a worker
+    // joined, or after a refused round dropped the matrix.
+    let mut rebuild = false;
     for (i, step) in script(7).iter().enumerate() {
         let what = format!("{rule} on {} step {i}", engine.name());
         match step {
@@ -94,14 +98,11 @@ fn compare(rule: &Rule, engine: &Engine, share: Option<ByzantineShare>) -> usize
                 let before = resident.transfers();
                 let (a, b) = (resident.submit(*w, v, 0), host.submit(*w, v, 0));
                 assert_eq!(a.is_ok(), b.is_ok(), "{what}: {a:?} vs {b:?}");
+                let after = resident.transfers();
                 if a.is_err() {
                     refused += 1;
-                    continue;
-                }
-                let after = resident.transfers();
-                // d values up (the arrival's row) and d down (the aggregate), unless the
-                // set of workers changed and the matrix was built again.
-                if !matches!(script(7).get(i.wrapping_sub(1)), Some(Step::Register)) {
+                } else if !std::mem::take(&mut rebuild) {
+                    // d values up (the arrival's row) and d down (the aggregate).
                     assert_eq!(after.downloaded - before.downloaded, D as u64, "{what}");
                     assert_eq!(after.uploaded - before.uploaded, D as u64, "{what}");
                 }
@@ -109,11 +110,16 @@ fn compare(rule: &Rule, engine: &Engine, share: Option<ByzantineShare>) -> usize
             Step::Register => {
                 resident.register_worker();
                 host.register_worker();
+                rebuild = true;
             }
             Step::Round(rows) => {
                 let rows: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
                 let (a, b) = (resident.submit_round(&rows), host.submit_round(&rows));
                 assert_eq!(a.is_ok(), b.is_ok(), "{what}: {a:?} vs {b:?}");
+                if a.is_err() {
+                    refused += 1;
+                    rebuild = true;
+                }
             }
         }
         assert_eq!(
@@ -124,10 +130,12 @@ fn compare(rule: &Rule, engine: &Engine, share: Option<ByzantineShare>) -> usize
         assert_eq!(bits(resident.query_point()), bits(host.query_point()), "{what}");
         assert_eq!(resident.counts(), host.counts(), "{what}");
     }
-    // The resident server moved far less: one row per arrival against all of them (a
-    // refused arrival costs it two rows, written and restored).
+    // Without refusals (which cost the resident server rows written and restored, or a
+    // rebuild) it moved far less: one row per arrival against all of them.
     let (r, h) = (resident.transfers(), host.transfers());
-    assert!(r.uploaded * 2 < h.uploaded, "{rule}: {r:?} vs {h:?}");
+    if refused == 0 {
+        assert!(r.uploaded * 3 < h.uploaded, "{rule}: {r:?} vs {h:?}");
+    }
     assert_eq!(r.downloaded, h.downloaded, "{rule}");
     assert!(r.downloaded > 0, "{rule}: no arrival was accepted");
     refused

@@ -448,3 +448,37 @@ impl Server {
         &self.aggregate
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Rule;
+    use crate::train::ServerOptimizer;
+
+    /// The resident matrix, downloaded (`None` when the server holds none).
+    fn resident_values(s: &Server) -> Option<Vec<f32>> {
+        let rows = s.resident.as_ref()?;
+        let mut out = vec![0.0; s.workers() * s.d()];
+        s.aggregator.engine().download(rows, &mut out).unwrap();
+        Some(out)
+    }
+
+    #[test]
+    fn a_refused_aggregate_leaves_no_stale_resident_row() {
+        // Krum with f = 2 refuses 5 rows (it needs n > 2f + 2).
+        let agg = Aggregator::new("krum(f=2)".parse::<Rule>().unwrap(), Backend::Cpu).unwrap();
+        let opt = OptimizerState::new(ServerOptimizer::Sgd, 0.1, vec![0.0; 3]).unwrap();
+        let mut s = Server::new(agg, Weighting::Counts, opt).keep_resident(true);
+        for _ in 0..5 {
+            s.register_worker();
+        }
+        // A refused arrival: its row is written, then restored.
+        assert!(s.submit(2, &[5.0, 6.0, 7.0], 0).is_err());
+        assert_eq!(resident_values(&s), Some(vec![0.0; 15]));
+        // A refused round: every row was overwritten, so the matrix is dropped.
+        let rows: Vec<&[f32]> = vec![&[1.0, 1.0, 1.0]; 5];
+        assert!(s.submit_round(&rows).is_err());
+        assert_eq!(resident_values(&s), None);
+        assert_eq!(s.version(), 0);
+    }
+}
