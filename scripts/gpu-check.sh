@@ -5,15 +5,27 @@
 # network. So the byzagg binary is built elsewhere and carried in the ignored folder gpu-bin/:
 #
 #   cargo build --release && mkdir -p gpu-bin && cp target/release/byzagg gpu-bin/
+#
+# and, for the embedding APIs (the caller's CUDA stream, the resident training server, an
+# application's wgpu device), the test executables of those suites, copied under their names:
+#
+#   for t in cuda_caller_stream train_resident wgpu_app_device; do
+#       cp "$(cargo test --release --test $t --no-run --message-format=json \
+#           | jq -r 'select(.executable != null and .target.kind == ["test"]) | .executable')" \
+#           gpu-bin/$t; done
+#
+# then, there:
+#
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
 # line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size (rules from host
 # memory and resident primitives), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
-# and wgpu), torch.json (the PyTorch peer, with a device read pass), devices.txt. A failing step is
-# recorded and the run goes on.
+# and wgpu), train-resident-<backend>.csv (the training server, resident rows against the host
+# path; its summary is in the log), torch.json (the PyTorch peer, with a device read pass),
+# devices.txt. A failing step is recorded and the run goes on.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
-# SIZES_N / SIZES_D to shrink the benchmark grid.
+# SIZES_N / SIZES_D to shrink the benchmark grid, TRAIN_DIM for the training-server step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -126,6 +138,31 @@ if [ -n "$WHEEL" ] && [ "$GPUS" -ge 2 ]; then
 else
     echo "skipped nccl ($GPUS GPU(s); wheel: ${WHEEL:-none})" >> "$STATUS"
 fi
+
+# The training server with the workers' latest vectors resident on the device (d values up per
+# arrival, d down per update) beside the host path (all m x d handed over per arrival), in one
+# run per backend: the summary's "agg ms/update" column, and equal accuracies (same aggregates).
+TRAIN_DIM=${TRAIN_DIM:-4000000}
+for b in ${RESIDENT_BACKENDS//,/ }; do
+    step "train-resident-$b" env WGPU_BACKEND=vulkan "$BIN" train --task synthetic --dim "$TRAIN_DIM" \
+        --train-size 200 --batch 1 --workers 16 --byzantine 4 --rule 'ctma(cwmed)' \
+        --iterations 40 --eval-every 40 --backend "$b" \
+        --compare "resident=true label=$b-resident" --compare "resident=false label=$b-host" \
+        --out "$OUT/train-resident-$b.csv"
+done
+
+# The embedding APIs, from the test executables carried in gpu-bin/ (see the header): rules on
+# the caller's CUDA stream and on an application's wgpu device equal the normal path, and the
+# resident training server equals the host path on every backend here.
+WGPU_REQUIRED=""
+[ "$RESIDENT_BACKENDS" = cuda,wgpu ] && WGPU_REQUIRED=",wgpu"
+for t in cuda_caller_stream train_resident wgpu_app_device; do
+    if [ -x "gpu-bin/$t" ]; then
+        step "test-$t" env WGPU_BACKEND=vulkan BYZAGG_REQUIRE="cuda$WGPU_REQUIRED" "gpu-bin/$t"
+    else
+        echo "skipped test-$t (no gpu-bin/$t)" >> "$STATUS"
+    fi
+done
 
 # The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).
 # shellcheck disable=SC2086

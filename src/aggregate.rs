@@ -181,6 +181,11 @@ impl Aggregator {
         self
     }
 
+    /// Whether strict mode is on (see [`Aggregator::strict`]).
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
     /// Whether to find the rows holding NaN or an infinity and fill [`Report::non_finite`] and
     /// [`Report::tolerance_held`] always (`true`) or never (`false`).
     ///

@@ -370,6 +370,10 @@ impl Kernels for Engine {
         on_backend!(self, (rows => r), k => k.download(r, out))
     }
 
+    fn write_row(&self, rows: &mut EngineRows<'_>, row: usize, values: &[f32]) -> Result<()> {
+        on_backend!(self, (rows => r), k => k.write_row(r, row, values))
+    }
+
     fn synchronize(&self) -> Result<()> {
         match self {
             Engine::Reference => Err(no_kernels()),

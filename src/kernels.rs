@@ -55,6 +55,33 @@ pub trait Kernels {
     /// Copies a resident `k x d` matrix into `out` (length `k * d`, row-major).
     fn download(&self, rows: &Self::Rows<'_>, out: &mut [f32]) -> Result<()>;
 
+    /// Overwrites row `row` of a resident matrix with `values` (length `d`): one transfer of
+    /// `d` values, the step that keeps a training server's latest vectors on the device while
+    /// one of them changes (`train::Server`). The matrix must be one the backend owns (made
+    /// by [`Kernels::zeros`] or [`Kernels::upload`] on a device); rows that borrow the
+    /// caller's memory (a host batch on the CPU, a caller's device buffer) are read-only and
+    /// give an error naming `rows`. A bad `row` or length is an error and changes nothing.
+    ///
+    /// ```
+    /// use byzagg::cpu::Cpu;
+    /// use byzagg::{Aggregator, Backend, Kernels, Rule};
+    ///
+    /// let cpu = Cpu::new();
+    /// let mut rows = cpu.zeros(3, 2)?; // three workers' latest vectors, d = 2
+    /// cpu.write_row(&mut rows, 0, &[1.0, 10.0])?;
+    /// cpu.write_row(&mut rows, 1, &[2.0, 20.0])?;
+    /// cpu.write_row(&mut rows, 2, &[f32::NAN, 1e30])?; // Byzantine: data, not an error
+    /// let agg = Aggregator::new(Rule::CwMed, Backend::Cpu)?;
+    /// let (median, _) = agg.aggregate_resident(&cpu, &rows, None)?;
+    /// let mut out = [0.0f32; 2];
+    /// cpu.download(&median, &mut out)?;
+    /// assert_eq!(out, [2.0, 20.0]);
+    /// assert!(cpu.write_row(&mut rows, 3, &[0.0, 0.0]).is_err()); // no row 3
+    /// assert!(cpu.write_row(&mut rows, 0, &[0.0]).is_err()); // d = 2
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    fn write_row(&self, rows: &mut Self::Rows<'_>, row: usize, values: &[f32]) -> Result<()>;
+
     /// Waits until the work queued by earlier calls has finished. A primitive that returns a
     /// resident matrix may return before the device has computed it (CUDA queues its kernels
     /// on a stream); the CPU and wgpu backends return finished work, so for them this does
@@ -115,6 +142,35 @@ pub(crate) mod shape {
             format!("length {out}"),
             format!("must have length k * d = {}", k * d),
         ))
+    }
+
+    /// `write_row`: an existing row, and `d` values.
+    pub(crate) fn write_row((k, d): (usize, usize), row: usize, values: usize) -> Result<()> {
+        if row >= k {
+            return Err(Error::invalid(
+                "row",
+                row,
+                format!("must be below the number of rows k = {k}"),
+            ));
+        }
+        if values != d {
+            return Err(Error::invalid(
+                "values",
+                format!("length {values}"),
+                format!("must have the rows' length d = {d}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A matrix that borrows the caller's memory, given to `write_row`.
+    pub(crate) fn read_only(what: &str) -> Error {
+        Error::invalid(
+            "rows",
+            what,
+            "must be a matrix the backend owns (made by zeros, or uploaded to a device): \
+             borrowed rows are read-only",
+        )
     }
 
     /// `order_stats`: one weight per row.
@@ -178,6 +234,9 @@ pub(crate) mod shape {
             };
             assert!(download((2, 3), 6).is_ok());
             assert_eq!(name(download((2, 3), 5)), "out");
+            assert!(write_row((2, 3), 1, 3).is_ok());
+            assert_eq!(name(write_row((2, 3), 2, 3)), "row");
+            assert_eq!(name(write_row((2, 3), 0, 4)), "values");
             assert!(order_stats((4, 9), 4).is_ok());
             assert_eq!(name(order_stats((4, 9), 3)), "weights");
             assert!(center_dist((4, 9), (1, 9)).is_ok());

@@ -16,6 +16,7 @@ mod center_dist;
 mod mix;
 mod order_stats;
 mod pairwise_dist;
+mod write_row;
 
 #[cfg(test)]
 thread_local! {
@@ -150,6 +151,10 @@ impl Kernels for Cpu {
             o.copy_from_slice(rows.row(i));
         }
         Ok(())
+    }
+
+    fn write_row(&self, rows: &mut HostRows<'_>, row: usize, values: &[f32]) -> Result<()> {
+        write_row::write_row(rows, row, values)
     }
 
     fn order_stats(

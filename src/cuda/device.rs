@@ -134,12 +134,18 @@ impl Cuda {
             ));
         }
         let ctx = CudaContext::new(ordinal).map_err(backend_err)?;
+        let stream = ctx.new_stream().map_err(backend_err)?;
+        Cuda::on_stream(ctx, stream)
+    }
+
+    /// The backend on `stream` of `ctx`: the device's architecture and size read, no kernel
+    /// compiled yet (each file is compiled on first use).
+    pub(super) fn on_stream(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Self> {
         let (major, minor) = ctx.compute_capability().map_err(backend_err)?;
         let sm_count = ctx
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
             .map_err(backend_err)?
             .max(1) as usize;
-        let stream = ctx.new_stream().map_err(backend_err)?;
         Ok(Cuda {
             inner: Arc::new(Inner {
                 ctx,

@@ -28,10 +28,10 @@ use crate::error::{Error, Result};
 pub struct CudaRows<'a> {
     k: usize,
     d: usize,
-    data: Data<'a>,
+    pub(super) data: Data<'a>,
 }
 
-enum Data<'a> {
+pub(super) enum Data<'a> {
     Owned(CudaSlice<f32>),
     Slice(&'a CudaSlice<f32>),
     Pointers(Vec<u64>),

@@ -13,6 +13,9 @@
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
 //!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
+//! - `caller_stream.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
+//!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
+//! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
@@ -22,10 +25,12 @@
 //! [`compile_all`] compiles every kernel for given architectures without a GPU
 //! (`byzagg verify --backend cuda --compile-only`).
 //!
-//! All work of one [`Cuda`] goes to one stream; every primitive waits for its stream before
+//! All work of one [`Cuda`] goes to one stream (its own, or the caller's); every primitive waits for its stream before
 //! it returns, so the temporary buffers it frees are no longer in use and the caller's
 //! buffers are no longer read.
 
+#[cfg(feature = "cuda")]
+mod caller_stream;
 #[cfg(feature = "cuda")]
 mod center_dist;
 #[cfg(feature = "cuda")]
@@ -40,6 +45,8 @@ mod nvrtc;
 mod order_stats;
 #[cfg(feature = "cuda")]
 mod pairwise_dist;
+#[cfg(feature = "cuda")]
+mod write_row;
 
 #[cfg(feature = "cuda")]
 mod device;
@@ -242,6 +249,10 @@ impl Kernels for Cuda {
 
     fn synchronize(&self) -> Result<()> {
         self.stream().synchronize().map_err(backend_err)
+    }
+
+    fn write_row(&self, rows: &mut CudaRows<'_>, row: usize, values: &[f32]) -> Result<()> {
+        self.write_row_of(rows, row, values)
     }
 
     fn order_stats(

@@ -140,6 +140,11 @@ impl<K: Kernels, C: Combine> Kernels for Holder<K, C> {
         self.local.synchronize()
     }
 
+    /// The holder's own columns of the row (the caller splits it as the batch is split).
+    fn write_row(&self, rows: &mut Self::Rows<'_>, row: usize, values: &[f32]) -> Result<()> {
+        self.local.write_row(rows, row, values)
+    }
+
     fn order_stats(
         &self,
         rows: &Self::Rows<'_>,

@@ -311,6 +311,15 @@ impl Kernels for Sharded {
         self.engines.iter().try_for_each(Kernels::synchronize)
     }
 
+    /// Each engine receives its own columns of the row.
+    fn write_row(&self, rows: &mut ShardedRows<'_>, row: usize, values: &[f32]) -> Result<()> {
+        shape::write_row(rows.shape(), row, values.len())?;
+        for part in &mut rows.parts {
+            self.engines[part.shard].write_row(&mut part.rows, row, &values[part.range.clone()])?;
+        }
+        Ok(())
+    }
+
     fn order_stats(
         &self,
         rows: &ShardedRows<'_>,

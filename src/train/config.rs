@@ -55,6 +55,10 @@ pub struct TrainConfig {
     /// Threads mode only: worker i waits this many microseconds times (fastest speed / its
     /// speed) before each send, to emulate slow workers.
     pub thread_delay_us: u64,
+    /// Keep the workers' latest vectors resident on the backend (`Server::keep_resident`):
+    /// d values move per arrival instead of m x d. `None`: on GPU backends, not on the CPU;
+    /// `Some(false)` measures the host path.
+    pub resident: Option<bool>,
 }
 
 impl Default for TrainConfig {
@@ -83,6 +87,7 @@ impl Default for TrainConfig {
             seed: 0,
             sharding: Sharding::Iid,
             thread_delay_us: 0,
+            resident: None,
         }
     }
 }

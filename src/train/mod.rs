@@ -56,7 +56,7 @@ pub use plot::{Curve, plot_accuracy};
 pub use presets::PRESETS;
 pub use rng::{Rng, normal_quantile};
 pub use schedule::{ByzSchedule, Schedule, Speeds};
-pub use server::{Arrival, Server, Weighting};
+pub use server::{Arrival, Server, Transfers, Weighting};
 pub use simulate::{ArrivalLog, Record, RunResult, simulate};
 pub use sync::simulate_sync;
 pub use task::cnn::{BnStats, Cnn};

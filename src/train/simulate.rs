@@ -99,6 +99,9 @@ pub(crate) fn setup_with_share(
     let opt = OptimizerState::new(cfg.server_optimizer(), cfg.lr, task.init(cfg.seed))?;
     let agg = Aggregator::new(cfg.rule.clone(), cfg.backend)?.with_byzantine_share(share);
     let mut server = Server::new(agg, cfg.weighting, opt);
+    if let Some(resident) = cfg.resident {
+        server = server.keep_resident(resident);
+    }
     let workers = shards(task, cfg.workers, cfg.sharding, cfg.seed)
         .into_iter()
         .enumerate()

@@ -197,21 +197,34 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| format!("adapter {} refused a device: {e}", info.name))?;
+        Gpu::on_device(device, queue, true)
+    }
 
+    /// Builds the pipelines on an opened device. `own_handlers`: byzagg opened the device and
+    /// installs its device-lost and uncaptured-error handlers; an application's device
+    /// (`Wgpu::from_device`) keeps the application's, and byzagg relies on its error scopes.
+    pub(crate) fn on_device(
+        device: ::wgpu::Device,
+        queue: ::wgpu::Queue,
+        own_handlers: bool,
+    ) -> std::result::Result<Gpu, String> {
+        let (info, limits) = (device.adapter_info(), device.limits());
         // Record, never panic (wgpu's default handler panics).
         let failure = Arc::new(Mutex::new(None::<String>));
-        let lost = failure.clone();
-        device.set_device_lost_callback(move |reason, message| {
-            if let Ok(mut f) = lost.lock() {
-                f.get_or_insert(format!("device lost ({reason:?}): {message}"));
-            }
-        });
-        let uncaptured = failure.clone();
-        device.on_uncaptured_error(Arc::new(move |e| {
-            if let Ok(mut f) = uncaptured.lock() {
-                f.get_or_insert(format!("uncaptured error: {e}"));
-            }
-        }));
+        if own_handlers {
+            let lost = failure.clone();
+            device.set_device_lost_callback(move |reason, message| {
+                if let Ok(mut f) = lost.lock() {
+                    f.get_or_insert(format!("device lost ({reason:?}): {message}"));
+                }
+            });
+            let uncaptured = failure.clone();
+            device.on_uncaptured_error(Arc::new(move |e| {
+                if let Ok(mut f) = uncaptured.lock() {
+                    f.get_or_insert(format!("uncaptured error: {e}"));
+                }
+            }));
+        }
 
         let scope = ErrorScopes::push(&device);
         let mut pipelines = Vec::new();

@@ -23,10 +23,12 @@ pub struct WgpuRows {
     /// One `k x len` buffer per chunk.
     pub(super) bufs: Vec<Buffer>,
     /// Per chunk, per row: the largest `bits & 0x7fffffff` (see `reduce.wgsl`), computed
-    /// on first use; the matrix never changes, so it stays valid.
+    /// on first use; valid until the matrix changes (`write_row` clears it).
     pub(super) stats: OnceLock<Vec<Vec<u32>>>,
     /// The opening of the device the buffers belong to ([`Gpu`]'s `generation`).
     pub(super) generation: u64,
+    /// The buffer is the application's (`Wgpu::rows_from_buffer`, no copy): read-only.
+    pub(super) borrowed: bool,
 }
 
 impl WgpuRows {
@@ -76,6 +78,8 @@ pub struct Wgpu {
     /// The shared device; replaced by a new opening when it is found lost.
     gpu: Mutex<Arc<Gpu>>,
     chunk_cols: Option<usize>,
+    /// The device is an application's (`Wgpu::from_device`): never replaced by the shared one.
+    pub(super) application: bool,
 }
 
 impl Clone for Wgpu {
@@ -83,6 +87,7 @@ impl Clone for Wgpu {
         Wgpu {
             gpu: Mutex::new(self.gpu()),
             chunk_cols: self.chunk_cols,
+            application: self.application,
         }
     }
 }
@@ -108,6 +113,17 @@ impl Wgpu {
         Ok(Wgpu {
             gpu: Mutex::new(shared()?),
             chunk_cols,
+            application: false,
+        })
+    }
+
+    /// A handle on an opened device that is not the shared one (an application's).
+    pub(super) fn on(gpu: Arc<Gpu>) -> Result<Self> {
+        let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
+        Ok(Wgpu {
+            gpu: Mutex::new(gpu),
+            chunk_cols,
+            application: true,
         })
     }
 
@@ -160,6 +176,7 @@ impl Wgpu {
             bufs,
             stats: OnceLock::new(),
             generation: gpu.generation,
+            borrowed: false,
         })
     }
 
@@ -210,6 +227,7 @@ impl Wgpu {
             bufs,
             stats: OnceLock::new(),
             generation: gpu.generation,
+            borrowed: false,
         })
     }
 
@@ -278,7 +296,8 @@ impl Wgpu {
     /// loss failed with an error saying so; later calls work on the new device).
     pub(super) fn gpu(&self) -> Arc<Gpu> {
         let mut current = self.gpu.lock().unwrap_or_else(|e| e.into_inner());
-        if current.lost()
+        if !self.application
+            && current.lost()
             && let Ok(fresh) = shared()
         {
             *current = fresh;
@@ -302,9 +321,12 @@ impl Wgpu {
 
     /// Destroys the shared device, releasing all of its memory; every matrix on it becomes
     /// unusable, and the next call opens the device again. Also how the recovery from a lost
-    /// device (a driver reset, the OS watchdog) is tested.
+    /// device (a driver reset, the OS watchdog) is tested. A handle on an application's device
+    /// ([`Wgpu::from_device`]) leaves it alone: that device is the application's to destroy.
     pub fn destroy_device(&self) {
-        self.gpu().destroy();
+        if !self.application {
+            self.gpu().destroy();
+        }
     }
 }
 

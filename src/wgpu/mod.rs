@@ -9,9 +9,11 @@
 //! primitive runs chunk by chunk. Coordinate-wise outputs are written per chunk; distance
 //! partial sums come back per chunk and are added in f64.
 //!
-//! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `device.rs`
-//! (adapter, device, pipelines, launch helpers, test-only launch limits), `memory.rs` (the
-//! counted buffers and encoders: live and peak bytes), one launcher per primitive, named after it
+//! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `write_row.rs`
+//! (one row of a resident matrix replaced), `app_device.rs` (an application's device and
+//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` (adapter, device,
+//! pipelines, launch helpers, test-only launch limits), `memory.rs` (the counted buffers and
+//! encoders: live and peak bytes), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
 //! `shaders/<stem>.wgsl`, and `reduce.rs` (row statistics and partial sums). This file holds
 //! the [`crate::Kernels`] impl, which checks shapes and forwards.
@@ -33,6 +35,8 @@
 //! they report that the feature is off.
 
 #[cfg(feature = "wgpu")]
+mod app_device;
+#[cfg(feature = "wgpu")]
 mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
@@ -46,6 +50,8 @@ mod order_stats;
 mod pairwise_dist;
 #[cfg(feature = "wgpu")]
 mod reduce;
+#[cfg(feature = "wgpu")]
+mod write_row;
 
 #[cfg(feature = "wgpu")]
 mod handle;
@@ -145,6 +151,10 @@ impl Kernels for Wgpu {
     fn download(&self, rows: &WgpuRows, out: &mut [f32]) -> Result<()> {
         shape::download(rows.shape(), out.len())?;
         self.download_rows(rows, out)
+    }
+
+    fn write_row(&self, rows: &mut WgpuRows, row: usize, values: &[f32]) -> Result<()> {
+        write_row::write_row(self, rows, row, values)
     }
 
     fn order_stats(&self, rows: &WgpuRows, weights: &[f64], stat: OrderStat) -> Result<WgpuRows> {

@@ -115,7 +115,9 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     pub(crate) backend: Option<String>,
     /// Variants to compare, each a space-separated list of key=value (`rule=gm
-    /// weighting=uniform label=gm`); repeat the flag. Keys are the flags' names.
+    /// weighting=uniform label=gm`); repeat the flag. Keys are the flags' names, and
+    /// `resident=true|false|auto`: keep the latest vectors on the backend, or aggregate from
+    /// the host (auto: resident on GPU backends), to measure what residency saves.
     #[arg(long)]
     pub(crate) compare: Vec<String>,
     /// Write every evaluation of every run as CSV.
@@ -217,6 +219,12 @@ fn set(s: &mut Setting, key: &str, value: &str) -> Result<()> {
         "shards" => c.sharding = value.parse()?,
         "thread-delay-us" => c.thread_delay_us = parse("thread_delay_us", value)?,
         "backend" => c.backend = value.parse::<Backend>()?,
+        "resident" => {
+            c.resident = match value {
+                "auto" => None,
+                _ => Some(parse("resident", value)?),
+            }
+        }
         "mode" => {
             s.mode = match value {
                 "sim" => Mode::Sim,
