@@ -96,7 +96,7 @@ impl Wgpu {
                 k,
                 d,
                 chunk,
-                bufs: vec![buffer.clone()],
+                bufs: vec![super::memory::Buffer::borrowed(buffer.clone())],
                 stats: OnceLock::new(),
                 generation: gpu.generation,
                 borrowed: true,
@@ -115,12 +115,13 @@ impl Wgpu {
         }
         let out = self.alloc(k, d, chunk, "rows")?;
         gpu.scoped("copying the application's rows", || {
+            let src = super::memory::Buffer::borrowed(buffer.clone());
             let mut enc = gpu.encoder("rows from buffer");
             for c in 0..out.chunks() {
                 let (start, len) = out.range(c);
                 for i in 0..k {
-                    enc.copy_buffer_to_buffer(
-                        buffer,
+                    enc.copy(
+                        &src,
                         ((i * d + start) * 4) as u64,
                         &out.bufs[c],
                         (i * len * 4) as u64,

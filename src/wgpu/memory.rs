@@ -79,6 +79,15 @@ impl Buffer {
         let held = Arc::new(Held::new(raw.size()));
         Buffer { raw, _held: held }
     }
+
+    /// An application's buffer used in place ([`super::Wgpu::rows_from_buffer`]): the
+    /// application allocated it, so it counts as zero bytes of byzagg's.
+    pub(crate) fn borrowed(raw: ::wgpu::Buffer) -> Self {
+        Buffer {
+            raw,
+            _held: Arc::new(Held::new(0)),
+        }
+    }
 }
 
 impl std::ops::Deref for Buffer {
