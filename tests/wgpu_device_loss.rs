@@ -2,6 +2,7 @@
 //! call that meets the loss fails with an error saying so, a matrix uploaded before the loss is
 //! refused (never bound to the new device), and the next call opens the device again and works.
 //! Its own test binary: destroying the process-wide device must not disturb other tests.
+#![cfg(feature = "wgpu")]
 
 use byzagg::wgpu::Wgpu;
 use byzagg::{Batch, Kernels, OrderStat};

@@ -2,6 +2,7 @@
 //! 128 MiB storage bindings on lavapipe) aggregate with cwmed, krum(f=4) and
 //! ctma(cwmed,lambda=0.2) on wgpu to the CPU's result: the median and Krum bit for bit (they
 //! select input values and rows), CTMA within 1e-5 of the scale.
+#![cfg(feature = "wgpu")]
 
 mod common;
 

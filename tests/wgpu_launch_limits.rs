@@ -4,6 +4,7 @@
 //! statistics in many dispatches and submissions) passes as without them, and a value that is
 //! not a whole number >= 1 is an error naming the variable. The suite runs in a child process
 //! of this test binary, started with the variables set, so no test changes its own environment.
+#![cfg(feature = "wgpu")]
 
 use std::process::Command;
 

@@ -4,6 +4,7 @@
 //! completed) above the resident batch, for pairwise distances, center distances, order
 //! statistics and Krum, with the batch cut into one chunk, into many, and into eight times as
 //! many. Its own test binary with one test: the counter is process-wide.
+#![cfg(feature = "wgpu")]
 
 use byzagg::wgpu::{Wgpu, WgpuRows, memory_stats, reset_peak};
 use byzagg::{Aggregator, Backend, Batch, Kernels, OrderStat, Rule};
