@@ -338,8 +338,9 @@ impl KernelsJob for Execute<'_, '_, '_> {
         } = self;
         plan.check_depth()?;
         let rows = k.upload(batch)?;
+        let root = upload_root(k, batch)?;
         let (d, w) = (batch.d(), batch.weights());
-        let result = run(k, plan, &rows, batch.n(), d, w, report)?;
+        let result = run(k, plan, &rows, root.as_ref(), batch.n(), d, w, report)?;
         scan_if_asked(k, scan, &result, &rows, d, plan, w, report)?;
         k.download(&result, out)
     }
@@ -410,8 +411,26 @@ pub fn execute<K: Kernels>(
 ) -> Result<()> {
     plan.check_depth()?;
     let rows = k.upload(batch)?;
-    let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
+    let root = upload_root(k, batch)?;
+    let result = run(
+        k,
+        plan,
+        &rows,
+        root.as_ref(),
+        batch.n(),
+        batch.d(),
+        batch.weights(),
+        report,
+    )?;
     k.download(&result, out)
+}
+
+/// The batch's root update (FLTrust) made resident as a `1 x d` matrix, if it has one.
+fn upload_root<'a, K: Kernels>(k: &K, batch: &Batch<'a>) -> Result<Option<K::Rows<'a>>> {
+    batch
+        .root()
+        .map(|g| k.upload(&Batch::from_contiguous(g, 1)?))
+        .transpose()
 }
 
 /// Runs a plan over `n x d` rows already resident on a backend (a GPU batch that never
@@ -427,15 +446,17 @@ pub fn execute_resident<K: Kernels>(
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
     plan.check_depth()?;
-    run(k, plan, rows, n, d, w, report)
+    run(k, plan, rows, None, n, d, w, report)
 }
 
 /// Runs one plan over `n x d` resident rows with weights `w` (n = `w.len()`); returns a
 /// `1 x d` matrix. One function per rule below; composed rules call back here for their base.
+#[allow(clippy::too_many_arguments)]
 fn run<K: Kernels>(
     k: &K,
     plan: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     n: usize,
     d: usize,
     w: &[f64],
@@ -460,14 +481,26 @@ fn run<K: Kernels>(
         }
         Plan::Krum { lambda, m } => krum(k, rows, w, *lambda, *m, report),
         Plan::Gm(p) => geometric_median(k, rows, d, w, p, report),
-        Plan::Ctma { base, lambda } => ctma(k, base, rows, d, w, *lambda, report),
-        Plan::Nnm { base, lambda } => nnm(k, base, rows, d, w, *lambda, report),
-        Plan::Bucketing { base, s, seed } => bucketing(k, base, rows, d, w, (*s, *seed), report),
+        Plan::Ctma { base, lambda } => ctma(k, base, rows, root, d, w, *lambda, report),
+        Plan::Nnm { base, lambda } => nnm(k, base, rows, root, d, w, *lambda, report),
+        Plan::Bucketing { base, s, seed } => bucketing(k, base, rows, root, d, w, (*s, *seed), report),
         Plan::CenteredClipping {
             center,
             tau,
             iterations,
-        } => centered_clipping(k, center.as_deref(), rows, d, w, (*tau, *iterations), report),
+        } => centered_clipping(
+            k,
+            center.as_deref(),
+            rows,
+            root,
+            d,
+            w,
+            (*tau, *iterations),
+            report,
+        ),
+        Plan::Clip { base, tau } => clip(k, base, rows, root, d, w, Threshold::Fixed(*tau), report),
+        Plan::Arc { base, lambda } => clip(k, base, rows, root, d, w, Threshold::Arc(*lambda), report),
+        Plan::FlTrust => fltrust(k, rows, root, d, w),
     }
 }
 
@@ -678,10 +711,12 @@ fn geometric_median<K: Kernels>(
 }
 
 /// CTMA (SPEC 4.6): the mean of the `(1 - lambda) W` mass nearest the base rule's output.
+#[allow(clippy::too_many_arguments)]
 fn ctma<K: Kernels>(
     k: &K,
     base: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     lambda: f64,
@@ -689,7 +724,7 @@ fn ctma<K: Kernels>(
 ) -> Result<K::Rows<'static>> {
     let n = w.len();
     let total: f64 = w.iter().sum();
-    let center = run(k, base, rows, n, d, w, report)?;
+    let center = run(k, base, rows, root, n, d, w, report)?;
     let r = k.center_dist(rows, &center)?;
     let target = (1.0 - lambda) * total;
     let taken = prefix_by_distance(&r, w, target, total);
@@ -705,10 +740,12 @@ fn ctma<K: Kernels>(
 
 /// NNM (SPEC 4.7): each row replaced by the mean of its `(1 - lambda) W` nearest mass
 /// (itself first), then the base rule on the mixed rows.
+#[allow(clippy::too_many_arguments)]
 fn nnm<K: Kernels>(
     k: &K,
     base: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     lambda: f64,
@@ -728,15 +765,17 @@ fn nnm<K: Kernels>(
         }
     }
     let mixed = k.mix(rows, &coeffs, n, None)?;
-    run(k, base, &mixed, n, d, w, report)
+    run(k, base, &mixed, root, n, d, w, report)
 }
 
 /// Bucketing (SPEC 4.7): a seeded shuffle into buckets of `s` rows, their weighted means
 /// (weighted by the buckets' masses), then the base rule.
+#[allow(clippy::too_many_arguments)]
 fn bucketing<K: Kernels>(
     k: &K,
     base: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     (s, seed): (usize, u64),
@@ -757,15 +796,17 @@ fn bucketing<K: Kernels>(
         }
     }
     let means = k.mix(rows, &coeffs, nb, None)?;
-    run(k, base, &means, nb, d, &masses, report)
+    run(k, base, &means, root, nb, d, &masses, report)
 }
 
 /// Centered clipping (SPEC 4.7): from zero or another rule's output, `iterations` steps
 /// `v <- v + sum_i w_i/W clip_tau(x_i - v)`.
+#[allow(clippy::too_many_arguments)]
 fn centered_clipping<K: Kernels>(
     k: &K,
     center: Option<&Plan>,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     (tau, iterations): (f64, usize),
@@ -774,7 +815,7 @@ fn centered_clipping<K: Kernels>(
     let total: f64 = w.iter().sum();
     let mut v = match center {
         None => k.zeros(1, d)?,
-        Some(c) => run(k, c, rows, w.len(), d, w, report)?,
+        Some(c) => run(k, c, rows, root, w.len(), d, w, report)?,
     };
     for _ in 0..iterations {
         // v <- v + sum_i w_i/W clip(x_i - v) = (1 - sum c_i) v + sum c_i x_i
@@ -794,6 +835,151 @@ fn centered_clipping<K: Kernels>(
         v = k.mix(rows, &coeffs, 1, Some((&v, keep)))?;
     }
     Ok(v)
+}
+
+/// Where a clipping pre-aggregator puts its radius.
+#[derive(Clone, Copy)]
+enum Threshold {
+    /// Static clipping: the given radius.
+    Fixed(f64),
+    /// ARC with this Byzantine share: the norm at which the mass `2 lambda (1 - lambda) W`
+    /// of largest norm ends.
+    Arc(f64),
+}
+
+/// Static clipping and ARC ([`Rule::Clip`], [`Rule::Arc`]): one pass of norms, each row scaled
+/// by `min(1, tau / ||x_i||)` (by 0 for a non-finite row, of infinite norm), then the base
+/// with the same weights. Over the mean the two steps are one mix (the factors times the
+/// mean's coefficients); over any other base the clipped rows are made (an `n x n` diagonal
+/// mix) and the base runs on them.
+#[allow(clippy::too_many_arguments)]
+fn clip<K: Kernels>(
+    k: &K,
+    base: &Plan,
+    rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
+    d: usize,
+    w: &[f64],
+    threshold: Threshold,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let norms: Vec<f64> = k
+        .center_dist(rows, &k.zeros(1, d)?)?
+        .into_iter()
+        .map(f64::sqrt)
+        .collect();
+    let tau = match threshold {
+        Threshold::Fixed(tau) => tau,
+        Threshold::Arc(lambda) => arc_threshold(&norms, w, lambda),
+    };
+    let factors: Vec<f64> = norms
+        .iter()
+        .map(|&size| {
+            if size <= tau {
+                1.0
+            } else if size.is_finite() {
+                tau / size
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    if *base == Plan::Mean {
+        let mean = mean_coeffs(w);
+        let coeffs: Vec<f64> = factors.iter().zip(mean).map(|(c, m)| c * m).collect();
+        return k.mix(rows, &coeffs, 1, None);
+    }
+    let mut diagonal = vec![0.0; n * n];
+    for (i, c) in factors.iter().enumerate() {
+        diagonal[i * n + i] = *c;
+    }
+    let clipped = k.mix(rows, &diagonal, n, None)?;
+    run(k, base, &clipped, root, n, d, w, report)
+}
+
+/// ARC's radius ([`Rule::Arc`]): the rows of positive weight by norm, largest first; the norm
+/// of the first row at which the mass taken exceeds `2 lambda (1 - lambda) W` (by more than
+/// `MASS_EPS * W`, so that rounding in that product never moves the boundary by a row).
+fn arc_threshold(norms: &[f64], w: &[f64], lambda: f64) -> f64 {
+    let total: f64 = w.iter().sum();
+    let mut order: Vec<usize> = (0..norms.len()).filter(|&i| w[i] > 0.0).collect();
+    order.sort_by(|&a, &b| norms[b].total_cmp(&norms[a]));
+    let limit = 2.0 * lambda * (1.0 - lambda) * total + MASS_EPS * total;
+    let mut mass = 0.0;
+    order
+        .into_iter()
+        .find(|&i| {
+            mass += w[i];
+            mass > limit
+        })
+        .map_or(f64::INFINITY, |i| norms[i])
+}
+
+/// FLTrust ([`Rule::FlTrust`]): trust `max(0, cos(x_i, g0))`, rows rescaled to `||g0||`, the
+/// mean weighted by `w_i trust_i`; the zero vector when every trust is 0.
+///
+/// The cosines come from distances between rows scaled to unit norm, `cos = 1 - ||u_i -
+/// v||^2 / 2`: the distance primitive's relative error then costs at most about twice that
+/// in the cosine, whatever `||x_i|| / ||g0||`. (The polarisation identity on the raw rows,
+/// `(||x||^2 + ||g||^2 - ||x - g||^2) / 2`, loses every digit when a huge row meets a small
+/// root.) Cost: the norms, the unit rows (an `n x n` diagonal mix), their distances to the
+/// unit root, and the weighted mean.
+fn fltrust<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
+    d: usize,
+    w: &[f64],
+) -> Result<K::Rows<'static>> {
+    let Some(root) = root else {
+        return Err(Error::invalid(
+            "root",
+            "not given",
+            "fltrust needs the server's root update (Batch::with_root, --root, root=)",
+        ));
+    };
+    let n = w.len();
+    let zero = k.zeros(1, d)?;
+    let norms: Vec<f64> = k.center_dist(rows, &zero)?.into_iter().map(f64::sqrt).collect();
+    let root_norm = k.center_dist(root, &zero)?[0].sqrt();
+    // Rows with a direction: positive weight, finite, not zero.
+    let usable: Vec<bool> = (0..n)
+        .map(|i| w[i] > 0.0 && norms[i].is_finite() && norms[i] > 0.0)
+        .collect();
+    if root_norm == 0.0 || !usable.contains(&true) {
+        return Ok(zero);
+    }
+    let mut diagonal = vec![0.0; n * n];
+    for i in (0..n).filter(|&i| usable[i]) {
+        diagonal[i * n + i] = 1.0 / norms[i];
+    }
+    let units = k.mix(rows, &diagonal, n, None)?;
+    let unit_root = k.mix(root, &[1.0 / root_norm], 1, None)?;
+    let r = k.center_dist(&units, &unit_root)?;
+    let trust: Vec<f64> = (0..n)
+        .map(|i| {
+            if usable[i] {
+                w[i] * (1.0 - r[i] / 2.0).max(0.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let total: f64 = trust.iter().sum();
+    if total == 0.0 {
+        return Ok(zero);
+    }
+    let coeffs: Vec<f64> = (0..n)
+        .map(|i| {
+            if trust[i] > 0.0 {
+                trust[i] / total * root_norm / norms[i]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    k.mix(rows, &coeffs, 1, None)
 }
 
 /// The coefficients of the weighted mean: `w_i / W`.

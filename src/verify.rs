@@ -144,6 +144,24 @@ impl Case {
         data
     }
 
+    /// The server's root update of the case: for FLTrust, the rows' common center plus noise
+    /// of the case's magnitude (a finite row like an honest one, from its own seed); `None`
+    /// for every other rule.
+    pub fn root(&self) -> Option<Vec<f32>> {
+        if self.rule != Rule::FlTrust {
+            return None;
+        }
+        let mut rng = SplitMix64(self.seed ^ 0x0DA7_A0DA_7A0D_A7A0);
+        let center: Vec<f32> = (0..self.d).map(|_| symmetric(&mut rng) as f32).collect();
+        let mut rng = SplitMix64(self.seed ^ 0x0007_0007_0007_0007);
+        Some(
+            center
+                .iter()
+                .map(|c| (c + symmetric(&mut rng) as f32) * self.magnitude)
+                .collect(),
+        )
+    }
+
     /// The plan the case runs (the rule carries all its parameters).
     pub fn plan(&self) -> Result<Plan> {
         self.rule.plan(self.n, None)
@@ -214,6 +232,16 @@ pub fn rules() -> Vec<Rule> {
             tau: 1.0,
             iterations: 3,
         },
+        Rule::clip(Rule::CwMed, 1.0),
+        Rule::clip(Rule::Mean, 2.0),
+        Rule::arc(
+            Rule::CwTm {
+                tolerance: lambda(0.2),
+            },
+            lambda(0.2),
+        ),
+        Rule::arc(Rule::Mean, lambda(0.2)),
+        Rule::FlTrust,
     ]
 }
 
@@ -368,9 +396,11 @@ pub fn accuracy(plan: &Plan) -> Accuracy {
     fn converges_gm(plan: &Plan) -> bool {
         match plan {
             Plan::Gm(p) => p.tol > 0.0,
-            Plan::Ctma { base, .. } | Plan::Nnm { base, .. } | Plan::Bucketing { base, .. } => {
-                converges_gm(base)
-            }
+            Plan::Ctma { base, .. }
+            | Plan::Nnm { base, .. }
+            | Plan::Bucketing { base, .. }
+            | Plan::Clip { base, .. }
+            | Plan::Arc { base, .. } => converges_gm(base),
             Plan::CenteredClipping { center, .. } => center.as_deref().is_some_and(converges_gm),
             _ => false,
         }
@@ -478,10 +508,16 @@ impl Outcome {
 pub fn check(case: &Case, backend: Backend) -> Outcome {
     let rows = case.rows();
     let weights = case.weight_values();
-    let batch = match Batch::from_contiguous(&rows, case.n).and_then(|b| match &weights {
-        Some(w) => b.with_weights(w),
-        None => Ok(b),
-    }) {
+    let root = case.root();
+    let batch = match Batch::from_contiguous(&rows, case.n)
+        .and_then(|b| match &weights {
+            Some(w) => b.with_weights(w),
+            None => Ok(b),
+        })
+        .and_then(|b| match &root {
+            Some(g) => b.with_root(g),
+            None => Ok(b),
+        }) {
         Ok(batch) => batch,
         Err(e) => return Outcome::failed(format!("cannot build the batch: {e}")),
     };
