@@ -284,6 +284,38 @@ impl Aggregator {
         rows: &K::Rows<'_>,
         weights: Option<&[f64]>,
     ) -> Result<(K::Rows<'static>, Report)> {
+        self.aggregate_resident_with_root(kernels, rows, None, weights)
+    }
+
+    /// [`Aggregator::aggregate_resident`] with the server's root update for
+    /// [`Rule::FlTrust`], a resident `1 x d` matrix on the same backend (`None`: no root, as
+    /// [`Aggregator::aggregate_resident`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::cpu::Cpu;
+    /// use byzagg::{Aggregator, Backend, Batch, Kernels, Rule};
+    ///
+    /// let cpu = Cpu::new();
+    /// let data = [3.0f32, 4.0, 0.0, -1.0];
+    /// let rows = cpu.upload(&Batch::from_contiguous(&data, 2)?)?;
+    /// let root = cpu.upload(&Batch::from_contiguous(&[0.0f32, 2.0], 1)?)?;
+    /// let agg = Aggregator::new(Rule::FlTrust, Backend::Cpu)?;
+    /// let (out, _) = agg.aggregate_resident_with_root(&cpu, &rows, Some(&root), None)?;
+    /// let mut host = [0.0f32; 2];
+    /// cpu.download(&out, &mut host)?;
+    /// // Row 0 (cosine 0.8) rescaled to norm 2; row 1 points away (trust 0).
+    /// assert!((host[0] - 1.2).abs() < 1e-6 && (host[1] - 1.6).abs() < 1e-6);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn aggregate_resident_with_root<K: Kernels>(
+        &self,
+        kernels: &K,
+        rows: &K::Rows<'_>,
+        root: Option<&K::Rows<'_>>,
+        weights: Option<&[f64]>,
+    ) -> Result<(K::Rows<'static>, Report)> {
         if self.strict {
             return Err(Error::invalid(
                 "strict",
@@ -298,9 +330,20 @@ impl Aggregator {
         if let Some(w) = weights {
             batch = batch.with_weights(w)?;
         }
+        if let Some(g) = root
+            && kernels.shape(g) != (1, d)
+        {
+            let (k, len) = kernels.shape(g);
+            return Err(Error::invalid(
+                "root",
+                format!("{k} x {len}"),
+                format!("the root update must be 1 x d = 1 x {d}"),
+            ));
+        }
         let plan = self.rule.plan_weighted(batch.weights(), self.share)?;
+        plan.check_depth()?;
         let mut report = Report::default();
-        let out = execute_resident(kernels, &plan, rows, n, d, batch.weights(), &mut report)?;
+        let out = run(kernels, &plan, rows, root, n, d, batch.weights(), &mut report)?;
         scan_if_asked(
             kernels,
             self.scan,

@@ -13,9 +13,13 @@ use byzagg::{Aggregator, Backend, BackendList, Batch, Engine, Error, Kernels, Pl
 fn run(case: &Case, engine: &Engine) -> (Vec<f32>, Report) {
     let rows = case.rows();
     let weights = case.weight_values();
+    let root = case.root();
     let mut batch = Batch::from_contiguous(&rows, case.n).unwrap();
     if let Some(w) = &weights {
         batch = batch.with_weights(w).unwrap();
+    }
+    if let Some(g) = &root {
+        batch = batch.with_root(g).unwrap();
     }
     let agg = Aggregator::with_engine(case.rule.clone(), engine.clone());
     let mut out = vec![0.0f32; case.d];

@@ -142,3 +142,44 @@ def test_the_report_of_composed_rules():
     assert gm["step"] == "gm" and gm["converged"] and gm["iterations"] >= 1
     assert ctma["step"] == "ctma" and len(ctma["kept"]) == 6 and len(ctma["rejected"]) == 2
     assert report["non_finite_rows"] is None and report["tolerance_held"] is None
+
+
+def _clipped(x, tau):
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x * np.minimum(1.0, tau / norms)
+
+
+def test_clip_and_arc_equal_hand_written_clipping():
+    x = batch(9, 500, seed=4).astype(np.float64)
+    np.testing.assert_allclose(
+        byzagg.aggregate(x, "clip(mean,tau=3)", backend="cpu"),
+        _clipped(x, 3.0).mean(axis=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    # ARC, f = 2 of 9: floor(2 * 2/9 * 7) = 3 rows of largest norm clipped to the 4th largest.
+    norms = np.sort(np.linalg.norm(x, axis=1))
+    np.testing.assert_allclose(
+        byzagg.aggregate(x, "arc(mean)", f=2, backend="cpu"),
+        _clipped(x, norms[-4]).mean(axis=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_fltrust_takes_the_root_update():
+    x = batch(8, 300, seed=5).astype(np.float64)
+    root = x.mean(axis=0) + 0.1
+    cos = x @ root / (np.linalg.norm(x, axis=1) * np.linalg.norm(root))
+    trust = np.maximum(cos, 0.0)
+    rescaled = x * (np.linalg.norm(root) / np.linalg.norm(x, axis=1))[:, None]
+    expected = (trust[:, None] * rescaled).sum(axis=0) / trust.sum()
+    out = byzagg.aggregate(x, "fltrust", root=root, backend="cpu")
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    # Rows as a sequence of arrays take the root too.
+    out = byzagg.aggregate(list(x), "fltrust", root=root, backend="cpu")
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="root"):
+        byzagg.aggregate(x, "fltrust", backend="cpu")
+    with pytest.raises(ValueError, match="root"):
+        byzagg.aggregate(x, "fltrust", root=root[:-1], backend="cpu")
