@@ -183,3 +183,15 @@ def test_fltrust_takes_the_root_update():
         byzagg.aggregate(x, "fltrust", backend="cpu")
     with pytest.raises(ValueError, match="root"):
         byzagg.aggregate(x, "fltrust", root=root[:-1], backend="cpu")
+
+
+def test_fltrust_root_in_the_clients_layered_form():
+    x = batch(6, 40, seed=6)
+    root = x.mean(axis=0) + 0.05
+    clients = [{"w": r[:30].reshape(5, 6), "b": r[30:]} for r in x]
+    layered_root = {"w": root[:30].reshape(5, 6), "b": root[30:]}
+    out = byzagg.aggregate(clients, "fltrust", root=layered_root, backend="cpu")
+    flat = byzagg.aggregate(x, "fltrust", root=root, backend="cpu")
+    np.testing.assert_array_equal(np.concatenate([out["w"].ravel(), out["b"]]), flat)
+    with pytest.raises(ValueError, match="root"):
+        byzagg.aggregate(clients, "fltrust", root={"w": root[:30]}, backend="cpu")
