@@ -83,6 +83,22 @@ fn cosines_stay_accurate_when_rows_dwarf_the_root() {
     for backend in backends() {
         check(backend, &batch, "long rows");
     }
+    // The same rows at lengths from 1e-3 to 1e8 (a norm group each: the unit-row route), and
+    // at three lengths (one center per group).
+    let every: &dyn Fn(usize) -> f64 = &|i| 10f64.powi(i as i32 - 3);
+    let three: &dyn Fn(usize) -> f64 = &|i| [1e-6, 3e-6, 40e-6][i % 3];
+    for (what, scale) in [("rows of every length", every), ("rows of three lengths", three)] {
+        let scaled: Vec<f32> = (0..n * d)
+            .map(|k| (f64::from(rows[k]) * scale(k / d)) as f32)
+            .collect();
+        let batch = Batch::from_contiguous(&scaled, n)
+            .unwrap()
+            .with_root(&root)
+            .unwrap();
+        for backend in backends() {
+            check(backend, &batch, what);
+        }
+    }
     // The polarisation identity over the CPU's distances: its cosines are off by far more.
     let cpu = Cpu::new();
     let resident = cpu.upload(&Batch::from_contiguous(&rows, n).unwrap()).unwrap();

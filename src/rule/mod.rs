@@ -272,9 +272,10 @@ pub enum Rule {
     /// weights are the multiset. A row holding NaN or an infinity, or of norm 0, has no
     /// direction and gets trust 0 (it leaves no trace). When every trust is 0 (every row
     /// points away from g0, or g0 is zero) the output is the zero vector, the aggregate the
-    /// paper's server applies in that case (no step). The cosines are computed on rows
-    /// scaled to unit norm (`||u_i - v||^2 = 2 - 2 cos`), so their accuracy does not degrade
-    /// when `||x_i||` dwarfs `||x_i - g0||` or `||g0||`.
+    /// paper's server applies in that case (no step). The cosines come from distances to
+    /// the root rescaled to each row's length (rows grouped by norm, one pass per group; the
+    /// rows scaled to unit norm past three groups), never from the polarisation identity
+    /// against g0 itself, so their accuracy does not degrade when `||x_i||` dwarfs `||g0||`.
     FlTrust,
 }
 
