@@ -99,6 +99,21 @@ pub enum Step {
         /// Rows left out, in index order (weight-0 rows included).
         rejected: Vec<usize>,
     },
+    /// Static clipping or ARC: the radius and the rows it scaled down.
+    Clip {
+        /// The clipping radius: `tau`, or ARC's threshold (`+inf` when it clips nothing
+        /// because the non-finite rows outweigh its clipped mass).
+        threshold: f64,
+        /// The rows longer than the radius, in index order (a non-finite row, made the zero
+        /// vector, included).
+        clipped: Vec<usize>,
+    },
+    /// FLTrust: every row's trust score `max(0, cos(x_i, g0))` (0 for a row of weight 0 or
+    /// with no direction), before the row weights multiply it.
+    FlTrust {
+        /// One score per row, in [0, 1].
+        trust: Vec<f64>,
+    },
 }
 
 /// A rule bound to an opened backend: the entry point for embedding byzagg.
@@ -543,7 +558,7 @@ fn run<K: Kernels>(
         ),
         Plan::Clip { base, tau } => clip(k, base, rows, root, d, w, Threshold::Fixed(*tau), report),
         Plan::Arc { base, lambda } => clip(k, base, rows, root, d, w, Threshold::Arc(*lambda), report),
-        Plan::FlTrust => fltrust(k, rows, root, d, w),
+        Plan::FlTrust => fltrust(k, rows, root, d, w, report),
     }
 }
 
@@ -928,6 +943,10 @@ fn clip<K: Kernels>(
             }
         })
         .collect();
+    report.steps.push(Step::Clip {
+        threshold: tau,
+        clipped: (0..n).filter(|&i| factors[i] < 1.0).collect(),
+    });
     if *base == Plan::Mean {
         let mean = mean_coeffs(w);
         let coeffs: Vec<f64> = factors.iter().zip(mean).map(|(c, m)| c * m).collect();
@@ -968,6 +987,7 @@ fn fltrust<K: Kernels>(
     root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
+    report: &mut Report,
 ) -> Result<K::Rows<'static>> {
     let Some(root) = root else {
         return Err(Error::invalid(
@@ -985,9 +1005,15 @@ fn fltrust<K: Kernels>(
         .map(|i| w[i] > 0.0 && squares[i].is_finite() && squares[i] > 0.0)
         .collect();
     if root_norm == 0.0 || !usable.contains(&true) {
+        report.steps.push(Step::FlTrust { trust: vec![0.0; n] });
         return Ok(zero);
     }
     let cos = cosines_to_root(k, rows, root, root_norm, &squares, &usable)?;
+    report.steps.push(Step::FlTrust {
+        trust: (0..n)
+            .map(|i| if usable[i] { cos[i].max(0.0) } else { 0.0 })
+            .collect(),
+    });
     let trust: Vec<f64> = (0..n)
         .map(|i| if usable[i] { w[i] * cos[i].max(0.0) } else { 0.0 })
         .collect();

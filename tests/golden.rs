@@ -341,3 +341,35 @@ fn fltrust_by_hand() {
         assert_eq!(agg.aggregate(&batch).unwrap(), vec![0.0; 3], "{backend} no trust");
     }
 }
+
+#[test]
+fn clipping_and_trust_are_reported() {
+    // The rule layer's backends report steps; the reference computes outputs only.
+    let layered = [Backend::Cpu, Backend::Wgpu, Backend::Cuda];
+    for backend in layered.into_iter().filter_map(backend_or_skip) {
+        // ARC(1) on the three rows: row 2 clipped to sqrt(77), the norm of row 1.
+        let agg = Aggregator::new("arc(mean,f=1)".parse().unwrap(), backend).unwrap();
+        let mut out = [0.0f32; 3];
+        let report = agg
+            .aggregate_into(&Batch::from_rows(&ROWS).unwrap(), &mut out)
+            .unwrap();
+        let Some(Step::Clip { threshold, clipped }) = report.steps.first() else {
+            panic!("{backend}: {:?}", report.steps)
+        };
+        assert!((threshold - 77f64.sqrt()).abs() < 1e-5, "{backend}: {threshold}");
+        assert_eq!(clipped, &[2], "{backend}");
+        // FLTrust's trust against (1, 1, 0): 7 / (5 sqrt 2), 1 / sqrt 2, 1 / sqrt 2, 0.
+        let agg = Aggregator::new(Rule::FlTrust, backend).unwrap();
+        let batch = Batch::from_rows(&NORM_ROWS)
+            .and_then(|b| b.with_root(&[1.0, 1.0, 0.0]))
+            .unwrap();
+        let report = agg.aggregate_into(&batch, &mut out).unwrap();
+        let Some(Step::FlTrust { trust }) = report.steps.first() else {
+            panic!("{backend}: {:?}", report.steps)
+        };
+        let s = 0.5f64.sqrt();
+        for (t, want) in trust.iter().zip([1.4 * s, s, s, 0.0]) {
+            assert!((t - want).abs() < 1e-6, "{backend}: {trust:?}");
+        }
+    }
+}
