@@ -11,7 +11,9 @@
 //! Poisoned rows are added only while the finite rows keep the weight the rule needs (more
 //! than W/2 for the median, the geometric median and clipping; at most lambda W poisoned for
 //! trimming, Krum, CTMA and NNM; bucketing counts a bucket as poisoned when one of its rows
-//! is): [`tolerates`] says so for any plan. For those cases the output must also be finite.
+//! is): [`tolerates`] says so for any plan. Rules that tolerate any number (static clipping,
+//! FLTrust) get poisoned rows of less than half the weight. For those cases the output must
+//! also be finite.
 //! The plain mean is not robust: it gets only the NaN row, and its output must be NaN like
 //! the reference's.
 //!
@@ -362,9 +364,16 @@ fn poison(plan: &Plan, w: &[f64], pattern: Pattern, seed: u64) -> Option<Vec<(us
                 Poison::Huge,
                 Poison::NanCoordinate,
             ];
+            // A rule that tolerates every row poisoned (clipping zeroes them, FLTrust gives
+            // them no trust) gets a minority of the weight, so finite rows still shape the
+            // output.
+            let unbounded = tolerates(plan, w, &vec![true; n]);
+            let total: f64 = w.iter().sum();
+            let mut mass = 0.0;
             for i in order {
                 bad[i] = true;
-                if tolerates(plan, w, &bad) {
+                if tolerates(plan, w, &bad) && (!unbounded || 2.0 * (mass + w[i]) < total) {
+                    mass += w[i];
                     chosen.push((i, KINDS[chosen.len() % KINDS.len()]));
                 } else {
                     bad[i] = false;

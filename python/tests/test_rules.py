@@ -195,3 +195,16 @@ def test_fltrust_root_in_the_clients_layered_form():
     np.testing.assert_array_equal(np.concatenate([out["w"].ravel(), out["b"]]), flat)
     with pytest.raises(ValueError, match="root"):
         byzagg.aggregate(clients, "fltrust", root={"w": root[:30]}, backend="cpu")
+
+
+def test_the_report_of_clipping_and_trust():
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], dtype=np.float32)
+    agg = byzagg.Aggregator("arc(mean,f=1)", backend="cpu")
+    agg.aggregate(x)
+    step = agg.last_report["steps"][0]
+    assert step["step"] == "clip" and step["clipped"] == [2]
+    assert step["threshold"] == pytest.approx(77**0.5, rel=1e-6)
+    agg = byzagg.Aggregator("fltrust", backend="cpu")
+    agg.aggregate(x, root=np.array([1.0, 0.0, 0.0]))
+    trust = agg.last_report["steps"][0]["trust"]
+    np.testing.assert_allclose(trust, x[:, 0] / np.linalg.norm(x, axis=1), rtol=1e-6)
