@@ -12,6 +12,12 @@ seeded):
                 ||z_new - z|| <= 1e-6 max(1, ||z||) or after 200 iterations
   ctma(cwmed)   center = np.median, distances to it, mean of the n-f closest rows (SPEC 4.6)
   center_dist   ((x - c)**2).sum(axis=1) for a zero center c
+  clip(mean,tau=1), arc(mean), arc(cwtm)
+                as ByzFL writes its `Clipping` and `ARC` pre-aggregators (row norms, rows times
+                min(1, tau / norm); ARC's tau the norm of the (k+1)-th largest row,
+                k = floor(2 (f/n) (n - f))), then the mean or the cwtm above
+  fltrust       root g0 = row 0 (as `byzagg bench`): trust = max(0, x @ g0 / norms), rows
+                rescaled to ||g0||, trust-weighted mean
 
 Each job runs once untimed, then `--runs` times, each run followed by a read pass
 (`x.sum()`, numpy's own pairwise sum, one thread), and the medians are reported, as in
@@ -91,6 +97,26 @@ def center_dist(x, f):
     return ((x - c) ** 2).sum(axis=1)
 
 
+def clipped(x, tau):
+    norms = np.linalg.norm(x, axis=1)
+    return x * np.minimum(1.0, tau / norms).astype(np.float32)[:, None]
+
+
+def arc_clipped(x, f):
+    n = x.shape[0]
+    norms = np.linalg.norm(x, axis=1)
+    k = int(2 * f / n * (n - f))
+    return clipped(x, np.sort(norms)[n - k - 1])
+
+
+def fltrust(x, f):
+    g = x[0]
+    g_norm = np.linalg.norm(g)
+    norms = np.linalg.norm(x, axis=1)
+    trust = np.maximum(x @ g / (norms * g_norm), 0.0)
+    return (trust * g_norm / norms).astype(np.float32) @ x / np.float32(trust.sum())
+
+
 FUNCS = {
     "mean": lambda x, f: x.mean(axis=0),
     "cwmed": cwmed,
@@ -99,6 +125,10 @@ FUNCS = {
     "gm": gm,
     "ctma(cwmed)": ctma,
     "center_dist": center_dist,
+    "clip(mean,tau=1)": lambda x, f: clipped(x, 1.0).mean(axis=0),
+    "arc(mean)": lambda x, f: arc_clipped(x, f).mean(axis=0),
+    "arc(cwtm)": lambda x, f: cwtm(arc_clipped(x, f), f),
+    "fltrust": fltrust,
 }
 
 

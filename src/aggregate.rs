@@ -99,6 +99,21 @@ pub enum Step {
         /// Rows left out, in index order (weight-0 rows included).
         rejected: Vec<usize>,
     },
+    /// Static clipping or ARC: the radius and the rows it scaled down.
+    Clip {
+        /// The clipping radius: `tau`, or ARC's threshold (`+inf` when it clips nothing
+        /// because the non-finite rows outweigh its clipped mass).
+        threshold: f64,
+        /// The rows longer than the radius, in index order (a non-finite row, made the zero
+        /// vector, included).
+        clipped: Vec<usize>,
+    },
+    /// FLTrust: every row's trust score `max(0, cos(x_i, g0))` (0 for a row of weight 0 or
+    /// with no direction), before the row weights multiply it.
+    FlTrust {
+        /// One score per row, in [0, 1].
+        trust: Vec<f64>,
+    },
 }
 
 /// A rule bound to an opened backend: the entry point for embedding byzagg.
@@ -289,6 +304,38 @@ impl Aggregator {
         rows: &K::Rows<'_>,
         weights: Option<&[f64]>,
     ) -> Result<(K::Rows<'static>, Report)> {
+        self.aggregate_resident_with_root(kernels, rows, None, weights)
+    }
+
+    /// [`Aggregator::aggregate_resident`] with the server's root update for
+    /// [`Rule::FlTrust`], a resident `1 x d` matrix on the same backend (`None`: no root, as
+    /// [`Aggregator::aggregate_resident`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byzagg::cpu::Cpu;
+    /// use byzagg::{Aggregator, Backend, Batch, Kernels, Rule};
+    ///
+    /// let cpu = Cpu::new();
+    /// let data = [3.0f32, 4.0, 0.0, -1.0];
+    /// let rows = cpu.upload(&Batch::from_contiguous(&data, 2)?)?;
+    /// let root = cpu.upload(&Batch::from_contiguous(&[0.0f32, 2.0], 1)?)?;
+    /// let agg = Aggregator::new(Rule::FlTrust, Backend::Cpu)?;
+    /// let (out, _) = agg.aggregate_resident_with_root(&cpu, &rows, Some(&root), None)?;
+    /// let mut host = [0.0f32; 2];
+    /// cpu.download(&out, &mut host)?;
+    /// // Row 0 (cosine 0.8) rescaled to norm 2; row 1 points away (trust 0).
+    /// assert!((host[0] - 1.2).abs() < 1e-6 && (host[1] - 1.6).abs() < 1e-6);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn aggregate_resident_with_root<K: Kernels>(
+        &self,
+        kernels: &K,
+        rows: &K::Rows<'_>,
+        root: Option<&K::Rows<'_>>,
+        weights: Option<&[f64]>,
+    ) -> Result<(K::Rows<'static>, Report)> {
         if self.strict {
             return Err(Error::invalid(
                 "strict",
@@ -303,9 +350,20 @@ impl Aggregator {
         if let Some(w) = weights {
             batch = batch.with_weights(w)?;
         }
+        if let Some(g) = root
+            && kernels.shape(g) != (1, d)
+        {
+            let (k, len) = kernels.shape(g);
+            return Err(Error::invalid(
+                "root",
+                format!("{k} x {len}"),
+                format!("the root update must be 1 x d = 1 x {d}"),
+            ));
+        }
         let plan = self.rule.plan_weighted(batch.weights(), self.share)?;
+        plan.check_depth()?;
         let mut report = Report::default();
-        let out = execute_resident(kernels, &plan, rows, n, d, batch.weights(), &mut report)?;
+        let out = run(kernels, &plan, rows, root, n, d, batch.weights(), &mut report)?;
         scan_if_asked(
             kernels,
             self.scan,
@@ -343,8 +401,9 @@ impl KernelsJob for Execute<'_, '_, '_> {
         } = self;
         plan.check_depth()?;
         let rows = k.upload(batch)?;
+        let root = upload_root(k, batch)?;
         let (d, w) = (batch.d(), batch.weights());
-        let result = run(k, plan, &rows, batch.n(), d, w, report)?;
+        let result = run(k, plan, &rows, root.as_ref(), batch.n(), d, w, report)?;
         scan_if_asked(k, scan, &result, &rows, d, plan, w, report)?;
         k.download(&result, out)
     }
@@ -415,8 +474,26 @@ pub fn execute<K: Kernels>(
 ) -> Result<()> {
     plan.check_depth()?;
     let rows = k.upload(batch)?;
-    let result = run(k, plan, &rows, batch.n(), batch.d(), batch.weights(), report)?;
+    let root = upload_root(k, batch)?;
+    let result = run(
+        k,
+        plan,
+        &rows,
+        root.as_ref(),
+        batch.n(),
+        batch.d(),
+        batch.weights(),
+        report,
+    )?;
     k.download(&result, out)
+}
+
+/// The batch's root update (FLTrust) made resident as a `1 x d` matrix, if it has one.
+fn upload_root<'a, K: Kernels>(k: &K, batch: &Batch<'a>) -> Result<Option<K::Rows<'a>>> {
+    batch
+        .root()
+        .map(|g| k.upload(&Batch::from_contiguous(g, 1)?))
+        .transpose()
 }
 
 /// Runs a plan over `n x d` rows already resident on a backend (a GPU batch that never
@@ -432,15 +509,17 @@ pub fn execute_resident<K: Kernels>(
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
     plan.check_depth()?;
-    run(k, plan, rows, n, d, w, report)
+    run(k, plan, rows, None, n, d, w, report)
 }
 
 /// Runs one plan over `n x d` resident rows with weights `w` (n = `w.len()`); returns a
 /// `1 x d` matrix. One function per rule below; composed rules call back here for their base.
+#[allow(clippy::too_many_arguments)]
 fn run<K: Kernels>(
     k: &K,
     plan: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     n: usize,
     d: usize,
     w: &[f64],
@@ -465,14 +544,26 @@ fn run<K: Kernels>(
         }
         Plan::Krum { lambda, m } => krum(k, rows, w, *lambda, *m, report),
         Plan::Gm(p) => geometric_median(k, rows, d, w, p, report),
-        Plan::Ctma { base, lambda } => ctma(k, base, rows, d, w, *lambda, report),
-        Plan::Nnm { base, lambda } => nnm(k, base, rows, d, w, *lambda, report),
-        Plan::Bucketing { base, s, seed } => bucketing(k, base, rows, d, w, (*s, *seed), report),
+        Plan::Ctma { base, lambda } => ctma(k, base, rows, root, d, w, *lambda, report),
+        Plan::Nnm { base, lambda } => nnm(k, base, rows, root, d, w, *lambda, report),
+        Plan::Bucketing { base, s, seed } => bucketing(k, base, rows, root, d, w, (*s, *seed), report),
         Plan::CenteredClipping {
             center,
             tau,
             iterations,
-        } => centered_clipping(k, center.as_deref(), rows, d, w, (*tau, *iterations), report),
+        } => centered_clipping(
+            k,
+            center.as_deref(),
+            rows,
+            root,
+            d,
+            w,
+            (*tau, *iterations),
+            report,
+        ),
+        Plan::Clip { base, tau } => clip(k, base, rows, root, d, w, Threshold::Fixed(*tau), report),
+        Plan::Arc { base, lambda } => clip(k, base, rows, root, d, w, Threshold::Arc(*lambda), report),
+        Plan::FlTrust => fltrust(k, rows, root, d, w, report),
     }
 }
 
@@ -683,10 +774,12 @@ fn geometric_median<K: Kernels>(
 }
 
 /// CTMA (SPEC 4.6): the mean of the `(1 - lambda) W` mass nearest the base rule's output.
+#[allow(clippy::too_many_arguments)]
 fn ctma<K: Kernels>(
     k: &K,
     base: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     lambda: f64,
@@ -694,7 +787,7 @@ fn ctma<K: Kernels>(
 ) -> Result<K::Rows<'static>> {
     let n = w.len();
     let total: f64 = w.iter().sum();
-    let center = run(k, base, rows, n, d, w, report)?;
+    let center = run(k, base, rows, root, n, d, w, report)?;
     let r = k.center_dist(rows, &center)?;
     let target = (1.0 - lambda) * total;
     let taken = prefix_by_distance(&r, w, target, total);
@@ -710,10 +803,12 @@ fn ctma<K: Kernels>(
 
 /// NNM (SPEC 4.7): each row replaced by the mean of its `(1 - lambda) W` nearest mass
 /// (itself first), then the base rule on the mixed rows.
+#[allow(clippy::too_many_arguments)]
 fn nnm<K: Kernels>(
     k: &K,
     base: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     lambda: f64,
@@ -733,15 +828,17 @@ fn nnm<K: Kernels>(
         }
     }
     let mixed = k.mix(rows, &coeffs, n, None)?;
-    run(k, base, &mixed, n, d, w, report)
+    run(k, base, &mixed, root, n, d, w, report)
 }
 
 /// Bucketing (SPEC 4.7): a seeded shuffle into buckets of `s` rows, their weighted means
 /// (weighted by the buckets' masses), then the base rule.
+#[allow(clippy::too_many_arguments)]
 fn bucketing<K: Kernels>(
     k: &K,
     base: &Plan,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     (s, seed): (usize, u64),
@@ -762,15 +859,17 @@ fn bucketing<K: Kernels>(
         }
     }
     let means = k.mix(rows, &coeffs, nb, None)?;
-    run(k, base, &means, nb, d, &masses, report)
+    run(k, base, &means, root, nb, d, &masses, report)
 }
 
 /// Centered clipping (SPEC 4.7): from zero or another rule's output, `iterations` steps
 /// `v <- v + sum_i w_i/W clip_tau(x_i - v)`.
+#[allow(clippy::too_many_arguments)]
 fn centered_clipping<K: Kernels>(
     k: &K,
     center: Option<&Plan>,
     rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
     d: usize,
     w: &[f64],
     (tau, iterations): (f64, usize),
@@ -779,7 +878,7 @@ fn centered_clipping<K: Kernels>(
     let total: f64 = w.iter().sum();
     let mut v = match center {
         None => k.zeros(1, d)?,
-        Some(c) => run(k, c, rows, w.len(), d, w, report)?,
+        Some(c) => run(k, c, rows, root, w.len(), d, w, report)?,
     };
     for _ in 0..iterations {
         // v <- v + sum_i w_i/W clip(x_i - v) = (1 - sum c_i) v + sum c_i x_i
@@ -799,6 +898,215 @@ fn centered_clipping<K: Kernels>(
         v = k.mix(rows, &coeffs, 1, Some((&v, keep)))?;
     }
     Ok(v)
+}
+
+/// Where a clipping pre-aggregator puts its radius.
+#[derive(Clone, Copy)]
+enum Threshold {
+    /// Static clipping: the given radius.
+    Fixed(f64),
+    /// ARC with this Byzantine share: the norm at which the mass `2 lambda (1 - lambda) W`
+    /// of largest norm ends.
+    Arc(f64),
+}
+
+/// Static clipping and ARC ([`Rule::Clip`], [`Rule::Arc`]): one pass of norms, each row scaled
+/// by `min(1, tau / ||x_i||)` (by 0 for a non-finite row, of infinite norm), then the base
+/// with the same weights. Over the mean the two steps are one mix (the factors times the
+/// mean's coefficients); over any other base the clipped rows are made (an `n x n` diagonal
+/// mix) and the base runs on them.
+#[allow(clippy::too_many_arguments)]
+fn clip<K: Kernels>(
+    k: &K,
+    base: &Plan,
+    rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
+    d: usize,
+    w: &[f64],
+    threshold: Threshold,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let n = w.len();
+    let norms: Vec<f64> = k
+        .center_dist(rows, &k.zeros(1, d)?)?
+        .into_iter()
+        .map(f64::sqrt)
+        .collect();
+    let tau = match threshold {
+        Threshold::Fixed(tau) => tau,
+        Threshold::Arc(lambda) => arc_threshold(&norms, w, lambda),
+    };
+    let factors: Vec<f64> = norms
+        .iter()
+        .map(|&size| {
+            if size <= tau {
+                1.0
+            } else if size.is_finite() {
+                tau / size
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    report.steps.push(Step::Clip {
+        threshold: tau,
+        clipped: (0..n).filter(|&i| factors[i] < 1.0).collect(),
+    });
+    if *base == Plan::Mean {
+        let mean = mean_coeffs(w);
+        let coeffs: Vec<f64> = factors.iter().zip(mean).map(|(c, m)| c * m).collect();
+        return k.mix(rows, &coeffs, 1, None);
+    }
+    let mut diagonal = vec![0.0; n * n];
+    for (i, c) in factors.iter().enumerate() {
+        diagonal[i * n + i] = *c;
+    }
+    let clipped = k.mix(rows, &diagonal, n, None)?;
+    run(k, base, &clipped, root, n, d, w, report)
+}
+
+/// ARC's radius ([`Rule::Arc`]): the rows of positive weight by norm, largest first; the norm
+/// of the first row at which the mass taken exceeds `2 lambda (1 - lambda) W` (by more than
+/// `MASS_EPS * W`, so that rounding in that product never moves the boundary by a row).
+fn arc_threshold(norms: &[f64], w: &[f64], lambda: f64) -> f64 {
+    let total: f64 = w.iter().sum();
+    let mut order: Vec<usize> = (0..norms.len()).filter(|&i| w[i] > 0.0).collect();
+    order.sort_by(|&a, &b| norms[b].total_cmp(&norms[a]));
+    let limit = 2.0 * lambda * (1.0 - lambda) * total + MASS_EPS * total;
+    let mut mass = 0.0;
+    order
+        .into_iter()
+        .find(|&i| {
+            mass += w[i];
+            mass > limit
+        })
+        .map_or(f64::INFINITY, |i| norms[i])
+}
+
+/// FLTrust ([`Rule::FlTrust`]): trust `max(0, cos(x_i, g0))`, rows rescaled to `||g0||`, the
+/// mean weighted by `w_i trust_i`; the zero vector when every trust is 0. The cosines come
+/// from [`cosines_to_root`].
+fn fltrust<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    root: Option<&K::Rows<'_>>,
+    d: usize,
+    w: &[f64],
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let Some(root) = root else {
+        return Err(Error::invalid(
+            "root",
+            "not given",
+            "fltrust needs the server's root update (Batch::with_root, --root, root=)",
+        ));
+    };
+    let n = w.len();
+    let zero = k.zeros(1, d)?;
+    let squares = k.center_dist(rows, &zero)?;
+    let root_norm = k.center_dist(root, &zero)?[0].sqrt();
+    // Rows with a direction: positive weight, finite, not zero.
+    let usable: Vec<bool> = (0..n)
+        .map(|i| w[i] > 0.0 && squares[i].is_finite() && squares[i] > 0.0)
+        .collect();
+    if root_norm == 0.0 || !usable.contains(&true) {
+        report.steps.push(Step::FlTrust { trust: vec![0.0; n] });
+        return Ok(zero);
+    }
+    let cos = cosines_to_root(k, rows, root, root_norm, &squares, &usable)?;
+    report.steps.push(Step::FlTrust {
+        trust: (0..n)
+            .map(|i| if usable[i] { cos[i].max(0.0) } else { 0.0 })
+            .collect(),
+    });
+    let trust: Vec<f64> = (0..n)
+        .map(|i| if usable[i] { w[i] * cos[i].max(0.0) } else { 0.0 })
+        .collect();
+    let total: f64 = trust.iter().sum();
+    if total == 0.0 {
+        return Ok(zero);
+    }
+    let coeffs: Vec<f64> = (0..n)
+        .map(|i| {
+            if trust[i] > 0.0 {
+                trust[i] / total * root_norm / squares[i].sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    k.mix(rows, &coeffs, 1, None)
+}
+
+/// Norm groups FLTrust serves with one center each before it scales the rows instead.
+const COSINE_CENTERS: usize = 3;
+
+/// `cos(x_i, g0)` for the `usable` rows (0 for the others), from the squared norms `squares`
+/// and the root's norm, accurate to a few times the distance primitive's relative error
+/// whatever `||x_i|| / ||g0||`.
+///
+/// The polarisation identity against the root itself, `(||x||^2 + ||g||^2 - ||x - g||^2) /
+/// 2`, loses every digit when a long row meets a short root (the error is the distance's
+/// relative error times `||x|| / ||g||`). It is accurate when the center has the row's
+/// length, so the rows are grouped by norm (factors of 4: `floor(log4 ||x_i||)`), and each
+/// group takes one pass of distances to the root rescaled to `2 * 4^b`, within a factor 2 of
+/// every norm of the group: `cos = (||x||^2 + ||c||^2 - ||x - c||^2) / (2 ||x|| ||c||)`, an
+/// error of at most about 5 relative errors of the distances. Honest rows share one or two
+/// groups; past [`COSINE_CENTERS`] groups (rows of wildly different lengths) the rows are
+/// scaled to unit norm instead (an `n x d` diagonal mix) and `cos = 1 - ||u_i - v||^2 / 2`,
+/// one pass whatever the norms.
+fn cosines_to_root<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    root: &K::Rows<'_>,
+    root_norm: f64,
+    squares: &[f64],
+    usable: &[bool],
+) -> Result<Vec<f64>> {
+    let n = squares.len();
+    let group = |i: usize| (squares[i].log2() / 4.0).floor() as i32;
+    let mut groups: Vec<i32> = (0..n).filter(|&i| usable[i]).map(group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut cos = vec![0.0; n];
+    // A center must hold its length in f32: not past f32's range (rows near 3e38 with a
+    // root whose length sits in few coordinates), nor so short that its coordinates go
+    // subnormal; either sends every group to the unit rows.
+    let fits = |b: i32| (-100..=125).contains(&(2 * b + 1));
+    if groups.len() <= COSINE_CENTERS && groups.iter().all(|&b| fits(b)) {
+        let d = k.shape(rows).1;
+        let zero = k.zeros(1, d)?;
+        let mut centered = true;
+        for &b in &groups {
+            // 2 * 4^b, a power of two, within a factor 2 of the group's norms.
+            let length = 2f64.powi(2 * b + 1);
+            let center = k.mix(root, &[length / root_norm], 1, None)?;
+            let c2 = k.center_dist(&center, &zero)?[0];
+            if !c2.is_finite() {
+                centered = false;
+                break;
+            }
+            let r = k.center_dist(rows, &center)?;
+            for i in (0..n).filter(|&i| usable[i] && group(i) == b) {
+                let dot = (squares[i] + c2 - r[i]) / 2.0;
+                cos[i] = (dot / (squares[i].sqrt() * c2.sqrt())).clamp(-1.0, 1.0);
+            }
+        }
+        if centered {
+            return Ok(cos);
+        }
+    }
+    let mut diagonal = vec![0.0; n * n];
+    for i in (0..n).filter(|&i| usable[i]) {
+        diagonal[i * n + i] = 1.0 / squares[i].sqrt();
+    }
+    let units = k.mix(rows, &diagonal, n, None)?;
+    let unit_root = k.mix(root, &[1.0 / root_norm], 1, None)?;
+    let r = k.center_dist(&units, &unit_root)?;
+    for i in (0..n).filter(|&i| usable[i]) {
+        cos[i] = (1.0 - r[i] / 2.0).clamp(-1.0, 1.0);
+    }
+    Ok(cos)
 }
 
 /// The coefficients of the weighted mean: `w_i / W`.

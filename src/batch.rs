@@ -42,6 +42,8 @@ pub struct Batch<'a> {
     d: usize,
     weights: Vec<f64>,
     weighted: bool,
+    /// The server's root update (FLTrust), d values.
+    root: Option<&'a [f32]>,
 }
 
 impl<'a> Batch<'a> {
@@ -89,6 +91,7 @@ impl<'a> Batch<'a> {
             d,
             weights: vec![1.0; n],
             weighted: false,
+            root: None,
         }
     }
 
@@ -150,6 +153,52 @@ impl<'a> Batch<'a> {
         Ok(self)
     }
 
+    /// Attaches the server's root update g0 (d values, all finite), which
+    /// [`Rule::FlTrust`](crate::Rule::FlTrust) scores the rows against; other rules ignore it.
+    ///
+    /// The root comes with the batch, not with the [`Aggregator`](crate::Aggregator): it is
+    /// data of one round, like the rows and the weights (an aggregator is opened once and
+    /// reused round after round), and it is borrowed and checked against d here, once. Unlike
+    /// the rows it is the server's own, trusted input, so NaN or an infinity in it is an
+    /// error rather than Byzantine data.
+    ///
+    /// ```
+    /// use byzagg::{Aggregator, Backend, Batch, Rule};
+    ///
+    /// let rows = [[1.0f32, 0.0], [0.0, 1.0], [-1.0, 0.0]];
+    /// let root = [2.0f32, 0.0];
+    /// let batch = Batch::from_rows(&rows)?.with_root(&root)?;
+    /// // Only row 0 points along the root (cosine 1; row 1 is orthogonal, row 2 opposite):
+    /// // it is rescaled to the root's norm.
+    /// let out = Aggregator::new(Rule::FlTrust, Backend::Cpu)?.aggregate(&batch)?;
+    /// assert_eq!(out, vec![2.0, 0.0]);
+    /// assert!(Batch::from_rows(&rows)?.with_root(&[1.0]).is_err());
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn with_root(mut self, root: &'a [f32]) -> Result<Self> {
+        if root.len() != self.d {
+            return Err(Error::invalid(
+                "root",
+                format!("{} values", root.len()),
+                format!("the root update must have the rows' length d = {}", self.d),
+            ));
+        }
+        if let Some(j) = root.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "root",
+                format!("root[{j}] = {}", root[j]),
+                "the server's root update must be finite",
+            ));
+        }
+        self.root = Some(root);
+        Ok(self)
+    }
+
+    /// The root update, if [`Batch::with_root`] gave one.
+    pub fn root(&self) -> Option<&'a [f32]> {
+        self.root
+    }
+
     /// Number of rows.
     pub fn n(&self) -> usize {
         self.n
@@ -196,6 +245,7 @@ impl<'a> Batch<'a> {
             d: range.len(),
             weights: self.weights.clone(),
             weighted: self.weighted,
+            root: self.root.map(|g| &g[range.clone()]),
         }
     }
 

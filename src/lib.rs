@@ -32,6 +32,9 @@
 //! | `nnm(base,lambda=..)`                | yes       | yes | yes  | yes  |
 //! | `bucketing(base,s=..,seed=..)`       | yes       | yes | yes  | yes  |
 //! | `cclip(tau=..,iters=..)`             | yes       | yes | yes  | yes  |
+//! | `clip(base,tau=..)`                  | yes       | yes | yes  | yes  |
+//! | `arc(base,f=..)`                     | yes       | yes | yes  | yes  |
+//! | `fltrust` (root: [`Batch::with_root`]) | yes     | yes | yes  | yes  |
 //!
 //! The reference and the CPU run everywhere; wgpu runs where a Vulkan, Metal or DX12 adapter
 //! exists, CUDA where an NVIDIA driver, a device and NVRTC are found. An absent backend is an

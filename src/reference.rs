@@ -52,7 +52,8 @@ pub fn aggregate(plan: &Plan, batch: &Batch<'_>) -> Result<Vec<f64>> {
         .rows()
         .map(|r| r.iter().map(|&v| f64::from(v)).collect())
         .collect();
-    aggregate_rows(plan, &rows, batch.weights())
+    let root: Option<Vec<f64>> = batch.root().map(|g| g.iter().map(|&v| f64::from(v)).collect());
+    aggregate_rows(plan, &rows, batch.weights(), root.as_deref())
 }
 
 /// Weighted median (Median) or trimmed mean per coordinate, SPEC 4.2/4.3, over rows given as f64 vectors.
@@ -338,7 +339,8 @@ fn weighted_mean(rows: &[Vec<f64>], w: &[f64]) -> Vec<f64> {
 }
 
 /// One plan over f64 rows with weights `w` (n rows at this level).
-fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>> {
+/// `root` is the batch's root update (FLTrust), the same at every level.
+fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64], root: Option<&[f64]>) -> Result<Vec<f64>> {
     let n = rows.len();
     let d = rows.first().map_or(0, Vec::len);
     let total: f64 = w.iter().sum();
@@ -362,7 +364,7 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
         Plan::Krum { lambda, m } => krum(rows, w, *lambda, *m)?,
         Plan::Gm(p) => geometric_median(rows, w, p),
         Plan::Ctma { base, lambda } => {
-            let center = aggregate_rows(base, rows, w)?;
+            let center = aggregate_rows(base, rows, w, root)?;
             let r = center_dist(rows, &center);
             let target = (1.0 - lambda) * total;
             let mut out = vec![0.0; d];
@@ -389,7 +391,7 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
                     out.iter().map(|o| o / target).collect()
                 })
                 .collect();
-            aggregate_rows(base, &mixed, w)?
+            aggregate_rows(base, &mixed, w, root)?
         }
         Plan::Bucketing { base, s, seed } => {
             if *s == 0 {
@@ -415,7 +417,7 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
                 means.push(mean);
                 masses.push(mass);
             }
-            aggregate_rows(base, &means, &masses)?
+            aggregate_rows(base, &means, &masses, root)?
         }
         Plan::CenteredClipping {
             center,
@@ -424,7 +426,7 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
         } => {
             let mut v = match center {
                 None => vec![0.0; d],
-                Some(c) => aggregate_rows(c, rows, w)?,
+                Some(c) => aggregate_rows(c, rows, w, root)?,
             };
             for _ in 0..*iterations {
                 let r = center_dist(rows, &v);
@@ -456,7 +458,94 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64]) -> Result<Vec<f64>>
             }
             v
         }
+        Plan::Clip { base, tau } => {
+            let clipped: Vec<Vec<f64>> = rows.iter().map(|x| clipped_row(x, *tau)).collect();
+            aggregate_rows(base, &clipped, w, root)?
+        }
+        Plan::Arc { base, lambda } => {
+            let tau = arc_threshold(rows, w, *lambda);
+            let clipped: Vec<Vec<f64>> = rows.iter().map(|x| clipped_row(x, tau)).collect();
+            aggregate_rows(base, &clipped, w, root)?
+        }
+        Plan::FlTrust => {
+            let Some(g) = root else {
+                return Err(Error::invalid(
+                    "root",
+                    "not given",
+                    "fltrust needs the server's root update: Batch::with_root",
+                ));
+            };
+            fltrust(rows, w, g)
+        }
     })
+}
+
+/// `x * min(1, tau / ||x||)` (SPEC 4.8, static clipping and ARC): unchanged when `||x|| <= tau`
+/// (an infinite `tau` clips nothing, a non-finite row included); otherwise scaled, and a row
+/// holding NaN or an infinity, whose norm is infinite, becomes the zero vector.
+fn clipped_row(x: &[f64], tau: f64) -> Vec<f64> {
+    let size = if is_finite_row(x) { norm(x) } else { f64::INFINITY };
+    if size <= tau {
+        x.to_vec()
+    } else if size.is_finite() {
+        x.iter().map(|v| v * (tau / size)).collect()
+    } else {
+        vec![0.0; x.len()]
+    }
+}
+
+/// ARC's threshold (`Rule::Arc`): the rows of positive weight by norm, largest first; the
+/// norm of the first row at which the mass so far exceeds `2 lambda (1 - lambda) W` by more
+/// than `MASS_EPS * W`.
+fn arc_threshold(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> f64 {
+    let total: f64 = w.iter().sum();
+    let sizes: Vec<f64> = rows
+        .iter()
+        .map(|x| if is_finite_row(x) { norm(x) } else { f64::INFINITY })
+        .collect();
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&i| w[i] > 0.0).collect();
+    order.sort_by(|&a, &b| sizes[b].total_cmp(&sizes[a]));
+    let clipped_mass = 2.0 * lambda * (1.0 - lambda) * total;
+    let mut mass = 0.0;
+    for &i in &order {
+        mass += w[i];
+        if mass > clipped_mass + MASS_EPS * total {
+            return sizes[i];
+        }
+    }
+    // Unreachable for lambda < 1/2 (the clipped mass is at most W/2): clip nothing.
+    f64::INFINITY
+}
+
+/// FLTrust (`Rule::FlTrust`) from its definition: cosines by exact dot products in f64,
+/// `trust_i = max(0, cos)`, rows rescaled to `||g||`, the mean weighted by `w_i trust_i`;
+/// the zero vector when every trust is 0.
+fn fltrust(rows: &[Vec<f64>], w: &[f64], g: &[f64]) -> Vec<f64> {
+    let g_norm = norm(g);
+    let mut out = vec![0.0; g.len()];
+    // (row, w_i trust_i, ||x_i||) for the rows of positive trust.
+    let mut trusted = Vec::new();
+    for (i, x) in rows.iter().enumerate() {
+        let size = norm(x);
+        if w[i] == 0.0 || !is_finite_row(x) || size == 0.0 || g_norm == 0.0 {
+            continue;
+        }
+        let cos = exact_sum(x.iter().zip(g).map(|(a, b)| a * b)) / (size * g_norm);
+        if cos > 0.0 {
+            trusted.push((i, w[i] * cos, size));
+        }
+    }
+    let total: f64 = trusted.iter().map(|t| t.1).sum();
+    if total == 0.0 {
+        return out;
+    }
+    for (i, mass, size) in trusted {
+        let c = mass / total * g_norm / size;
+        for (o, v) in out.iter_mut().zip(&rows[i]) {
+            *o += c * v;
+        }
+    }
+    out
 }
 
 /// Weighted (Multi-)Krum (SPEC 4.4).
@@ -838,7 +927,7 @@ mod tests {
                 lambda: f as f64 / n as f64,
                 m: Some(1),
             };
-            let out = aggregate_rows(&plan, &rows, &vec![1.0; n]).unwrap();
+            let out = aggregate_rows(&plan, &rows, &vec![1.0; n], None).unwrap();
             assert_eq!(out, rows[blanchard(&rows, f)]);
         }
     }
@@ -963,7 +1052,7 @@ mod tests {
         let mut rnd = uniform(5);
         let rows: Vec<Vec<f64>> = (0..7).map(|_| (0..3).map(|_| rnd() * 4.0).collect()).collect();
         let w: Vec<f64> = (0..7).map(|_| 0.5 + rnd()).collect();
-        let z = aggregate_rows(&Plan::Gm(GmParams::DEFAULT), &rows, &w).unwrap();
+        let z = aggregate_rows(&Plan::Gm(GmParams::DEFAULT), &rows, &w, None).unwrap();
         let mut g = [0.0; 3];
         for (x, wi) in rows.iter().zip(&w) {
             let r = squared_distance(x, &z).sqrt();
@@ -983,7 +1072,7 @@ mod tests {
             iterations: 3,
         };
         assert_close(
-            &aggregate_rows(&plan, &rows, &[1.0, 1.0]).unwrap(),
+            &aggregate_rows(&plan, &rows, &[1.0, 1.0], None).unwrap(),
             &[3.0, 0.0],
             1e-12,
         );
@@ -994,7 +1083,7 @@ mod tests {
             iterations: 1,
         };
         assert_close(
-            &aggregate_rows(&plan, &rows, &[1.0, 3.0]).unwrap(),
+            &aggregate_rows(&plan, &rows, &[1.0, 3.0], None).unwrap(),
             &[10.0, 0.0],
             1e-12,
         );
@@ -1028,9 +1117,21 @@ mod tests {
                     base: Box::new(Plan::Median),
                     lambda: 0.25,
                 },
+                Plan::Clip {
+                    base: Box::new(Plan::Median),
+                    tau: 1.0,
+                },
+                Plan::Arc {
+                    base: Box::new(Plan::TrimmedMean { lambda: 0.2 }),
+                    lambda: 0.2,
+                },
+                Plan::FlTrust,
             ] {
-                let a = aggregate_rows(&plan, &rows, &weights).unwrap();
-                let b = aggregate_rows(&plan, &repeated, &ones).unwrap();
+                // A root near the rows' mean, leaning on the first coordinate.
+                let mut root = rows[0].clone();
+                root[0] += 0.5;
+                let a = aggregate_rows(&plan, &rows, &weights, Some(&root)).unwrap();
+                let b = aggregate_rows(&plan, &repeated, &ones, Some(&root)).unwrap();
                 assert_close(&a, &b, 1e-9);
             }
             let plan = Plan::Krum {
@@ -1039,8 +1140,8 @@ mod tests {
             };
             let scaled: Vec<f64> = weights.iter().map(|w| w * 1e-3).collect();
             assert_eq!(
-                aggregate_rows(&plan, &rows, &weights).unwrap(),
-                aggregate_rows(&plan, &rows, &scaled).unwrap()
+                aggregate_rows(&plan, &rows, &weights, None).unwrap(),
+                aggregate_rows(&plan, &rows, &scaled, None).unwrap()
             );
         }
     }

@@ -11,7 +11,9 @@
 //! Poisoned rows are added only while the finite rows keep the weight the rule needs (more
 //! than W/2 for the median, the geometric median and clipping; at most lambda W poisoned for
 //! trimming, Krum, CTMA and NNM; bucketing counts a bucket as poisoned when one of its rows
-//! is): [`tolerates`] says so for any plan. For those cases the output must also be finite.
+//! is): [`tolerates`] says so for any plan. Rules that tolerate any number (static clipping,
+//! FLTrust) get poisoned rows of less than half the weight. For those cases the output must
+//! also be finite.
 //! The plain mean is not robust: it gets only the NaN row, and its output must be NaN like
 //! the reference's.
 //!
@@ -152,6 +154,24 @@ impl Case {
         data
     }
 
+    /// The server's root update of the case: for FLTrust, the rows' common center plus noise
+    /// of the case's magnitude (a finite row like an honest one, from its own seed); `None`
+    /// for every other rule.
+    pub fn root(&self) -> Option<Vec<f32>> {
+        if self.rule != Rule::FlTrust {
+            return None;
+        }
+        let mut rng = SplitMix64(self.seed ^ 0x0DA7_A0DA_7A0D_A7A0);
+        let center: Vec<f32> = (0..self.d).map(|_| symmetric(&mut rng) as f32).collect();
+        let mut rng = SplitMix64(self.seed ^ 0x0007_0007_0007_0007);
+        Some(
+            center
+                .iter()
+                .map(|c| (c + symmetric(&mut rng) as f32) * self.magnitude)
+                .collect(),
+        )
+    }
+
     /// The plan the case runs (the rule carries all its parameters).
     pub fn plan(&self) -> Result<Plan> {
         self.rule.plan(self.n, None)
@@ -222,6 +242,16 @@ pub fn rules() -> Vec<Rule> {
             tau: 1.0,
             iterations: 3,
         },
+        Rule::clip(Rule::CwMed, 1.0),
+        Rule::clip(Rule::Mean, 2.0),
+        Rule::arc(
+            Rule::CwTm {
+                tolerance: lambda(0.2),
+            },
+            lambda(0.2),
+        ),
+        Rule::arc(Rule::Mean, lambda(0.2)),
+        Rule::FlTrust,
     ]
 }
 
@@ -391,9 +421,16 @@ fn poison(plan: &Plan, w: &[f64], pattern: Pattern, seed: u64) -> Option<Vec<(us
                 Poison::Huge,
                 Poison::NanCoordinate,
             ];
+            // A rule that tolerates every row poisoned (clipping zeroes them, FLTrust gives
+            // them no trust) gets a minority of the weight, so finite rows still shape the
+            // output.
+            let unbounded = tolerates(plan, w, &vec![true; n]);
+            let total: f64 = w.iter().sum();
+            let mut mass = 0.0;
             for i in order {
                 bad[i] = true;
-                if tolerates(plan, w, &bad) {
+                if tolerates(plan, w, &bad) && (!unbounded || 2.0 * (mass + w[i]) < total) {
+                    mass += w[i];
                     chosen.push((i, KINDS[chosen.len() % KINDS.len()]));
                 } else {
                     bad[i] = false;
@@ -425,9 +462,11 @@ pub fn accuracy(plan: &Plan) -> Accuracy {
     fn converges_gm(plan: &Plan) -> bool {
         match plan {
             Plan::Gm(p) => p.tol > 0.0,
-            Plan::Ctma { base, .. } | Plan::Nnm { base, .. } | Plan::Bucketing { base, .. } => {
-                converges_gm(base)
-            }
+            Plan::Ctma { base, .. }
+            | Plan::Nnm { base, .. }
+            | Plan::Bucketing { base, .. }
+            | Plan::Clip { base, .. }
+            | Plan::Arc { base, .. } => converges_gm(base),
             Plan::CenteredClipping { center, .. } => center.as_deref().is_some_and(converges_gm),
             _ => false,
         }
@@ -535,10 +574,16 @@ impl Outcome {
 pub fn check(case: &Case, backend: Backend) -> Outcome {
     let rows = case.rows();
     let weights = case.weight_values();
-    let batch = match Batch::from_contiguous(&rows, case.n).and_then(|b| match &weights {
-        Some(w) => b.with_weights(w),
-        None => Ok(b),
-    }) {
+    let root = case.root();
+    let batch = match Batch::from_contiguous(&rows, case.n)
+        .and_then(|b| match &weights {
+            Some(w) => b.with_weights(w),
+            None => Ok(b),
+        })
+        .and_then(|b| match &root {
+            Some(g) => b.with_root(g),
+            None => Ok(b),
+        }) {
         Ok(batch) => batch,
         Err(e) => return Outcome::failed(format!("cannot build the batch: {e}")),
     };

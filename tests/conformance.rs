@@ -31,6 +31,11 @@ fn rules() -> Vec<Rule> {
         "bucketing(cwmed,s=2,seed=7)",
         "cclip(tau=1,iters=3)",
         "cclip(cwmed,tau=0.5,iters=2)",
+        "clip(cwmed,tau=2)",
+        "clip(mean,tau=5)",
+        "arc(cwtm)",
+        "arc(mean)",
+        "ctma(arc(cwmed))",
     ]
     .into_iter()
     .map(|text| text.parse().expect("rule text of the test matrix"))

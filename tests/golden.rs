@@ -237,3 +237,139 @@ fn bulyan_by_hand() {
             .is_err()
     );
 }
+
+#[test]
+fn clip_by_hand() {
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        // ByzFL's `Clipping(2)` example: every row scaled to norm 2 (all norms exceed it):
+        // [0.53452248, 1.06904497, 1.60356745], [0.91168461, 1.13960576, 1.36752692],
+        // [1.00514142, 1.14873305, 1.29232469]; then their mean and their median.
+        let got = aggregate("clip(mean,tau=2)", backend, &ROWS);
+        assert_near(
+            &got,
+            &[0.817_116_17, 1.119_127_93, 1.421_139_68],
+            1e-6,
+            &format!("{backend}"),
+        );
+        let got = aggregate("clip(cwmed,tau=2)", backend, &ROWS);
+        assert_near(
+            &got,
+            &[0.911_684_61, 1.139_605_76, 1.367_526_92],
+            1e-6,
+            &format!("{backend}"),
+        );
+        // Norms 5, 1, 2, 10 and tau = 2: factors 2/5, 1, 1, 1/5, so the rows become (1.2, 1.6,
+        // 0), (1, 0, 0), (0, 2, 0), (0, 0, 2): mean (0.55, 0.9, 0.5).
+        let got = aggregate("clip(mean,tau=2)", backend, &NORM_ROWS);
+        assert_near(&got, &[0.55, 0.9, 0.5], 1e-6, &format!("{backend}"));
+        // A row of NaN has an infinite norm and becomes the zero vector: (1.2, 1.6, 0),
+        // (1, 0, 0), (0, 2, 0), 0 has mean (0.55, 0.9, 0).
+        let mut rows = NORM_ROWS;
+        rows[3] = [f32::NAN; 3];
+        let got = aggregate("clip(mean,tau=2)", backend, &rows);
+        assert_near(&got, &[0.55, 0.9, 0.0], 1e-6, &format!("{backend} NaN row"));
+    }
+}
+
+#[test]
+fn arc_by_hand() {
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        // ByzFL's `ARC(1)` example: n = 3, f = 1 clips floor(2 * 1/3 * 2) = 1 row, the largest
+        // (norm sqrt(194)), to the next norm, sqrt(77): (4.41004009, 5.04004582, 5.67005155).
+        // The mean of the clipped rows:
+        let got = aggregate("arc(mean,f=1)", backend, &ROWS);
+        assert_near(
+            &got,
+            &[3.136_680_03, 4.013_348_61, 4.890_017_18],
+            1e-6,
+            &format!("{backend}"),
+        );
+        // Norms 5, 1, 2, 10, f = 1: floor(2 * 1/4 * 3) = 1 row clipped, (0, 0, 10) to norm 5.
+        let got = aggregate("arc(mean,f=1)", backend, &NORM_ROWS);
+        assert_near(&got, &[1.0, 1.5, 1.25], 1e-6, &format!("{backend}"));
+        // f = 0 clips nothing: the mean.
+        let got = aggregate("arc(mean,f=0)", backend, &NORM_ROWS);
+        assert_near(&got, &[1.0, 1.5, 2.5], 1e-6, &format!("{backend} f=0"));
+        // Weights 2, 1, 1, 1 (W = 5) and lambda = 0.2 clip the mass 2 * 0.2 * 0.8 * 5 = 1.6 of
+        // largest norm: the norm-10 row (mass 1), and the norm-5 row (mass 2) reaches past
+        // 1.6, so the threshold is 5. Weighted mean of (3, 4, 0) x 2, (1, 0, 0), (0, 2, 0),
+        // (0, 0, 5): (1.4, 2, 1). The multiset (row 0 twice, f = 1 of 5) clips
+        // floor(2 * 1/5 * 4) = 1 copy to the norm of the second largest, 5: the same.
+        let agg = Aggregator::new("arc(mean,lambda=0.2)".parse().unwrap(), backend).unwrap();
+        let batch = Batch::from_rows(&NORM_ROWS)
+            .and_then(|b| b.with_weights(&[2.0, 1.0, 1.0, 1.0]))
+            .unwrap();
+        let got = agg.aggregate(&batch).unwrap();
+        assert_near(&got, &[1.4, 2.0, 1.0], 1e-6, &format!("{backend} weighted"));
+        // Over the median: the clipped rows (3, 4, 0), (1, 0, 0), (0, 2, 0), (0, 0, 5) have
+        // coordinate medians 0.5, 1, 0.
+        let got = aggregate("arc(cwmed,f=1)", backend, &NORM_ROWS);
+        assert_near(&got, &[0.5, 1.0, 0.0], 1e-6, &format!("{backend} cwmed"));
+    }
+}
+
+#[test]
+fn fltrust_by_hand() {
+    let root = [1.0f32, 1.0, 0.0];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let agg = Aggregator::new(Rule::FlTrust, backend).unwrap();
+        // Against g0 = (1, 1, 0), |g0| = sqrt 2, the rows of norms 5, 1, 2, 10 have cosines
+        // 7 / (5 sqrt 2), 1 / sqrt 2, 1 / sqrt 2 and 0 (trust 0). Rescaled to sqrt 2 and
+        // weighted by trust: 7/25 (3, 4, 0) + (1, 0, 0) + (0, 1, 0) = (1.84, 2.12, 0), over
+        // the trust 3.4 / sqrt 2.
+        let batch = Batch::from_rows(&NORM_ROWS)
+            .and_then(|b| b.with_root(&root))
+            .unwrap();
+        let got = agg.aggregate(&batch).unwrap();
+        let s = 2f64.sqrt() / 3.4;
+        assert_near(&got, &[1.84 * s, 2.12 * s, 0.0], 1e-6, &format!("{backend}"));
+        // Weight 2 on row 1 adds its term once more: (2.84, 2.12, 0) over 4.4 / sqrt 2.
+        let weighted = batch.clone().with_weights(&[1.0, 2.0, 1.0, 1.0]).unwrap();
+        let got = agg.aggregate(&weighted).unwrap();
+        let s = 2f64.sqrt() / 4.4;
+        assert_near(
+            &got,
+            &[2.84 * s, 2.12 * s, 0.0],
+            1e-6,
+            &format!("{backend} weighted"),
+        );
+        // Every row points away from (-1, -1, -1): all trust is 0, and the output is zero.
+        let away = [-1.0f32, -1.0, -1.0];
+        let batch = Batch::from_rows(&NORM_ROWS)
+            .and_then(|b| b.with_root(&away))
+            .unwrap();
+        assert_eq!(agg.aggregate(&batch).unwrap(), vec![0.0; 3], "{backend} no trust");
+    }
+}
+
+#[test]
+fn clipping_and_trust_are_reported() {
+    // The rule layer's backends report steps; the reference computes outputs only.
+    let layered = [Backend::Cpu, Backend::Wgpu, Backend::Cuda];
+    for backend in layered.into_iter().filter_map(backend_or_skip) {
+        // ARC(1) on the three rows: row 2 clipped to sqrt(77), the norm of row 1.
+        let agg = Aggregator::new("arc(mean,f=1)".parse().unwrap(), backend).unwrap();
+        let mut out = [0.0f32; 3];
+        let report = agg
+            .aggregate_into(&Batch::from_rows(&ROWS).unwrap(), &mut out)
+            .unwrap();
+        let Some(Step::Clip { threshold, clipped }) = report.steps.first() else {
+            panic!("{backend}: {:?}", report.steps)
+        };
+        assert!((threshold - 77f64.sqrt()).abs() < 1e-5, "{backend}: {threshold}");
+        assert_eq!(clipped, &[2], "{backend}");
+        // FLTrust's trust against (1, 1, 0): 7 / (5 sqrt 2), 1 / sqrt 2, 1 / sqrt 2, 0.
+        let agg = Aggregator::new(Rule::FlTrust, backend).unwrap();
+        let batch = Batch::from_rows(&NORM_ROWS)
+            .and_then(|b| b.with_root(&[1.0, 1.0, 0.0]))
+            .unwrap();
+        let report = agg.aggregate_into(&batch, &mut out).unwrap();
+        let Some(Step::FlTrust { trust }) = report.steps.first() else {
+            panic!("{backend}: {:?}", report.steps)
+        };
+        let s = 0.5f64.sqrt();
+        for (t, want) in trust.iter().zip([1.4 * s, s, s, 0.0]) {
+            assert!((t - want).abs() < 1e-6, "{backend}: {trust:?}");
+        }
+    }
+}

@@ -13,9 +13,13 @@ use byzagg::{Aggregator, Backend, BackendList, Batch, Engine, Error, Kernels, Pl
 fn run(case: &Case, engine: &Engine) -> (Vec<f32>, Report) {
     let rows = case.rows();
     let weights = case.weight_values();
+    let root = case.root();
     let mut batch = Batch::from_contiguous(&rows, case.n).unwrap();
     if let Some(w) = &weights {
         batch = batch.with_weights(w).unwrap();
+    }
+    if let Some(g) = &root {
+        batch = batch.with_root(g).unwrap();
     }
     let agg = Aggregator::with_engine(case.rule.clone(), engine.clone());
     let mut out = vec![0.0f32; case.d];
@@ -145,8 +149,13 @@ fn dir(test: &str) -> PathBuf {
 /// `byzagg aggregate --backend B` on the file, the output read back.
 fn aggregate_cli(rule: &str, backend: &str, input: &std::path::Path, dir: &std::path::Path) -> Vec<f32> {
     let output = dir.join(format!("out-{}.npy", backend.replace(',', "+")));
-    let out = Command::new(env!("CARGO_BIN_EXE_byzagg"))
-        .args(["aggregate", "--rule", rule, "--backend", backend])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_byzagg"));
+    command.args(["aggregate", "--rule", rule, "--backend", backend]);
+    if rule.parse::<byzagg::Rule>().is_ok_and(|r| r.needs_root()) {
+        // FLTrust's root update: written beside the rows by the caller.
+        command.arg("--root").arg(dir.join("root.npy"));
+    }
+    let out = command
         .arg(input)
         .arg("-o")
         .arg(&output)
@@ -177,6 +186,8 @@ fn the_binary_gives_the_same_aggregate_on_backend_lists() {
     };
     let input = dir.join("rows.npy");
     npy::write_matrix_f32(&input, &case.rows(), n).unwrap();
+    // FLTrust's root: row 0 (finite), as a (d,) vector.
+    npy::write_vector_f32(dir.join("root.npy"), &case.rows()[..d]).unwrap();
     let wgpu = Backend::Wgpu.available();
     if let Err(e) = &wgpu {
         verify::require_or_skip("wgpu", format!("cpu,wgpu in the binary: {e}"));

@@ -172,6 +172,43 @@ impl byzagg::KernelsJob for Deep<'_> {
     }
 }
 
+/// ARC zeroes non-finite rows up to its clipped mass 2 lambda (1 - lambda) W (3.2 rows of 10
+/// at lambda = 0.2), whatever its base; past it the base's own tolerance decides. Static
+/// clipping zeroes them all.
+fn clipping_tolerates_what_it_zeroes(backend: Backend) {
+    let Some(backend) = backend_or_skip(backend) else {
+        return;
+    };
+    let (n, d) = (10, 17);
+    let share = ByzantineShare::Lambda(0.2);
+    for (bad, text, held) in [
+        (3, "arc(mean)", true),
+        (4, "arc(mean)", false),
+        (4, "arc(cwtm)", false),
+        (4, "arc(cwmed)", true),
+        (9, "clip(mean,tau=1)", true),
+        (9, "clip(cwtm,tau=1)", true),
+    ] {
+        let mut data = Rng(21).rows(n, d);
+        for (k, row) in data.chunks_mut(d).take(bad).enumerate() {
+            row.fill([f32::NAN, f32::INFINITY, f32::NEG_INFINITY][k % 3]);
+        }
+        let (out, report) = aggregate(text, backend, &data, n, None, share);
+        assert_eq!(report.non_finite, Some((0..bad).collect()), "{text} on {backend}");
+        assert_eq!(
+            report.tolerance_held,
+            Some(held),
+            "{text}, {bad} bad rows, on {backend}"
+        );
+        if held {
+            assert!(
+                out.iter().all(|v| v.is_finite()),
+                "{text}, {bad} bad rows, on {backend}: {out:?}"
+            );
+        }
+    }
+}
+
 macro_rules! backend_tests {
     ($($backend:ident => $variant:expr),* $(,)?) => {$(
         mod $backend {
@@ -180,6 +217,7 @@ macro_rules! backend_tests {
             #[test] fn multikrum_default_counts_mass() { super::multikrum_default_counts_mass($variant) }
             #[test] fn report_says_when_tolerance_is_exceeded() { super::report_says_when_tolerance_is_exceeded($variant) }
             #[test] fn deep_plans_are_refused() { super::deep_plans_are_refused($variant) }
+            #[test] fn clipping_tolerates_what_it_zeroes() { super::clipping_tolerates_what_it_zeroes($variant) }
         }
     )*};
 }

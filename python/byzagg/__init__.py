@@ -106,14 +106,17 @@ class Aggregator:
 
         Keys: ``rule``, ``backend``, ``n``, ``d``; ``steps``, one dict per step of a composed
         rule, innermost first (``{"step": "krum", "scores", "selected"}``, ``{"step": "gm",
-        "iterations", "converged"}``, ``{"step": "ctma", "kept", "rejected"}``);
+        "iterations", "converged"}``, ``{"step": "ctma", "kept", "rejected"}``,
+        ``{"step": "clip", "threshold", "clipped"}``, ``{"step": "fltrust", "trust"}``);
         ``non_finite_rows``, the rows holding NaN or infinity, and ``tolerance_held``, whether
         the rule's tolerance covers those rows (so the output is finite): both None unless
         the aggregator was made with ``report_non_finite=True``.
         """
         return self._native.last_report
 
-    def aggregate(self, x: Any, weights: Any = None, out: np.ndarray | None = None) -> Any:
+    def aggregate(
+        self, x: Any, weights: Any = None, out: np.ndarray | None = None, root: Any = None
+    ) -> Any:
         """Aggregates the rows of ``x``; returns a float32 array of shape ``(d,)``.
 
         Args:
@@ -134,6 +137,9 @@ class Aggregator:
                 examples behind each row); None means equal weights.
             out: a 1-D C-contiguous float32 array of length d to write the result into
                 (for layered input the result's layer arrays are views of it).
+            root: the server's root update g0 that ``fltrust`` scores the rows against: a
+                1-D array of length d (finite values), or for layered input the layers of
+                one client; other rules ignore it.
 
         Raises:
             ValueError: bad shapes, weights, or a rule bound the batch breaks (e.g.
@@ -145,15 +151,17 @@ class Aggregator:
         if _inputs.is_layered(x):
             layers = _inputs.Layers(x)
             flat = _inputs.output(out, layers.d)
-            self._native.aggregate_layers(layers.clients, w, flat)
+            g = _inputs.as_root(root, layers)
+            self._native.aggregate_layers(layers.clients, w, flat, g)
             return layers.split(flat)
         form, data = _inputs.matrix_or_rows(x)
+        g = _inputs.as_root(root, None)
         if form == "matrix":
             result = _inputs.output(out, data.shape[1])
-            self._native.aggregate_matrix(data, w, result)
+            self._native.aggregate_matrix(data, w, result, g)
         else:
             result = _inputs.output(out, data[0].shape[0])
-            self._native.aggregate_rows(data, w, result)
+            self._native.aggregate_rows(data, w, result, g)
         return result
 
     def __repr__(self) -> str:
@@ -170,17 +178,18 @@ def aggregate(
     backend: str = "auto",
     strict: bool = False,
     out: np.ndarray | None = None,
+    root: Any = None,
 ) -> Any:
     """Aggregates the rows of ``x`` with ``rule``; returns a float32 array of shape ``(d,)``.
 
     One call of ``Aggregator(rule, backend=backend, f=f, lam=lam, strict=strict)
-    .aggregate(x, weights, out)``: see ``Aggregator`` and ``Aggregator.aggregate`` for the
-    input forms (2-D array, sequence of rows, sequence of per-client layers), the weights and
-    the errors. Reuse an ``Aggregator`` to read the report of a call.
+    .aggregate(x, weights, out, root)``: see ``Aggregator`` and ``Aggregator.aggregate`` for
+    the input forms (2-D array, sequence of rows, sequence of per-client layers), the weights,
+    FLTrust's ``root`` update and the errors. Reuse an ``Aggregator`` to read the report of a call.
 
     >>> import numpy as np, byzagg
     >>> byzagg.aggregate(np.array([[1.0, 5.0], [2.0, 6.0], [9.0, np.inf]]), "cwmed")
     array([2., 6.], dtype=float32)
     """
     agg = Aggregator(rule, backend=backend, f=f, lam=lam, strict=strict)
-    return agg.aggregate(x, weights=weights, out=out)
+    return agg.aggregate(x, weights=weights, out=out, root=root)

@@ -34,18 +34,21 @@ class Aggregator:
         x: npt.NDArray[np.float32],
         weights: npt.NDArray[np.float64] | None,
         out: npt.NDArray[np.float32],
+        root: npt.NDArray[np.float32] | None = None,
     ) -> None: ...
     def aggregate_rows(
         self,
         rows: list[npt.NDArray[np.float32]],
         weights: npt.NDArray[np.float64] | None,
         out: npt.NDArray[np.float32],
+        root: npt.NDArray[np.float32] | None = None,
     ) -> None: ...
     def aggregate_layers(
         self,
         clients: list[list[npt.NDArray[np.float32]]],
         weights: npt.NDArray[np.float64] | None,
         out: npt.NDArray[np.float32],
+        root: npt.NDArray[np.float32] | None = None,
     ) -> None: ...
 
 def devices() -> list[dict[str, Any]]: ...

@@ -37,6 +37,27 @@ def as_weights(weights: Any) -> np.ndarray | None:
     return w
 
 
+def as_root(root: Any, layers: Layers | None) -> np.ndarray | None:
+    """FLTrust's root update as a C-contiguous 1-D float32 array of the rows' length (the
+    crate checks the length and that every value is finite). For layered input the root may
+    come in the clients' layered form (the same layers and shapes), flattened the same way."""
+    if root is None:
+        return None
+    if layers is not None and is_layered([root]):
+        parsed = Layers([root])
+        if parsed.names != layers.names or parsed.shapes != layers.shapes:
+            raise ValueError(
+                f"invalid root = layers {_keys(root)} of shapes {parsed.shapes}: must have "
+                f"the layers of the clients, {layers.names or len(layers.shapes)} of shapes "
+                f"{layers.shapes}"
+            )
+        return np.concatenate(parsed.clients[0]) if parsed.clients[0] else None
+    g = as_float32(root, "root")
+    if g.ndim != 1:
+        raise ValueError(f"invalid root = an array of shape {g.shape}: must be 1-D, length d")
+    return g
+
+
 def is_layered(x: Any) -> bool:
     """Whether ``x`` is a sequence of clients each holding several layers (a list, tuple or
     mapping of arrays), rather than a matrix or a sequence of 1-D rows."""

@@ -93,13 +93,14 @@ impl Aggregator {
 
     /// Aggregates the rows of a C-contiguous `(n, d)` float32 array into `out` (float32, d),
     /// reading the array in place.
-    #[pyo3(signature = (x, weights, out))]
+    #[pyo3(signature = (x, weights, out, root=None))]
     fn aggregate_matrix(
         &self,
         py: Python<'_>,
         x: PyReadonlyArray2<'_, f32>,
         weights: Option<PyReadonlyArray1<'_, f64>>,
         mut out: PyReadwriteArray1<'_, f32>,
+        root: Option<PyReadonlyArray1<'_, f32>>,
     ) -> PyResult<()> {
         if !x.is_c_contiguous() {
             return Err(invalid("x", "a non-C-contiguous array", "must be C-contiguous"));
@@ -112,24 +113,26 @@ impl Aggregator {
             .as_slice()
             .map_err(|e| invalid("x", e, "must be C-contiguous"))?;
         let w = slice(&weights, "weights")?;
+        let g = slice(&root, "root")?;
         let out = out
             .as_slice_mut()
             .map_err(|e| invalid("out", e, "must be contiguous"))?;
         let outcome = py
-            .detach(|| self.run(Batch::from_contiguous(data, n), w, out))
+            .detach(|| self.run(Batch::from_contiguous(data, n), w, g, out))
             .map_err(to_py)?;
         self.remember(outcome);
         Ok(())
     }
 
     /// Aggregates n separate contiguous float32 rows of length d into `out`, each read in place.
-    #[pyo3(signature = (rows, weights, out))]
+    #[pyo3(signature = (rows, weights, out, root=None))]
     fn aggregate_rows(
         &self,
         py: Python<'_>,
         rows: Vec<PyReadonlyArray1<'_, f32>>,
         weights: Option<PyReadonlyArray1<'_, f64>>,
         mut out: PyReadwriteArray1<'_, f32>,
+        root: Option<PyReadonlyArray1<'_, f32>>,
     ) -> PyResult<()> {
         let slices = rows
             .iter()
@@ -140,11 +143,12 @@ impl Aggregator {
             })
             .collect::<PyResult<Vec<&[f32]>>>()?;
         let w = slice(&weights, "weights")?;
+        let g = slice(&root, "root")?;
         let out = out
             .as_slice_mut()
             .map_err(|e| invalid("out", e, "must be contiguous"))?;
         let outcome = py
-            .detach(|| self.run(Batch::from_rows(&slices), w, out))
+            .detach(|| self.run(Batch::from_rows(&slices), w, g, out))
             .map_err(to_py)?;
         self.remember(outcome);
         Ok(())
@@ -156,16 +160,18 @@ impl Aggregator {
     ///
     /// Coordinate-wise rules run layer by layer on the buffers in place; the others need each
     /// row in one piece, so the rows are stacked into one `n x d` buffer first (one copy).
-    #[pyo3(signature = (clients, weights, out))]
+    #[pyo3(signature = (clients, weights, out, root=None))]
     fn aggregate_layers(
         &self,
         py: Python<'_>,
         clients: Vec<Vec<PyReadonlyArray1<'_, f32>>>,
         weights: Option<PyReadonlyArray1<'_, f64>>,
         mut out: PyReadwriteArray1<'_, f32>,
+        root: Option<PyReadonlyArray1<'_, f32>>,
     ) -> PyResult<()> {
         let layers = layer_slices(&clients)?;
         let w = slice(&weights, "weights")?;
+        let g = slice(&root, "root")?;
         let out = out
             .as_slice_mut()
             .map_err(|e| invalid("out", e, "must be contiguous"))?;
@@ -173,13 +179,13 @@ impl Aggregator {
         let outcome = py
             .detach(|| {
                 if coordinatewise {
-                    self.run_by_layer(&layers, w, out)
+                    self.run_by_layer(&layers, w, g, out)
                 } else {
                     let stacked: Vec<f32> = layers
                         .iter()
                         .flat_map(|c| c.iter().flat_map(|l| l.iter().copied()))
                         .collect();
-                    self.run(Batch::from_contiguous(&stacked, layers.len()), w, out)
+                    self.run(Batch::from_contiguous(&stacked, layers.len()), w, g, out)
                 }
             })
             .map_err(to_py)?;
@@ -193,16 +199,21 @@ impl Aggregator {
 }
 
 impl Aggregator {
-    /// Weighs the batch, runs the rule into `out`, and gathers the report.
-    fn run(
+    /// Weighs the batch, attaches the root update (FLTrust's), runs the rule into `out`, and
+    /// gathers the report.
+    fn run<'a>(
         &self,
-        batch: byzagg::Result<Batch<'_>>,
+        batch: byzagg::Result<Batch<'a>>,
         weights: Option<&[f64]>,
+        root: Option<&'a [f32]>,
         out: &mut [f32],
     ) -> byzagg::Result<Outcome> {
         let mut batch = batch?;
         if let Some(w) = weights {
             batch = batch.with_weights(w)?;
+        }
+        if let Some(g) = root {
+            batch = batch.with_root(g)?;
         }
         let report = self.inner.aggregate_into(&batch, out)?;
         Ok(Outcome::new(
@@ -215,11 +226,13 @@ impl Aggregator {
     }
 
     /// A coordinate-wise rule on layered rows: one batch per layer, each written to its part
-    /// of `out`; the outcome covers all layers (a row is non-finite if any layer of it is).
+    /// of `out` (with its part of the root, if any); the outcome covers all layers (a row is
+    /// non-finite if any layer of it is).
     fn run_by_layer(
         &self,
         layers: &[Vec<&[f32]>],
         weights: Option<&[f64]>,
+        root: Option<&[f32]>,
         out: &mut [f32],
     ) -> byzagg::Result<Outcome> {
         let d: usize = layers[0].iter().map(|l| l.len()).sum();
@@ -230,6 +243,15 @@ impl Aggregator {
                 format!("must have length d = {d}"),
             ));
         }
+        if let Some(g) = root
+            && g.len() != d
+        {
+            return Err(byzagg::Error::invalid(
+                "root",
+                format!("{} values", g.len()),
+                format!("the root update must have the rows' length d = {d}"),
+            ));
+        }
         let mut total: Option<Outcome> = None;
         let mut offset = 0;
         for l in 0..layers[0].len() {
@@ -238,7 +260,12 @@ impl Aggregator {
                 continue; // an empty layer has no coordinate to aggregate
             }
             let rows: Vec<&[f32]> = layers.iter().map(|c| c[l]).collect();
-            let part = self.run(Batch::from_rows(&rows), weights, &mut out[offset..offset + size])?;
+            let part = self.run(
+                Batch::from_rows(&rows),
+                weights,
+                root.map(|g| &g[offset..offset + size]),
+                &mut out[offset..offset + size],
+            )?;
             offset += size;
             total = Some(match total {
                 None => part,

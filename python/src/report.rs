@@ -105,6 +105,15 @@ pub(crate) fn step_dict<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py
             dict.set_item("kept", kept)?;
             dict.set_item("rejected", rejected)?;
         }
+        Step::Clip { threshold, clipped } => {
+            dict.set_item("step", "clip")?;
+            dict.set_item("threshold", threshold)?;
+            dict.set_item("clipped", clipped)?;
+        }
+        Step::FlTrust { trust } => {
+            dict.set_item("step", "fltrust")?;
+            dict.set_item("trust", trust)?;
+        }
         // A step this binding does not know yet: its debug form rather than nothing.
         other => {
             dict.set_item("step", "other")?;

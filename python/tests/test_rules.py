@@ -142,3 +142,69 @@ def test_the_report_of_composed_rules():
     assert gm["step"] == "gm" and gm["converged"] and gm["iterations"] >= 1
     assert ctma["step"] == "ctma" and len(ctma["kept"]) == 6 and len(ctma["rejected"]) == 2
     assert report["non_finite_rows"] is None and report["tolerance_held"] is None
+
+
+def _clipped(x, tau):
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x * np.minimum(1.0, tau / norms)
+
+
+def test_clip_and_arc_equal_hand_written_clipping():
+    x = batch(9, 500, seed=4).astype(np.float64)
+    np.testing.assert_allclose(
+        byzagg.aggregate(x, "clip(mean,tau=3)", backend="cpu"),
+        _clipped(x, 3.0).mean(axis=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    # ARC, f = 2 of 9: floor(2 * 2/9 * 7) = 3 rows of largest norm clipped to the 4th largest.
+    norms = np.sort(np.linalg.norm(x, axis=1))
+    np.testing.assert_allclose(
+        byzagg.aggregate(x, "arc(mean)", f=2, backend="cpu"),
+        _clipped(x, norms[-4]).mean(axis=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_fltrust_takes_the_root_update():
+    x = batch(8, 300, seed=5).astype(np.float64)
+    root = x.mean(axis=0) + 0.1
+    cos = x @ root / (np.linalg.norm(x, axis=1) * np.linalg.norm(root))
+    trust = np.maximum(cos, 0.0)
+    rescaled = x * (np.linalg.norm(root) / np.linalg.norm(x, axis=1))[:, None]
+    expected = (trust[:, None] * rescaled).sum(axis=0) / trust.sum()
+    out = byzagg.aggregate(x, "fltrust", root=root, backend="cpu")
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    # Rows as a sequence of arrays take the root too.
+    out = byzagg.aggregate(list(x), "fltrust", root=root, backend="cpu")
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="root"):
+        byzagg.aggregate(x, "fltrust", backend="cpu")
+    with pytest.raises(ValueError, match="root"):
+        byzagg.aggregate(x, "fltrust", root=root[:-1], backend="cpu")
+
+
+def test_fltrust_root_in_the_clients_layered_form():
+    x = batch(6, 40, seed=6)
+    root = x.mean(axis=0) + 0.05
+    clients = [{"w": r[:30].reshape(5, 6), "b": r[30:]} for r in x]
+    layered_root = {"w": root[:30].reshape(5, 6), "b": root[30:]}
+    out = byzagg.aggregate(clients, "fltrust", root=layered_root, backend="cpu")
+    flat = byzagg.aggregate(x, "fltrust", root=root, backend="cpu")
+    np.testing.assert_array_equal(np.concatenate([out["w"].ravel(), out["b"]]), flat)
+    with pytest.raises(ValueError, match="root"):
+        byzagg.aggregate(clients, "fltrust", root={"w": root[:30]}, backend="cpu")
+
+
+def test_the_report_of_clipping_and_trust():
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], dtype=np.float32)
+    agg = byzagg.Aggregator("arc(mean,f=1)", backend="cpu")
+    agg.aggregate(x)
+    step = agg.last_report["steps"][0]
+    assert step["step"] == "clip" and step["clipped"] == [2]
+    assert step["threshold"] == pytest.approx(77**0.5, rel=1e-6)
+    agg = byzagg.Aggregator("fltrust", backend="cpu")
+    agg.aggregate(x, root=np.array([1.0, 0.0, 0.0]))
+    trust = agg.last_report["steps"][0]["trust"]
+    np.testing.assert_allclose(trust, x[:, 0] / np.linalg.norm(x, axis=1), rtol=1e-6)

@@ -139,7 +139,8 @@ pub struct Config {
 
 impl Config {
     /// The default jobs: `mean`, `cwmed`, `cwtm`, `krum`, `gm`, `ctma(cwmed)`, `meamed`, `bulyan`,
-    /// `cge`, `monna`, `center_dist`.
+    /// `cge`, `monna`, `clip(mean,tau=1)`, `arc(mean)`, `clip(cwtm,tau=1)`, `fltrust`,
+    /// `center_dist` (the batch's row 0 is FLTrust's root update).
     pub fn default_jobs() -> Vec<Job> {
         [
             "mean",
@@ -152,6 +153,10 @@ impl Config {
             "bulyan",
             "cge",
             "monna",
+            "clip(mean,tau=1)",
+            "arc(mean)",
+            "clip(cwtm,tau=1)",
+            "fltrust",
             "center_dist",
         ]
         .iter()
@@ -270,7 +275,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<R
             progress(Event::Data { n, d });
             let data = gaussian_rows(n, d, config.seed);
             let weights = bench_weights(n);
-            let mut batch = Batch::from_contiguous(&data, n)?;
+            // Row 0 doubles as FLTrust's root update (a trusted row); other rules ignore it.
+            let mut batch = Batch::from_contiguous(&data, n)?.with_root(&data[..d])?;
             if config.weighted {
                 batch = batch.with_weights(&weights)?;
             }
@@ -387,10 +393,16 @@ impl<R: FnMut()> KernelsJob for TimeResidentRule<'_, '_, R> {
 
     fn run<K: Kernels>(self, kernels: &K) -> Result<Timings> {
         let rows = kernels.upload(self.batch)?;
+        let root = match self.batch.root() {
+            Some(g) => Some(kernels.upload(&Batch::from_contiguous(g, 1)?)?),
+            None => None,
+        };
         let weights = self.batch.is_weighted().then(|| self.batch.weights());
         let iterations = self.iterations;
         measure(self.config.warmup, self.config.runs, self.read, || {
-            let (out, report) = self.agg.aggregate_resident(kernels, &rows, weights)?;
+            let (out, report) =
+                self.agg
+                    .aggregate_resident_with_root(kernels, &rows, root.as_ref(), weights)?;
             kernels.synchronize()?;
             std::hint::black_box(&out);
             *iterations = gm_iterations(&report);

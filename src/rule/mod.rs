@@ -231,6 +231,52 @@ pub enum Rule {
         /// Number of clipping steps (>= 1).
         iterations: usize,
     },
+    /// Static norm clipping (ByzFL's `Clipping`), then the base rule: each row becomes
+    /// `x_i * min(1, tau / ||x_i||)`.
+    ///
+    /// Weighted: the weights pass to the base unchanged (clipping is per row, so a row of
+    /// weight w is w copies of the same clipped row). A row holding NaN or an infinity has an
+    /// infinite norm, so its factor `tau / ||x_i||` is 0 and it becomes the zero vector (SPEC
+    /// 3: a zero coefficient leaves no trace): the base only ever sees finite rows. With
+    /// uniform weights: the published pre-aggregator followed by the base rule.
+    Clip {
+        /// The rule applied to the clipped rows.
+        base: Box<Rule>,
+        /// Clipping radius, finite and > 0.
+        tau: f64,
+    },
+    /// Adaptive robust clipping (ARC, Allouah et al., ICLR 2025; ByzFL's `ARC`), then the base
+    /// rule: the rows of largest norm, of mass `2 lambda (1 - lambda) W`, are clipped to the
+    /// norm of the next row.
+    ///
+    /// Weighted: order the rows of positive weight by norm, largest first (a row holding NaN
+    /// or an infinity has norm `+inf`); the threshold `tau` is the norm of the first row at
+    /// which the mass taken so far exceeds `K = 2 lambda (1 - lambda) W` (by more than
+    /// `MASS_EPS * W`); every row becomes `x_i * min(1, tau / ||x_i||)` (a non-finite row above
+    /// a finite threshold becomes the zero vector), and the base rule runs on the clipped rows
+    /// with the same weights. With uniform weights and lambda = f/n: the
+    /// `k = floor(2 (f/n) (n - f))` rows of largest norm are clipped to the norm of the
+    /// (k+1)-th largest, as published; integer weights are the multiset (the k-th copy).
+    Arc {
+        /// The rule applied to the clipped rows.
+        base: Box<Rule>,
+        /// f or lambda; `None` takes the default.
+        tolerance: Option<ByzantineShare>,
+    },
+    /// FLTrust (Cao et al., NDSS 2021): the server's root update g0 (given with the batch,
+    /// [`Batch::with_root`](crate::Batch::with_root)) scores every row by
+    /// `trust_i = max(0, cos(x_i, g0))`, every row is rescaled to the norm of g0, and the
+    /// output is their trust-weighted mean.
+    ///
+    /// Weighted: `sum_i w_i trust_i (||g0|| / ||x_i||) x_i / sum_i w_i trust_i`, so integer
+    /// weights are the multiset. A row holding NaN or an infinity, or of norm 0, has no
+    /// direction and gets trust 0 (it leaves no trace). When every trust is 0 (every row
+    /// points away from g0, or g0 is zero) the output is the zero vector, the aggregate the
+    /// paper's server applies in that case (no step). The cosines come from distances to
+    /// the root rescaled to each row's length (rows grouped by norm, one pass per group; the
+    /// rows scaled to unit norm past three groups), never from the polarisation identity
+    /// against g0 itself, so their accuracy does not degrade when `||x_i||` dwarfs `||g0||`.
+    FlTrust,
 }
 
 impl Rule {
@@ -245,6 +291,22 @@ impl Rule {
     /// `nnm(base)` with an optional tolerance.
     pub fn nnm(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
         Rule::Nnm {
+            base: Box::new(base),
+            tolerance,
+        }
+    }
+
+    /// `clip(base,tau=..)`: static norm clipping, then `base`.
+    pub fn clip(base: Rule, tau: f64) -> Rule {
+        Rule::Clip {
+            base: Box::new(base),
+            tau,
+        }
+    }
+
+    /// `arc(base)`: adaptive robust clipping, then `base`, with an optional tolerance.
+    pub fn arc(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+        Rule::Arc {
             base: Box::new(base),
             tolerance,
         }
@@ -278,7 +340,11 @@ impl Rule {
         let mut rule = self;
         loop {
             rule = match rule {
-                Rule::Ctma { base, .. } | Rule::Nnm { base, .. } | Rule::Bucketing { base, .. } => base,
+                Rule::Ctma { base, .. }
+                | Rule::Nnm { base, .. }
+                | Rule::Bucketing { base, .. }
+                | Rule::Clip { base, .. }
+                | Rule::Arc { base, .. } => base,
                 Rule::CenteredClipping {
                     center: Center::Rule(center),
                     ..
@@ -286,6 +352,35 @@ impl Rule {
                 _ => return depth,
             };
             depth += 1;
+        }
+    }
+
+    /// Whether the rule, or a rule it nests, is [`Rule::FlTrust`], which needs the server's
+    /// root update ([`Batch::with_root`](crate::Batch::with_root)).
+    ///
+    /// ```
+    /// use byzagg::Rule;
+    ///
+    /// assert!("ctma(fltrust)".parse::<Rule>()?.needs_root());
+    /// assert!(!"clip(cwmed,tau=1)".parse::<Rule>()?.needs_root());
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn needs_root(&self) -> bool {
+        let mut rule = self;
+        loop {
+            rule = match rule {
+                Rule::FlTrust => return true,
+                Rule::Ctma { base, .. }
+                | Rule::Nnm { base, .. }
+                | Rule::Bucketing { base, .. }
+                | Rule::Clip { base, .. }
+                | Rule::Arc { base, .. } => base,
+                Rule::CenteredClipping {
+                    center: Center::Rule(center),
+                    ..
+                } => center,
+                _ => return false,
+            };
         }
     }
 
@@ -506,6 +601,20 @@ impl Rule {
                     base: Box::new(base.plan_at(base_level, share)?),
                 }
             }
+            Rule::Clip { base, tau } => {
+                if !(tau.is_finite() && *tau > 0.0) {
+                    return Err(Error::invalid("tau", tau, "clip needs a finite tau > 0"));
+                }
+                Plan::Clip {
+                    tau: *tau,
+                    base: Box::new(base.plan_at(level, default)?),
+                }
+            }
+            Rule::Arc { base, tolerance } => Plan::Arc {
+                lambda: trim_lambda(pick(tolerance)?, n)?,
+                base: Box::new(base.plan_at(level, default)?),
+            },
+            Rule::FlTrust => Plan::FlTrust,
             Rule::CenteredClipping {
                 center,
                 tau,
@@ -633,6 +742,22 @@ pub enum Plan {
         /// Clipping steps.
         iterations: usize,
     },
+    /// Static norm clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Clip`]).
+    Clip {
+        /// Applied to the clipped rows.
+        base: Box<Plan>,
+        /// Clipping radius, finite and > 0.
+        tau: f64,
+    },
+    /// Adaptive robust clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Arc`]).
+    Arc {
+        /// Applied to the clipped rows.
+        base: Box<Plan>,
+        /// Byzantine share, in [0, 1/2): the mass `2 lambda (1 - lambda) W` is clipped.
+        lambda: f64,
+    },
+    /// FLTrust over the batch's root update (SPEC 4.8, [`Rule::FlTrust`]).
+    FlTrust,
 }
 
 impl Plan {
@@ -643,7 +768,11 @@ impl Plan {
         let mut plan = self;
         loop {
             plan = match plan {
-                Plan::Ctma { base, .. } | Plan::Nnm { base, .. } | Plan::Bucketing { base, .. } => base,
+                Plan::Ctma { base, .. }
+                | Plan::Nnm { base, .. }
+                | Plan::Bucketing { base, .. }
+                | Plan::Clip { base, .. }
+                | Plan::Arc { base, .. } => base,
                 Plan::CenteredClipping {
                     center: Some(center), ..
                 } => center,
@@ -701,6 +830,14 @@ impl Plan {
                 .as_ref()
                 .map_or(0, |c| c.scratch_bytes(n, d))
                 .saturating_add(vectors),
+            // The clipped rows (n x d), then the base over them.
+            Plan::Clip { base, .. } | Plan::Arc { base, .. } => bytes(&[n, d], 4)
+                .saturating_add(base.scratch_bytes(n, d))
+                .saturating_add(bytes(&[n], 16)),
+            // The rows scaled to unit norm (n x d) and the unit root.
+            Plan::FlTrust => bytes(&[n, d], 4)
+                .saturating_add(vectors)
+                .saturating_add(bytes(&[n], 32)),
         }
     }
 

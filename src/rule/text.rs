@@ -1,11 +1,12 @@
 //! The text form of a [`Rule`], used by the CLI and configs: `cwmed`, `cwtm(lambda=0.25)`,
 //! `meamed(f=1)`, `bulyan(f=1)`, `cge(f=1)`, `monna(f=1,pivot=0)`, `krum(f=2)`,
 //! `multikrum(f=2,m=4)`, `gm(preset=rfa)`, `ctma(nnm(cwmed),lambda=0.2)`,
-//! `bucketing(cwmed,s=2,seed=7)`, `cclip(tau=1,iters=3)`.
+//! `bucketing(cwmed,s=2,seed=7)`, `cclip(tau=1,iters=3)`, `clip(cwtm,tau=2)`, `arc(krum,f=1)`,
+//! `fltrust`.
 //!
 //! Grammar: `rule := name [ "(" arg { "," arg } ")" ]`, `arg := rule | key "=" value`;
-//! whitespace is ignored. A base rule comes first as a positional argument (`ctma`, `nnm`
-//! and `bucketing` default to `cwmed`; `cclip` defaults to the zero center). Display writes
+//! whitespace is ignored. A base rule comes first as a positional argument (`ctma`, `nnm`,
+//! `bucketing`, `clip` and `arc` default to `cwmed`; `cclip` defaults to the zero center). Display writes
 //! the shortest text that parses back to the same rule (parameters at their defaults are
 //! left out), so parse and display round-trip.
 
@@ -77,6 +78,9 @@ impl fmt::Display for Rule {
             Rule::Ctma { base, tolerance } => call(f, "ctma", with_base(base, tolerance)),
             Rule::Nnm { base, tolerance } => call(f, "nnm", with_base(base, tolerance)),
             Rule::Bucketing { base, s, seed } => write!(f, "bucketing({base},s={s},seed={seed})"),
+            Rule::Clip { base, tau } => write!(f, "clip({base},tau={tau})"),
+            Rule::Arc { base, tolerance } => call(f, "arc", with_base(base, tolerance)),
+            Rule::FlTrust => f.write_str("fltrust"),
             Rule::CenteredClipping {
                 center,
                 tau,
@@ -282,6 +286,17 @@ impl Parser<'_> {
                 s: a.number("s")?.unwrap_or(2),
                 seed: a.number("seed")?.unwrap_or(0),
             },
+            "clip" => Rule::Clip {
+                base: Box::new(a.base().unwrap_or(Rule::CwMed)),
+                tau: a
+                    .number("tau")?
+                    .ok_or_else(|| a.p.error(at, "clip needs tau=VALUE"))?,
+            },
+            "arc" => Rule::Arc {
+                base: Box::new(a.base().unwrap_or(Rule::CwMed)),
+                tolerance: a.tolerance()?,
+            },
+            "fltrust" => Rule::FlTrust,
             "cclip" => Rule::CenteredClipping {
                 center: a.base().map_or(Center::Zero, |r| Center::Rule(Box::new(r))),
                 tau: a
@@ -294,7 +309,7 @@ impl Parser<'_> {
                     at,
                     format!(
                         "unknown rule {name:?}; expected mean, cwmed, cwtm, meamed, krum, multikrum, bulyan, cge, \
-                         monna, gm, ctma, nnm, bucketing or cclip"
+                         monna, gm, ctma, nnm, bucketing, cclip, clip, arc or fltrust"
                     ),
                 ));
             }
@@ -460,6 +475,13 @@ mod tests {
             "bucketing(krum(f=1),s=2,seed=7)",
             "cclip(tau=1,iters=3)",
             "cclip(cwmed,tau=0.5,iters=2)",
+            "clip(cwmed,tau=2)",
+            "clip(nnm(cwmed,f=1),tau=0.5)",
+            "arc(cwtm(f=1),f=1)",
+            "arc(mean)",
+            "arc(krum(f=1),lambda=0.2)",
+            "ctma(arc(cwmed,f=1))",
+            "fltrust",
         ] {
             let rule: Rule = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(rule.to_string(), text);
@@ -492,6 +514,8 @@ mod tests {
             ("cwtm(lambda=0.1,cwmed)", 16, "base rule"),
             ("gm(preset=xyz)", 3, "preset"),
             ("cclip(iters=2)", 0, "tau"),
+            ("clip(mean)", 0, "clip needs tau"),
+            ("fltrust(f=1)", 8, "no parameter"),
             ("", 0, "rule name"),
             ("cwtm(lambda=0.1,lambda=0.2)", 16, "lambda given twice"),
             ("ctma(cwmed,f=1,f=1)", 15, "f given twice"),

@@ -15,8 +15,11 @@ use crate::contract::MASS_EPS;
 /// The budgets: poisoned mass below W/2 for the median, the geometric median (started at the
 /// median or at zero) and centered clipping; at most lambda W for the trimmed mean, Krum,
 /// Multi-Krum, CTMA and NNM; bucketing applies its base's budget to the buckets, a bucket
-/// being poisoned when one of its rows of positive weight is. The plain mean, and the
-/// geometric median started at the mean, tolerate nothing. Rows of weight 0 never count.
+/// being poisoned when one of its rows of positive weight is. Static clipping and FLTrust
+/// tolerate any number (a non-finite row becomes the zero vector, or gets trust 0); ARC
+/// tolerates mass up to `2 lambda (1 - lambda) W` whatever its base, and beyond that what its
+/// base tolerates. The plain mean, and the geometric median started at the mean, tolerate
+/// nothing. Rows of weight 0 never count.
 ///
 /// # Examples
 ///
@@ -67,6 +70,17 @@ pub fn tolerates(plan: &Plan, w: &[f64], bad: &[bool]) -> bool {
         Plan::CenteredClipping { center, .. } => {
             majority && center.as_deref().is_none_or(|c| tolerates(c, w, bad))
         }
+        // A non-finite row has an infinite norm: static clipping makes it the zero vector, so
+        // the base sees finite rows only.
+        Plan::Clip { .. } => true,
+        // ARC zeroes the non-finite rows when they fit in the clipped mass (the threshold is
+        // then a finite norm); beyond it the threshold is infinite, nothing is clipped, and the
+        // base meets them as they are.
+        Plan::Arc { base, lambda } => {
+            bad_mass <= 2.0 * lambda * (1.0 - lambda) * total + MASS_EPS * total || tolerates(base, w, bad)
+        }
+        // Rows without a direction get trust 0 and leave no trace.
+        Plan::FlTrust => true,
     }
 }
 

@@ -32,6 +32,8 @@
 //! | `nnm(base)`            | 1 + rounds of base                       | n x n, then base  |
 //! | `bucketing(base)`      | rounds of base (over the bucket means)   | as base           |
 //! | `cclip(center,iters)`  | rounds of center + iters                 | n                 |
+//! | `clip(base)`, `arc(base)` | 1 + rounds of base                    | n, then base      |
+//! | `fltrust`              | 2 + 2 per norm group (<= 3), else 3     | n, 1, then 1 + n  |
 //!
 //! So `cwmed` takes no round, `krum` one, `ctma(cwmed)` one, and `gm` one per Weiszfeld
 //! iteration plus the two one-double rounds of its stopping test when `tol > 0`.

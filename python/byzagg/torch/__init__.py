@@ -54,14 +54,15 @@ def aggregate(
     lam: float | None = None,
     backend: str = "auto",
     strict: bool = False,
+    root: Any = None,
 ) -> Any:
     """Aggregates tensors with a byzagg rule; returns a float32 tensor of shape ``(d,)``.
 
     Args:
         rows: a 2-D tensor ``(n, d)`` or a sequence of n 1-D tensors of length d (e.g.
             flattened gradients), on the CPU.
-        rule, weights, f, lam, backend, strict: as for ``byzagg.aggregate``; ``weights`` may be
-            a tensor.
+        rule, weights, f, lam, backend, strict, root: as for ``byzagg.aggregate``;
+            ``weights`` and FLTrust's ``root`` update may be tensors.
 
     Raises:
         ImportError: torch is not installed.
@@ -79,5 +80,9 @@ def aggregate(
         )
     if isinstance(weights, torch.Tensor):
         weights = _host_view(weights, "weights")
-    out = byzagg.aggregate(x, rule, weights=weights, f=f, lam=lam, backend=backend, strict=strict)
+    if isinstance(root, torch.Tensor):
+        root = _host_view(root, "root")
+    out = byzagg.aggregate(
+        x, rule, weights=weights, f=f, lam=lam, backend=backend, strict=strict, root=root
+    )
     return torch.from_numpy(out)

@@ -10,7 +10,7 @@ use clap::Args;
 pub(crate) struct AggregateArgs {
     /// The rule, in text form: cwmed, cwtm(lambda=0.25), krum(f=2), multikrum(f=2,m=4), gm,
     /// gm(preset=rfa), ctma(cwmed,lambda=0.2), ctma(nnm(gm)), bucketing(cwmed,s=2,seed=0),
-    /// cclip(tau=1,iters=3), ...
+    /// cclip(tau=1,iters=3), clip(cwtm,tau=2), arc(krum,f=1), fltrust (with --root), ...
     #[arg(long)]
     rule: Rule,
     /// Share of the total weight that may be Byzantine, in [0, 0.5), for rules that leave it out.
@@ -22,6 +22,10 @@ pub(crate) struct AggregateArgs {
     /// An (n,) float32/float64 .npy file of row weights (finite, >= 0, not all zero).
     #[arg(long, value_name = "W.npy")]
     weights: Option<PathBuf>,
+    /// A (d,) float32/float64 .npy file: the server's root update g0 that fltrust scores the
+    /// rows against (finite values).
+    #[arg(long, value_name = "ROOT.npy")]
+    root: Option<PathBuf>,
     /// auto (the fastest available), reference, cpu, wgpu, cuda or cuda:N; a comma list
     /// (cpu,wgpu or cuda:0,cuda:1) or cuda:all splits the coordinates across those devices.
     #[arg(long, default_value = "auto")]
@@ -47,6 +51,16 @@ pub(crate) fn run(args: &AggregateArgs) -> Result<(), Error> {
         batch = batch
             .with_weights(w)
             .map_err(|e| in_file(args.weights.as_deref(), e))?;
+    }
+    // Read as f64 (either dtype), kept as the f32 the rows are.
+    let root: Option<Vec<f32>> = args
+        .root
+        .as_deref()
+        .map(npy::read_vector_f64)
+        .transpose()?
+        .map(|g| g.iter().map(|&v| v as f32).collect());
+    if let Some(g) = &root {
+        batch = batch.with_root(g).map_err(|e| in_file(args.root.as_deref(), e))?;
     }
     let engine = Engine::open_list(&args.backend)?;
     // Always scan for non-finite rows: the warning must not depend on the output.

@@ -14,7 +14,8 @@ use crate::print;
 pub(crate) struct BenchArgs {
     /// Rules (text form) or primitives (order_stats, pairwise_dist, center_dist, mix).
     /// Default: mean, cwmed, cwtm, krum, gm, ctma(cwmed), meamed, bulyan, cge, monna,
-    /// center_dist. Rules that need f get f = n/5.
+    /// clip(mean,tau=1), arc(mean), clip(cwtm,tau=1), fltrust, center_dist. Rules that need
+    /// f get f = n/5; row 0 is fltrust's root update.
     #[arg(long = "rule", value_name = "RULE")]
     pub(crate) rules: Vec<String>,
     /// Backends to compare, one per flag (repeat it: --backend cpu --backend cuda); a comma
