@@ -199,6 +199,11 @@ impl Aggregator {
 }
 
 impl Aggregator {
+    /// The crate's aggregator (rule, share, strictness, opened engine).
+    pub(crate) fn inner(&self) -> &byzagg::Aggregator {
+        &self.inner
+    }
+
     /// Weighs the batch, attaches the root update (FLTrust's), runs the rule into `out`, and
     /// gathers the report.
     fn run<'a>(

@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod aggregator;
+mod cuda_rows;
 mod errors;
 mod inspect;
 mod report;
@@ -24,6 +25,7 @@ fn _byzagg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BackendUnavailable", py.get_type::<errors::BackendUnavailable>())?;
     m.add("NonFiniteError", py.get_type::<errors::NonFiniteError>())?;
     m.add_class::<shard::ShardSession>()?;
+    m.add_function(wrap_pyfunction!(cuda_rows::aggregate_cuda, m)?)?;
     m.add_function(wrap_pyfunction!(shard::sum_in_order, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::devices, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::verify, m)?)?;
