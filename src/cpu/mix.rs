@@ -16,8 +16,9 @@
 //! infinite row with coefficient 0 leaves no trace; a non-finite value with a non-zero
 //! coefficient propagates as IEEE arithmetic says (the plain mean is not robust).
 
-use multiversion::multiversion;
 use rayon::prelude::*;
+
+use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -28,6 +29,7 @@ const CHUNK: usize = 2048;
 /// `C * rows [+ scale * base]` as a row-major `k x d` vector; `coeffs` is `k x n` row-major,
 /// `base` holds `k` rows of length `d`.
 pub(super) fn mix(
+    simd: SimdLevel,
     rows: &[&[f32]],
     coeffs: &[f64],
     k: usize,
@@ -43,7 +45,7 @@ pub(super) fn mix(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
+    if simd == SimdLevel::Avx512 {
         tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
             // SAFETY: AVX-512 F checked above; every row and base row holds d values.
             unsafe { avx512::chunk(rows, coeffs, base, ci * CHUNK, &mut outs) };
@@ -52,7 +54,7 @@ pub(super) fn mix(
     }
     tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
         let mut acc = vec![0.0f64; CHUNK];
-        mix_chunk(rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc);
+        simd.run(|| mix_chunk(rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc));
     });
     out
 }
@@ -66,7 +68,8 @@ const TILE: usize = 64;
 /// Each tile of [`TILE`] coordinates is accumulated in registers over every row with a
 /// non-zero coefficient, then rounded and stored once: no f64 scratch traffic per row. The
 /// sum per coordinate is the same as a row-by-row pass (base first, then rows in order).
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled at the caller's SIMD level (`SimdLevel::run`).
+#[inline(always)]
 fn mix_chunk(
     rows: &[&[f32]],
     coeffs: &[f64],
@@ -144,6 +147,11 @@ static ZERO_TILE: [f32; TILE] = [0.0; TILE];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The primitive at the level the backend would run it at.
+    fn mix(rows: &[&[f32]], coeffs: &[f64], k: usize, base: Option<(&[&[f32]], f64)>, d: usize) -> Vec<f32> {
+        super::mix(crate::cpu::simd_level().unwrap(), rows, coeffs, k, base, d)
+    }
 
     fn naive(rows: &[Vec<f32>], coeffs: &[f64], k: usize, base: Option<(&[Vec<f32>], f64)>) -> Vec<f64> {
         let (n, d) = (rows.len(), rows[0].len());
@@ -247,7 +255,7 @@ mod tests {
     /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
     #[test]
     fn generic_path_too() {
-        crate::cpu::generic_only(|| {
+        crate::cpu::simd::with_cap(SimdLevel::Generic, || {
             matches_naive();
             zero_coefficients_leave_no_trace();
         });

@@ -26,7 +26,8 @@
 //! - More than [`NETWORK_MAX`] rows: the per-lane scan over a per-chunk scratch of u64
 //!   (key, slot) values sorted with `sort_unstable` per coordinate.
 //!
-//! SIMD is chosen at run time: the chunk functions carry `#[multiversion]`.
+//! SIMD is chosen at run time: the chunk functions run at the backend's level (`simd.rs`), and the
+//! register kernels (`avx512.rs`, `weighted512.rs`) at the AVX-512 level.
 //!
 //! ## Accuracy
 //!
@@ -41,12 +42,13 @@
 //! Weights are validated by [`crate::Batch`]: finite, >= 0, not all zero (an all-zero weight
 //! vector is still an `Err` here, not a panic).
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
+
+use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
 #[macro_use]
@@ -67,7 +69,12 @@ const NAN_KEY: u32 = u32::MAX;
 
 /// The order statistic `stat` of every coordinate of `rows` (all of one length d) over the
 /// rows of positive weight; see the module docs.
-pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> Result<Vec<f32>> {
+pub(super) fn order_stats(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    weights: &[f64],
+    stat: OrderStat,
+) -> Result<Vec<f32>> {
     let d = rows.first().map_or(0, |r| r.len());
     let total: f64 = weights.iter().sum();
     let active: Vec<usize> = (0..rows.len()).filter(|&i| weights[i] > 0.0).collect();
@@ -97,11 +104,11 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
     if m <= NETWORK_MAX && weights.iter().all(|&w| w == weights[0]) {
         let pick = Pick::new(&reduce, &weights);
         #[cfg(target_arch = "x86_64")]
-        if avx512::available()
+        if simd == SimdLevel::Avx512
             && let Some(f) = avx512::select(m, &pick)
         {
             out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
-                // SAFETY: AVX-512 F/BW/DQ checked above; every row holds d values.
+                // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
                 unsafe { f(&rows, ci * CHUNK, o, &pick) }
             });
             return Ok(out);
@@ -109,18 +116,18 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
         let net = network(m, Some(&pick.ranks(m)));
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
             let mut keys = vec![[0u32; LANES]; m];
-            uniform_chunk(&rows, ci * CHUNK, o, &net, &pick, &mut keys);
+            simd.run(|| uniform_chunk(&rows, ci * CHUNK, o, &net, &pick, &mut keys));
         });
     } else if m <= NETWORK_MAX {
         // Padded to a power of two so that `table[s & mask]` needs no bounds check.
         let mut table = weights.clone();
         table.resize(m.next_power_of_two(), 0.0);
         #[cfg(target_arch = "x86_64")]
-        if weighted512::available()
+        if simd == SimdLevel::Avx512
             && let Some(f) = weighted512::select(m)
         {
             out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
-                // SAFETY: AVX-512 F/BW/DQ/VL checked above; every row holds d values.
+                // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
                 unsafe { f(&rows, &table, &reduce, ci * CHUNK, o) }
             });
             return Ok(out);
@@ -134,7 +141,7 @@ pub(super) fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> 
                 net: &net,
                 reduce,
             };
-            weighted_chunk(&rows, &plan, ci * CHUNK, o, &mut keys, &mut slots);
+            simd.run(|| weighted_chunk(&rows, &plan, ci * CHUNK, o, &mut keys, &mut slots));
         });
     } else {
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
@@ -609,7 +616,8 @@ fn sort_pairs(keys: &mut [[u32; LANES]], slots: &mut [[u32; LANES]], net: &[(u32
 
 /// Uniform weights: the coordinates `c0..c0 + out.len()`; `keys` is scratch of one row per
 /// row of `rows`.
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled at the caller's SIMD level (`SimdLevel::run`).
+#[inline(always)]
 fn uniform_chunk(
     rows: &[&[f32]],
     c0: usize,
@@ -710,7 +718,8 @@ struct WeightedPlan<'a> {
 
 /// Any weights: the coordinates `c0..c0 + out.len()`; `keys` and `slots` are scratch of
 /// one row per row.
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled at the caller's SIMD level (`SimdLevel::run`).
+#[inline(always)]
 fn weighted_chunk(
     rows: &[&[f32]],
     plan: &WeightedPlan<'_>,
@@ -748,6 +757,11 @@ fn weighted_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The primitive at the level the backend would run it at.
+    fn order_stats(rows: &[&[f32]], weights: &[f64], stat: OrderStat) -> Result<Vec<f32>> {
+        super::order_stats(crate::cpu::simd_level().unwrap(), rows, weights, stat)
+    }
 
     /// splitmix64: a tiny deterministic generator for test data.
     /// Test data from the crate's SplitMix64.
@@ -1045,7 +1059,7 @@ mod tests {
     /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
     #[test]
     fn generic_path_too() {
-        crate::cpu::generic_only(|| {
+        crate::cpu::simd::with_cap(SimdLevel::Generic, || {
             small_cases();
             nan_rows_do_not_poison();
             zero_sign_follows_row_order();

@@ -313,14 +313,6 @@ fn zero_median(
     }
 }
 
-/// Whether this CPU runs [`chunk`].
-pub(super) fn available() -> bool {
-    crate::cpu::simd_allowed()
-        && is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
-}
-
 /// The instance of [`chunk`] for `m` rows and the rule, if one is built for them: a function
 /// pointer, so the caller pays the match once per call, not per chunk.
 pub(super) type ChunkFn = unsafe fn(&[&[f32]], usize, &mut [f32], &Pick);
