@@ -35,14 +35,19 @@ pub fn read_pass(batch: &Batch<'_>) -> f64 {
         .map(|t| {
             let (i, c) = (t / chunks, t % chunks);
             let row = batch.row(i);
-            f64::from(simd.run(|| sum(&row[c * CHUNK..d.min((c + 1) * CHUNK)])))
+            f64::from(sum_at(simd, &row[c * CHUNK..d.min((c + 1) * CHUNK)]))
         })
         .sum::<f64>();
     std::hint::black_box(total)
 }
 
+crate::cpu::simd::at_level!(
+    /// [`sum`] at a SIMD level.
+    fn sum_at(x: &[f32]) -> f32 = sum
+);
+
 /// Sum of `x` over [`ACC`] lanes.
-/// Compiled at the CPU backend's SIMD level (`SimdLevel::run`).
+/// Compiled into each SIMD level's function by `at_level!`.
 #[inline(always)]
 fn sum(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; ACC];

@@ -48,7 +48,7 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
                 unsafe { avx512::chunk(rows, center, range.start, range.end, &mut part) };
                 return part;
             }
-            simd.run(|| chunk_sums(rows, center, range.start, range.end, &mut part));
+            chunk_sums_at(simd, rows, center, range.start, range.end, &mut part);
             part
         })
         .collect();
@@ -70,6 +70,11 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
         .collect()
 }
 
+super::simd::at_level!(
+    /// [`chunk_sums`] at a SIMD level.
+    fn chunk_sums_at(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) = chunk_sums
+);
+
 /// One chunk's f64 partial sums, and which rows (or the center) hold a non-finite value there.
 struct Partial {
     sums: Vec<f64>,
@@ -78,7 +83,7 @@ struct Partial {
 }
 
 /// Adds the sums over coordinates `c0..c1` into `part`, one row at a time.
-/// Compiled at the caller's SIMD level (`SimdLevel::run`).
+/// Compiled into each SIMD level's function by `at_level!`.
 #[inline(always)]
 fn chunk_sums(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) {
     let c = &center[c0..c1];
@@ -104,8 +109,6 @@ fn chunk_sums(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The primitive at the level the backend would run it at.
     fn center_dist(rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
         super::center_dist(crate::cpu::simd_level().unwrap(), rows, center)
@@ -172,10 +175,11 @@ mod tests {
         assert_eq!(center_dist(&slices[..1], &rows[0]), vec![0.0]);
     }
 
-    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
+    /// otherwise skips.
     #[test]
-    fn generic_path_too() {
-        crate::cpu::simd::with_cap(SimdLevel::Generic, || {
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(|| {
             matches_naive();
             non_finite_rows_and_centers();
         });

@@ -54,7 +54,7 @@ pub(super) fn mix(
     }
     tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
         let mut acc = vec![0.0f64; CHUNK];
-        simd.run(|| mix_chunk(rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc));
+        mix_chunk_at(simd, rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc);
     });
     out
 }
@@ -62,13 +62,25 @@ pub(super) fn mix(
 /// Coordinates accumulated in registers at once: eight f64 vectors of AVX-512.
 const TILE: usize = 64;
 
+super::simd::at_level!(
+    /// [`mix_chunk`] at a SIMD level.
+    fn mix_chunk_at(
+        rows: &[&[f32]],
+        coeffs: &[f64],
+        base: Option<(&[&[f32]], f64)>,
+        c0: usize,
+        outs: &mut [&mut [f32]],
+        acc: &mut [f64],
+    ) = mix_chunk
+);
+
 /// The output rows `outs` (one per row of C) over coordinates from `c0`; `acc` is scratch for
 /// the ragged tail.
 ///
 /// Each tile of [`TILE`] coordinates is accumulated in registers over every row with a
 /// non-zero coefficient, then rounded and stored once: no f64 scratch traffic per row. The
 /// sum per coordinate is the same as a row-by-row pass (base first, then rows in order).
-/// Compiled at the caller's SIMD level (`SimdLevel::run`).
+/// Compiled into each SIMD level's function by `at_level!`.
 #[inline(always)]
 fn mix_chunk(
     rows: &[&[f32]],
@@ -252,10 +264,11 @@ mod tests {
         );
     }
 
-    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
+    /// otherwise skips.
     #[test]
-    fn generic_path_too() {
-        crate::cpu::simd::with_cap(SimdLevel::Generic, || {
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(|| {
             matches_naive();
             zero_coefficients_leave_no_trace();
         });

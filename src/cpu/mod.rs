@@ -16,7 +16,7 @@ mod center_dist;
 mod mix;
 mod order_stats;
 mod pairwise_dist;
-mod simd;
+pub(crate) mod simd;
 
 pub use simd::{SIMD_VAR, SimdLevel, simd_cap, simd_level};
 

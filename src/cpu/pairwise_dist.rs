@@ -124,7 +124,15 @@ pub(super) fn pair_sums(simd: SimdLevel, rows: &[&[f32]], pairs: &[(usize, usize
                 bad: vec![false; rows.len()],
             };
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
-            simd.run(|| chunk_sums(rows, pairs, range.start, range.end, &mut part.sums, &mut part.bad));
+            chunk_sums_at(
+                simd,
+                rows,
+                pairs,
+                range.start,
+                range.end,
+                &mut part.sums,
+                &mut part.bad,
+            );
             part
         })
         .collect();
@@ -143,8 +151,20 @@ pub(super) fn pair_sums(simd: SimdLevel, rows: &[&[f32]], pairs: &[(usize, usize
     total
 }
 
+super::simd::at_level!(
+    /// [`chunk_sums`] at a SIMD level.
+    fn chunk_sums_at(
+        rows: &[&[f32]],
+        pairs: &[(usize, usize)],
+        c0: usize,
+        c1: usize,
+        sums: &mut [f64],
+        bad: &mut [bool],
+    ) = chunk_sums
+);
+
 /// Adds the pair sums over coordinates `c0..c1` into `sums` and marks non-finite rows.
-/// Compiled at the caller's SIMD level (`SimdLevel::run`).
+/// Compiled into each SIMD level's function by `at_level!`.
 #[inline(always)]
 fn chunk_sums(
     rows: &[&[f32]],
@@ -320,10 +340,11 @@ mod tests {
         assert!((got[1] - want).abs() <= 1e-6 * want, "{}", got[1]);
     }
 
-    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
+    /// otherwise skips.
     #[test]
-    fn generic_path_too() {
-        crate::cpu::simd::with_cap(SimdLevel::Generic, || {
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(|| {
             matches_naive();
             non_finite_rows_are_infinitely_far();
             huge_finite_values_do_not_overflow();

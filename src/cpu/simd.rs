@@ -5,10 +5,10 @@
 //!
 //! ## How a level is applied
 //!
-//! The kernels' hot loops are plain Rust functions marked `#[inline(always)]`; [`SimdLevel::run`]
-//! calls one inside a function compiled with that level's target features, so the compiler
-//! vectorises the inlined loop for it (what the `multiversion` crate does, but with the level
-//! chosen here rather than by the crate's own detection). The hand-written AVX-512 kernels
+//! The kernels' hot loops are plain Rust functions marked `#[inline(always)]`; `at_level!`
+//! wraps one in functions compiled with each level's target features and calls the one of
+//! the level, so the compiler vectorises the inlined loop for it (what the `multiversion`
+//! crate does, but with the level chosen here rather than by the crate's own detection). The hand-written AVX-512 kernels
 //! (`*/avx512.rs`) run only at [`SimdLevel::Avx512`]. The level is read once per kernel call,
 //! on the calling thread, and handed to the rayon tasks.
 //!
@@ -78,22 +78,6 @@ impl SimdLevel {
         #[cfg(not(target_arch = "x86_64"))]
         SimdLevel::Generic
     }
-
-    /// Runs `f` inside a function compiled for this level; `f` should call an
-    /// `#[inline(always)]` function holding the loop, so that the loop is compiled there.
-    #[inline(always)]
-    pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a level above Generic is only ever built by `level`, from `detected`,
-            // so the CPU supports its features.
-            SimdLevel::Avx512 => unsafe { run_avx512(f) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            SimdLevel::Avx2 => unsafe { run_avx2(f) },
-            _ => f(),
-        }
-    }
 }
 
 impl fmt::Display for SimdLevel {
@@ -117,17 +101,40 @@ impl std::str::FromStr for SimdLevel {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-unsafe fn run_avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
+/// Defines `fn $name(simd: SimdLevel, args..) -> ret` that runs `$body(args..)` (an
+/// `#[inline(always)]` function holding a hot loop) inlined into a function compiled with
+/// the target features of `simd`, so the compiler vectorises the loop for that level. A
+/// direct call, not a closure: a closure holding a large loop is not inlined across the
+/// feature boundary, and the loop then runs at the baseline whatever the level.
+macro_rules! at_level {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name(simd: $crate::cpu::SimdLevel, $($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+            fn avx512($($arg: $ty),*) $(-> $ret)? {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $body($($arg),*)
+            }
+            match simd {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a level above Generic comes from `simd_level`, which caps the
+                // detected one, so the CPU has these features.
+                $crate::cpu::SimdLevel::Avx512 => unsafe { avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                $crate::cpu::SimdLevel::Avx2 => unsafe { avx2($($arg),*) },
+                _ => $body($($arg),*),
+            }
+        }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
+pub(crate) use at_level;
 
 /// The cap `BYZAGG_SIMD` sets (`None` when unset or empty), read once per process; a value
 /// that names no level is an error naming the variable and the values it takes.
@@ -172,6 +179,16 @@ pub(crate) fn with_cap(cap: SimdLevel, f: impl FnOnce()) {
     TEST_CAP.with(|c| c.set(old));
 }
 
+/// Runs `f` once at every level below the one the backend would use, so tests cover the
+/// AVX2 and generic paths on a CPU with AVX-512.
+#[cfg(test)]
+pub(crate) fn each_lower_level(f: impl Fn()) {
+    let top = simd_level().expect("BYZAGG_SIMD names a level");
+    for level in SimdLevel::ALL.into_iter().filter(|l| *l < top) {
+        with_cap(level, &f);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,9 +220,14 @@ mod tests {
             assert_eq!(simd_level().unwrap(), SimdLevel::Generic)
         });
         assert_eq!(simd_level().unwrap(), top);
+        #[inline(always)]
+        fn sum(x: &[f32]) -> f32 {
+            x.iter().sum()
+        }
+        at_level!(fn sum_at(x: &[f32]) -> f32 = sum);
+        let x: Vec<f32> = (0..100).map(|i| i as f32).collect();
         for l in SimdLevel::ALL.into_iter().filter(|l| *l <= top) {
-            let x: Vec<f32> = (0..100).map(|i| i as f32).collect();
-            assert_eq!(l.run(|| x.iter().sum::<f32>()), 4950.0);
+            assert_eq!(sum_at(l, &x), 4950.0);
         }
     }
 }
