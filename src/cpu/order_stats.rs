@@ -52,7 +52,11 @@ use super::SimdLevel;
 #[cfg(target_arch = "x86_64")]
 #[macro_use]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod block;
+#[cfg(target_arch = "x86_64")]
+mod meamed512;
 mod network;
 mod reduce;
 mod uniform;
@@ -118,6 +122,28 @@ pub(super) fn order_stats(
         {
             out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
                 // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
+                unsafe { f(&rows, ci * CHUNK, o, &pick) }
+            });
+            return Ok(out);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if simd == SimdLevel::Avx512
+            && let Pick::MeaMed { w, total, keep, eps } = pick
+            && let Some(f) = meamed512::select(m)
+        {
+            let walk = meamed512::Walk::new(m, w, total, keep, eps);
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
+                unsafe { f(&rows, ci * CHUNK, o, &walk) }
+            });
+            return Ok(out);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if simd == SimdLevel::Avx2
+            && let Some(f) = avx2::select(m, &pick)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                // SAFETY: the Avx2 level means AVX2 and FMA were detected; every row holds d values.
                 unsafe { f(&rows, ci * CHUNK, o, &pick) }
             });
             return Ok(out);
