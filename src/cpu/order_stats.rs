@@ -65,8 +65,8 @@ mod weighted;
 mod weighted512;
 
 use network::network;
-use reduce::{Reduce, meamed};
-use uniform::{Pick, uniform_chunk_at, zero_of_rank};
+use reduce::Reduce;
+use uniform::{Pick, uniform_chunk_at};
 use weighted::{WeightedPlan, weighted_chunk_at};
 
 /// Coordinates processed in lockstep: one AVX-512 register of u32 keys, two of AVX2.

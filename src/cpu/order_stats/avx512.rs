@@ -23,7 +23,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{Pick, ZERO_KEY, midpoint, value, zero_of_rank};
+use super::uniform::{Pick, zero_of_rank};
+use super::{ZERO_KEY, midpoint, value};
 
 /// Coordinates per block: one zmm register of u32 keys.
 const LANES: usize = 16;

@@ -212,7 +212,7 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
         Reduce::MeaMed { total, keep, eps } => {
             // The window walk branches on the values: lane by lane, over the sorted pairs.
             let res: [f32; LANES] = std::array::from_fn(|l| {
-                super::meamed(
+                super::reduce::meamed(
                     m,
                     total,
                     keep,
