@@ -2,6 +2,9 @@
 //! `BYZAGG_CUDA_MEM_LIMIT`), read so that a value given but unusable is an error naming the
 //! variable and what it accepts, never silently ignored: a user who sets a chunk length to
 //! test the multi-chunk paths must not get a run that quietly did not use it.
+//!
+//! `BYZAGG_SIMD` (the CPU backend's SIMD cap) is parsed where its values live, by
+//! `SimdLevel::from_str` in `cpu/simd.rs`, with the same rule: a bad value is an error.
 
 use crate::error::{Error, Result};
 

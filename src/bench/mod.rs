@@ -256,6 +256,8 @@ pub enum Event<'a> {
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn run(config: &Config, mut progress: impl FnMut(Event<'_>)) -> Result<Vec<Record>> {
+    // A bad BYZAGG_SIMD ends the run before any data is made (the read pass needs the level too).
+    crate::cpu::simd_level()?;
     // Every engine opened once, before the first job (an absent one ends the run here).
     let engines: Vec<Engine> = config
         .backends

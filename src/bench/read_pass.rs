@@ -6,7 +6,6 @@
 //! pass runs at the speed memory delivers data, not at the speed of one dependent add chain.
 //! The sum goes through [`std::hint::black_box`], so the compiler cannot drop the reads.
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::batch::Batch;
@@ -27,6 +26,8 @@ const ACC: usize = 16;
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn read_pass(batch: &Batch<'_>) -> f64 {
+    // `run` has checked BYZAGG_SIMD; a direct caller with a bad one gets the baseline.
+    let simd = crate::cpu::simd_level().unwrap_or(crate::cpu::SimdLevel::Generic);
     let (n, d) = (batch.n(), batch.d());
     let chunks = d.div_ceil(CHUNK);
     let total = (0..n * chunks)
@@ -34,14 +35,20 @@ pub fn read_pass(batch: &Batch<'_>) -> f64 {
         .map(|t| {
             let (i, c) = (t / chunks, t % chunks);
             let row = batch.row(i);
-            f64::from(sum(&row[c * CHUNK..d.min((c + 1) * CHUNK)]))
+            f64::from(sum_at(simd, &row[c * CHUNK..d.min((c + 1) * CHUNK)]))
         })
         .sum::<f64>();
     std::hint::black_box(total)
 }
 
+crate::cpu::simd::at_level!(
+    /// [`sum`] at a SIMD level.
+    fn sum_at(x: &[f32]) -> f32 = sum
+);
+
 /// Sum of `x` over [`ACC`] lanes.
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled into each SIMD level's function by `at_level!`.
+#[inline(always)]
 fn sum(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; ACC];
     let mut chunks = x.chunks_exact(ACC);

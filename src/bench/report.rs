@@ -14,6 +14,9 @@ pub struct Machine {
     pub cpus: usize,
     /// rayon threads (the CPU backend's and the read pass's).
     pub threads: usize,
+    /// The CPU backend's SIMD level (`avx512`, `avx2` or `generic`, after the `BYZAGG_SIMD`
+    /// cap), or the error a bad `BYZAGG_SIMD` gives.
+    pub simd: String,
 }
 
 impl Machine {
@@ -32,6 +35,7 @@ impl Machine {
             cpu,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             threads: rayon::current_num_threads(),
+            simd: crate::cpu::simd_level().map_or_else(|e| e.to_string(), |l| l.to_string()),
         }
     }
 }
@@ -104,7 +108,7 @@ pub fn table(records: &[Record]) -> String {
 
 /// The records as a JSON list of objects with the keys `rule`, `backend`, `n`, `d`,
 /// `weighted`, `seconds`, `read_pass_seconds`, `ratio`, `gb_per_s`, `iterations` (or null),
-/// `runs`, `read_pass_runs` (every timed run, seconds), `cpu`, `cpus`, `threads`.
+/// `runs`, `read_pass_runs` (every timed run, seconds), `cpu`, `cpus`, `threads`, `simd`.
 ///
 /// # Examples
 ///
@@ -133,7 +137,7 @@ pub fn json(records: &[Record], machine: &Machine) -> String {
                 "  {{\"rule\": {}, \"backend\": {}, \"n\": {}, \"d\": {}, \"weighted\": {}, \"resident\": {}, \
                  \"seconds\": {}, \"read_pass_seconds\": {}, \"ratio\": {}, \"gb_per_s\": {}, \
                  \"iterations\": {}, \"runs\": [{}], \"read_pass_runs\": [{}], \"cpu\": {}, \
-                 \"cpus\": {}, \"threads\": {}}}",
+                 \"cpus\": {}, \"threads\": {}, \"simd\": {}}}",
                 string(&r.rule),
                 string(&r.backend),
                 r.n,
@@ -150,6 +154,7 @@ pub fn json(records: &[Record], machine: &Machine) -> String {
                 string(&machine.cpu),
                 machine.cpus,
                 machine.threads,
+                string(&machine.simd),
             )
         })
         .collect();

@@ -20,8 +20,9 @@
 //! A row holding NaN or an infinity is at `+inf`; a center holding one puts every row at
 //! `+inf`. Never NaN.
 
-use multiversion::multiversion;
 use rayon::prelude::*;
+
+use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -29,7 +30,7 @@ mod avx512;
 use super::pairwise_dist::{BLOCK, CHUNK, TINY, block_f32, block_f64, block_finite};
 
 /// Squared distances from each of `rows` to `center` (all of one length).
-pub(super) fn center_dist(rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
+pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
     let n = rows.len();
     let d = center.len();
     let partials: Vec<Partial> = (0..d.div_ceil(CHUNK))
@@ -42,12 +43,12 @@ pub(super) fn center_dist(rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
             };
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
             #[cfg(target_arch = "x86_64")]
-            if avx512::available() {
+            if simd == SimdLevel::Avx512 {
                 // SAFETY: AVX-512 F checked; the center and every row hold d values.
                 unsafe { avx512::chunk(rows, center, range.start, range.end, &mut part) };
                 return part;
             }
-            chunk_sums(rows, center, range.start, range.end, &mut part);
+            chunk_sums_at(simd, rows, center, range.start, range.end, &mut part);
             part
         })
         .collect();
@@ -69,6 +70,11 @@ pub(super) fn center_dist(rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
         .collect()
 }
 
+super::simd::at_level!(
+    /// [`chunk_sums`] at a SIMD level.
+    fn chunk_sums_at(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) = chunk_sums
+);
+
 /// One chunk's f64 partial sums, and which rows (or the center) hold a non-finite value there.
 struct Partial {
     sums: Vec<f64>,
@@ -77,7 +83,8 @@ struct Partial {
 }
 
 /// Adds the sums over coordinates `c0..c1` into `part`, one row at a time.
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled into each SIMD level's function by `at_level!`.
+#[inline(always)]
 fn chunk_sums(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) {
     let c = &center[c0..c1];
     if !c.chunks(BLOCK).all(block_finite) {
@@ -102,7 +109,10 @@ fn chunk_sums(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    /// The primitive at the level the backend would run it at.
+    fn center_dist(rows: &[&[f32]], center: &[f32]) -> Vec<f64> {
+        super::center_dist(crate::cpu::simd_level().unwrap(), rows, center)
+    }
 
     fn naive(a: &[f32], b: &[f32]) -> f64 {
         if a.iter().chain(b).any(|v| !v.is_finite()) {
@@ -165,10 +175,11 @@ mod tests {
         assert_eq!(center_dist(&slices[..1], &rows[0]), vec![0.0]);
     }
 
-    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
+    /// otherwise skips.
     #[test]
-    fn generic_path_too() {
-        crate::cpu::generic_only(|| {
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(|| {
             matches_naive();
             non_finite_rows_and_centers();
         });

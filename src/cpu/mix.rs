@@ -16,8 +16,9 @@
 //! infinite row with coefficient 0 leaves no trace; a non-finite value with a non-zero
 //! coefficient propagates as IEEE arithmetic says (the plain mean is not robust).
 
-use multiversion::multiversion;
 use rayon::prelude::*;
+
+use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -28,6 +29,7 @@ const CHUNK: usize = 2048;
 /// `C * rows [+ scale * base]` as a row-major `k x d` vector; `coeffs` is `k x n` row-major,
 /// `base` holds `k` rows of length `d`.
 pub(super) fn mix(
+    simd: SimdLevel,
     rows: &[&[f32]],
     coeffs: &[f64],
     k: usize,
@@ -43,7 +45,7 @@ pub(super) fn mix(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() {
+    if simd == SimdLevel::Avx512 {
         tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
             // SAFETY: AVX-512 F checked above; every row and base row holds d values.
             unsafe { avx512::chunk(rows, coeffs, base, ci * CHUNK, &mut outs) };
@@ -52,7 +54,7 @@ pub(super) fn mix(
     }
     tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
         let mut acc = vec![0.0f64; CHUNK];
-        mix_chunk(rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc);
+        mix_chunk_at(simd, rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc);
     });
     out
 }
@@ -60,13 +62,26 @@ pub(super) fn mix(
 /// Coordinates accumulated in registers at once: eight f64 vectors of AVX-512.
 const TILE: usize = 64;
 
+super::simd::at_level!(
+    /// [`mix_chunk`] at a SIMD level.
+    fn mix_chunk_at(
+        rows: &[&[f32]],
+        coeffs: &[f64],
+        base: Option<(&[&[f32]], f64)>,
+        c0: usize,
+        outs: &mut [&mut [f32]],
+        acc: &mut [f64],
+    ) = mix_chunk
+);
+
 /// The output rows `outs` (one per row of C) over coordinates from `c0`; `acc` is scratch for
 /// the ragged tail.
 ///
 /// Each tile of [`TILE`] coordinates is accumulated in registers over every row with a
 /// non-zero coefficient, then rounded and stored once: no f64 scratch traffic per row. The
 /// sum per coordinate is the same as a row-by-row pass (base first, then rows in order).
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled into each SIMD level's function by `at_level!`.
+#[inline(always)]
 fn mix_chunk(
     rows: &[&[f32]],
     coeffs: &[f64],
@@ -144,6 +159,11 @@ static ZERO_TILE: [f32; TILE] = [0.0; TILE];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The primitive at the level the backend would run it at.
+    fn mix(rows: &[&[f32]], coeffs: &[f64], k: usize, base: Option<(&[&[f32]], f64)>, d: usize) -> Vec<f32> {
+        super::mix(crate::cpu::simd_level().unwrap(), rows, coeffs, k, base, d)
+    }
 
     fn naive(rows: &[Vec<f32>], coeffs: &[f64], k: usize, base: Option<(&[Vec<f32>], f64)>) -> Vec<f64> {
         let (n, d) = (rows.len(), rows[0].len());
@@ -244,10 +264,11 @@ mod tests {
         );
     }
 
-    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
+    /// otherwise skips.
     #[test]
-    fn generic_path_too() {
-        crate::cpu::generic_only(|| {
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(|| {
             matches_naive();
             zero_coefficients_leave_no_trace();
         });

@@ -5,9 +5,9 @@
 //! `center_dist.rs`, `mix.rs`); this file only holds the resident matrix type and the
 //! [`Kernels`] impl, which checks shapes (the rules of `kernels.rs`) and forwards. Uploading borrows the caller's [`Batch`], so nothing is copied.
 //!
-//! SIMD is chosen at run time: the inner chunk functions are compiled several times by the
-//! `multiversion` crate (AVX-512, AVX2+FMA, NEON, and a baseline), and the best one the
-//! running CPU supports is picked on first call. No `target-cpu=native` is needed.
+//! SIMD is chosen at run time ([`simd_level`]): the best level the CPU supports (AVX-512,
+//! AVX2+FMA or the baseline), capped by the `BYZAGG_SIMD` environment variable; the inner
+//! chunk functions are compiled at that level (`simd.rs`). No `target-cpu=native` is needed.
 //!
 //! Threads come from rayon's global pool; size it with `RAYON_NUM_THREADS` or
 //! `rayon::ThreadPoolBuilder` around the call.
@@ -16,31 +16,10 @@ mod center_dist;
 mod mix;
 mod order_stats;
 mod pairwise_dist;
+pub(crate) mod simd;
 mod write_row;
 
-#[cfg(test)]
-thread_local! {
-    /// Set by tests to run the generic code paths on a CPU that has the explicit SIMD ones.
-    static GENERIC_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the explicit-SIMD kernels (`*/avx512.rs`) may be chosen; always, outside tests.
-#[cfg(target_arch = "x86_64")]
-fn simd_allowed() -> bool {
-    #[cfg(test)]
-    return !GENERIC_ONLY.with(|g| g.get());
-    #[cfg(not(test))]
-    true
-}
-
-/// Runs `f` with the explicit-SIMD kernels turned off on this thread (the kernels choose
-/// their path on the calling thread), so tests cover the generic paths too.
-#[cfg(test)]
-fn generic_only(f: impl FnOnce()) {
-    GENERIC_ONLY.with(|g| g.set(true));
-    f();
-    GENERIC_ONLY.with(|g| g.set(false));
-}
+pub use simd::{SIMD_VAR, SimdLevel, simd_cap, simd_level};
 
 use crate::batch::Batch;
 use crate::error::Result;
@@ -164,7 +143,7 @@ impl Kernels for Cpu {
         stat: OrderStat,
     ) -> Result<HostRows<'static>> {
         shape::order_stats(self.shape(rows), weights.len())?;
-        let data = order_stats::order_stats(&rows.slices(), weights, stat)?;
+        let data = order_stats::order_stats(simd_level()?, &rows.slices(), weights, stat)?;
         Ok(HostRows::Owned {
             data,
             k: 1,
@@ -173,12 +152,16 @@ impl Kernels for Cpu {
     }
 
     fn pairwise_dist(&self, rows: &HostRows<'_>) -> Result<Vec<f64>> {
-        Ok(pairwise_dist::pairwise_dist(&rows.slices()))
+        Ok(pairwise_dist::pairwise_dist(simd_level()?, &rows.slices()))
     }
 
     fn center_dist(&self, rows: &HostRows<'_>, center: &HostRows<'_>) -> Result<Vec<f64>> {
         shape::center_dist(self.shape(rows), self.shape(center))?;
-        Ok(center_dist::center_dist(&rows.slices(), center.row(0)))
+        Ok(center_dist::center_dist(
+            simd_level()?,
+            &rows.slices(),
+            center.row(0),
+        ))
     }
 
     fn mix(
@@ -197,7 +180,7 @@ impl Kernels for Cpu {
         )?;
         let base_rows = base.map(|(b, scale)| (b.slices(), scale));
         let base_ref = base_rows.as_ref().map(|(b, s)| (b.as_slice(), *s));
-        let data = mix::mix(&rows.slices(), coeffs, k, base_ref, d);
+        let data = mix::mix(simd_level()?, &rows.slices(), coeffs, k, base_ref, d);
         Ok(HostRows::Owned { data, k, d })
     }
 }

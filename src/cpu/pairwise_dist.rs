@@ -21,8 +21,9 @@
 //! found non-finite is marked, its pairs are skipped from then on, and every entry touching it
 //! is `+inf`, its diagonal included. A finite row's diagonal is exactly 0.
 
-use multiversion::multiversion;
 use rayon::prelude::*;
+
+use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -37,14 +38,14 @@ const ACC: usize = 32;
 pub(super) const TINY: f32 = 1.262_177_4e-29; // 2^-96
 
 /// The `n x n` row-major matrix of squared distances between `rows`, all of one length.
-pub(super) fn pairwise_dist(rows: &[&[f32]]) -> Vec<f64> {
+pub(super) fn pairwise_dist(simd: SimdLevel, rows: &[&[f32]]) -> Vec<f64> {
     let n = rows.len();
     #[cfg(target_arch = "x86_64")]
-    if n > 1 && avx512::available() {
+    if n > 1 && simd == SimdLevel::Avx512 {
         return tiled(rows);
     }
     let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
-    let sums = pair_sums(rows, &pairs);
+    let sums = pair_sums(simd, rows, &pairs);
     let mut out = vec![0.0; n * n];
     for (i, bad) in sums.bad.iter().enumerate() {
         if *bad {
@@ -113,7 +114,7 @@ pub(super) struct PairSums {
 }
 
 /// The squared distance of every pair `(i, j)` of `rows` (all of one length), in f64.
-pub(super) fn pair_sums(rows: &[&[f32]], pairs: &[(usize, usize)]) -> PairSums {
+pub(super) fn pair_sums(simd: SimdLevel, rows: &[&[f32]], pairs: &[(usize, usize)]) -> PairSums {
     let d = rows.first().map_or(0, |r| r.len());
     let partials: Vec<PairSums> = (0..d.div_ceil(CHUNK))
         .into_par_iter()
@@ -123,7 +124,15 @@ pub(super) fn pair_sums(rows: &[&[f32]], pairs: &[(usize, usize)]) -> PairSums {
                 bad: vec![false; rows.len()],
             };
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
-            chunk_sums(rows, pairs, range.start, range.end, &mut part.sums, &mut part.bad);
+            chunk_sums_at(
+                simd,
+                rows,
+                pairs,
+                range.start,
+                range.end,
+                &mut part.sums,
+                &mut part.bad,
+            );
             part
         })
         .collect();
@@ -142,8 +151,21 @@ pub(super) fn pair_sums(rows: &[&[f32]], pairs: &[(usize, usize)]) -> PairSums {
     total
 }
 
+super::simd::at_level!(
+    /// [`chunk_sums`] at a SIMD level.
+    fn chunk_sums_at(
+        rows: &[&[f32]],
+        pairs: &[(usize, usize)],
+        c0: usize,
+        c1: usize,
+        sums: &mut [f64],
+        bad: &mut [bool],
+    ) = chunk_sums
+);
+
 /// Adds the pair sums over coordinates `c0..c1` into `sums` and marks non-finite rows.
-#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+/// Compiled into each SIMD level's function by `at_level!`.
+#[inline(always)]
 fn chunk_sums(
     rows: &[&[f32]],
     pairs: &[(usize, usize)],
@@ -225,6 +247,11 @@ pub(super) fn block_f64(x: &[f32], y: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The primitive at the level the backend would run it at.
+    fn pairwise_dist(rows: &[&[f32]]) -> Vec<f64> {
+        super::pairwise_dist(crate::cpu::simd_level().unwrap(), rows)
+    }
 
     /// Uniform test data in [0, 1) from the crate's SplitMix64, whose state is `state`.
     fn rng(state: &mut u64) -> f64 {
@@ -313,10 +340,11 @@ mod tests {
         assert!((got[1] - want).abs() <= 1e-6 * want, "{}", got[1]);
     }
 
-    /// The same tests through the generic path, which a CPU with AVX-512 otherwise skips.
+    /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
+    /// otherwise skips.
     #[test]
-    fn generic_path_too() {
-        crate::cpu::generic_only(|| {
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(|| {
             matches_naive();
             non_finite_rows_are_infinitely_far();
             huge_finite_values_do_not_overflow();

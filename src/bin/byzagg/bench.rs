@@ -125,8 +125,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Error> {
     }
     let machine = Machine::here();
     print(&format!(
-        "machine: {}, {} CPUs, {} rayon threads\n",
-        machine.cpu, machine.cpus, machine.threads
+        "machine: {}, {} CPUs, {} rayon threads, SIMD {}\n",
+        machine.cpu, machine.cpus, machine.threads, machine.simd
     ));
     let total = config.jobs.len() * config.backends.len() * config.ns.len() * config.ds.len();
     let bar = indicatif::ProgressBar::new(total as u64);

@@ -1,5 +1,5 @@
 //! `byzagg devices`: which backends can run here, and why not (CUDA devices and NVRTC too,
-//! the wgpu adapters, the CPU's threads and SIMD level).
+//! the wgpu adapters, the CPU's threads and SIMD level, and the `BYZAGG_SIMD` cap).
 
 use std::fmt::Write as _;
 
@@ -43,33 +43,17 @@ pub(crate) fn list() -> String {
     text
 }
 
-/// The SIMD instruction sets this CPU offers, detected at run time.
+/// The SIMD level the CPU backend runs at, what the CPU offers, and the `BYZAGG_SIMD` cap
+/// (or why its value is refused).
 fn simd_level() -> String {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut found = Vec::new();
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            found.push("avx512f");
+    use byzagg::cpu::{SIMD_VAR, SimdLevel, simd_cap, simd_level};
+    let detected = SimdLevel::detected();
+    match (simd_level(), simd_cap()) {
+        (Ok(level), Ok(None)) => format!("{level} (the CPU's best; {SIMD_VAR} unset)"),
+        (Ok(level), Ok(Some(cap))) => {
+            format!("{level} (capped by {SIMD_VAR}={cap}; the CPU offers {detected})")
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            found.push("avx2");
-        }
-        if std::arch::is_x86_feature_detected!("fma") {
-            found.push("fma");
-        }
-        if found.is_empty() {
-            "sse2 (x86_64 baseline)".to_string()
-        } else {
-            found.join(" ")
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        "neon".to_string()
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        "none detected (scalar code)".to_string()
+        (Err(e), _) | (_, Err(e)) => format!("{detected} offered, but the cap is refused: {}", reason(&e)),
     }
 }
 

@@ -21,11 +21,6 @@ use super::Partial;
 /// Rows handled together.
 const R: usize = 4;
 
-/// Whether this CPU runs [`chunk`].
-pub(super) fn available() -> bool {
-    crate::cpu::simd_allowed() && is_x86_feature_detected!("avx512f")
-}
-
 /// Adds the sums over coordinates `c0..c1` into `part`.
 ///
 /// # Safety

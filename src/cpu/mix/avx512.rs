@@ -17,11 +17,6 @@ const TILE: usize = 64;
 /// How far ahead of the tile each row is prefetched, in values.
 const PREFETCH: usize = 1024;
 
-/// Whether this CPU runs [`chunk`].
-pub(super) fn available() -> bool {
-    crate::cpu::simd_allowed() && is_x86_feature_detected!("avx512f")
-}
-
 /// The output rows `outs` (one per row of C, each of the chunk's length) over coordinates
 /// from `c0`; `coeffs` is `k x n` row-major; `base` as in the parent.
 ///

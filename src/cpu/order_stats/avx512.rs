@@ -23,7 +23,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{Pick, ZERO_KEY, midpoint, value, zero_of_rank};
+use super::uniform::{Pick, zero_of_rank};
+use super::{ZERO_KEY, midpoint, value};
 
 /// Coordinates per block: one zmm register of u32 keys.
 const LANES: usize = 16;
@@ -100,7 +101,7 @@ impl<const N: usize> Nets<N> {
     /// The full sort (trimmed mean).
     pub(super) const FULL: Net = batcher(N, None);
     /// Pruned to the median's ranks.
-    const MEDIAN: Net = batcher(N, Some(((N - 1) / 2, N / 2)));
+    pub(super) const MEDIAN: Net = batcher(N, Some(((N - 1) / 2, N / 2)));
 }
 
 /// Expands `$body!(i)` for i in `0..MAX_CMP` (9 x 8 x 8 = 576), each `i` a constant.
@@ -162,7 +163,7 @@ pub(super) fn keys16(v: __m512) -> (__m512i, __mmask16) {
 /// The values of 16 keys (see `value` in the parent), as two halves in f64.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
-fn values_f64(k: __m512i) -> (__m512d, __m512d) {
+pub(super) fn values_f64(k: __m512i) -> (__m512d, __m512d) {
     let top = _mm512_set1_epi32(ZERO_KEY as i32);
     let not_sign = _mm512_andnot_si512(_mm512_srai_epi32::<31>(k), _mm512_set1_epi32(-1));
     let v = _mm512_castsi512_ps(_mm512_xor_si512(k, _mm512_or_si512(not_sign, top)));
@@ -175,7 +176,7 @@ fn values_f64(k: __m512i) -> (__m512d, __m512d) {
 /// Two halves in f64 rounded to 16 f32.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
-fn to_f32(lo: __m512d, hi: __m512d) -> __m512 {
+pub(super) fn to_f32(lo: __m512d, hi: __m512d) -> __m512 {
     _mm512_insertf32x8::<1>(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi))
 }
 
@@ -289,14 +290,14 @@ pub(super) unsafe fn chunk<const N: usize, const MEDIAN: bool>(
 }
 
 /// Cold: the block holds a -0.0, so a zero median takes its sign from row order, as in the
-/// generic path; `r` holds the block's results.
+/// generic path; `r` holds the block's results (also used by `avx2.rs`).
 #[cold]
 #[inline(never)]
-fn zero_median(
+pub(super) fn zero_median(
     rows: &[&[f32]],
     c: usize,
     (a, b): (usize, usize),
-    (ka, kb): (&[u32; LANES], &[u32; LANES]),
+    (ka, kb): (&[u32], &[u32]),
     r: &mut [f32],
 ) {
     for (l, r) in r.iter_mut().enumerate() {
@@ -311,14 +312,6 @@ fn zero_median(
             *r = midpoint(at(a, ka[l]), at(b, kb[l]));
         }
     }
-}
-
-/// Whether this CPU runs [`chunk`].
-pub(super) fn available() -> bool {
-    crate::cpu::simd_allowed()
-        && is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512dq")
 }
 
 /// The instance of [`chunk`] for `m` rows and the rule, if one is built for them: a function

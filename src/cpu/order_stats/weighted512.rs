@@ -122,31 +122,38 @@ fn values(w: __m512i) -> __m512d {
 ///
 /// # Safety
 ///
-/// Every slot in `sorted` indexes `table`, and `sorted` has at most 32 rows.
+/// Every slot in `sorted` indexes `table`, and `sorted` has at most 64 rows.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
 unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
     let m = sorted.len();
-    assert!(m <= 32);
+    assert!(m <= 64);
     // SAFETY: `sorted[r]` (index checked) is one row of 8 u64, exactly the 64 bytes an
     // unaligned 512-bit load reads; AVX-512 F is enabled on this function.
     let load = |r: usize| unsafe { _mm512_loadu_si512(sorted[r].as_ptr().cast()) };
-    // The weights as 4 registers of 8 (m <= 32): a lookup is two permutes and a blend on
-    // the low 5 bits of the slot, no gather.
-    let mut padded = [0.0f64; 32];
+    // The weights as up to 8 registers of 8 (m <= 64): a lookup is one permute per pair of
+    // registers (the slot's low 4 bits) and blends on bits 4 and 5, no gather.
+    let mut padded = [0.0f64; 64];
     for (p, w) in padded.iter_mut().zip(table) {
         *p = *w;
     }
     // SAFETY: `padded` holds 32 f64.
-    let t: [__m512d; 4] = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
-    let bit4 = _mm512_set1_epi64(16);
+    let t: [__m512d; 8] = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
+    let (bit4, bit5) = (_mm512_set1_epi64(16), _mm512_set1_epi64(32));
     let weight = |w: __m512i| {
         let a = _mm512_permutex2var_pd(t[0], w, t[1]);
         if m <= 16 {
             return a;
         }
         let b = _mm512_permutex2var_pd(t[2], w, t[3]);
-        _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b)
+        let low = _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b);
+        if m <= 32 {
+            return low;
+        }
+        let c = _mm512_permutex2var_pd(t[4], w, t[5]);
+        let d = _mm512_permutex2var_pd(t[6], w, t[7]);
+        let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
+        _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
     };
     match *reduce {
         Reduce::Median { total } => {
@@ -205,7 +212,7 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
         Reduce::MeaMed { total, keep, eps } => {
             // The window walk branches on the values: lane by lane, over the sorted pairs.
             let res: [f32; LANES] = std::array::from_fn(|l| {
-                super::meamed(
+                super::reduce::meamed(
                     m,
                     total,
                     keep,
@@ -218,11 +225,6 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
             unsafe { _mm256_loadu_ps(res.as_ptr()) }
         }
     }
-}
-
-/// Whether this CPU runs [`chunk`].
-pub(super) fn available() -> bool {
-    super::avx512::available() && is_x86_feature_detected!("avx512vl")
 }
 
 /// The instance of [`chunk`] for `m` rows, if one is built.
@@ -238,5 +240,5 @@ pub(super) fn select(m: usize) -> Option<ChunkFn> {
             }
         };
     }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32)
+    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
 }

@@ -24,11 +24,6 @@ use super::{BLOCK, TINY, block_f64, block_finite};
 /// Rows per tile side.
 const T: usize = 4;
 
-/// Whether this CPU runs [`chunk_matrix`].
-pub(super) fn available() -> bool {
-    crate::cpu::simd_allowed() && is_x86_feature_detected!("avx512f")
-}
-
 /// Adds the squared distances over coordinates `c0..c1` into `sums` (`n x n`, row-major,
 /// only entries `i < j` written) and marks non-finite rows in `bad`.
 ///
