@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu-check.sh: the whole CUDA check on a GPU machine, in one run (issue #4).
+# gpu-check.sh: the whole GPU check on a GPU machine, in one run.
 #
 # The GPU machines have an NVIDIA driver, CUDA 13.0 and PyTorch, but no Rust toolchain and no
 # network. So the byzagg binary is built elsewhere and carried in the ignored folder gpu-bin/:
