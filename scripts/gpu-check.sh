@@ -128,15 +128,21 @@ step "bench-resident-n$RESIDENT_N-d$RESIDENT_D" env WGPU_BACKEND=vulkan "$BIN" b
     --rule mean --rule cwmed --rule cwtm --rule krum --rule gm --rule 'ctma(cwmed)' \
     --json "$OUT/bench-resident-n$RESIDENT_N-d$RESIDENT_D.json"
 
-# byzagg.torch.distributed over NCCL, one rank per GPU, where there are two GPUs or more and the
-# Python wheel was carried (`pip wheel ./python --no-deps -w gpu-bin` on the build machine).
+# The Python package on the GPU, where its wheel was carried (`pip wheel ./python --no-deps -w
+# gpu-bin` on the build machine): CUDA tensors read in place, then byzagg.torch.distributed
+# over NCCL, one rank per GPU, where there are two GPUs or more.
 WHEEL=$(ls gpu-bin/byzagg-*.whl 2>/dev/null | head -n 1)
 GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-if [ -n "$WHEEL" ] && [ "$GPUS" -ge 2 ]; then
-    SITE="$OUT/site"
-    step nccl sh -c "python3 -m pip install --quiet --no-deps --target '$SITE' '$WHEEL' && python3 scripts/nccl_check.py '$SITE'"
+SITE="$OUT/site"
+if [ -n "$WHEEL" ] && python3 -m pip install --quiet --no-deps --target "$SITE" "$WHEEL"; then
+    step torch-cuda python3 scripts/torch_cuda_check.py "$SITE"
+    if [ "$GPUS" -ge 2 ]; then
+        step nccl python3 scripts/nccl_check.py "$SITE"
+    else
+        echo "skipped nccl ($GPUS GPU)" >> "$STATUS"
+    fi
 else
-    echo "skipped nccl ($GPUS GPU(s); wheel: ${WHEEL:-none})" >> "$STATUS"
+    echo "skipped torch-cuda and nccl (no wheel in gpu-bin/ or it did not install)" >> "$STATUS"
 fi
 
 # The training server with the workers' latest vectors resident on the device (d values up per
