@@ -1,0 +1,417 @@
+//! The exact subset searches of MDA and SMEA (SPEC 4.8), on the host over the n x n squared
+//! distances of the `pairwise_dist` primitive: no d-sized work per subset.
+//!
+//! Both pick a *mass vector* `m` (`0 <= m_i <= w_i`, `sum m_i = T = (1 - lambda) W`) and
+//! output `sum m_i x_i / T`. With integer weights a mass vector is a sub-multiset of the
+//! multiset in which row i appears `w_i` times. Among optimal mass vectors both take the
+//! lexicographically largest `(m_0, m_1, ...)`: for integer weights that is the
+//! lexicographically first combination of copies, the one that the published rules'
+//! `itertools.combinations` loop keeps (it replaces its best only on a strictly smaller value).
+//!
+//! A row with a non-finite value has distance `+inf` to every row, itself included (SPEC 3),
+//! so a subset holding it has infinite diameter and infinite covariance. Rows of weight 0
+//! take no part.
+
+use crate::contract::MASS_EPS;
+use crate::error::{Error, Result};
+use crate::gram;
+
+/// The largest n that `mda` accepts. The search is a branch and bound over 64-bit row sets;
+/// at n = 64 with lambda near 1/2 and adversarial distances it may take seconds, at n <= 32
+/// it takes milliseconds (docs/PERFORMANCE.md).
+pub const MDA_MAX_N: usize = 64;
+
+/// The largest n that `smea` accepts. SMEA's objective has no monotone structure to bound
+/// with beyond pairs, so the search visits up to C(n, lambda n) subsets, each costing a
+/// k x k eigenvalue: about a second at n = 24 and f = 6 (docs/PERFORMANCE.md).
+pub const SMEA_MAX_N: usize = 24;
+
+/// An error naming n and the limit when a subset rule is asked for more rows than its
+/// exact search allows.
+pub(crate) fn check_n(rule: &str, n: usize, limit: usize) -> Result<()> {
+    if n > limit {
+        return Err(Error::invalid(
+            "n",
+            n,
+            format!(
+                "{rule} searches subsets exactly and accepts at most n = {limit} rows; \
+                 use a rule that scales (ctma, krum, gm) or aggregate in groups"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The distance between rows i and j, NaN read as `+inf` (a non-finite row is infinitely far).
+fn far(dist: &[f64], n: usize, i: usize, j: usize) -> f64 {
+    let v = dist[i * n + j];
+    if v.is_nan() { f64::INFINITY } else { v }
+}
+
+/// Whether mass vector `a` is lexicographically larger than `b`.
+fn lex_greater(a: &[f64], b: &[f64]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x > y;
+        }
+    }
+    false
+}
+
+/// MDA's masses: among mass vectors of total `(1 - lambda) W` whose rows of positive mass
+/// are pairwise within the least possible distance (the diameter), the lexicographically
+/// largest.
+///
+/// The least diameter is found by bisection over the distinct pairwise distances: a
+/// diameter D is feasible when the rows to leave out (mass at most `W - T`) cover every pair
+/// farther apart than D, a weighted vertex cover solved by branch and bound. The
+/// lexicographically largest vector then takes rows in index order, each whenever the rows
+/// taken so far can still be completed to a feasible subset.
+pub(crate) fn mda_masses(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
+    let n = w.len();
+    debug_assert!(n <= MDA_MAX_N);
+    let total: f64 = w.iter().sum();
+    let eps = MASS_EPS * total;
+    let target = (1.0 - lambda) * total;
+    let slack = total - target + eps;
+    let live: u64 = (0..n).filter(|&i| w[i] > 0.0).fold(0, |m, i| m | 1 << i);
+    let mut diameters: Vec<f64> = vec![0.0];
+    for i in 0..n {
+        for j in i..n {
+            if live >> i & 1 == 1 && live >> j & 1 == 1 {
+                diameters.push(far(dist, n, i, j));
+            }
+        }
+    }
+    diameters.sort_by(f64::total_cmp);
+    diameters.dedup();
+    let search = |d: f64| Cover::new(dist, w, live, d, slack);
+    // The largest candidate keeps every row: always feasible, as W >= T.
+    let (mut lo, mut hi) = (0, diameters.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if search(diameters[mid]).feasible(0, 0) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let cover = search(diameters[lo]);
+    let (mut kept, mut dropped) = (0u64, 0u64);
+    let mut masses = vec![0.0; n];
+    let mut left = target;
+    for i in (0..n).filter(|&i| live >> i & 1 == 1) {
+        if left <= eps {
+            break;
+        }
+        if cover.feasible(kept | 1 << i, dropped) {
+            kept |= 1 << i;
+            masses[i] = w[i].min(left);
+            left -= masses[i];
+        } else {
+            dropped |= 1 << i;
+        }
+    }
+    masses
+}
+
+/// The conflict graph of one candidate diameter: rows farther apart than it cannot both stay.
+struct Cover<'a> {
+    w: &'a [f64],
+    live: u64,
+    /// Bit j of `conflict[i]`: rows i and j are farther apart than the diameter (bit i: row i
+    /// is non-finite, farther than any finite diameter from itself).
+    conflict: Vec<u64>,
+    /// Mass that may be left out: `W - T` plus the mass tolerance.
+    slack: f64,
+}
+
+impl<'a> Cover<'a> {
+    fn new(dist: &[f64], w: &'a [f64], live: u64, diameter: f64, slack: f64) -> Self {
+        let n = w.len();
+        let conflict = (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| live >> j & 1 == 1 && far(dist, n, i, j) > diameter)
+                    .fold(0, |m, j| m | 1 << j)
+            })
+            .collect();
+        Cover {
+            w,
+            live,
+            conflict,
+            slack,
+        }
+    }
+
+    fn mass(&self, set: u64) -> f64 {
+        bits(set).map(|i| self.w[i]).sum()
+    }
+
+    /// Whether a subset of mass `>= T` keeps every row of `kept`, none of `dropped`, and no
+    /// pair in conflict.
+    fn feasible(&self, kept: u64, dropped: u64) -> bool {
+        let mut out = dropped;
+        for i in bits(kept) {
+            out |= self.conflict[i];
+        }
+        if out & kept != 0 {
+            return false;
+        }
+        // A row in conflict with itself (non-finite) must go too.
+        for i in bits(self.live & !kept & !out) {
+            if self.conflict[i] >> i & 1 == 1 {
+                out |= 1 << i;
+            }
+        }
+        let cost = self.mass(out & self.live);
+        cost <= self.slack && self.cover(self.live & !kept & !out, self.slack - cost)
+    }
+
+    /// Whether rows of `free` weighing at most `budget` cover every conflict inside `free`.
+    fn cover(&self, free: u64, budget: f64) -> bool {
+        let degree = |i: usize| (self.conflict[i] & free).count_ones();
+        let Some(v) = bits(free).max_by_key(|&i| (degree(i), std::cmp::Reverse(i))) else {
+            return true;
+        };
+        if degree(v) == 0 {
+            return true;
+        }
+        // A greedy matching: each matched pair needs one of its rows left out.
+        let (mut unmatched, mut bound) = (free, 0.0);
+        for i in bits(free) {
+            if unmatched >> i & 1 == 0 {
+                continue;
+            }
+            let partners = self.conflict[i] & unmatched & !(1 << i);
+            if partners != 0 {
+                let j = partners.trailing_zeros() as usize;
+                unmatched &= !(1 << i | 1 << j);
+                bound += self.w[i].min(self.w[j]);
+            }
+        }
+        if bound > budget {
+            return false;
+        }
+        // Either v goes, or it stays and every row in conflict with it goes.
+        let rest = free & !(1 << v);
+        if self.w[v] <= budget && self.cover(rest, budget - self.w[v]) {
+            return true;
+        }
+        let neighbours = self.conflict[v] & rest;
+        let cost = self.mass(neighbours);
+        cost <= budget && self.cover(rest & !neighbours, budget - cost)
+    }
+}
+
+/// The indices of the set bits, lowest first.
+fn bits(mut set: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (set != 0).then(|| {
+            let i = set.trailing_zeros() as usize;
+            set &= set - 1;
+            i
+        })
+    })
+}
+
+/// SMEA's masses: among the mass vectors of total `T = (1 - lambda) W` that give every row
+/// its whole weight or nothing, except at most one row given part of it, the one whose
+/// weighted covariance has the least top eigenvalue; ties to the lexicographically largest.
+///
+/// Depth-first over the rows (whole, in part, left out), pruned by mass and by a lower bound
+/// that holds for every completion: a covariance of total mass T holding rows a and b whole
+/// has top eigenvalue at least `w_a w_b / (w_a + w_b) * dist_ab / T` (the scatter matrix only
+/// grows as mass is added). Each complete candidate costs one k x k eigenvalue of its
+/// centered Gram matrix.
+pub(crate) fn smea_masses(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
+    let n = w.len();
+    let total: f64 = w.iter().sum();
+    let eps = MASS_EPS * total;
+    let target = (1.0 - lambda) * total;
+    let live: Vec<usize> = (0..n).filter(|&i| w[i] > 0.0).collect();
+    let finite = |i: usize| dist[i * n + i] == 0.0;
+    let finite_mass: f64 = live.iter().filter(|&&i| finite(i)).map(|&i| w[i]).sum();
+    if finite_mass < target - eps {
+        // Every candidate holds a non-finite row: all tie at +inf, and the lexicographically
+        // largest is the prefix of mass T in index order.
+        return index_prefix(w, target, eps);
+    }
+    let mut suffix = vec![0.0; live.len() + 1];
+    for p in (0..live.len()).rev() {
+        suffix[p] = suffix[p + 1] + w[live[p]];
+    }
+    let mut search = SmeaSearch {
+        dist,
+        n,
+        w,
+        target,
+        eps,
+        live,
+        suffix,
+        whole: Vec::new(),
+        partial: None,
+        best: f64::INFINITY,
+        best_masses: Vec::new(),
+    };
+    search.visit(0, 0.0, 0.0);
+    search.best_masses
+}
+
+/// The prefix of mass `target` in index order (rows of weight 0 skipped).
+fn index_prefix(w: &[f64], target: f64, eps: f64) -> Vec<f64> {
+    let mut masses = vec![0.0; w.len()];
+    let mut left = target;
+    for (i, &wi) in w.iter().enumerate() {
+        if left <= eps {
+            break;
+        }
+        if wi > 0.0 {
+            masses[i] = wi.min(left);
+            left -= masses[i];
+        }
+    }
+    masses
+}
+
+struct SmeaSearch<'a> {
+    dist: &'a [f64],
+    n: usize,
+    w: &'a [f64],
+    target: f64,
+    eps: f64,
+    /// The rows of positive weight, in index order.
+    live: Vec<usize>,
+    /// `suffix[p]`: the weight of `live[p..]`.
+    suffix: Vec<f64>,
+    whole: Vec<usize>,
+    partial: Option<usize>,
+    best: f64,
+    best_masses: Vec<f64>,
+}
+
+impl SmeaSearch<'_> {
+    /// Decides `live[pos..]`, with `mass` already taken whole and `bound` a lower bound on the
+    /// top eigenvalue of any completion.
+    fn visit(&mut self, pos: usize, mass: f64, bound: f64) {
+        if bound > self.best * (1.0 + 1e-9) {
+            return;
+        }
+        let partial_weight = self.partial.map_or(0.0, |p| self.w[p]);
+        if pos == self.live.len() {
+            self.evaluate(mass);
+            return;
+        }
+        // Even everything left (and the partial row whole) cannot reach T.
+        if mass + partial_weight + self.suffix[pos] < self.target - self.eps {
+            return;
+        }
+        let i = self.live[pos];
+        let wi = self.w[i];
+        if mass + wi <= self.target + self.eps {
+            let mut b = bound;
+            for &j in &self.whole {
+                let pair = wi * self.w[j] / (wi + self.w[j]) * far(self.dist, self.n, i, j);
+                b = b.max(pair / self.target);
+            }
+            if self.dist[i * self.n + i] != 0.0 {
+                b = f64::INFINITY;
+            }
+            self.whole.push(i);
+            self.visit(pos + 1, mass + wi, b);
+            self.whole.pop();
+        }
+        if self.partial.is_none() && mass < self.target - self.eps {
+            self.partial = Some(i);
+            let b = if self.dist[i * self.n + i] != 0.0 {
+                f64::INFINITY
+            } else {
+                bound
+            };
+            self.visit(pos + 1, mass, b);
+            self.partial = None;
+        }
+        self.visit(pos + 1, mass, bound);
+    }
+
+    /// Scores the candidate of the current whole rows and partial row, if it is one.
+    fn evaluate(&mut self, mass: f64) {
+        let (target, eps) = (self.target, self.eps);
+        let mut idx = self.whole.clone();
+        let mut m: Vec<f64> = idx.iter().map(|&i| self.w[i]).collect();
+        match self.partial {
+            None if (mass - target).abs() <= eps => {}
+            Some(p) if mass < target - eps && mass + self.w[p] > target + eps => {
+                idx.push(p);
+                m.push(target - mass);
+            }
+            _ => return,
+        }
+        let n = self.n;
+        let value = if idx.iter().any(|&i| self.dist[i * n + i] != 0.0) {
+            f64::INFINITY
+        } else {
+            let mut g = gram::centered_gram(self.dist, n, &idx, &m);
+            gram::scale_by_masses(&mut g, &m);
+            gram::top_eigenvalue(&g, idx.len()).max(0.0) / m.iter().sum::<f64>()
+        };
+        let mut masses = vec![0.0; n];
+        for (&i, &mi) in idx.iter().zip(&m) {
+            masses[i] = mi;
+        }
+        if self.best_masses.is_empty()
+            || value < self.best
+            || (value == self.best && lex_greater(&masses, &self.best_masses))
+        {
+            self.best = value;
+            self.best_masses = masses;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Squared distances of points on a line.
+    fn line(xs: &[f64]) -> Vec<f64> {
+        xs.iter()
+            .flat_map(|a| xs.iter().map(move |b| (a - b) * (a - b)))
+            .collect()
+    }
+
+    #[test]
+    fn mda_keeps_the_tightest_cluster() {
+        // 0, 1, 2, 10, 11: f = 2 keeps {0, 1, 2} (diameter 2).
+        let dist = line(&[0.0, 1.0, 2.0, 10.0, 11.0]);
+        assert_eq!(mda_masses(&dist, &[1.0; 5], 0.4), vec![1.0, 1.0, 1.0, 0.0, 0.0]);
+        // Weights 1, 1, 1, 2, 2 (W = 7), T = 5: the rows at 10 and 11 weigh 4, and adding
+        // the row at 2 gives diameter 9^2 = 81, less than any set holding 0 or 1 and 10.
+        let m = mda_masses(&dist, &[1.0, 1.0, 1.0, 2.0, 2.0], 2.0 / 7.0);
+        assert_eq!(m, vec![0.0, 0.0, 1.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn mda_leaves_non_finite_rows_out() {
+        let mut dist = line(&[0.0, 1.0, 5.0, 2.0]);
+        for j in 0..4 {
+            dist[2 * 4 + j] = f64::INFINITY;
+            dist[j * 4 + 2] = f64::INFINITY;
+        }
+        assert_eq!(mda_masses(&dist, &[1.0; 4], 0.25), vec![1.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn smea_prefers_the_least_spread() {
+        // 0, 1, 2, 10: f = 1 drops 10 (variance 2/3, against 16.7 or more with 10 in).
+        let dist = line(&[0.0, 1.0, 2.0, 10.0]);
+        assert_eq!(smea_masses(&dist, &[1.0; 4], 0.25), vec![1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn limits_are_errors_naming_n() {
+        let err = check_n("mda", 65, MDA_MAX_N).unwrap_err().to_string();
+        assert!(err.contains("n = 65") && err.contains("64"), "{err}");
+        assert!(check_n("smea", SMEA_MAX_N, SMEA_MAX_N).is_ok());
+    }
+}
