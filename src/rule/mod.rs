@@ -218,9 +218,10 @@ pub enum Rule {
     /// with the eigenvalue exact (ByzFL takes one power step from a random vector). With
     /// integer weights this is the rule on the multiset whenever the best sub-multiset takes
     /// all or none of the copies of every row but one, which always holds in one dimension
-    /// (a variance is concave in the masses); in more dimensions a sub-multiset that splits
-    /// two rows can score lower, and the multiset rule may pick it where this one cannot, the
-    /// documented exception to SPEC section 2. The eigenvalues come from k x k Gram matrices
+    /// (a variance is concave in the masses). In more dimensions the top eigenvalue is a
+    /// maximum of such concave functions and a sub-multiset splitting two rows is not ruled
+    /// out as the optimum, so there the multiset reading is not promised: the documented
+    /// exception to SPEC section 2. The eigenvalues come from k x k Gram matrices
     /// of the n x n distances, no d-sized work per subset; n is limited to
     /// [`SMEA_MAX_N`](crate::SMEA_MAX_N).
     Smea {
