@@ -66,10 +66,100 @@ pub(crate) fn top_eigen(a: &[f64], k: usize) -> (f64, Vec<f64>) {
     (values[top], v)
 }
 
-/// The largest eigenvalue of the symmetric k x k matrix `a` (see [`top_eigen`]).
+/// The largest eigenvalue of the symmetric k x k matrix `a`, exact to rounding: a Householder
+/// reduction to tridiagonal form (backward stable, about `4/3 k^3` flops), then bisection on
+/// its Sturm sequence down to the spacing of doubles. Several times cheaper than the
+/// rotations of [`top_eigen`] when the eigenvector is not needed (SMEA scores thousands of
+/// subsets this way).
 pub(crate) fn top_eigenvalue(a: &[f64], k: usize) -> f64 {
-    let (values, _) = jacobi(a, k, false);
-    values.into_iter().fold(f64::NEG_INFINITY, f64::max)
+    if k == 0 {
+        return 0.0;
+    }
+    let (diag, off) = tridiagonal(a, k);
+    // Gershgorin bounds on the spectrum.
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for i in 0..k {
+        let left = if i > 0 { off[i - 1].abs() } else { 0.0 };
+        let right = off.get(i).map_or(0.0, |e| e.abs());
+        lo = lo.min(diag[i] - left - right);
+        hi = hi.max(diag[i] + left + right);
+    }
+    // How many eigenvalues lie below x (the negative pivots of T - x I).
+    let below = |x: f64| {
+        let mut count = 0;
+        let mut q = 1.0;
+        for i in 0..k {
+            let coupling = if i > 0 { off[i - 1] * off[i - 1] / q } else { 0.0 };
+            q = diag[i] - x - coupling;
+            if q == 0.0 {
+                q = -f64::EPSILON * (x.abs() + f64::MIN_POSITIVE);
+            }
+            if q < 0.0 {
+                count += 1;
+            }
+        }
+        count
+    };
+    // Halving the interval until no double lies strictly inside (at most ~2100 steps from
+    // any Gershgorin interval of doubles, far fewer in practice).
+    loop {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if below(mid) == k {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// The diagonal and off-diagonal of a tridiagonal matrix similar to the symmetric k x k `a`
+/// (Householder reflections `I - 2 v v^T` applied from both sides, column by column).
+fn tridiagonal(a: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; k];
+    let mut q = vec![0.0; k];
+    for j in 0..k.saturating_sub(2) {
+        let norm = (j + 1..k)
+            .map(|i| a[i * k + j] * a[i * k + j])
+            .sum::<f64>()
+            .sqrt();
+        if norm == 0.0 {
+            continue;
+        }
+        let x0 = a[(j + 1) * k + j];
+        let alpha = if x0 > 0.0 { -norm } else { norm };
+        v.iter_mut().for_each(|x| *x = 0.0);
+        for i in j + 1..k {
+            v[i] = a[i * k + j];
+        }
+        v[j + 1] -= alpha;
+        let vnorm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if vnorm == 0.0 {
+            continue;
+        }
+        v.iter_mut().for_each(|x| *x /= vnorm);
+        // A <- A - 2 v q^T - 2 q v^T with p = A v and q = p - (v . p) v.
+        for (r, qr) in q.iter_mut().enumerate() {
+            *qr = (j + 1..k).map(|c| a[r * k + c] * v[c]).sum();
+        }
+        let vp: f64 = v.iter().zip(&q).map(|(x, y)| x * y).sum();
+        for (qi, vi) in q.iter_mut().zip(&v) {
+            *qi -= vp * vi;
+        }
+        for r in j..k {
+            for c in j..k {
+                a[r * k + c] -= 2.0 * (v[r] * q[c] + q[r] * v[c]);
+            }
+        }
+    }
+    let diag = (0..k).map(|i| a[i * k + i]).collect();
+    let off = (0..k.saturating_sub(1)).map(|i| a[(i + 1) * k + i]).collect();
+    (diag, off)
 }
 
 /// Cyclic Jacobi: the eigenvalues (the diagonal once the rotations converge) and, if asked,
@@ -142,11 +232,18 @@ mod tests {
             (v[0].abs() - 0.5f64.sqrt()).abs() < 1e-14 && (v[0] - v[1]).abs() < 1e-14,
             "{v:?}"
         );
-        // A diagonal matrix is already converged.
-        assert_eq!(
-            top_eigenvalue(&[1.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 2.0], 3),
-            5.0
-        );
+        // A diagonal matrix.
+        let top = top_eigenvalue(&[1.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 2.0], 3);
+        assert!((top - 5.0).abs() <= 1e-15 * 5.0, "{top}");
+        // The two solvers agree on a dense matrix (A = B B^T for a fixed B).
+        let k = 6;
+        let b: Vec<f64> = (0..k * k).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0).collect();
+        let a: Vec<f64> = (0..k * k)
+            .map(|ij| (0..k).map(|c| b[ij / k * k + c] * b[ij % k * k + c]).sum())
+            .collect();
+        let (jacobi, _) = top_eigen(&a, k);
+        let sturm = top_eigenvalue(&a, k);
+        assert!((jacobi - sturm).abs() <= 1e-12 * jacobi, "{jacobi} vs {sturm}");
     }
 
     #[test]

@@ -253,7 +253,13 @@ pub(crate) fn smea_masses(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
         partial: None,
         best: f64::INFINITY,
         best_masses: Vec::new(),
+        partials: true,
+        along: Vec::new(),
     };
+    let first = w[search.live[0]];
+    let copies = target / first;
+    search.partials =
+        !(search.live.iter().all(|&i| w[i] == first) && (copies - copies.round()).abs() * first <= eps);
     search.visit(0, 0.0, 0.0);
     search.best_masses
 }
@@ -288,13 +294,89 @@ struct SmeaSearch<'a> {
     partial: Option<usize>,
     best: f64,
     best_masses: Vec<f64>,
+    /// Whether a candidate may hold a row in part (not when every weight is equal and T is a
+    /// whole number of them: then no whole mass falls strictly between T - w and T).
+    partials: bool,
+    /// `(x_i - mu) . v` for every row, with `v` the top eigenvector of the best candidate's
+    /// covariance and `mu` its mean (empty before one with a positive top eigenvalue): the
+    /// variance of any candidate along `v` is a lower bound on its top eigenvalue.
+    along: Vec<f64>,
 }
 
 impl SmeaSearch<'_> {
+    /// The mass-weighted scatter along the best direction of `rows` with masses `m`, over T:
+    /// a lower bound on the top eigenvalue of every candidate holding them (Welford's update,
+    /// stable where the projections are large).
+    fn along_bound(&self, rows: impl Iterator<Item = (usize, f64)>) -> f64 {
+        if self.along.is_empty() {
+            return 0.0;
+        }
+        let (mut weight, mut mean, mut scatter) = (0.0, 0.0, 0.0);
+        for (i, m) in rows {
+            let p = self.along[i];
+            let next = weight + m;
+            let delta = p - mean;
+            mean += delta * m / next;
+            scatter += m * weight / next * delta * delta;
+            weight = next;
+        }
+        scatter / self.target
+    }
+
+    /// Whether `value` cannot beat or tie the best (with room for rounding).
+    fn beaten(&self, value: f64) -> bool {
+        value > self.best * (1.0 + 1e-9)
+    }
+
+    /// Makes the candidate of rows `idx` with masses `m` (top eigenvalue `value`) the best and
+    /// points the direction bound along its top eigenvector.
+    fn set_best(&mut self, value: f64, masses: Vec<f64>, idx: &[usize], m: &[f64]) {
+        self.best = value;
+        self.best_masses = masses;
+        self.along.clear();
+        if !(value.is_finite() && value > 0.0) {
+            return;
+        }
+        let (n, k) = (self.n, idx.len());
+        let total: f64 = m.iter().sum();
+        let g = gram::centered_gram(self.dist, n, idx, m);
+        let mut scaled = g;
+        gram::scale_by_masses(&mut scaled, m);
+        let (top, u) = gram::top_eigen(&scaled, k);
+        if top <= 0.0 {
+            return;
+        }
+        // (x_i - mu) . (x_a - mu) = -1/2 (D_ia - r_i - r_a + s), for members a and any row i.
+        let r: Vec<f64> = (0..n)
+            .map(|i| {
+                idx.iter()
+                    .zip(m)
+                    .map(|(&b, mb)| mb / total * far(self.dist, n, i, b))
+                    .sum()
+            })
+            .collect();
+        let s: f64 = idx.iter().zip(m).map(|(&a, ma)| ma / total * r[a]).sum();
+        let coef: Vec<f64> = (0..k).map(|a| m[a].sqrt() * u[a] / top.sqrt()).collect();
+        self.along = (0..n)
+            .map(|i| {
+                (0..k)
+                    .map(|a| coef[a] * -0.5 * (far(self.dist, n, i, idx[a]) - r[i] - r[idx[a]] + s))
+                    .sum()
+            })
+            .collect();
+        if self.along.iter().any(|p| !p.is_finite()) {
+            self.along.clear();
+        }
+    }
+
     /// Decides `live[pos..]`, with `mass` already taken whole and `bound` a lower bound on the
     /// top eigenvalue of any completion.
     fn visit(&mut self, pos: usize, mass: f64, bound: f64) {
-        if bound > self.best * (1.0 + 1e-9) {
+        if self.beaten(bound) {
+            return;
+        }
+        let whole_rows = self.whole.iter().map(|&j| (j, self.w[j]));
+        if self.beaten(self.along_bound(whole_rows)) {
             return;
         }
         let partial_weight = self.partial.map_or(0.0, |p| self.w[p]);
@@ -321,7 +403,7 @@ impl SmeaSearch<'_> {
             self.visit(pos + 1, mass + wi, b);
             self.whole.pop();
         }
-        if self.partial.is_none() && mass < self.target - self.eps {
+        if self.partials && self.partial.is_none() && mass < self.target - self.eps {
             self.partial = Some(i);
             let b = if self.dist[i * self.n + i] != 0.0 {
                 f64::INFINITY
@@ -348,6 +430,9 @@ impl SmeaSearch<'_> {
             _ => return,
         }
         let n = self.n;
+        if self.beaten(self.along_bound(idx.iter().copied().zip(m.iter().copied()))) {
+            return;
+        }
         let value = if idx.iter().any(|&i| self.dist[i * n + i] != 0.0) {
             f64::INFINITY
         } else {
@@ -363,8 +448,7 @@ impl SmeaSearch<'_> {
             || value < self.best
             || (value == self.best && lex_greater(&masses, &self.best_masses))
         {
-            self.best = value;
-            self.best_masses = masses;
+            self.set_best(value, masses, &idx, &m);
         }
     }
 }

@@ -13,8 +13,9 @@ use crate::print;
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Rules (text form) or primitives (order_stats, pairwise_dist, center_dist, mix).
-    /// Default: mean, cwmed, cwtm, krum, gm, ctma(cwmed), meamed, bulyan, cge, monna,
-    /// center_dist. Rules that need f get f = n/5.
+    /// Default: mean, cwmed, cwtm, krum, gm, ctma(cwmed), meamed, bulyan, cge, monna, mda,
+    /// smea, caf, center_dist. Rules that need f get f = n/5; a subset rule is left out at an
+    /// n beyond its exact search's limit.
     #[arg(long = "rule", value_name = "RULE")]
     pub(crate) rules: Vec<String>,
     /// Backends to compare, one per flag (repeat it: --backend cpu --backend cuda); a comma
