@@ -215,7 +215,9 @@ pub enum Rule {
     /// non-finite value has mass), and the output is the mean of the least, the
     /// lexicographically largest `(m_0, m_1, ...)` among equals. With uniform weights and
     /// lambda = f/n: the mean of the n - f rows of least top eigenvalue, the published rule
-    /// with the eigenvalue exact (ByzFL takes one power step from a random vector). With
+    /// with the eigenvalue exact (ByzFL takes one power step from a random vector).
+    /// Eigenvalues equal in exact arithmetic may differ by rounding, and then either subset
+    /// may win (as for Krum's scores, SPEC 5). With
     /// integer weights this is the rule on the multiset whenever the best sub-multiset takes
     /// all or none of the copies of every row but one, which always holds in one dimension
     /// (a variance is concave in the masses). In more dimensions the top eigenvalue is a
