@@ -260,6 +260,7 @@ pub(crate) fn smea_masses(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
     let copies = target / first;
     search.partials =
         !(search.live.iter().all(|&i| w[i] == first) && (copies - copies.round()).abs() * first <= eps);
+    search.seed();
     search.visit(0, 0.0, 0.0);
     search.best_masses
 }
@@ -429,6 +430,66 @@ impl SmeaSearch<'_> {
             }
             _ => return,
         }
+        self.consider(idx, m);
+    }
+
+    /// A first candidate, so that the bounds cut from the start: rows dropped one at a time
+    /// along the top eigenvector (the farthest projection first, non-finite rows before all),
+    /// and the candidate filled from the rows dropped last. Only a head start: the search
+    /// that follows still sees every candidate the bounds cannot rule out.
+    fn seed(&mut self) {
+        let n = self.n;
+        let finite = |i: usize| self.dist[i * n + i] == 0.0;
+        let (mut active, mut dropped): (Vec<usize>, Vec<usize>) = self.live.iter().partition(|&&i| finite(i));
+        while active.len() > 1 {
+            let m: Vec<f64> = active.iter().map(|&i| self.w[i]).collect();
+            let g = gram::centered_gram(self.dist, n, &active, &m);
+            let mut scaled = g.clone();
+            gram::scale_by_masses(&mut scaled, &m);
+            let k = active.len();
+            let (top, u) = gram::top_eigen(&scaled, k);
+            if !(top > 0.0) {
+                break;
+            }
+            let projection = |a: usize| -> f64 {
+                (0..k)
+                    .map(|b| g[a * k + b] * m[b].sqrt() * u[b])
+                    .sum::<f64>()
+                    .abs()
+            };
+            let far = (0..k).fold(
+                0,
+                |best, a| if projection(a) > projection(best) { a } else { best },
+            );
+            dropped.push(active.remove(far));
+        }
+        let order: Vec<usize> = active.into_iter().chain(dropped.into_iter().rev()).collect();
+        let (mut whole, mut partial) = (Vec::new(), None);
+        let mut left = self.target;
+        for i in order {
+            if left <= self.eps {
+                break;
+            }
+            if self.w[i] <= left + self.eps {
+                whole.push(i);
+                left -= self.w[i];
+            } else {
+                partial = Some((i, left));
+                left = 0.0;
+            }
+        }
+        whole.sort_unstable();
+        let mut m: Vec<f64> = whole.iter().map(|&i| self.w[i]).collect();
+        if let Some((p, mass)) = partial {
+            whole.push(p);
+            m.push(mass);
+        }
+        self.consider(whole, m);
+    }
+
+    /// Scores the candidate of rows `idx` (whole rows in index order, then the partial one)
+    /// with masses `m`, and keeps it if it beats the best.
+    fn consider(&mut self, idx: Vec<usize>, m: Vec<f64>) {
         let n = self.n;
         if self.beaten(self.along_bound(idx.iter().copied().zip(m.iter().copied()))) {
             return;
