@@ -255,6 +255,7 @@ pub(crate) fn smea_masses(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
         best_masses: Vec::new(),
         partials: true,
         along: Vec::new(),
+        trial: vec![0.0; n],
     };
     let first = w[search.live[0]];
     let copies = target / first;
@@ -302,6 +303,8 @@ struct SmeaSearch<'a> {
     /// covariance and `mu` its mean (empty before one with a positive top eigenvalue): the
     /// variance of any candidate along `v` is a lower bound on its top eigenvalue.
     along: Vec<f64>,
+    /// The last trial vector of [`SmeaSearch::rayleigh_bound`], by row (0 off its rows).
+    trial: Vec<f64>,
 }
 
 impl SmeaSearch<'_> {
@@ -487,6 +490,40 @@ impl SmeaSearch<'_> {
         self.consider(whole, m);
     }
 
+    /// A lower bound on the top eigenvalue of the k x k matrix `g` over rows `idx`: the
+    /// Rayleigh quotient of a trial vector after two power steps. The trial vector is the one
+    /// the previous candidate ended with, read on the rows the two share; consecutive
+    /// candidates differ in a row or two, so the bound is nearly their top eigenvalue and
+    /// most candidates are ruled out without the exact eigenvalue.
+    fn rayleigh_bound(&mut self, g: &[f64], idx: &[usize]) -> f64 {
+        let k = idx.len();
+        let mut y: Vec<f64> = idx.iter().map(|&i| self.trial[i]).collect();
+        if y.iter().all(|v| *v == 0.0) {
+            y.iter_mut().for_each(|v| *v = 1.0);
+        }
+        let mut quotient = 0.0;
+        for _ in 0..2 {
+            let z: Vec<f64> = (0..k)
+                .map(|a| (0..k).map(|b| g[a * k + b] * y[b]).sum())
+                .collect();
+            let yy: f64 = y.iter().map(|v| v * v).sum();
+            let yz: f64 = y.iter().zip(&z).map(|(a, b)| a * b).sum();
+            let zz: f64 = z.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if !(yy > 0.0 && zz > 0.0) || !zz.is_finite() {
+                return 0.0;
+            }
+            quotient = f64::max(quotient, yz / yy);
+            y = z.iter().map(|v| v / zz).collect();
+        }
+        self.trial.iter_mut().for_each(|v| *v = 0.0);
+        for (&i, v) in idx.iter().zip(&y) {
+            self.trial[i] = *v;
+        }
+        // Rounding may lift the quotient a hair above the eigenvalue; the margin in
+        // `beaten` (1e-9 relative) covers it.
+        quotient
+    }
+
     /// Scores the candidate of rows `idx` (whole rows in index order, then the partial one)
     /// with masses `m`, and keeps it if it beats the best.
     fn consider(&mut self, idx: Vec<usize>, m: Vec<f64>) {
@@ -499,7 +536,12 @@ impl SmeaSearch<'_> {
         } else {
             let mut g = gram::centered_gram(self.dist, n, &idx, &m);
             gram::scale_by_masses(&mut g, &m);
-            gram::top_eigenvalue(&g, idx.len()).max(0.0) / m.iter().sum::<f64>()
+            let total: f64 = m.iter().sum();
+            let bound = self.rayleigh_bound(&g, &idx) / total;
+            if self.beaten(bound) {
+                return;
+            }
+            gram::top_eigenvalue(&g, idx.len()).max(0.0) / total
         };
         let mut masses = vec![0.0; n];
         for (&i, &mi) in idx.iter().zip(&m) {
