@@ -22,8 +22,8 @@ use crate::gram;
 pub const MDA_MAX_N: usize = 64;
 
 /// The largest n that `smea` accepts. The search may visit up to C(n, f) subsets, each
-/// costing a k x k eigenvalue; its bounds cut most of them, but at n = 24 it still takes
-/// from about 1 s (f = 4) to 20 s (f = 8) on Gaussian rows (docs/PERFORMANCE.md).
+/// costing a k x k eigenvalue where its bounds do not rule it out: at n = 24 on Gaussian rows
+/// it takes from 0.07 s (f = 4) to 10-14 s (f = 8) (docs/PERFORMANCE.md).
 pub const SMEA_MAX_N: usize = 24;
 
 /// An error naming n and the limit when a subset rule is asked for more rows than its
