@@ -451,7 +451,7 @@ impl SmeaSearch<'_> {
             gram::scale_by_masses(&mut scaled, &m);
             let k = active.len();
             let (top, u) = gram::top_eigen(&scaled, k);
-            if !(top > 0.0) {
+            if top.is_nan() || top <= 0.0 {
                 break;
             }
             let projection = |a: usize| -> f64 {
@@ -509,7 +509,8 @@ impl SmeaSearch<'_> {
             let yy: f64 = y.iter().map(|v| v * v).sum();
             let yz: f64 = y.iter().zip(&z).map(|(a, b)| a * b).sum();
             let zz: f64 = z.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if !(yy > 0.0 && zz > 0.0) || !zz.is_finite() {
+            let usable = yy > 0.0 && zz > 0.0 && zz.is_finite();
+            if !usable {
                 return 0.0;
             }
             quotient = f64::max(quotient, yz / yy);
