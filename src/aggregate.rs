@@ -9,12 +9,14 @@
 
 use crate::backend::Backend;
 use crate::batch::Batch;
+use crate::caf::{self, CAF_MAX_N};
 use crate::contract::MASS_EPS;
 use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
 use crate::reference;
 use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutation};
+use crate::subset::{self, MDA_MAX_N, SMEA_MAX_N};
 
 /// What a rule reports beyond its output: one entry per step of a composed rule, innermost
 /// first (for `ctma(krum)`: the Krum step, then the CTMA step), and which rows held NaN or an
@@ -542,6 +544,15 @@ fn run<K: Kernels>(
             let center = k.mix(rows, &pick, 1, None)?;
             nearest_mass_mean(k, rows, w, &center, *lambda)
         }
+        Plan::Mda { lambda } => subset_mean(k, rows, w, "mda", MDA_MAX_N, |dist| {
+            subset::mda_masses(dist, w, *lambda)
+        }),
+        Plan::Smea { lambda } => subset_mean(k, rows, w, "smea", SMEA_MAX_N, |dist| {
+            subset::smea_masses(dist, w, *lambda)
+        }),
+        Plan::Caf { lambda } => subset_mean(k, rows, w, "caf", CAF_MAX_N, |dist| {
+            caf::caf_coeffs(dist, w, *lambda)
+        }),
         Plan::Krum { lambda, m } => krum(k, rows, w, *lambda, *m, report),
         Plan::Gm(p) => geometric_median(k, rows, d, w, p, report),
         Plan::Ctma { base, lambda } => ctma(k, base, rows, root, d, w, *lambda, report),
@@ -626,6 +637,26 @@ fn krum<K: Kernels>(
         taken.into_iter().map(|(i, _)| i).collect()
     };
     report.steps.push(Step::Krum { scores, selected });
+    k.mix(rows, &coeffs, 1, None)
+}
+
+/// MDA, SMEA and CAF ([`Rule::Mda`], [`Rule::Smea`], [`Rule::Caf`]): one pass of pairwise
+/// distances, a host search over them that returns a mass per row, and the mix of the rows
+/// with those masses normalized. `n` above `limit` is an error (a plan built by hand may
+/// skip the check that [`Rule::plan`] makes).
+fn subset_mean<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    w: &[f64],
+    rule: &str,
+    limit: usize,
+    search: impl FnOnce(&[f64]) -> Vec<f64>,
+) -> Result<K::Rows<'static>> {
+    subset::check_n(rule, w.len(), limit)?;
+    let dist = k.pairwise_dist(rows)?;
+    let masses = search(&dist);
+    let total: f64 = masses.iter().sum();
+    let coeffs: Vec<f64> = masses.iter().map(|m| m / total).collect();
     k.mix(rows, &coeffs, 1, None)
 }
 

@@ -28,6 +28,8 @@ use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 use crate::rule::{GmInit, GmParams, Plan, bucket_permutation};
 
+mod subset_rules;
+
 /// Aggregates with every value converted to f64.
 ///
 /// Implements each [`Plan`] variant directly from SPEC section 4 (see the module docs for the
@@ -361,6 +363,9 @@ fn aggregate_rows(plan: &Plan, rows: &[Vec<f64>], w: &[f64], root: Option<&[f64]
             };
             mean_of_nearest_mass(rows, w, center, *lambda)
         }
+        Plan::Mda { lambda } => subset_rules::mda(rows, w, *lambda)?,
+        Plan::Smea { lambda } => subset_rules::smea(rows, w, *lambda)?,
+        Plan::Caf { lambda } => subset_rules::caf(rows, w, *lambda)?,
         Plan::Krum { lambda, m } => krum(rows, w, *lambda, *m)?,
         Plan::Gm(p) => geometric_median(rows, w, p),
         Plan::Ctma { base, lambda } => {

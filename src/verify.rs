@@ -220,6 +220,15 @@ pub fn rules() -> Vec<Rule> {
             tolerance: lambda(0.2),
             pivot: 1,
         },
+        Rule::Mda {
+            tolerance: lambda(0.2),
+        },
+        Rule::Smea {
+            tolerance: lambda(0.2),
+        },
+        Rule::Caf {
+            tolerance: lambda(0.2),
+        },
         Rule::krum(2),
         Rule::Krum {
             tolerance: Some(ByzantineShare::F(2)),

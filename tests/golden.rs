@@ -371,5 +371,126 @@ fn clipping_and_trust_are_reported() {
         for (t, want) in trust.iter().zip([1.4 * s, s, s, 0.0]) {
             assert!((t - want).abs() < 1e-6, "{backend}: {trust:?}");
         }
+
+/// One-dimensional values as rows `[v, 2v, 0]` (distances and variances scale by 5).
+fn on_a_line(values: &[f32]) -> Vec<[f32; 3]> {
+    values.iter().map(|&v| [v, 2.0 * v, 0.0]).collect()
+}
+
+fn aggregate_weighted(text: &str, backend: Backend, rows: &[[f32; 3]], w: &[f64]) -> Vec<f32> {
+    let rule: Rule = text.parse().expect("rule");
+    Aggregator::new(rule, backend)
+        .and_then(|a| a.aggregate(&Batch::from_rows(rows)?.with_weights(w)?))
+        .expect("aggregate")
+}
+
+#[test]
+fn mda_by_hand() {
+    // Values 0, 1, 3, 4, 20. Three rows (f = 2): {0, 1, 3} and {1, 3, 4} tie at diameter
+    // 3^2, and the first combination wins: mean 4/3. Four rows (f = 1): {0, 1, 3, 4}, mean 2.
+    let rows = on_a_line(&[0.0, 1.0, 3.0, 4.0, 20.0]);
+    let line = |v: f64| [v, 2.0 * v, 0.0];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        assert_near(
+            &aggregate("mda(f=2)", backend, &rows),
+            &line(4.0 / 3.0),
+            1e-6,
+            &format!("{backend}"),
+        );
+        assert_near(
+            &aggregate("mda(f=1)", backend, &rows),
+            &line(2.0),
+            1e-6,
+            &format!("{backend}"),
+        );
+        // Weights 1, 1, 1, 3, 1 and lambda = 2/7 keep mass 5: {1, 3, 4} weighs exactly 5 at
+        // diameter 3^2 (as the copies 1, 3, 4, 4, 4 do); anything holding 0 and 4 is wider.
+        let got = aggregate_weighted(
+            "mda(lambda=0.2857142857142857)",
+            backend,
+            &rows,
+            &[1.0, 1.0, 1.0, 3.0, 1.0],
+        );
+        assert_near(&got, &line(16.0 / 5.0), 1e-6, &format!("{backend} weighted"));
+        // A NaN row in place of 20 is infinitely far from the rest.
+        let poisoned = [rows[0], rows[1], rows[2], rows[3], [f32::NAN, 0.0, 0.0]];
+        assert_near(
+            &aggregate("mda(f=1)", backend, &poisoned),
+            &line(2.0),
+            1e-6,
+            &format!("{backend} NaN"),
+        );
+    }
+    let err = "mda(f=1)"
+        .parse::<Rule>()
+        .unwrap()
+        .plan(65, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("n = 65") && err.contains("64"), "{err}");
+}
+
+#[test]
+fn smea_by_hand() {
+    // Values 0, 1, 3, 5, 20, f = 2: variances of the triples {0, 1, 3} 42/27, {1, 3, 5} 8/3,
+    // {0, 1, 5} 14/3, {0, 3, 5} 114/27, any with 20 far more: the first wins, mean 4/3.
+    let rows = on_a_line(&[0.0, 1.0, 3.0, 5.0, 20.0]);
+    let line = |v: f64| [v, 2.0 * v, 0.0];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        assert_near(
+            &aggregate("smea(f=2)", backend, &rows),
+            &line(4.0 / 3.0),
+            1e-6,
+            &format!("{backend}"),
+        );
+        // Weights 2, 1, 1, 1, 1 and lambda = 1/3 keep mass 4: masses (2, 1, 1, 0, 0) have
+        // mean 1 and variance 6/4, less than (1, 1, 1, 1, 0) (3.69) or (2, 1, 0, 1, 0) (4.25).
+        let got = aggregate_weighted(
+            "smea(lambda=0.3333333333333333)",
+            backend,
+            &rows,
+            &[2.0, 1.0, 1.0, 1.0, 1.0],
+        );
+        assert_near(&got, &line(1.0), 1e-6, &format!("{backend} weighted"));
+    }
+    let err = "smea(f=1)"
+        .parse::<Rule>()
+        .unwrap()
+        .plan(25, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("n = 25") && err.contains("24"), "{err}");
+}
+
+#[test]
+fn caf_by_hand() {
+    // Values 0, 1, 2, 9, f = 1. Round 1: mean 3, variance 12.5, tau = 9, 4, 1, 36, so the
+    // weights become 27/36, 32/36, 35/36, 0; their sum 94/36 is above (1 - 2/4) 4 = 2, so
+    // round 2 runs, with variance 0.65 < 12.5: its mean (32 + 70) / 94 = 51/47 is the output.
+    let rows = on_a_line(&[0.0, 1.0, 2.0, 9.0]);
+    let line = |v: f64| [v, 2.0 * v, 0.0];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        assert_near(
+            &aggregate("caf(f=1)", backend, &rows),
+            &line(51.0 / 47.0),
+            1e-6,
+            &format!("{backend}"),
+        );
+        // A NaN row in place of 9: round 1 scores +inf and drops it; round 2 (mean 1,
+        // variance 2/3) zeroes the rows at 0 and 2 and the rounds stop: output 1.
+        let poisoned = [rows[0], rows[1], rows[2], [f32::NAN; 3]];
+        assert_near(
+            &aggregate("caf(f=1)", backend, &poisoned),
+            &line(1.0),
+            1e-6,
+            &format!("{backend} NaN"),
+        );
+        // f = 0: the first round alone, the mean.
+        assert_near(
+            &aggregate("caf(f=0)", backend, &rows),
+            &line(3.0),
+            1e-6,
+            &format!("{backend} f=0"),
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! `multikrum(f=2,m=4)`, `gm(preset=rfa)`, `ctma(nnm(cwmed),lambda=0.2)`,
 //! `bucketing(cwmed,s=2,seed=7)`, `cclip(tau=1,iters=3)`, `clip(cwtm,tau=2)`, `arc(krum,f=1)`,
 //! `fltrust`.
+//! Subset rules: `mda(f=2)`, `smea(f=2)`, `caf(f=2)`.
 //!
 //! Grammar: `rule := name [ "(" arg { "," arg } ")" ]`, `arg := rule | key "=" value`;
 //! whitespace is ignored. A base rule comes first as a positional argument (`ctma`, `nnm`,
@@ -36,6 +37,9 @@ impl fmt::Display for Rule {
             Rule::MeaMed { tolerance } => call(f, "meamed", tol(tolerance)),
             Rule::Bulyan { tolerance } => call(f, "bulyan", tol(tolerance)),
             Rule::Cge { tolerance } => call(f, "cge", tol(tolerance)),
+            Rule::Mda { tolerance } => call(f, "mda", tol(tolerance)),
+            Rule::Smea { tolerance } => call(f, "smea", tol(tolerance)),
+            Rule::Caf { tolerance } => call(f, "caf", tol(tolerance)),
             Rule::Monna { tolerance, pivot } => {
                 let mut args = tol(tolerance);
                 if *pivot != 0 {
@@ -239,6 +243,15 @@ impl Parser<'_> {
             "cge" => Rule::Cge {
                 tolerance: a.tolerance()?,
             },
+            "mda" => Rule::Mda {
+                tolerance: a.tolerance()?,
+            },
+            "smea" => Rule::Smea {
+                tolerance: a.tolerance()?,
+            },
+            "caf" => Rule::Caf {
+                tolerance: a.tolerance()?,
+            },
             "monna" => Rule::Monna {
                 tolerance: a.tolerance()?,
                 pivot: a.number("pivot")?.unwrap_or(0),
@@ -309,7 +322,7 @@ impl Parser<'_> {
                     at,
                     format!(
                         "unknown rule {name:?}; expected mean, cwmed, cwtm, meamed, krum, multikrum, bulyan, cge, \
-                         monna, gm, ctma, nnm, bucketing, cclip, clip, arc or fltrust"
+                         monna, mda, smea, caf, gm, ctma, nnm, bucketing, cclip, clip, arc or fltrust"
                     ),
                 ));
             }
@@ -460,6 +473,9 @@ mod tests {
             "bulyan(f=1)",
             "bulyan",
             "cge(lambda=0.2)",
+            "mda(f=2)",
+            "smea(lambda=0.2)",
+            "caf(f=1)",
             "monna(f=2)",
             "monna(f=1,pivot=3)",
             "krum(f=2)",

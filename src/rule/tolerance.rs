@@ -52,6 +52,12 @@ pub fn tolerates(plan: &Plan, w: &[f64], bad: &[bool]) -> bool {
         // Krum picks finite rows while any is left, and the selection (mass (1 - 2 lambda) W)
         // fits in the clean mass.
         Plan::Bulyan { lambda } => within(*lambda),
+        // The finite rows then weigh at least (1 - lambda) W: a subset of finite diameter
+        // and covariance exists, and any holding a non-finite row scores +inf.
+        Plan::Mda { lambda } | Plan::Smea { lambda } => within(*lambda),
+        // The first round drops the non-finite rows and leaves mass (1 - lambda) W, above the
+        // (1 - 2 lambda) W that ends the rounds, so a finite round follows (lambda > 0).
+        Plan::Caf { lambda } => *lambda > 2.0 * MASS_EPS && within(*lambda),
         Plan::Monna { lambda, pivot } => within(*lambda) && !bad.get(*pivot).copied().unwrap_or(true),
         Plan::Ctma { base, lambda } | Plan::Nnm { base, lambda } => {
             within(*lambda) && tolerates(base, w, bad)

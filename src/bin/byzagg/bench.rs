@@ -13,9 +13,10 @@ use crate::print;
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Rules (text form) or primitives (order_stats, pairwise_dist, center_dist, mix).
-    /// Default: mean, cwmed, cwtm, krum, gm, ctma(cwmed), meamed, bulyan, cge, monna,
-    /// clip(mean,tau=1), arc(mean), clip(cwtm,tau=1), fltrust, center_dist. Rules that need
-    /// f get f = n/5; row 0 is fltrust's root update.
+    /// Default: mean, cwmed, cwtm, krum, gm, ctma(cwmed), meamed, bulyan, cge, monna, mda,
+    /// smea, caf, clip(mean,tau=1), arc(mean), clip(cwtm,tau=1), fltrust, center_dist. Rules
+    /// that need f get f = n/5; row 0 is fltrust's root update; a subset rule is left out at
+    /// an n beyond its exact search's limit.
     #[arg(long = "rule", value_name = "RULE")]
     pub(crate) rules: Vec<String>,
     /// Backends to compare, one per flag (repeat it: --backend cpu --backend cuda); a comma
