@@ -371,6 +371,8 @@ fn clipping_and_trust_are_reported() {
         for (t, want) in trust.iter().zip([1.4 * s, s, s, 0.0]) {
             assert!((t - want).abs() < 1e-6, "{backend}: {trust:?}");
         }
+    }
+}
 
 /// One-dimensional values as rows `[v, 2v, 0]` (distances and variances scale by 5).
 fn on_a_line(values: &[f32]) -> Vec<[f32; 3]> {
