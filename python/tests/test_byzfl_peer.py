@@ -46,6 +46,7 @@ PEERS: list[tuple[str, Callable[[Any, np.ndarray], Any]]] = [
     (f"nnm(cwmed,f={F})", lambda b, x: b.Median()(b.NNM(f=F)(x))),
     (f"nnm(krum(f={F}),f={F})", lambda b, x: b.Krum(f=F)(b.NNM(f=F)(x))),
     ("mean", lambda b, x: b.Average()(x)),
+    (f"mda(f={F})", lambda b, x: b.MDA(f=F)(x)),
     ("clip(mean,tau=2)", lambda b, x: b.Average()(b.Clipping(c=2.0)(x))),
     (f"arc(mean,f={F})", lambda b, x: b.Average()(b.ARC(f=F)(x))),
     (f"arc(cwmed,f={F})", lambda b, x: b.Median()(b.ARC(f=F)(x))),
