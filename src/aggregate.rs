@@ -783,7 +783,30 @@ fn geometric_median<K: Kernels>(
         if sum == 0.0 {
             break; // every row of positive weight is non-finite: nothing to move towards
         }
-        let next = k.mix(rows, &b.iter().map(|bi| bi / sum).collect::<Vec<_>>(), 1, None)?;
+        let coeffs = match data_point_step(&r, w, p) {
+            DataPoint::No => b.iter().map(|bi| bi / sum).collect::<Vec<_>>(),
+            DataPoint::Optimal => {
+                converged = true;
+                break;
+            }
+            DataPoint::Step { away, at, eta } => {
+                // Where the plain step's weight sum is S = sum(away) and its point
+                // T = sum(away_i x_i) / S, the resultant pull of the other rows is S ||T - z||.
+                let s: f64 = away.iter().sum();
+                let t = k.mix(rows, &away.iter().map(|a| a / s).collect::<Vec<_>>(), 1, None)?;
+                let pull = s * k.center_dist(&t, &z)?[0].sqrt();
+                if pull <= eta {
+                    converged = true; // the rows at z outweigh every pull: z is the median
+                    break;
+                }
+                let a = eta / pull;
+                away.iter()
+                    .zip(&at)
+                    .map(|(bi, wi)| (1.0 - a) * bi / s + a * wi / eta)
+                    .collect()
+            }
+        };
+        let next = k.mix(rows, &coeffs, 1, None)?;
         iterations += 1;
         if p.tol > 0.0 {
             let step = k.center_dist(&next, &z)?[0].sqrt();
@@ -802,6 +825,58 @@ fn geometric_median<K: Kernels>(
         converged,
     });
     Ok(z)
+}
+
+/// Where a Weiszfeld iterate stands on data rows (the starting median often is one in low
+/// dimensions), the smoothed step gives those rows the weight `w / nu` and stays put whether or
+/// not they are the geometric median. Vardi and Zhang's step decides instead: the rows within
+/// `nu` of `z` hold the mass `eta`; the others pull with the resultant `R` of their unit
+/// vectors, weighted; `||R|| <= eta` means `z` is optimal, otherwise the step moves to
+/// `(1 - eta/||R||) T + (eta/||R||) x_k`, `T` the plain Weiszfeld point of the other rows.
+/// Only with a convergence tolerance (the default): the papers' fixed-iteration preset keeps
+/// their plain step.
+enum DataPoint {
+    /// `z` is on no row: the plain step.
+    No,
+    /// Every row of positive weight is at `z`.
+    Optimal,
+    /// `away`: the other rows' step weights `w_i / ||z - x_i||` (0 for rows at `z`); `at`: the
+    /// weights of the rows at `z` (0 elsewhere); `eta`: their sum.
+    Step { away: Vec<f64>, at: Vec<f64>, eta: f64 },
+}
+
+/// Decides the Weiszfeld step from the squared distances `r2` of the rows to `z`.
+fn data_point_step(r2: &[f64], w: &[f64], p: &GmParams) -> DataPoint {
+    if p.tol <= 0.0 {
+        return DataPoint::No;
+    }
+    let live = |i: usize| w[i] > 0.0 && r2[i].is_finite();
+    let at: Vec<f64> = (0..w.len())
+        .map(|i| {
+            if live(i) && r2[i].sqrt() <= p.nu {
+                w[i]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let eta: f64 = at.iter().sum();
+    if eta == 0.0 {
+        return DataPoint::No;
+    }
+    let away: Vec<f64> = (0..w.len())
+        .map(|i| {
+            if live(i) && at[i] == 0.0 {
+                w[i] / r2[i].sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    if away.iter().all(|&a| a == 0.0) {
+        return DataPoint::Optimal;
+    }
+    DataPoint::Step { away, at, eta }
 }
 
 /// CTMA (SPEC 4.6): the mean of the `(1 - lambda) W` mass nearest the base rule's output.

@@ -722,11 +722,51 @@ fn geometric_median(rows: &[Vec<f64>], w: &[f64], p: &GmParams) -> Vec<f64> {
         if sum == 0.0 {
             break;
         }
+        let mut coeffs: Vec<f64> = b.iter().map(|bi| bi / sum).collect();
+        // On data rows (within nu of z), with a tolerance: Vardi and Zhang's step (the plain
+        // smoothed step would stay on them whether or not they are the median).
+        if p.tol > 0.0 {
+            let live = |i: usize| w[i] > 0.0 && squared_distance(&z, &rows[i]).is_finite();
+            let dist = |i: usize| squared_distance(&z, &rows[i]).sqrt();
+            let at: Vec<bool> = (0..rows.len()).map(|i| live(i) && dist(i) <= p.nu).collect();
+            let eta: f64 = (0..rows.len()).filter(|&i| at[i]).map(|i| w[i]).sum();
+            if eta > 0.0 {
+                let others: Vec<usize> = (0..rows.len()).filter(|&i| live(i) && !at[i]).collect();
+                if others.is_empty() {
+                    break; // every row of positive weight is at z
+                }
+                // The resultant pull of the other rows: sum w_i (x_i - z) / ||x_i - z||.
+                let mut pull = vec![0.0; d];
+                for &i in &others {
+                    let r = dist(i);
+                    for (g, (x, zj)) in pull.iter_mut().zip(rows[i].iter().zip(&z)) {
+                        *g += w[i] * (x - zj) / r;
+                    }
+                }
+                let pull = norm(&pull);
+                if pull <= eta {
+                    break; // z is the geometric median
+                }
+                let a = eta / pull;
+                let s: f64 = others.iter().map(|&i| w[i] / dist(i)).sum();
+                coeffs = (0..rows.len())
+                    .map(|i| {
+                        if at[i] {
+                            a * w[i] / eta
+                        } else if live(i) {
+                            (1.0 - a) * w[i] / dist(i) / s
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+            }
+        }
         let mut next = vec![0.0; d];
-        for (x, &bi) in rows.iter().zip(&b) {
-            if bi != 0.0 {
+        for (x, &ci) in rows.iter().zip(&coeffs) {
+            if ci != 0.0 {
                 for (o, v) in next.iter_mut().zip(x) {
-                    *o += bi / sum * v;
+                    *o += ci * v;
                 }
             }
         }

@@ -496,3 +496,30 @@ fn caf_by_hand() {
         );
     }
 }
+
+#[test]
+fn gm_leaves_a_starting_row_that_is_not_the_median() {
+    // The coordinate-wise median of these rows is row 0, (0, 0, 0), where Weiszfeld starts;
+    // the other rows' unit vectors sum to about (-0.49, 0.93, 0), longer than row 0's weight
+    // 1, so row 0 is not the geometric median. A smoothed step alone stays on it.
+    let rows = [
+        [0.0, 0.0, 0.0],
+        [-1.0, 0.0, 0.0],
+        [1.0, 5.0, 0.0],
+        [2.0, 6.0, 0.0],
+        [0.0, -1.0, 0.0],
+    ];
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let z = aggregate("gm", backend, &rows);
+        assert!(z[0] != 0.0 || z[1] != 0.0, "{backend}: stayed on row 0");
+        // Optimality: the unit vectors towards the rows sum to ~0 (no row sits at z).
+        let mut g = [0.0f64; 2];
+        for x in &rows {
+            let (dx, dy) = (f64::from(x[0] - z[0]), f64::from(x[1] - z[1]));
+            let r = (dx * dx + dy * dy).sqrt();
+            g[0] += dx / r;
+            g[1] += dy / r;
+        }
+        assert!(g[0].hypot(g[1]) < 1e-3, "{backend}: gradient {g:?} at {z:?}");
+    }
+}

@@ -62,7 +62,11 @@ proptest! {
         let expanded: Vec<f32> = (0..n).flat_map(|i| std::iter::repeat_n(&data[i * d..(i + 1) * d], counts[i]).flatten().copied()).collect();
         let total: usize = counts.iter().sum();
         for text in ["mda(lambda=0.2)", "caf(lambda=0.2)", "smea(lambda=0.2)"] {
-            if text.starts_with("smea") && d > 1 {
+            // SMEA in one dimension only (see above); and rows of equal counts make mirror-image
+            // subsets (3 copies of a with 1.8 of b, or the reverse) whose variances tie exactly,
+            // a tie rounding breaks either way in the two runs: distinct counts only.
+            let distinct = (0..n).all(|i| (0..i).all(|j| counts[i] != counts[j]));
+            if text.starts_with("smea") && (d > 1 || !distinct) {
                 continue;
             }
             for backend in backends() {
