@@ -14,6 +14,10 @@
 #           | jq -r 'select(.executable != null and .target.kind == ["test"]) | .executable')" \
 #           gpu-bin/$t; done
 #
+# and the Python package's wheel (abi3; CUDA tensors, and NCCL where there are two GPUs):
+#
+#   pip wheel ./python --no-deps -w gpu-bin
+#
 # then, there:
 #
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
