@@ -69,9 +69,7 @@ def _cuda_rows(torch: Any, rows: Any) -> tuple[list[Any], Any]:
     return rows, device
 
 
-def _aggregate_cuda(
-    torch: Any, rows: Any, agg: byzagg.Aggregator, weights: Any
-) -> Any:
+def _aggregate_cuda(torch: Any, rows: Any, agg: byzagg.Aggregator, weights: Any) -> Any:
     """The device path: rows read in place on their GPU, on its current stream."""
     import numpy as np
 
