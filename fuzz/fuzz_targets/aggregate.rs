@@ -5,7 +5,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use byzagg::{Aggregator, Backend, Batch, Rule, Tolerance};
+use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Rule};
 use libfuzzer_sys::fuzz_target;
 
 /// The rules a base may be.
@@ -63,8 +63,8 @@ fuzz_target!(|input: Input| {
     }
     let rule: Rule = text.parse().expect("the composed rules are valid text");
     let tolerance = match input.lambda {
-        Some(bits) => Tolerance::Lambda(f64::from_bits(bits)),
-        None => Tolerance::F(usize::from(input.f)),
+        Some(bits) => ByzantineShare::Lambda(f64::from_bits(bits)),
+        None => ByzantineShare::F(usize::from(input.f)),
     };
     let backend = if input.reference {
         Backend::Reference
@@ -86,7 +86,7 @@ fuzz_target!(|input: Input| {
     let Ok(aggregator) = Aggregator::new(rule, backend) else {
         return;
     };
-    let aggregator = aggregator.with_tolerance(tolerance).strict(input.strict);
+    let aggregator = aggregator.with_byzantine_share(tolerance).strict(input.strict);
     if let Ok(out) = aggregator.aggregate(&batch) {
         assert_eq!(out.len(), d);
     }
