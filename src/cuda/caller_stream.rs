@@ -8,7 +8,6 @@ use std::sync::Arc;
 use cudarc::driver::sys::{CUcontext, CUstream, cuStreamGetCtx};
 use cudarc::driver::{CudaContext, CudaStream};
 
-use super::device::device_count;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
 
@@ -88,16 +87,7 @@ impl Cuda {
     /// }
     /// ```
     pub unsafe fn from_raw_stream(ordinal: usize, stream: usize) -> Result<Self> {
-        super::available()?;
-        let count = device_count().map_err(backend_err)?;
-        if ordinal >= count {
-            return Err(Error::invalid(
-                "device",
-                ordinal,
-                format!("this machine has {count} CUDA devices"),
-            ));
-        }
-        let ctx = CudaContext::new(ordinal).map_err(backend_err)?;
+        let ctx = Cuda::primary_context(ordinal)?;
         // SAFETY: forwarded to the caller (this function's contract).
         unsafe { Cuda::from_stream(ctx, stream as CUstream) }
     }

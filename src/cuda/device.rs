@@ -124,6 +124,13 @@ impl std::fmt::Debug for Cuda {
 impl Cuda {
     /// Opens device `ordinal` (after the probe of [`super::available`]).
     pub fn new(ordinal: usize) -> Result<Self> {
+        let ctx = Cuda::primary_context(ordinal)?;
+        let stream = ctx.new_stream().map_err(backend_err)?;
+        Cuda::on_stream(ctx, stream)
+    }
+
+    /// The primary context of device `ordinal`, after the probe and a bounds check.
+    pub(crate) fn primary_context(ordinal: usize) -> Result<Arc<CudaContext>> {
         super::available()?;
         let count = device_count().map_err(backend_err)?;
         if ordinal >= count {
@@ -133,9 +140,7 @@ impl Cuda {
                 format!("this machine has {count} CUDA devices"),
             ));
         }
-        let ctx = CudaContext::new(ordinal).map_err(backend_err)?;
-        let stream = ctx.new_stream().map_err(backend_err)?;
-        Cuda::on_stream(ctx, stream)
+        CudaContext::new(ordinal).map_err(backend_err)
     }
 
     /// The backend on `stream` of `ctx`: the device's architecture and size read, no kernel

@@ -398,22 +398,22 @@ impl Rule {
     /// # Ok::<(), byzagg::Error>(())
     /// ```
     pub fn depth(&self) -> usize {
-        let mut depth = 1;
-        let mut rule = self;
-        loop {
-            rule = match rule {
-                Rule::Ctma { base, .. }
-                | Rule::Nnm { base, .. }
-                | Rule::Bucketing { base, .. }
-                | Rule::Clip { base, .. }
-                | Rule::Arc { base, .. } => base,
-                Rule::CenteredClipping {
-                    center: Center::Rule(center),
-                    ..
-                } => center,
-                _ => return depth,
-            };
-            depth += 1;
+        std::iter::successors(Some(self), |r| r.nested()).count()
+    }
+
+    /// The rule this one runs on (a base or a centered-clipping center), if any.
+    fn nested(&self) -> Option<&Rule> {
+        match self {
+            Rule::Ctma { base, .. }
+            | Rule::Nnm { base, .. }
+            | Rule::Bucketing { base, .. }
+            | Rule::Clip { base, .. }
+            | Rule::Arc { base, .. } => Some(base),
+            Rule::CenteredClipping {
+                center: Center::Rule(center),
+                ..
+            } => Some(center),
+            _ => None,
         }
     }
 
@@ -428,22 +428,7 @@ impl Rule {
     /// # Ok::<(), byzagg::Error>(())
     /// ```
     pub fn needs_root(&self) -> bool {
-        let mut rule = self;
-        loop {
-            rule = match rule {
-                Rule::FlTrust => return true,
-                Rule::Ctma { base, .. }
-                | Rule::Nnm { base, .. }
-                | Rule::Bucketing { base, .. }
-                | Rule::Clip { base, .. }
-                | Rule::Arc { base, .. } => base,
-                Rule::CenteredClipping {
-                    center: Center::Rule(center),
-                    ..
-                } => center,
-                _ => return false,
-            };
-        }
+        std::iter::successors(Some(self), |r| r.nested()).any(|r| matches!(r, Rule::FlTrust))
     }
 
     /// Fixes every parameter for a batch of `n` rows, taking lambda or f from `default`
