@@ -406,8 +406,14 @@ impl KernelsJob for Execute<'_, '_, '_> {
         let root = upload_root(k, batch)?;
         let (d, w) = (batch.d(), batch.weights());
         let result = run(k, plan, &rows, root.as_ref(), batch.n(), d, w, report)?;
-        scan_if_asked(k, scan, &result, &rows, d, plan, w, report)?;
-        k.download(&result, out)
+        k.download(&result, out)?;
+        // The result is on the host now: its finiteness costs a read of d values there, not a
+        // distance pass on the backend.
+        if scan.unwrap_or_else(|| !out.iter().all(|v| v.is_finite())) {
+            let bad = non_finite_rows(k, &rows, d)?;
+            report.set_non_finite(plan, w, &bad);
+        }
+        Ok(())
     }
 }
 

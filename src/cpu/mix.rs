@@ -7,7 +7,8 @@
 //! rows over its chunk, so the rows' chunk stays in cache while it is reused `k` times (NNM
 //! mixes `k = n` rows). Within the chunk, tiles of 64 output coordinates are accumulated in
 //! f64 registers over all the rows with a non-zero coefficient, then rounded to f32 once: the
-//! rows are read once and nothing else touches memory.
+//! rows are read once and nothing else touches memory. The AVX-512 path (`mix/avx512.rs`)
+//! instead takes 16 rows at a time over an L1 block of f64 accumulators, in the same order.
 //!
 //! ## Accuracy and non-finite values
 //!
@@ -36,7 +37,7 @@ pub(super) fn mix(
     base: Option<(&[&[f32]], f64)>,
     d: usize,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; k * d];
+    let mut out = super::buffer::take(k * d);
     // Hand every task its chunk of each output row.
     let mut tasks: Vec<Vec<&mut [f32]>> = (0..d.div_ceil(CHUNK)).map(|_| Vec::with_capacity(k)).collect();
     for row in out.chunks_mut(d.max(1)) {

@@ -12,6 +12,7 @@
 //! Threads come from rayon's global pool; size it with `RAYON_NUM_THREADS` or
 //! `rayon::ThreadPoolBuilder` around the call.
 
+mod buffer;
 mod center_dist;
 mod mix;
 mod order_stats;
@@ -19,6 +20,7 @@ mod pairwise_dist;
 pub(crate) mod simd;
 mod write_row;
 
+pub use buffer::release_buffers;
 pub use simd::{SIMD_VAR, SimdLevel, simd_cap, simd_level};
 
 use crate::batch::Batch;
@@ -53,7 +55,8 @@ impl Cpu {
 }
 
 /// A `k x d` matrix resident on the host: the caller's batch, borrowed, or a matrix the
-/// backend computed.
+/// backend computed (whose buffer, when dropped, is kept for the backend's next output:
+/// see [`release_buffers`]).
 #[derive(Clone, Debug)]
 pub enum HostRows<'a> {
     /// The uploaded batch (`k = n`), borrowed without a copy.
@@ -100,6 +103,14 @@ impl HostRows<'_> {
     }
 }
 
+impl Drop for HostRows<'_> {
+    fn drop(&mut self) {
+        if let HostRows::Owned { data, .. } = self {
+            buffer::give_back(std::mem::take(data));
+        }
+    }
+}
+
 impl Kernels for Cpu {
     type Rows<'a> = HostRows<'a>;
 
@@ -117,7 +128,7 @@ impl Kernels for Cpu {
 
     fn zeros(&self, k: usize, d: usize) -> Result<HostRows<'static>> {
         Ok(HostRows::Owned {
-            data: vec![0.0; k * d],
+            data: buffer::zeros(k * d),
             k,
             d,
         })

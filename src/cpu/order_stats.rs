@@ -112,7 +112,7 @@ pub(super) fn order_stats(
     let weights: Vec<f64> = active.iter().map(|&i| weights[i]).collect();
     let reduce = Reduce::new(stat, total);
     let m = rows.len();
-    let mut out = vec![0.0f32; d];
+    let mut out = super::buffer::take(d);
 
     if m <= NETWORK_MAX && weights.iter().all(|&w| w == weights[0]) {
         let pick = Pick::new(&reduce, &weights);
