@@ -8,7 +8,8 @@
 //! mixes `k = n` rows). Within the chunk, tiles of 64 output coordinates are accumulated in
 //! f64 registers over all the rows with a non-zero coefficient, then rounded to f32 once: the
 //! rows are read once and nothing else touches memory. The AVX-512 path (`mix/avx512.rs`)
-//! instead takes 16 rows at a time over an L1 block of f64 accumulators, in the same order.
+//! and the AVX2 path (`mix/avx2.rs`) instead take 16 rows at a time over an L1 block of f64
+//! accumulators, in the same order, with fused multiply-adds: the two give the same bits.
 //!
 //! ## Accuracy and non-finite values
 //!
@@ -21,6 +22,8 @@ use rayon::prelude::*;
 
 use super::SimdLevel;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -50,6 +53,15 @@ pub(super) fn mix(
         tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
             // SAFETY: AVX-512 F checked above; every row and base row holds d values.
             unsafe { avx512::chunk(rows, coeffs, base, ci * CHUNK, &mut outs) };
+        });
+        return out;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd == SimdLevel::Avx2 {
+        tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
+            // SAFETY: the Avx2 level means AVX2 and FMA were detected; every row and base row
+            // holds d values.
+            unsafe { avx2::chunk(rows, coeffs, base, ci * CHUNK, &mut outs) };
         });
         return out;
     }
@@ -263,6 +275,44 @@ mod tests {
             ),
             vec![0.0, 1.0, 2.0, 5.0, 7.0, 9.0]
         );
+    }
+
+    /// The AVX2 and AVX-512 kernels sum in the same order with the same fused multiply-adds:
+    /// equal bits, ragged tails, bases, zero coefficients and huge values included.
+    #[test]
+    fn avx2_and_avx512_give_the_same_bits() {
+        if !matches!(crate::cpu::simd_level(), Ok(SimdLevel::Avx512)) {
+            eprintln!("skipped: this CPU (or BYZAGG_SIMD) does not run AVX-512");
+            return;
+        }
+        let mut state = 5u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for &(n, d) in &[(3, 5), (17, 2 * CHUNK + 13), (40, 1001)] {
+            let rows: Vec<Vec<f32>> = (0..n)
+                .map(|i| {
+                    (0..d)
+                        .map(|_| (next() * 10f64.powi(i as i32 % 60 - 30)) as f32)
+                        .collect()
+                })
+                .collect();
+            let k = 2;
+            let coeffs: Vec<f64> = (0..k * n)
+                .map(|_| if next() < -0.3 { 0.0 } else { next() })
+                .collect();
+            let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+            let bases: Vec<&[f32]> = slices[..k].to_vec();
+            for base in [None, Some((bases.as_slice(), 0.7))] {
+                let wide = super::mix(SimdLevel::Avx512, &slices, &coeffs, k, base, d);
+                let narrow = super::mix(SimdLevel::Avx2, &slices, &coeffs, k, base, d);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&wide), bits(&narrow), "n = {n}, d = {d}");
+            }
+        }
     }
 
     /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
