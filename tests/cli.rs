@@ -287,3 +287,41 @@ fn auto_backend_probes_wgpu_without_mesa_noise() {
     assert!(!stderr(&out).contains("XDG_RUNTIME_DIR"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn simd_cap_is_checked_and_every_level_gives_the_median() {
+    let dir = dir("simd-cap");
+    let (input, _) = rows_file(&dir, 9, 40);
+    let run = |cap: &str, name: &str| {
+        let output = dir.join(name);
+        let out = Command::new(env!("CARGO_BIN_EXE_byzagg"))
+            .args([
+                "aggregate",
+                "--rule",
+                "cwmed",
+                "--backend",
+                "cpu",
+                s(&input),
+                "-o",
+                s(&output),
+            ])
+            .env("BYZAGG_SIMD", cap)
+            .output()
+            .expect("the byzagg binary runs");
+        (out, output)
+    };
+    let (bad, _) = run("sse9", "bad.npy");
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("BYZAGG_SIMD"), "{}", stderr(&bad));
+    let mut medians = Vec::new();
+    for cap in ["generic", "avx2", "avx512"] {
+        let (out, path) = run(cap, &format!("{cap}.npy"));
+        assert_eq!(out.status.code(), Some(0), "{cap}: {}", stderr(&out));
+        medians.push(npy::read_vector_f64(&path).expect("the output reads back"));
+    }
+    assert!(
+        medians.windows(2).all(|m| m[0] == m[1]),
+        "levels disagree: {medians:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -3,7 +3,7 @@
 //! crate promises), and planning the rule for any batch size must not panic either.
 #![no_main]
 
-use byzagg::{Rule, Tolerance};
+use byzagg::{ByzantineShare, Rule};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -26,6 +26,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.to_string(), printed, "{text:?}");
     assert!(rule.depth() <= byzagg::MAX_DEPTH);
     let _ = rule.plan(n, None);
-    let _ = rule.plan(n, Some(Tolerance::F(f)));
-    let _ = rule.plan(n, Some(Tolerance::Lambda(f as f64 / 256.0)));
+    let _ = rule.plan(n, Some(ByzantineShare::F(f)));
+    let _ = rule.plan(n, Some(ByzantineShare::Lambda(f as f64 / 256.0)));
 });
