@@ -420,4 +420,27 @@ impl Kernels for Engine {
             ),
         }
     }
+
+    // The fused pairs go to the held backend's own (the CPU's one-pass kernels); the sharded
+    // engine keeps the trait's default, the two primitives across its shards.
+    fn order_stats_with_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<(EngineRows<'static>, Vec<f64>)> {
+        on_backend!(self, (rows => r), k => k
+            .order_stats_with_dist(r, weights, stat)
+            .map(|(center, dist)| (EngineRows::from(center), dist)))
+    }
+
+    fn mix_with_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        coeffs: &[f64],
+    ) -> Result<(EngineRows<'static>, Vec<f64>)> {
+        on_backend!(self, (rows => r), k => k
+            .mix_with_dist(r, coeffs)
+            .map(|(mixed, dist)| (EngineRows::from(mixed), dist)))
+    }
 }

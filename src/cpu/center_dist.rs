@@ -36,22 +36,34 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
     let partials: Vec<Partial> = (0..d.div_ceil(CHUNK))
         .into_par_iter()
         .map(|ci| {
-            let mut part = Partial {
-                sums: vec![0.0; n],
-                bad: vec![false; n],
-                center_bad: false,
-            };
+            let mut part = Partial::new(n);
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
-            #[cfg(target_arch = "x86_64")]
-            if simd == SimdLevel::Avx512 {
-                // SAFETY: AVX-512 F checked; the center and every row hold d values.
-                unsafe { avx512::chunk(rows, center, range.start, range.end, &mut part) };
-                return part;
-            }
-            chunk_sums_at(simd, rows, center, range.start, range.end, &mut part);
+            add_span(simd, rows, &center[range.clone()], range.start, &mut part);
             part
         })
         .collect();
+    finish(n, partials)
+}
+
+/// Adds the sums over the coordinates `c0..c0 + center.len()` into `part`, `center` holding
+/// the center's values there: the work of one chunk, or of a part of one. A chunk's partial
+/// is the same whether it is added at once or in consecutive spans that start on a multiple of
+/// [`BLOCK`] from the chunk's start (each row's blocks go into its f64 partial in coordinate
+/// order either way), which is what lets the fused kernels (`order_stats_dist.rs`,
+/// `mix_dist.rs`) add the distances to a center while they compute it.
+pub(super) fn add_span(simd: SimdLevel, rows: &[&[f32]], center: &[f32], c0: usize, part: &mut Partial) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == SimdLevel::Avx512 {
+        // SAFETY: AVX-512 F checked; every row holds the span's values (the kernel asserts it).
+        unsafe { avx512::chunk(rows, center, c0, part) };
+        return;
+    }
+    chunk_sums_at(simd, rows, center, c0, part);
+}
+
+/// Adds the chunks' partials in chunk order: the squared distances, `+inf` for a row (or a
+/// center) with a non-finite value.
+pub(super) fn finish(n: usize, partials: impl IntoIterator<Item = Partial>) -> Vec<f64> {
     let mut sums = vec![0.0; n];
     let mut bad = vec![false; n];
     let mut center_bad = false;
@@ -72,26 +84,41 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
 
 super::simd::at_level!(
     /// [`chunk_sums`] at a SIMD level.
-    fn chunk_sums_at(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) = chunk_sums
+    fn chunk_sums_at(rows: &[&[f32]], center: &[f32], c0: usize, part: &mut Partial) = chunk_sums
 );
 
 /// One chunk's f64 partial sums, and which rows (or the center) hold a non-finite value there.
-struct Partial {
+pub(super) struct Partial {
     sums: Vec<f64>,
     bad: Vec<bool>,
     center_bad: bool,
 }
 
-/// Adds the sums over coordinates `c0..c1` into `part`, one row at a time.
-/// Compiled into each SIMD level's function by `at_level!`.
+impl Partial {
+    /// The empty partial of `n` rows.
+    pub(super) fn new(n: usize) -> Self {
+        Partial {
+            sums: vec![0.0; n],
+            bad: vec![false; n],
+            center_bad: false,
+        }
+    }
+}
+
+/// Adds the sums over coordinates `c0..c0 + center.len()` into `part`, one row at a time;
+/// `center` holds the center's values over that span. Rows already found non-finite are
+/// skipped. Compiled into each SIMD level's function by `at_level!`.
 #[inline(always)]
-fn chunk_sums(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) {
-    let c = &center[c0..c1];
-    if !c.chunks(BLOCK).all(block_finite) {
+fn chunk_sums(rows: &[&[f32]], c: &[f32], c0: usize, part: &mut Partial) {
+    if part.center_bad || !c.chunks(BLOCK).all(block_finite) {
         part.center_bad = true;
         return;
     }
+    let c1 = c0 + c.len();
     for ((row, s), bad) in rows.iter().zip(part.sums.iter_mut()).zip(part.bad.iter_mut()) {
+        if *bad {
+            continue;
+        }
         let x = &row[c0..c1];
         for (xb, cb) in x.chunks(BLOCK).zip(c.chunks(BLOCK)) {
             let fast = block_f32(xb, cb);

@@ -21,16 +21,17 @@ use super::Partial;
 /// Rows handled together.
 const R: usize = 4;
 
-/// Adds the sums over coordinates `c0..c1` into `part`.
+/// Adds the sums over coordinates `c0..c0 + c.len()` into `part`; `c` holds the center's
+/// values over that span. Rows already found non-finite are skipped.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX-512 F; the center and every row must hold at least `c1` values.
+/// The CPU must support AVX-512 F (every row must hold `c0 + c.len()` values: asserted).
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn chunk(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) {
-    assert!(center.len() >= c1 && rows.iter().all(|r| r.len() >= c1));
-    let c = &center[c0..c1];
-    if !c.chunks(BLOCK).all(block_finite) {
+pub(super) unsafe fn chunk(rows: &[&[f32]], c: &[f32], c0: usize, part: &mut Partial) {
+    let c1 = c0 + c.len();
+    assert!(rows.iter().all(|r| r.len() >= c1));
+    if part.center_bad || !c.chunks(BLOCK).all(block_finite) {
         part.center_bad = true;
         return;
     }

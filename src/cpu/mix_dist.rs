@@ -1,0 +1,100 @@
+//! `mix` of one output row fused with `center_dist` to it: the mixed row and the `n` squared
+//! distances of the rows to it, in one pass over the rows.
+//!
+//! ## Why
+//!
+//! Each Weiszfeld iteration of the geometric median mixes the rows into the next iterate and
+//! then needs the rows' distances to it; MoNNA picks its pivot row by a mix and then needs the
+//! distances to the pivot. Two passes over the batch each, bound by memory speed. Here a task
+//! takes one chunk of `center_dist`'s coordinates ([`CHUNK`]), and for each span of [`SPAN`]
+//! coordinates in it writes the mix with the `mix` primitive, then adds the span's distance
+//! partials against the freshly written output while the rows' span is still in L1/L2.
+//!
+//! ## Bit-identical to the composition
+//!
+//! Each output coordinate of `mix` is an f64 sum in row order rounded once, whatever the
+//! chunking, and the span is `mix`'s own chunk, aligned on multiples of it as there. The
+//! distance partials are `center_dist`'s (see `order_stats_dist.rs`). The tests compare with
+//! the two primitives called one after the other, bit for bit, at every SIMD level.
+
+use rayon::prelude::*;
+
+use super::SimdLevel;
+use super::center_dist::{Partial, add_span, finish};
+use super::mix::mix;
+use super::pairwise_dist::{BLOCK, CHUNK};
+
+/// Coordinates per `mix` call: that primitive's chunk, so each call is one of its tasks, run
+/// on this thread.
+const SPAN: usize = 2048;
+
+const _: () = assert!(CHUNK % SPAN == 0 && SPAN % BLOCK == 0);
+
+/// `coeffs * rows` (one output row, `coeffs` holding one coefficient per row) and the squared
+/// distance of every row to it (`+inf` for a row or an output with a non-finite value).
+pub(super) fn mix_with_dist(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    coeffs: &[f64],
+    d: usize,
+) -> (Vec<f32>, Vec<f64>) {
+    let n = rows.len();
+    let mut out = vec![0.0f32; d];
+    let partials: Vec<Partial> = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut part = Partial::new(n);
+            let mut span: Vec<&[f32]> = Vec::with_capacity(n);
+            for (si, o) in chunk.chunks_mut(SPAN).enumerate() {
+                let s0 = ci * CHUNK + si * SPAN;
+                span.clear();
+                span.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
+                o.copy_from_slice(&mix(simd, &span, coeffs, 1, None, o.len()));
+                add_span(simd, rows, o, s0, &mut part);
+            }
+            part
+        })
+        .collect();
+    (out, finish(n, partials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::center_dist::center_dist;
+    use crate::cpu::fused_tests::{batches, same_bits};
+
+    /// The fused pass against `mix` then `center_dist`, bit for bit, on batches with NaN,
+    /// infinite, huge and subnormal rows: coefficients that skip the bad rows, that take
+    /// them, that pick one row, and the mean.
+    fn matches_the_composition() {
+        let simd = crate::cpu::simd_level().unwrap();
+        for (rows, weights) in batches(0xfeed) {
+            let (n, d) = (rows.len(), rows[0].len());
+            let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+            let total: f64 = weights.iter().sum();
+            let mut pick = vec![0.0; n];
+            pick[n / 2] = 1.0;
+            let skewed: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5).recip()).collect();
+            for coeffs in [weights.iter().map(|w| w / total).collect(), pick, skewed] {
+                let (center, dist) = mix_with_dist(simd, &slices, &coeffs, d);
+                let want = mix(simd, &slices, &coeffs, 1, None, d);
+                let want_dist = center_dist(simd, &slices, &want);
+                same_bits(
+                    &center,
+                    &want,
+                    &want_dist,
+                    &dist,
+                    &format!("{simd} n {n} d {d} {coeffs:?}"),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_composition_at_every_level() {
+        matches_the_composition();
+        crate::cpu::simd::each_lower_level(matches_the_composition);
+    }
+}
