@@ -61,6 +61,20 @@ pub(super) fn add_span(simd: SimdLevel, rows: &[&[f32]], center: &[f32], c0: usi
     chunk_sums_at(simd, rows, center, c0, part);
 }
 
+/// Bytes of the rows' span that a fused kernel keeps in cache between computing a center's
+/// span and adding its distances: half of a typical 1 MiB L2.
+const SPAN_BYTES: usize = 512 * 1024;
+
+/// The span a fused kernel over `n` rows works in: the largest power of two of coordinates
+/// whose `n` rows fit in [`SPAN_BYTES`], at most `max` (a power of two up to [`CHUNK`]: the
+/// fused primitive's own chunk) and at least [`BLOCK`], so that spans tile the chunks.
+pub(super) fn span_for(n: usize, max: usize) -> usize {
+    debug_assert!(max.is_power_of_two() && (BLOCK..=CHUNK).contains(&max));
+    let fit = SPAN_BYTES / (4 * n.max(1));
+    let fit = if fit == 0 { 0 } else { 1 << fit.ilog2() };
+    fit.clamp(BLOCK, max)
+}
+
 /// Adds the chunks' partials in chunk order: the squared distances, `+inf` for a row (or a
 /// center) with a non-finite value.
 pub(super) fn finish(n: usize, partials: impl IntoIterator<Item = Partial>) -> Vec<f64> {
@@ -200,6 +214,19 @@ mod tests {
         );
         // A center equal to a row is at distance 0 exactly.
         assert_eq!(center_dist(&slices[..1], &rows[0]), vec![0.0]);
+    }
+
+    #[test]
+    fn spans_fit_half_an_l2_and_tile_the_chunks() {
+        use super::{BLOCK, CHUNK, span_for};
+        assert_eq!(span_for(16, 4096), 4096);
+        assert_eq!(span_for(32, 4096), 4096);
+        assert_eq!(span_for(33, 4096), 2048);
+        assert_eq!(span_for(64, 2048), 2048);
+        assert_eq!(span_for(100, 2048), 1024);
+        assert_eq!(span_for(0, CHUNK), CHUNK);
+        assert_eq!(span_for(1, 256), 256);
+        assert_eq!(span_for(1_000_000, 2048), BLOCK);
     }
 
     /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512

@@ -33,15 +33,15 @@ pub(super) fn batches(seed: u64) -> Vec<(Vec<Vec<f32>>, Vec<f64>)> {
                 put(&mut rows, 1, pos(0.9), f32::NAN);
                 put(&mut rows, 2, pos(0.1), f32::INFINITY);
                 put(&mut rows, 3, pos(0.5), f32::NEG_INFINITY);
-                for j in 0..d {
-                    if n > 4 {
-                        rows[4][j] = (unit() * 1e30) as f32;
-                    }
-                    if n > 5 {
-                        rows[5][j] = (unit() * 1e-40) as f32; // subnormal
-                    }
-                    if n > 6 && j % 3 == 0 {
-                        rows[6][j] = if j % 2 == 0 { -0.0 } else { f32::MAX };
+                if n > 4 {
+                    rows[4].iter_mut().for_each(|v| *v = (unit() * 1e30) as f32);
+                }
+                if n > 5 {
+                    rows[5].iter_mut().for_each(|v| *v = (unit() * 1e-40) as f32); // subnormal
+                }
+                if n > 6 {
+                    for (j, v) in rows[6].iter_mut().enumerate().step_by(3) {
+                        *v = if j % 2 == 0 { -0.0 } else { f32::MAX };
                     }
                 }
             }

@@ -6,29 +6,27 @@
 //! Each Weiszfeld iteration of the geometric median mixes the rows into the next iterate and
 //! then needs the rows' distances to it; MoNNA picks its pivot row by a mix and then needs the
 //! distances to the pivot. Two passes over the batch each, bound by memory speed. Here a task
-//! takes one chunk of `center_dist`'s coordinates ([`CHUNK`]), and for each span of [`SPAN`]
+//! takes one chunk of `center_dist`'s coordinates ([`CHUNK`]), and for each span of
 //! coordinates in it writes the mix with the `mix` primitive, then adds the span's distance
-//! partials against the freshly written output while the rows' span is still in L1/L2.
+//! partials against the freshly written output while the rows' span is still in L1/L2: the
+//! span is as long as the rows' values in it fit in half an L2 (`center_dist::span_for`), at
+//! most `mix`'s own chunk ([`MAX_SPAN`]), so each call is one task of it, run on this thread.
 //!
 //! ## Bit-identical to the composition
 //!
 //! Each output coordinate of `mix` is an f64 sum in row order rounded once, whatever the
-//! chunking, and the span is `mix`'s own chunk, aligned on multiples of it as there. The
-//! distance partials are `center_dist`'s (see `order_stats_dist.rs`). The tests compare with
+//! chunking. The distance partials are `center_dist`'s (see `order_stats_dist.rs`). The tests compare with
 //! the two primitives called one after the other, bit for bit, at every SIMD level.
 
 use rayon::prelude::*;
 
 use super::SimdLevel;
-use super::center_dist::{Partial, add_span, finish};
+use super::center_dist::{Partial, add_span, finish, span_for};
 use super::mix::mix;
 use super::pairwise_dist::{BLOCK, CHUNK};
 
-/// Coordinates per `mix` call: that primitive's chunk, so each call is one of its tasks, run
-/// on this thread.
-const SPAN: usize = 2048;
-
-const _: () = assert!(CHUNK % SPAN == 0 && SPAN % BLOCK == 0);
+/// The longest span per `mix` call: that primitive's chunk.
+const MAX_SPAN: usize = 2048;
 
 /// `coeffs * rows` (one output row, `coeffs` holding one coefficient per row) and the squared
 /// distance of every row to it (`+inf` for a row or an output with a non-finite value).
@@ -38,6 +36,19 @@ pub(super) fn mix_with_dist(
     coeffs: &[f64],
     d: usize,
 ) -> (Vec<f32>, Vec<f64>) {
+    with_span(simd, rows, coeffs, d, span_for(rows.len(), MAX_SPAN))
+}
+
+/// [`mix_with_dist`] in spans of `span` coordinates (a power of two from [`BLOCK`] to
+/// [`CHUNK`]).
+fn with_span(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    coeffs: &[f64],
+    d: usize,
+    span: usize,
+) -> (Vec<f32>, Vec<f64>) {
+    debug_assert!(span.is_power_of_two() && (BLOCK..=CHUNK).contains(&span));
     let n = rows.len();
     let mut out = vec![0.0f32; d];
     let partials: Vec<Partial> = out
@@ -45,12 +56,12 @@ pub(super) fn mix_with_dist(
         .enumerate()
         .map(|(ci, chunk)| {
             let mut part = Partial::new(n);
-            let mut span: Vec<&[f32]> = Vec::with_capacity(n);
-            for (si, o) in chunk.chunks_mut(SPAN).enumerate() {
-                let s0 = ci * CHUNK + si * SPAN;
-                span.clear();
-                span.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
-                o.copy_from_slice(&mix(simd, &span, coeffs, 1, None, o.len()));
+            let mut at: Vec<&[f32]> = Vec::with_capacity(n);
+            for (si, o) in chunk.chunks_mut(span).enumerate() {
+                let s0 = ci * CHUNK + si * span;
+                at.clear();
+                at.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
+                o.copy_from_slice(&mix(simd, &at, coeffs, 1, None, o.len()));
                 add_span(simd, rows, o, s0, &mut part);
             }
             part
@@ -67,7 +78,8 @@ mod tests {
 
     /// The fused pass against `mix` then `center_dist`, bit for bit, on batches with NaN,
     /// infinite, huge and subnormal rows: coefficients that skip the bad rows, that take
-    /// them, that pick one row, and the mean.
+    /// them, that pick one row, and the mean; in the span the kernel picks and in spans from
+    /// one block to a whole chunk.
     fn matches_the_composition() {
         let simd = crate::cpu::simd_level().unwrap();
         for (rows, weights) in batches(0xfeed) {
@@ -78,16 +90,15 @@ mod tests {
             pick[n / 2] = 1.0;
             let skewed: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5).recip()).collect();
             for coeffs in [weights.iter().map(|w| w / total).collect(), pick, skewed] {
-                let (center, dist) = mix_with_dist(simd, &slices, &coeffs, d);
                 let want = mix(simd, &slices, &coeffs, 1, None, d);
                 let want_dist = center_dist(simd, &slices, &want);
-                same_bits(
-                    &center,
-                    &want,
-                    &want_dist,
-                    &dist,
-                    &format!("{simd} n {n} d {d} {coeffs:?}"),
-                );
+                let (center, dist) = mix_with_dist(simd, &slices, &coeffs, d);
+                let what = format!("{simd} n {n} d {d} {coeffs:?}");
+                same_bits(&center, &want, &want_dist, &dist, &what);
+                for span in [BLOCK, 1024, CHUNK] {
+                    let (center, dist) = with_span(simd, &slices, &coeffs, d, span);
+                    same_bits(&center, &want, &want_dist, &dist, &format!("{what} span {span}"));
+                }
             }
         }
     }

@@ -6,14 +6,15 @@
 //! CTMA and the geometric median's median start compute an order statistic and then the
 //! distances of every row to it: two passes over the batch, each bound by memory speed. Here a
 //! task takes one chunk of `center_dist`'s coordinates ([`CHUNK`]), and for each span of
-//! [`SPAN`] coordinates in it computes the order statistic with the `order_stats` primitive,
-//! then the span's distance partials while the rows' span is still in L1/L2.
+//! coordinates in it computes the order statistic with the `order_stats` primitive, then the
+//! span's distance partials while the rows' span is still in L1/L2: the span is as long as
+//! the rows' values in it fit in half an L2 (`center_dist::span_for`), at most `order_stats`'s
+//! own chunk ([`MAX_SPAN`]), so each call is one task of it, run on this thread.
 //!
 //! ## Bit-identical to the composition
 //!
 //! The order statistic of a coordinate does not depend on the chunking (it is exact, or an
-//! f64 sum in row order rounded once), and the span is [`SPAN`] = `order_stats`'s own chunk,
-//! aligned on multiples of it as there. The distance partials are `center_dist`'s: the same
+//! f64 sum in row order rounded once). The distance partials are `center_dist`'s: the same
 //! chunks, each row's blocks added into its f64 partial in coordinate order span after span
 //! (`center_dist::add_span`), the chunks' partials added in chunk order. The tests compare
 //! with the two primitives called one after the other, bit for bit, at every SIMD level.
@@ -24,15 +25,12 @@ use crate::error::Result;
 use crate::kernels::OrderStat;
 
 use super::SimdLevel;
-use super::center_dist::{Partial, add_span, finish};
+use super::center_dist::{Partial, add_span, finish, span_for};
 use super::order_stats::order_stats;
 use super::pairwise_dist::{BLOCK, CHUNK};
 
-/// Coordinates per `order_stats` call: that primitive's chunk, so each call is one of its
-/// tasks, run on this thread.
-const SPAN: usize = 4096;
-
-const _: () = assert!(CHUNK % SPAN == 0 && SPAN % BLOCK == 0);
+/// The longest span per `order_stats` call: that primitive's chunk.
+const MAX_SPAN: usize = 4096;
 
 /// The order statistic `stat` of `rows` (all of one length d) under `weights`, and the squared
 /// distance of every row to it (`+inf` for a row or a result with a non-finite value).
@@ -42,6 +40,19 @@ pub(super) fn order_stats_with_dist(
     weights: &[f64],
     stat: OrderStat,
 ) -> Result<(Vec<f32>, Vec<f64>)> {
+    with_span(simd, rows, weights, stat, span_for(rows.len(), MAX_SPAN))
+}
+
+/// [`order_stats_with_dist`] in spans of `span` coordinates (a power of two from [`BLOCK`] to
+/// [`CHUNK`]).
+fn with_span(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    weights: &[f64],
+    stat: OrderStat,
+    span: usize,
+) -> Result<(Vec<f32>, Vec<f64>)> {
+    debug_assert!(span.is_power_of_two() && (BLOCK..=CHUNK).contains(&span));
     let n = rows.len();
     let d = rows.first().map_or(0, |r| r.len());
     // The primitive's parameter checks, on no coordinates: its errors, before any work.
@@ -53,12 +64,12 @@ pub(super) fn order_stats_with_dist(
         .enumerate()
         .map(|(ci, chunk)| -> Result<Partial> {
             let mut part = Partial::new(n);
-            let mut span: Vec<&[f32]> = Vec::with_capacity(n);
-            for (si, o) in chunk.chunks_mut(SPAN).enumerate() {
-                let s0 = ci * CHUNK + si * SPAN;
-                span.clear();
-                span.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
-                o.copy_from_slice(&order_stats(simd, &span, weights, stat)?);
+            let mut at: Vec<&[f32]> = Vec::with_capacity(n);
+            for (si, o) in chunk.chunks_mut(span).enumerate() {
+                let s0 = ci * CHUNK + si * span;
+                at.clear();
+                at.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
+                o.copy_from_slice(&order_stats(simd, &at, weights, stat)?);
                 add_span(simd, rows, o, s0, &mut part);
             }
             Ok(part)
@@ -74,7 +85,8 @@ mod tests {
     use crate::cpu::fused_tests::{batches, same_bits};
 
     /// The fused pass against `order_stats` then `center_dist`, bit for bit, for every stat
-    /// on batches with NaN, infinite, huge and subnormal rows, uniform and other weights.
+    /// on batches with NaN, infinite, huge and subnormal rows, uniform and other weights, in
+    /// the span the kernel picks and in spans from one block to a whole chunk.
     fn matches_the_composition() {
         let simd = crate::cpu::simd_level().unwrap();
         let stats = [
@@ -85,11 +97,15 @@ mod tests {
         for (rows, weights) in batches(0x5eed) {
             let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
             for stat in stats {
-                let (center, dist) = order_stats_with_dist(simd, &slices, &weights, stat).unwrap();
                 let want = order_stats(simd, &slices, &weights, stat).unwrap();
                 let want_dist = center_dist(simd, &slices, &want);
+                let (center, dist) = order_stats_with_dist(simd, &slices, &weights, stat).unwrap();
                 let what = format!("{simd} n {} d {} {stat:?}", rows.len(), center.len());
                 same_bits(&center, &want, &want_dist, &dist, &what);
+                for span in [BLOCK, 2048, CHUNK] {
+                    let (center, dist) = with_span(simd, &slices, &weights, stat, span).unwrap();
+                    same_bits(&center, &want, &want_dist, &dist, &format!("{what} span {span}"));
+                }
             }
         }
     }
