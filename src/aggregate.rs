@@ -761,8 +761,8 @@ fn geometric_median<K: Kernels>(
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
     // The rows' squared distances to `z`, when the step that made `z` gave them too: the start
-    // (a median or mean) and every iterate but the last come from fused kernels, so each
-    // iteration reads the rows once (`Kernels::mix_with_dist`), not twice.
+    // (a median or mean) always, the iterates on a backend that fuses them (then each iteration
+    // reads the rows once, `Kernels::mix_with_dist`, not twice).
     let (mut z, mut dist) = match p.init {
         GmInit::Zero => (k.zeros(1, d)?, None),
         GmInit::Median if p.max_iter > 0 => {
@@ -821,8 +821,10 @@ fn geometric_median<K: Kernels>(
                     .collect()
             }
         };
-        // The last iteration allowed needs no distances to its result.
-        let next = if iterations + 1 < p.max_iter {
+        // The next iteration needs the distances to `next`; the convergence test may end the
+        // loop first, so they are asked for with `next` only where that costs about nothing
+        // (a fused backend), and never in the last iteration allowed.
+        let next = if k.fuses_dist() && iterations + 1 < p.max_iter {
             let (next, r) = k.mix_with_dist(rows, &coeffs)?;
             dist = Some(r);
             next

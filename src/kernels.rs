@@ -125,6 +125,16 @@ pub trait Kernels {
         base: Option<(&Self::Rows<'_>, f64)>,
     ) -> Result<Self::Rows<'static>>;
 
+    /// Whether [`Kernels::order_stats_with_dist`] and [`Kernels::mix_with_dist`] are fused: about
+    /// the cost of the primitive alone, so a rule may ask for distances it will need only
+    /// sometimes (the geometric median's next iteration, which its convergence test may make
+    /// unnecessary). `false` by default: there the distances cost a pass of their own (and a
+    /// round of messages in the shard protocol), and a rule asks for them only when it needs
+    /// them.
+    fn fuses_dist(&self) -> bool {
+        false
+    }
+
     /// [`Kernels::order_stats`] and the [`Kernels::center_dist`] of every row to its result:
     /// what CTMA over an order statistic and the geometric median's median start need. The
     /// default calls the two primitives; a backend may fuse them into one pass over the rows

@@ -189,6 +189,10 @@ impl Kernels for Cpu {
         Ok(HostRows::Owned { data, k, d })
     }
 
+    fn fuses_dist(&self) -> bool {
+        true
+    }
+
     fn order_stats_with_dist(
         &self,
         rows: &HostRows<'_>,
