@@ -38,7 +38,7 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
         .map(|ci| {
             let mut part = Partial::new(n);
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
-            add_span(simd, rows, &center[range.clone()], range.start, &mut part);
+            add_span(simd, rows, &center[range.clone()], range.start, 0, &mut part);
             part
         })
         .collect();
@@ -50,14 +50,25 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
 /// is the same whether it is added at once or in consecutive spans that start on a multiple of
 /// [`BLOCK`] from the chunk's start (each row's blocks go into its f64 partial in coordinate
 /// order either way), which is what lets the fused kernels (`order_stats_dist.rs`,
-/// `mix_dist.rs`) add the distances to a center while they compute it.
-pub(super) fn add_span(simd: SimdLevel, rows: &[&[f32]], center: &[f32], c0: usize, part: &mut Partial) {
+/// `mix_dist.rs`) add the distances to a center while they compute it. `ahead > 0` also
+/// fetches each row's values `ahead` coordinates on into L2 (at the AVX-512 level), for the
+/// fused kernel's next span; the sums do not change.
+pub(super) fn add_span(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    center: &[f32],
+    c0: usize,
+    ahead: usize,
+    part: &mut Partial,
+) {
     #[cfg(target_arch = "x86_64")]
     if simd == SimdLevel::Avx512 {
         // SAFETY: AVX-512 F checked; every row holds the span's values (the kernel asserts it).
-        unsafe { avx512::chunk(rows, center, c0, part) };
+        unsafe { avx512::chunk(rows, center, c0, ahead, part) };
         return;
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ahead; // the prefetch is the AVX-512 kernel's
     chunk_sums_at(simd, rows, center, c0, part);
 }
 
