@@ -542,13 +542,14 @@ fn run<K: Kernels>(
         Plan::Bulyan { lambda } => bulyan(k, rows, w, *lambda, report),
         Plan::Cge { lambda } => {
             let origin = k.zeros(1, d)?;
-            nearest_mass_mean(k, rows, w, &origin, *lambda)
+            nearest_mass_mean(k, rows, w, &k.center_dist(rows, &origin)?, *lambda)
         }
         Plan::Monna { lambda, pivot } => {
             let mut pick = vec![0.0; n];
             pick[*pivot] = 1.0;
-            let center = k.mix(rows, &pick, 1, None)?;
-            nearest_mass_mean(k, rows, w, &center, *lambda)
+            // The pivot row and the distances to it in one pass.
+            let (_, r) = k.mix_with_dist(rows, &pick)?;
+            nearest_mass_mean(k, rows, w, &r, *lambda)
         }
         Plan::Mda { lambda } => subset_mean(k, rows, w, "mda", MDA_MAX_N, |dist| {
             subset::mda_masses(dist, w, *lambda)
@@ -737,20 +738,20 @@ fn pool_krum_scores(dist: &[f64], pool: &[f64], byzantine: f64, total: f64) -> V
         .collect()
 }
 
-/// The weighted mean of the mass `(1 - lambda) W` nearest to `center` (by squared distance,
-/// then index; non-finite rows last): CGE with the origin as center, MoNNA with the pivot.
+/// The weighted mean of the mass `(1 - lambda) W` nearest to a center, given the rows'
+/// squared distances `r` to it (by squared distance, then index; non-finite rows last): CGE
+/// with the origin as center, MoNNA with the pivot.
 fn nearest_mass_mean<K: Kernels>(
     k: &K,
     rows: &K::Rows<'_>,
     w: &[f64],
-    center: &K::Rows<'_>,
+    r: &[f64],
     lambda: f64,
 ) -> Result<K::Rows<'static>> {
     let total: f64 = w.iter().sum();
-    let r = k.center_dist(rows, center)?;
     let target = (1.0 - lambda) * total;
     let mut coeffs = vec![0.0; w.len()];
-    for (i, mass) in prefix_by_distance(&r, w, target, total) {
+    for (i, mass) in prefix_by_distance(r, w, target, total) {
         coeffs[i] = mass / target;
     }
     k.mix(rows, &coeffs, 1, None)
@@ -765,15 +766,29 @@ fn geometric_median<K: Kernels>(
     p: &GmParams,
     report: &mut Report,
 ) -> Result<K::Rows<'static>> {
-    let mut z = match p.init {
-        GmInit::Zero => k.zeros(1, d)?,
-        GmInit::Median => k.order_stats(rows, w, OrderStat::Median)?,
-        GmInit::Mean => k.mix(rows, &mean_coeffs(w), 1, None)?,
+    // The rows' squared distances to `z`, when the step that made `z` gave them too: the start
+    // (a median or mean) always, the iterates on a backend that fuses them (then each iteration
+    // reads the rows once, `Kernels::mix_with_dist`, not twice).
+    let (mut z, mut dist) = match p.init {
+        GmInit::Zero => (k.zeros(1, d)?, None),
+        GmInit::Median if p.max_iter > 0 => {
+            let (z, r) = k.order_stats_with_dist(rows, w, OrderStat::Median)?;
+            (z, Some(r))
+        }
+        GmInit::Median => (k.order_stats(rows, w, OrderStat::Median)?, None),
+        GmInit::Mean if p.max_iter > 0 => {
+            let (z, r) = k.mix_with_dist(rows, &mean_coeffs(w))?;
+            (z, Some(r))
+        }
+        GmInit::Mean => (k.mix(rows, &mean_coeffs(w), 1, None)?, None),
     };
     let origin = k.zeros(1, d)?;
     let (mut iterations, mut converged) = (0, false);
     while iterations < p.max_iter {
-        let r = k.center_dist(rows, &z)?;
+        let r = match dist.take() {
+            Some(r) => r,
+            None => k.center_dist(rows, &z)?,
+        };
         let b: Vec<f64> = r
             .iter()
             .zip(w)
@@ -812,7 +827,16 @@ fn geometric_median<K: Kernels>(
                     .collect()
             }
         };
-        let next = k.mix(rows, &coeffs, 1, None)?;
+        // The next iteration needs the distances to `next`; the convergence test may end the
+        // loop first, so they are asked for with `next` only where that costs about nothing
+        // (a fused backend), and never in the last iteration allowed.
+        let next = if k.fuses_dist() && iterations + 1 < p.max_iter {
+            let (next, r) = k.mix_with_dist(rows, &coeffs)?;
+            dist = Some(r);
+            next
+        } else {
+            k.mix(rows, &coeffs, 1, None)?
+        };
         iterations += 1;
         if p.tol > 0.0 {
             let step = k.center_dist(&next, &z)?[0].sqrt();
@@ -899,8 +923,14 @@ fn ctma<K: Kernels>(
 ) -> Result<K::Rows<'static>> {
     let n = w.len();
     let total: f64 = w.iter().sum();
-    let center = run(k, base, rows, root, n, d, w, report)?;
-    let r = k.center_dist(rows, &center)?;
+    // A plain order statistic and the distances to it come from one pass over the rows.
+    let r = match plain_order_stat(base) {
+        Some(stat) => k.order_stats_with_dist(rows, w, stat)?.1,
+        None => {
+            let center = run(k, base, rows, root, n, d, w, report)?;
+            k.center_dist(rows, &center)?
+        }
+    };
     let target = (1.0 - lambda) * total;
     let taken = prefix_by_distance(&r, w, target, total);
     let mut coeffs = vec![0.0; n];
@@ -911,6 +941,17 @@ fn ctma<K: Kernels>(
     let rejected = (0..n).filter(|i| coeffs[*i] == 0.0).collect();
     report.steps.push(Step::Ctma { kept, rejected });
     k.mix(rows, &coeffs, 1, None)
+}
+
+/// The order statistic a plan computes when it is one alone (what `run` gives it to
+/// `Kernels::order_stats`), so a rule over it can take the fused kernels; `None` otherwise.
+fn plain_order_stat(plan: &Plan) -> Option<OrderStat> {
+    match plan {
+        Plan::Median => Some(OrderStat::Median),
+        Plan::TrimmedMean { lambda } => Some(OrderStat::TrimmedMean { lambda: *lambda }),
+        Plan::MeaMed { lambda } => Some(OrderStat::MeaMed { lambda: *lambda }),
+        _ => None,
+    }
 }
 
 /// NNM (SPEC 4.7): each row replaced by the mean of its `(1 - lambda) W` nearest mass

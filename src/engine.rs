@@ -420,4 +420,78 @@ impl Kernels for Engine {
             ),
         }
     }
+
+    // The fused pairs go to the held backend's own (the CPU's one-pass kernels); the sharded
+    // engine keeps the trait's default, the two primitives across its shards.
+    fn fuses_dist(&self) -> bool {
+        match self {
+            Engine::Reference => false,
+            Engine::Cpu(k) => k.fuses_dist(),
+            #[cfg(feature = "wgpu")]
+            Engine::Wgpu(k) => k.fuses_dist(),
+            #[cfg(feature = "cuda")]
+            Engine::Cuda(k) => k.fuses_dist(),
+            Engine::Sharded(k) => k.fuses_dist(),
+        }
+    }
+
+    fn order_stats_with_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<(EngineRows<'static>, Vec<f64>)> {
+        on_backend!(self, (rows => r), k => k
+            .order_stats_with_dist(r, weights, stat)
+            .map(|(center, dist)| (EngineRows::from(center), dist)))
+    }
+
+    fn mix_with_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        coeffs: &[f64],
+    ) -> Result<(EngineRows<'static>, Vec<f64>)> {
+        on_backend!(self, (rows => r), k => k
+            .mix_with_dist(r, coeffs)
+            .map(|(mixed, dist)| (EngineRows::from(mixed), dist)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BackendList;
+
+    /// The fused pairs through an engine: a CPU engine reaches the CPU's one-pass kernels and
+    /// says so, the sharded engine composes the primitives across its shards; both give the
+    /// numbers of the primitives called one after the other, bit for bit.
+    #[test]
+    fn fused_pairs_forward_to_the_held_backend() {
+        let (n, d) = (5, 20_000);
+        let data: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect();
+        let batch = Batch::from_contiguous(&data, n).unwrap();
+        let w = [1.0, 2.0, 0.0, 1.0, 3.0];
+        let coeffs = [0.1, 0.2, 0.0, 0.3, 0.4];
+        let cpu = Engine::open(Backend::Cpu).unwrap();
+        let sharded = Engine::open_list(&"cpu,cpu".parse::<BackendList>().unwrap()).unwrap();
+        assert!(cpu.fuses_dist());
+        assert!(!sharded.fuses_dist());
+        let download = |e: &Engine, r: &EngineRows<'_>| {
+            let mut out = vec![0.0f32; d];
+            e.download(r, &mut out).unwrap();
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for e in [&cpu, &sharded] {
+            let rows = e.upload(&batch).unwrap();
+            let (median, dist) = e.order_stats_with_dist(&rows, &w, OrderStat::Median).unwrap();
+            let want = e.order_stats(&rows, &w, OrderStat::Median).unwrap();
+            assert_eq!(download(e, &median), download(e, &want));
+            assert_eq!(bits(&dist), bits(&e.center_dist(&rows, &want).unwrap()));
+            let (mixed, dist) = e.mix_with_dist(&rows, &coeffs).unwrap();
+            let want = e.mix(&rows, &coeffs, 1, None).unwrap();
+            assert_eq!(download(e, &mixed), download(e, &want));
+            assert_eq!(bits(&dist), bits(&e.center_dist(&rows, &want).unwrap()));
+        }
+    }
 }

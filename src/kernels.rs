@@ -124,6 +124,46 @@ pub trait Kernels {
         k: usize,
         base: Option<(&Self::Rows<'_>, f64)>,
     ) -> Result<Self::Rows<'static>>;
+
+    /// Whether [`Kernels::order_stats_with_dist`] and [`Kernels::mix_with_dist`] are fused: about
+    /// the cost of the primitive alone, so a rule may ask for distances it will need only
+    /// sometimes (the geometric median's next iteration, which its convergence test may make
+    /// unnecessary). `false` by default: there the distances cost a pass of their own (and a
+    /// round of messages in the shard protocol), and a rule asks for them only when it needs
+    /// them.
+    fn fuses_dist(&self) -> bool {
+        false
+    }
+
+    /// [`Kernels::order_stats`] and the [`Kernels::center_dist`] of every row to its result:
+    /// what CTMA over an order statistic and the geometric median's median start need. The
+    /// default calls the two primitives; a backend may fuse them into one pass over the rows
+    /// (the CPU does), with the same numbers to the bit.
+    fn order_stats_with_dist(
+        &self,
+        rows: &Self::Rows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<(Self::Rows<'static>, Vec<f64>)> {
+        let center = self.order_stats(rows, weights, stat)?;
+        let dist = self.center_dist(rows, &center)?;
+        Ok((center, dist))
+    }
+
+    /// [`Kernels::mix`] of one output row (`coeffs` holds one coefficient per row, no base) and
+    /// the [`Kernels::center_dist`] of every row to it: a Weiszfeld iterate of the geometric
+    /// median and the distances the next iteration needs. The default calls the two
+    /// primitives; a backend may fuse them into one pass over the rows (the CPU does), with the
+    /// same numbers to the bit.
+    fn mix_with_dist(
+        &self,
+        rows: &Self::Rows<'_>,
+        coeffs: &[f64],
+    ) -> Result<(Self::Rows<'static>, Vec<f64>)> {
+        let mixed = self.mix(rows, coeffs, 1, None)?;
+        let dist = self.center_dist(rows, &mixed)?;
+        Ok((mixed, dist))
+    }
 }
 
 /// The shape rules of the four primitives, checked by every backend's [`Kernels`] impl before

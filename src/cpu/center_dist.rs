@@ -36,22 +36,59 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
     let partials: Vec<Partial> = (0..d.div_ceil(CHUNK))
         .into_par_iter()
         .map(|ci| {
-            let mut part = Partial {
-                sums: vec![0.0; n],
-                bad: vec![false; n],
-                center_bad: false,
-            };
+            let mut part = Partial::new(n);
             let range = ci * CHUNK..d.min((ci + 1) * CHUNK);
-            #[cfg(target_arch = "x86_64")]
-            if simd == SimdLevel::Avx512 {
-                // SAFETY: AVX-512 F checked; the center and every row hold d values.
-                unsafe { avx512::chunk(rows, center, range.start, range.end, &mut part) };
-                return part;
-            }
-            chunk_sums_at(simd, rows, center, range.start, range.end, &mut part);
+            add_span(simd, rows, &center[range.clone()], range.start, 0, &mut part);
             part
         })
         .collect();
+    finish(n, partials)
+}
+
+/// Adds the sums over the coordinates `c0..c0 + center.len()` into `part`, `center` holding
+/// the center's values there: the work of one chunk, or of a part of one. A chunk's partial
+/// is the same whether it is added at once or in consecutive spans that start on a multiple of
+/// [`BLOCK`] from the chunk's start (each row's blocks go into its f64 partial in coordinate
+/// order either way), which is what lets the fused kernels (`order_stats_dist.rs`,
+/// `mix_dist.rs`) add the distances to a center while they compute it. `ahead > 0` also
+/// fetches each row's values `ahead` coordinates on into L2 (at the AVX-512 level), for the
+/// fused kernel's next span; the sums do not change.
+pub(super) fn add_span(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    center: &[f32],
+    c0: usize,
+    ahead: usize,
+    part: &mut Partial,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == SimdLevel::Avx512 {
+        // SAFETY: AVX-512 F checked; every row holds the span's values (the kernel asserts it).
+        unsafe { avx512::chunk(rows, center, c0, ahead, part) };
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ahead; // the prefetch is the AVX-512 kernel's
+    chunk_sums_at(simd, rows, center, c0, part);
+}
+
+/// Bytes of the rows' span that a fused kernel keeps in cache between computing a center's
+/// span and adding its distances: half of a typical 1 MiB L2.
+const SPAN_BYTES: usize = 512 * 1024;
+
+/// The span a fused kernel over `n` rows works in: the largest power of two of coordinates
+/// whose `n` rows fit in [`SPAN_BYTES`], at most `max` (a power of two up to [`CHUNK`]: the
+/// fused primitive's own chunk) and at least [`BLOCK`], so that spans tile the chunks.
+pub(super) fn span_for(n: usize, max: usize) -> usize {
+    debug_assert!(max.is_power_of_two() && (BLOCK..=CHUNK).contains(&max));
+    let fit = SPAN_BYTES / (4 * n.max(1));
+    let fit = if fit == 0 { 0 } else { 1 << fit.ilog2() };
+    fit.clamp(BLOCK, max)
+}
+
+/// Adds the chunks' partials in chunk order: the squared distances, `+inf` for a row (or a
+/// center) with a non-finite value.
+pub(super) fn finish(n: usize, partials: impl IntoIterator<Item = Partial>) -> Vec<f64> {
     let mut sums = vec![0.0; n];
     let mut bad = vec![false; n];
     let mut center_bad = false;
@@ -72,26 +109,41 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
 
 super::simd::at_level!(
     /// [`chunk_sums`] at a SIMD level.
-    fn chunk_sums_at(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) = chunk_sums
+    fn chunk_sums_at(rows: &[&[f32]], center: &[f32], c0: usize, part: &mut Partial) = chunk_sums
 );
 
 /// One chunk's f64 partial sums, and which rows (or the center) hold a non-finite value there.
-struct Partial {
+pub(super) struct Partial {
     sums: Vec<f64>,
     bad: Vec<bool>,
     center_bad: bool,
 }
 
-/// Adds the sums over coordinates `c0..c1` into `part`, one row at a time.
-/// Compiled into each SIMD level's function by `at_level!`.
+impl Partial {
+    /// The empty partial of `n` rows.
+    pub(super) fn new(n: usize) -> Self {
+        Partial {
+            sums: vec![0.0; n],
+            bad: vec![false; n],
+            center_bad: false,
+        }
+    }
+}
+
+/// Adds the sums over coordinates `c0..c0 + center.len()` into `part`, one row at a time;
+/// `center` holds the center's values over that span. Rows already found non-finite are
+/// skipped. Compiled into each SIMD level's function by `at_level!`.
 #[inline(always)]
-fn chunk_sums(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) {
-    let c = &center[c0..c1];
-    if !c.chunks(BLOCK).all(block_finite) {
+fn chunk_sums(rows: &[&[f32]], c: &[f32], c0: usize, part: &mut Partial) {
+    if part.center_bad || !c.chunks(BLOCK).all(block_finite) {
         part.center_bad = true;
         return;
     }
+    let c1 = c0 + c.len();
     for ((row, s), bad) in rows.iter().zip(part.sums.iter_mut()).zip(part.bad.iter_mut()) {
+        if *bad {
+            continue;
+        }
         let x = &row[c0..c1];
         for (xb, cb) in x.chunks(BLOCK).zip(c.chunks(BLOCK)) {
             let fast = block_f32(xb, cb);
@@ -173,6 +225,19 @@ mod tests {
         );
         // A center equal to a row is at distance 0 exactly.
         assert_eq!(center_dist(&slices[..1], &rows[0]), vec![0.0]);
+    }
+
+    #[test]
+    fn spans_fit_half_an_l2_and_tile_the_chunks() {
+        use super::{BLOCK, CHUNK, span_for};
+        assert_eq!(span_for(16, 4096), 4096);
+        assert_eq!(span_for(32, 4096), 4096);
+        assert_eq!(span_for(33, 4096), 2048);
+        assert_eq!(span_for(64, 2048), 2048);
+        assert_eq!(span_for(100, 2048), 1024);
+        assert_eq!(span_for(0, CHUNK), CHUNK);
+        assert_eq!(span_for(1, 256), 256);
+        assert_eq!(span_for(1_000_000, 2048), BLOCK);
     }
 
     /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512

@@ -2,7 +2,8 @@
 //! coordinate chunks and SIMD within them.
 //!
 //! Each primitive lives in its own file (`order_stats.rs`, `pairwise_dist.rs`,
-//! `center_dist.rs`, `mix.rs`); this file only holds the resident matrix type and the
+//! `center_dist.rs`, `mix.rs`), and so does each fused pair of them (`order_stats_dist.rs`,
+//! `mix_dist.rs`: a primitive and the distances to its result in one pass); this file only holds the resident matrix type and the
 //! [`Kernels`] impl, which checks shapes (the rules of `kernels.rs`) and forwards. Uploading borrows the caller's [`Batch`], so nothing is copied.
 //!
 //! SIMD is chosen at run time ([`simd_level`]): the best level the CPU supports (AVX-512,
@@ -14,8 +15,12 @@
 
 mod buffer;
 mod center_dist;
+#[cfg(test)]
+mod fused_tests;
 mod mix;
+mod mix_dist;
 mod order_stats;
+mod order_stats_dist;
 mod pairwise_dist;
 pub(crate) mod simd;
 mod write_row;
@@ -193,5 +198,33 @@ impl Kernels for Cpu {
         let base_ref = base_rows.as_ref().map(|(b, s)| (b.as_slice(), *s));
         let data = mix::mix(simd_level()?, &rows.slices(), coeffs, k, base_ref, d);
         Ok(HostRows::Owned { data, k, d })
+    }
+
+    fn fuses_dist(&self) -> bool {
+        true
+    }
+
+    fn order_stats_with_dist(
+        &self,
+        rows: &HostRows<'_>,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<(HostRows<'static>, Vec<f64>)> {
+        shape::order_stats(self.shape(rows), weights.len())?;
+        let (data, dist) =
+            order_stats_dist::order_stats_with_dist(simd_level()?, &rows.slices(), weights, stat)?;
+        let center = HostRows::Owned {
+            data,
+            k: 1,
+            d: rows.d(),
+        };
+        Ok((center, dist))
+    }
+
+    fn mix_with_dist(&self, rows: &HostRows<'_>, coeffs: &[f64]) -> Result<(HostRows<'static>, Vec<f64>)> {
+        let d = rows.d();
+        shape::mix(self.shape(rows), coeffs.len(), 1, None)?;
+        let (data, dist) = mix_dist::mix_with_dist(simd_level()?, &rows.slices(), coeffs, d);
+        Ok((HostRows::Owned { data, k: 1, d }, dist))
     }
 }

@@ -21,16 +21,19 @@ use super::Partial;
 /// Rows handled together.
 const R: usize = 4;
 
-/// Adds the sums over coordinates `c0..c1` into `part`.
+/// Adds the sums over coordinates `c0..c0 + c.len()` into `part`; `c` holds the center's
+/// values over that span. Rows already found non-finite are skipped. With `ahead > 0`, each
+/// row's values `ahead` further on are fetched into L2 as the span is read (a fused kernel's
+/// next span: memory works while this span's arithmetic runs); no value changes.
 ///
 /// # Safety
 ///
-/// The CPU must support AVX-512 F; the center and every row must hold at least `c1` values.
+/// The CPU must support AVX-512 F (every row must hold `c0 + c.len()` values: asserted).
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn chunk(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize, part: &mut Partial) {
-    assert!(center.len() >= c1 && rows.iter().all(|r| r.len() >= c1));
-    let c = &center[c0..c1];
-    if !c.chunks(BLOCK).all(block_finite) {
+pub(super) unsafe fn chunk(rows: &[&[f32]], c: &[f32], c0: usize, ahead: usize, part: &mut Partial) {
+    let c1 = c0 + c.len();
+    assert!(rows.iter().all(|r| r.len() >= c1));
+    if part.center_bad || !c.chunks(BLOCK).all(block_finite) {
         part.center_bad = true;
         return;
     }
@@ -52,6 +55,12 @@ pub(super) unsafe fn chunk(rows: &[&[f32]], center: &[f32], c0: usize, c1: usize
                 };
                 // SAFETY: masked-off lanes are not read; the rest lie below `c1`.
                 let cv = unsafe { _mm512_maskz_loadu_ps(mask, c.as_ptr().add(j)) };
+                if ahead > 0 {
+                    for p in x {
+                        // A hint: no fault, whatever the address.
+                        _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(j + ahead).cast());
+                    }
+                }
                 for a in 0..R {
                     // SAFETY: as above.
                     let t = _mm512_sub_ps(unsafe { _mm512_maskz_loadu_ps(mask, x[a].add(j)) }, cv);
