@@ -420,4 +420,21 @@ impl Kernels for Engine {
             ),
         }
     }
+
+    fn mix_order_stats(
+        &self,
+        rows: &EngineRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<EngineRows<'static>> {
+        // Each backend's own: the CPU's fused pass, the others' default composition.
+        on_backend!(
+            self,
+            (rows => r),
+            kern => kern.mix_order_stats(r, coeffs, k, weights, stat),
+            from
+        )
+    }
 }

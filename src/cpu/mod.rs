@@ -14,6 +14,7 @@
 
 mod center_dist;
 mod mix;
+mod mix_order_stats;
 mod order_stats;
 mod pairwise_dist;
 pub(crate) mod simd;
@@ -182,5 +183,20 @@ impl Kernels for Cpu {
         let base_ref = base_rows.as_ref().map(|(b, s)| (b.as_slice(), *s));
         let data = mix::mix(simd_level()?, &rows.slices(), coeffs, k, base_ref, d);
         Ok(HostRows::Owned { data, k, d })
+    }
+
+    fn mix_order_stats(
+        &self,
+        rows: &HostRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<HostRows<'static>> {
+        let d = rows.d();
+        shape::mix(self.shape(rows), coeffs.len(), k, None)?;
+        shape::order_stats((k, d), weights.len())?;
+        let data = mix_order_stats::mix_order_stats(simd_level()?, &rows.slices(), coeffs, k, weights, stat)?;
+        Ok(HostRows::Owned { data, k: 1, d })
     }
 }

@@ -1,0 +1,102 @@
+//! `mix` with several output rows (`k > 1`) over one coordinate chunk, at a SIMD level: the
+//! register kernel of `rows512.rs` at AVX-512, the parent's tile loop below it. The fused
+//! `mix_order_stats` (`cpu/mix_order_stats.rs`) mixes its chunks through here too.
+
+use super::super::SimdLevel;
+
+/// The output rows `outs` (one per row of C, all of the chunk's length) over coordinates from
+/// `c0`; `coeffs` is `outs.len() x n` row-major; `base` as in [`super::mix`]. Bit-identical to
+/// mixing each output row on its own at the same level.
+pub(in crate::cpu) fn chunk(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    coeffs: &[f64],
+    base: Option<(&[&[f32]], f64)>,
+    c0: usize,
+    outs: &mut [&mut [f32]],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == SimdLevel::Avx512 {
+        // SAFETY: the Avx512 level means AVX-512 F was detected; every row and base row holds
+        // `c0 + len` values (the caller's chunking), and the outputs share one length.
+        unsafe { super::rows512::chunk(rows, coeffs, base, c0, outs) };
+        return;
+    }
+    let len = outs.first().map_or(0, |o| o.len());
+    let mut acc = vec![0.0f64; len];
+    super::mix_chunk_at(simd, rows, coeffs, base, c0, outs, &mut acc);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CHUNK, mix};
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Several output rows at once give, bit for bit, what each output row mixed alone (the
+    /// one-row path) gives at the same level: zero coefficients skipping NaN rows, a base
+    /// with zero and negative-zero scales, ragged tails and several chunks.
+    #[test]
+    fn bit_identical_to_one_row_at_a_time() {
+        let simd = crate::cpu::simd_level().unwrap();
+        let mut state = 5u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for &(n, k) in &[(1, 2), (2, 3), (5, 5), (17, 4), (33, 33), (70, 9)] {
+            for &d in &[1, 16, 63, 65, 1001, 2 * CHUNK + 3] {
+                let mut rows: Vec<Vec<f32>> = (0..n)
+                    .map(|_| (0..d).map(|_| (next() * 1e4) as f32).collect())
+                    .collect();
+                rows[0][d - 1] = -0.0;
+                if n > 2 {
+                    rows[1].fill(f32::NAN);
+                    rows[2][0] = f32::NEG_INFINITY;
+                }
+                let base: Vec<Vec<f32>> = (0..k)
+                    .map(|r| {
+                        (0..d)
+                            .map(|j| if (r + j) % 3 == 0 { -0.0 } else { next() as f32 })
+                            .collect()
+                    })
+                    .collect();
+                let coeffs: Vec<f64> = (0..k * n)
+                    .map(|i| {
+                        let (r, col) = (i / n, i % n);
+                        if col == 1 || (r == 0 && col == 2) || next() < -0.3 {
+                            0.0
+                        } else {
+                            next()
+                        }
+                    })
+                    .collect();
+                let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+                let bslices: Vec<&[f32]> = base.iter().map(Vec::as_slice).collect();
+                for scale in [None, Some(0.0), Some(-0.0), Some(0.7)] {
+                    let with_base = scale.map(|s| (bslices.as_slice(), s));
+                    let got = mix(simd, &slices, &coeffs, k, with_base, d);
+                    for r in 0..k {
+                        let one_base = scale.map(|s| (&bslices[r..r + 1], s));
+                        let want = mix(simd, &slices, &coeffs[r * n..(r + 1) * n], 1, one_base, d);
+                        assert_eq!(
+                            bits(&got[r * d..(r + 1) * d]),
+                            bits(&want),
+                            "n {n} k {k} d {d} row {r} scale {scale:?} at {simd}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same test at the lower SIMD levels (AVX2, generic).
+    #[test]
+    fn lower_simd_levels_too() {
+        crate::cpu::simd::each_lower_level(bit_identical_to_one_row_at_a_time);
+    }
+}
