@@ -65,6 +65,21 @@ pub(super) unsafe fn chunk(
                 .collect()
         })
         .collect();
+    // Per pair of output rows (2p, 2p + 1): the rows either uses, in row order, with both
+    // coefficients and a mask per row that is empty where its coefficient is zero.
+    let pairs: Vec<Vec<(usize, f64, f64, __mmask8, __mmask8)>> = (0..outs.len() / 2)
+        .map(|p| {
+            let (r0, r1) = (2 * p, 2 * p + 1);
+            (0..n)
+                .filter(|&i| coeffs[r0 * n + i] != 0.0 || coeffs[r1 * n + i] != 0.0)
+                .map(|i| {
+                    let (c0, c1) = (coeffs[r0 * n + i], coeffs[r1 * n + i]);
+                    let mask = |c: f64| if c != 0.0 { 0xFF } else { 0 };
+                    (slot[i] * TILE, c0, c1, mask(c0), mask(c1))
+                })
+                .collect()
+        })
+        .collect();
     let bases: Vec<Option<(*const f32, f64)>> = (0..outs.len())
         .map(|r| match base {
             Some((b, scale)) if scale != 0.0 => Some((b[r][c0..c0 + len].as_ptr(), scale)),
@@ -109,9 +124,10 @@ pub(super) unsafe fn chunk(
                 }
             }
         }
-        for ((out, terms), b) in outs.iter_mut().zip(&terms).zip(&bases) {
+        // `scale * base` or zeros: the accumulators' start.
+        let start = |b: Option<(*const f32, f64)>| {
             let mut acc = [_mm512_setzero_pd(); 8];
-            if let Some((b, scale)) = *b {
+            if let Some((b, scale)) = b {
                 let s = _mm512_set1_pd(scale);
                 for q in 0..4 {
                     let (lo, hi) = load(b, q);
@@ -119,7 +135,37 @@ pub(super) unsafe fn chunk(
                     acc[2 * q + 1] = _mm512_mul_pd(s, hi);
                 }
             }
-            for &(at, c) in terms {
+            acc
+        };
+        let store = |acc: [__m512d; 8], out: &mut [f32]| {
+            for q in 0..4 {
+                let v = join_halves(_mm512_cvtpd_ps(acc[2 * q]), _mm512_cvtpd_ps(acc[2 * q + 1]));
+                // SAFETY: masked-off lanes are not written; the rest lie within `out`.
+                unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(j + q * 16), masks[q], v) };
+            }
+        };
+        let mut r = 0;
+        // Two output rows at a time: each scratch vector loaded serves both, and a row whose
+        // coefficient is zero leaves its accumulators untouched (masked off), so each row
+        // still sees exactly its own terms, in row order.
+        for pair in &pairs {
+            let (mut a0, mut a1) = (start(bases[r]), start(bases[r + 1]));
+            for &(at, c0, c1, m0, m1) in pair {
+                let (c0, c1) = (_mm512_set1_pd(c0), _mm512_set1_pd(c1));
+                for v in 0..8 {
+                    // SAFETY: `at` is a slot of the scratch, which holds TILE values.
+                    let x = unsafe { _mm512_loadu_pd(wide.add(at + 8 * v)) };
+                    a0[v] = _mm512_mask3_fmadd_pd(c0, x, a0[v], m0);
+                    a1[v] = _mm512_mask3_fmadd_pd(c1, x, a1[v], m1);
+                }
+            }
+            store(a0, outs[r]);
+            store(a1, outs[r + 1]);
+            r += 2;
+        }
+        if r < outs.len() {
+            let mut acc = start(bases[r]);
+            for &(at, c) in &terms[r] {
                 let c = _mm512_set1_pd(c);
                 for (v, a) in acc.iter_mut().enumerate() {
                     // SAFETY: `at` is a slot of the scratch, which holds TILE values.
@@ -127,11 +173,7 @@ pub(super) unsafe fn chunk(
                     *a = _mm512_fmadd_pd(c, x, *a);
                 }
             }
-            for q in 0..4 {
-                let v = join_halves(_mm512_cvtpd_ps(acc[2 * q]), _mm512_cvtpd_ps(acc[2 * q + 1]));
-                // SAFETY: masked-off lanes are not written; the rest lie within `out`.
-                unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(j + q * 16), masks[q], v) };
-            }
+            store(acc, outs[r]);
         }
         j += TILE;
     }
