@@ -18,9 +18,17 @@ pub(in crate::cpu) fn chunk(
 ) {
     #[cfg(target_arch = "x86_64")]
     if simd == SimdLevel::Avx512 {
-        // SAFETY: the Avx512 level means AVX-512 F was detected; every row and base row holds
-        // `c0 + len` values (the caller's chunking), and the outputs share one length.
-        unsafe { super::rows512::chunk(rows, coeffs, base, c0, outs) };
+        // Widening once pays when the output rows share inputs; with about one term per
+        // output row (a diagonal mix: `clip`'s scaled rows) the one-row kernel does less.
+        let terms = coeffs.iter().filter(|c| **c != 0.0).count();
+        if terms >= 2 * outs.len() {
+            // SAFETY: the Avx512 level means AVX-512 F was detected; every row and base row
+            // holds `c0 + len` values (the caller's chunking), and the outputs share one length.
+            unsafe { super::rows512::chunk(rows, coeffs, base, c0, outs) };
+        } else {
+            // SAFETY: as above.
+            unsafe { super::avx512::chunk(rows, coeffs, base, c0, outs) };
+        }
         return;
     }
     wide_tiles_at(simd, rows, coeffs, base, c0, outs);
