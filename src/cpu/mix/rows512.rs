@@ -22,6 +22,10 @@ use std::arch::x86_64::*;
 
 use super::avx512::join_halves;
 
+/// A term of a pair of output rows: the row's offset in the scratch, both coefficients, and
+/// per output row a mask that is empty where its coefficient is zero.
+type PairTerm = (usize, f64, f64, __mmask8, __mmask8);
+
 /// Coordinates per register tile: 8 f64 vectors.
 const TILE: usize = 64;
 /// How far ahead of the tile each row is prefetched, in values.
@@ -67,7 +71,7 @@ pub(super) unsafe fn chunk(
         .collect();
     // Per pair of output rows (2p, 2p + 1): the rows either uses, in row order, with both
     // coefficients and a mask per row that is empty where its coefficient is zero.
-    let pairs: Vec<Vec<(usize, f64, f64, __mmask8, __mmask8)>> = (0..outs.len() / 2)
+    let pairs: Vec<Vec<PairTerm>> = (0..outs.len() / 2)
         .map(|p| {
             let (r0, r1) = (2 * p, 2 * p + 1);
             (0..n)
