@@ -24,6 +24,8 @@ use super::SimdLevel;
 mod avx512;
 pub(super) mod rows;
 #[cfg(target_arch = "x86_64")]
+mod rows256;
+#[cfg(target_arch = "x86_64")]
 mod rows512;
 
 /// Coordinates per rayon task.

@@ -1,6 +1,6 @@
 //! `mix` with several output rows (`k > 1`) over one coordinate chunk, at a SIMD level: the
-//! register kernel of `rows512.rs` at AVX-512, an auto-vectorised loop of the same shape
-//! below it (AVX2, the baseline). The fused
+//! register kernels of `rows512.rs` at AVX-512 and `rows256.rs` at AVX2, the parent's tile
+//! loop at the baseline. The fused
 //! `mix_order_stats` (`cpu/mix_order_stats.rs`) mixes its chunks through here too.
 
 use super::super::SimdLevel;
@@ -31,87 +31,14 @@ pub(in crate::cpu) fn chunk(
         }
         return;
     }
-    wide_tiles_at(simd, rows, coeffs, base, c0, outs);
-}
-
-/// Coordinates per tile below AVX-512: eight AVX2 vectors of f64 accumulators.
-const TILE: usize = 32;
-
-super::super::simd::at_level!(
-    /// [`wide_tiles`] at a SIMD level.
-    fn wide_tiles_at(
-        rows: &[&[f32]],
-        coeffs: &[f64],
-        base: Option<(&[&[f32]], f64)>,
-        c0: usize,
-        outs: &mut [&mut [f32]],
-    ) = wide_tiles
-);
-
-/// [`chunk`] below AVX-512, auto-vectorised: each tile of [`TILE`] coordinates of every row
-/// in use is widened to f64 once into a scratch in L1, then every output row adds its terms
-/// from there. Per coordinate the arithmetic is the parent's `mix_chunk`, operation for
-/// operation (`scale * base`, then `+= c * x` in row order over the non-zero coefficients, a
-/// separate multiply and add), so the output is bit-identical to it; only the widening is
-/// shared between the output rows.
-#[inline(always)]
-fn wide_tiles(
-    rows: &[&[f32]],
-    coeffs: &[f64],
-    base: Option<(&[&[f32]], f64)>,
-    c0: usize,
-    outs: &mut [&mut [f32]],
-) {
-    let n = rows.len();
-    let Some(len) = outs.first().map(|o| o.len()) else {
+    #[cfg(target_arch = "x86_64")]
+    if simd == SimdLevel::Avx2 {
+        // SAFETY: the Avx2 level means AVX2 was detected; rows and outputs as above.
+        unsafe { super::rows256::chunk(rows, coeffs, base, c0, outs) };
         return;
-    };
-    let used: Vec<usize> = (0..n)
-        .filter(|&i| (0..outs.len()).any(|r| coeffs[r * n + i] != 0.0))
-        .collect();
-    let mut slot = vec![0; n];
-    for (s, &i) in used.iter().enumerate() {
-        slot[i] = s;
     }
-    // Per output row: (slot of the term's row in the scratch, coefficient), in row order.
-    let terms: Vec<Vec<(usize, f64)>> = (0..outs.len())
-        .map(|r| {
-            (0..n)
-                .filter(|&i| coeffs[r * n + i] != 0.0)
-                .map(|i| (slot[i], coeffs[r * n + i]))
-                .collect()
-        })
-        .collect();
-    let mut wide = vec![[0.0f64; TILE]; used.len()];
-    let mut j = 0;
-    while j < len {
-        let w = (len - j).min(TILE);
-        // Lanes past `w` keep stale values in the ragged tail; no output reads them back.
-        for (t, &i) in wide.iter_mut().zip(&used) {
-            for (a, v) in t.iter_mut().zip(&rows[i][c0 + j..c0 + j + w]) {
-                *a = f64::from(*v);
-            }
-        }
-        for (r, (out, terms)) in outs.iter_mut().zip(&terms).enumerate() {
-            let mut acc = [0.0f64; TILE];
-            if let Some((b, scale)) = base
-                && scale != 0.0
-            {
-                for (a, v) in acc.iter_mut().zip(&b[r][c0 + j..c0 + j + w]) {
-                    *a = scale * f64::from(*v);
-                }
-            }
-            for &(s, c) in terms {
-                for (a, x) in acc.iter_mut().zip(&wide[s]) {
-                    *a += c * *x;
-                }
-            }
-            for (o, a) in out[j..j + w].iter_mut().zip(&acc) {
-                *o = *a as f32;
-            }
-        }
-        j += TILE;
-    }
+    let mut acc = vec![0.0f64; outs.first().map_or(0, |o| o.len())];
+    super::mix_chunk_at(simd, rows, coeffs, base, c0, outs, &mut acc);
 }
 
 #[cfg(test)]
