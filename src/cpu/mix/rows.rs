@@ -79,7 +79,7 @@ mod tests {
                             .collect()
                     })
                     .collect();
-                let coeffs: Vec<f64> = (0..k * n)
+                let mut coeffs: Vec<f64> = (0..k * n)
                     .map(|i| {
                         let (r, col) = (i / n, i % n);
                         if col == 1 || (r == 0 && col == 2) || next() < -0.3 {
@@ -89,6 +89,20 @@ mod tests {
                         }
                     })
                     .collect();
+                // A huge row and its negation with coefficients c and c (1 + 1e-9): their
+                // terms cancel to the size of the others, so a different rounding of the f64
+                // products or sum (an FMA for a multiply and add, another order) shows in the
+                // f32 results; elsewhere the final f32 rounding would hide it.
+                if n >= 5 {
+                    let huge: Vec<f32> = rows[3].iter().map(|v| v * 1e9).collect();
+                    rows[n - 1] = huge.iter().map(|v| -v).collect();
+                    rows[3] = huge;
+                    for r in 0..k {
+                        let c = next().abs() + 0.1;
+                        coeffs[r * n + 3] = c;
+                        coeffs[r * n + n - 1] = c * (1.0 + 1e-9 * (r + 1) as f64);
+                    }
+                }
                 let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
                 let bslices: Vec<&[f32]> = base.iter().map(Vec::as_slice).collect();
                 for scale in [None, Some(0.0), Some(-0.0), Some(0.7)] {
