@@ -980,6 +980,9 @@ fn nnm<K: Kernels>(
             coeffs[i * n + j] = mass / target;
         }
     }
+    if let Some(stat) = order_stat_of(base) {
+        return k.mix_order_stats(rows, &coeffs, n, w, stat);
+    }
     let mixed = k.mix(rows, &coeffs, n, None)?;
     run(k, base, &mixed, root, n, d, w, report)
 }
@@ -1011,8 +1014,23 @@ fn bucketing<K: Kernels>(
             }
         }
     }
+    if let Some(stat) = order_stat_of(base) {
+        return k.mix_order_stats(rows, &coeffs, nb, &masses, stat);
+    }
     let means = k.mix(rows, &coeffs, nb, None)?;
     run(k, base, &means, root, nb, d, &masses, report)
+}
+
+/// The order statistic a base plan is, if it is one alone (cwmed, cwtm, meamed): a
+/// pre-aggregator's mix and such a base run as one [`Kernels::mix_order_stats`], which a
+/// backend may fuse. The base adds no report step, so the report is the same either way.
+fn order_stat_of(plan: &Plan) -> Option<OrderStat> {
+    match plan {
+        Plan::Median => Some(OrderStat::Median),
+        Plan::TrimmedMean { lambda } => Some(OrderStat::TrimmedMean { lambda: *lambda }),
+        Plan::MeaMed { lambda } => Some(OrderStat::MeaMed { lambda: *lambda }),
+        _ => None,
+    }
 }
 
 /// Centered clipping (SPEC 4.7): from zero or another rule's output, `iterations` steps

@@ -455,6 +455,23 @@ impl Kernels for Engine {
             .mix_with_dist(r, coeffs)
             .map(|(mixed, dist)| (EngineRows::from(mixed), dist)))
     }
+
+    fn mix_order_stats(
+        &self,
+        rows: &EngineRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<EngineRows<'static>> {
+        // Each backend's own: the CPU's fused pass, the others' default composition.
+        on_backend!(
+            self,
+            (rows => r),
+            kern => kern.mix_order_stats(r, coeffs, k, weights, stat),
+            from
+        )
+    }
 }
 
 #[cfg(test)]

@@ -164,6 +164,23 @@ pub trait Kernels {
         let dist = self.center_dist(rows, &mixed)?;
         Ok((mixed, dist))
     }
+
+    /// [`Kernels::mix`] of `k` rows, then [`Kernels::order_stats`] over them with `weights`
+    /// (one per mixed row): the `1 x d` order statistic of the mixed rows (NNM and bucketing
+    /// over a coordinate-wise base). The result is the composition's, bit for bit; a backend
+    /// may fuse the two so the `k x d` mixed matrix is never stored (the CPU mixes and reduces
+    /// one cache-sized chunk of coordinates at a time). The default runs them in turn.
+    fn mix_order_stats(
+        &self,
+        rows: &Self::Rows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<Self::Rows<'static>> {
+        let mixed = self.mix(rows, coeffs, k, None)?;
+        self.order_stats(&mixed, weights, stat)
+    }
 }
 
 /// The shape rules of the four primitives, checked by every backend's [`Kernels`] impl before

@@ -227,6 +227,77 @@ impl KernelsJob for MixMatchesReference {
     }
 }
 
+/// `mix_order_stats` (fused on the CPU) against `order_stats` of `mix`, bit for bit: NNM-like
+/// coefficients (`k = n`, each row its nearest few, zeros on the poisoned rows for some
+/// outputs) and bucket-like ones (`k < n`), every statistic, the cases' weights over the mixed
+/// rows (a zero weight included).
+fn mix_order_stats_failures<K: Kernels>(k: &K) -> Result<Vec<String>> {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut failures = Vec::new();
+    for case in cases() {
+        let n = case.n;
+        let rows = k.upload(&Batch::from_contiguous(&case.data, n)?)?;
+        for outputs in [n, n.div_ceil(2)] {
+            let coeffs: Vec<f64> = (0..outputs * n)
+                .map(|i| {
+                    let (r, j) = (i / n, i % n);
+                    if (j + n - r % n) % n < n.div_ceil(2) && !(r % 2 == 0 && (1..3).contains(&j)) {
+                        1.0 / (1 + (i % 3)) as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let weights: Vec<f64> = (0..outputs).map(|r| case.weights[r % n]).collect();
+            if weights.iter().all(|w| *w == 0.0) {
+                continue;
+            }
+            for stat in [
+                OrderStat::Median,
+                OrderStat::TrimmedMean { lambda: 0.2 },
+                OrderStat::MeaMed { lambda: 0.25 },
+            ] {
+                let mixed = k.mix(&rows, &coeffs, outputs, None)?;
+                let (mut want, mut got) = (vec![0.0f32; case.d], vec![0.0f32; case.d]);
+                k.download(&k.order_stats(&mixed, &weights, stat)?, &mut want)?;
+                k.download(
+                    &k.mix_order_stats(&rows, &coeffs, outputs, &weights, stat)?,
+                    &mut got,
+                )?;
+                if bits(&got) != bits(&want) {
+                    failures.push(format!(
+                        "{} k={outputs} {stat:?}: {got:?} vs {want:?}",
+                        case.label
+                    ));
+                }
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// [`mix_order_stats_failures`] on one backend.
+struct MixOrderStatsIsTheComposition;
+
+impl KernelsJob for MixOrderStatsIsTheComposition {
+    type Output = Vec<String>;
+
+    fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>> {
+        mix_order_stats_failures(k)
+    }
+}
+
+/// Through the engine's own `Kernels` impl (what `Aggregator` calls), unsharded and sharded.
+#[test]
+fn engines_forward_mix_order_stats() {
+    let cpu = Engine::open(Backend::Cpu).unwrap();
+    let sharded = Engine::open_list(&"cpu,cpu".parse().unwrap()).unwrap();
+    for engine in [cpu, sharded] {
+        let failures = mix_order_stats_failures(&engine).unwrap();
+        assert!(failures.is_empty(), "{}: {}", engine.name(), failures.join("\n"));
+    }
+}
+
 /// Runs `job` on `backend` if it is here, and fails with every mismatch it lists.
 fn check<J: KernelsJob<Output = Vec<String>>>(backend: Backend, job: J) {
     let Some(backend) = backend_or_skip(backend) else {
@@ -250,6 +321,7 @@ macro_rules! backend_tests {
             #[test] fn pairwise_dist_matches_reference() { check($variant, PairwiseDistMatchesReference) }
             #[test] fn center_dist_matches_reference() { check($variant, CenterDistMatchesReference) }
             #[test] fn mix_matches_reference() { check($variant, MixMatchesReference) }
+            #[test] fn mix_order_stats_is_the_composition() { check($variant, MixOrderStatsIsTheComposition) }
         }
     )*};
 }

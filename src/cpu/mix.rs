@@ -26,6 +26,11 @@ use super::SimdLevel;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(super) mod rows;
+#[cfg(target_arch = "x86_64")]
+mod rows256;
+#[cfg(target_arch = "x86_64")]
+mod rows512;
 
 /// Coordinates per rayon task.
 const CHUNK: usize = 2048;
@@ -47,6 +52,12 @@ pub(super) fn mix(
         for (task, part) in tasks.iter_mut().zip(row.chunks_mut(CHUNK)) {
             task.push(part);
         }
+    }
+    if k > 1 {
+        tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
+            rows::chunk(simd, rows, coeffs, base, ci * CHUNK, &mut outs);
+        });
+        return out;
     }
     #[cfg(target_arch = "x86_64")]
     if simd == SimdLevel::Avx512 {

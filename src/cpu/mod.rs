@@ -19,6 +19,7 @@ mod center_dist;
 mod fused_tests;
 mod mix;
 mod mix_dist;
+mod mix_order_stats;
 mod order_stats;
 mod order_stats_dist;
 mod pairwise_dist;
@@ -226,5 +227,20 @@ impl Kernels for Cpu {
         shape::mix(self.shape(rows), coeffs.len(), 1, None)?;
         let (data, dist) = mix_dist::mix_with_dist(simd_level()?, &rows.slices(), coeffs, d);
         Ok((HostRows::Owned { data, k: 1, d }, dist))
+    }
+
+    fn mix_order_stats(
+        &self,
+        rows: &HostRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<HostRows<'static>> {
+        let d = rows.d();
+        shape::mix(self.shape(rows), coeffs.len(), k, None)?;
+        shape::order_stats((k, d), weights.len())?;
+        let data = mix_order_stats::mix_order_stats(simd_level()?, &rows.slices(), coeffs, k, weights, stat)?;
+        Ok(HostRows::Owned { data, k: 1, d })
     }
 }

@@ -88,7 +88,20 @@ pub(super) fn order_stats(
     weights: &[f64],
     stat: OrderStat,
 ) -> Result<Vec<f32>> {
-    let d = rows.first().map_or(0, |r| r.len());
+    let mut out = super::buffer::take(rows.first().map_or(0, |r| r.len()));
+    order_stats_into(simd, rows, weights, stat, &mut out)?;
+    Ok(out)
+}
+
+/// [`order_stats`] written into `out` (one value per coordinate; every row holds at least
+/// `out.len()` values): what the fused `mix_order_stats` runs on each chunk of mixed rows.
+pub(super) fn order_stats_into(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    weights: &[f64],
+    stat: OrderStat,
+    out: &mut [f32],
+) -> Result<()> {
     let total: f64 = weights.iter().sum();
     let active: Vec<usize> = (0..rows.len()).filter(|&i| weights[i] > 0.0).collect();
     if active.is_empty() {
@@ -112,7 +125,6 @@ pub(super) fn order_stats(
     let weights: Vec<f64> = active.iter().map(|&i| weights[i]).collect();
     let reduce = Reduce::new(stat, total);
     let m = rows.len();
-    let mut out = super::buffer::take(d);
 
     if m <= NETWORK_MAX && weights.iter().all(|&w| w == weights[0]) {
         let pick = Pick::new(&reduce, &weights);
@@ -124,7 +136,7 @@ pub(super) fn order_stats(
                 // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
                 unsafe { f(&rows, ci * CHUNK, o, &pick) }
             });
-            return Ok(out);
+            return Ok(());
         }
         #[cfg(target_arch = "x86_64")]
         if simd == SimdLevel::Avx512
@@ -136,7 +148,7 @@ pub(super) fn order_stats(
                 // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
                 unsafe { f(&rows, ci * CHUNK, o, &walk) }
             });
-            return Ok(out);
+            return Ok(());
         }
         #[cfg(target_arch = "x86_64")]
         if simd == SimdLevel::Avx2
@@ -146,7 +158,7 @@ pub(super) fn order_stats(
                 // SAFETY: the Avx2 level means AVX2 and FMA were detected; every row holds d values.
                 unsafe { f(&rows, ci * CHUNK, o, &pick) }
             });
-            return Ok(out);
+            return Ok(());
         }
         let net = network(m, Some(&pick.ranks(m)));
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
@@ -165,7 +177,7 @@ pub(super) fn order_stats(
                 // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
                 unsafe { f(&rows, &table, &reduce, ci * CHUNK, o) }
             });
-            return Ok(out);
+            return Ok(());
         }
         let net = network(m, None);
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
@@ -191,7 +203,7 @@ pub(super) fn order_stats(
             }
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The monotone key of a value: integer order is the order of SPEC section 3, with every NaN

@@ -362,4 +362,21 @@ impl Kernels for Sharded {
             e.mix(&rows.parts[i].rows, coeffs, k, base)
         })
     }
+
+    /// Coordinate-wise like its two steps, so each engine runs it on its own columns (the CPU
+    /// engine fused).
+    fn mix_order_stats(
+        &self,
+        rows: &ShardedRows<'_>,
+        coeffs: &[f64],
+        k: usize,
+        weights: &[f64],
+        stat: OrderStat,
+    ) -> Result<ShardedRows<'static>> {
+        shape::mix(rows.shape(), coeffs.len(), k, None)?;
+        shape::order_stats((k, rows.d), weights.len())?;
+        self.map_parts(rows, 1, |e, i| {
+            e.mix_order_stats(&rows.parts[i].rows, coeffs, k, weights, stat)
+        })
+    }
 }

@@ -112,7 +112,7 @@ pub(super) unsafe fn chunk(
 /// Two halves of 8 f32 as one vector (AVX-512 F only, no DQ needed).
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn join_halves(lo: __m256, hi: __m256) -> __m512 {
+pub(super) fn join_halves(lo: __m256, hi: __m256) -> __m512 {
     _mm512_castpd_ps(_mm512_insertf64x4::<1>(
         _mm512_castps_pd(_mm512_castps256_ps512(lo)),
         _mm256_castps_pd(hi),
