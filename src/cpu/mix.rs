@@ -83,6 +83,34 @@ pub(super) fn mix(
     out
 }
 
+/// One output row's share of a chunk: the rows with a non-zero coefficient in row `r` of C, in
+/// row order, cut to coordinates `c0..c0 + len` (zero coefficients never enter, so a NaN row
+/// with coefficient 0 leaves no trace), and the base row if its scale is not zero.
+pub(super) type RowTerms<'a> = (Vec<(&'a [f32], f64)>, Option<(&'a [f32], f64)>);
+
+/// The [`RowTerms`] of output row `r` (`coeffs` is `k x n` row-major, `base` as in [`mix`]).
+pub(super) fn row_terms<'a>(
+    rows: &[&'a [f32]],
+    coeffs: &[f64],
+    base: Option<(&[&'a [f32]], f64)>,
+    r: usize,
+    c0: usize,
+    len: usize,
+) -> RowTerms<'a> {
+    let n = rows.len();
+    let terms = rows
+        .iter()
+        .zip(&coeffs[r * n..(r + 1) * n])
+        .filter(|(_, c)| **c != 0.0)
+        .map(|(row, c)| (&row[c0..c0 + len], *c))
+        .collect();
+    let base = match base {
+        Some((b, scale)) if scale != 0.0 => Some((&b[r][c0..c0 + len], scale)),
+        _ => None,
+    };
+    (terms, base)
+}
+
 /// Coordinates accumulated in registers at once: eight f64 vectors of AVX-512.
 const TILE: usize = 64;
 
@@ -114,20 +142,9 @@ fn mix_chunk(
     outs: &mut [&mut [f32]],
     acc: &mut [f64],
 ) {
-    let n = rows.len();
     for (r, out) in outs.iter_mut().enumerate() {
         let len = out.len();
-        // The terms of this output row over this chunk: zero coefficients never enter.
-        let terms: Vec<(&[f32], f64)> = rows
-            .iter()
-            .zip(&coeffs[r * n..(r + 1) * n])
-            .filter(|(_, c)| **c != 0.0)
-            .map(|(row, c)| (&row[c0..c0 + len], *c))
-            .collect();
-        let base = match base {
-            Some((b, scale)) if scale != 0.0 => Some((&b[r][c0..c0 + len], scale)),
-            _ => None,
-        };
+        let (terms, base) = row_terms(rows, coeffs, base, r, c0, len);
         let full = len / TILE * TILE;
         for (t, out) in out[..full].chunks_exact_mut(TILE).enumerate() {
             let j = t * TILE;

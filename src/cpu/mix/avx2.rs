@@ -25,21 +25,11 @@ pub(super) unsafe fn chunk(
     c0: usize,
     outs: &mut [&mut [f32]],
 ) {
-    let n = rows.len();
     let mut acc = [_mm256_setzero_pd(); BLOCK / 4];
     let mut tail = [0.0f64; 8];
     for (r, out) in outs.iter_mut().enumerate() {
         let len = out.len();
-        let terms: Vec<(&[f32], f64)> = rows
-            .iter()
-            .zip(&coeffs[r * n..(r + 1) * n])
-            .filter(|(_, c)| **c != 0.0)
-            .map(|(row, c)| (&row[c0..c0 + len], *c))
-            .collect();
-        let base = match base {
-            Some((b, scale)) if scale != 0.0 => Some((&b[r][c0..c0 + len], scale)),
-            _ => None,
-        };
+        let (terms, base) = super::row_terms(rows, coeffs, base, r, c0, len);
         let mut b0 = 0;
         while b0 < len {
             let blen = (len - b0).min(BLOCK);

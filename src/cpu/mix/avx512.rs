@@ -41,20 +41,12 @@ pub(super) unsafe fn chunk(
     c0: usize,
     outs: &mut [&mut [f32]],
 ) {
-    let n = rows.len();
     let mut acc = [_mm512_setzero_pd(); BLOCK / 8];
     for (r, out) in outs.iter_mut().enumerate() {
-        let terms: Vec<(*const f32, f64)> = rows
-            .iter()
-            .zip(&coeffs[r * n..(r + 1) * n])
-            .filter(|(_, c)| **c != 0.0)
-            .map(|(row, c)| (row[c0..].as_ptr(), *c))
-            .collect();
-        let base = match base {
-            Some((b, scale)) if scale != 0.0 => Some((b[r][c0..].as_ptr(), scale)),
-            _ => None,
-        };
         let len = out.len();
+        let (terms, base) = super::row_terms(rows, coeffs, base, r, c0, len);
+        let terms: Vec<(*const f32, f64)> = terms.iter().map(|(row, c)| (row.as_ptr(), *c)).collect();
+        let base = base.map(|(b, scale)| (b.as_ptr(), scale));
         let mut b0 = 0;
         while b0 < len {
             let blen = (len - b0).min(BLOCK);
