@@ -53,34 +53,42 @@ pub(super) fn mix(
             task.push(part);
         }
     }
-    if k > 1 {
-        tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
-            rows::chunk(simd, rows, coeffs, base, ci * CHUNK, &mut outs);
-        });
-        return out;
+    tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
+        chunk(simd, rows, coeffs, base, ci * CHUNK, &mut outs);
+    });
+    out
+}
+
+/// One task of [`mix`]: the output rows `outs` (one per row of C, all of one length) over
+/// coordinates from `c0`, by the kernel of the SIMD level (`rows.rs` for several output rows).
+/// The fused `mix_with_dist` runs it span by span.
+pub(super) fn chunk(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    coeffs: &[f64],
+    base: Option<(&[&[f32]], f64)>,
+    c0: usize,
+    outs: &mut [&mut [f32]],
+) {
+    if outs.len() > 1 {
+        rows::chunk(simd, rows, coeffs, base, c0, outs);
+        return;
     }
     #[cfg(target_arch = "x86_64")]
     if simd == SimdLevel::Avx512 {
-        tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
-            // SAFETY: AVX-512 F checked above; every row and base row holds d values.
-            unsafe { avx512::chunk(rows, coeffs, base, ci * CHUNK, &mut outs) };
-        });
-        return out;
+        // SAFETY: the Avx512 level means AVX-512 F was detected; every row and base row holds
+        // `c0 + len` values (the callers' chunking).
+        unsafe { avx512::chunk(rows, coeffs, base, c0, outs) };
+        return;
     }
     #[cfg(target_arch = "x86_64")]
     if simd == SimdLevel::Avx2 {
-        tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
-            // SAFETY: the Avx2 level means AVX2 and FMA were detected; every row and base row
-            // holds d values.
-            unsafe { avx2::chunk(rows, coeffs, base, ci * CHUNK, &mut outs) };
-        });
-        return out;
+        // SAFETY: the Avx2 level means AVX2 and FMA were detected; rows as above.
+        unsafe { avx2::chunk(rows, coeffs, base, c0, outs) };
+        return;
     }
-    tasks.into_par_iter().enumerate().for_each(|(ci, mut outs)| {
-        let mut acc = vec![0.0f64; CHUNK];
-        mix_chunk_at(simd, rows, coeffs, base, ci * CHUNK, &mut outs, &mut acc);
-    });
-    out
+    let mut acc = vec![0.0f64; outs.first().map_or(0, |o| o.len())];
+    mix_chunk_at(simd, rows, coeffs, base, c0, outs, &mut acc);
 }
 
 /// One output row's share of a chunk: the rows with a non-zero coefficient in row `r` of C, in

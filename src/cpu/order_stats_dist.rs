@@ -6,7 +6,7 @@
 //! CTMA and the geometric median's median start compute an order statistic and then the
 //! distances of every row to it: two passes over the batch, each bound by memory speed. Here a
 //! task takes one chunk of `center_dist`'s coordinates ([`CHUNK`]), and for each span of
-//! coordinates in it computes the order statistic with the `order_stats` primitive, then the
+//! coordinates in it writes the order statistic with `order_stats_into`, then the
 //! span's distance partials while the rows' span is still in L1/L2: the span is as long as
 //! the rows' values in it fit in half an L2 (`center_dist::span_for`), at most `order_stats`'s
 //! own chunk ([`MAX_SPAN`]), so each call is one task of it, run on this thread.
@@ -26,7 +26,7 @@ use crate::kernels::OrderStat;
 
 use super::SimdLevel;
 use super::center_dist::{Partial, add_span, finish, span_for};
-use super::order_stats::order_stats;
+use super::order_stats::order_stats_into;
 use super::pairwise_dist::{BLOCK, CHUNK};
 
 /// The longest span per `order_stats` call: that primitive's chunk.
@@ -60,8 +60,7 @@ fn with_span(
     let ahead = if span < MAX_SPAN { span } else { 0 };
     let d = rows.first().map_or(0, |r| r.len());
     // The primitive's parameter checks, on no coordinates: its errors, before any work.
-    let empty: Vec<&[f32]> = rows.iter().map(|r| &r[..0]).collect();
-    order_stats(simd, &empty, weights, stat)?;
+    order_stats_into(simd, rows, weights, stat, &mut [])?;
     let mut out = super::buffer::take(d);
     let partials: Vec<Partial> = out
         .par_chunks_mut(CHUNK)
@@ -73,7 +72,7 @@ fn with_span(
                 let s0 = ci * CHUNK + si * span;
                 at.clear();
                 at.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
-                o.copy_from_slice(&order_stats(simd, &at, weights, stat)?);
+                order_stats_into(simd, &at, weights, stat, o)?;
                 add_span(simd, rows, o, s0, ahead, &mut part);
             }
             Ok(part)
@@ -87,6 +86,7 @@ mod tests {
     use super::*;
     use crate::cpu::center_dist::center_dist;
     use crate::cpu::fused_tests::{batches, same_bits};
+    use crate::cpu::order_stats::order_stats;
 
     /// The fused pass against `order_stats` then `center_dist`, bit for bit, for every stat
     /// on batches with NaN, infinite, huge and subnormal rows, uniform and other weights, in
