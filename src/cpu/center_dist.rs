@@ -23,6 +23,7 @@
 use rayon::prelude::*;
 
 use super::SimdLevel;
+use crate::error::Result;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -45,6 +46,38 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
     finish(n, partials)
 }
 
+/// The walk of the fused kernels (`mix_dist.rs`, `order_stats_dist.rs`): `out` (one value per
+/// coordinate of `rows`) in this module's chunks, one rayon task each, and each chunk in spans
+/// of `span` coordinates (a multiple of [`BLOCK`]); `fill(s0, values)` writes the span from
+/// coordinate `s0`, then its distance partials are added while the rows' span is still in
+/// cache ([`add_span`], fetching `ahead` values on). Returns the squared distances of the rows
+/// to `out`, bit for bit [`center_dist`]'s.
+pub(super) fn fill_with_dist(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    out: &mut [f32],
+    span: usize,
+    ahead: usize,
+    fill: impl Fn(usize, &mut [f32]) -> Result<()> + Sync,
+) -> Result<Vec<f64>> {
+    debug_assert!(span.is_multiple_of(BLOCK) && span <= CHUNK);
+    let n = rows.len();
+    let partials = out
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .map(|(ci, chunk)| -> Result<Partial> {
+            let mut part = Partial::new(n);
+            for (si, values) in chunk.chunks_mut(span).enumerate() {
+                let s0 = ci * CHUNK + si * span;
+                fill(s0, values)?;
+                add_span(simd, rows, values, s0, ahead, &mut part);
+            }
+            Ok(part)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(finish(n, partials))
+}
+
 /// Adds the sums over the coordinates `c0..c0 + center.len()` into `part`, `center` holding
 /// the center's values there: the work of one chunk, or of a part of one. A chunk's partial
 /// is the same whether it is added at once or in consecutive spans that start on a multiple of
@@ -53,14 +86,7 @@ pub(super) fn center_dist(simd: SimdLevel, rows: &[&[f32]], center: &[f32]) -> V
 /// `mix_dist.rs`) add the distances to a center while they compute it. `ahead > 0` also
 /// fetches each row's values `ahead` coordinates on into L2 (at the AVX-512 level), for the
 /// fused kernel's next span; the sums do not change.
-pub(super) fn add_span(
-    simd: SimdLevel,
-    rows: &[&[f32]],
-    center: &[f32],
-    c0: usize,
-    ahead: usize,
-    part: &mut Partial,
-) {
+fn add_span(simd: SimdLevel, rows: &[&[f32]], center: &[f32], c0: usize, ahead: usize, part: &mut Partial) {
     #[cfg(target_arch = "x86_64")]
     if simd == SimdLevel::Avx512 {
         // SAFETY: AVX-512 F checked; every row holds the span's values (the kernel asserts it).
@@ -88,7 +114,7 @@ pub(super) fn span_for(n: usize, max: usize) -> usize {
 
 /// Adds the chunks' partials in chunk order: the squared distances, `+inf` for a row (or a
 /// center) with a non-finite value.
-pub(super) fn finish(n: usize, partials: impl IntoIterator<Item = Partial>) -> Vec<f64> {
+fn finish(n: usize, partials: impl IntoIterator<Item = Partial>) -> Vec<f64> {
     let mut sums = vec![0.0; n];
     let mut bad = vec![false; n];
     let mut center_bad = false;
@@ -113,7 +139,7 @@ super::simd::at_level!(
 );
 
 /// One chunk's f64 partial sums, and which rows (or the center) hold a non-finite value there.
-pub(super) struct Partial {
+struct Partial {
     sums: Vec<f64>,
     bad: Vec<bool>,
     center_bad: bool,
@@ -121,7 +147,7 @@ pub(super) struct Partial {
 
 impl Partial {
     /// The empty partial of `n` rows.
-    pub(super) fn new(n: usize) -> Self {
+    fn new(n: usize) -> Self {
         Partial {
             sums: vec![0.0; n],
             bad: vec![false; n],

@@ -18,10 +18,10 @@
 //! chunking. The distance partials are `center_dist`'s (see `order_stats_dist.rs`). The tests compare with
 //! the two primitives called one after the other, bit for bit, at every SIMD level.
 
-use rayon::prelude::*;
+use crate::error::Result;
 
 use super::SimdLevel;
-use super::center_dist::{Partial, add_span, finish, span_for};
+use super::center_dist::{fill_with_dist, span_for};
 use super::mix;
 use super::pairwise_dist::{BLOCK, CHUNK};
 
@@ -35,7 +35,7 @@ pub(super) fn mix_with_dist(
     rows: &[&[f32]],
     coeffs: &[f64],
     d: usize,
-) -> (Vec<f32>, Vec<f64>) {
+) -> Result<(Vec<f32>, Vec<f64>)> {
     with_span(simd, rows, coeffs, d, span_for(rows.len(), MAX_SPAN))
 }
 
@@ -47,26 +47,16 @@ fn with_span(
     coeffs: &[f64],
     d: usize,
     span: usize,
-) -> (Vec<f32>, Vec<f64>) {
+) -> Result<(Vec<f32>, Vec<f64>)> {
     debug_assert!(span.is_power_of_two() && (BLOCK..=CHUNK).contains(&span));
-    let n = rows.len();
     let mut out = super::buffer::take(d);
-    let partials: Vec<Partial> = out
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(ci, chunk)| {
-            let mut part = Partial::new(n);
-            for (si, o) in chunk.chunks_mut(span).enumerate() {
-                let s0 = ci * CHUNK + si * span;
-                mix::chunk(simd, rows, coeffs, None, s0, &mut [&mut *o]);
-                // The next span is fetched as this one's distances are added: measured
-                // 20-35% faster at n = 16 to 64 (memory works during the arithmetic).
-                add_span(simd, rows, o, s0, span, &mut part);
-            }
-            part
-        })
-        .collect();
-    (out, finish(n, partials))
+    // The next span is fetched as this one's distances are added: measured 20-35% faster at
+    // n = 16 to 64 (memory works during the arithmetic).
+    let dist = fill_with_dist(simd, rows, &mut out, span, span, |s0, values| {
+        mix::chunk(simd, rows, coeffs, None, s0, &mut [values]);
+        Ok(())
+    })?;
+    Ok((out, dist))
 }
 
 #[cfg(test)]
@@ -91,11 +81,11 @@ mod tests {
             for coeffs in [weights.iter().map(|w| w / total).collect(), pick, skewed] {
                 let want = mix::mix(simd, &slices, &coeffs, 1, None, d);
                 let want_dist = center_dist(simd, &slices, &want);
-                let (center, dist) = mix_with_dist(simd, &slices, &coeffs, d);
+                let (center, dist) = mix_with_dist(simd, &slices, &coeffs, d).unwrap();
                 let what = format!("{simd} n {n} d {d} {coeffs:?}");
                 same_bits(&center, &want, &want_dist, &dist, &what);
                 for span in [BLOCK, 1024, CHUNK] {
-                    let (center, dist) = with_span(simd, &slices, &coeffs, d, span);
+                    let (center, dist) = with_span(simd, &slices, &coeffs, d, span).unwrap();
                     same_bits(&center, &want, &want_dist, &dist, &format!("{what} span {span}"));
                 }
             }

@@ -225,7 +225,7 @@ impl Kernels for Cpu {
     fn mix_with_dist(&self, rows: &HostRows<'_>, coeffs: &[f64]) -> Result<(HostRows<'static>, Vec<f64>)> {
         let d = rows.d();
         shape::mix(self.shape(rows), coeffs.len(), 1, None)?;
-        let (data, dist) = mix_dist::mix_with_dist(simd_level()?, &rows.slices(), coeffs, d);
+        let (data, dist) = mix_dist::mix_with_dist(simd_level()?, &rows.slices(), coeffs, d)?;
         Ok((HostRows::Owned { data, k: 1, d }, dist))
     }
 

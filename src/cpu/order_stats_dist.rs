@@ -19,13 +19,11 @@
 //! (`center_dist::add_span`), the chunks' partials added in chunk order. The tests compare
 //! with the two primitives called one after the other, bit for bit, at every SIMD level.
 
-use rayon::prelude::*;
-
 use crate::error::Result;
 use crate::kernels::OrderStat;
 
 use super::SimdLevel;
-use super::center_dist::{Partial, add_span, finish, span_for};
+use super::center_dist::{fill_with_dist, span_for};
 use super::order_stats::order_stats_into;
 use super::pairwise_dist::{BLOCK, CHUNK};
 
@@ -53,7 +51,6 @@ fn with_span(
     span: usize,
 ) -> Result<(Vec<f32>, Vec<f64>)> {
     debug_assert!(span.is_power_of_two() && (BLOCK..=CHUNK).contains(&span));
-    let n = rows.len();
     // Fetch the next span while adding this one's distances only where the rows do not fit
     // a whole chunk of `order_stats` in cache (n > 32): measured 10-20% faster at n = 64, but
     // 15-25% slower at n = 16 and 32, where the sorting network, not memory, sets the pace.
@@ -62,23 +59,11 @@ fn with_span(
     // The primitive's parameter checks, on no coordinates: its errors, before any work.
     order_stats_into(simd, rows, weights, stat, &mut [])?;
     let mut out = super::buffer::take(d);
-    let partials: Vec<Partial> = out
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .map(|(ci, chunk)| -> Result<Partial> {
-            let mut part = Partial::new(n);
-            let mut at: Vec<&[f32]> = Vec::with_capacity(n);
-            for (si, o) in chunk.chunks_mut(span).enumerate() {
-                let s0 = ci * CHUNK + si * span;
-                at.clear();
-                at.extend(rows.iter().map(|r| &r[s0..s0 + o.len()]));
-                order_stats_into(simd, &at, weights, stat, o)?;
-                add_span(simd, rows, o, s0, ahead, &mut part);
-            }
-            Ok(part)
-        })
-        .collect::<Result<_>>()?;
-    Ok((out, finish(n, partials)))
+    let dist = fill_with_dist(simd, rows, &mut out, span, ahead, |s0, values| {
+        let at: Vec<&[f32]> = rows.iter().map(|r| &r[s0..s0 + values.len()]).collect();
+        order_stats_into(simd, &at, weights, stat, values)
+    })?;
+    Ok((out, dist))
 }
 
 #[cfg(test)]
