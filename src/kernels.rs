@@ -1,4 +1,6 @@
-//! The four primitives that carry every rule (SPEC section 5), as one trait per backend.
+//! The four primitives that carry every rule (SPEC section 5), as one trait per backend, and
+//! three fused pairs of them whose default methods call the primitives in turn (a backend may
+//! do them in one pass: the CPU does).
 //!
 //! A backend holds matrices of `k x d` f32 values where its data lives (host memory for the
 //! CPU, device buffers for wgpu and CUDA): the uploaded batch, a center, mixed rows. The rule

@@ -3,8 +3,11 @@
 //!
 //! Each primitive lives in its own file (`order_stats.rs`, `pairwise_dist.rs`,
 //! `center_dist.rs`, `mix.rs`), and so does each fused pair of them (`order_stats_dist.rs`,
-//! `mix_dist.rs`: a primitive and the distances to its result in one pass); this file only holds the resident matrix type and the
-//! [`Kernels`] impl, which checks shapes (the rules of `kernels.rs`) and forwards. Uploading borrows the caller's [`Batch`], so nothing is copied.
+//! `mix_dist.rs`: a primitive and the distances to its result in one pass;
+//! `mix_order_stats.rs`: an order statistic of mixed rows that are never stored); `buffer.rs`
+//! keeps dropped outputs for reuse. This file only holds the resident matrix type and the
+//! [`Kernels`] impl, which checks shapes (the rules of `kernels.rs`) and forwards. Uploading
+//! borrows the caller's [`Batch`], so nothing is copied.
 //!
 //! SIMD is chosen at run time ([`simd_level`]): the best level the CPU supports (AVX-512,
 //! AVX2+FMA or the baseline), capped by the `BYZAGG_SIMD` environment variable; the inner
