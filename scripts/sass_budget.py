@@ -357,6 +357,12 @@ def predict(counts, prim, card, n, d):
 # ---------------------------------------------------------------------------------------------
 
 
+def over_budget(unit, budget):
+    """The pipes where `unit` (counts per coordinate) exceeds `budget` (a pipe missing from the
+    budget allows none), as text."""
+    return [f"{p} {unit[p]:g} > {budget.get(p, 0)}" for p in PIPES + ["issue"] if unit.get(p, 0) > budget.get(p, 0)]
+
+
 def compile_all(config, arch, keep):
     nvrtc_lib = find_tool("lib/libnvrtc.so.13")
     ptxas = find_tool("bin/ptxas")
@@ -435,7 +441,7 @@ def main(argv=None):
             status = "NO BUDGET"
             problems.append(f"{key}: no budget in {os.path.relpath(args.budget, ROOT)}")
         else:
-            over = [f"{p} {unit[p]:g} > {b.get(p, 0)}" for p in cols if unit[p] > b.get(p, 0)]
+            over = over_budget(unit, b)
             if over:
                 status = "OVER: " + ", ".join(over)
                 problems.append(f"{key}: over budget: {', '.join(over)}")
