@@ -146,22 +146,26 @@ done
 # The primitives for every variant: run i sets the i-th CUDA and the i-th wgpu variant (a
 # backend whose list is shorter sits that run out), once with weights 1 and once weighted
 # (weights change only order_stats and mix). A variant value naming primitives
-# (order_stats=pruned, pairwise=tiled,...) times only those; "default" times all four.
+# (order_stats=pruned, pairwise=tiled, ...: a key matching the start of a primitive's name)
+# times only those; "default", or a value naming none, times all four.
 # prim_jobs VALUE WEIGHTED: the --rule flags for one variant value.
 prim_jobs() {
-    local value=$1 weighted=$2 all="order_stats pairwise_dist center_dist mix" out=() p key
-    [ "$weighted" = 1 ] && all="order_stats mix"
-    for p in $all; do
-        if [ "$value" = default ]; then
-            out+=(--rule "$p")
-            continue
-        fi
-        for key in ${value//,/ }; do
-            key=${key%%=*}
-            case "$p" in "$key"*) out+=(--rule "$p"); break ;; esac
+    local value=$1 weighted=$2 p key named=""
+    local all="order_stats pairwise_dist center_dist mix" timed="order_stats pairwise_dist center_dist mix"
+    [ "$weighted" = 1 ] && timed="order_stats mix"
+    # The primitives the value names (a key matching the start of a primitive's name).
+    if [ "$value" != default ]; then
+        for p in $all; do
+            for key in ${value//,/ }; do
+                case "$p" in "${key%%=*}"*) named="$named $p"; break ;; esac
+            done
         done
+    fi
+    # "default", or a value naming no primitive (a key this script does not know): all.
+    [ -z "$named" ] && named=$all
+    for p in $timed; do
+        case " $named " in *" $p "*) printf -- '--rule %s ' "$p" ;; esac
     done
-    echo "${out[@]}"
 }
 read -r -a cuda_variants <<< "$CUDA_VARIANTS"
 read -r -a wgpu_variants <<< "$WGPU_VARIANTS"
