@@ -332,8 +332,8 @@ def evaluate(expr, n):
 
 
 def predict(counts, prim, card, n, d):
-    """Predicted seconds, the read pass's seconds, and which limit binds."""
-    per_row = counts
+    """Predicted seconds, the read pass's seconds, and which limit binds. `counts` is
+    count_entry's: per coordinate ("outer") and per row of the row loops ("inner")."""
     work = evaluate(prim.get("work_per_coordinate", 1), n)
     rows = evaluate(prim.get("rows_per_coordinate", 0), n)
     # The review's read passes at d = 1e8 where it has this n, else 4 n d bytes at its bandwidth.
@@ -345,9 +345,9 @@ def predict(counts, prim, card, n, d):
     clock = card["sms"] * card["ghz"] * 1e9
     times = {}
     for pipe in TIMED:
-        per_coord = (per_row["outer"][pipe] + per_row["inner"][pipe] * rows) * work
+        per_coord = (counts["outer"][pipe] + counts["inner"][pipe] * rows) * work
         times[pipe] = per_coord * d / (card["rates"][pipe] * clock)
-    total = (per_row["outer"]["issue"] + per_row["inner"]["issue"] * rows) * work
+    total = (counts["outer"]["issue"] + counts["inner"]["issue"] * rows) * work
     times["issue"] = total * d / (card["issue_per_sm_clk"] * clock)
     times["memory"] = evaluate(prim.get("traffic", 1), n) * read_pass
     limit = max(times, key=times.get)
