@@ -9,7 +9,7 @@
 # and, for the embedding APIs (the caller's CUDA stream, the resident training server, an
 # application's wgpu device), the test executables of those suites, copied under their names:
 #
-#   for t in cuda_caller_stream train_resident wgpu_app_device; do
+#   for t in cuda_caller_stream train_resident wgpu_app_device tied_distances; do
 #       cp "$(cargo test --release --test $t --no-run --message-format=json \
 #           | jq -r 'select(.executable != null and .target.kind == ["test"]) | .executable')" \
 #           gpu-bin/$t; done
@@ -23,23 +23,38 @@
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
 # It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
-# line per step: ok / FAILED rc / skipped), bench-cuda-n<N>-d<D>.json per size (rules from host
-# memory and resident primitives), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
+# line per step: ok / FAILED rc / skipped), bench-prim-<i>[-weighted].json (the primitives on a
+# resident batch, one file per kernel variant, cuda and wgpu), primitives.json and
+# primitives.md (those joined with torch's device read pass and equivalents by
+# scripts/primitives_table.py), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
 # and wgpu), train-resident-<backend>.csv (the training server, resident rows against the host
 # path; its summary is in the log), torch.json (the PyTorch peer, with a device read pass),
-# devices.txt. A failing step is recorded and the run goes on.
+# devices.txt. A failing step is recorded and the run goes on. The defaults are sized to finish
+# within 6 minutes on an H200 (so a 15-minute lease can run it twice); the log's status lines
+# give each step's seconds.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
-# SIZES_N / SIZES_D to shrink the benchmark grid, TRAIN_DIM for the training-server step.
+# BENCH_RUNS (timed runs per job, default 3), PRIM_N / PRIM_D (primitives' sizes, default
+# "16 32 64" and 1e8), CUDA_VARIANTS / WGPU_VARIANTS (the BYZAGG_CUDA_KERNELS /
+# BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
+# primitive, say order_stats=pruned, times that primitive only), SIZES_N / SIZES_D (rules
+# from host memory, off by default), TRAIN_DIM for the training-server step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BYZAGG_BIN:-gpu-bin/byzagg}
 OUT=${OUT:-$PWD/gpu-out}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
-SIZES_N=${SIZES_N:-"16 64"}
-SIZES_D=${SIZES_D:-"1000000 10000000 100000000"}
-# Rules and primitives timed; primitives run on a batch already resident on the device.
-BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed) order_stats pairwise_dist center_dist mix"}
+BENCH_RUNS=${BENCH_RUNS:-3}
+# Rules through host memory (upload-bound): off unless asked for, e.g. SIZES_N=32 SIZES_D=1e7.
+SIZES_N=${SIZES_N:-}
+SIZES_D=${SIZES_D:-}
+BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed)"}
+# The primitives on a resident batch, every kernel variant side by side (issue: variants stay
+# selectable until a GPU has measured them).
+PRIM_N=${PRIM_N:-"16 32 64"}
+PRIM_D=${PRIM_D:-100000000}
+CUDA_VARIANTS=${CUDA_VARIANTS:-"default"}
+WGPU_VARIANTS=${WGPU_VARIANTS:-"default"}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
 STATUS="$OUT/status.txt"
@@ -109,34 +124,109 @@ fi
 # The sharded engine: one GPU split in two shards (and every GPU, where there are several)
 # equals one device, and its cost beside the unsharded run.
 step sharded-cuda python3 scripts/sharded_check.py "$BIN" "$OUT"
-step bench-cuda-sharded "$BIN" bench --backend cuda --backend cuda:0,cuda:0 --n 16 --d 100000000 \
-    --rule mean --rule cwmed --rule krum --rule "ctma(cwmed)" --runs "${BENCH_RUNS:-5}" \
-    --json "$OUT/bench-cuda-sharded.json"
+GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [ "$GPUS" -ge 2 ]; then
+    step bench-cuda-sharded "$BIN" bench --backend cuda --backend cuda:0,cuda:1 --n 16 --d 100000000 \
+        --rule mean --rule cwmed --rule krum --rule "ctma(cwmed)" --runs "$BENCH_RUNS" \
+        --json "$OUT/bench-cuda-sharded.json"
+else
+    echo "skipped bench-cuda-sharded ($GPUS GPU)" >> "$STATUS"
+fi
 
 for n in $SIZES_N; do
     for d in $SIZES_D; do
         jobs=()
         for j in $BENCH_JOBS; do jobs+=(--rule "$j"); done
         step "bench-cuda-n$n-d$d" "$BIN" bench --backend cuda --n "$n" --d "$d" "${jobs[@]}" \
-            --runs "${BENCH_RUNS:-5}" \
+            --runs "$BENCH_RUNS" \
             --json "$OUT/bench-cuda-n$n-d$d.json"
     done
 done
 
+# The primitives for every variant: run i sets the i-th CUDA and the i-th wgpu variant (a
+# backend whose list is shorter sits that run out), once with weights 1 and once weighted
+# (weights change only order_stats and mix). A variant value naming primitives
+# (order_stats=pruned, pairwise=tiled, ...: a key matching the start of a primitive's name)
+# times only those; "default", or a value naming none, times all four.
+# prim_jobs VALUE WEIGHTED: the --rule flags for one variant value.
+prim_jobs() {
+    local value=$1 weighted=$2 p key named=""
+    local all="order_stats pairwise_dist center_dist mix" timed="order_stats pairwise_dist center_dist mix"
+    [ "$weighted" = 1 ] && timed="order_stats mix"
+    # The primitives the value names (a key matching the start of a primitive's name).
+    if [ "$value" != default ]; then
+        for p in $all; do
+            for key in ${value//,/ }; do
+                case "$p" in "${key%%=*}"*) named="$named $p"; break ;; esac
+            done
+        done
+    fi
+    # "default", or a value naming no primitive (a key this script does not know): all.
+    [ -z "$named" ] && named=$all
+    for p in $timed; do
+        case " $named " in *" $p "*) printf -- '--rule %s ' "$p" ;; esac
+    done
+}
+read -r -a cuda_variants <<< "$CUDA_VARIANTS"
+read -r -a wgpu_variants <<< "$WGPU_VARIANTS"
+HAVE_WGPU=0
+[ "$RESIDENT_BACKENDS" = cuda,wgpu ] && HAVE_WGPU=1
+runs=${#cuda_variants[@]}
+[ "$HAVE_WGPU" = 1 ] && [ "${#wgpu_variants[@]}" -gt "$runs" ] && runs=${#wgpu_variants[@]}
+PRIM_ARGS=()
+for ((i = 0; i < runs; i++)); do
+    cv=${cuda_variants[$i]:-}
+    wv=""
+    [ "$HAVE_WGPU" = 1 ] && wv=${wgpu_variants[$i]:-}
+    for weighted in 0 1; do
+        suffix=""
+        flags=()
+        [ "$weighted" = 1 ] && suffix="-weighted" && flags=(--weighted)
+        # One bench per backend when their job lists differ, else both in one (data made once).
+        cjobs=""; wjobs=""
+        [ -n "$cv" ] && cjobs=$(prim_jobs "$cv" "$weighted")
+        [ -n "$wv" ] && wjobs=$(prim_jobs "$wv" "$weighted")
+        for part in both cuda wgpu; do
+            backends=(); jobs=""
+            case $part in
+            both) [ -n "$cjobs" ] && [ "$cjobs" = "$wjobs" ] && backends=(--backend cuda --backend wgpu) && jobs=$cjobs ;;
+            cuda) [ -n "$cjobs" ] && [ "$cjobs" != "$wjobs" ] && backends=(--backend cuda) && jobs=$cjobs ;;
+            wgpu) [ -n "$wjobs" ] && [ "$cjobs" != "$wjobs" ] && backends=(--backend wgpu) && jobs=$wjobs ;;
+            esac
+            [ ${#backends[@]} -eq 0 ] && continue
+            file="$OUT/bench-prim-$i-$part$suffix.json"
+            env_set=(env -u BYZAGG_CUDA_KERNELS -u BYZAGG_WGPU_KERNELS WGPU_BACKEND=vulkan)
+            [ -n "$cv" ] && [ "$cv" != default ] && env_set+=("BYZAGG_CUDA_KERNELS=$cv")
+            [ -n "$wv" ] && [ "$wv" != default ] && env_set+=("BYZAGG_WGPU_KERNELS=$wv")
+            # shellcheck disable=SC2086
+            step "bench-prim-$i-$part$suffix (cuda: ${cv:-none}, wgpu: ${wv:-none})" "${env_set[@]}" \
+                "$BIN" bench "${backends[@]}" --n "${PRIM_N// /,}" --d "$PRIM_D" $jobs "${flags[@]}" \
+                --runs "$BENCH_RUNS" --json "$file"
+            [ -f "$file" ] && PRIM_ARGS+=(--bench "$file" "${cv:-default}" "${wv:-default}")
+        done
+    done
+done
+
 # Rules on a batch uploaded once (the device without the host link): the GPU targets ctma(cwmed)
-# <= 1.5x cwmed and wgpu within 2x of cuda are read off this one file.
-RESIDENT_N=${RESIDENT_N:-32}
+# <= 1.5x cwmed, wgpu within 2x of cuda and 5x PyTorch at n = 16 and 32 are read off this file.
+RESIDENT_N=${RESIDENT_N:-16,32}
 RESIDENT_D=${RESIDENT_D:-100000000}
-step "bench-resident-n$RESIDENT_N-d$RESIDENT_D" env WGPU_BACKEND=vulkan "$BIN" bench --resident \
-    --backend "$RESIDENT_BACKENDS" --n "$RESIDENT_N" --d "$RESIDENT_D" --runs "${BENCH_RUNS:-5}" \
+# One --backend flag per backend (a comma list in one flag would be one sharded engine).
+resident_flags=()
+for b in ${RESIDENT_BACKENDS//,/ }; do resident_flags+=(--backend "$b"); done
+step "bench-resident-n${RESIDENT_N//,/-}-d$RESIDENT_D" env WGPU_BACKEND=vulkan "$BIN" bench --resident \
+    "${resident_flags[@]}" --n "$RESIDENT_N" --d "$RESIDENT_D" --runs "$BENCH_RUNS" \
     --rule mean --rule cwmed --rule cwtm --rule krum --rule gm --rule 'ctma(cwmed)' \
-    --json "$OUT/bench-resident-n$RESIDENT_N-d$RESIDENT_D.json"
+    --json "$OUT/bench-resident-n${RESIDENT_N//,/-}-d$RESIDENT_D.json"
+# The rules PyTorch has equivalents for (median, trimmed mean by sort, Krum, CTMA) join the
+# primitives table too (default kernels: no variant variable is set for this step).
+RESIDENT_JSON="$OUT/bench-resident-n${RESIDENT_N//,/-}-d$RESIDENT_D.json"
+[ -f "$RESIDENT_JSON" ] && PRIM_ARGS+=(--bench "$RESIDENT_JSON" default default)
 
 # The Python package on the GPU, where its wheel was carried (`pip wheel ./python --no-deps -w
 # gpu-bin` on the build machine): CUDA tensors read in place, then byzagg.torch.distributed
 # over NCCL, one rank per GPU, where there are two GPUs or more.
 WHEEL=$(ls gpu-bin/byzagg-*.whl 2>/dev/null | head -n 1)
-GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 SITE="$OUT/site"
 if [ -n "$WHEEL" ] && python3 -m pip install --quiet --no-deps --target "$SITE" "$WHEEL"; then
     step torch-cuda python3 scripts/torch_cuda_check.py "$SITE"
@@ -166,7 +256,7 @@ done
 # resident training server equals the host path on every backend here.
 WGPU_REQUIRED=""
 [ "$RESIDENT_BACKENDS" = cuda,wgpu ] && WGPU_REQUIRED=",wgpu"
-for t in cuda_caller_stream train_resident wgpu_app_device; do
+for t in cuda_caller_stream train_resident wgpu_app_device tied_distances; do
     if [ -x "gpu-bin/$t" ]; then
         step "test-$t" env WGPU_BACKEND=vulkan BYZAGG_REQUIRE="cuda$WGPU_REQUIRED" "gpu-bin/$t"
     else
@@ -174,9 +264,20 @@ for t in cuda_caller_stream train_resident wgpu_app_device; do
     fi
 done
 
-# The PyTorch peer on the same jobs and sizes, in the same run (same GPU, same clocks).
+# The PyTorch peer in the same run (same GPU, same clocks): the device read pass and torch's
+# equivalents at the primitives' sizes (under a minute at n = 16, 32, 64, d = 1e8 on an H200).
 # shellcheck disable=SC2086
-step torch-peer python3 scripts/torch_peer.py --n $SIZES_N --d $SIZES_D --json "$OUT/torch.json"
+step torch-peer python3 scripts/torch_peer.py --n $PRIM_N --d "$PRIM_D" --repeats "$BENCH_RUNS" \
+    --json "$OUT/torch.json"
+
+# primitives.json: every variant's share of the device read pass and its speed against torch.
+if [ ${#PRIM_ARGS[@]} -gt 0 ] && [ -f "$OUT/torch.json" ]; then
+    step primitives-table sh -c 'python3 scripts/primitives_table.py "$@" > "$0"' "$OUT/primitives.md" \
+        --torch "$OUT/torch.json" --out "$OUT/primitives.json" "${PRIM_ARGS[@]}"
+    cat "$OUT/primitives.md"
+else
+    echo "skipped primitives-table (no primitives bench JSON or no torch.json)" >> "$STATUS"
+fi
 
 echo "=== status"
 cat "$STATUS"

@@ -9,6 +9,11 @@ Jobs (unweighted, f = floor(0.2 n) Byzantine rows, the data n x d float32 on the
   ctma   center = cwmed, distances to it, mean of the n-f closest rows (SPEC 4.6)
   read   x.sum(): one read pass over the batch on the device, the HBM yardstick against which
          byzagg's resident primitives (bench --rule order_stats ...) are compared
+PyTorch's equivalents of byzagg's primitives (scripts/primitives_table.py puts them beside
+`byzagg bench --rule <primitive>`; cwmed stands for order_stats' median):
+  cdist        torch.cdist(x, x)^2: pairwise_dist's n x n squared distances (torch's GEMM form)
+  center_dist  ((x - c)^2).sum(dim=1) with c = 0, as `byzagg bench` times center_dist
+  mix          w @ x with w = 1/n: mix with k = 1 (any coefficients cost the same GEMV)
 
 Where a job does not fit in GPU memory (torch.median and sort keep int64 indices: 3x the
 data), it runs over coordinate chunks, as byzagg does, and the JSON says so. Each timing is
@@ -27,6 +32,7 @@ def main():
     ap.add_argument("--n", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--d", type=int, nargs="+", default=[10**6, 10**7, 10**8])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--jobs", nargs="+", default=None, help="jobs to time (default: all; read always runs)")
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
 
@@ -77,6 +83,8 @@ def main():
             except torch.cuda.OutOfMemoryError:
                 records.append({"n": n, "d": d, "error": "out of memory for the data"})
                 continue
+            center = torch.zeros(1, d, device=dev, dtype=torch.float32)
+            coeffs = torch.full((1, n), 1.0 / n, device=dev, dtype=torch.float32)
             free, _ = torch.cuda.mem_get_info()
             # Sort-based jobs need about 3 x the data (values + int64 indices): chunk if short.
             chunk = d if free > 4 * x.numel() * 4 else max(1, int(free / (4 * n * 4 * 4)))
@@ -86,10 +94,19 @@ def main():
                 "cwtm": lambda: chunked(lambda y: cwtm(y, f), x, chunk),
                 "krum": lambda: krum(x, f),
                 "ctma(cwmed)": lambda: ctma(x, f, chunked(cwmed, x, chunk)),
+                "cdist": lambda: torch.cdist(x, x).pow(2),
+                "center_dist": lambda: (x - center).pow(2).sum(dim=1),
+                "mix": lambda: coeffs @ x,
             }
+            if args.jobs:
+                unknown = sorted(set(args.jobs) - set(jobs))
+                if unknown:
+                    print(f"unknown --jobs {unknown}: choose from {sorted(jobs)}", file=sys.stderr)
+                    return 2
+                jobs = {k: v for k, v in jobs.items() if k == "read" or k in args.jobs}
             for name, job in jobs.items():
                 rec = {"job": name, "n": n, "d": d, "f": f, "backend": "torch", **meta}
-                if chunk < d and name not in ("krum", "read"):
+                if chunk < d and name in ("cwmed", "cwtm", "ctma(cwmed)"):
                     rec["coordinate_chunk"] = chunk
                 try:
                     job()
@@ -108,7 +125,7 @@ def main():
                     torch.cuda.empty_cache()
                 records.append(rec)
                 print(json.dumps(rec))
-            del x
+            del x, center, coeffs
     with open(args.json, "w") as fh:
         json.dump(records, fh, indent=1)
     return 0
