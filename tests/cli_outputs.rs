@@ -98,6 +98,9 @@ fn train(extra: &[&str]) -> Output {
     byzagg(&args)
 }
 
+/// One command that writes a file, given the path to write.
+type Writer<'a> = Box<dyn Fn(&str) -> Output + 'a>;
+
 fn ok(what: &str, out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(out));
 }
@@ -162,7 +165,7 @@ fn symlinks_keep_being_links_and_their_targets_get_the_file() {
     let real = dir.join("real");
     std::fs::create_dir_all(&real).unwrap();
     // Existing targets.
-    let cases: [(&str, &str, Box<dyn Fn(&str) -> Output>); 5] = [
+    let cases: [(&str, &str, Writer<'_>); 5] = [
         ("out.npy", "aggregate -o", Box::new(|p: &str| aggregate(&x, p))),
         (
             "bench.json",
@@ -231,7 +234,7 @@ fn symlinks_keep_being_links_and_their_targets_get_the_file() {
 fn a_fifo_is_written_through_to_its_reader() {
     let dir = dir("fifo");
     let x = input(&dir);
-    let cases: [(&str, Box<dyn Fn(&str) -> Output>); 3] = [
+    let cases: [(&str, Writer<'_>); 3] = [
         ("aggregate -o", Box::new(|p: &str| aggregate(&x, p))),
         ("bench --json", Box::new(|p: &str| bench(&["--json", p]))),
         ("train --out", Box::new(|p: &str| train(&["--out", p]))),

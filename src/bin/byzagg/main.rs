@@ -153,7 +153,7 @@ pub(crate) fn check_outputs(paths: &[&std::path::Path]) -> Result<(), Error> {
 /// Where a command's own text goes: stdout, or stderr when one of its `outputs` is standard
 /// output (`-`), so that the file written there is not mixed with tables.
 pub(crate) fn printer(outputs: &[&std::path::Path]) -> fn(&str) {
-    match outputs.iter().any(|p| byzagg::output::is_stdout(p)) {
+    match outputs.iter().any(byzagg::output::is_stdout) {
         true => |text| eprint!("{text}"),
         false => print,
     }
