@@ -13,6 +13,7 @@ use crate::caf::{self, CAF_MAX_N};
 use crate::contract::MASS_EPS;
 use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
+use crate::gm_scale::gm_scale;
 use crate::kernels::{Kernels, OrderStat};
 use crate::reference;
 use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutation};
@@ -151,8 +152,9 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// Binds `rule` to `backend`, opening it now; `Backend::Auto` opens the fastest available
-    /// one, and an unavailable backend is an [`Error::Unavailable`].
+    /// Binds `rule` to `backend`, opening it now; `Backend::Auto` opens the CPU backend (a
+    /// batch is in host memory, see [`Backend::Auto`]), and an unavailable backend is an
+    /// [`Error::Unavailable`].
     pub fn new(rule: Rule, backend: Backend) -> Result<Self> {
         Ok(Self::with_engine(rule, Engine::open(backend)?))
     }
@@ -782,7 +784,19 @@ fn geometric_median<K: Kernels>(
         }
         GmInit::Mean => (k.mix(rows, &mean_coeffs(w), 1, None)?, None),
     };
-    let origin = k.zeros(1, d)?;
+    // With a tolerance, it and nu are fractions of the data's own scale (SPEC 4.5); 0 means
+    // every live row is at the start, which the data-point step below then finds optimal.
+    let (tol, nu) = if p.tol > 0.0 && p.max_iter > 0 {
+        let r = match dist.take() {
+            Some(r) => r,
+            None => k.center_dist(rows, &z)?,
+        };
+        let scale = gm_scale(&r, w);
+        dist = Some(r);
+        (p.tol * scale, p.nu * scale)
+    } else {
+        (0.0, p.nu)
+    };
     let (mut iterations, mut converged) = (0, false);
     while iterations < p.max_iter {
         let r = match dist.take() {
@@ -794,7 +808,7 @@ fn geometric_median<K: Kernels>(
             .zip(w)
             .map(|(r2, wi)| {
                 if *wi > 0.0 && r2.is_finite() {
-                    wi / r2.sqrt().max(p.nu)
+                    wi / r2.sqrt().max(nu)
                 } else {
                     0.0
                 }
@@ -804,7 +818,7 @@ fn geometric_median<K: Kernels>(
         if sum == 0.0 {
             break; // every row of positive weight is non-finite: nothing to move towards
         }
-        let coeffs = match data_point_step(&r, w, p) {
+        let coeffs = match data_point_step(&r, w, p.tol, nu) {
             DataPoint::No => b.iter().map(|bi| bi / sum).collect::<Vec<_>>(),
             DataPoint::Optimal => {
                 converged = true;
@@ -840,9 +854,8 @@ fn geometric_median<K: Kernels>(
         iterations += 1;
         if p.tol > 0.0 {
             let step = k.center_dist(&next, &z)?[0].sqrt();
-            let norm = k.center_dist(&z, &origin)?[0].sqrt();
             z = next;
-            if step <= p.tol * norm.max(1.0) {
+            if step <= tol {
                 converged = true;
                 break;
             }
@@ -875,20 +888,15 @@ enum DataPoint {
     Step { away: Vec<f64>, at: Vec<f64>, eta: f64 },
 }
 
-/// Decides the Weiszfeld step from the squared distances `r2` of the rows to `z`.
-fn data_point_step(r2: &[f64], w: &[f64], p: &GmParams) -> DataPoint {
-    if p.tol <= 0.0 {
+/// Decides the Weiszfeld step from the squared distances `r2` of the rows to `z`; `nu` is the
+/// smoothing radius in the data's units.
+fn data_point_step(r2: &[f64], w: &[f64], tol: f64, nu: f64) -> DataPoint {
+    if tol <= 0.0 {
         return DataPoint::No;
     }
     let live = |i: usize| w[i] > 0.0 && r2[i].is_finite();
     let at: Vec<f64> = (0..w.len())
-        .map(|i| {
-            if live(i) && r2[i].sqrt() <= p.nu {
-                w[i]
-            } else {
-                0.0
-            }
-        })
+        .map(|i| if live(i) && r2[i].sqrt() <= nu { w[i] } else { 0.0 })
         .collect();
     let eta: f64 = at.iter().sum();
     if eta == 0.0 {

@@ -31,8 +31,8 @@ enum Layout<'a> {
 /// // Separate row buffers, weighted: the second worker delivered three updates.
 /// let rows = [vec![1.0f32, 2.0], vec![3.0, 4.0]];
 /// let batch = Batch::from_rows(&rows)?.with_weights(&[1.0, 3.0])?;
-/// // Kept scaled by a power of two (only the ratios matter): the largest in [1, 2).
-/// assert_eq!(batch.weights(), &[0.5, 1.5]);
+/// // Kept divided by the smallest (only the ratios matter, SPEC section 2).
+/// assert_eq!(batch.weights(), &[1.0, 3.0]);
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -97,12 +97,15 @@ impl<'a> Batch<'a> {
 
     /// Attaches weights: n values, each finite and >= 0, not all zero.
     ///
-    /// Only their ratios matter (SPEC section 2); a row of weight 0 takes no part. When all
-    /// positive weights are equal they are stored as ones, which changes no rule's output
-    /// but keeps the exact tie tests of uniform weights exact. Otherwise they are scaled by
-    /// the power of two that brings the largest into [1, 2): an exact scaling (integer weights
-    /// keep their exact sums), after which no sum of n weights can overflow or underflow, so
-    /// weights of 1e300 or 1e-310 give the result that weights near 1 give (SPEC section 2).
+    /// Only their ratios matter (SPEC section 2); a row of weight 0 takes no part. They are
+    /// kept divided by one of them, before anything sums them (see [`Batch::weights`]): the
+    /// smallest positive weight, or the largest where the two are more than `2^53 / n` apart.
+    /// What is kept depends on the ratios alone, so weights `c * w` give exactly the output
+    /// that `w` gives wherever `c * w` holds the same ratios (`[1, 2, 1] * 0.85e308`, whose
+    /// sum overflows, gives the output of `[1, 2, 1]`; `1e-310` times them, subnormal, too);
+    /// no sum of n kept weights can overflow; equal weights are kept as ones and integer
+    /// multiples of the smallest as exact integers, so exact tie tests (a median's `2 C == W`)
+    /// hold whatever the common factor (`0.1 * 10 != 1.0` in f64).
     ///
     /// ```
     /// use byzagg::Batch;
@@ -140,15 +143,7 @@ impl<'a> Batch<'a> {
                 "at least one weight must be > 0",
             ));
         }
-        // Equal positive weights are uniform weights: store them as ones so that exact mass
-        // tests (a median's 2 C == W) hold whatever the common value (0.1 * 10 != 1.0 in f64).
-        let positive: Vec<f64> = weights.iter().copied().filter(|w| *w > 0.0).collect();
-        let equal = positive.iter().all(|w| *w == positive[0]);
-        self.weights = if equal {
-            weights.iter().map(|w| if *w > 0.0 { 1.0 } else { 0.0 }).collect()
-        } else {
-            normalized(weights)
-        };
+        self.weights = normalized(weights);
         self.weighted = true;
         Ok(self)
     }
@@ -223,7 +218,7 @@ impl<'a> Batch<'a> {
     }
 
     /// The weights: all ones unless [`Batch::with_weights`] set them (then as it keeps them:
-    /// ones if all positive weights are equal, else scaled by a power of two).
+    /// divided by the smallest positive weight, or by the largest where they are far apart).
     pub fn weights(&self) -> &[f64] {
         &self.weights
     }
@@ -257,31 +252,25 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// The weights scaled by the power of two that brings the largest into [1, 2). A power of two
-/// changes no ratio (the only rounding is where a weight far below the largest reaches the
-/// subnormal range), and afterwards every sum of n weights lies in [1, 2n].
+/// The weights divided by a unit that depends on their ratios alone, so that scaling every
+/// weight by one factor (exactly) changes nothing after this: the smallest positive weight,
+/// which keeps integer multiples of it exact integers whose sums (at most `2^53`) are exact,
+/// or, where the largest is more than `2^53 / n` times the smallest, the largest (then every
+/// kept weight is at most 1; one far below the largest may round, down to 0 below
+/// `2^-1074`). Either way no sum of n kept weights overflows. Each kept weight is one
+/// correctly rounded division of two given weights.
 fn normalized(weights: &[f64]) -> Vec<f64> {
+    let min = weights
+        .iter()
+        .copied()
+        .filter(|w| *w > 0.0)
+        .fold(f64::INFINITY, f64::min);
     let max = weights.iter().copied().fold(0.0f64, f64::max);
-    // The exponent of `max`, counting a subnormal's leading zero bits: max = m * 2^e with
-    // m in [1, 2).
-    let bits = max.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    let e = if biased == 0 {
-        // Subnormal: value = fraction * 2^-1074, fraction < 2^52.
-        let fraction = bits & ((1u64 << 52) - 1);
-        63 - fraction.leading_zeros() as i32 - 1074
-    } else {
-        biased - 1023
-    };
-    // 2^-e lies in [2^-1023, 2^1074]; past 2^1023 apply it in two exact halves.
-    let (first, second) = (-e / 2, -e - (-e / 2));
-    let (a, b) = (pow2(first), pow2(second));
-    weights.iter().map(|w| w * a * b).collect()
-}
-
-/// 2^k for k in [-1022, 1023], exactly.
-fn pow2(k: i32) -> f64 {
-    f64::from_bits(((k + 1023) as u64) << 52)
+    let exact_sums = 2f64.powi(53) / weights.len() as f64;
+    // `max / min` is itself a correctly rounded ratio (+inf past f64's range): the choice of
+    // unit depends on the ratios too.
+    let unit = if max / min <= exact_sums { min } else { max };
+    weights.iter().map(|w| w / unit).collect()
 }
 
 #[cfg(test)]
@@ -289,32 +278,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn weights_are_scaled_by_a_power_of_two() {
-        let rows = [[1.0f32], [2.0], [3.0], [4.0]];
+    fn kept_weights_depend_on_the_ratios_alone() {
         let base = [1.0, 2.0, 3.0, 0.0];
-        let want = [0.5, 1.0, 1.5, 0.0];
+        let kept = |w: &[f64]| {
+            let rows = vec![[0.0f32]; w.len()];
+            Batch::from_rows(&rows)
+                .unwrap()
+                .with_weights(w)
+                .unwrap()
+                .weights()
+                .to_vec()
+        };
         for scale in [
             1.0,
-            f64::from_bits(1),
             f64::from_bits(1 << 14),
             2f64.powi(1021),
-            1e-300,
+            2f64.powi(-1060),
+            7.0,
+            0.75,
         ] {
             let w: Vec<f64> = base.iter().map(|b| b * scale).collect();
-            let got = Batch::from_rows(&rows).unwrap().with_weights(&w).unwrap();
-            if scale.log2().fract() == 0.0 {
-                assert_eq!(got.weights(), &want, "scale {scale:e}");
-            }
-            let top = got.weights().iter().copied().fold(0.0, f64::max);
-            assert!((1.0..2.0).contains(&top), "scale {scale:e}: {:?}", got.weights());
+            // Every scale here keeps the ratios exact, so the kept weights are the same bits.
+            assert_eq!(kept(&w), [1.0, 2.0, 3.0, 0.0], "scale {scale:e}");
         }
-        // Nine weights whose sum overflows: scaled, they sum to a finite number.
-        let w = [
-            0.85e308, 0.85e308, 1.7e308, 0.85e308, 0.85e308, 1.7e308, 0.85e308, 0.85e308, 0.85e308,
-        ];
-        let rows = [[0.0f32]; 9];
-        let got = Batch::from_rows(&rows).unwrap().with_weights(&w).unwrap();
-        assert!(got.weights().iter().sum::<f64>().is_finite());
-        assert_eq!(got.weights()[2], 2.0 * got.weights()[0]);
+        // Nine weights whose sum overflows: kept as the integers they are multiples of.
+        let w: Vec<f64> = [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 2.0]
+            .iter()
+            .map(|b| b * 0.85e308)
+            .collect();
+        assert_eq!(kept(&w), [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 2.0]);
+        // Equal weights are ones; ratios beyond 2^53 / n are kept relative to the largest.
+        assert_eq!(kept(&[0.1, 0.1, 0.1, 0.0]), [1.0, 1.0, 1.0, 0.0]);
+        let far = kept(&[1e-300, 1.0, 1e300, 5e299]);
+        assert_eq!(far, [1e-300 / 1e300, 1.0 / 1e300, 1.0, 0.5]);
+        assert!(far.iter().sum::<f64>().is_finite());
     }
 }

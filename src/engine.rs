@@ -71,8 +71,8 @@ pub trait KernelsJob {
 }
 
 impl Engine {
-    /// Opens `backend`; `Backend::Auto` opens the fastest available one, and an unavailable
-    /// backend is an [`Error::Unavailable`] saying why.
+    /// Opens `backend`; `Backend::Auto` opens the CPU backend (host rows, see
+    /// [`Backend::Auto`]), and an unavailable backend is an [`Error::Unavailable`] saying why.
     pub fn open(backend: Backend) -> Result<Self> {
         match backend.resolve()? {
             Backend::Reference => Ok(Engine::Reference),

@@ -92,6 +92,7 @@ mod engine;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod env_var;
 mod error;
+mod gm_scale;
 mod gram;
 mod kernels;
 pub mod npy;

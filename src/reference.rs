@@ -25,6 +25,7 @@ use std::cmp::Ordering;
 use crate::batch::Batch;
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
+use crate::gm_scale::gm_scale;
 use crate::kernels::OrderStat;
 use crate::rule::{GmInit, GmParams, Plan, bucket_permutation};
 
@@ -705,6 +706,14 @@ fn geometric_median(rows: &[Vec<f64>], w: &[f64], p: &GmParams) -> Vec<f64> {
         GmInit::Median => order_stats(rows, w, OrderStat::Median),
         GmInit::Mean => weighted_mean(rows, w),
     };
+    // With a tolerance, it and nu are fractions of the data's own scale (SPEC 4.5).
+    let (tol, nu) = if p.tol > 0.0 {
+        let r2: Vec<f64> = rows.iter().map(|x| squared_distance(&z, x)).collect();
+        let scale = gm_scale(&r2, w);
+        (p.tol * scale, p.nu * scale)
+    } else {
+        (0.0, p.nu)
+    };
     for _ in 0..p.max_iter {
         let b: Vec<f64> = rows
             .iter()
@@ -712,7 +721,7 @@ fn geometric_median(rows: &[Vec<f64>], w: &[f64], p: &GmParams) -> Vec<f64> {
             .map(|(x, &wi)| {
                 let r = squared_distance(&z, x).sqrt();
                 if wi > 0.0 && r.is_finite() {
-                    wi / r.max(p.nu)
+                    wi / r.max(nu)
                 } else {
                     0.0
                 }
@@ -728,7 +737,7 @@ fn geometric_median(rows: &[Vec<f64>], w: &[f64], p: &GmParams) -> Vec<f64> {
         if p.tol > 0.0 {
             let live = |i: usize| w[i] > 0.0 && squared_distance(&z, &rows[i]).is_finite();
             let dist = |i: usize| squared_distance(&z, &rows[i]).sqrt();
-            let at: Vec<bool> = (0..rows.len()).map(|i| live(i) && dist(i) <= p.nu).collect();
+            let at: Vec<bool> = (0..rows.len()).map(|i| live(i) && dist(i) <= nu).collect();
             let eta: f64 = (0..rows.len()).filter(|&i| at[i]).map(|i| w[i]).sum();
             if eta > 0.0 {
                 let others: Vec<usize> = (0..rows.len()).filter(|&i| live(i) && !at[i]).collect();
@@ -771,7 +780,7 @@ fn geometric_median(rows: &[Vec<f64>], w: &[f64], p: &GmParams) -> Vec<f64> {
             }
         }
         let step = norm(&next.iter().zip(&z).map(|(a, b)| a - b).collect::<Vec<_>>());
-        let converged = p.tol > 0.0 && step <= p.tol * norm(&z).max(1.0);
+        let converged = p.tol > 0.0 && step <= tol;
         z = next;
         if converged {
             break;

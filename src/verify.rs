@@ -519,7 +519,7 @@ impl RuleResult {
     }
 }
 
-/// Runs the whole suite on `backend` ([`Backend::Auto`] resolves to the fastest available).
+/// Runs the whole suite on `backend` ([`Backend::Auto`] resolves to the CPU, where a host batch runs).
 ///
 /// `Err` only if the backend is unavailable; failed cases are reported in the results. Cases
 /// run in parallel on rayon's pool.

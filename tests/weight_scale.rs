@@ -72,10 +72,47 @@ fn scaled_weights_give_the_same_output(backend: Backend) {
     assert!(failures.is_empty(), "on {backend}:\n{}", failures.join("\n"));
 }
 
+/// Integer weight ratios put mass boundaries exactly on rows (here the median's half of
+/// W = 14 ends exactly after rows of weight 1, 2, 1, 2 and 1): scaled by a factor that is not a
+/// power of two, and whose sum overflows, they must still give the output of the integers, to
+/// the bit, since the weights as scaled hold exactly the same ratios.
+fn integer_ratios_scaled_past_overflow_give_the_same_output(backend: Backend) {
+    let Some(backend) = backend_or_skip(backend) else {
+        return;
+    };
+    let mut rng = Rng(22);
+    let (n, d) = (9, 257);
+    let data = rng.rows(n, d);
+    let base = [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 2.0];
+    let share = Some(ByzantineShare::Lambda(1.0 / 7.0));
+    let mut failures = Vec::new();
+    for text in RULES {
+        let rule: Rule = text.parse().expect("rule text");
+        let want = run(&rule, backend, &data, n, Some(&base), share).expect("integer weights");
+        for scale in [0.85e308, 0.3e308, 1e-310, 3e-300, 0.1] {
+            let w: Vec<f64> = base.iter().map(|b| b * scale).collect();
+            match run(&rule, backend, &data, n, Some(&w), share) {
+                Ok(got) if got == want => {}
+                Ok(got) => {
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0f32, f32::max);
+                    failures.push(format!("{text} x {scale:e}: off by up to {worst:e}"));
+                }
+                Err(e) => failures.push(format!("{text} x {scale:e}: error {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "on {backend}:\n{}", failures.join("\n"));
+}
+
 macro_rules! backend_tests {
     ($($backend:ident => $variant:expr),* $(,)?) => {$(
         mod $backend {
             #[test] fn scaled_weights_give_the_same_output() { super::scaled_weights_give_the_same_output($variant) }
+            #[test] fn integer_ratios_scaled_past_overflow_give_the_same_output() { super::integer_ratios_scaled_past_overflow_give_the_same_output($variant) }
         }
     )*};
 }

@@ -46,8 +46,9 @@ class Aggregator:
 
     Args:
         rule: the rule's text, e.g. ``"cwmed"``, ``"krum(f=2)"``, ``"ctma(cwmed,lambda=0.2)"``.
-        backend: ``"auto"`` (CUDA, else a wgpu GPU, else the CPU), ``"cpu"``, ``"cuda"``,
-            ``"wgpu"`` or ``"reference"`` (the slow f64 oracle).
+        backend: ``"auto"`` (where the rows live: numpy arrays and CPU tensors on the CPU,
+            which reads them in place; ``byzagg.torch`` sends CUDA tensors to ``"cuda"``),
+            ``"cpu"``, ``"cuda"``, ``"wgpu"`` or ``"reference"`` (the slow f64 oracle).
         f: the number of Byzantine rows, for rules that leave it out of their text.
         lam: the Byzantine share of the total weight, in [0, 0.5), instead of ``f``.
         strict: raise ``NonFiniteError`` on a row holding NaN or infinity instead of

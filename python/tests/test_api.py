@@ -134,3 +134,13 @@ def test_help_and_docstrings():
     agg = byzagg.Aggregator("krum(f=1)", backend="cpu")
     assert (agg.rule, agg.backend) == ("krum(f=1)", "cpu")
     assert "krum" in repr(agg)
+
+
+def test_auto_runs_host_arrays_on_the_cpu_and_prints_nothing(capfd):
+    # A numpy array lives in host memory: auto reads it in place on the CPU, probes no driver
+    # (no Vulkan instance, so no Mesa lines) and writes nothing to stderr.
+    out = byzagg.aggregate(batch(5, 3), "cwmed")
+    assert out.shape == (3,)
+    assert byzagg.Aggregator("cwmed").backend == "cpu"
+    captured = capfd.readouterr()
+    assert captured.err == "", captured.err

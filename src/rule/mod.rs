@@ -61,15 +61,20 @@ pub struct GmParams {
     pub init: GmInit,
     /// Iteration cap (>= 1).
     pub max_iter: usize,
-    /// Stop when `||z_new - z|| <= tol * max(1, ||z||)`; 0 runs exactly `max_iter` iterations.
+    /// Stop when `||z_new - z|| <= tol * S`, where `S` is the data's own scale: the weighted
+    /// median distance of the rows to the start (the largest distance where that is 0), so
+    /// that `gm(c X) = c gm(X)` (SPEC 4.5). 0 runs exactly `max_iter` iterations.
     pub tol: f64,
-    /// Smoothing: weights are `w_i / max(nu, ||z - x_i||)`; must be > 0.
+    /// Smoothing: weights are `w_i / max(nu', ||z - x_i||)`, with `nu' = nu * S` when `tol > 0`
+    /// and `nu' = nu` itself with `tol = 0` (the papers' fixed-iteration form, which defines
+    /// it in the data's units); must be > 0.
     pub nu: f64,
 }
 
 impl GmParams {
-    /// The crate's default: start at the coordinate-wise median, iterate to a relative step of
-    /// 1e-6 (about f32 resolution) or 200 iterations, nu = 1e-6.
+    /// The crate's default: start at the coordinate-wise median, iterate to a step of 1e-6 of
+    /// the data's scale (about f32 resolution) or 200 iterations, nu = 1e-6 of that scale:
+    /// scale-equivariant from 1e-30 to 1e30.
     pub const DEFAULT: GmParams = GmParams {
         init: GmInit::Median,
         max_iter: 200,

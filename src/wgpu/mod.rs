@@ -70,7 +70,7 @@ use handle::{same_chunks, scale_for};
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 #[cfg(feature = "wgpu")]
 use crate::{
     batch::Batch,
@@ -91,7 +91,7 @@ pub fn adapters() -> Vec<String> {
 }
 
 /// `Ok(())` if the wgpu backend can run here (opens the shared device once), else
-/// [`Error::Unavailable`] with the reason.
+/// [`Error::Unavailable`](crate::Error::Unavailable) with the reason.
 pub(crate) fn probe() -> Result<()> {
     #[cfg(feature = "wgpu")]
     {
@@ -99,32 +99,11 @@ pub(crate) fn probe() -> Result<()> {
     }
     #[cfg(not(feature = "wgpu"))]
     {
-        Err(Error::Unavailable {
+        Err(crate::error::Error::Unavailable {
             backend: "wgpu",
             reason: "byzagg was built without the `wgpu` cargo feature".into(),
         })
     }
-}
-
-/// Whether `Backend::Auto` should pick wgpu: an adapter exists and is not a CPU emulation
-/// (lavapipe and other software rasterisers are correctness backends, slower than the CPU
-/// backend). The error says why not.
-pub(crate) fn auto_choice() -> Result<()> {
-    probe()?;
-    #[cfg(feature = "wgpu")]
-    {
-        let gpu = device::shared()?;
-        if gpu.info.device_type == ::wgpu::DeviceType::Cpu {
-            return Err(Error::Unavailable {
-                backend: "wgpu",
-                reason: format!(
-                    "adapter {} is a CPU emulation, slower than the cpu backend",
-                    gpu.describe()
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The four primitives, each forwarded to its own file after the shape rules of `kernels.rs`.

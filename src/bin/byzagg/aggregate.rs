@@ -26,7 +26,7 @@ pub(crate) struct AggregateArgs {
     /// rows against (finite values).
     #[arg(long, value_name = "ROOT.npy")]
     root: Option<PathBuf>,
-    /// auto (the fastest available), reference, cpu, wgpu, cuda or cuda:N; a comma list
+    /// auto (the rows are read into host memory: cpu), reference, cpu, wgpu, cuda or cuda:N; a comma list
     /// (cpu,wgpu or cuda:0,cuda:1) or cuda:all splits the coordinates across those devices.
     #[arg(long, default_value = "auto")]
     backend: BackendList,

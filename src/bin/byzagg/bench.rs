@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use byzagg::{BackendList, Error};
 use clap::Args;
 
-use crate::print;
-
 /// `byzagg bench`: every list flag may be repeated or take a comma-separated list, but for
 /// `--backend` a comma list names one sharded engine.
 #[derive(Debug, Args)]
@@ -121,9 +119,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), Error> {
     if !args.ds.is_empty() {
         config.ds = args.ds.clone();
     }
-    for path in args.json.iter().chain(&args.plot) {
-        byzagg::output::check_writable(path)?;
-    }
+    let outputs: Vec<&std::path::Path> = args.json.iter().chain(&args.plot).map(|p| p.as_path()).collect();
+    crate::check_outputs(&outputs)?;
+    // With `--json -` or `--plot -` standard output carries that file: the tables go to stderr.
+    let print = crate::printer(&outputs);
     let machine = Machine::here();
     print(&format!(
         "machine: {}, {} CPUs, {} rayon threads, SIMD {}\n",

@@ -21,6 +21,7 @@
 mod aggregate;
 mod bench;
 mod devices;
+mod logger;
 mod train;
 mod verify;
 
@@ -66,7 +67,7 @@ enum Command {
 
 /// Tells libwayland there is no display to find, where it could not find one anyway.
 ///
-/// While wgpu lists Vulkan adapters (`--backend auto` probes wgpu on every run), Mesa's drivers
+/// While wgpu lists Vulkan adapters (`byzagg devices`, `--backend wgpu`), Mesa's drivers
 /// ask libwayland for a display, and libwayland prints "error: XDG_RUNTIME_DIR is invalid or
 /// not set in the environment." twice when that variable is missing or relative: noise on
 /// every command of a headless machine. byzagg draws nothing (its wgpu instance has no display
@@ -90,6 +91,7 @@ pub(crate) const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     no_wayland_display();
+    logger::install();
     let cli = Cli::parse();
     match cli.command {
         Command::Aggregate(args) => match aggregate::run(&args) {
@@ -130,6 +132,31 @@ fn main() -> ExitCode {
 pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Checks a command's output paths before its work: each writable (`byzagg::output`), and at
+/// most one of them standard output (`-`), which cannot carry two files.
+pub(crate) fn check_outputs(paths: &[&std::path::Path]) -> Result<(), Error> {
+    for path in paths {
+        byzagg::output::check_writable(path)?;
+    }
+    if paths.iter().filter(|p| byzagg::output::is_stdout(p)).count() > 1 {
+        return Err(Error::invalid(
+            "output",
+            "-",
+            "at most one output can be standard output",
+        ));
+    }
+    Ok(())
+}
+
+/// Where a command's own text goes: stdout, or stderr when one of its `outputs` is standard
+/// output (`-`), so that the file written there is not mixed with tables.
+pub(crate) fn printer(outputs: &[&std::path::Path]) -> fn(&str) {
+    match outputs.iter().any(byzagg::output::is_stdout) {
+        true => |text| eprint!("{text}"),
+        false => print,
+    }
 }
 
 /// The reason of an unavailable backend, without the "backend X is unavailable" preamble.

@@ -394,9 +394,11 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         let t = &s.task;
         byzagg::train::check_run(&s.cfg, &t.name, t.dim, t.hidden, t.train_size, args.seeds)?;
     }
-    for path in args.out.iter().chain(&args.plot) {
-        byzagg::output::check_writable(path)?;
-    }
+    let outputs: Vec<&std::path::Path> = args.out.iter().chain(&args.plot).map(|p| p.as_path()).collect();
+    crate::check_outputs(&outputs)?;
+    // With `--out -` or `--plot -` standard output carries that file: the text goes to stderr.
+    let print = crate::printer(&outputs);
+    let say = |line: &str| print(&format!("{line}\n"));
     let total: u64 = settings.iter().map(|s| s.cfg.iterations).sum::<u64>() * seeds.len() as u64;
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -420,7 +422,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         for &seed in &seeds {
             let task = build_task(&s.task, seed)?;
             if described.as_ref() != Some(&s.task) {
-                bar.suspend(|| println!("task: {}", task.describe()));
+                bar.suspend(|| say(&format!("task: {}", task.describe())));
                 described = Some(s.task.clone());
             }
             let cfg = TrainConfig {
@@ -457,7 +459,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             if let Some(r) = last {
                 let max_staleness = run.arrivals.iter().map(|a| a.staleness).max().unwrap_or(0);
                 bar.suspend(|| {
-                    println!(
+                    say(&format!(
                         "{:<40} seed {seed}: test accuracy {:.4} (loss {:.4}) after {} updates, \
                          max staleness {max_staleness}, Byzantine share {:.3}, {wall:.1} s \
                          ({:.3} ms per update aggregating)",
@@ -467,7 +469,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
                         r.iteration,
                         r.byzantine_share,
                         1e3 * run.aggregation_seconds / r.iteration.max(1) as f64
-                    )
+                    ))
                 });
             }
             finals.push(run.final_accuracy());
@@ -495,20 +497,22 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     if summary.len() > 1 || seeds.len() > 1 {
-        println!("\nfinal test accuracy over seeds {seeds:?}:");
-        println!(
+        say(&format!("\nfinal test accuracy over seeds {seeds:?}:"));
+        say(&format!(
             "| {:<44} | mean   | std    | min    | max    | agg ms/update |",
             "variant"
-        );
-        println!(
+        ));
+        say(&format!(
             "|{:-<46}|--------|--------|--------|--------|---------------|",
             ""
-        );
+        ));
         for (label, finals, agg_ms) in &summary {
             let (m, sd) = mean_std(finals);
             let min = finals.iter().copied().fold(f64::INFINITY, f64::min);
             let max = finals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            println!("| {label:<44} | {m:.4} | {sd:.4} | {min:.4} | {max:.4} | {agg_ms:>13.3} |");
+            say(&format!(
+                "| {label:<44} | {m:.4} | {sd:.4} | {min:.4} | {max:.4} | {agg_ms:>13.3} |"
+            ));
         }
     }
     if let Some(path) = &args.out {
