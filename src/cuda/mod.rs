@@ -21,6 +21,8 @@
 //! - `variant.rs`: [`KernelVariants`], the one setting that selects between a kernel and the
 //!   new one competing with it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`,
 //!   [`Cuda::with_kernels`]);
+//! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
+//!   on the host and compiled into each module as a macro;
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
 //!   `nvidia-cuda-nvrtc` wheels, the system loader) and the compile step.
 //!
