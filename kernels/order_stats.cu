@@ -365,6 +365,8 @@ __device__ __forceinline__ void order_stats_meamed_scratch(const float* const* _
   }
 }
 
+#ifndef OS_M  // the bitonic variant's module (no per-m defines)
+
 // Every entry point has this signature (src/cuda/order_stats.rs launches them all alike):
 // rows, w, m, total = W, lo = lambda W, hi = W - lambda W, eps = MASS_EPS W, len, out, scratch
 // (scratch: m * gridDim.x * blockDim.x keys, used by the _heap variants only).
@@ -410,3 +412,233 @@ extern "C" __global__ void __launch_bounds__(128) order_stats_trim_heap(ORDER_ST
 extern "C" __global__ void __launch_bounds__(128) order_stats_meamed_heap(ORDER_STATS_ARGS) {
   order_stats_meamed_scratch(rows, w, m, total, hi, eps, len, out, scratch);
 }
+
+#endif  // OS_M
+
+// ---------------------------------------------------------------------------------------------
+// The `pruned` variant (src/cuda/variant.rs): one module per exact row count, compiled with
+// these defines in front of this file (src/cuda/order_stats.rs, src/cuda/sort_network.rs):
+//   OS_M          the rows of positive weight, 1..64;
+//   OS_KIND       0: median, weights 1; 1: trimmed mean, weights 1; 2: any weights (median,
+//                 trimmed mean and MeaMed entries);
+//   OS_NET(X,L,H) the compare-exchanges (X), lone mins (L) and lone maxes (H) of Batcher's
+//                 odd-even merge sort on OS_M keys, pruned to the ranks the kind reads;
+//   OS_RANK_LO, OS_RANK_HI  (kind 1) the ranks that may keep mass, the others keep none.
+// The row pointers and weights arrive as kernel parameters (constant bank): no dependent
+// load of a pointer before each value, and every load of a coordinate is issued before the
+// network starts. Launch: 1-D blocks of OS_THREADS, a grid of at most one wave (the launcher
+// sizes it by the occupancy), grid-stride over `len` coordinates, out[t] written for t < len.
+//
+// Uniform weights: 32-bit order keys in four instructions (order_key_u: -0 sorts below +0
+// there, which changes no value a rank holds, and the result's zero is made +0 as today), and
+// the same rank arithmetic as the bitonic `_u` kernels, so the results are bit-identical.
+//
+// Any weights: each key is the value's order bits with the low OS_BITS = ceil(log2 OS_M) bits
+// replaced by the row index, so one 32-bit network sorts by (value, row) unless two rows'
+// order bits differ only in those low bits. After the sort, every pair of neighbours with
+// equal high bits is compared on its full order bits (the values wait in shared memory);
+// if any pair differs the thread sorts 64-bit (order bits, row) keys instead, exactly the
+// bitonic variant's order. The walks then read weights and values through the sorted rows,
+// in the same order and with the same f64 expressions as the bitonic variant's walks, so the
+// results are bit-identical to it. MeaMed keeps the sorted rows in shared memory for its
+// outward walk (ranks chosen at run time) instead of a heap sort in global scratch.
+#ifdef OS_M
+
+#define OS_THREADS 128
+#define OS_MAX_ROWS 64
+#define OS_BITS (OS_M <= 1 ? 0 : OS_M <= 2 ? 1 : OS_M <= 4 ? 2 : OS_M <= 8 ? 3 : OS_M <= 16 ? 4 : OS_M <= 32 ? 5 : 6)
+#define OS_MASK ((1u << OS_BITS) - 1u)
+
+// Kernel parameters: m row pointers (each already at this chunk's first coordinate) and
+// their weights, padded to OS_MAX_ROWS.
+struct OsRows {
+  const float* p[OS_MAX_ROWS];
+};
+struct OsWeights {
+  double w[OS_MAX_ROWS];
+};
+
+// The uniform path's order key: unsigned order is -inf < finite < +inf < NaN (all NaNs one
+// key), with -0 just below +0 (harmless, see above).
+__device__ __forceinline__ unsigned order_key_u(float v) {
+  const unsigned u = __float_as_uint(v);
+  const unsigned k = u ^ ((unsigned)((int)u >> 31) | 0x80000000u);
+  return v != v ? 0xffffffffu : k;
+}
+
+// order_bits in five instructions: adding +0 turns -0 into +0.
+__device__ __forceinline__ unsigned order_key_w(float v) { return order_key_u(v + 0.0f); }
+
+// The value order_bits keeps: -0 as +0, any NaN as the canonical NaN.
+__device__ __forceinline__ float canonical(unsigned bits) { return from_order_bits(order_bits(__uint_as_float(bits))); }
+
+#define OS_X(a, b)                   \
+  {                                  \
+    const auto x_ = k[a], y_ = k[b]; \
+    k[a] = x_ < y_ ? x_ : y_;        \
+    k[b] = x_ < y_ ? y_ : x_;        \
+  }
+#define OS_L(a, b) k[a] = k[a] < k[b] ? k[a] : k[b];
+#define OS_H(a, b) k[b] = k[a] < k[b] ? k[b] : k[a];
+
+#define OS_ARGS                                                                                 \
+  const OsRows rows, const OsWeights w, double total, double lo, double hi, double eps, u64 len, \
+      float* __restrict__ out
+
+#ifndef OS_KERNEL
+#define OS_KERNEL extern "C" __global__ void __launch_bounds__(OS_THREADS)
+#endif
+
+#if OS_KIND == 0 || OS_KIND == 1
+template <bool MEDIAN>
+__device__ __forceinline__ void os_uniform(OS_ARGS) {
+  const u64 stride = (u64)gridDim.x * blockDim.x;
+  for (u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x; t < len; t += stride) {
+    float v[OS_M];
+#pragma unroll
+    for (int q = 0; q < OS_M; ++q) v[q] = rows.p[q][t];
+    unsigned k[OS_M];
+#pragma unroll
+    for (int q = 0; q < OS_M; ++q) k[q] = order_key_u(v[q]);
+    OS_NET(OS_X, OS_L, OS_H)
+    if (MEDIAN) {
+      // Rank m/2 for odd m; the f64 midpoint of ranks m/2 - 1 and m/2 for even m.
+      constexpr int r1 = OS_M / 2, r0 = (OS_M % 2 == 1) ? r1 : r1 - 1;
+      const float a = from_order_bits(k[r0]);
+      const float med = r0 == r1 ? a : (float)(((double)a + (double)from_order_bits(k[r1])) / 2.0);
+      out[t] = med + 0.0f;
+    } else {
+#if OS_KIND == 1
+      // The bitonic `_u` trimmed mean's walk over the ranks that may keep mass (the host
+      // found every other rank's kept mass 0 or below eps by the same expressions).
+      double sum = 0.0, kept_total = 0.0;
+#pragma unroll
+      for (int q = OS_RANK_LO; q < OS_RANK_HI; ++q) {
+        const double kept = fmax(fmin((double)(q + 1), hi) - fmax((double)q, lo), 0.0);
+        if (kept < eps || kept == 0.0) continue;
+        sum += kept * (double)from_order_bits(k[q]);
+        kept_total += kept;
+      }
+      out[t] = (float)(sum / kept_total);
+#endif
+    }
+  }
+}
+#endif
+
+#if OS_KIND == 0
+OS_KERNEL os_median_u(OS_ARGS) { os_uniform<true>(rows, w, total, lo, hi, eps, len, out); }
+#elif OS_KIND == 1
+OS_KERNEL os_trim_u(OS_ARGS) { os_uniform<false>(rows, w, total, lo, hi, eps, len, out); }
+#else
+
+// Shared memory of one block: the weights, each thread's values by row, and (MeaMed) its
+// sorted rows by rank. Columns by thread: conflict-free whatever row each lane reads.
+template <int STAT>
+struct OsShared {
+  double w[OS_M];
+  unsigned raw[OS_M][OS_THREADS];
+  unsigned char rank[STAT == 2 ? OS_M : 1][OS_THREADS];
+};
+
+// MeaMed's keys for meamed_walk: rank i's (order bits, row) read from shared memory.
+struct OsSharedKeys {
+  const OsShared<2>* s;
+  unsigned me;
+  __device__ __forceinline__ u64 operator()(int i) const {
+    const unsigned r = s->rank[i][me];
+    return ((u64)order_bits(__uint_as_float(s->raw[r][me])) << 32) | r;
+  }
+};
+
+// STAT 0: median, 1: trimmed mean, 2: MeaMed (`hi` carries the kept mass (1 - lambda) W).
+template <int STAT>
+__device__ __forceinline__ void os_weighted(OS_ARGS) {
+  __shared__ OsShared<STAT> s;
+  for (int q = threadIdx.x; q < OS_M; q += blockDim.x) s.w[q] = w.w[q];
+  __syncthreads();
+  const unsigned me = threadIdx.x;
+  const u64 stride = (u64)gridDim.x * blockDim.x;
+  for (u64 t = (u64)blockIdx.x * blockDim.x + threadIdx.x; t < len; t += stride) {
+    float v[OS_M];
+#pragma unroll
+    for (int q = 0; q < OS_M; ++q) v[q] = rows.p[q][t];
+    unsigned k[OS_M];
+#pragma unroll
+    for (int q = 0; q < OS_M; ++q) {
+      s.raw[q][me] = __float_as_uint(v[q]);
+      k[q] = (order_key_w(v[q]) & ~OS_MASK) | (unsigned)q;
+    }
+    OS_NET(OS_X, OS_L, OS_H)
+    // Neighbours with equal high bits: equal values (the row order is right) or a collision.
+    bool exact = true;
+#pragma unroll
+    for (int q = 0; q + 1 < OS_M; ++q) {
+      if ((k[q] ^ k[q + 1]) <= OS_MASK) {
+        exact = exact && order_bits(__uint_as_float(s.raw[k[q] & OS_MASK][me])) ==
+                             order_bits(__uint_as_float(s.raw[k[q + 1] & OS_MASK][me]));
+      }
+    }
+    unsigned r[OS_M];  // the row at each rank
+    if (exact) {
+#pragma unroll
+      for (int q = 0; q < OS_M; ++q) r[q] = k[q] & OS_MASK;
+    } else {
+      // The exact order: 64-bit (order bits, row) keys through the same network.
+      u64 k[OS_M];
+#pragma unroll
+      for (int q = 0; q < OS_M; ++q) k[q] = ((u64)order_bits(__uint_as_float(s.raw[q][me])) << 32) | (unsigned)q;
+      OS_NET(OS_X, OS_L, OS_H)
+#pragma unroll
+      for (int q = 0; q < OS_M; ++q) r[q] = (unsigned)k[q];
+    }
+    if constexpr (STAT == 0) {
+      // median_registers, with the rows read through r.
+      double c = 0.0;
+      bool found = false, mid = false;
+      unsigned ra = r[OS_M - 1], rb = 0;
+#pragma unroll
+      for (int q = 0; q < OS_M; ++q) {
+        if (!found) {
+          c += s.w[r[q]];
+          if (2.0 * c == total) {
+            found = true;
+            ra = r[q];
+            mid = q + 1 < OS_M;
+            if (q + 1 < OS_M) rb = r[q + 1 < OS_M ? q + 1 : 0];
+          } else if (2.0 * c > total) {
+            found = true;
+            ra = r[q];
+          }
+        }
+      }
+      const float a = __uint_as_float(s.raw[ra][me]);
+      out[t] = mid ? (float)(((double)a + (double)__uint_as_float(s.raw[rb][me])) / 2.0) : a;
+    } else if constexpr (STAT == 1) {
+      // trim_walk, with the rows read through r.
+      double below = 0.0, sum = 0.0, kept_total = 0.0;
+#pragma unroll
+      for (int q = 0; q < OS_M; ++q) {
+        const double above = below + s.w[r[q]];
+        const double kept = fmax(fmin(above, hi) - fmax(below, lo), 0.0);
+        below = above;
+        if (kept < eps || kept == 0.0) continue;
+        sum += kept * (double)canonical(s.raw[r[q]][me]);
+        kept_total += kept;
+      }
+      out[t] = (float)(sum / kept_total);
+    } else {
+#pragma unroll
+      for (int q = 0; q < OS_M; ++q) s.rank[q][me] = (unsigned char)r[q];
+      const OsSharedKeys keys{&s, me};
+      out[t] = meamed_walk(keys, OS_M, s.w, total, hi, eps);
+    }
+  }
+}
+
+OS_KERNEL os_median_w(OS_ARGS) { os_weighted<0>(rows, w, total, lo, hi, eps, len, out); }
+OS_KERNEL os_trim_w(OS_ARGS) { os_weighted<1>(rows, w, total, lo, hi, eps, len, out); }
+OS_KERNEL os_meamed_w(OS_ARGS) { os_weighted<2>(rows, w, total, lo, hi, eps, len, out); }
+#endif  // OS_KIND
+
+#endif  // OS_M

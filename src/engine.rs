@@ -172,6 +172,18 @@ impl Engine {
         }
     }
 
+    /// The kernel variants this engine launches in their text form (`order_stats=bitonic`,
+    /// see [`crate::cuda::KernelVariants`]), for a benchmark's records; `None` for a backend
+    /// with one variant of each kernel. A sharded engine reports its first CUDA shard's.
+    pub fn kernel_variants(&self) -> Option<String> {
+        match self {
+            #[cfg(feature = "cuda")]
+            Engine::Cuda(c) => Some(c.kernels().to_string()),
+            Engine::Sharded(s) => s.engines().iter().find_map(Engine::kernel_variants),
+            _ => None,
+        }
+    }
+
     /// One shard's name: `cuda:N` for a CUDA device, the backend's name otherwise.
     fn device_name(&self) -> String {
         match self {

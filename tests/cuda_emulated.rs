@@ -134,6 +134,19 @@ fn case(rng: &mut Rng, n: usize, d: usize, weights: usize) -> Case {
 }
 
 fn run(exe: &PathBuf, mode: &str, c: &Case, param: f64, coeffs: &[f64], k: usize) -> Vec<u8> {
+    run_module(exe, mode, c, param, coeffs, k, None)
+}
+
+/// [`run`] with the pruned module `module` (modes pmedian, ptrim, pmeamed).
+fn run_module(
+    exe: &PathBuf,
+    mode: &str,
+    c: &Case,
+    param: f64,
+    coeffs: &[f64],
+    k: usize,
+    module: Option<&str>,
+) -> Vec<u8> {
     let dir = exe.parent().expect("temp dir");
     let (inp, out) = (dir.join(format!("{mode}.in")), dir.join(format!("{mode}.out")));
     let mut bytes = Vec::new();
@@ -150,6 +163,7 @@ fn run(exe: &PathBuf, mode: &str, c: &Case, param: f64, coeffs: &[f64], k: usize
         .arg(mode)
         .arg(&inp)
         .arg(&out)
+        .args(module)
         .status()
         .expect("run harness");
     assert!(status.success(), "harness {mode} failed: {status}");
@@ -290,17 +304,285 @@ fn emulated_kernels_match_the_reference() {
 /// is a data race TSan reports, and the harness then exits non-zero.
 #[test]
 fn emulated_kernels_have_no_data_races() {
+    let mut rng = Rng(byzagg::SplitMix64(9));
+    let cases: Vec<Case> = [3, 17, 65].map(|n| case(&mut rng, n, 37, n % 3)).into();
+    // The pruned variant's modules for these cases (the weighted one holds the shared
+    // memory its threads fill and read behind a barrier).
+    #[cfg(feature = "cuda")]
+    let (exe, pruned_runs) = {
+        let mut modules = std::collections::BTreeMap::new();
+        let mut runs = Vec::new();
+        for (i, c) in cases.iter().enumerate() {
+            for (mode, stat) in [
+                ("pmedian", OrderStat::Median),
+                ("ptrim", OrderStat::TrimmedMean { lambda: 0.2 }),
+                ("pmeamed", OrderStat::MeaMed { lambda: 0.2 }),
+            ] {
+                if let Some((which, ns, defines)) = pruned::module_of(c, stat) {
+                    modules.insert(which.clone(), (ns, defines));
+                    runs.push((i, mode, which));
+                }
+            }
+        }
+        let Some(exe) = pruned::harness_with("tsan", &modules, &["-fsanitize=thread", "-g"]) else {
+            return;
+        };
+        (exe, runs)
+    };
+    #[cfg(not(feature = "cuda"))]
     let Some(exe) = build_harness("tsan", &["-fsanitize=thread", "-g"]) else {
         return;
     };
-    let mut rng = Rng(byzagg::SplitMix64(9));
-    for n in [3, 17, 65] {
-        let c = case(&mut rng, n, 37, n % 3);
+    #[cfg(feature = "cuda")]
+    for (i, mode, which) in &pruned_runs {
+        run_module(&exe, mode, &cases[*i], 0.2, &[], 0, Some(which));
+    }
+    for c in &cases {
+        let n = c.n;
         for (mode, param) in [("median", 0.0), ("trim", 0.2), ("pairwise", 0.0), ("center", 0.0)] {
-            run(&exe, mode, &c, param, &[], 0);
+            run(&exe, mode, c, param, &[], 0);
         }
         let coeffs: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 0.5 } else { 0.0 }).collect();
-        run(&exe, "mixbase", &c, 0.5, &coeffs, 1);
+        run(&exe, "mixbase", c, 0.5, &coeffs, 1);
     }
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+}
+
+/// The pruned variant's modules (src/cuda/order_stats.rs) in the emulator: each module the
+/// launcher would compile for a case, with the launcher's own defines, as one namespace of
+/// `os_modules.h`, and `pruned_run("NAMESPACE/ENTRY", ...)` launching its entry point on a
+/// grid smaller than d (the stride loop runs) of 32-thread blocks.
+#[cfg(feature = "cuda")]
+mod pruned {
+    use super::*;
+    use byzagg::cuda::{PrunedKind, pruned_defines, pruned_plan};
+    use std::collections::BTreeMap;
+
+    /// The namespace of a module.
+    fn namespace(m: usize, kind: PrunedKind) -> String {
+        let tag: String = format!("{kind:?}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("os_m{m}_{tag}")
+    }
+
+    /// The module and entry the launcher would run `stat` on `c` with, as the harness's
+    /// MODULE argument; `None` on the heap path.
+    pub(super) fn module_of(c: &Case, stat: OrderStat) -> Option<(String, String, String)> {
+        let (m, kind, entry) = pruned_plan(&c.w, stat)?;
+        let ns = namespace(m, kind);
+        Some((format!("{ns}/{entry}"), ns, pruned_defines(m, kind)))
+    }
+
+    /// The emulator with every module in `modules` (name -> (namespace, defines)).
+    pub(super) fn harness_with(
+        name: &str,
+        modules: &BTreeMap<String, (String, String)>,
+        extra: &[&str],
+    ) -> Option<PathBuf> {
+        let dir = std::env::temp_dir().join(format!("byzagg-emulate-{name}-modules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kernel = concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/order_stats.cu");
+        let mut h = String::new();
+        let mut namespaces = BTreeMap::new();
+        for (ns, defines) in modules.values() {
+            namespaces.insert(ns.clone(), defines.clone());
+        }
+        for (ns, defines) in &namespaces {
+            h.push_str(&format!(
+                "namespace {ns} {{\n{defines}#include \"{kernel}\"\n#undef OS_M\n#undef OS_KIND\n#undef OS_RANK_LO\n#undef OS_RANK_HI\n#undef OS_NET\n}}\n"
+            ));
+        }
+        h.push_str(
+            "static bool pruned_run(const std::string& which, const std::vector<const float*>& pos,\n\
+             const std::vector<double>& wpos, double total, double lo, double hi, double eps, u64 d, float* res) {\n\
+             #define OS_CALL(NS, F) { NS::OsRows r{}; NS::OsWeights ww{};\\\n\
+               for (size_t i = 0; i < pos.size(); ++i) { r.p[i] = pos[i]; ww.w[i] = wpos[i]; }\\\n\
+               launch({3}, {32}, [&] { NS::F(r, ww, total, lo, hi, eps, d, res); }); return true; }\n",
+        );
+        for (which, (ns, _)) in modules {
+            let entry = which.rsplit('/').next().expect("entry");
+            h.push_str(&format!("  if (which == \"{which}\") OS_CALL({ns}, {entry})\n"));
+        }
+        h.push_str("  return false;\n}\n");
+        std::fs::write(dir.join("os_modules.h"), h).expect("write os_modules.h");
+        let include = format!("-I{}", dir.display());
+        let mut flags = vec!["-DOS_MODULES", include.as_str()];
+        flags.extend_from_slice(extra);
+        build_harness(name, &flags)
+    }
+}
+
+/// A special case of order statistics: `rows` (n x d) with weights `w`.
+#[cfg(feature = "cuda")]
+fn special(rows: Vec<Vec<f32>>, w: Vec<f64>) -> Case {
+    let (n, d) = (rows.len(), rows[0].len());
+    Case {
+        n,
+        d,
+        w,
+        data: rows.concat(),
+        center: vec![0.0; d],
+    }
+}
+
+/// Cases that the pruned variant's shortcuts must survive: exact duplicates (Byzantine
+/// copies), every kind of NaN, infinities and signed zeros, and values whose order bits
+/// differ only in the low bits that the weighted path's 32-bit keys give to the row index
+/// (their order is then decided by the exact fallback), at row counts 1 to 64.
+#[cfg(feature = "cuda")]
+fn special_cases(rng: &mut Rng) -> Vec<Case> {
+    let nan = [
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(0xffc0_1234),
+    ];
+    let mut out = Vec::new();
+    for n in [1, 2, 3, 5, 8, 13, 16, 31, 32, 33, 47, 64] {
+        let d = 67;
+        let weights = |rng: &mut Rng, kind: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| match kind {
+                    0 => 1.0,
+                    1 => 1.0 + (i % 3) as f64,
+                    _ => 0.25 + 0.37 * i as f64 + rng.unif(),
+                })
+                .collect()
+        };
+        for kind in 0..3 {
+            // Exact duplicates: every row alike, then a block of identical Byzantine rows.
+            let base: Vec<f32> = (0..d).map(|_| (rng.unif() * 4.0 - 2.0) as f32).collect();
+            out.push(special(vec![base.clone(); n], weights(rng, kind)));
+            let rows = (0..n)
+                .map(|i| {
+                    if i < n.div_ceil(2) {
+                        vec![7.5; d]
+                    } else {
+                        base.iter().map(|b| b + rng.unif() as f32).collect()
+                    }
+                })
+                .collect();
+            out.push(special(rows, weights(rng, kind)));
+            // NaN of every sign and payload, infinities, signed zeros, the largest finites.
+            let pool = [
+                nan[0],
+                nan[1],
+                nan[2],
+                nan[3],
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                0.0,
+                -0.0,
+                f32::MAX,
+                -f32::MAX,
+                f32::MIN_POSITIVE,
+                1.0,
+            ];
+            let rows = (0..n)
+                .map(|_| (0..d).map(|_| pool[rng.below(pool.len())]).collect())
+                .collect();
+            out.push(special(rows, weights(rng, kind)));
+            // Near-equal values: one value per coordinate plus 0..63 ulps, positive or
+            // negative, so that the 32-bit keys' row index hides the difference.
+            let rows = (0..n)
+                .map(|_| {
+                    base.iter()
+                        .map(|&b| {
+                            let ulps = rng.below(64) as u32;
+                            let v = f32::from_bits(b.abs().to_bits() + ulps);
+                            if b < 0.0 { -v } else { v }
+                        })
+                        .collect()
+                })
+                .collect();
+            out.push(special(rows, weights(rng, kind)));
+        }
+    }
+    out
+}
+
+/// The pruned variant against the reference and, bit for bit, against the bitonic variant
+/// (its promise: the same results), on the conformance data of
+/// [`emulated_kernels_match_the_reference`] at every n <= 64 and on [`special_cases`],
+/// including a trimmed mean that keeps no mass (lambda a hair below 1/2: 0 / 0 in the
+/// kernel, as in the reference).
+#[test]
+#[cfg(feature = "cuda")]
+fn emulated_pruned_order_stats_match_the_reference_and_the_bitonic_variant() {
+    use std::collections::BTreeMap;
+    let mut rng = Rng(byzagg::SplitMix64(4));
+    let mut cases = Vec::new();
+    for n in [1, 2, 3, 4, 7, 8, 9, 16, 17, 33, 64] {
+        for weights in 0..3 {
+            let d = [1, 37, 101][rng.below(3)];
+            cases.push(case(&mut rng, n, d, weights));
+        }
+    }
+    cases.extend(special_cases(&mut rng));
+    let stats = |lambda: f64| {
+        [
+            ("median", OrderStat::Median, 0.0),
+            ("trim", OrderStat::TrimmedMean { lambda }, lambda),
+            ("meamed", OrderStat::MeaMed { lambda }, lambda),
+        ]
+    };
+    let lambdas = [0.0, 0.2, 0.45, 0.499_999_999_9];
+    let mut modules = BTreeMap::new();
+    for c in &cases {
+        for lambda in lambdas {
+            for (_, stat, _) in stats(lambda) {
+                let (which, ns, defines) = pruned::module_of(c, stat).expect("m <= 64");
+                modules.insert(which, (ns, defines));
+            }
+        }
+    }
+    let Some(exe) = pruned::harness_with("pruned", &modules, &[]) else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for c in &cases {
+        let rows = rows_f64(c);
+        let tag = format!("n={} d={} weights={:?}", c.n, c.d, &c.w[..c.n.min(4)]);
+        for lambda in lambdas {
+            for (mode, stat, param) in stats(lambda) {
+                if mode == "median" && lambda != 0.0 {
+                    continue;
+                }
+                let (which, _, _) = pruned::module_of(c, stat).expect("m <= 64");
+                let got = run_module(&exe, &format!("p{mode}"), c, param, &[], 0, Some(&which));
+                let old = run(&exe, mode, c, param, &[], 0);
+                let want = reference::order_stats(&rows, &c.w, stat);
+                let tol = if mode == "median" { 0.0 } else { 1e-6 };
+                for (j, ((g, o), w)) in got.chunks(4).zip(old.chunks(4)).zip(&want).enumerate() {
+                    // Bit for bit, except a NaN's payload: the GPU makes every NaN result
+                    // canonical, while here it depends on the operand order of an addition,
+                    // which the C++ compiler may swap.
+                    let (gf, of) = (
+                        f32::from_le_bytes(g.try_into().expect("4 bytes")),
+                        f32::from_le_bytes(o.try_into().expect("4 bytes")),
+                    );
+                    if g != o && !(gf.is_nan() && of.is_nan()) {
+                        failures.push(format!(
+                            "{mode}({lambda}) {tag} j={j}: pruned {gf:e} ({:#x}), bitonic {of:e} ({:#x})",
+                            gf.to_bits(),
+                            of.to_bits()
+                        ));
+                    }
+                    let g = f64::from(gf);
+                    if !close(g, f64::from(*w as f32), tol) {
+                        failures.push(format!("{mode}({lambda}) {tag} j={j}: got {g:e}, want {w:e}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches, first 30:\n{}",
+        failures.len(),
+        failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
 }

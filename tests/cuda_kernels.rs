@@ -172,3 +172,113 @@ fn kernels_assemble_without_spills_within_register_budgets() {
     eprintln!("{}", report.join("\n"));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Register budgets of the pruned `order_stats` modules on sm_90 at m = 64 (the largest;
+/// smaller m use fewer), with headroom over what they use now: the uniform median holds 64
+/// values and keys, the trimmed mean adds its f64 walk, the weighted entries the row index of
+/// each rank and the fallback's 64-bit keys.
+const PRUNED_REGISTER_BUDGET: [(&str, u32); 5] = [
+    ("os_median_u", 96),
+    ("os_trim_u", 200),
+    ("os_median_w", 200),
+    ("os_trim_w", 200),
+    ("os_meamed_w", 200),
+];
+
+/// Local memory recorded for the pruned modules on sm_80, as [`SPILL_BUDGET`]: (arch, entry,
+/// most spill-store bytes). MeaMed's outward walk (run-time ranks, f64 sums) keeps a word or
+/// two in a stack frame there at some m; its sorting network does not.
+const PRUNED_SPILL_BUDGET: [(&str, &str, u32); 1] = [("sm_80", "os_meamed_w", 16)];
+
+/// The `pruned` variant's modules (one per row count and kind, src/cuda/order_stats.rs)
+/// assemble for sm_80 and sm_90 with no stack frame or spill (but [`PRUNED_SPILL_BUDGET`]) at
+/// any of a spread of row counts up to 64, within [`PRUNED_REGISTER_BUDGET`] on sm_90. Needs NVRTC and ptxas, as above.
+#[test]
+#[cfg(feature = "cuda")]
+fn pruned_order_stats_modules_assemble_without_spills() {
+    use byzagg::cuda::{PrunedKind, pruned_ptx};
+    let Some(ptxas) = ptxas() else {
+        byzagg::verify::require_or_skip(
+            "ptxas",
+            "no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)",
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("byzagg-ptxas-pruned-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut problems = Vec::new();
+    let mut report = Vec::new();
+    for arch in byzagg::cuda::CI_ARCHS {
+        for m in [1usize, 2, 3, 5, 8, 16, 17, 32, 33, 48, 64] {
+            let trim = PrunedKind::TrimUniform {
+                lo: m / 5,
+                hi: m - m / 5,
+            };
+            for kind in [PrunedKind::MedianUniform, trim, PrunedKind::Weighted] {
+                let ptx = match pruned_ptx(m, kind, arch) {
+                    Ok(p) => p,
+                    Err(e) if e.contains("no NVRTC") => {
+                        byzagg::verify::require_or_skip("cuda-compile", &e);
+                        return;
+                    }
+                    Err(e) => panic!("m = {m} {kind:?} for {arch}: {e}"),
+                };
+                let path = dir.join("pruned.ptx");
+                std::fs::write(&path, ptx).expect("write ptx");
+                let out = std::process::Command::new(&ptxas)
+                    .args(["-v", "--gpu-name", arch, "-o"])
+                    .arg(dir.join("out.cubin"))
+                    .arg(&path)
+                    .output()
+                    .expect("run ptxas");
+                let log = String::from_utf8_lossy(&out.stderr).into_owned();
+                assert!(
+                    out.status.success(),
+                    "ptxas failed on m = {m} {kind:?} for {arch}:\n{log}"
+                );
+                let mut entry = String::new();
+                for line in log.lines() {
+                    if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+                        entry = rest.split('\'').next().unwrap_or("").to_string();
+                    }
+                    if line.contains("bytes stack frame")
+                        && !line.contains(" 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads")
+                    {
+                        let stores = line
+                            .split(", ")
+                            .find(|p| p.contains("spill stores"))
+                            .and_then(|p| p.split_whitespace().next())
+                            .and_then(|b| b.parse::<u32>().ok())
+                            .unwrap_or(u32::MAX);
+                        let allowed = PRUNED_SPILL_BUDGET
+                            .iter()
+                            .any(|(a, e, most)| *a == arch && *e == entry && stores <= *most);
+                        if !allowed {
+                            problems.push(format!("{arch} m = {m} {entry}: {}", line.trim()));
+                        }
+                    }
+                    if let Some(regs) = line
+                        .split("Used ")
+                        .nth(1)
+                        .and_then(|r| r.split(' ').next())
+                        .and_then(|r| r.parse::<u32>().ok())
+                    {
+                        report.push(format!("{arch} m = {m} {entry}: {regs} registers"));
+                        let budget = PRUNED_REGISTER_BUDGET.iter().find(|(e, _)| *e == entry);
+                        if let Some((_, budget)) = budget
+                            && arch == "sm_90"
+                            && regs > *budget
+                        {
+                            problems.push(format!(
+                                "{arch} m = {m} {entry}: {regs} registers, budget {budget}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{}", report.join("\n"));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

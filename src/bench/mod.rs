@@ -193,6 +193,9 @@ pub struct Record {
     pub rule: String,
     /// The backend's name.
     pub backend: String,
+    /// The kernel variants the backend ran ([`Engine::kernel_variants`], e.g.
+    /// `order_stats=pruned`), `default` for a backend without variants.
+    pub variant: String,
     /// Rows.
     pub n: usize,
     /// Dimension.
@@ -376,6 +379,7 @@ fn time_job(config: &Config, job: &Job, engine: &Engine, batch: &Batch<'_>) -> R
     Ok(Record {
         rule: job.to_string(),
         backend: engine.name(),
+        variant: engine.kernel_variants().unwrap_or_else(|| "default".to_string()),
         n,
         d,
         weighted: batch.is_weighted(),

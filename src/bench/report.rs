@@ -106,7 +106,7 @@ pub fn table(records: &[Record]) -> String {
     text
 }
 
-/// The records as a JSON list of objects with the keys `rule`, `backend`, `n`, `d`,
+/// The records as a JSON list of objects with the keys `rule`, `backend`, `variant`, `n`, `d`,
 /// `weighted`, `seconds`, `read_pass_seconds`, `ratio`, `gb_per_s`, `iterations` (or null),
 /// `runs`, `read_pass_runs` (every timed run, seconds), `cpu`, `cpus`, `threads`, `simd`.
 ///
@@ -117,7 +117,7 @@ pub fn table(records: &[Record]) -> String {
 ///
 /// let config = Config { jobs: vec!["gm".parse()?], ns: vec![4], ds: vec![100], runs: 1, ..Config::default() };
 /// let text = json(&run(&config, |_| {})?, &Machine::here());
-/// assert!(text.starts_with("[\n  {\"rule\": \"gm\", \"backend\": \"cpu\", \"n\": 4, \"d\": 100"));
+/// assert!(text.starts_with("[\n  {\"rule\": \"gm\", \"backend\": \"cpu\", \"variant\": \"default\", \"n\": 4"));
 /// assert!(text.contains("\"ratio\": "));
 /// # Ok::<(), byzagg::Error>(())
 /// ```
@@ -134,12 +134,13 @@ pub fn json(records: &[Record], machine: &Machine) -> String {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"rule\": {}, \"backend\": {}, \"n\": {}, \"d\": {}, \"weighted\": {}, \"resident\": {}, \
+                "  {{\"rule\": {}, \"backend\": {}, \"variant\": {}, \"n\": {}, \"d\": {}, \"weighted\": {}, \"resident\": {}, \
                  \"seconds\": {}, \"read_pass_seconds\": {}, \"ratio\": {}, \"gb_per_s\": {}, \
                  \"iterations\": {}, \"runs\": [{}], \"read_pass_runs\": [{}], \"cpu\": {}, \
                  \"cpus\": {}, \"threads\": {}, \"simd\": {}}}",
                 string(&r.rule),
                 string(&r.backend),
+                string(&r.variant),
                 r.n,
                 r.d,
                 r.weighted,

@@ -8,7 +8,7 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
 use super::memory::CudaRows;
-use super::{backend_err, nvrtc};
+use super::{KernelVariants, backend_err, nvrtc};
 use crate::error::{Error, Result};
 
 /// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
@@ -102,6 +102,8 @@ pub(crate) fn describe_device(ordinal: usize) -> String {
 #[derive(Clone)]
 pub struct Cuda {
     inner: Arc<Inner>,
+    /// The kernel variants this handle launches ([`Cuda::with_kernels`]); a clone keeps them.
+    variants: KernelVariants,
 }
 
 struct Inner {
@@ -109,7 +111,9 @@ struct Inner {
     stream: Arc<CudaStream>,
     arch: String,
     sm_count: usize,
-    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    /// Compiled modules by key: the file name, or for a module specialised by defines
+    /// the key its launcher gives (`order_stats.cu m=33 median`).
+    modules: Mutex<HashMap<String, Arc<CudaModule>>>,
 }
 
 impl std::fmt::Debug for Cuda {
@@ -117,6 +121,7 @@ impl std::fmt::Debug for Cuda {
         f.debug_struct("Cuda")
             .field("ordinal", &self.inner.ctx.ordinal())
             .field("arch", &self.inner.arch)
+            .field("kernels", &self.variants)
             .finish()
     }
 }
@@ -144,8 +149,10 @@ impl Cuda {
     }
 
     /// The backend on `stream` of `ctx`: the device's architecture and size read, no kernel
-    /// compiled yet (each file is compiled on first use).
+    /// compiled yet (each file is compiled on first use), the kernel variants read from
+    /// `BYZAGG_CUDA_KERNELS` (an unusable value is an error naming it).
     pub(super) fn on_stream(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Self> {
+        let variants = KernelVariants::from_env()?;
         let (major, minor) = ctx.compute_capability().map_err(backend_err)?;
         let sm_count = ctx
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
@@ -159,6 +166,7 @@ impl Cuda {
                 sm_count,
                 modules: Mutex::new(HashMap::new()),
             }),
+            variants,
         })
     }
 
@@ -204,16 +212,47 @@ impl Cuda {
         self.inner.sm_count
     }
 
+    /// This handle with the kernel variants `variants` (the same device, stream and compiled
+    /// modules; other handles keep theirs). Until a GPU has measured a new kernel against
+    /// the one it competes with, the default stays the old one.
+    ///
+    /// ```no_run
+    /// use byzagg::cuda::{Cuda, KernelVariants};
+    ///
+    /// let cuda = Cuda::shared()?.with_kernels(KernelVariants::parse("order_stats=pruned")?);
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn with_kernels(mut self, variants: KernelVariants) -> Self {
+        self.variants = variants;
+        self
+    }
+
+    /// The kernel variants this handle launches.
+    pub fn kernels(&self) -> KernelVariants {
+        self.variants
+    }
+
     /// Kernel `name` of `file`, compiling the file on first use in this context.
     pub(crate) fn function(&self, file: &'static str, source: &str, name: &str) -> Result<CudaFunction> {
+        self.function_keyed(file, || source.to_string(), name)
+    }
+
+    /// Kernel `name` of the module cached under `key`, compiled on first use in this context
+    /// from the text `source` makes (a file with its specialising defines in front).
+    pub(crate) fn function_keyed(
+        &self,
+        key: &str,
+        source: impl FnOnce() -> String,
+        name: &str,
+    ) -> Result<CudaFunction> {
         let module = {
             let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
-            match modules.get(file) {
+            match modules.get(key) {
                 Some(m) => m.clone(),
                 None => {
-                    let ptx = nvrtc::compile(file, source, &self.inner.arch).map_err(backend_err)?;
+                    let ptx = nvrtc::compile(key, &source(), &self.inner.arch).map_err(backend_err)?;
                     let m = self.inner.ctx.load_module(ptx).map_err(backend_err)?;
-                    modules.insert(file, m.clone());
+                    modules.insert(key.to_string(), m.clone());
                     m
                 }
             }

@@ -23,6 +23,15 @@ pub(crate) fn order_stats_blocks(
     blocks
 }
 
+/// `order_stats`, pruned variant: 1-D blocks of `threads`, a grid-stride loop over `len`
+/// coordinates, and no more blocks than fit on the device at once (`per_sm` resident blocks
+/// of the kernel per multiprocessor, from the driver's occupancy calculator): one wave.
+pub(crate) fn one_wave_blocks(len: usize, sm_count: usize, threads: usize, per_sm: usize) -> usize {
+    len.div_ceil(threads)
+        .min(sm_count.saturating_mul(per_sm.max(1)))
+        .clamp(1, i32::MAX as usize)
+}
+
 /// A coordinate range cut into `splits` spans of `span` coordinates (the last may be shorter).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Splits {
@@ -254,6 +263,22 @@ mod tests {
                     if let Some((m, bytes)) = heap {
                         assert!(b == 1 || 8 * m * 128 * b <= bytes, "scratch of {m} rows");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_wave_grids_fit_the_hardware() {
+        for len in DS {
+            for sm in SMS {
+                for per_sm in [0, 1, 6, 16] {
+                    let b = one_wave_blocks(len, sm, 128, per_sm);
+                    assert!(b >= 1 && b <= i32::MAX as usize && b <= sm * per_sm.max(1));
+                    assert!(
+                        b * 128 >= len.min(sm * per_sm.max(1) * 128),
+                        "{len} {sm} {per_sm}"
+                    );
                 }
             }
         }

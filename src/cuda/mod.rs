@@ -18,6 +18,11 @@
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
+//! - `variant.rs`: [`KernelVariants`], the one setting that selects between a kernel and the
+//!   new one competing with it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`,
+//!   [`Cuda::with_kernels`]);
+//! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
+//!   on the host and compiled into each module as a macro;
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
 //!   `nvidia-cuda-nvrtc` wheels, the system loader) and the compile step.
 //!
@@ -46,7 +51,12 @@ mod order_stats;
 #[cfg(feature = "cuda")]
 mod pairwise_dist;
 #[cfg(feature = "cuda")]
+mod sort_network;
+mod variant;
+#[cfg(feature = "cuda")]
 mod write_row;
+
+pub use variant::{ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant};
 
 #[cfg(feature = "cuda")]
 mod device;
@@ -56,6 +66,9 @@ pub use device::Cuda;
 pub use memory::CudaRows;
 #[cfg(feature = "cuda")]
 pub use nvrtc::NvrtcInfo;
+#[cfg(feature = "cuda")]
+#[doc(hidden)]
+pub use order_stats::{PrunedKind, pruned_defines, pruned_plan};
 
 use crate::error::{Error, Result};
 #[cfg(feature = "cuda")]
@@ -210,6 +223,16 @@ pub fn ptx(file: &str, arch: &str) -> std::result::Result<String, String> {
         let _ = (file, arch);
         Err("byzagg was built without the `cuda` feature".into())
     }
+}
+
+/// The PTX of the pruned `order_stats` module for `m` rows (1..=64) and `kind`, compiled for
+/// `arch` from the text the backend compiles (`pruned_defines` in front of the kernel file):
+/// for the ptxas register and spill checks of every row count.
+#[cfg(feature = "cuda")]
+#[doc(hidden)]
+pub fn pruned_ptx(m: usize, kind: PrunedKind, arch: &str) -> std::result::Result<String, String> {
+    let source = format!("{}{}", pruned_defines(m, kind), order_stats::SOURCE);
+    nvrtc::compile(order_stats::FILE, &source, arch).map(|p| p.to_src())
 }
 
 /// A cudarc or NVRTC failure as the crate's error.

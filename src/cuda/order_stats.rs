@@ -10,12 +10,20 @@
 //! one thread per coordinate (see the kernel file for the contract and the accuracy notes).
 //! The host computes W, lambda W, W - lambda W, (1 - lambda) W and MASS_EPS W exactly as the
 //! reference does.
+//!
+//! That is the `bitonic` variant. With [`OrderStatsVariant::Pruned`] (see `variant.rs`) every
+//! m <= 64 instead gets its own module: the file compiled with per-m defines in front
+//! ([`pruned_defines`]: the row count, the kind, and Batcher's network pruned to the ranks
+//! read, from `sort_network.rs`), cached per context under its key; row pointers and
+//! weights travel as kernel parameters and the grid is one wave at the kernel's occupancy.
+//! MeaMed takes that path too. Above 64 rows both variants use the heap path.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch;
 use super::memory::CudaRows;
-use super::{Cuda, backend_err};
+use super::sort_network;
+use super::{Cuda, OrderStatsVariant, backend_err};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
@@ -83,6 +91,121 @@ pub(crate) const ENTRIES: [&str; 19] = [
 
 const THREADS: u32 = 128;
 
+/// Most rows of positive weight the pruned variant's modules take (`OS_MAX_ROWS`).
+pub(crate) const PRUNED_MAX_ROWS: usize = 64;
+
+/// What a pruned module is specialised for, besides its row count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrunedKind {
+    /// The median with every weight 1 (entry `os_median_u`).
+    MedianUniform,
+    /// The trimmed mean with every weight 1 whose ranks `lo..hi` may keep mass (`os_trim_u`).
+    TrimUniform {
+        /// First rank that may keep mass.
+        lo: usize,
+        /// One past the last.
+        hi: usize,
+    },
+    /// Any weights, any of the three statistics (`os_median_w`, `os_trim_w`, `os_meamed_w`).
+    Weighted,
+}
+
+/// The defines put in front of `order_stats.cu` for the pruned module of `m` rows (1..=64)
+/// and `kind`: what the kernel file's pruned section documents. Public for the kernel
+/// emulator (`tests/cuda_emulated.rs`), which compiles the same text.
+#[doc(hidden)]
+pub fn pruned_defines(m: usize, kind: PrunedKind) -> String {
+    let (code, ranks) = match kind {
+        PrunedKind::MedianUniform => (0, (m - 1) / 2..m / 2 + 1),
+        PrunedKind::TrimUniform { lo, hi } => (1, lo..hi),
+        PrunedKind::Weighted => (2, 0..m),
+    };
+    format!(
+        "#define OS_M {m}\n#define OS_KIND {code}\n#define OS_RANK_LO {}\n#define OS_RANK_HI {}\n{}",
+        ranks.start,
+        ranks.end,
+        sort_network::macro_text(&sort_network::pruned(m, ranks.clone()))
+    )
+}
+
+/// The ranks `lo..hi` of `m` uniform weights that keep mass under the trimmed mean's bounds
+/// `lo`, `hi` and `eps`, decided by the kernel's own expressions (an empty range if none).
+pub(crate) fn kept_ranks(m: usize, lo: f64, hi: f64, eps: f64) -> std::ops::Range<usize> {
+    let keeps = |k: usize| {
+        let kept = ((k as f64 + 1.0).min(hi) - (k as f64).max(lo)).max(0.0);
+        !(kept < eps || kept == 0.0)
+    };
+    match (0..m).find(|&k| keeps(k)) {
+        Some(first) => first..(0..m).rev().find(|&k| keeps(k)).map_or(first, |k| k) + 1,
+        None => 0..0,
+    }
+}
+
+/// W, lo, hi and eps of the kernels' arguments: the same expressions, in the same order, as
+/// reference.rs.
+fn bounds(weights: &[f64], stat: OrderStat) -> [f64; 4] {
+    let total: f64 = weights.iter().sum();
+    let (lo, hi) = match stat {
+        OrderStat::Median => (0.0, total),
+        OrderStat::TrimmedMean { lambda } => (lambda * total, total - lambda * total),
+        // The mass kept around the median travels as `hi`.
+        OrderStat::MeaMed { lambda } => (0.0, (1.0 - lambda) * total),
+    };
+    [total, lo, hi, MASS_EPS * total]
+}
+
+/// What the pruned variant launches for `stat` over rows of weights `weights`: the row
+/// count m, the module's kind and the entry point; `None` where it takes the heap path (more
+/// than 64 rows of positive weight). Public for the kernel emulator, which must build the
+/// very modules the launcher would.
+#[doc(hidden)]
+pub fn pruned_plan(weights: &[f64], stat: OrderStat) -> Option<(usize, PrunedKind, &'static str)> {
+    let wpos: Vec<f64> = weights.iter().copied().filter(|&w| w > 0.0).collect();
+    let m = wpos.len();
+    if m == 0 || m > PRUNED_MAX_ROWS {
+        return None;
+    }
+    let [_, lo, hi, eps] = bounds(weights, stat);
+    let (kind, name) = pruned_entry(stat, m, wpos.iter().all(|&w| w == 1.0), lo, hi, eps);
+    Some((m, kind, name))
+}
+
+/// The pruned module and entry point for `stat` on `m` rows (`uniform`: every weight 1).
+fn pruned_entry(
+    stat: OrderStat,
+    m: usize,
+    uniform: bool,
+    lo: f64,
+    hi: f64,
+    eps: f64,
+) -> (PrunedKind, &'static str) {
+    match (stat, uniform) {
+        (OrderStat::Median, true) => (PrunedKind::MedianUniform, "os_median_u"),
+        (OrderStat::TrimmedMean { .. }, true) => {
+            let r = kept_ranks(m, lo, hi, eps);
+            (
+                PrunedKind::TrimUniform {
+                    lo: r.start,
+                    hi: r.end,
+                },
+                "os_trim_u",
+            )
+        }
+        (OrderStat::Median, false) => (PrunedKind::Weighted, "os_median_w"),
+        (OrderStat::TrimmedMean { .. }, false) => (PrunedKind::Weighted, "os_trim_w"),
+        (OrderStat::MeaMed { .. }, _) => (PrunedKind::Weighted, "os_meamed_w"),
+    }
+}
+
+/// `OsRows` / `OsWeights` of the kernel file: 64 pointers or f64 by value.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ParamArray<T: Copy>([T; PRUNED_MAX_ROWS]);
+// SAFETY: a plain array of u64 or f64, the layout of the kernel's parameter struct.
+unsafe impl cudarc::driver::DeviceRepr for ParamArray<u64> {}
+// SAFETY: as above.
+unsafe impl cudarc::driver::DeviceRepr for ParamArray<f64> {}
+
 /// The entry point for `m` rows of positive weight (`uniform`: every one of weight exactly 1),
 /// and whether it needs the scratch.
 fn entry(stat: OrderStat, m: usize, uniform: bool) -> (&'static str, bool) {
@@ -117,16 +240,12 @@ pub(crate) fn order_stats(
             "need 1 to 2^31 - 1 positive weights",
         ));
     }
-    // The same expressions, in the same order, as reference.rs.
-    let total: f64 = weights.iter().sum();
-    let (lo, hi) = match stat {
-        OrderStat::Median => (0.0, total),
-        OrderStat::TrimmedMean { lambda } => (lambda * total, total - lambda * total),
-        // The mass kept around the median travels as `hi`.
-        OrderStat::MeaMed { lambda } => (0.0, (1.0 - lambda) * total),
-    };
-    let eps = MASS_EPS * total;
-    let (name, heap) = entry(stat, m, wpos.iter().all(|&w| w == 1.0));
+    let [total, lo, hi, eps] = bounds(weights, stat);
+    let uniform = wpos.iter().all(|&w| w == 1.0);
+    if cuda.kernels().order_stats == OrderStatsVariant::Pruned && m <= PRUNED_MAX_ROWS {
+        return order_stats_pruned(cuda, rows, &idx, &wpos, stat, uniform, [total, lo, hi, eps]);
+    }
+    let (name, heap) = entry(stat, m, uniform);
     let f = cuda.function(FILE, SOURCE, name)?;
     let w_dev = cuda.to_device(&wpos)?;
     let w_ptr = cuda.address(&w_dev);
@@ -197,4 +316,95 @@ pub(crate) fn order_stats(
     }
     drop(w_dev);
     Ok(out)
+}
+
+/// The pruned variant on `m = idx.len() <= 64` rows of positive weight (see the module docs);
+/// `bounds` = W, lo, hi, eps as the bitonic path computes them.
+fn order_stats_pruned(
+    cuda: &Cuda,
+    rows: &CudaRows<'_>,
+    idx: &[usize],
+    wpos: &[f64],
+    stat: OrderStat,
+    uniform: bool,
+    bounds: [f64; 4],
+) -> Result<CudaRows<'static>> {
+    let [total, lo, hi, eps] = bounds;
+    let (m, d) = (idx.len(), rows.d());
+    let (kind, name) = pruned_entry(stat, m, uniform, lo, hi, eps);
+    let key = format!("{FILE} m={m} {kind:?}");
+    let f = cuda.function_keyed(&key, || format!("{}{SOURCE}", pruned_defines(m, kind)), name)?;
+    let per_sm = f
+        .occupancy_max_active_blocks_per_multiprocessor(THREADS, 0, None)
+        .map_err(backend_err)? as usize;
+    let mut weights = ParamArray([0.0f64; PRUNED_MAX_ROWS]);
+    weights.0[..m].copy_from_slice(wpos);
+    let mut out = cuda.alloc_rows(1, d)?;
+    let staged = if rows.is_on_device() { 0 } else { m };
+    let fp = launch::order_stats_footprint(
+        d,
+        m,
+        cuda.sm_count(),
+        THREADS as usize,
+        None,
+        staged,
+        !out.is_on_device(),
+    );
+    let chunk = cuda.chunk_len(d, fp)?;
+    let mut keep = Vec::new();
+    let mut j0 = 0;
+    while j0 < d {
+        let len = chunk.min(d - j0);
+        let mut ptrs = ParamArray([0u64; PRUNED_MAX_ROWS]);
+        ptrs.0[..m].copy_from_slice(&cuda.chunk_ptrs(rows, Some(idx), j0, len, &mut keep)?);
+        let blocks = launch::one_wave_blocks(len, cuda.sm_count(), THREADS as usize, per_sm);
+        let out_ptr = cuda.out_ptrs(&out, j0, len, &mut keep)?[0];
+        let len64 = len as u64;
+        let cfg = LaunchConfig {
+            grid_dim: (blocks as u32, 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut launch = cuda.stream().launch_builder(&f);
+        launch
+            .arg(&ptrs)
+            .arg(&weights)
+            .arg(&total)
+            .arg(&lo)
+            .arg(&hi)
+            .arg(&eps)
+            .arg(&len64)
+            .arg(&out_ptr);
+        // SAFETY: the arguments match OS_ARGS in order and type (64 pointers and 64 f64 by
+        // value, four f64, u64, a pointer). The first m pointers are each valid for `len`
+        // floats from the chunk start, and the module was compiled for exactly m rows;
+        // `out_ptr` is valid for `len` floats, and threads write only out[t] for t < len.
+        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        cuda.finish_chunk(Some(&mut out), j0, len, &mut keep)?;
+        j0 += len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_ranks_hold_every_rank_the_walk_keeps() {
+        for m in 1..=64usize {
+            let w = m as f64;
+            for lambda in [0.0, 0.1, 0.2, 0.25, 0.45, 0.49, 0.5] {
+                let (lo, hi, eps) = (lambda * w, w - lambda * w, MASS_EPS * w);
+                let r = kept_ranks(m, lo, hi, eps);
+                for k in 0..m {
+                    let kept = ((k as f64 + 1.0).min(hi) - (k as f64).max(lo)).max(0.0);
+                    let keeps = !(kept < eps || kept == 0.0);
+                    assert_eq!(keeps, r.contains(&k), "m = {m}, lambda = {lambda}, rank {k}");
+                }
+            }
+        }
+        // lambda = 1/2 keeps no mass at all: the empty range (the kernel then divides 0 by 0).
+        assert_eq!(kept_ranks(4, 2.0, 2.0, 4e-9), 0..0);
+    }
 }

@@ -5,14 +5,20 @@
 // GPU. Shared memory is a function-local static (blocks run one after another), a barrier
 // stands for __syncthreads, and warp shuffles go through a block-wide array.
 //
-// Usage: harness MODE IN OUT. IN: u64 n, u64 d, f64 param, u64 k, n f64 weights,
+// Usage: harness MODE IN OUT [MODULE]. IN: u64 n, u64 d, f64 param, u64 k, n f64 weights,
 // n*d f32 rows, d f32 center, k*n f64 coefficients. OUT: the results (f32 or f64).
+//
+// The pruned order_stats variant (modes pmedian, ptrim, pmeamed) runs one module per row
+// count, compiled with the defines the launcher gives NVRTC: the test writes them into
+// os_modules.h (on the include path when OS_MODULES is defined), each module a namespace
+// holding the kernel file, and a function pruned_run(MODULE, ...) that launches its entry.
 #include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -98,6 +104,17 @@ static void launch(dim3 grid, dim3 block, const std::function<void()>& f) {
       }
 }
 
+// The pruned modules: plain functions instead of extern "C" kernels, one namespace each.
+#define OS_KERNEL void
+#ifdef OS_MODULES
+#include "os_modules.h"
+#else
+static bool pruned_run(const std::string&, const std::vector<const float*>&, const std::vector<double>&, double,
+                       double, double, double, u64, float*) {
+  return false;
+}
+#endif
+
 template <class T>
 static std::vector<T> take(FILE* in, size_t count) {
   std::vector<T> v(count);
@@ -106,8 +123,9 @@ static std::vector<T> take(FILE* in, size_t count) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) return 2;
+  if (argc != 4 && argc != 5) return 2;
   const std::string mode = argv[1];
+  const std::string module = argc == 5 ? argv[4] : "";
   FILE* in = std::fopen(argv[2], "rb");
   if (!in) return 2;
   const u64 n = take<u64>(in, 1)[0], d = take<u64>(in, 1)[0];
@@ -122,7 +140,25 @@ int main(int argc, char** argv) {
   for (u64 i = 0; i < n; ++i) rows[i] = data.data() + i * d;
   FILE* out = std::fopen(argv[3], "wb");
 
-  if (mode == "median" || mode == "trim" || mode == "meamed") {
+  if (mode == "pmedian" || mode == "ptrim" || mode == "pmeamed") {
+    // As src/cuda/order_stats.rs's pruned path: the same bounds, the module the test names.
+    std::vector<const float*> pos;
+    std::vector<double> wpos;
+    double total = 0.0;
+    for (u64 i = 0; i < n; ++i) {
+      total += w[i];
+      if (w[i] > 0.0) pos.push_back(rows[i]), wpos.push_back(w[i]);
+    }
+    const double lambda = mode == "pmedian" ? 0.0 : param;
+    const double lo = mode == "pmeamed" ? 0.0 : lambda * total, eps = 1e-9 * total;
+    const double hi = mode == "pmeamed" ? (1.0 - lambda) * total : total - lo;
+    std::vector<float> res(d, -12345.0f);
+    if (!pruned_run(module, pos, wpos, total, lo, hi, eps, d, res.data())) {
+      std::fprintf(stderr, "no pruned module %s\n", module.c_str());
+      return 5;
+    }
+    std::fwrite(res.data(), 4, d, out);
+  } else if (mode == "median" || mode == "trim" || mode == "meamed") {
     // As src/cuda/order_stats.rs: rows of positive weight only, W and the bounds on the host.
     std::vector<const float*> pos;
     std::vector<double> wpos;
