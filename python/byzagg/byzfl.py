@@ -450,8 +450,9 @@ class Bucketing(_Rule):
 
 
 class Clipping(_Rule):
-    """ByzFL's ``Clipping(c)``: each row scaled by min(1, c / ||x_i||) (byzagg's ``clip`` on
-    that row alone)."""
+    """ByzFL's ``Clipping(c)``: each row scaled by min(1, c / ||x_i||). byzagg's
+    ``clip(mean,tau=c)`` finds the rows above c (its report's clip step); those are clipped by
+    byzagg one by one, the others copied as they are."""
 
     def __init__(self, c: float = 2.0, *, backend: str | None = None):
         if not isinstance(c, float) or c < 0:
@@ -461,13 +462,13 @@ class Clipping(_Rule):
 
     def __call__(self, vectors: Any) -> Any:
         v = _Vectors(vectors)
-        return v.matrix(_clip_rows(self, v, self.c))
+        return _clip_step(self, v, f"clip(mean,tau={self.c!r})")
 
 
 class ARC(_Rule):
     """ByzFL's ``ARC(f)``: the floor(2 (f/n)(n - f)) rows of largest norm clipped to the norm
-    of the next one. byzagg's ``arc(mean,f=f)`` finds that radius (its report's clip step);
-    each row is then clipped to it on its own."""
+    of the next one. byzagg's ``arc(mean,f=f)`` finds that radius and those rows (its report's
+    clip step); they are clipped by byzagg one by one, the others copied as they are."""
 
     def __init__(self, f: int = 0, *, backend: str | None = None):
         _check_f(f)
@@ -480,22 +481,31 @@ class ARC(_Rule):
             raise ValueError(
                 f"f must be smaller than len(vectors)+1, but got f={self.f} and len(vectors)={v.n}"
             )
-        rule = f"arc(mean,f={self.f})"
-        self._run(rule, v)
-        report = self._last_report(rule, v)
-        steps = [s for s in (report or {}).get("steps", []) if s["step"] == "clip"]
-        if not steps or not steps[0]["clipped"]:
-            return v.stacked()  # no row to clip (f = 0, or no row above the radius)
-        return v.matrix(_clip_rows(self, v, float(steps[0]["threshold"])))
+        return _clip_step(self, v, f"arc(mean,f={self.f})")
 
 
-def _clip_rows(rule: _Rule, v: _Vectors, tau: float) -> np.ndarray:
-    """Every row clipped to norm ``tau``, one byzagg ``clip(mean,tau=tau)`` per row."""
-    out = np.empty((v.n, v.d), dtype=np.float32)
-    text = f"clip(mean,tau={tau!r})"
-    for i in range(v.n):
-        rule._run(text, v, v.select([i]), out=out[i])
-    return out
+def _clip_step(rule: _Rule, v: _Vectors, text: str) -> Any:
+    """The rows after a clipping rule's step: ``text`` (a ``clip`` or ``arc`` over ``mean``)
+    runs once for its report (the radius and the rows above it), then each of those rows is
+    clipped to the radius by byzagg's ``clip`` on that row alone; the other rows are copied."""
+    rule._run(text, v)
+    report = rule._last_report(text, v) or {}
+    step = next((s for s in report.get("steps", []) if s["step"] == "clip"), None)
+    if step is None or not step["clipped"]:
+        return v.stacked()  # no row above the radius (ARC with f = 0, say)
+    out = _host_copy(v)
+    clip = f"clip(mean,tau={float(step['threshold'])!r})"
+    for i in step["clipped"]:
+        rule._run(clip, v, v.select([i]), out=out[i])
+    return v.matrix(out)
+
+
+def _host_copy(v: _Vectors) -> np.ndarray:
+    """Every row as one host float32 (n, d) array (a copy)."""
+    if v.kind == "numpy":
+        return np.array(v.rows, dtype=np.float32)
+    rows = v.torch.stack(v.rows) if isinstance(v.rows, list) else v.rows
+    return rows.detach().cpu().numpy().astype(np.float32, copy=True)
 
 
 _CLASSES = [name for name in __all__ if name != "patch"]
