@@ -112,9 +112,9 @@ def test_centered_clipping_keeps_byzfls_state_across_calls() -> None:
 
 
 def test_bucketing_draws_byzfls_permutation() -> None:
+    b = _byzfl()
     import torch
 
-    b = _byzfl()
     x = _batch()
     for s in (1, 3, 4):
         np.random.seed(7)
@@ -166,9 +166,9 @@ def _caf_exact(x: np.ndarray, f: int) -> np.ndarray:
 
 
 def test_caf_is_byzfls_loop_with_the_exact_eigenpair() -> None:
+    b = _byzfl()
     import torch
 
-    b = _byzfl()
     x = _batch(n=9, d=6, seed=4)
     want = _caf_exact(x, F)
     got = dropin.CAF(f=F)(x)
