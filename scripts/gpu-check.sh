@@ -230,6 +230,9 @@ WHEEL=$(ls gpu-bin/byzagg-*.whl 2>/dev/null | head -n 1)
 SITE="$OUT/site"
 if [ -n "$WHEEL" ] && python3 -m pip install --quiet --no-deps --target "$SITE" "$WHEEL"; then
     step torch-cuda python3 scripts/torch_cuda_check.py "$SITE"
+    # The DDP hook's device path (gathered CUDA rows aggregated in place) beside the host path,
+    # timed side by side at n = 16, d of a ResNet-18; then a 4-rank DDP job on the device path.
+    step ddp-cuda python3 scripts/ddp_cuda_check.py "$SITE"
     if [ "$GPUS" -ge 2 ]; then
         step nccl python3 scripts/nccl_check.py "$SITE"
     else

@@ -39,7 +39,41 @@ def main() -> None:
             bad += not ok
             kind = "weighted" if weights is not None else "uniform"
             print(f"torch cuda {rule} {kind}: {'ok' if ok else 'MISMATCH'}", flush=True)
+    bad += dlpack_and_byzfl(x, rows)
     sys.exit(1 if bad else 0)
+
+
+def dlpack_and_byzfl(x: np.ndarray, rows: torch.Tensor) -> int:
+    """CUDA DLPack input to byzagg.aggregate (a producer that is not a torch tensor), and
+    byzagg.byzfl's classes on CUDA tensors: results on the right device, equal to the CPU's."""
+    import byzagg.byzfl as bf
+
+    class Producer:  # only DLPack, as CuPy or JAX arrays on the GPU look to byzagg
+        def __dlpack__(self, stream=None, **kwargs):
+            return rows.__dlpack__(stream=stream)
+
+        def __dlpack_device__(self):
+            return rows.__dlpack_device__()
+
+    bad = 0
+    got = byzagg.aggregate(Producer(), "ctma(cwmed,f=4)")
+    want = byzagg.aggregate(x, "ctma(cwmed,f=4)", backend="cpu")
+    ok = isinstance(got, np.ndarray) and np.allclose(got, want, rtol=1e-5, atol=1e-6)
+    bad += not ok
+    print(f"dlpack cuda ctma(cwmed): {'ok' if ok else 'MISMATCH'}", flush=True)
+    finite = torch.nan_to_num(rows[:, :100_000], nan=0.0).contiguous()
+    for name, make in [
+        ("Krum", lambda: bf.Krum(f=4)),
+        ("Median", lambda: bf.Median()),
+        ("NNM", lambda: bf.NNM(f=4)),
+        ("ARC", lambda: bf.ARC(f=4)),
+    ]:
+        got = make()(finite)
+        want = make()(finite.cpu())
+        ok = got.device == finite.device and torch.allclose(got.cpu(), want, rtol=1e-5, atol=1e-4)
+        bad += not ok
+        print(f"byzagg.byzfl {name} on cuda: {'ok' if ok else 'MISMATCH'}", flush=True)
+    return bad
 
 
 if __name__ == "__main__":

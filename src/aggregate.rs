@@ -715,7 +715,8 @@ fn bulyan<K: Kernels>(
 
 /// Weighted Krum scores over a pool of rows (`pool`: the weight of each row still in it, 0
 /// for the others) with the Byzantine mass fixed at `byzantine`: the neighbours of i are the
-/// other rows of the pool by (distance, index) up to mass `W_R - byzantine - w_i - W_R / |R|`.
+/// other rows of the pool by (distance, index) up to mass `W_R - byzantine - w_i - W_R / |R|`,
+/// and at least `W_R / |R|`.
 /// Rows outside the pool, and rows with a non-finite value, score `+inf`. `total` (W) sets the
 /// prefix's `MASS_EPS` as everywhere else.
 fn pool_krum_scores(dist: &[f64], pool: &[f64], byzantine: f64, total: f64) -> Vec<f64> {
@@ -727,7 +728,11 @@ fn pool_krum_scores(dist: &[f64], pool: &[f64], byzantine: f64, total: f64) -> V
             if pool[i] == 0.0 || dist[i * n + i] != 0.0 {
                 return f64::INFINITY;
             }
-            let target = mass - byzantine - pool[i] - mass / size as f64;
+            // At least one row's mean mass W_R / |R|: with uniform weights the neighbour count
+            // is max(1, |R| - f - 2), as Flower's Bulyan, so the last rounds (3 candidates for
+            // f = 1) still rank the rows by their data instead of tying at score 0.
+            let one_row = mass / size as f64;
+            let target = (mass - byzantine - pool[i] - one_row).max(one_row);
             let mut r: Vec<f64> = dist[i * n..(i + 1) * n].to_vec();
             r[i] = f64::INFINITY;
             let mut others = pool.to_vec();

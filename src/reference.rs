@@ -671,10 +671,9 @@ fn bulyan(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Vec<f64> {
             if !is_finite_row(&rows[i]) {
                 return f64::INFINITY;
             }
-            let target = pool_mass - lambda * total - w[i] - pool_mass / size as f64;
-            if target <= MASS_EPS * total {
-                return 0.0;
-            }
+            // Never under one row's mean mass (Flower's one neighbour at least).
+            let one_row = pool_mass / size as f64;
+            let target = (pool_mass - lambda * total - w[i] - one_row).max(one_row);
             let r = &dist[i * n..(i + 1) * n];
             prefix_of_mass(r, &pool, target, total, None, Some(i))
                 .into_iter()

@@ -210,8 +210,8 @@ fn bulyan_by_hand() {
     // One-dimensional values 0, 1, 2, 3, 6, 10, 100 (rows 0..7), f = 1. Krum rounds, with
     // |R| - 3 neighbours: of 7 rows (4 neighbours) row 2 scores 1 + 1 + 4 + 16 = 22, the
     // least; of the 6 left (3) row 3 scores 4 + 9 + 9 = 22; of 5 (2) row 1 scores 1 + 25;
-    // of 4 (1) rows 4 and 5 tie at 16 and the lower index wins; of 3 (0) every score is 0
-    // and row 0 wins. MeaMed keeps 3 of the 5 chosen (0, 1, 2, 3, 6) around their median
+    // of 4 (1) rows 4 and 5 tie at 16 and the lower index wins; of 3 (still 1: the count
+    // never drops under one) rows 0 and 5 tie at 100 and row 0 wins. MeaMed keeps 3 of the 5 chosen (0, 1, 2, 3, 6) around their median
     // 2: 2, then 1 and 3 at distance 1: mean 2.
     let rows: Vec<[f32; 3]> = [0.0f32, 1.0, 2.0, 3.0, 6.0, 10.0, 100.0]
         .iter()
@@ -236,6 +236,33 @@ fn bulyan_by_hand() {
             .plan(6, Some(byzagg::ByzantineShare::F(1)))
             .is_err()
     );
+}
+
+#[test]
+fn bulyan_last_krum_pick_ranks_by_the_data() {
+    // Values 30, 0, 1, 3, 7, 10, 12, f = 1: Krum picks rows 3, 4, 2 and 5 (scores 78, 70, 82,
+    // then 4 tied with row 6), leaving 30, 0 and 12 (rows 0, 1, 6). |R| - f - 2 = 0 there;
+    // with no neighbour every score would be 0 and row 0 (the outlier 30) would win on index.
+    // One neighbour at least (Flower's clamp): row 0 scores 18^2 = 324, rows 1 and 6 tie at
+    // 12^2 = 144 and row 1 wins. MeaMed over 3, 7, 1, 10, 0 keeps 3, 1, 0 (median 3): 4/3.
+    let rows: Vec<[f32; 3]> = [30.0f32, 0.0, 1.0, 3.0, 7.0, 10.0, 12.0]
+        .iter()
+        .map(|&v| [v, -v, 0.0])
+        .collect();
+    for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
+        let agg = Aggregator::new("bulyan(f=1)".parse().unwrap(), backend).unwrap();
+        let mut out = [0.0f32; 3];
+        let report = agg
+            .aggregate_into(&Batch::from_rows(&rows).unwrap(), &mut out)
+            .unwrap();
+        assert_near(&out, &[4.0 / 3.0, -4.0 / 3.0, 0.0], 1e-6, &format!("{backend}"));
+        if backend != Backend::Reference {
+            let [Step::Krum { selected, .. }] = report.steps.as_slice() else {
+                panic!("{backend}: unexpected report {report:?}");
+            };
+            assert_eq!(selected, &vec![3, 4, 2, 5, 1], "{backend}");
+        }
+    }
 }
 
 #[test]

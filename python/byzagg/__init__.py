@@ -23,6 +23,7 @@ only when used.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -148,6 +149,8 @@ class Aggregator:
             NonFiniteError: strict mode and a row holds NaN or infinity.
             RuntimeError: the backend failed (device lost, out of memory).
         """
+        if _inputs.on_cuda(x):
+            return self._aggregate_cuda(x, weights, out, root)
         w = _inputs.as_weights(weights)
         if _inputs.is_layered(x):
             layers = _inputs.Layers(x)
@@ -164,6 +167,36 @@ class Aggregator:
             result = _inputs.output(out, data[0].shape[0])
             self._native.aggregate_rows(data, w, result, g)
         return result
+
+    def _aggregate_cuda(self, x: Any, weights: Any, out: np.ndarray | None, root: Any) -> Any:
+        """DLPack CUDA input (CuPy, JAX, torch...): imported by PyTorch's ``from_dlpack`` (no
+        copy; the producer orders its pending work before PyTorch's current stream, as the
+        DLPack protocol asks of it) and aggregated in place on the GPU on that stream by the
+        CUDA backend, as ``byzagg.torch`` does; the ``d`` values come back to the host."""
+        if root is not None or self._native.backend != "cuda":
+            raise ValueError(
+                f"invalid x = CUDA data with backend {self._native.backend!r}"
+                f"{' and root' if root is not None else ''}: CUDA input runs on the cuda "
+                "backend, without root; copy it to the host for the others"
+            )
+        try:
+            import torch
+        except ImportError as e:
+            raise ImportError(
+                f"x is a {type(x).__name__} on a CUDA device: byzagg reads CUDA DLPack data "
+                "through PyTorch's from_dlpack (pip install torch), or copy it to the host"
+            ) from e
+        from .torch import _aggregate_cuda_to_host
+
+        rows = (
+            torch.from_dlpack(x)
+            if not isinstance(x, Sequence)
+            else [torch.from_dlpack(r) for r in x]
+        )
+        if out is not None:
+            d = rows.shape[-1] if not isinstance(rows, list) else rows[0].numel()
+            out = _inputs.output(out, d)
+        return _aggregate_cuda_to_host(torch, rows, self, weights, out)[0]
 
     def __repr__(self) -> str:
         return f"byzagg.Aggregator(rule={self.rule!r}, backend={self.backend!r})"

@@ -73,3 +73,12 @@ class ShardSession:
     def deliver(self, sum: npt.NDArray[np.float64]) -> None: ...
 
 def sum_in_order(partials: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]: ...
+def aggregate_cuda(
+    agg: Aggregator,
+    ptrs: list[int],
+    d: int,
+    device: int,
+    stream: int,
+    weights: npt.NDArray[np.float64] | None,
+    out: npt.NDArray[np.float32],
+) -> None: ...

@@ -16,22 +16,68 @@ import numpy as np
 _NUMERIC = "fiub"  # float, signed and unsigned integer, bool
 
 
+# DLPack device types (dlpack.h's DLDeviceType): host memory byzagg reads in place, and CUDA.
+_DLPACK_HOST = (1, 3)  # kDLCPU, kDLCUDAHost (pinned host memory)
+_DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
+
+
+def dlpack_device(a: Any) -> int | None:
+    """The DLPack device type of ``a`` (1 host, 2 CUDA...), or None for an object that does not
+    export DLPack (numpy arrays are read directly and count as None too)."""
+    if isinstance(a, np.ndarray) or not (
+        hasattr(a, "__dlpack__") and hasattr(a, "__dlpack_device__")
+    ):
+        return None
+    return int(a.__dlpack_device__()[0])
+
+
+def on_cuda(x: Any) -> bool:
+    """Whether ``x`` (a 2-D array or a sequence of rows) is DLPack data on a CUDA device."""
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)) and len(x) > 0:
+        x = x[0]
+    return dlpack_device(x) in _DLPACK_CUDA
+
+
+def _host_array(a: Any, name: str) -> np.ndarray:
+    """``a`` as a numpy array: DLPack host memory (CuPy's pinned, JAX's and torch's CPU arrays,
+    any ``__dlpack__`` producer) in place; anything else through ``np.asarray``."""
+    device = dlpack_device(a)
+    if device is None or not hasattr(np, "from_dlpack"):
+        return np.asarray(a)
+    if device not in _DLPACK_HOST:
+        raise TypeError(
+            f"invalid {name} = a {type(a).__name__} on DLPack device type {device}: byzagg "
+            "reads host memory (type 1) and CUDA tensors (type 2) whole, not rows or layers "
+            "on a device"
+        )
+    try:
+        return np.from_dlpack(a)
+    except (BufferError, TypeError, RuntimeError):
+        return np.asarray(a)  # a dtype DLPack cannot carry to numpy (e.g. bfloat16)
+
+
 def as_float32(a: Any, name: str) -> np.ndarray:
-    """``a`` as a C-contiguous float32 array: the same object when it already is one."""
-    arr = np.asarray(a)
+    """``a`` as a C-contiguous float32 array: the same memory when it already is one."""
+    arr = _host_array(a, name)
     if arr.dtype == np.float32 and arr.flags.c_contiguous:
         return arr
     if arr.dtype.kind not in _NUMERIC:
-        raise TypeError(f"invalid {name} dtype = {arr.dtype}: must be a real numeric dtype")
+        what = f"dtype = {arr.dtype}" if arr.dtype.kind != "O" else f"of type {type(a).__name__}"
+        raise TypeError(
+            f"invalid {name} {what}: must be an array of a real numeric dtype (numpy, a tensor, "
+            "or any object with __dlpack__)"
+        )
+    # np.asarray with order="C", not np.ascontiguousarray, which makes a 0-dim array 1-dim:
+    # a 0-dim layer (a BatchNorm's num_batches_tracked) must come back with shape ().
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return np.asarray(arr, dtype=np.float32, order="C")
 
 
 def as_weights(weights: Any) -> np.ndarray | None:
     """Weights as a contiguous 1-D float64 array (the crate checks count and values)."""
     if weights is None:
         return None
-    w = np.ascontiguousarray(weights, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64, order="C")
     if w.ndim != 1:
         raise ValueError(f"invalid weights = an array of shape {w.shape}: must be 1-D, one per row")
     return w

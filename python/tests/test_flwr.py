@@ -85,3 +85,19 @@ def test_weights_from_a_named_metric_and_invalid_reported_weights():
     missing = flwr_mod.ByzaggStrategy("cwmed", weights="steps", backend="cpu")
     with pytest.raises(ValueError, match="steps"):
         missing.aggregate_train(1, replies)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int8", "int32", "int64"])
+def test_zero_dim_layers_come_back_with_shape_of_zero_dims(dtype):
+    # A BatchNorm's num_batches_tracked is a 0-dim int64 buffer: the aggregate must load back
+    # into the model, so it keeps shape () (and the float layers their dtype).
+    flwr_mod = strategy_module()
+    replies = [
+        reply({"w": np.full((2, 2), v), "steps": np.array(v, dtype=dtype)}, 10) for v in (3, 4, 5)
+    ]
+    for rule in ("cwmed", "krum"):
+        arrays, _ = flwr_mod.ByzaggStrategy(rule, f=0, backend="cpu").aggregate_train(1, replies)
+        steps = arrays["steps"].numpy()
+        assert steps.shape == (), f"{rule}, {dtype}: shape {steps.shape}"
+        assert arrays["w"].numpy().shape == (2, 2)
+        assert float(steps) in (3.0, 4.0), f"{rule}, {dtype}: {steps}"

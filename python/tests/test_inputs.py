@@ -42,6 +42,43 @@ def test_layers_as_dicts_come_back_as_dicts():
     np.testing.assert_array_equal(out["b"], np.full(3, -2.0))
 
 
+ZERO_DIM_DTYPES = [
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint64",
+    "bool",
+]
+
+
+@pytest.mark.parametrize("dtype", ZERO_DIM_DTYPES)
+@pytest.mark.parametrize("rule", ["cwmed", "krum(f=1)"])
+def test_zero_dim_layers_keep_shape_for_every_dtype(dtype, rule):
+    # A 0-dim layer (a BatchNorm's num_batches_tracked, int64) must come back with shape (),
+    # not (1,), or the aggregate would not load back into the model; in place (cwmed, layer
+    # by layer) and stacked (krum) alike, with its value aggregated with the others.
+    clients = [
+        {"w": np.full((2, 2), v, np.float32), "steps": np.array(v, dtype=dtype)}
+        for v in (1, 0, 1, 1, 0)
+    ]
+    out = byzagg.aggregate(clients, rule, backend="cpu")
+    assert out["w"].shape == (2, 2)
+    assert out["steps"].shape == ()
+    assert out["steps"] == 1
+    flat = byzagg.aggregate([[c["steps"]] for c in clients], rule, backend="cpu")
+    assert [a.shape for a in flat] == [()]
+
+
+def test_a_scalar_weight_is_not_taken_for_one_weight_per_row():
+    with pytest.raises(ValueError, match="weights"):
+        byzagg.aggregate(batch(3, 4), "cwmed", weights=2.0, backend="cpu")
+
+
 def test_float64_and_non_contiguous_input_are_converted_once():
     x = batch(9, 100, seed=1)
     expected = byzagg.aggregate(x, "cwmed", backend="cpu")

@@ -81,3 +81,20 @@ def test_the_device_path_says_when_cuda_is_missing():
     out = np.empty(4, dtype=np.float32)
     with pytest.raises(byzagg.BackendUnavailable):
         _byzagg.aggregate_cuda(agg._native, [256], 4, 0, 0, None, out)
+
+
+def test_the_collectives_take_the_host_path_for_cpu_tensors():
+    # backend="auto" (the collectives' default) sends only CUDA rows to the device path; CPU
+    # rows (gloo) stay on the host backend, which every rank has. The device path runs in
+    # scripts/ddp_cuda_check.py on a GPU.
+    torch = torch_or_skip()
+    from byzagg.torch.distributed import _Reducer
+
+    x = batch(7, 64, seed=9)
+    rows = list(torch.from_numpy(x))
+    for backend in ("auto", "cpu"):
+        reducer = _Reducer("krum(f=2)", None, None, backend)
+        assert reducer.path(rows) == "host" and reducer.host.backend == "cpu"
+        got = reducer(torch, rows)
+        np.testing.assert_array_equal(got.numpy(), byzagg.aggregate(x, "krum(f=2)", backend="cpu"))
+    assert _Reducer("cwmed", None, None, "cpu")._cuda() is None  # "cpu" never opens CUDA

@@ -153,7 +153,10 @@ pub enum Rule {
     ///
     /// Weighted: a first pass of n x n distances; each round scores the rows still in the pool
     /// R (of mass W_R) by weighted Krum with neighbour mass `W_R - lambda W - w_i - W_R / |R|`
-    /// (SPEC 4.4 with the Byzantine mass fixed at lambda W) and moves the best (least score,
+    /// but at least `W_R / |R|` (SPEC 4.4 with the Byzantine mass fixed at lambda W; the floor
+    /// is Flower's one neighbour at least: with uniform weights max(1, |R| - f - 2) neighbours,
+    /// so the last rounds, 3 candidates for f = 1, rank by the data instead of all scoring 0
+    /// and taking the lowest index) and moves the best (least score,
     /// then lowest index) to the selection, until it holds mass `(1 - 2 lambda) W` (the last
     /// row only the mass needed). The output is [`Rule::MeaMed`] over the selection with those
     /// masses, keeping mass `(1 - 4 lambda) W` around each coordinate's median. With uniform

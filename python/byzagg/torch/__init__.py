@@ -70,7 +70,17 @@ def _cuda_rows(torch: Any, rows: Any) -> tuple[list[Any], Any]:
 
 
 def _aggregate_cuda(torch: Any, rows: Any, agg: byzagg.Aggregator, weights: Any) -> Any:
-    """The device path: rows read in place on their GPU, on its current stream."""
+    """The device path: rows read in place on their GPU, on its current stream; the result
+    as a float32 tensor on that GPU."""
+    out, device = _aggregate_cuda_to_host(torch, rows, agg, weights)
+    return torch.from_numpy(out).to(device)
+
+
+def _aggregate_cuda_to_host(
+    torch: Any, rows: Any, agg: byzagg.Aggregator, weights: Any, out: Any = None
+) -> tuple[Any, Any]:
+    """The device path with the ``d`` values of the result left on the host (in ``out``, a
+    float32 numpy array of length d, when given); returns them and the rows' device."""
     import numpy as np
 
     from byzagg import _byzagg
@@ -82,11 +92,12 @@ def _aggregate_cuda(torch: Any, rows: Any, agg: byzagg.Aggregator, weights: Any)
         if isinstance(weights, torch.Tensor):
             weights = weights.detach().cpu().numpy()
         w = np.ascontiguousarray(weights, dtype=np.float64)
-    out = np.empty(d, dtype=np.float32)
+    if out is None:
+        out = np.empty(d, dtype=np.float32)
     stream = torch.cuda.current_stream(device).cuda_stream
     ptrs = [t.data_ptr() for t in tensors]
     _byzagg.aggregate_cuda(agg._native, ptrs, d, device.index, stream, w, out)
-    return torch.from_numpy(out).to(device)
+    return out, device
 
 
 def _on_cuda(torch: Any, rows: Any) -> bool:

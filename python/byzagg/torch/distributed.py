@@ -21,13 +21,24 @@ In a DDP job, one line makes the gradient all-reduce robust::
     model.register_comm_hook(None, byzagg.torch.distributed.ddp_comm_hook("cwmed"))
 
 Tensors may live on any device the process group's backend serves (gloo: CPU; NCCL: CUDA).
-byzagg itself reads host memory in this version: CUDA tensors are gathered on the GPU, copied
-once to the host (``n x d`` values for the replicated collectives, the rank's range for the
-sharded one), aggregated there, and the result copied back.
+Which path a job gets, for the replicated collectives:
+
+- CUDA tensors with ``backend="auto"`` (the default) where byzagg's CUDA backend opens (an
+  NVIDIA driver and NVRTC, which PyTorch's CUDA wheels bring): the gathered rows stay on the
+  GPU and the rule runs on them in place, on PyTorch's current stream; only the ``d`` values
+  of the result cross to the host and back (``byzagg.torch``'s device path).
+- CUDA tensors otherwise (``backend="cpu"``, or no CUDA backend): the gathered rows are
+  copied once to the host (``n x d`` values), aggregated there, and the result copied back.
+- CPU tensors (gloo): read in place on the host by the CPU backend.
+
+The sharded collective always aggregates its range on the host (its rank's ``n x d / world``
+values cross).
 
 Every rank must call these functions with the same rule and parameters, in the same order, as
-with any collective. Ranks running the same backend on the same kind of machine compute the
-same bits, so DDP replicas stay identical; keep ``backend`` the same on every rank.
+with any collective. Ranks running the same backend on the same kind of machine (the same
+CPU kind, or the same GPU model for the device path) compute the same bits, so DDP replicas
+stay identical; keep ``backend`` the same on every rank, and on a mixed fleet of GPUs pass
+``backend="cpu"``.
 """
 
 from __future__ import annotations
@@ -58,14 +69,53 @@ def _dist() -> tuple[Any, Any]:
     return torch, dist
 
 
-def _aggregator(
-    rule: str | byzagg.Aggregator, f: int | None, lam: float | None, backend: str
-) -> byzagg.Aggregator:
-    if isinstance(rule, byzagg.Aggregator):
-        if f is not None or lam is not None:
-            raise ValueError("f and lam belong to the Aggregator when rule is an Aggregator")
-        return rule
-    return byzagg.Aggregator(rule, backend=backend, f=f, lam=lam)
+class _Reducer:
+    """The rule on gathered rows, by the path the module's documentation describes: host
+    rows on the host backend; CUDA rows in place on the CUDA backend when ``backend`` is
+    "auto" and that backend opens (opened once, on first use), else through the host."""
+
+    def __init__(
+        self, rule: str | byzagg.Aggregator, f: int | None, lam: float | None, backend: str
+    ):
+        if isinstance(rule, byzagg.Aggregator):
+            if f is not None or lam is not None:
+                raise ValueError("f and lam belong to the Aggregator when rule is an Aggregator")
+            self.host, self._text = rule, None
+            self._device_ok = rule.backend == "cuda"
+            self.cuda: byzagg.Aggregator | None = rule if self._device_ok else None
+        else:
+            host_backend = "cpu" if backend == "auto" else backend
+            self.host = byzagg.Aggregator(rule, backend=host_backend, f=f, lam=lam)
+            self._text, self._share = rule, (f, lam)
+            self._device_ok = backend in ("auto", "cuda")
+            self.cuda = None
+
+    @property
+    def coordinatewise(self) -> bool:
+        return self.host.coordinatewise
+
+    def _cuda(self) -> byzagg.Aggregator | None:
+        if self.cuda is None and self._device_ok and self._text is not None:
+            try:
+                f, lam = self._share
+                self.cuda = byzagg.Aggregator(self._text, backend="cuda", f=f, lam=lam)
+            except byzagg.BackendUnavailable:
+                self._device_ok = False  # the host path from now on, on every call alike
+        return self.cuda
+
+    def path(self, rows: list[Any]) -> str:
+        """``"device"`` or ``"host"``: where these rows would be aggregated."""
+        on_gpu = rows[0].device.type == "cuda"
+        return "device" if on_gpu and self._cuda() is not None else "host"
+
+    def __call__(self, torch: Any, rows: list[Any], weights: Any = None) -> Any:
+        """The aggregate of ``rows`` (1-D tensors) as a float32 tensor on their device."""
+        if self.path(rows) == "device":
+            from . import _aggregate_cuda
+
+            return _aggregate_cuda(torch, rows, self.cuda, weights)
+        result = torch.from_numpy(self.host.aggregate(_host_rows(torch, rows), weights=weights))
+        return result.to(rows[0].device)
 
 
 def _gather(dist: Any, torch: Any, t: Any, group: Any) -> list[Any]:
@@ -111,7 +161,7 @@ def robust_all_reduce(
     weights: Any = None,
     f: int | None = None,
     lam: float | None = None,
-    backend: str = "cpu",
+    backend: str = "auto",
 ) -> Any:
     """Replaces ``tensor``, on every rank, by the robust aggregate of every rank's ``tensor``.
 
@@ -129,7 +179,9 @@ def robust_all_reduce(
             updates it delivered), gathered from every rank; or n numbers, the same on every
             rank. A weight a rank reports for itself is only as trustworthy as that rank.
         f, lam: the Byzantine share, for rules whose text leaves it out.
-        backend: byzagg's backend on this rank (default the CPU, which every rank has).
+        backend: byzagg's backend on this rank: ``"auto"`` (default; CUDA tensors on the GPU
+            where byzagg's CUDA backend opens, everything else on the CPU, which every rank
+            has), ``"cpu"`` (always the host path), or another backend for host rows.
 
     Raises:
         RuntimeError: torch.distributed is not initialized.
@@ -139,13 +191,17 @@ def robust_all_reduce(
     >>> # g = robust_all_reduce(grad, "ctma(cwmed,f=1)")
     """
     torch, dist = _dist()
-    agg = _aggregator(rule, f, lam, backend)
+    return _all_reduce(torch, dist, tensor, _Reducer(rule, f, lam, backend), group, weights)
+
+
+def _all_reduce(torch: Any, dist: Any, tensor: Any, agg: _Reducer, group: Any, weights: Any) -> Any:
+    """robust_all_reduce with the rule already bound."""
     flat = tensor.detach().reshape(-1).float()
     rows = _gather(dist, torch, flat, group)
     w = _rank_weights(dist, torch, weights, len(rows), tensor.device, group)
-    result = agg.aggregate(_host_rows(torch, rows), weights=w)
+    result = agg(torch, rows, w)
     with torch.no_grad():
-        tensor.copy_(torch.from_numpy(result).view(tensor.shape))
+        tensor.copy_(result.view(tensor.shape))
     return tensor
 
 
@@ -155,7 +211,7 @@ def ddp_comm_hook(
     group: Any = None,
     f: int | None = None,
     lam: float | None = None,
-    backend: str = "cpu",
+    backend: str = "auto",
     whole_model: bool | None = None,
 ) -> Callable[[Any, Any], Any]:
     """A ``DistributedDataParallel`` communication hook that aggregates gradients robustly.
@@ -170,7 +226,7 @@ def ddp_comm_hook(
     it comes and the whole gradient is aggregated once, when DDP hands over its last bucket.
     ``whole_model`` forces one or the other (None: chosen from the rule).
     """
-    agg = _aggregator(rule, f, lam, backend)
+    agg = _Reducer(rule, f, lam, backend)
     whole = not agg.coordinatewise if whole_model is None else whole_model
     pending: dict[int, tuple[Any, list[Any], Any]] = {}
 
@@ -180,7 +236,7 @@ def ddp_comm_hook(
         buf = bucket.buffer()
         fut = torch.futures.Future()
         if not whole:
-            robust_all_reduce(buf, agg, group=group)
+            _all_reduce(torch, dist, buf, agg, group, None)
             fut.set_result(buf)
             return fut
         pending[bucket.index()] = (buf, _gather(dist, torch, buf.detach().float(), group), fut)
@@ -188,7 +244,7 @@ def ddp_comm_hook(
             order = sorted(pending)
             world = len(pending[order[0]][1])
             rows = [torch.cat([pending[i][1][r] for i in order]) for r in range(world)]
-            result = torch.from_numpy(agg.aggregate(_host_rows(torch, rows)))
+            result = agg(torch, rows)
             offset = 0
             for i in order:
                 b, _, fb = pending[i]
