@@ -40,6 +40,10 @@ mod app_device;
 mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
+#[cfg(test)]
+mod float_bits;
+#[cfg(feature = "wgpu")]
+mod kernel_variant;
 #[cfg(feature = "wgpu")]
 mod memory;
 #[cfg(feature = "wgpu")]
@@ -66,6 +70,8 @@ pub use handle::GpuRows;
 pub use handle::{Wgpu, WgpuRows};
 #[cfg(feature = "wgpu")]
 use handle::{same_chunks, scale_for};
+#[cfg(feature = "wgpu")]
+pub use kernel_variant::{KERNELS_VAR, KernelVariant};
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};
