@@ -1,6 +1,7 @@
 //! Primitive 3, `center_dist` (SPEC 4.5-4.7, section 5), on `shaders/center_dist.wgsl`.
 //!
-//! For every chunk: one invocation per (row, tile of 64 coordinates) into one partials buffer
+//! For every chunk: one partial sum per (row, tile of coordinates; [`KernelVariant`]: one
+//! invocation per tile of 64, or one workgroup per tile of 256) into one partials buffer
 //! that every chunk reuses, `reduce.wgsl` adds each row's partials on the device, and one
 //! exact sum per row is read back and added on the host (one submission per chunk), so the
 //! scratch is one chunk's worth (1/16 of it), whatever the number of chunks.
@@ -14,6 +15,8 @@
 
 use super::reduce::{WIDE_BYTES, wide_int, wide_value};
 use super::{Wgpu, WgpuRows, reduce, same_chunks, scale_for};
+#[cfg(doc)]
+use super::KernelVariant;
 use crate::error::Result;
 
 /// The `n` squared distances from the rows to `center` (a `1 x d` matrix).
