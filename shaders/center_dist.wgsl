@@ -53,8 +53,8 @@ fn center_dist_partial(
 }
 
 // The coalesced variant (BYZAGG_WGPU_KERNELS=coalesced, src/wgpu/kernel_variant.rs): one
-// workgroup per (row i, tile t) of 256 coordinates writes out[i * tiles + t]; its 64 lanes run
-// along the coordinates (lane l takes t * 256 + l, + 64, + 128, + 192), so each load reads 64
+// workgroup per (row i, tile t) of 64 COALESCED_STEPS = 1024 coordinates writes out[i * tiles + t]; its 64 lanes run
+// along the coordinates (lane l takes t * 1024 + l, + 64, + 128, ...), so each load reads 64
 // consecutive floats of the row and of the center. The lanes' exact sums are added in
 // workgroup memory (`lanes_total`, wide_sum.wgsl): bit-identical to the other variant.
 @compute @workgroup_size(64)
@@ -72,8 +72,8 @@ fn center_dist_coalesced(
     let s = scales[i];
     let a = i * p.len;
     var total = vec4<u32>(0u);
-    for (var k = 0u; k < 4u; k = k + 1u) {
-        let c = t * 256u + k * 64u + lid;
+    for (var k = 0u; k < COALESCED_STEPS; k = k + 1u) {
+        let c = t * (COALESCED_STEPS * 64u) + k * 64u + lid;
         if (c < p.len) {
             let delta = scaled(x[a + c], s.x) - scaled(center[c], s.y);
             total = wide_add(total, wide_of(delta * delta));

@@ -58,8 +58,8 @@ fn pairwise_dist_partial(
 }
 
 // The coalesced variant (BYZAGG_WGPU_KERNELS=coalesced, src/wgpu/kernel_variant.rs): one
-// workgroup per (pair q, tile t) of 256 coordinates writes out[q * tiles + t];
-// its 64 lanes run along the coordinates (lane l takes t * 256 + l, + 64, + 128, + 192), so
+// workgroup per (pair q, tile t) of 64 COALESCED_STEPS = 1024 coordinates writes out[q * tiles + t];
+// its 64 lanes run along the coordinates (lane l takes t * 1024 + l, + 64, + 128, ...), so
 // each load instruction of the workgroup reads 64 consecutive floats of one row. The lanes'
 // exact sums are added in workgroup memory (`lanes_total`, wide_sum.wgsl; integer sums: the
 // tree's shape changes nothing, so both variants give bit-identical distances). Workgroups past
@@ -83,8 +83,8 @@ fn pairwise_dist_coalesced(
     let a = pair.x * p.len;
     let b = pair.y * p.len;
     var total = vec4<u32>(0u);
-    for (var k = 0u; k < 4u; k = k + 1u) {
-        let c = t * 256u + k * 64u + lid;
+    for (var k = 0u; k < COALESCED_STEPS; k = k + 1u) {
+        let c = t * (COALESCED_STEPS * 64u) + k * 64u + lid;
         if (c < p.len) {
             let delta = scaled(x[a + c], ki) - scaled(x[b + c], kj);
             total = wide_add(total, wide_of(delta * delta));

@@ -81,6 +81,10 @@ fn scaled(x: f32, k: i32) -> f32 {
     return bitcast<f32>(sign | (u32(min(ne, 254)) << 23u) | m);
 }
 
+// Coordinates per lane of the coalesced distance kernels (src/wgpu/kernel_variant.rs has the
+// tile, 64 times this): enough that the tree below costs little per coordinate.
+const COALESCED_STEPS: u32 = 16u;
+
 // The 64 lanes' sums of one workgroup added by a tree in workgroup memory (no subgroup
 // operations: `Wgpu::from_device` asks for no extra feature); every lane gets the total. Called
 // by all 64 lanes in uniform control flow. Exact, so the order of the additions changes nothing.

@@ -1,7 +1,7 @@
 //! Primitive 3, `center_dist` (SPEC 4.5-4.7, section 5), on `shaders/center_dist.wgsl`.
 //!
 //! For every chunk: one partial sum per (row, tile of coordinates; [`KernelVariant`]: one
-//! invocation per tile of 64, or one workgroup per tile of 256) into one partials buffer
+//! invocation per tile of 64, or one workgroup per tile of 1024) into one partials buffer
 //! that every chunk reuses, `reduce.wgsl` adds each row's partials on the device, and one
 //! exact sum per row is read back and added on the host (one submission per chunk), so the
 //! scratch is one chunk's worth (1/16 of it), whatever the number of chunks.
@@ -13,10 +13,10 @@
 //! total once and divides by the scale squared. A row (or a center) holding NaN or an
 //! infinity, known from the integer row statistics, gets `+inf`.
 
-use super::reduce::{WIDE_BYTES, wide_int, wide_value};
-use super::{Wgpu, WgpuRows, reduce, same_chunks, scale_for};
 #[cfg(doc)]
 use super::KernelVariant;
+use super::reduce::{WIDE_BYTES, wide_int, wide_value};
+use super::{Wgpu, WgpuRows, reduce, same_chunks, scale_for};
 use crate::error::Result;
 
 /// The `n` squared distances from the rows to `center` (a `1 x d` matrix).

@@ -5,7 +5,7 @@
 //! - `serial` (the default until a GPU has measured both): one invocation per (pair or row,
 //!   tile of 64 coordinates) walks its 64 consecutive floats alone
 //!   (`pairwise_dist_partial`, `center_dist_partial`).
-//! - `coalesced`: one workgroup per (pair or row, tile of 256 coordinates), its lanes along the
+//! - `coalesced`: one workgroup per (pair or row, tile of 1024 coordinates), its lanes along the
 //!   coordinates so that each load reads 64 consecutive floats, the lanes' exact sums added in
 //!   workgroup memory (`pairwise_dist_coalesced`, `center_dist_coalesced`).
 //!
@@ -19,6 +19,9 @@ use super::device::{
     CENTER_DIST_COALESCED, CENTER_DIST_PARTIAL, PAIRWISE_DIST_COALESCED, PAIRWISE_DIST_PARTIAL, WORKGROUP,
 };
 use crate::error::{Error, Result};
+
+/// Coordinates per lane of the coalesced kernels (`COALESCED_STEPS` in wide_sum.wgsl).
+const COALESCED_STEPS: u64 = 16;
 
 /// The environment variable that selects the variant.
 pub const KERNELS_VAR: &str = "BYZAGG_WGPU_KERNELS";
@@ -69,7 +72,7 @@ impl KernelVariant {
     pub(crate) fn tile(self) -> u64 {
         match self {
             KernelVariant::Serial => WORKGROUP,
-            KernelVariant::Coalesced => 4 * WORKGROUP,
+            KernelVariant::Coalesced => COALESCED_STEPS * WORKGROUP,
         }
     }
 

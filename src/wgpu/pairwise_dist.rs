@@ -3,7 +3,7 @@
 //! For every chunk, the pairs `i < j` of rows without a non-finite value are launched in
 //! batches whose partial sums fit one reused scratch buffer ([`PARTIAL_BYTES`]): one
 //! partial sum per (pair, tile of coordinates), by one invocation per tile of 64 or, with
-//! `BYZAGG_WGPU_KERNELS=coalesced`, one workgroup per tile of 256 ([`KernelVariant`]); then
+//! `BYZAGG_WGPU_KERNELS=coalesced`, one workgroup per tile of 1024 ([`KernelVariant`]); then
 //! `reduce.wgsl` adds each pair's partials on the device, and one exact sum per pair and chunk
 //! is read back. Each launch is its own
 //! submission, so the extra device memory is that buffer plus terms in n^2 (pair lists,
