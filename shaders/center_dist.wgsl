@@ -51,3 +51,36 @@ fn center_dist_partial(
     }
     out[id] = total;
 }
+
+// The coalesced variant (BYZAGG_WGPU_KERNELS=coalesced, src/wgpu/kernel_variant.rs): one
+// workgroup per (row i, tile t) of 64 COALESCED_STEPS = 1024 coordinates writes out[i * tiles + t]; its 64 lanes run
+// along the coordinates (lane l takes t * 1024 + l, + 64, + 128, ...), so each load reads 64
+// consecutive floats of the row and of the center. The lanes' exact sums are added in
+// workgroup memory (`lanes_total`, wide_sum.wgsl): bit-identical to the other variant.
+@compute @workgroup_size(64)
+fn center_dist_coalesced(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.y * nwg.x + wid.x;
+    if (g >= p.rows * p.tiles) {
+        return;
+    }
+    let i = g / p.tiles;
+    let t = g % p.tiles;
+    let s = scales[i];
+    let a = i * p.len;
+    var total = vec4<u32>(0u);
+    for (var k = 0u; k < COALESCED_STEPS; k = k + 1u) {
+        let c = t * (COALESCED_STEPS * 64u) + k * 64u + lid;
+        if (c < p.len) {
+            let delta = scaled(x[a + c], s.x) - scaled(center[c], s.y);
+            total = wide_add(total, wide_of(delta * delta));
+        }
+    }
+    let sum = lanes_total(lid, total);
+    if (lid == 0u) {
+        out[g] = sum;
+    }
+}

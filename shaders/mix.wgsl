@@ -17,6 +17,11 @@
 // Vulkan driver does), which silently drops such a row's O(1) contribution c * x. With m * x
 // never subnormal unless x is, nothing is flushed that the f64 reference keeps, and |m x| <= |x|
 // cannot overflow. Accumulates in f32 over the listed terms: a few n ulps of the inputs' scale.
+//
+// An output row of one term whose coefficient is a power of two (Krum's selected row: 1) is
+// that input row scaled by integer arithmetic on the bits (`times_pow2`), never by a float
+// operation: a flushing GPU would turn a subnormal value into zero even in `1.0 * x` or
+// `0.0 + x`. Values move as u32 bits for the same reason.
 
 struct Params {
     len: u32,       // coordinates in this chunk
@@ -29,7 +34,8 @@ struct Params {
     pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+// n x len values, as f32 bits.
+@group(0) @binding(0) var<storage, read> x: array<u32>;
 // The non-zero terms of C, output row by output row: (input row, f32 bits of the mantissa m,
 // the exponent e as i32 bits, 0).
 @group(0) @binding(1) var<storage, read> terms: array<vec4<u32>>;
@@ -38,7 +44,52 @@ struct Params {
 // k x len; a placeholder of one value when has_base is 0.
 @group(0) @binding(3) var<storage, read> base: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// k x len values, as f32 bits.
+@group(0) @binding(5) var<storage, read_write> out: array<u32>;
+
+// The f32 bits of v * 2^e for the f32 bits v, rounded to nearest, ties to even: exact unless
+// the result is subnormal, +-inf past the range, NaN and infinities unchanged. A subnormal v is
+// normalised by its leading zeros first, so nothing is flushed (src/wgpu/float_bits.rs mirrors
+// this in Rust and tests it against f64).
+fn times_pow2(v: u32, e: i32) -> u32 {
+    let sign = v & 0x80000000u;
+    var be = i32((v >> 23u) & 0xffu);
+    var m = v & 0x7fffffu;
+    if (be == 255) {
+        return v;
+    }
+    if (be == 0) {
+        if (m == 0u) {
+            return v;
+        }
+        let shift = countLeadingZeros(m) - 8u;
+        m = m << shift;
+        be = 1 - i32(shift);
+    } else {
+        m = m | 0x800000u;
+    }
+    // |v| = m 2^(be - 150) with m in [2^23, 2^24).
+    let ne = be + e;
+    if (ne >= 255) {
+        return sign | 0x7f800000u;
+    }
+    if (ne >= 1) {
+        return sign | (u32(ne) << 23u) | (m & 0x7fffffu);
+    }
+    // Subnormal: m 2^(ne - 150) = (m / 2^s) 2^-149, rounded to an integer count of 2^-149.
+    let s = u32(1 - ne);
+    if (s > 24u) {
+        return sign;
+    }
+    let q = m >> s;
+    let rest = m & ((1u << s) - 1u);
+    let tie = 1u << (s - 1u);
+    var r = q;
+    if (rest > tie || (rest == tie && (q & 1u) == 1u)) {
+        r = r + 1u;
+    }
+    return sign | r;
+}
 
 @compute @workgroup_size(64)
 fn mix(
@@ -52,13 +103,25 @@ fn mix(
     }
     let r = id / p.len;
     let c = id % p.len;
+    let first = starts[r];
+    let last = starts[r + 1u];
+    if (p.has_base == 0u && last == first + 1u) {
+        let term = terms[first];
+        if ((term.y & 0x7fffffffu) == 0x3f800000u) {
+            // +-1 2^e: a selected row, scaled on the bits.
+            let v = times_pow2(x[term.x * p.len + c], bitcast<i32>(term.z));
+            out[id] = v ^ (term.y & 0x80000000u);
+            return;
+        }
+    }
     var acc = 0.0;
     if (p.has_base != 0u) {
         acc = p.scale * base[id];
     }
-    for (var j = starts[r]; j < starts[r + 1u]; j = j + 1u) {
+    for (var j = first; j < last; j = j + 1u) {
         let term = terms[j];
-        acc = acc + ldexp(bitcast<f32>(term.y) * x[term.x * p.len + c], bitcast<i32>(term.z));
+        let v = bitcast<f32>(x[term.x * p.len + c]);
+        acc = acc + ldexp(bitcast<f32>(term.y) * v, bitcast<i32>(term.z));
     }
-    out[id] = acc;
+    out[id] = bitcast<u32>(acc);
 }

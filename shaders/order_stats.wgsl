@@ -28,8 +28,10 @@ struct Params {
     pad: u32,
 }
 
-// k x len values of this chunk, row-major.
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+// k x len values of this chunk, row-major, as f32 bits: a value the rule selects (a median that
+// is one input value) is copied by bits and never passes through a float operation, which a GPU
+// that flushes subnormals to zero (NVIDIA's Vulkan driver) would turn into a signed zero.
+@group(0) @binding(0) var<storage, read> x: array<u32>;
 // Per row of positive weight, in index order: (row, weight lo, weight hi, 0).
 @group(0) @binding(1) var<storage, read> members: array<vec4<u32>>;
 @group(0) @binding(2) var<uniform> p: Params;
@@ -63,9 +65,10 @@ fn to_f32(a: vec2<u32>) -> f32 {
     return f32(a.y) * 4294967296.0 + f32(a.x);
 }
 
-// Orderable key: -inf < finite < +inf < NaN as unsigned integers, all NaNs equal, -0 == +0.
-fn key(v: f32) -> u32 {
-    var b = bitcast<u32>(v);
+// Orderable key of the f32 bits v: -inf < finite < +inf < NaN as unsigned integers, all NaNs
+// equal, -0 == +0.
+fn key(v: u32) -> u32 {
+    var b = v;
     let mag = b & 0x7fffffffu;
     if (mag > 0x7f800000u) {
         return 0xffffffffu;
@@ -79,8 +82,9 @@ fn key(v: f32) -> u32 {
     return b | 0x80000000u;
 }
 
-fn is_finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+// Whether the f32 bits v are a finite value.
+fn is_finite(v: u32) -> bool {
+    return (v & 0x7f800000u) != 0x7f800000u;
 }
 
 // The f32 bits of the NaN written for an undefined result.
@@ -93,22 +97,87 @@ fn half(v: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(v) - 0x00800000u);
 }
 
-// The bits of (a + b) / 2 for a <= b in the order above, as f64 arithmetic rounded to f32
-// would give it.
-fn midpoint(a: f32, b: f32) -> u32 {
+// The magnitude of the finite f32 bits v, of biased exponent at most 26, as an exact count of
+// 2^-149 units (the subnormal spacing): below 2^49, a u64 (lo, hi). Subnormals decode here by
+// integer arithmetic, where a float operation on a flushing GPU would read them as zero.
+fn units(v: u32) -> vec2<u32> {
+    let e = (v >> 23u) & 0xffu;
+    let m = v & 0x7fffffu;
+    if (e == 0u) {
+        return vec2<u32>(m, 0u);
+    }
+    let s = e - 1u;
+    let full = m | 0x800000u;
+    if (s == 0u) {
+        return vec2<u32>(full, 0u);
+    }
+    return vec2<u32>(full << s, full >> (32u - s));
+}
+
+// The f32 bits of the magnitude u 2^-150 (u below 2^51), rounded to nearest, ties to even:
+// subnormal results included, exactly as an f64 value rounded to f32. `shift` is how many low
+// bits of u fall below the 24-bit significand (at least 1: the unit is half the subnormal
+// spacing); a carry out of the significand moves into the exponent field by the addition.
+fn encode_half_units(u: vec2<u32>) -> u32 {
+    if (u.x == 0u && u.y == 0u) {
+        return 0u;
+    }
+    var top = 31u - countLeadingZeros(u.x);
+    if (u.y != 0u) {
+        top = 63u - countLeadingZeros(u.y);
+    }
+    let shift = max(top, 24u) - 23u;
+    let mant = (u.x >> shift) | (u.y << (32u - shift));
+    let rest = u.x & ((1u << shift) - 1u);
+    let tie = 1u << (shift - 1u);
+    var r = mant;
+    if (rest > tie || (rest == tie && (mant & 1u) == 1u)) {
+        r = r + 1u;
+    }
+    return ((shift - 1u) << 23u) + r;
+}
+
+// The bits of (a + b) / 2 for the f32 bits a <= b in the order above, as f64 arithmetic rounded
+// to f32 would give it, also on GPUs that flush subnormals to zero (src/wgpu/float_bits.rs mirrors
+// this function in Rust and tests it exhaustively at the edges).
+fn midpoint(a: u32, b: u32) -> u32 {
     if (is_finite(a) && is_finite(b)) {
-        let ea = (bitcast<u32>(a) >> 23u) & 0xffu;
-        let eb = (bitcast<u32>(b) >> 23u) & 0xffu;
+        let ea = (a >> 23u) & 0xffu;
+        let eb = (b >> 23u) & 0xffu;
+        if (max(ea, eb) <= 26u) {
+            // Both below 2^-100: exact integer sum in 2^-149 units, halved by reading it in
+            // 2^-150 units, rounded once. A subnormal input or result is exact here.
+            let ua = units(a);
+            let ub = units(b);
+            let sa = a & 0x80000000u;
+            let sb = b & 0x80000000u;
+            if (sa == sb) {
+                return sa | encode_half_units(add64(ua, ub));
+            }
+            if (lt64(ua, ub)) {
+                return sb | encode_half_units(sub64(ub, ua));
+            }
+            if (lt64(ub, ua)) {
+                return sa | encode_half_units(sub64(ua, ub));
+            }
+            return 0u; // x + (-x) = +0
+        }
+        let fa = bitcast<f32>(a);
+        let fb = bitcast<f32>(b);
         if (ea < 253u && eb < 253u) {
-            // |a|, |b| < 2^126: a + b cannot overflow; halving the rounded sum is exact
-            // (rounding commutes with scaling by 2) unless the result is subnormal.
-            return bitcast<u32>((a + b) * 0.5);
+            // One magnitude is at least 2^-100, the other below 2^126: a + b cannot overflow.
+            // A subnormal operand, if flushed, is below half an ulp of the other, so the
+            // rounded sum is the same; a normal one is never flushed, and a cancellation
+            // leaves a multiple of 2^-124 (both at least 2^-101 then): the sum is zero or
+            // normal, and halving it is exact (rounding commutes with scaling by 2).
+            return bitcast<u32>((fa + fb) * 0.5);
         }
         // One magnitude is at least 2^126, so both halves are exact (the other one may be
-        // small: halving a small value by its exponent is wrong, so multiply instead) and
-        // their sum is rounded once, as (a + b) / 2 in f64 rounded to f32.
-        let ha = select(a * 0.5, half(a), ea >= 2u);
-        let hb = select(b * 0.5, half(b), eb >= 2u);
+        // small: halving a small value by its exponent is wrong, so multiply instead; if it
+        // is flushed it is far below an ulp of the sum) and their sum is rounded once, as
+        // (a + b) / 2 in f64 rounded to f32.
+        let ha = select(fa * 0.5, half(fa), ea >= 2u);
+        let hb = select(fb * 0.5, half(fb), eb >= 2u);
         return bitcast<u32>(ha + hb);
     }
     let ka = key(a);
@@ -120,9 +189,9 @@ fn midpoint(a: f32, b: f32) -> u32 {
         return NAN_BITS; // -inf and +inf
     }
     if (!is_finite(a)) {
-        return bitcast<u32>(a);
+        return a;
     }
-    return bitcast<u32>(b);
+    return b;
 }
 
 // The coordinate of this invocation, or 0xffffffff past the dispatch's `count`.
@@ -151,8 +220,8 @@ fn weight_below(c: u32, a: u32, ka: u32) -> vec2<u32> {
 // (lo == hi unless it is a midpoint).
 struct Median {
     bits: u32,
-    lo: f32,
-    hi: f32,
+    lo: u32,
+    hi: u32,
 }
 
 // The weighted median of coordinate c (SPEC 4.2): the value where the cumulative weight first
@@ -189,10 +258,10 @@ fn median_of(c: u32) -> Median {
                     return Median(midpoint(va, vn), va, vn);
                 }
             }
-            return Median(bitcast<u32>(va), va, va);
+            return Median(va, va, va);
         }
     }
-    return Median(NAN_BITS, 0.0, 0.0);
+    return Median(NAN_BITS, 0u, 0u);
 }
 
 @compute @workgroup_size(64)
@@ -242,7 +311,7 @@ fn order_stats_trim(
             let kept = sub64(top, bottom);
             if (!lt64(kept, eps)) {
                 let fraction = to_f32(kept) * p.inv_total;
-                sum = sum + fraction * va;
+                sum = sum + fraction * bitcast<f32>(va);
                 kept_sum = kept_sum + fraction;
             }
         }
@@ -258,16 +327,18 @@ fn order_stats_trim(
 // difference overflows f32 gets the largest finite distance, so it still comes before every
 // non-finite value (as in f64); two such values tie there and go in value order, where f64
 // may order them by their true distances.
-fn distance_bits(v: f32, m: Median) -> u32 {
+fn distance_bits(v: u32, m: Median) -> u32 {
     if (!is_finite(v)) {
         return 0x7f800000u;
     }
     let med = bitcast<f32>(m.bits);
     let k = key(v);
     if (k == key(m.lo) || k == key(m.hi)) {
-        return min(bitcast<u32>(min(med - m.lo, m.hi - med)) & 0x7fffffffu, 0x7f7fffffu);
+        let lo = bitcast<f32>(m.lo);
+        let hi = bitcast<f32>(m.hi);
+        return min(bitcast<u32>(min(med - lo, hi - med)) & 0x7fffffffu, 0x7f7fffffu);
     }
-    return min(bitcast<u32>(abs(v - med)) & 0x7fffffffu, 0x7f7fffffu);
+    return min(bitcast<u32>(abs(bitcast<f32>(v) - med)) & 0x7fffffffu, 0x7f7fffffu);
 }
 
 // MeaMed (the rule's docs in src/rule/mod.rs): the median (rounded to f32), then the mean of the
@@ -317,7 +388,7 @@ fn order_stats_meamed(
                     mass = left;
                 }
                 let fraction = to_f32(mass) * p.inv_total;
-                sum = sum + fraction * va;
+                sum = sum + fraction * bitcast<f32>(va);
                 kept_sum = kept_sum + fraction;
             }
         }

@@ -56,3 +56,42 @@ fn pairwise_dist_partial(
     }
     out[id] = total;
 }
+
+// The coalesced variant (BYZAGG_WGPU_KERNELS=coalesced, src/wgpu/kernel_variant.rs): one
+// workgroup per (pair q, tile t) of 64 COALESCED_STEPS = 1024 coordinates writes out[q * tiles + t];
+// its 64 lanes run along the coordinates (lane l takes t * 1024 + l, + 64, + 128, ...), so
+// each load instruction of the workgroup reads 64 consecutive floats of one row. The lanes'
+// exact sums are added in workgroup memory (`lanes_total`, wide_sum.wgsl; integer sums: the
+// tree's shape changes nothing, so both variants give bit-identical distances). Workgroups past
+// count * tiles return at once (a workgroup-uniform test, before any barrier).
+
+@compute @workgroup_size(64)
+fn pairwise_dist_coalesced(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.y * nwg.x + wid.x;
+    if (g >= p.count * p.tiles) {
+        return;
+    }
+    let q = g / p.tiles;
+    let t = g % p.tiles;
+    let pair = pairs[q];
+    let ki = bitcast<i32>(pair.z);
+    let kj = bitcast<i32>(pair.w);
+    let a = pair.x * p.len;
+    let b = pair.y * p.len;
+    var total = vec4<u32>(0u);
+    for (var k = 0u; k < COALESCED_STEPS; k = k + 1u) {
+        let c = t * (COALESCED_STEPS * 64u) + k * 64u + lid;
+        if (c < p.len) {
+            let delta = scaled(x[a + c], ki) - scaled(x[b + c], kj);
+            total = wide_add(total, wide_of(delta * delta));
+        }
+    }
+    let sum = lanes_total(lid, total);
+    if (lid == 0u) {
+        out[g] = sum;
+    }
+}

@@ -80,3 +80,24 @@ fn scaled(x: f32, k: i32) -> f32 {
     }
     return bitcast<f32>(sign | (u32(min(ne, 254)) << 23u) | m);
 }
+
+// Coordinates per lane of the coalesced distance kernels (src/wgpu/kernel_variant.rs has the
+// tile, 64 times this): enough that the tree below costs little per coordinate.
+const COALESCED_STEPS: u32 = 16u;
+
+// The 64 lanes' sums of one workgroup added by a tree in workgroup memory (no subgroup
+// operations: `Wgpu::from_device` asks for no extra feature); every lane gets the total. Called
+// by all 64 lanes in uniform control flow. Exact, so the order of the additions changes nothing.
+var<workgroup> lane_sums: array<vec4<u32>, 64>;
+
+fn lanes_total(lid: u32, mine: vec4<u32>) -> vec4<u32> {
+    lane_sums[lid] = mine;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s = s >> 1u) {
+        if (lid < s) {
+            lane_sums[lid] = wide_add(lane_sums[lid], lane_sums[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    return lane_sums[0];
+}

@@ -1,6 +1,7 @@
 //! Primitive 3, `center_dist` (SPEC 4.5-4.7, section 5), on `shaders/center_dist.wgsl`.
 //!
-//! For every chunk: one invocation per (row, tile of 64 coordinates) into one partials buffer
+//! For every chunk: one partial sum per (row, tile of coordinates; [`KernelVariant`]: one
+//! invocation per tile of 64, or one workgroup per tile of 1024) into one partials buffer
 //! that every chunk reuses, `reduce.wgsl` adds each row's partials on the device, and one
 //! exact sum per row is read back and added on the host (one submission per chunk), so the
 //! scratch is one chunk's worth (1/16 of it), whatever the number of chunks.
@@ -12,7 +13,8 @@
 //! total once and divides by the scale squared. A row (or a center) holding NaN or an
 //! infinity, known from the integer row statistics, gets `+inf`.
 
-use super::device::{CENTER_DIST_PARTIAL, WORKGROUP};
+#[cfg(doc)]
+use super::KernelVariant;
 use super::reduce::{WIDE_BYTES, wide_int, wide_value};
 use super::{Wgpu, WgpuRows, reduce, same_chunks, scale_for};
 use crate::error::Result;
@@ -39,21 +41,23 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
     let totals = gpu.scoped("center distances", || {
         let scale_buf = gpu.storage_init("scales", bytemuck::cast_slice(&doubled))?;
         // Chunk 0 is the longest: one partials buffer sized for it serves every chunk.
-        let max_tiles = (rows.range(0).1 as u64).div_ceil(WORKGROUP);
+        let variant = w.kernels;
+        let entry = variant.center_entry();
+        let max_tiles = (rows.range(0).1 as u64).div_ceil(variant.tile());
         let partial = gpu.storage("center partials", WIDE_BYTES * n * max_tiles)?;
         let staging = gpu.staging(WIDE_BYTES * n);
         let mut totals = vec![0u128; rows.k];
         for c in 0..rows.chunks() {
             let (_, len) = rows.range(c);
-            let tiles = (len as u64).div_ceil(WORKGROUP);
+            let tiles = (len as u64).div_ceil(variant.tile());
             let mut enc = gpu.encoder("center distances");
             let params = gpu.uniform("center_dist", &[len as u32, tiles as u32, n as u32, 0]);
             let bind = gpu.bind(
-                CENTER_DIST_PARTIAL,
+                entry,
                 0,
                 &[&rows.bufs[c], &center.bufs[c], &scale_buf, &params, &partial],
             )?;
-            gpu.dispatch(&mut enc, CENTER_DIST_PARTIAL, &bind, n * tiles)?;
+            gpu.dispatch(&mut enc, entry, &bind, variant.invocations(n * tiles))?;
             let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), n, tiles)?;
             enc.copy(&sums, 0, &staging, 0, WIDE_BYTES * n);
             let words = gpu.submit_and_read(enc, &staging)?;

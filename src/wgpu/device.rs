@@ -37,7 +37,7 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
             include_str!("../../shaders/pairwise_dist.wgsl"),
             include_str!("../../shaders/wide_sum.wgsl")
         ),
-        &[PAIRWISE_DIST_PARTIAL],
+        &[PAIRWISE_DIST_PARTIAL, PAIRWISE_DIST_COALESCED],
     ),
     (
         "center_dist",
@@ -45,7 +45,7 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
             include_str!("../../shaders/center_dist.wgsl"),
             include_str!("../../shaders/wide_sum.wgsl")
         ),
-        &[CENTER_DIST_PARTIAL],
+        &[CENTER_DIST_PARTIAL, CENTER_DIST_COALESCED],
     ),
     ("mix", include_str!("../../shaders/mix.wgsl"), &[MIX]),
     (
@@ -63,6 +63,8 @@ pub(crate) const ORDER_STATS_TRIM: &str = "order_stats_trim";
 pub(crate) const ORDER_STATS_MEAMED: &str = "order_stats_meamed";
 pub(crate) const PAIRWISE_DIST_PARTIAL: &str = "pairwise_dist_partial";
 pub(crate) const CENTER_DIST_PARTIAL: &str = "center_dist_partial";
+pub(crate) const PAIRWISE_DIST_COALESCED: &str = "pairwise_dist_coalesced";
+pub(crate) const CENTER_DIST_COALESCED: &str = "center_dist_coalesced";
 pub(crate) const MIX: &str = "mix";
 pub(crate) const REDUCE_SUM: &str = "reduce_sum";
 pub(crate) const REDUCE_MAX_ABS_BITS: &str = "reduce_max_abs_bits";

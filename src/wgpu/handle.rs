@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::device::{Gpu, backend_error, shared};
+use super::kernel_variant::KernelVariant;
 use super::memory::{Buffer, Held};
 use super::reduce;
 use crate::batch::Batch;
@@ -78,6 +79,8 @@ pub struct Wgpu {
     /// The shared device; replaced by a new opening when it is found lost.
     gpu: Mutex<Arc<Gpu>>,
     chunk_cols: Option<usize>,
+    /// The distance kernels it launches (`BYZAGG_WGPU_KERNELS`, read when it is made).
+    pub(super) kernels: KernelVariant,
     /// The device is an application's (`Wgpu::from_device`): never replaced by the shared one.
     pub(super) application: bool,
 }
@@ -87,6 +90,7 @@ impl Clone for Wgpu {
         Wgpu {
             gpu: Mutex::new(self.gpu()),
             chunk_cols: self.chunk_cols,
+            kernels: self.kernels,
             application: self.application,
         }
     }
@@ -97,6 +101,7 @@ impl std::fmt::Debug for Wgpu {
         f.debug_struct("Wgpu")
             .field("device", &self.gpu().describe())
             .field("chunk_cols", &self.chunk_cols)
+            .field("kernels", &self.kernels)
             .finish()
     }
 }
@@ -106,13 +111,17 @@ impl Wgpu {
     /// a chunk length, which lets tests run the multi-chunk paths on small batches;
     /// `BYZAGG_WGPU_MAX_GROUPS` and `BYZAGG_WGPU_ORDER_STATS_WORK` tighten the launches the
     /// same way (see `LaunchLimits`). A value that is not a whole number >= 1 is an error.
+    /// `BYZAGG_WGPU_KERNELS` selects the distance kernels ([`KernelVariant`]); an unknown
+    /// name is an error.
     pub fn new() -> Result<Self> {
         let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
+        let kernels = KernelVariant::from_env()?;
         // Checked here so that a bad value is an error, not ignored by the launches.
         super::device::env_launch_limits()?;
         Ok(Wgpu {
             gpu: Mutex::new(shared()?),
             chunk_cols,
+            kernels,
             application: false,
         })
     }
@@ -120,9 +129,11 @@ impl Wgpu {
     /// A handle on an opened device that is not the shared one (an application's).
     pub(super) fn on(gpu: Arc<Gpu>) -> Result<Self> {
         let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
+        let kernels = KernelVariant::from_env()?;
         Ok(Wgpu {
             gpu: Mutex::new(gpu),
             chunk_cols,
+            kernels,
             application: true,
         })
     }
@@ -131,6 +142,18 @@ impl Wgpu {
     pub fn with_chunk_cols(mut self, cols: usize) -> Self {
         self.chunk_cols = Some(cols.max(1));
         self
+    }
+
+    /// Launches the distance kernels of `kernels` instead of those `BYZAGG_WGPU_KERNELS`
+    /// selected (tests and benchmarks that compare the variants in one process).
+    pub fn with_kernels(mut self, kernels: KernelVariant) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The distance kernels this handle launches ([`KernelVariant`]).
+    pub fn kernels(&self) -> KernelVariant {
+        self.kernels
     }
 
     /// The adapter in use, in words.

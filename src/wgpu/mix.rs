@@ -5,7 +5,9 @@
 //! exponent ([`split`]: relative error 6e-8, no underflow on subnormal-flushing GPUs) and the
 //! sums over n terms accumulate in f32. Only the non-zero terms are sent ([`terms`]), and a
 //! zero `scale` drops the base, so `0 * NaN` never appears whatever the shader compiler
-//! assumes about non-finite values.
+//! assumes about non-finite values. An output row of one power-of-two term (Krum's selected
+//! row) is scaled on the bits by integer arithmetic, so subnormal values survive GPUs that
+//! flush them in float operations.
 
 use super::device::MIX;
 use super::{Wgpu, WgpuRows, same_chunks};

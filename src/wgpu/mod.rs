@@ -12,8 +12,10 @@
 //! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `write_row.rs`
 //! (one row of a resident matrix replaced), `app_device.rs` (an application's device and
 //! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` (adapter, device,
-//! pipelines, launch helpers, test-only launch limits), `memory.rs` (the counted buffers and
-//! encoders: live and peak bytes), one launcher per primitive, named after it
+//! pipelines, launch helpers, test-only launch limits), `kernel_variant.rs` (which distance
+//! kernels run: `BYZAGG_WGPU_KERNELS`), `memory.rs` (the counted buffers and
+//! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
+//! arithmetic on f32 bits, run with subnormals flushed as NVIDIA does), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
 //! `shaders/<stem>.wgsl`, and `reduce.rs` (row statistics and partial sums). This file holds
 //! the [`crate::Kernels`] impl, which checks shapes and forwards.
@@ -40,6 +42,10 @@ mod app_device;
 mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
+#[cfg(test)]
+mod float_bits;
+#[cfg(feature = "wgpu")]
+mod kernel_variant;
 #[cfg(feature = "wgpu")]
 mod memory;
 #[cfg(feature = "wgpu")]
@@ -66,6 +72,8 @@ pub use handle::GpuRows;
 pub use handle::{Wgpu, WgpuRows};
 #[cfg(feature = "wgpu")]
 use handle::{same_chunks, scale_for};
+#[cfg(feature = "wgpu")]
+pub use kernel_variant::{KERNELS_VAR, KernelVariant};
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};

@@ -2,8 +2,10 @@
 //!
 //! For every chunk, the pairs `i < j` of rows without a non-finite value are launched in
 //! batches whose partial sums fit one reused scratch buffer ([`PARTIAL_BYTES`]): one
-//! invocation per (pair, tile of 64 coordinates), then `reduce.wgsl` adds each pair's partials
-//! on the device, and one exact sum per pair and chunk is read back. Each launch is its own
+//! partial sum per (pair, tile of coordinates), by one invocation per tile of 64 or, with
+//! `BYZAGG_WGPU_KERNELS=coalesced`, one workgroup per tile of 1024 ([`KernelVariant`]); then
+//! `reduce.wgsl` adds each pair's partials on the device, and one exact sum per pair and chunk
+//! is read back. Each launch is its own
 //! submission, so the extra device memory is that buffer plus terms in n^2 (pair lists,
 //! readback), never the partials of several launches or chunks at once.
 //!
@@ -19,7 +21,8 @@
 //! integer row statistics) get `+inf` in their row and column, the diagonal included; the
 //! diagonal of a finite row is exactly 0.
 
-use super::device::{Gpu, PAIRWISE_DIST_PARTIAL, WORKGROUP};
+use super::device::Gpu;
+use super::kernel_variant::KernelVariant;
 use super::reduce::{WIDE_BYTES, wide_int, wide_value};
 use super::{Wgpu, WgpuRows, reduce, scale_for};
 use crate::error::Result;
@@ -44,7 +47,9 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let scale = |i: usize, j: usize| scale_for(row_max[i].max(row_max[j]));
     let mut dist = vec![0.0f64; n * n];
     if !pairs.is_empty() {
-        let totals = gpu.scoped("pairwise distances", || exact_sums(gpu, rows, &pairs, &scale))?;
+        let totals = gpu.scoped("pairwise distances", || {
+            exact_sums(gpu, w.kernels, rows, &pairs, &scale)
+        })?;
         for (&(i, j), &total) in pairs.iter().zip(&totals) {
             let v = wide_value(total, scale(i, j));
             dist[i * n + j] = v;
@@ -66,19 +71,22 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
 const PARTIAL_BYTES: u64 = 64 << 20;
 
 /// The exact sums of scaled squared differences of `pairs` (scales by `scale`) over all
-/// chunks, as integers in units of 2^-10. The pairs go in launches of at most
+/// chunks, as integers in units of 2^-10, by the kernels of `variant` (one partial sum per
+/// pair and tile of `variant.tile()` coordinates). The pairs go in launches of at most
 /// [`PARTIAL_BYTES`] of partials (at least one pair each); every launch is its own
 /// submission, and each chunk's sums are read back and added on the host before the next
 /// chunk, so no scratch outlives its launch.
 fn exact_sums(
     gpu: &Gpu,
+    variant: KernelVariant,
     rows: &WgpuRows,
     pairs: &[(usize, usize)],
     scale: &dyn Fn(usize, usize) -> i32,
 ) -> Result<Vec<u128>> {
     let np = pairs.len() as u64;
     // Chunk 0 is the longest: its tiles size the launches of every chunk.
-    let max_tiles = (rows.range(0).1 as u64).div_ceil(WORKGROUP);
+    let max_tiles = (rows.range(0).1 as u64).div_ceil(variant.tile());
+    let entry = variant.pairwise_entry();
     let budget = PARTIAL_BYTES.min(gpu.max_binding());
     let per_launch = (budget / WIDE_BYTES / max_tiles).clamp(1, np) as usize;
     let lists = pairs
@@ -102,17 +110,13 @@ fn exact_sums(
     let mut totals = vec![0u128; pairs.len()];
     for c in 0..rows.chunks() {
         let (_, len) = rows.range(c);
-        let tiles = (len as u64).div_ceil(WORKGROUP);
+        let tiles = (len as u64).div_ceil(variant.tile());
         for (b, list) in lists.iter().enumerate() {
             let count = per_launch.min(pairs.len() - b * per_launch) as u64;
             let mut enc = gpu.encoder("pairwise distances");
             let params = gpu.uniform("pairwise_dist", &[len as u32, tiles as u32, count as u32, 0]);
-            let bind = gpu.bind(
-                PAIRWISE_DIST_PARTIAL,
-                0,
-                &[&rows.bufs[c], list, &params, &partial],
-            )?;
-            gpu.dispatch(&mut enc, PAIRWISE_DIST_PARTIAL, &bind, count * tiles)?;
+            let bind = gpu.bind(entry, 0, &[&rows.bufs[c], list, &params, &partial])?;
+            gpu.dispatch(&mut enc, entry, &bind, variant.invocations(count * tiles))?;
             let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), count, tiles)?;
             let at = WIDE_BYTES * (b * per_launch) as u64;
             enc.copy(&sums, 0, &staging, at, WIDE_BYTES * count);

@@ -621,3 +621,134 @@ fn power_of_two_coefficients_copy_subnormal_rows_exactly() {
         }
     }
 }
+
+/// The median's midpoint of two subnormal or tiny values is the reference's, bit for bit: the
+/// shader decodes them through integer bits (`units` in order_stats.wgsl), so a GPU that
+/// flushes subnormals (NVIDIA) gives what lavapipe gives here. Pairs at 1e-40 and random bit
+/// patterns across the integer path (exponents 0..=26) and just past it, where f64 sums exact.
+#[test]
+fn midpoints_of_subnormal_values_are_exact() {
+    let Some(g) = gpu() else { return };
+    let mut rng = crate::rng::SplitMix64(5);
+    let d = 4099;
+    let mut data = vec![0f32; 2 * d];
+    for (j, pair) in (0..d).map(|j| (j, j + d)).enumerate() {
+        let (a, b) = match j % 3 {
+            0 => (
+                (rng.unit() * 2.0 - 1.0) as f32 * 1e-40,
+                (rng.unit() * 2.0 - 1.0) as f32 * 1e-40,
+            ),
+            _ => {
+                let top = if j % 3 == 1 { 26 } else { 40 };
+                let mut bits = || {
+                    let r = rng.next_u64();
+                    let e = (r >> 40) as u32 % (top + 1);
+                    f32::from_bits((r as u32 & 0x807f_ffff) | (e << 23))
+                };
+                (bits(), bits())
+            }
+        };
+        data[pair.0] = a;
+        data[pair.1] = b;
+    }
+    let rows = g
+        .upload(&Batch::from_contiguous(&data, 2).expect("batch"))
+        .expect("upload");
+    let got = download(
+        &g,
+        &g.order_stats(&rows, &[1.0, 1.0], OrderStat::Median)
+            .expect("median"),
+    );
+    for (j, x) in got.iter().enumerate() {
+        let (a, b) = (f64::from(data[j]), f64::from(data[j + d]));
+        let want = (0.5 * (a + b)) as f32;
+        assert!(
+            x.to_bits() == want.to_bits() || (*x == 0.0 && want == 0.0),
+            "coordinate {j}: midpoint({a:e}, {b:e}) = {x:e}, the reference gives {want:e}"
+        );
+    }
+}
+
+/// Krum's selected row through `mix` (one term, coefficient 1) and a median that is one input
+/// value keep subnormal values bit for bit: both are copied as bits, never through a float op.
+#[test]
+fn selected_subnormal_values_are_copied_by_bits() {
+    let Some(g) = gpu() else { return };
+    let (n, d) = (7, 133);
+    let mut case = Case::random(n, d, 41);
+    for v in &mut case.data {
+        *v *= 1e-40;
+    }
+    let rows = g
+        .upload(&Batch::from_contiguous(&case.data, n).expect("batch"))
+        .expect("upload");
+    let mut coeffs = vec![0.0; n];
+    coeffs[3] = -1.0;
+    let got = download(&g, &g.mix(&rows, &coeffs, 1, None).expect("mix"));
+    for (j, x) in got.iter().enumerate() {
+        assert_eq!(
+            x.to_bits(),
+            (-case.data[3 * d + j]).to_bits(),
+            "mix coordinate {j}"
+        );
+    }
+    // Odd total weight: the median is one of the values.
+    check_order_stats(&g, &case, &[1.0; 7], OrderStat::Median, "subnormal median");
+    check_order_stats(
+        &g,
+        &case,
+        &[1.0, 2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+        OrderStat::Median,
+        "subnormal weighted median",
+    );
+}
+
+/// Every distance kernel variant gives the serial kernels' distances bit for bit (both add the
+/// same squares as exact integers), at edge lengths around the tiles of 64 and 1024
+/// coordinates, over several chunkings and magnitudes, subnormal rows included.
+#[test]
+fn distance_kernel_variants_agree_to_the_bit() {
+    let Some(_) = gpu() else { return };
+    for scale in [1e-40f32, 1.0, 1e30] {
+        for (n, d) in [(1, 3), (2, 64), (3, 1023), (5, 1025), (6, 2049), (9, 130)] {
+            let mut case = Case::random(n, d, 7 * d as u64);
+            for v in &mut case.data {
+                *v *= scale;
+            }
+            let center: Vec<f32> = (0..d).map(|j| case.data[j] * 0.75).collect();
+            let mut seen: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+            for chunk in CHUNKS {
+                for kernels in KernelVariant::ALL {
+                    let g = with_chunks(&Wgpu::new().expect("device"), chunk).with_kernels(kernels);
+                    assert_eq!(g.kernels(), kernels);
+                    let rows = g
+                        .upload(&Batch::from_contiguous(&case.data, n).expect("batch"))
+                        .expect("upload");
+                    let cm = g
+                        .upload(&Batch::from_rows(std::slice::from_ref(&center)).expect("center"))
+                        .expect("center upload");
+                    let got = (
+                        g.pairwise_dist(&rows).expect("pairwise"),
+                        g.center_dist(&rows, &cm).expect("center"),
+                    );
+                    if let Some(first) = seen.first() {
+                        assert!(
+                            first
+                                .0
+                                .iter()
+                                .zip(&got.0)
+                                .all(|(a, b)| a.to_bits() == b.to_bits())
+                                && first
+                                    .1
+                                    .iter()
+                                    .zip(&got.1)
+                                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "scale {scale} n={n} d={d} chunk {chunk:?} {kernels:?}: {first:?} vs {got:?}"
+                        );
+                    }
+                    seen.push(got);
+                }
+            }
+        }
+    }
+}
