@@ -302,5 +302,86 @@ fn emulated_kernels_have_no_data_races() {
         let coeffs: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 0.5 } else { 0.0 }).collect();
         run(&exe, "mixbase", &c, 0.5, &coeffs, 1);
     }
+    // The exact recomputation: shared-memory digit atomics, the differ flags.
+    let c = tie_case(&mut rng, 3, 150, 3e9);
+    run(&exe, "exact", &c, 0.0, &[], 0);
+    run(&exe, "differ", &c, 0.0, &[], 0);
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+}
+
+/// Finite rows built to tie: +-s sign rows at scales from 1 to 3e38, a duplicated row, a row
+/// of zeros, values near the f32 extremes (1e-45, 3.4e38) and signed zeros.
+fn tie_case(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
+    let mut data: Vec<f32> = (0..n * d)
+        .map(|_| if rng.below(2) == 0 { scale } else { -scale })
+        .collect();
+    if n > 3 {
+        data.copy_within(0..d, 3 * d);
+    }
+    if n > 4 {
+        data[4 * d..5 * d].fill(0.0);
+    }
+    if n > 5 {
+        for (j, v) in data[5 * d..6 * d].iter_mut().enumerate() {
+            *v = [1e-45, -1e-45, 3.4e38, -3.4e38, -0.0, 1e-30, 7.0][j % 7];
+        }
+    }
+    let center = (0..d)
+        .map(|j| if j % 3 == 0 { -0.0 } else { scale * 0.5 })
+        .collect();
+    Case {
+        n,
+        d,
+        w: vec![1.0; n],
+        data,
+        center,
+    }
+}
+
+/// `kernels/exact_dist.cu` gives the reference's distances bit for bit (its digits rounded by
+/// the backend's own rounding), pair by pair and row to center; `rows_differ` finds exactly
+/// the pairs of rows that differ as values.
+#[test]
+fn emulated_exact_distances_are_the_references_bit_for_bit() {
+    let Some(exe) = harness() else {
+        return;
+    };
+    let mut rng = Rng(byzagg::SplitMix64(23));
+    let mut failures = Vec::new();
+    for scale in [1.0f32, 3.0e9, 1e19, 1e38, 3e38, 1e-20] {
+        for (n, d) in [(2, 5), (7, 130), (6, 301)] {
+            let c = tie_case(&mut rng, n, d, scale);
+            let rows = rows_f64(&c);
+            let digits: Vec<u64> = f64s(&run(&exe, "exact", &c, 0.0, &[], 0))
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            let got: Vec<f64> = digits.chunks(21).map(byzagg::cuda::round_exact_digits).collect();
+            let want = reference::pairwise_dist(&rows);
+            let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
+            let want_center = reference::center_dist(&rows, &center);
+            for (p, w) in want.iter().chain(&want_center).enumerate() {
+                if got[p].to_bits() != w.to_bits() {
+                    failures.push(format!(
+                        "scale {scale:e} n={n} d={d} pair {p}: got {:e}, want {w:e}",
+                        got[p]
+                    ));
+                }
+            }
+            let differ: Vec<i32> = run(&exe, "differ", &c, 0.0, &[], 0)
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect();
+            for i in 0..n {
+                for j in 0..n {
+                    let want = rows[i] != rows[j];
+                    if (differ[i * n + j] != 0) != want {
+                        failures.push(format!("differ scale {scale:e} n={n} ({i},{j}): want {want}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

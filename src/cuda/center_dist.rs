@@ -4,10 +4,12 @@
 //! Per coordinate chunk: `center_dist_partial` on a grid of splits x (groups of 4 rows), each
 //! block summing one split of its rows in f64, then `center_dist_reduce` adding the splits in
 //! f64; the host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
-//! holding NaN or an infinity).
+//! holding NaN or an infinity). Distances within rounding of a tie are then recomputed
+//! exactly (`exact_dist.rs`), so that exact ties break by row index as in the reference.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
+use super::exact_dist;
 use super::launch::{self, Splits};
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
@@ -83,8 +85,10 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
         drop((ptrs_dev, partial));
         j0 += len;
     }
-    Ok(sums
+    let mut sums: Vec<f64> = sums
         .into_iter()
         .map(|v| if v.is_finite() { v } else { f64::INFINITY })
-        .collect())
+        .collect();
+    exact_dist::settle_center(cuda, rows, center, &mut sums, exact_dist::f64_sum_bound(d))?;
+    Ok(sums)
 }

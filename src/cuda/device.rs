@@ -8,6 +8,7 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
 use super::memory::CudaRows;
+use super::variant::KernelVariants;
 use super::{backend_err, nvrtc};
 use crate::error::{Error, Result};
 
@@ -109,6 +110,8 @@ struct Inner {
     stream: Arc<CudaStream>,
     arch: String,
     sm_count: usize,
+    /// The kernel variants, from `BYZAGG_CUDA_KERNELS` when the instance was made.
+    variants: KernelVariants,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
 }
 
@@ -144,19 +147,22 @@ impl Cuda {
     }
 
     /// The backend on `stream` of `ctx`: the device's architecture and size read, no kernel
-    /// compiled yet (each file is compiled on first use).
+    /// compiled yet (each file is compiled on first use); `BYZAGG_CUDA_KERNELS` read once (a
+    /// value it does not accept is an error naming it).
     pub(super) fn on_stream(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Self> {
         let (major, minor) = ctx.compute_capability().map_err(backend_err)?;
         let sm_count = ctx
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
             .map_err(backend_err)?
             .max(1) as usize;
+        let variants = KernelVariants::from_env()?;
         Ok(Cuda {
             inner: Arc::new(Inner {
                 ctx,
                 stream,
                 arch: format!("sm_{major}{minor}"),
                 sm_count,
+                variants,
                 modules: Mutex::new(HashMap::new()),
             }),
         })
@@ -202,6 +208,11 @@ impl Cuda {
 
     pub(crate) fn sm_count(&self) -> usize {
         self.inner.sm_count
+    }
+
+    /// The kernel variants this instance runs (`BYZAGG_CUDA_KERNELS`, read when it was made).
+    pub fn variants(&self) -> KernelVariants {
+        self.inner.variants
     }
 
     /// Kernel `name` of `file`, compiling the file on first use in this context.

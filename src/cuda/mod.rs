@@ -13,11 +13,16 @@
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
 //!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
+//! - `exact_dist.rs`: the distances within rounding of a tie recomputed exactly, so that
+//!   exact ties break by row index as in the reference;
 //! - `caller_stream.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
 //!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
+//! - `variant.rs`: [`KernelVariants`], the kernel variant of each primitive that has more
+//!   than one, chosen by `BYZAGG_CUDA_KERNELS` (today's kernels by default, until a GPU has
+//!   measured the new ones beside them);
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
 //!   `nvidia-cuda-nvrtc` wheels, the system loader) and the compile step.
 //!
@@ -34,6 +39,8 @@ mod caller_stream;
 #[cfg(feature = "cuda")]
 mod center_dist;
 #[cfg(feature = "cuda")]
+mod exact_dist;
+#[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
 mod memory;
@@ -46,6 +53,8 @@ mod order_stats;
 #[cfg(feature = "cuda")]
 mod pairwise_dist;
 #[cfg(feature = "cuda")]
+mod variant;
+#[cfg(feature = "cuda")]
 mod write_row;
 
 #[cfg(feature = "cuda")]
@@ -56,6 +65,8 @@ pub use device::Cuda;
 pub use memory::CudaRows;
 #[cfg(feature = "cuda")]
 pub use nvrtc::NvrtcInfo;
+#[cfg(feature = "cuda")]
+pub use variant::{CenterMixVariant, KernelVariants, PairwiseVariant};
 
 use crate::error::{Error, Result};
 #[cfg(feature = "cuda")]
@@ -66,7 +77,7 @@ use crate::{
 
 /// The kernel files: (file name, embedded source, entry points), one per primitive.
 #[cfg(feature = "cuda")]
-pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
+pub const KERNEL_FILES: [(&str, &str, &[&str]); 5] = [
     (order_stats::FILE, order_stats::SOURCE, &order_stats::ENTRIES),
     (
         pairwise_dist::FILE,
@@ -75,6 +86,7 @@ pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
     ),
     (center_dist::FILE, center_dist::SOURCE, &center_dist::ENTRIES),
     (mix::FILE, mix::SOURCE, &mix::ENTRIES),
+    (exact_dist::FILE, exact_dist::SOURCE, &exact_dist::ENTRIES),
 ];
 
 /// The architectures CI compiles for.
@@ -210,6 +222,16 @@ pub fn ptx(file: &str, arch: &str) -> std::result::Result<String, String> {
         let _ = (file, arch);
         Err("byzagg was built without the `cuda` feature".into())
     }
+}
+
+/// The f64 nearest to the integer whose 32-bit digits (each held in a u64, carries not yet
+/// propagated) `kernels/exact_dist.cu` sums: for tests/cuda_emulated.rs, which runs that
+/// kernel on the CPU and compares the result with the reference bit for bit.
+#[doc(hidden)]
+#[cfg(feature = "cuda")]
+pub fn round_exact_digits(digits: &[u64]) -> f64 {
+    let wide: Vec<u128> = digits.iter().map(|&d| u128::from(d)).collect();
+    exact_dist::round_digits(&wide)
 }
 
 /// A cudarc or NVRTC failure as the crate's error.

@@ -5,10 +5,13 @@
 //! upper triangle) x splits, each block summing one coordinate split of 64 pairs with the pair
 //! sums in registers, then `pairwise_dist_reduce` adding the splits in f64; the host adds the chunks in f64, mirrors the upper triangle and maps every
 //! non-finite sum to `+inf` (a row holding NaN or an infinity, its diagonal included).
-//! The number of splits aims at about eight blocks per multiprocessor.
+//! The number of splits aims at about eight blocks per multiprocessor. Distances within
+//! rounding of a tie are then recomputed exactly (`exact_dist.rs`), so that exact ties break
+//! by row index as in the reference.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
+use super::exact_dist;
 use super::launch::{self, Splits};
 use super::memory::CudaRows;
 use super::{Cuda, backend_err};
@@ -31,6 +34,10 @@ const ROWS: usize = 8;
 const STEP: usize = 4 * 32 * 16;
 /// Threads per block: `PD_WARPS * 32`.
 const THREADS: u32 = 128;
+/// The relative error of a lane's f32 sum of `PD_K` = 16 squares (at most 17 roundings of
+/// 2^-24), for both sides of a comparison, with room to spare: distances closer than this
+/// (plus the f64 part's bound) are recomputed exactly (`exact_dist.rs`).
+const REGISTERS_BOUND: f64 = 4.0 * 17.0 / (1u64 << 24) as f64;
 
 /// Runs primitive 2 over `rows`; returns the `n x n` matrix, row-major.
 pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
@@ -98,5 +105,11 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
             sums[j * n + i] = v;
         }
     }
+    exact_dist::settle_pairwise(
+        cuda,
+        rows,
+        &mut sums,
+        REGISTERS_BOUND + exact_dist::f64_sum_bound(d),
+    )?;
     Ok(sums)
 }

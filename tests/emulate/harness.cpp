@@ -7,6 +7,7 @@
 //
 // Usage: harness MODE IN OUT. IN: u64 n, u64 d, f64 param, u64 k, n f64 weights,
 // n*d f32 rows, d f32 center, k*n f64 coefficients. OUT: the results (f32 or f64).
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -58,10 +59,32 @@ inline double __shfl_xor_sync(unsigned, double v, int mask) {
   return r;
 }
 
+// Correctly rounded f64 arithmetic, never contracted (the harness is built with
+// -ffp-contract=fast; a volatile intermediate keeps the product a separate rounding).
+inline double __dsub_rn(double a, double b) {
+  volatile double r = a - b;
+  return r;
+}
+inline double __dmul_rn(double a, double b) {
+  volatile double r = a * b;
+  return r;
+}
+inline long long __double_as_longlong(double d) {
+  long long u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
+// Atomics on shared or global memory: std::atomic_ref, so TSan sees them as atomic.
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  return std::atomic_ref<unsigned long long>(*p).fetch_add(v);
+}
+inline int atomicOr(int* p, int v) { return std::atomic_ref<int>(*p).fetch_or(v); }
+
 #include "../../kernels/order_stats.cu"
 #include "../../kernels/pairwise_dist.cu"
 #include "../../kernels/center_dist.cu"
 #include "../../kernels/mix.cu"
+#include "../../kernels/exact_dist.cu"
 
 // The hardware's launch limits (every architecture byzagg targets): a launch the GPU would
 // refuse must fail here too, not run.
@@ -204,6 +227,30 @@ int main(int argc, char** argv) {
       f(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), scale, d, outs.data());
     });
     std::fwrite(res.data(), 4, k * d, out);
+  } else if (mode == "exact") {
+    // As src/cuda/exact_dist.rs: every pair i <= j (i == j included), then every row against
+    // the center (pair n * n + i); spans of 64 coordinates so that several blocks add into
+    // one pair. OUT: the digits of each pair, summed over its blocks (no carries).
+    std::vector<const float*> a, b;
+    for (u64 i = 0; i < n; ++i)
+      for (u64 j = 0; j < n; ++j) a.push_back(rows[i]), b.push_back(rows[j]);
+    for (u64 i = 0; i < n; ++i) a.push_back(rows[i]), b.push_back(center.data());
+    const u64 pairs = a.size(), span = 64, splits = (d + span - 1) / span;
+    std::vector<u64> limbs(pairs * splits * EX_LIMBS, 7), sums(pairs * EX_LIMBS, 0);
+    launch({(unsigned)splits, (unsigned)pairs}, {EX_THREADS},
+           [&] { exact_dist_partial(a.data(), b.data(), d, span, limbs.data()); });
+    for (u64 p = 0; p < pairs; ++p)
+      for (u64 x = 0; x < splits; ++x)
+        for (int L = 0; L < EX_LIMBS; ++L) sums[p * EX_LIMBS + L] += limbs[(p * splits + x) * EX_LIMBS + L];
+    std::fwrite(sums.data(), 8, sums.size(), out);
+  } else if (mode == "differ") {
+    // rows_differ for every pair i, j: OUT n * n i32 flags.
+    std::vector<const float*> a, b;
+    for (u64 i = 0; i < n; ++i)
+      for (u64 j = 0; j < n; ++j) a.push_back(rows[i]), b.push_back(rows[j]);
+    std::vector<int> flags(n * n, 0);
+    launch({2, (unsigned)(n * n)}, {EX_THREADS}, [&] { rows_differ(a.data(), b.data(), d, flags.data()); });
+    std::fwrite(flags.data(), 4, flags.size(), out);
   } else {
     return 2;
   }
