@@ -4,13 +4,13 @@
 //! A new kernel does not replace the one it competes with until a GPU has measured both side
 //! by side (`scripts/gpu-check.sh` times every variant in one run); until then both stay
 //! selectable and today's kernel stays the default. The setting is a comma-separated list of
-//! `primitive=variant` entries, e.g. `BYZAGG_CUDA_KERNELS=pairwise=tiled,center_mix=wide`;
+//! `primitive=variant` entries, e.g. `BYZAGG_CUDA_KERNELS=pairwise=deferred,center_mix=wide`;
 //! unset or empty means every default. A key or value it does not know is an error naming
 //! the variable and what it accepts, never silently ignored.
 //!
 //! | key | variants (default first) | kernels |
 //! |---|---|---|
-//! | `pairwise` | `registers`, `tiled` | `kernels/pairwise_dist.cu` |
+//! | `pairwise` | `registers`, `deferred` | `kernels/pairwise_dist.cu` |
 //! | `center_mix` | `classic`, `wide` | `kernels/center_dist.cu`, `kernels/mix.cu` |
 
 use crate::error::{Error, Result};
@@ -25,11 +25,10 @@ pub enum PairwiseVariant {
     /// lane's registers: today's kernel.
     #[default]
     Registers,
-    /// A one-wave persistent grid over (row-block pair, coordinate tile), the rows' tiles
-    /// staged through shared memory with lanes along the coordinates, f64 flushes every 64
-    /// coordinates per lane, the per-row finiteness and magnitude found in the same pass, and
-    /// the rare pairs that need it recomputed in f64 afterwards.
-    Tiled,
+    /// The same grid and register tiles, 64 coordinates per lane between f64 flushes, and
+    /// no f64 redo inline: the pairs whose sums overflowed or underflowed f32 are recomputed
+    /// afterwards (`pairwise_dist.rs`).
+    Deferred,
 }
 
 /// `center_dist`'s and `mix`'s kernels (one choice for both: they share their design).
@@ -48,7 +47,7 @@ pub enum CenterMixVariant {
 /// The variant of every primitive that has more than one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelVariants {
-    /// `pairwise=registers|tiled`.
+    /// `pairwise=registers|deferred`.
     pub pairwise: PairwiseVariant,
     /// `center_mix=classic|wide`.
     pub center_mix: CenterMixVariant,
@@ -58,7 +57,7 @@ impl PairwiseVariant {
     fn name(self) -> &'static str {
         match self {
             Self::Registers => "registers",
-            Self::Tiled => "tiled",
+            Self::Deferred => "deferred",
         }
     }
 }
@@ -84,11 +83,11 @@ impl KernelVariants {
                 .ok_or_else(|| bad(format!("entry {entry:?} must be primitive=variant")))?;
             match (key.trim(), value.trim()) {
                 ("pairwise", "registers") => out.pairwise = PairwiseVariant::Registers,
-                ("pairwise", "tiled") => out.pairwise = PairwiseVariant::Tiled,
+                ("pairwise", "deferred") => out.pairwise = PairwiseVariant::Deferred,
                 ("center_mix", "classic") => out.center_mix = CenterMixVariant::Classic,
                 ("center_mix", "wide") => out.center_mix = CenterMixVariant::Wide,
                 ("pairwise", v) => {
-                    return Err(bad(format!("pairwise={v}: pairwise takes registers or tiled")));
+                    return Err(bad(format!("pairwise={v}: pairwise takes registers or deferred")));
                 }
                 ("center_mix", v) => {
                     return Err(bad(format!("center_mix={v}: center_mix takes classic or wide")));
@@ -132,8 +131,8 @@ mod tests {
     #[test]
     fn settings_parse_round_trip_and_name_the_variable_when_wrong() {
         assert_eq!(KernelVariants::parse("").unwrap(), KernelVariants::default());
-        let both = KernelVariants::parse(" pairwise = tiled , center_mix=wide,").unwrap();
-        assert_eq!(both.pairwise, PairwiseVariant::Tiled);
+        let both = KernelVariants::parse(" pairwise = deferred , center_mix=wide,").unwrap();
+        assert_eq!(both.pairwise, PairwiseVariant::Deferred);
         assert_eq!(both.center_mix, CenterMixVariant::Wide);
         assert_eq!(KernelVariants::parse(&both.to_string()).unwrap(), both);
         assert_eq!(
@@ -145,7 +144,7 @@ mod tests {
             "pairwise=fast",
             "center_mix=",
             "sort=pruned",
-            "=tiled",
+            "=deferred",
         ] {
             let e = KernelVariants::parse(wrong).unwrap_err().to_string();
             assert!(e.contains(ENV), "{wrong}: {e}");
