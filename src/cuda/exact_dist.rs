@@ -303,8 +303,9 @@ fn spread_classes(sums: &mut [f64], n: usize, rep: &[usize]) {
 }
 
 /// Makes the `n` distances `sums` from the rows to `center` (non-finite ones already `+inf`)
-/// tie-exact: the distances within `rel` of another one are recomputed exactly, once per set
-/// of rows found equal value for value (those with bit-identical fast values are compared).
+/// tie-exact: rows whose fast values are bit-identical are compared, and those found equal
+/// value for value share their first row's value; the first rows that still lie within `rel`
+/// of another one are recomputed exactly.
 pub(crate) fn settle_center(
     cuda: &Cuda,
     rows: &CudaRows<'_>,
@@ -335,10 +336,13 @@ pub(crate) fn settle_center(
             rep[i] = k;
         }
     }
-    let own: Vec<(usize, usize)> = flagged
-        .iter()
-        .filter(|&&i| rep[i] == i)
-        .map(|&i| (i, 0))
+    // Copies confirmed equal tie exactly already: only the classes' representatives that
+    // still lie near another representative's distance are recomputed.
+    let reps: Vec<usize> = flagged.iter().copied().filter(|&i| rep[i] == i).collect();
+    let rep_values: Vec<f64> = reps.iter().map(|&i| sums[i]).collect();
+    let own: Vec<(usize, usize)> = near_ties(&rep_values, rel)
+        .into_iter()
+        .map(|x| (reps[x], 0))
         .collect();
     let exact = exact_dists(cuda, rows, center, &own)?;
     for (&(i, _), v) in own.iter().zip(exact) {
@@ -466,9 +470,9 @@ mod tests {
         assert_eq!(flagged, [(0, 1), (0, 3)]);
         spread_classes(&mut sums, 4, &rep);
         assert_eq!(sums[2 * 4 + 1], 5.0);
-        assert_eq!(sums[1 * 4 + 2], 5.0);
+        assert_eq!(sums[4 + 2], 5.0);
         assert_eq!(sums[3 * 4 + 2], 5.0 * (1.0 + 1e-7));
-        assert_eq!(sums[2 * 4 + 0], 0.0);
+        assert_eq!(sums[2 * 4], 0.0);
         // A non-finite row stays its own class at +inf.
         let inf = f64::INFINITY;
         let sums = vec![0.0, inf, inf, inf];

@@ -201,7 +201,9 @@ int main(int argc, char** argv) {
     // coordinates here (not a multiple of the 512 a block step covers) so that splits, steps
     // that end inside a warp and warps with nothing to do all run.
     const u64 nb = (n + PD_R - 1) / PD_R, pairs = nb * (nb + 1) / 2;
-    const u64 span = 64, splits = (d + span - 1) / span;
+    // Longer rows (d = 2100) get spans of 1000 (still no multiple of a step), or the emulation
+    // of n = 70 would start 200,000 threads.
+    const u64 span = d > 512 ? 1000 : 64, splits = (d + span - 1) / span;
     std::vector<double> partial(splits * n * n, 0.0), red(n * n, 0.0);
     const bool deferred = mode == "pairwise_deferred";
     launch({(unsigned)pairs, 1, (unsigned)splits}, {PD_WARPS * 32}, [&] {
