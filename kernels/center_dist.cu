@@ -75,3 +75,104 @@ extern "C" __global__ void __launch_bounds__(256)
   for (int z = 0; z < splits; ++z) s += partial[(u64)z * n + i];
   out[i] = s;
 }
+
+// ---- center_dist_wide (variant `center_mix=wide`, src/cuda/variant.rs) ----
+//
+// Launch: a persistent grid (x, y) of CW_THREADS-thread blocks, x sized by the launcher to one
+// wave (resident blocks per multiprocessor x multiprocessors, divided among the row groups,
+// no more than the coordinates need), y = ceil(n / CW_ROWS) row groups. Block (x, y) walks
+// the chunk in steps of gridDim.x * CW_THREADS * 4 coordinates; per step a thread takes 4
+// consecutive coordinates (one 16-byte load per row where `aligned`: every row pointer and
+// the center 16-byte aligned; four 4-byte loads otherwise), reads the center's 4 values once
+// and uses them for all CW_ROWS rows of its group (today's kernel reads the center once per 4
+// rows). The row pointers sit in shared memory. The block reduces its sums (warp shuffles,
+// then shared memory, in warp order) into partial[x][i]; the last block of group y to finish
+// (an atomic count in done[y], which the caller zeroed) adds the partials in block order and
+// writes out[i]: no second kernel. Every row of a group is summed by the same operations on
+// the same coordinates, so equal rows get bit-identical sums. Accuracy as center_dist_partial.
+
+#define CW_ROWS 16
+#define CW_THREADS 256
+
+// Values t .. t + 3 of p (0 past len).
+template <bool ALIGNED>
+__device__ __forceinline__ void cw_load4(const float* p, u64 t, u64 len, float (&v)[4]) {
+  if (ALIGNED && t + 3 < len) {
+    const float4 q = *reinterpret_cast<const float4*>(p + t);
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+  } else {
+#pragma unroll
+    for (int u = 0; u < 4; ++u) v[u] = t + u < len ? p[t + u] : 0.0f;
+  }
+}
+
+template <bool ALIGNED>
+__device__ __forceinline__ void center_dist_wide_impl(const float* const* __restrict__ rows, int n,
+                                                      const float* __restrict__ center, u64 len,
+                                                      double* __restrict__ partial,
+                                                      unsigned* __restrict__ done, double* __restrict__ out) {
+  const int i0 = blockIdx.y * CW_ROWS;
+  const int m = n - i0 < CW_ROWS ? n - i0 : CW_ROWS;
+  __shared__ const float* row[CW_ROWS];
+  __shared__ double warp_sums[CW_THREADS / 32][CW_ROWS];
+  __shared__ bool last;
+  if (threadIdx.x < CW_ROWS) row[threadIdx.x] = (int)threadIdx.x < m ? rows[i0 + threadIdx.x] : nullptr;
+  __syncthreads();
+  double acc[CW_ROWS];
+#pragma unroll
+  for (int q = 0; q < CW_ROWS; ++q) acc[q] = 0.0;
+  const u64 stride = (u64)gridDim.x * CW_THREADS * 4;
+  for (u64 t = ((u64)blockIdx.x * CW_THREADS + threadIdx.x) * 4; t < len; t += stride) {
+    float c[4];
+    cw_load4<ALIGNED>(center, t, len, c);
+#pragma unroll
+    for (int q = 0; q < CW_ROWS; ++q) {
+      if (q < m) {
+        float x[4];
+        cw_load4<ALIGNED>(row[q], t, len, x);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const double diff = (double)x[u] - (double)c[u];
+          acc[q] += diff * diff;
+        }
+      }
+    }
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int q = 0; q < CW_ROWS; ++q) {
+    double v = acc[q];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+    if (lane == 0) warp_sums[warp][q] = v;
+  }
+  __syncthreads();
+  if ((int)threadIdx.x < m) {
+    double s = 0.0;
+    for (int k = 0; k < CW_THREADS / 32; ++k) s += warp_sums[k][threadIdx.x];
+    partial[(u64)blockIdx.x * n + i0 + threadIdx.x] = s;
+  }
+  // Publish the partials before counting this block done; the last block reads them all.
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(&done[blockIdx.y], 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (last && (int)threadIdx.x < m) {
+    __threadfence();
+    double s = 0.0;
+    for (unsigned x = 0; x < gridDim.x; ++x) s += __ldcg(&partial[(u64)x * n + i0 + threadIdx.x]);
+    out[i0 + threadIdx.x] = s;
+  }
+}
+
+// Arguments: rows, n, center, len, aligned (1 when every row pointer and the center are
+// 16-byte aligned), partial (gridDim.x * n doubles), done (gridDim.y zeroed counters), out (n).
+extern "C" __global__ void __launch_bounds__(CW_THREADS, 2)
+    center_dist_wide(const float* const* __restrict__ rows, int n, const float* __restrict__ center, u64 len,
+                     int aligned, double* __restrict__ partial, unsigned* __restrict__ done,
+                     double* __restrict__ out) {
+  if (aligned)
+    center_dist_wide_impl<true>(rows, n, center, len, partial, done, out);
+  else
+    center_dist_wide_impl<false>(rows, n, center, len, partial, done, out);
+}

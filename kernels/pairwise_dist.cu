@@ -29,16 +29,20 @@ typedef unsigned long long u64;
 
 #define PD_R 8
 #define PD_K 16
+#define PD_K_DEFERRED 64
 #define PD_WARPS 4
 #define TINY 1e-30f
 
-// The lane's f64 value of pair q = (qi, qj): the f32 sum, or its f64 redo (see the header).
+// The lane's f64 value of pair q = (qi, qj): the f32 sum, or its f64 redo (see the header);
+// without REDO the f32 sum as it is (pairwise_dist_deferred: the host recomputes the pairs
+// that need it).
+template <int K, bool REDO>
 __device__ __forceinline__ double pair_value(float s, int qi, int qj, bool diag, const float* const* ra,
                                              const float* const* rb, u64 c0, u64 end, int lane) {
-  if ((s >= TINY && !isinf(s)) || (diag && qi == qj)) return (double)s;
+  if (!REDO || (s >= TINY && !isinf(s)) || (diag && qi == qj)) return (double)s;
   if (ra[qi] == nullptr || rb[qj] == nullptr) return (double)s;  // padding rows: never written
   double sd = 0.0;
-  for (int k = 0; k < PD_K; ++k) {
+  for (int k = 0; k < K; ++k) {
     const u64 c = c0 + (u64)k * 32 + lane;
     if (c < end) {
       const double diff = (double)ra[qi][c] - (double)rb[qj][c];
@@ -61,9 +65,11 @@ __device__ __forceinline__ void scatter_level(double (&v)[PD_R * PD_R / 2], int 
   }
 }
 
-extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
-    pairwise_dist_partial(const float* const* __restrict__ rows, int n, u64 len, u64 span,
-                          double* __restrict__ partial) {
+// The body of both variants: K coordinates per lane between reduce-scatters, the f64 redo
+// inline (REDO) or left to the host.
+template <int K, bool REDO>
+__device__ __forceinline__ void pairwise_dist_body(const float* const* __restrict__ rows, int n, u64 len, u64 span,
+                                                   double* __restrict__ partial) {
   // Sub-tile pair p -> (bi, bj): S(b) = b (2B - b + 1) / 2 pairs precede row b of the triangle.
   const int nb = (n + PD_R - 1) / PD_R;
   const long long p = blockIdx.x;
@@ -87,13 +93,15 @@ extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
   double keep0 = 0.0, keep1 = 0.0;  // pairs 2 lane and 2 lane + 1 of this warp
   // Every warp runs the same number of steps (a warp past `end` adds zeros), so the block's
   // threads stay in step.
-  for (u64 base = begin; base < end; base += (u64)PD_WARPS * 32 * PD_K) {
-    const u64 c0 = base + (u64)warp * 32 * PD_K;
+  for (u64 base = begin; base < end; base += (u64)PD_WARPS * 32 * K) {
+    const u64 c0 = base + (u64)warp * 32 * K;
     float acc[PD_R * PD_R];
 #pragma unroll
     for (int q = 0; q < PD_R * PD_R; ++q) acc[q] = 0.0f;
-#pragma unroll
-    for (int k = 0; k < PD_K; ++k) {
+    // Fully unrolled for the inline-redo kernel (K = 16), 4 at a time for K = 64: the body
+    // stays small enough for the instruction cache.
+#pragma unroll(REDO ? K : 4)
+    for (int k = 0; k < K; ++k) {
       const u64 c = c0 + (u64)k * 32 + lane;
       float x[PD_R], y[PD_R];
 #pragma unroll
@@ -116,8 +124,9 @@ extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
       const bool up = (lane & 16) != 0;
 #pragma unroll
       for (int q = 0; q < 32; ++q) {
-        const double lo = pair_value(acc[q], q / PD_R, q % PD_R, diag, ra, rb, c0, end, lane);
-        const double hi = pair_value(acc[q + 32], (q + 32) / PD_R, (q + 32) % PD_R, diag, ra, rb, c0, end, lane);
+        const double lo = pair_value<K, REDO>(acc[q], q / PD_R, q % PD_R, diag, ra, rb, c0, end, lane);
+        const double hi =
+            pair_value<K, REDO>(acc[q + 32], (q + 32) / PD_R, (q + 32) % PD_R, diag, ra, rb, c0, end, lane);
         const double send = up ? lo : hi;
         v[q] = (up ? hi : lo) + __shfl_xor_sync(0xffffffffu, send, 16);
       }
@@ -140,6 +149,24 @@ extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
     for (int w = 0; w < PD_WARPS; ++w) t += sums[w][q];
     if (i < n && j < n && i <= j) partial[((u64)blockIdx.z * n + i) * n + j] = t;
   }
+}
+
+// Variant `pairwise=registers` (the default): K = PD_K, the f64 redo inline.
+extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
+    pairwise_dist_partial(const float* const* __restrict__ rows, int n, u64 len, u64 span,
+                          double* __restrict__ partial) {
+  pairwise_dist_body<PD_K, true>(rows, n, len, span, partial);
+}
+
+// Variant `pairwise=deferred`: the same grid and reduce-scatter, but 64 coordinates per lane
+// between flushes (a quarter of the shuffles) and no inline redo (a body a fraction of the
+// size): a pair whose sum is non-finite or tiny (squares that overflowed or underflowed f32)
+// is recomputed by the host afterwards (src/cuda/pairwise_dist.rs). Its span is a multiple of
+// PD_WARPS * 32 * PD_K_DEFERRED.
+extern "C" __global__ void __launch_bounds__(PD_WARPS * 32)
+    pairwise_dist_deferred(const float* const* __restrict__ rows, int n, u64 len, u64 span,
+                           double* __restrict__ partial) {
+  pairwise_dist_body<PD_K_DEFERRED, false>(rows, n, len, span, partial);
 }
 
 // 1-D grid of 1-D blocks; thread e < nn writes out[e], the f64 sum over the splits in order.

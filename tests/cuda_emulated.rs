@@ -25,8 +25,10 @@ impl Rng {
     }
 }
 
-fn harness() -> Option<PathBuf> {
-    build_harness("harness", &[])
+/// The emulator in a folder of its own for test `name` (tests run in parallel, and each
+/// removes its folder when done).
+fn harness(name: &str) -> Option<PathBuf> {
+    build_harness(name, &[])
 }
 
 /// Compiles the emulator with `extra` flags into a fresh temporary folder. NVRTC contracts
@@ -202,14 +204,16 @@ fn rows_f64(c: &Case) -> Vec<Vec<f64>> {
 
 #[test]
 fn emulated_kernels_match_the_reference() {
-    let Some(exe) = harness() else {
+    let Some(exe) = harness("conformance") else {
         return;
     };
     let mut rng = Rng(byzagg::SplitMix64(4));
     let mut failures = Vec::new();
     for n in [1, 2, 3, 4, 7, 8, 9, 16, 17, 33, 64, 65, 70] {
         for weights in 0..3 {
-            let d = [1, 37, 101][rng.below(3)];
+            // 64 and 2100: rows 16-byte aligned (the wide kernels' vector path), and more
+            // coordinates than one step of the wide grids covers.
+            let d = [1, 37, 101, 64, 2100][rng.below(5)];
             let c = case(&mut rng, n, d, weights);
             let rows = rows_f64(&c);
             let tag = format!("n={n} d={d} weights={:?}", &c.w[..n.min(6)]);
@@ -254,14 +258,17 @@ fn emulated_kernels_match_the_reference() {
                     }
                 }
             }
-            // center_dist, against a center holding 1e38 (f64 differences: no overflow).
-            let raw = f64s(&run(&exe, "center", &c, 0.0, &[], 0));
+            // center_dist, both variants, against a center holding 1e38 (f64 differences: no
+            // overflow).
             let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
             let want = reference::center_dist(&rows, &center);
-            for (i, (g, w)) in raw.iter().zip(&want).enumerate() {
-                let g = if g.is_finite() { *g } else { f64::INFINITY };
-                if !close(g, *w, 1e-5) {
-                    failures.push(format!("center {tag} row {i}: got {g:e}, want {w:e}"));
+            for mode in ["center", "center_wide"] {
+                let raw = f64s(&run(&exe, mode, &c, 0.0, &[], 0));
+                for (i, (g, w)) in raw.iter().zip(&want).enumerate() {
+                    let g = if g.is_finite() { *g } else { f64::INFINITY };
+                    if !close(g, *w, 1e-5) {
+                        failures.push(format!("{mode} {tag} row {i}: got {g:e}, want {w:e}"));
+                    }
                 }
             }
             // mix with k = 1 and k = n, many zero coefficients (NaN rows must leave no trace).
@@ -274,6 +281,28 @@ fn emulated_kernels_match_the_reference() {
                 for (e, (g, w)) in got.iter().zip(&want).enumerate() {
                     if !close(*g, f64::from(*w as f32), 1e-5) {
                         failures.push(format!("mix k={k} {tag} entry {e}: got {g:e}, want {w:e}"));
+                    }
+                }
+                // The wide variant: the same sums in the same order, so the same bits (any NaN
+                // equals any NaN: which payload an x86 addition of two NaNs keeps depends on the
+                // compiler's operand order, and the GPU has one canonical NaN).
+                let bits = |b: Vec<u8>| -> Vec<u32> {
+                    f32s(&b)
+                        .iter()
+                        .map(|v| {
+                            if v.is_nan() {
+                                u32::MAX
+                            } else {
+                                (*v as f32).to_bits()
+                            }
+                        })
+                        .collect()
+                };
+                for (classic, wide) in [("mix", "mix_wide"), ("mixbase", "mixbase_wide")] {
+                    let a = bits(run(&exe, classic, &c, -0.75, &coeffs, k));
+                    let b = bits(run(&exe, wide, &c, -0.75, &coeffs, k));
+                    if a != b {
+                        failures.push(format!("{wide} k={k} {tag}: not bit-identical to {classic}"));
                     }
                 }
                 // The base path (centered clipping's update): out = C rows + scale * base.
@@ -339,12 +368,23 @@ fn emulated_kernels_have_no_data_races() {
     }
     for c in &cases {
         let n = c.n;
-        for (mode, param) in [("median", 0.0), ("trim", 0.2), ("pairwise", 0.0), ("center", 0.0)] {
+        for (mode, param) in [
+            ("median", 0.0),
+            ("trim", 0.2),
+            ("pairwise", 0.0),
+            ("center", 0.0),
+            ("center_wide", 0.0),
+        ] {
             run(&exe, mode, c, param, &[], 0);
         }
         let coeffs: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 0.5 } else { 0.0 }).collect();
         run(&exe, "mixbase", c, 0.5, &coeffs, 1);
+        run(&exe, "mixbase_wide", c, 0.5, &coeffs, 1);
     }
+    // The exact recomputation: shared-memory digit atomics, the differ flags.
+    let c = tie_case(&mut rng, 3, 150, 3e9);
+    run(&exe, "exact", &c, 0.0, &[], 0);
+    run(&exe, "differ", &c, 0.0, &[], 0);
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
 }
 
@@ -576,6 +616,164 @@ fn emulated_pruned_order_stats_match_the_reference_and_the_bitonic_variant() {
                     }
                 }
             }
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches, first 30:\n{}",
+        failures.len(),
+        failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Finite rows built to tie: +-s sign rows at scales from 1 to 3e38, a duplicated row, a row
+/// of zeros, values near the f32 extremes (1e-45, 3.4e38) and signed zeros.
+fn tie_case(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
+    let mut data: Vec<f32> = (0..n * d)
+        .map(|_| if rng.below(2) == 0 { scale } else { -scale })
+        .collect();
+    if n > 3 {
+        data.copy_within(0..d, 3 * d);
+    }
+    if n > 4 {
+        data[4 * d..5 * d].fill(0.0);
+    }
+    if n > 5 {
+        for (j, v) in data[5 * d..6 * d].iter_mut().enumerate() {
+            *v = [1e-45, -1e-45, 3.4e38, -3.4e38, -0.0, 1e-30, 7.0][j % 7];
+        }
+    }
+    let center = (0..d)
+        .map(|j| if j % 3 == 0 { -0.0 } else { scale * 0.5 })
+        .collect();
+    Case {
+        n,
+        d,
+        w: vec![1.0; n],
+        data,
+        center,
+    }
+}
+
+/// `kernels/exact_dist.cu` gives the reference's distances bit for bit (its digits rounded by
+/// the backend's own rounding), pair by pair and row to center; `rows_differ` finds exactly
+/// the pairs of rows that differ as values.
+#[test]
+fn emulated_exact_distances_are_the_references_bit_for_bit() {
+    let Some(exe) = harness("exact") else {
+        return;
+    };
+    let mut rng = Rng(byzagg::SplitMix64(23));
+    let mut failures = Vec::new();
+    for scale in [1.0f32, 3.0e9, 1e19, 1e38, 3e38, 1e-20] {
+        for (n, d) in [(2, 5), (7, 130), (6, 301)] {
+            let c = tie_case(&mut rng, n, d, scale);
+            let rows = rows_f64(&c);
+            let digits: Vec<u64> = f64s(&run(&exe, "exact", &c, 0.0, &[], 0))
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            let got: Vec<f64> = digits.chunks(21).map(byzagg::cuda::round_exact_digits).collect();
+            let want = reference::pairwise_dist(&rows);
+            let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
+            let want_center = reference::center_dist(&rows, &center);
+            for (p, w) in want.iter().chain(&want_center).enumerate() {
+                if got[p].to_bits() != w.to_bits() {
+                    failures.push(format!(
+                        "scale {scale:e} n={n} d={d} pair {p}: got {:e}, want {w:e}",
+                        got[p]
+                    ));
+                }
+            }
+            let differ: Vec<i32> = run(&exe, "differ", &c, 0.0, &[], 0)
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect();
+            for i in 0..n {
+                for j in 0..n {
+                    let want = rows[i] != rows[j];
+                    if (differ[i * n + j] != 0) != want {
+                        failures.push(format!("differ scale {scale:e} n={n} ({i},{j}): want {want}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Rows that stress the distance kernels' slow paths: sign rows with a duplicate, a zero row
+/// and f32 extremes ([`tie_case`]); rows of magnitude 1e19 to 1e30 (squares overflow f32);
+/// rows zero on their first half (all-zero regions: every lane sum there is 0); several
+/// copies of one Byzantine row.
+fn adversarial_cases(rng: &mut Rng) -> Vec<(String, Case)> {
+    let mut out = Vec::new();
+    for scale in [1.0f32, 3e9, 1e19, 3e38, 1e-20] {
+        out.push((format!("signs at {scale:e}"), tie_case(rng, 9, 301, scale)));
+    }
+    for (n, d) in [(9, 300), (17, 1030)] {
+        let mut c = case(rng, n, d, 0);
+        for (i, row) in c.data.chunks_mut(d).enumerate() {
+            for v in row.iter_mut() {
+                if !v.is_finite() || v.abs() > 1e30 {
+                    *v = 0.5;
+                }
+            }
+            match i % 4 {
+                0 => row.iter_mut().for_each(|v| *v *= 1e19),
+                1 => row[..d / 2].fill(0.0),
+                2 => row.iter_mut().for_each(|v| *v *= 1e30),
+                _ => {}
+            }
+        }
+        let first: Vec<f32> = c.data[d..2 * d].to_vec();
+        for i in [5, 6] {
+            c.data[i * d..(i + 1) * d].copy_from_slice(&first);
+        }
+        out.push((format!("huge, zero regions, copies n={n} d={d}"), c));
+    }
+    out
+}
+
+/// Both pairwise variants on the adversarial rows. `pairwise=deferred` leaves the pairs of
+/// finite rows whose sums are non-finite or below d 2^-100 to the host, which recomputes
+/// them exactly (checked bit for bit above): here the reference's value stands in for that
+/// recomputation, and every other sum must be within tolerance as it is.
+#[test]
+fn emulated_pairwise_variants_survive_adversarial_rows() {
+    let Some(exe) = harness("adversarial") else {
+        return;
+    };
+    let mut rng = Rng(byzagg::SplitMix64(29));
+    let mut failures = Vec::new();
+    for (tag, c) in adversarial_cases(&mut rng) {
+        let rows = rows_f64(&c);
+        let want = reference::pairwise_dist(&rows);
+        let n = c.n;
+        for mode in ["pairwise", "pairwise_deferred"] {
+            let raw = f64s(&run(&exe, mode, &c, 0.0, &[], 0));
+            let tiny = c.d as f64 * 2f64.powi(-100);
+            let mut redone = 0;
+            for i in 0..n {
+                for j in i..n {
+                    let mut g = raw[i * n + j];
+                    let finite = raw[i * n + i] == 0.0 && raw[j * n + j] == 0.0;
+                    if mode == "pairwise_deferred" && i != j && finite && (!g.is_finite() || g < tiny) {
+                        g = want[i * n + j];
+                        redone += 1;
+                    }
+                    let g = if g.is_finite() { g } else { f64::INFINITY };
+                    if !close(g, want[i * n + j], 1e-5) {
+                        failures.push(format!(
+                            "{mode} {tag} ({i},{j}): got {g:e}, want {:e}",
+                            want[i * n + j]
+                        ));
+                    }
+                }
+            }
+            eprintln!("{mode} {tag}: {redone} pairs left to the host");
         }
     }
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));

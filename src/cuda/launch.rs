@@ -84,6 +84,36 @@ pub(crate) fn center_grid(
     (split(len, threads, wanted), groups)
 }
 
+/// `center_dist_wide` and `mix_k1_wide`: a one-wave persistent grid, `per_sm` resident blocks
+/// (the occupancy the driver reports, at least 1) on each of `sm_count` multiprocessors,
+/// shared among `groups` row groups (grid y), each block taking at least one step of
+/// `threads * 4` coordinates. Returns the blocks per group (grid x).
+pub(crate) fn wide_blocks(
+    groups: usize,
+    len: usize,
+    sm_count: usize,
+    per_sm: usize,
+    threads: usize,
+) -> usize {
+    (per_sm.max(1) * sm_count)
+        .div_ceil(groups.max(1))
+        .min(len.div_ceil(threads * 4))
+        .max(1)
+}
+
+/// `center_dist_wide`: [`wide_blocks`] x groups of `rows` rows. Returns (grid x, grid y).
+pub(crate) fn center_wide_grid(
+    n: usize,
+    len: usize,
+    sm_count: usize,
+    per_sm: usize,
+    rows: usize,
+    threads: usize,
+) -> (usize, usize) {
+    let groups = n.div_ceil(rows);
+    (wide_blocks(groups, len, sm_count, per_sm, threads), groups)
+}
+
 /// `mix`: blocks along the coordinates (grid x, a grid-stride loop covers the rest) x groups
 /// of `kt` output rows (grid y), about 32 blocks per multiprocessor in all.
 pub(crate) fn mix_grid(k: usize, len: usize, sm_count: usize, kt: usize, threads: usize) -> (usize, usize) {
@@ -180,6 +210,22 @@ pub(crate) fn center_footprint(n: usize, sm_count: usize, rows: usize, staged_ro
     let splits = (sm_count * 8).div_ceil(groups).clamp(1, MAX_GRID_YZ);
     Footprint {
         fixed: 8usize.saturating_mul(n).saturating_mul(splits + 2),
+        per_coord: 4 * staged_rows,
+    }
+}
+
+/// `center_dist_wide` on `n` rows: per chunk the partials of every block and the sums
+/// (`(blocks + 1) x n` f64, blocks from [`wide_blocks`] with at most 32 resident blocks per
+/// multiprocessor, the hardware's most), the groups' counters and the row pointers;
+/// `staged_rows` rows come from the host.
+pub(crate) fn center_wide_footprint(n: usize, sm_count: usize, rows: usize, staged_rows: usize) -> Footprint {
+    let groups = n.div_ceil(rows).max(1);
+    let blocks = (32 * sm_count).div_ceil(groups);
+    Footprint {
+        fixed: 8usize
+            .saturating_mul(n)
+            .saturating_mul(blocks + 2)
+            .saturating_add(4 * groups),
         per_coord: 4 * staged_rows,
     }
 }
@@ -307,6 +353,29 @@ mod tests {
                     let (s, groups) = center_grid(n, len, sm, 4, 256);
                     assert!((1..=MAX_GRID_YZ).contains(&groups), "n = {n}: {groups} groups");
                     covers(len, s, 256);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wide_grids_fit_the_hardware_and_their_footprint() {
+        for n in NS.into_iter().chain([262_140]) {
+            for len in DS {
+                for sm in SMS {
+                    for per_sm in [0, 1, 2, 8, 32] {
+                        let (blocks, groups) = center_wide_grid(n, len, sm, per_sm, 16, 256);
+                        assert!(blocks >= 1 && blocks <= i32::MAX as usize, "n = {n}: {blocks}");
+                        assert!((1..=MAX_GRID_YZ).contains(&groups), "n = {n}: {groups}");
+                        assert!(
+                            blocks == 1 || (blocks - 1) * 1024 < len,
+                            "a block with nothing to do"
+                        );
+                        let fp = center_wide_footprint(n, sm, 16, 0);
+                        assert!(8 * n * (blocks + 1) + 4 * groups <= fp.fixed, "n = {n} sm = {sm}");
+                        let k1 = wide_blocks(1, len, sm, per_sm, 256);
+                        assert!(k1 >= 1 && k1 <= (per_sm.max(1) * sm).max(1));
+                    }
                 }
             }
         }

@@ -4,12 +4,15 @@
 //! The host lists, for each group of output rows (1 for `k == 1`, else 8), the input rows
 //! with a non-zero coefficient in the group; the kernel reads only those, each value once
 //! per group, and sums in f64. Launch: grid (coordinate blocks, groups) of 256 threads,
-//! grid-stride over the chunk's coordinates.
+//! grid-stride over the chunk's coordinates. With `center_mix=wide` (`variant.rs`) and
+//! `k == 1`, `mix_k1_wide`: four coordinates per thread, a one-wave persistent grid, the
+//! group's row pointers and coefficients in shared memory; its results are bit-identical.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch;
 use super::memory::CudaRows;
+use super::variant::CenterMixVariant;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
 
@@ -21,8 +24,10 @@ pub(crate) const SOURCE: &str = include_str!("../../kernels/mix.cu");
 const K1: &str = "mix_k1";
 /// Eight output rows per group.
 const K8: &str = "mix_k8";
+/// One output row, four coordinates per thread, a one-wave grid (`center_mix=wide`).
+const K1_WIDE: &str = "mix_k1_wide";
 /// Every entry point of [`SOURCE`].
-pub(crate) const ENTRIES: [&str; 2] = [K1, K8];
+pub(crate) const ENTRIES: [&str; 3] = [K1, K8, K1_WIDE];
 
 const THREADS: usize = 256;
 
@@ -35,7 +40,12 @@ pub(crate) fn mix(
     base: Option<(&CudaRows<'_>, f64)>,
 ) -> Result<CudaRows<'static>> {
     let (n, d) = (rows.k(), rows.d());
-    let (kt, name) = if k == 1 { (1, K1) } else { (8, K8) };
+    let wide = k == 1 && cuda.kernels().center_mix == CenterMixVariant::Wide;
+    let (kt, name) = match (k, wide) {
+        (1, true) => (1, K1_WIDE),
+        (1, false) => (1, K1),
+        _ => (8, K8),
+    };
     let groups = k.div_ceil(kt);
     if groups > 65_535 || k * n > i32::MAX as usize {
         return Err(Error::invalid(
@@ -91,7 +101,24 @@ pub(crate) fn mix(
             cuda.address(&base_dev),
             cuda.address(&out_dev),
         );
-        let (blocks, _) = launch::mix_grid(k, len, cuda.sm_count(), kt, THREADS);
+        let (blocks, _) = if wide {
+            let per_sm = f
+                .occupancy_max_active_blocks_per_multiprocessor(THREADS as u32, 0, None)
+                .map_err(backend_err)? as usize;
+            (
+                launch::wide_blocks(groups, len, cuda.sm_count(), per_sm, THREADS),
+                groups,
+            )
+        } else {
+            launch::mix_grid(k, len, cuda.sm_count(), kt, THREADS)
+        };
+        let aligned = i32::from(
+            row_ptrs
+                .iter()
+                .chain(&out_ptrs)
+                .chain(if base.is_some() { &base_ptrs[..] } else { &[] })
+                .all(|p| p % 16 == 0),
+        );
         let (n32, k32, len64) = (n as i32, k as i32, len as u64);
         let mut launch = cuda.stream().launch_builder(&f);
         launch
@@ -105,13 +132,17 @@ pub(crate) fn mix(
             .arg(&scale)
             .arg(&len64)
             .arg(&out_ptr);
+        if wide {
+            launch.arg(&aligned);
+        }
         let cfg = LaunchConfig {
             grid_dim: (blocks as u32, groups as u32, 1),
             block_dim: (THREADS as u32, 1, 1),
             shared_mem_bytes: 0,
         };
         // SAFETY: arguments match MIX_ARGS (pointer, i32, pointer, i32, pointer, pointer,
-        // pointer, f64, u64, pointer). `rows_ptr` holds n row pointers and `out_ptr` k, each
+        // pointer, f64, u64, pointer), followed for mix_k1_wide by `aligned` (i32: 1 only when
+        // every row, base and output pointer is 16-byte aligned). `rows_ptr` holds n row pointers and `out_ptr` k, each
         // valid for `len` floats; `base_ptr` holds k pointers, valid when scale != 0 (the only
         // case the kernel reads them); `coeffs_ptr` holds k * n f64; `start_ptr` holds
         // groups + 1 offsets into `cols_ptr`, whose entries are < n. Threads write out[r][t]

@@ -13,16 +13,20 @@
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
 //!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
+//! - `exact_dist.rs`: the distances within rounding of a tie recomputed exactly, so that
+//!   exact ties break by row index as in the reference;
 //! - `caller_stream.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
 //!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
-//! - `variant.rs`: [`KernelVariants`], the one setting that selects between a kernel and the
-//!   new one competing with it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`,
-//!   [`Cuda::with_kernels`]);
 //! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
 //!   on the host and compiled into each module as a macro;
+//! - `variant.rs`: [`KernelVariants`], the kernel variant of each primitive that has more
+//!   than one, the one setting that selects between a kernel and the new one competing with
+//!   it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`, [`Cuda::with_kernels`]);
+//! - `exact_dist.rs`: distances within the fast kernels' error bound of a tie, recomputed
+//!   exactly on the device (the reference's terms added as integers) so ties break alike;
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
 //!   `nvidia-cuda-nvrtc` wheels, the system loader) and the compile step.
 //!
@@ -38,6 +42,8 @@
 mod caller_stream;
 #[cfg(feature = "cuda")]
 mod center_dist;
+#[cfg(feature = "cuda")]
+mod exact_dist;
 #[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
@@ -56,7 +62,9 @@ mod variant;
 #[cfg(feature = "cuda")]
 mod write_row;
 
-pub use variant::{ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant};
+pub use variant::{
+    CenterMixVariant, ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseVariant,
+};
 
 #[cfg(feature = "cuda")]
 mod device;
@@ -79,7 +87,7 @@ use crate::{
 
 /// The kernel files: (file name, embedded source, entry points), one per primitive.
 #[cfg(feature = "cuda")]
-pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
+pub const KERNEL_FILES: [(&str, &str, &[&str]); 5] = [
     (order_stats::FILE, order_stats::SOURCE, &order_stats::ENTRIES),
     (
         pairwise_dist::FILE,
@@ -88,6 +96,7 @@ pub const KERNEL_FILES: [(&str, &str, &[&str]); 4] = [
     ),
     (center_dist::FILE, center_dist::SOURCE, &center_dist::ENTRIES),
     (mix::FILE, mix::SOURCE, &mix::ENTRIES),
+    (exact_dist::FILE, exact_dist::SOURCE, &exact_dist::ENTRIES),
 ];
 
 /// The architectures CI compiles for.
@@ -233,6 +242,16 @@ pub fn ptx(file: &str, arch: &str) -> std::result::Result<String, String> {
 pub fn pruned_ptx(m: usize, kind: PrunedKind, arch: &str) -> std::result::Result<String, String> {
     let source = format!("{}{}", pruned_defines(m, kind), order_stats::SOURCE);
     nvrtc::compile(order_stats::FILE, &source, arch).map(|p| p.to_src())
+}
+
+/// The f64 nearest to the integer whose 32-bit digits (each held in a u64, carries not yet
+/// propagated) `kernels/exact_dist.cu` sums: for tests/cuda_emulated.rs, which runs that
+/// kernel on the CPU and compares the result with the reference bit for bit.
+#[doc(hidden)]
+#[cfg(feature = "cuda")]
+pub fn round_exact_digits(digits: &[u64]) -> f64 {
+    let wide: Vec<u128> = digits.iter().map(|&d| u128::from(d)).collect();
+    exact_dist::round_digits(&wide)
 }
 
 /// A cudarc or NVRTC failure as the crate's error.

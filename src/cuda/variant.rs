@@ -2,11 +2,18 @@
 //! replace, both stay selectable until a GPU has measured them side by side, through one
 //! setting, [`KernelVariants`]: [`Cuda::with_kernels`](super::Cuda::with_kernels) in code, or
 //! the environment variable `BYZAGG_CUDA_KERNELS` (read once when a backend is opened), e.g.
-//! `BYZAGG_CUDA_KERNELS=order_stats=pruned`. `byzagg bench` records the variants in effect in
-//! each JSON record (`variant`), so one run can time every variant beside the read pass.
+//! `BYZAGG_CUDA_KERNELS=order_stats=pruned,pairwise=deferred`. `byzagg bench` records the
+//! variants in effect in each JSON record (`variant`), so one run can time every variant
+//! beside the read pass (`scripts/gpu-check.sh`).
 //!
 //! The text form is a comma-separated list of `primitive=variant`; a primitive not named keeps
 //! its default, and an unknown primitive or variant is an error naming the variable.
+//!
+//! | key | variants (default first) | kernels |
+//! |---|---|---|
+//! | `order_stats` | `bitonic`, `pruned` | `kernels/order_stats.cu` |
+//! | `pairwise` | `registers`, `deferred` | `kernels/pairwise_dist.cu` |
+//! | `center_mix` | `classic`, `wide` | `kernels/center_dist.cu`, `kernels/mix.cu` |
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,66 +38,139 @@ pub enum OrderStatsVariant {
     Pruned,
 }
 
-impl OrderStatsVariant {
-    const ALL: [(OrderStatsVariant, &'static str); 2] = [
-        (OrderStatsVariant::Bitonic, "bitonic"),
-        (OrderStatsVariant::Pruned, "pruned"),
-    ];
+/// `pairwise_dist`'s kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PairwiseVariant {
+    /// One block per (pair of 8-row sub-tiles, coordinate split), the 64 pair sums in each
+    /// lane's registers, the f64 redo of overflowed or underflowed lane sums inline.
+    #[default]
+    Registers,
+    /// The same grid and register tiles, 64 coordinates per lane between f64 flushes, and
+    /// no f64 redo inline: the pairs whose sums overflowed or underflowed f32 are recomputed
+    /// afterwards (`pairwise_dist.rs`).
+    Deferred,
+}
 
+/// `center_dist`'s and `mix`'s kernels (one choice for both: they share their design).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CenterMixVariant {
+    /// One coordinate per thread per step, a grid of about eight blocks per multiprocessor,
+    /// a second kernel reducing center_dist's partial sums.
+    #[default]
+    Classic,
+    /// Four coordinates per thread per step (16-byte loads where the rows are aligned), a
+    /// one-wave persistent grid, the center read once per block for all its rows, the
+    /// coefficients and row pointers in shared memory, center_dist in one launch.
+    Wide,
+}
+
+/// The text names of a variant enum, default first.
+trait Named: Copy + PartialEq + 'static {
+    const ALL: &'static [(Self, &'static str)];
+
+    fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(v, _)| *v == self).map_or("?", |(_, n)| n)
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
+    }
+
+    fn accepted() -> String {
+        Self::ALL.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(" or ")
+    }
+}
+
+impl Named for OrderStatsVariant {
+    const ALL: &'static [(Self, &'static str)] =
+        &[(Self::Bitonic, "bitonic"), (Self::Pruned, "pruned")];
+}
+
+impl Named for PairwiseVariant {
+    const ALL: &'static [(Self, &'static str)] =
+        &[(Self::Registers, "registers"), (Self::Deferred, "deferred")];
+}
+
+impl Named for CenterMixVariant {
+    const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
+}
+
+impl OrderStatsVariant {
     /// The variant's name in the text form.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(v, _)| *v == self).map_or("?", |(_, n)| n)
+        Named::name(self)
+    }
+}
+
+impl PairwiseVariant {
+    /// The variant's name in the text form.
+    pub fn name(self) -> &'static str {
+        Named::name(self)
+    }
+}
+
+impl CenterMixVariant {
+    /// The variant's name in the text form.
+    pub fn name(self) -> &'static str {
+        Named::name(self)
     }
 }
 
 /// The kernel variant of each primitive that has more than one.
 ///
 /// ```
-/// use byzagg::cuda::{KernelVariants, OrderStatsVariant};
+/// use byzagg::cuda::{KernelVariants, OrderStatsVariant, PairwiseVariant};
 ///
-/// let v = KernelVariants::parse("order_stats=pruned")?;
+/// let v = KernelVariants::parse("order_stats=pruned,pairwise=deferred")?;
 /// assert_eq!(v.order_stats, OrderStatsVariant::Pruned);
-/// assert_eq!(v.to_string(), "order_stats=pruned");
+/// assert_eq!(v.pairwise, PairwiseVariant::Deferred);
+/// assert_eq!(
+///     v.to_string(),
+///     "order_stats=pruned,pairwise=deferred,center_mix=classic"
+/// );
 /// assert_eq!(KernelVariants::parse("")?, KernelVariants::default());
 /// assert!(KernelVariants::parse("order_stats=fast").is_err());
 /// # Ok::<(), byzagg::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct KernelVariants {
-    /// `order_stats`'s register path (m <= 64).
+    /// `order_stats`'s register path (m <= 64): `order_stats=bitonic|pruned`.
     pub order_stats: OrderStatsVariant,
+    /// `pairwise=registers|deferred`.
+    pub pairwise: PairwiseVariant,
+    /// `center_mix=classic|wide`.
+    pub center_mix: CenterMixVariant,
 }
 
 impl KernelVariants {
     /// Parses `primitive=variant[,primitive=variant...]` (empty: the defaults). The error
     /// names [`ENV`], where the text usually comes from, and lists what is accepted.
     pub fn parse(text: &str) -> Result<Self> {
+        fn pick<V: Named>(key: &str, value: &str) -> std::result::Result<V, String> {
+            V::from_name(value).ok_or_else(|| format!("{key} takes {}", V::accepted()))
+        }
         let mut out = KernelVariants::default();
         let bad = |why: String| Error::invalid(ENV, format!("{text:?}"), why);
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((key, value)) = item.split_once('=') else {
                 return Err(bad(format!("{item:?} is not primitive=variant")));
             };
-            match key.trim() {
-                "order_stats" => {
-                    out.order_stats = OrderStatsVariant::ALL
-                        .iter()
-                        .find(|(_, n)| *n == value.trim())
-                        .map(|(v, _)| *v)
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "order_stats takes {}",
-                                OrderStatsVariant::ALL.map(|(_, n)| n).join(" or ")
-                            ))
-                        })?;
+            let (key, value) = (key.trim(), value.trim());
+            match key {
+                "order_stats" => out.order_stats = pick(key, value).map_err(bad)?,
+                "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
+                "center_mix" => out.center_mix = pick(key, value).map_err(bad)?,
+                other => {
+                    return Err(bad(format!(
+                        "unknown primitive {other:?}; known: order_stats, pairwise, center_mix"
+                    )));
                 }
-                other => return Err(bad(format!("unknown primitive {other:?}; known: order_stats"))),
             }
         }
         Ok(out)
     }
 
-    /// The variants named by `BYZAGG_CUDA_KERNELS`; the defaults when it is unset or empty.
+    /// The choice in `BYZAGG_CUDA_KERNELS` (every default when unset).
     pub fn from_env() -> Result<Self> {
         match std::env::var_os(ENV) {
             None => Ok(KernelVariants::default()),
@@ -107,10 +187,17 @@ impl FromStr for KernelVariants {
     }
 }
 
-/// The text form, every primitive named: `order_stats=bitonic`.
+/// The text form, every primitive named (what the benchmark records as `variant`):
+/// `order_stats=bitonic,pairwise=registers,center_mix=classic`.
 impl fmt::Display for KernelVariants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "order_stats={}", self.order_stats.name())
+        write!(
+            f,
+            "order_stats={},pairwise={},center_mix={}",
+            self.order_stats.name(),
+            self.pairwise.name(),
+            self.center_mix.name()
+        )
     }
 }
 
@@ -120,17 +207,30 @@ mod tests {
 
     #[test]
     fn the_text_form_round_trips_and_bad_text_names_the_variable() {
-        for v in [OrderStatsVariant::Bitonic, OrderStatsVariant::Pruned] {
-            let kv = KernelVariants { order_stats: v };
-            assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+        for order_stats in [OrderStatsVariant::Bitonic, OrderStatsVariant::Pruned] {
+            for pairwise in [PairwiseVariant::Registers, PairwiseVariant::Deferred] {
+                for center_mix in [CenterMixVariant::Classic, CenterMixVariant::Wide] {
+                    let kv = KernelVariants {
+                        order_stats,
+                        pairwise,
+                        center_mix,
+                    };
+                    assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                }
+            }
         }
-        assert_eq!(
-            KernelVariants::parse(" order_stats = pruned , ")
-                .unwrap()
-                .order_stats,
-            OrderStatsVariant::Pruned
-        );
-        for bad in ["order_stats", "order_stats=quick", "median=pruned", "=pruned"] {
+        let v = KernelVariants::parse(" order_stats = pruned , center_mix=wide,").unwrap();
+        assert_eq!(v.order_stats, OrderStatsVariant::Pruned);
+        assert_eq!(v.center_mix, CenterMixVariant::Wide);
+        assert_eq!(v.pairwise, PairwiseVariant::Registers);
+        for bad in [
+            "order_stats",
+            "order_stats=quick",
+            "median=pruned",
+            "=pruned",
+            "pairwise=tiled",
+            "center_mix=",
+        ] {
             let e = KernelVariants::parse(bad).unwrap_err().to_string();
             assert!(e.contains(ENV), "{bad}: {e}");
         }

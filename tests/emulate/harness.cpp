@@ -12,6 +12,7 @@
 // count, compiled with the defines the launcher gives NVRTC: the test writes them into
 // os_modules.h (on the include path when OS_MODULES is defined), each module a namespace
 // holding the kernel file, and a function pruned_run(MODULE, ...) that launches its entry.
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -64,10 +65,49 @@ inline double __shfl_xor_sync(unsigned, double v, int mask) {
   return r;
 }
 
+// Correctly rounded f64 arithmetic, never contracted (the harness is built with
+// -ffp-contract=fast; a volatile intermediate keeps the product a separate rounding).
+inline double __dsub_rn(double a, double b) {
+  volatile double r = a - b;
+  return r;
+}
+inline double __dmul_rn(double a, double b) {
+  volatile double r = a * b;
+  return r;
+}
+inline long long __double_as_longlong(double d) {
+  long long u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
+// Atomics on shared or global memory: std::atomic_ref, so TSan sees them as atomic.
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  return std::atomic_ref<unsigned long long>(*p).fetch_add(v);
+}
+inline int atomicOr(int* p, int v) { return std::atomic_ref<int>(*p).fetch_or(v); }
+inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+template <class T>
+inline T __ldcg(const T* p) {
+  return *p;
+}
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+// Whether every pointer is 16-byte aligned (as the launchers decide `aligned`).
+template <class P>
+static int all_aligned(const std::vector<P>& ptrs) {
+  for (auto p : ptrs)
+    if (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return 0;
+  return 1;
+}
+
 #include "../../kernels/order_stats.cu"
 #include "../../kernels/pairwise_dist.cu"
 #include "../../kernels/center_dist.cu"
 #include "../../kernels/mix.cu"
+#include "../../kernels/exact_dist.cu"
 
 // The hardware's launch limits (every architecture byzagg targets): a launch the GPU would
 // refuse must fail here too, not run.
@@ -192,15 +232,18 @@ int main(int argc, char** argv) {
       else med ? std::apply(order_stats_median_heap, args) : std::apply(order_stats_trim_heap, args);
     });
     std::fwrite(res.data(), 4, d, out);
-  } else if (mode == "pairwise") {
+  } else if (mode == "pairwise" || mode == "pairwise_deferred") {
     // As src/cuda/pairwise_dist.rs: one block per (sub-tile pair, split); spans of 64
     // coordinates here (not a multiple of the 512 a block step covers) so that splits, steps
     // that end inside a warp and warps with nothing to do all run.
     const u64 nb = (n + PD_R - 1) / PD_R, pairs = nb * (nb + 1) / 2;
-    const u64 span = 64, splits = (d + span - 1) / span;
+    // Longer rows (d = 2100) get spans of 1000 (still no multiple of a step), or the emulation
+    // of n = 70 would start 200,000 threads.
+    const u64 span = d > 512 ? 1000 : 64, splits = (d + span - 1) / span;
     std::vector<double> partial(splits * n * n, 0.0), red(n * n, 0.0);
+    const bool deferred = mode == "pairwise_deferred";
     launch({(unsigned)pairs, 1, (unsigned)splits}, {PD_WARPS * 32}, [&] {
-      pairwise_dist_partial(rows.data(), (int)n, d, span, partial.data());
+      (deferred ? pairwise_dist_deferred : pairwise_dist_partial)(rows.data(), (int)n, d, span, partial.data());
     });
     launch({(unsigned)((n * n + 255) / 256)}, {256},
            [&] { pairwise_dist_reduce(partial.data(), (int)splits, (int)(n * n), red.data()); });
@@ -215,7 +258,20 @@ int main(int argc, char** argv) {
     launch({(unsigned)((n + 255) / 256)}, {256},
            [&] { center_dist_reduce(partial.data(), (int)splits, (int)n, red.data()); });
     std::fwrite(red.data(), 8, n, out);
-  } else if (mode == "mix" || mode == "mixbase") {
+  } else if (mode == "center_wide") {
+    // As src/cuda/center_dist.rs for center_mix=wide: 2 persistent blocks per row group (the
+    // stride loop runs when d > 2 * 1024), the last block of each group sums the partials.
+    const unsigned blocks = 2, groups = (unsigned)((n + CW_ROWS - 1) / CW_ROWS);
+    std::vector<const float*> ptrs(rows);
+    ptrs.push_back(center.data());
+    const int aligned = all_aligned(ptrs);
+    std::vector<double> partial(blocks * n, -1.0), red(n, -1.0);
+    std::vector<unsigned> done(groups, 0);
+    launch({blocks, groups}, {CW_THREADS}, [&] {
+      center_dist_wide(rows.data(), (int)n, center.data(), d, aligned, partial.data(), done.data(), red.data());
+    });
+    std::fwrite(red.data(), 8, n, out);
+  } else if (mode == "mix" || mode == "mixbase" || mode == "mix_wide" || mode == "mixbase_wide") {
     // mixbase: out += param * base, with the center as every output row's base.
     // As src/cuda/mix.rs: groups of 1 or 8 output rows, the union of non-zero columns.
     const int kt = k == 1 ? 1 : 8;
@@ -231,15 +287,53 @@ int main(int argc, char** argv) {
     }
     std::vector<float> res(k * d, -12345.0f);
     std::vector<float*> outs(k);
-    const bool with_base = mode == "mixbase";
+    const bool with_base = mode == "mixbase" || mode == "mixbase_wide";
+    const bool wide = mode == "mix_wide" || mode == "mixbase_wide";
     std::vector<const float*> base(k, with_base ? center.data() : nullptr);
     const double scale = with_base ? param : 0.0;
     for (u64 r = 0; r < k; ++r) outs[r] = res.data() + r * d;
-    launch({2, (unsigned)groups}, {32}, [&] {
-      auto f = kt == 1 ? mix_k1 : mix_k8;
-      f(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), scale, d, outs.data());
-    });
+    if (wide && kt == 1) {
+      // As src/cuda/mix.rs for center_mix=wide: 2 persistent blocks; 16-byte access where
+      // every row, base and output pointer allows it.
+      std::vector<const float*> ptrs(rows);
+      ptrs.insert(ptrs.end(), base.begin(), base.end());
+      ptrs.insert(ptrs.end(), outs.begin(), outs.end());
+      const int aligned = all_aligned(ptrs);
+      launch({2, (unsigned)groups}, {MW_THREADS}, [&] {
+        mix_k1_wide(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), scale, d,
+                    outs.data(), aligned);
+      });
+    } else {
+      launch({2, (unsigned)groups}, {32}, [&] {
+        auto f = kt == 1 ? mix_k1 : mix_k8;
+        f(rows.data(), (int)n, coeffs.data(), (int)k, cols.data(), start.data(), base.data(), scale, d, outs.data());
+      });
+    }
     std::fwrite(res.data(), 4, k * d, out);
+  } else if (mode == "exact") {
+    // As src/cuda/exact_dist.rs: every pair i <= j (i == j included), then every row against
+    // the center (pair n * n + i); spans of 64 coordinates so that several blocks add into
+    // one pair. OUT: the digits of each pair, summed over its blocks (no carries).
+    std::vector<const float*> a, b;
+    for (u64 i = 0; i < n; ++i)
+      for (u64 j = 0; j < n; ++j) a.push_back(rows[i]), b.push_back(rows[j]);
+    for (u64 i = 0; i < n; ++i) a.push_back(rows[i]), b.push_back(center.data());
+    const u64 pairs = a.size(), span = 64, splits = (d + span - 1) / span;
+    std::vector<u64> limbs(pairs * splits * EX_LIMBS, 7), sums(pairs * EX_LIMBS, 0);
+    launch({(unsigned)splits, (unsigned)pairs}, {EX_THREADS},
+           [&] { exact_dist_partial(a.data(), b.data(), d, span, limbs.data()); });
+    for (u64 p = 0; p < pairs; ++p)
+      for (u64 x = 0; x < splits; ++x)
+        for (int L = 0; L < EX_LIMBS; ++L) sums[p * EX_LIMBS + L] += limbs[(p * splits + x) * EX_LIMBS + L];
+    std::fwrite(sums.data(), 8, sums.size(), out);
+  } else if (mode == "differ") {
+    // rows_differ for every pair i, j: OUT n * n i32 flags.
+    std::vector<const float*> a, b;
+    for (u64 i = 0; i < n; ++i)
+      for (u64 j = 0; j < n; ++j) a.push_back(rows[i]), b.push_back(rows[j]);
+    std::vector<int> flags(n * n, 0);
+    launch({2, (unsigned)(n * n)}, {EX_THREADS}, [&] { rows_differ(a.data(), b.data(), d, flags.data()); });
+    std::fwrite(flags.data(), 4, flags.size(), out);
   } else {
     return 2;
   }
