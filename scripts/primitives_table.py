@@ -67,8 +67,11 @@ def join(bench_runs, torch_records, device=None):
             kind = backend_kind(r.get("backend", ""))
             if kind is None or r.get("rule") not in TORCH_EQUIVALENT:
                 continue
-            variant = r.get("variant") or variants.get(kind) or "default"
-            if r.get("variant") and variants.get(kind) not in (None, "default", r["variant"]):
+            # A record's "default" says only that bench knows no variants for that backend
+            # (wgpu's records carry none): the command line's value then names it.
+            own = r.get("variant") if r.get("variant") != "default" else None
+            variant = own or variants.get(kind) or "default"
+            if own and variants.get(kind) not in (None, "default", own):
                 warnings.append(f"{r['rule']} {kind} n={r['n']}: record says variant {r['variant']!r}, "
                                 f"the command line {variants[kind]!r}; the record's is kept")
             read = torch.get(("read", r["n"], r["d"]))
