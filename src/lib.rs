@@ -84,7 +84,6 @@ mod backend;
 mod batch;
 pub mod bench;
 pub mod budget;
-mod caf;
 mod contract;
 pub mod cpu;
 pub mod cuda;
@@ -92,7 +91,6 @@ mod engine;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 mod env_var;
 mod error;
-mod gram;
 mod kernels;
 pub mod npy;
 pub mod output;
@@ -100,7 +98,6 @@ pub mod reference;
 mod rng;
 mod rule;
 pub mod shard;
-mod subset;
 pub mod train;
 pub mod verify;
 pub mod wgpu;
@@ -108,7 +105,7 @@ pub mod wgpu;
 pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
-pub use caf::CAF_MAX_N;
+pub use aggregate::subset::caf::CAF_MAX_N;
 pub use contract::MASS_EPS;
 pub use engine::{Engine, EngineRows, KernelsJob};
 pub use error::{Error, Result};
@@ -119,7 +116,7 @@ pub use rule::Tolerance;
 pub use rule::{
     ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation, tolerates,
 };
-pub use subset::{MDA_MAX_N, SMEA_MAX_N};
+pub use aggregate::subset::{MDA_MAX_N, SMEA_MAX_N};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

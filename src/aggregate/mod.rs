@@ -9,14 +9,16 @@
 
 use crate::backend::Backend;
 use crate::batch::Batch;
-use crate::caf::{self, CAF_MAX_N};
 use crate::contract::MASS_EPS;
 use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
 use crate::reference;
 use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutation};
-use crate::subset::{self, MDA_MAX_N, SMEA_MAX_N};
+use subset::caf::{self, CAF_MAX_N};
+use subset::{MDA_MAX_N, SMEA_MAX_N};
+
+pub(crate) mod subset;
 
 /// What a rule reports beyond its output: one entry per step of a composed rule, innermost
 /// first (for `ctma(krum)`: the Krum step, then the CTMA step), and which rows held NaN or an

@@ -14,7 +14,9 @@
 
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
-use crate::gram;
+
+pub(crate) mod caf;
+mod gram;
 
 /// The largest n that `mda` accepts: the search is a branch and bound over 64-bit row sets.
 /// Its worst case is exponential in the rows left out, but measured on Gaussian and uniform

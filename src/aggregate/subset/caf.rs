@@ -4,7 +4,7 @@
 //! where ByzFL takes one power step from a random vector.
 
 use crate::contract::MASS_EPS;
-use crate::gram;
+use super::gram;
 
 /// The largest n that `caf` accepts: each round solves an eigenproblem of the size of the
 /// rows still weighted, and up to n rounds run, so the host work grows as n^4: 0.3 ms at
