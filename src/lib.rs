@@ -57,7 +57,8 @@
 //!   behind `--backend cpu,wgpu` and `cuda:all`;
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements, and their
 //!   shape rules;
-//! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]);
+//! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]) and the
+//!   limits of the subset rules ([`MDA_MAX_N`], [`SMEA_MAX_N`], [`CAF_MAX_N`]);
 //! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
 //! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (Vulkan, Metal
 //!   or DX12, never GL);
@@ -105,8 +106,7 @@ pub mod wgpu;
 pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
 pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
-pub use aggregate::subset::caf::CAF_MAX_N;
-pub use contract::MASS_EPS;
+pub use contract::{CAF_MAX_N, MASS_EPS, MDA_MAX_N, SMEA_MAX_N};
 pub use engine::{Engine, EngineRows, KernelsJob};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
@@ -116,7 +116,6 @@ pub use rule::Tolerance;
 pub use rule::{
     ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation, tolerates,
 };
-pub use aggregate::subset::{MDA_MAX_N, SMEA_MAX_N};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

@@ -10,13 +10,13 @@
 use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::contract::MASS_EPS;
+use crate::contract::{CAF_MAX_N, MDA_MAX_N, SMEA_MAX_N, check_n};
 use crate::engine::{Engine, KernelsJob};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
 use crate::reference;
 use crate::rule::{ByzantineShare, GmInit, GmParams, Plan, Rule, bucket_permutation};
-use subset::caf::{self, CAF_MAX_N};
-use subset::{MDA_MAX_N, SMEA_MAX_N};
+use subset::caf;
 
 pub(crate) mod subset;
 
@@ -661,7 +661,7 @@ fn subset_mean<K: Kernels>(
     limit: usize,
     search: impl FnOnce(&[f64]) -> Vec<f64>,
 ) -> Result<K::Rows<'static>> {
-    subset::check_n(rule, w.len(), limit)?;
+    check_n(rule, w.len(), limit)?;
     let dist = k.pairwise_dist(rows)?;
     let masses = search(&dist);
     let total: f64 = masses.iter().sum();

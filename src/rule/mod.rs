@@ -545,19 +545,19 @@ impl Rule {
                 }
             }
             Rule::Mda { tolerance } => {
-                crate::aggregate::subset::check_n("mda", n, crate::aggregate::subset::MDA_MAX_N)?;
+                crate::contract::check_n("mda", n, crate::contract::MDA_MAX_N)?;
                 Plan::Mda {
                     lambda: trim_lambda(pick(tolerance)?, n)?,
                 }
             }
             Rule::Smea { tolerance } => {
-                crate::aggregate::subset::check_n("smea", n, crate::aggregate::subset::SMEA_MAX_N)?;
+                crate::contract::check_n("smea", n, crate::contract::SMEA_MAX_N)?;
                 Plan::Smea {
                     lambda: trim_lambda(pick(tolerance)?, n)?,
                 }
             }
             Rule::Caf { tolerance } => {
-                crate::aggregate::subset::check_n("caf", n, crate::aggregate::subset::caf::CAF_MAX_N)?;
+                crate::contract::check_n("caf", n, crate::contract::CAF_MAX_N)?;
                 Plan::Caf {
                     lambda: trim_lambda(pick(tolerance)?, n)?,
                 }
