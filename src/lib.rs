@@ -50,7 +50,10 @@
 //!
 //! - [`Batch`] (`batch.rs`): the rows and weights, borrowed;
 //! - [`Rule`], [`Plan`] (`rule/`): rules as data, their text form, validation;
-//! - [`Aggregator`] (`aggregate.rs`): the rule layer, one function per rule over the primitives;
+//! - [`Aggregator`] (`aggregator.rs`): the public entry point, a rule bound to a backend,
+//!   and the choice between the reference and an engine;
+//! - `aggregate/`: the rule layer, one function per rule over the primitives, one file per
+//!   family, [`Report`] and [`execute`];
 //! - [`Engine`] (`engine.rs`): a [`Backend`] opened, and the one dispatch to its kernels;
 //! - [`shard`](mod@shard): past one device: the shard protocol (coordinate ranges, partial
 //!   distances combined, every decision made once) and the in-process sharded engine
@@ -81,6 +84,7 @@
 #![deny(missing_docs)]
 
 mod aggregate;
+mod aggregator;
 mod backend;
 mod batch;
 pub mod bench;
@@ -103,7 +107,8 @@ pub mod train;
 pub mod verify;
 pub mod wgpu;
 
-pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
+pub use aggregate::{Report, Step, execute};
+pub use aggregator::Aggregator;
 pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
 pub use contract::{CAF_MAX_N, MASS_EPS, MDA_MAX_N, SMEA_MAX_N};

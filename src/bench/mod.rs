@@ -34,7 +34,8 @@ pub use read_pass::read_pass;
 pub use report::{Machine, json, table};
 pub use timing::{Timings, measure, median};
 
-use crate::aggregate::{Aggregator, Report, Step};
+use crate::aggregate::{Report, Step};
+use crate::aggregator::Aggregator;
 use crate::backend::{Backend, BackendList};
 use crate::batch::Batch;
 use crate::engine::{Engine, KernelsJob};

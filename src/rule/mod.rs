@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::kernels::OrderStat;
 
 // The text form still names the share by its old alias.
 #[allow(deprecated)]
@@ -841,6 +842,20 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The order statistic this plan is when it is one alone (cwmed, cwtm, meamed), as the
+    /// rule layer gives it to [`Kernels::order_stats`](crate::Kernels::order_stats); `None`
+    /// for every other plan. A rule over such a base can take the fused kernels
+    /// (`order_stats_with_dist`, `mix_order_stats`): the base adds no report step, so the
+    /// report is the same either way.
+    pub(crate) fn order_stat(&self) -> Option<OrderStat> {
+        match *self {
+            Plan::Median => Some(OrderStat::Median),
+            Plan::TrimmedMean { lambda } => Some(OrderStat::TrimmedMean { lambda }),
+            Plan::MeaMed { lambda } => Some(OrderStat::MeaMed { lambda }),
+            _ => None,
+        }
+    }
+
     /// How many plans this one nests, itself included (as [`Rule::depth`]); counted in a
     /// loop, so a plan built by hand thousands of levels deep is measured without recursion.
     pub fn depth(&self) -> usize {

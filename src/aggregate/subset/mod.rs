@@ -12,11 +12,32 @@
 //! so a subset holding it has infinite diameter and infinite covariance. Rows of weight 0
 //! take no part.
 
-use crate::contract::MASS_EPS;
-use crate::contract::MDA_MAX_N;
+use crate::aggregate::Context;
+use crate::contract::{MASS_EPS, MDA_MAX_N, check_n};
+use crate::error::Result;
+use crate::kernels::Kernels;
 
 pub(crate) mod caf;
 mod gram;
+
+/// MDA, SMEA and CAF ([`Rule::Mda`](crate::Rule::Mda), [`Rule::Smea`](crate::Rule::Smea), [`Rule::Caf`](crate::Rule::Caf)): one pass of pairwise
+/// distances, a host search over them that returns a mass per row, and the mix of the rows
+/// with those masses normalized. `n` above `limit` is an error (a plan built by hand may
+/// skip the check that [`Rule::plan`](crate::Rule::plan) makes).
+pub(in crate::aggregate) fn subset_mean<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    rule: &str,
+    limit: usize,
+    search: impl FnOnce(&[f64]) -> Vec<f64>,
+) -> Result<K::Rows<'static>> {
+    let Context { k, rows, w, .. } = *cx;
+    check_n(rule, w.len(), limit)?;
+    let dist = k.pairwise_dist(rows)?;
+    let masses = search(&dist);
+    let total: f64 = masses.iter().sum();
+    let coeffs: Vec<f64> = masses.iter().map(|m| m / total).collect();
+    k.mix(rows, &coeffs, 1, None)
+}
 
 /// The distance between rows i and j, NaN read as `+inf` (a non-finite row is infinitely far).
 fn far(dist: &[f64], n: usize, i: usize, j: usize) -> f64 {
