@@ -48,9 +48,10 @@ pub(crate) fn check_n(rule: &str, n: usize, limit: usize) -> Result<()> {
     Ok(())
 }
 
-/// The largest n that `caf` accepts (`aggregate/subset/caf.rs`): each round solves an eigenproblem of the size of the
-/// rows still weighted, and up to n rounds run, so the host work grows as n^4: 0.3 ms at
-/// n = 20, 50 ms at n = 64, 0.6 to 2.4 s at n = 128 (docs/PERFORMANCE.md).
+/// The largest n that `caf` accepts (`aggregate/subset/caf.rs`): each round solves an
+/// eigenproblem of the size of the rows still weighted, and up to n rounds run, so the host
+/// work grows as n^4: 0.3 ms at n = 20, 50 ms at n = 64, 0.6 to 2.4 s at n = 128
+/// (docs/PERFORMANCE.md).
 pub const CAF_MAX_N: usize = 128;
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! A [`Rule`] may leave lambda or f out; [`Rule::plan`] fills it from a default (the CLI's
 //! `--lambda`/`--f`) and checks every bound, so the code that computes (the rule layer in
-//! `aggregate.rs` and the independent oracle in `reference.rs`) only ever sees valid plans.
+//! `aggregate/` and the independent oracle in `reference.rs`) only ever sees valid plans.
 
 use std::fmt;
 
