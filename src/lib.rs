@@ -54,11 +54,11 @@
 //!   and the choice between the reference and an engine;
 //! - `aggregate/`: the rule layer, one function per rule over the primitives, one file per
 //!   family, [`Report`] and [`execute`];
-//! - [`Engine`] (`engine.rs`): a [`Backend`] opened, itself a [`Kernels`] that forwards each
-//!   primitive to the backend it holds (the one way to a backend);
+//! - [`Engine`] (`engine/`): a [`Backend`] opened, itself a [`Kernels`] that forwards each
+//!   primitive to the backend it holds (the one way to a backend); beside it the in-process
+//!   [`Sharded`] engine behind `--backend cpu,wgpu` and `cuda:all`;
 //! - [`shard`](mod@shard): past one device: the shard protocol (coordinate ranges, partial
-//!   distances combined, every decision made once) and the in-process sharded engine
-//!   behind `--backend cpu,wgpu` and `cuda:all`;
+//!   distances combined, every decision made once) and the step-by-step [`Session`](shard::Session);
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements, and their
 //!   shape rules;
 //! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]) and the
@@ -113,7 +113,7 @@ pub use aggregator::Aggregator;
 pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
 pub use contract::{CAF_MAX_N, MASS_EPS, MDA_MAX_N, SMEA_MAX_N};
-pub use engine::{Engine, EngineRows};
+pub use engine::{Engine, EngineRows, Sharded, ShardedRows};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;

@@ -8,15 +8,18 @@
 //! and kept; every handle inside is cheap to clone and shares the device.
 //!
 //! A [`BackendList`] of several devices opens as [`Engine::Sharded`]: the coordinates split
-//! across the devices' engines (`shard/`), each primitive run on each of them through this
-//! same impl.
+//! across the devices' engines (`sharded.rs`, which combines the partial distances as the
+//! shard protocol of `shard/` says), each primitive run on each of them through this same
+//! impl.
 
 use crate::backend::{Backend, BackendList, DeviceIndex};
 use crate::batch::Batch;
 use crate::cpu::{Cpu, HostRows};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
-use crate::shard::{Sharded, ShardedRows};
+
+mod sharded;
+pub use sharded::{Sharded, ShardedRows};
 
 /// An opened backend.
 ///

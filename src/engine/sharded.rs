@@ -9,13 +9,12 @@
 
 use std::ops::Range;
 
-use super::protocol::sum_in_order;
-use super::split::split;
+use super::{Engine, EngineRows};
 use crate::backend::Backend;
 use crate::batch::Batch;
-use crate::engine::{Engine, EngineRows};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat, shape};
+use crate::shard::{split, sum_in_order};
 
 /// Engines that share the coordinates of every batch (see the module docs). Opened by
 /// [`Engine::open_list`] from a backend list such as `cpu,wgpu` or `cuda:all`.
