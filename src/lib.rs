@@ -117,8 +117,6 @@ pub use engine::{Engine, EngineRows, Sharded, ShardedRows};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
-#[allow(deprecated)]
-pub use rule::Tolerance;
 pub use rule::{
     ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation, tolerates,
 };

@@ -10,8 +10,6 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
-// The text form still names the share by its old alias.
-#[allow(deprecated)]
 mod text;
 mod tolerance;
 
@@ -39,10 +37,6 @@ pub enum ByzantineShare {
     /// A number of rows; lambda = f / n.
     F(usize),
 }
-
-/// The Byzantine share under its first name, which read like a numeric tolerance.
-#[deprecated(since = "0.1.0", note = "renamed `ByzantineShare`")]
-pub type Tolerance = ByzantineShare;
 
 /// Where the geometric median's Weiszfeld iterations start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
