@@ -36,8 +36,9 @@ pub struct Report {
     /// The steps, in the order they ran.
     pub steps: Vec<Step>,
     /// The rows holding NaN or an infinity, in index order (rows of weight 0 included);
-    /// `None` when the rows were not scanned (see [`Aggregator::scan_non_finite`]: by default
-    /// they are scanned only when the output is not finite).
+    /// `None` when the rows were not scanned (see
+    /// [`Aggregator::scan_non_finite`](crate::Aggregator::scan_non_finite): by default they
+    /// are scanned only when the output is not finite).
     pub non_finite: Option<Vec<usize>>,
     /// Whether those rows carry no more weight than the rule tolerates
     /// ([`tolerates`](crate::tolerates)); only then is the output promised finite. `None`
