@@ -22,8 +22,7 @@ use crate::shard::{split, sum_in_order};
 /// # Examples
 ///
 /// ```
-/// use byzagg::shard::Sharded;
-/// use byzagg::{Aggregator, Backend, Batch, Engine, Rule};
+/// use byzagg::{Aggregator, Backend, Batch, Engine, Rule, Sharded};
 ///
 /// let halves = Sharded::new(vec![Engine::open(Backend::Cpu)?, Engine::open(Backend::Cpu)?])?;
 /// assert_eq!(halves.ranges(1000), vec![0..500, 500..1000]);
