@@ -4,7 +4,7 @@
 //!
 //! A backend holds matrices of `k x d` f32 values where its data lives (host memory for the
 //! CPU, device buffers for wgpu and CUDA): the uploaded batch, a center, mixed rows. The rule
-//! layer (`aggregate.rs`) strings the primitives together and only ever receives `n` or
+//! layer (`aggregate/`) strings the primitives together and only ever receives `n` or
 //! `n x n` numbers (distances) back, so data stays on the device between the steps of a rule.
 //!
 //! Size is the backend's business: a primitive works on whole matrices and a backend splits

@@ -50,14 +50,19 @@
 //!
 //! - [`Batch`] (`batch.rs`): the rows and weights, borrowed;
 //! - [`Rule`], [`Plan`] (`rule/`): rules as data, their text form, validation;
-//! - [`Aggregator`] (`aggregate.rs`): the rule layer, one function per rule over the primitives;
-//! - [`Engine`] (`engine.rs`): a [`Backend`] opened, and the one dispatch to its kernels;
+//! - [`Aggregator`] (`aggregator.rs`): the public entry point, a rule bound to a backend,
+//!   and the choice between the reference and an engine;
+//! - `aggregate/`: the rule layer, one function per rule over the primitives, one file per
+//!   family, [`Report`] and [`execute`];
+//! - [`Engine`] (`engine/`): a [`Backend`] opened, itself a [`Kernels`] that forwards each
+//!   primitive to the backend it holds (the one way to a backend); beside it the in-process
+//!   [`Sharded`] engine behind `--backend cpu,wgpu` and `cuda:all`;
 //! - [`shard`](mod@shard): past one device: the shard protocol (coordinate ranges, partial
-//!   distances combined, every decision made once) and the in-process sharded engine
-//!   behind `--backend cpu,wgpu` and `cuda:all`;
+//!   distances combined, every decision made once) and the step-by-step [`Session`](shard::Session);
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements, and their
 //!   shape rules;
-//! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]);
+//! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]) and the
+//!   limits of the subset rules ([`MDA_MAX_N`], [`SMEA_MAX_N`], [`CAF_MAX_N`]);
 //! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
 //! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (Vulkan, Metal
 //!   or DX12, never GL);
@@ -80,11 +85,11 @@
 #![deny(missing_docs)]
 
 mod aggregate;
+mod aggregator;
 mod backend;
 mod batch;
 pub mod bench;
 pub mod budget;
-mod caf;
 mod contract;
 pub mod cpu;
 pub mod cuda;
@@ -93,7 +98,6 @@ mod engine;
 mod env_var;
 mod error;
 mod gm_scale;
-mod gram;
 mod kernels;
 pub mod npy;
 pub mod output;
@@ -101,26 +105,22 @@ pub mod reference;
 mod rng;
 mod rule;
 pub mod shard;
-mod subset;
 pub mod train;
 pub mod verify;
 pub mod wgpu;
 
-pub use aggregate::{Aggregator, Report, Step, execute, execute_resident};
+pub use aggregate::{Report, Step, execute};
+pub use aggregator::Aggregator;
 pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
-pub use caf::CAF_MAX_N;
-pub use contract::MASS_EPS;
-pub use engine::{Engine, EngineRows, KernelsJob};
+pub use contract::{CAF_MAX_N, MASS_EPS, MDA_MAX_N, SMEA_MAX_N};
+pub use engine::{Engine, EngineRows, Sharded, ShardedRows};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};
 pub use rng::SplitMix64;
-#[allow(deprecated)]
-pub use rule::Tolerance;
 pub use rule::{
     ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Plan, Rule, bucket_permutation, tolerates,
 };
-pub use subset::{MDA_MAX_N, SMEA_MAX_N};
 
 /// The README's examples run as doctests, so the tour cannot go stale.
 #[cfg(doctest)]

@@ -2,7 +2,7 @@
 //!
 //! This module is the oracle that the fast backends are tested against. It converts every
 //! input value to `f64` and computes each rule with plain loops and sorts, favouring clarity
-//! over speed; it shares no code with the rule layer (`aggregate.rs`), the CPU backend or the
+//! over speed; it shares no code with the rule layer (`aggregate/`), the CPU backend or the
 //! [`Kernels`](crate::Kernels) trait. Only the contract functions of the crate
 //! ([`bucket_permutation`], [`MASS_EPS`]) are shared, since every backend must agree on them.
 //!

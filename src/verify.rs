@@ -30,7 +30,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rayon::prelude::*;
 
-use crate::aggregate::Aggregator;
+use crate::aggregator::Aggregator;
 use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::error::Result;

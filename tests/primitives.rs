@@ -2,13 +2,19 @@
 //! every available backend: edge lanes (d not a multiple of a SIMD width or workgroup), n = 1,
 //! ties, rows of NaN and +inf, zero weights and coefficients, magnitudes from 1e-30 to 1e30.
 //!
-//! One generic `<primitive>_matches_reference<K: Kernels>` per primitive, run through
-//! [`Engine::dispatch`] and stamped out per backend by `backend_tests!`.
+//! One generic check per primitive ([`Check`]), run on an engine's own [`Kernels`] and stamped
+//! out per backend by `backend_tests!`.
 
 mod common;
 
-use byzagg::{Backend, Batch, Engine, Kernels, KernelsJob, OrderStat, Result, reference};
+use byzagg::{Backend, Batch, Engine, Kernels, OrderStat, Result, reference};
 use common::{Rng, backend_or_skip};
+
+/// A check of one primitive, generic over the backend; returns its mismatches.
+trait Check {
+    /// Runs the check on one backend's kernels.
+    fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>>;
+}
 
 /// One batch of the matrix: `n x d` values and weights, with what it is for messages.
 struct Case {
@@ -81,9 +87,7 @@ fn meets(got: f32, want: f64, tol: f64) -> bool {
 /// MeaMed within 1e-5 of the largest finite value in the coordinate's column.
 struct OrderStatsMatchesReference;
 
-impl KernelsJob for OrderStatsMatchesReference {
-    type Output = Vec<String>;
-
+impl Check for OrderStatsMatchesReference {
     fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>> {
         let mut failures = Vec::new();
         for case in cases() {
@@ -134,9 +138,7 @@ fn distance_meets(got: f64, want: f64) -> bool {
 /// Primitive 2: the `n x n` squared distances.
 struct PairwiseDistMatchesReference;
 
-impl KernelsJob for PairwiseDistMatchesReference {
-    type Output = Vec<String>;
-
+impl Check for PairwiseDistMatchesReference {
     fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>> {
         let mut failures = Vec::new();
         for case in cases() {
@@ -161,9 +163,7 @@ impl KernelsJob for PairwiseDistMatchesReference {
 /// Primitive 3: the `n` squared distances to a center (the first row, shifted).
 struct CenterDistMatchesReference;
 
-impl KernelsJob for CenterDistMatchesReference {
-    type Output = Vec<String>;
-
+impl Check for CenterDistMatchesReference {
     fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>> {
         let mut failures = Vec::new();
         for case in cases() {
@@ -188,9 +188,7 @@ impl KernelsJob for CenterDistMatchesReference {
 /// coefficient 0; within 1e-5 of `sum |c_i| max |x_i|` per output row.
 struct MixMatchesReference;
 
-impl KernelsJob for MixMatchesReference {
-    type Output = Vec<String>;
-
+impl Check for MixMatchesReference {
     fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>> {
         let mut failures = Vec::new();
         for case in cases() {
@@ -279,9 +277,7 @@ fn mix_order_stats_failures<K: Kernels>(k: &K) -> Result<Vec<String>> {
 /// [`mix_order_stats_failures`] on one backend.
 struct MixOrderStatsIsTheComposition;
 
-impl KernelsJob for MixOrderStatsIsTheComposition {
-    type Output = Vec<String>;
-
+impl Check for MixOrderStatsIsTheComposition {
     fn run<K: Kernels>(self, k: &K) -> Result<Vec<String>> {
         mix_order_stats_failures(k)
     }
@@ -299,12 +295,12 @@ fn engines_forward_mix_order_stats() {
 }
 
 /// Runs `job` on `backend` if it is here, and fails with every mismatch it lists.
-fn check<J: KernelsJob<Output = Vec<String>>>(backend: Backend, job: J) {
+fn check<J: Check>(backend: Backend, job: J) {
     let Some(backend) = backend_or_skip(backend) else {
         return;
     };
     let engine = Engine::open(backend).expect("an available backend");
-    let failures = engine.dispatch(job).expect("the primitive runs");
+    let failures = job.run(&engine).expect("the primitive runs");
     assert!(
         failures.is_empty(),
         "{} mismatches on {backend}:\n{}",

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use byzagg::shard::Sharded;
+use byzagg::Sharded;
 use byzagg::verify::{self, Accuracy, Case};
 use byzagg::{Aggregator, Backend, BackendList, Batch, Engine, Error, Kernels, Plan, Report, Step, npy};
 

@@ -149,7 +149,8 @@ fn deep_plans_are_refused(backend: Backend) {
         _ => {
             let engine = byzagg::Engine::open(backend).expect("backend");
             let agg = Aggregator::with_engine(Rule::CwMed, engine);
-            agg.engine().dispatch(Deep(&plan, &batch))
+            let mut out = vec![0.0; batch.d()];
+            byzagg::execute(agg.engine(), &plan, &batch, &mut out, &mut Report::default())
         }
     };
     let err = result.expect_err("a plan 20,001 levels deep");
@@ -157,18 +158,6 @@ fn deep_plans_are_refused(backend: Backend) {
     // Dropping a chain that deep recurses too: unwind it one level at a time.
     while let Plan::Ctma { base, .. } = plan {
         plan = *base;
-    }
-}
-
-/// Runs a plan through the public `execute` on whichever backend the engine holds.
-struct Deep<'a>(&'a Plan, &'a Batch<'a>);
-
-impl byzagg::KernelsJob for Deep<'_> {
-    type Output = ();
-
-    fn run<K: byzagg::Kernels>(self, k: &K) -> byzagg::Result<()> {
-        let mut out = vec![0.0; self.1.d()];
-        byzagg::execute(k, self.0, self.1, &mut out, &mut Report::default())
     }
 }
 

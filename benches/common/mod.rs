@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use byzagg::bench::{Primitive, gaussian_rows};
-use byzagg::{Backend, Batch, Engine, Kernels, KernelsJob, OrderStat};
+use byzagg::{Backend, Batch, Engine, Kernels, OrderStat};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 /// (n, d) shapes of the primitive benches.
@@ -37,64 +37,53 @@ pub fn primitive(c: &mut Criterion, p: Primitive) {
         let batch = Batch::from_contiguous(&x, n).expect("a valid batch");
         group.throughput(Throughput::Bytes((4 * n * d) as u64));
         for engine in &engines {
-            engine
-                .dispatch(BenchPrimitive {
-                    group: &mut group,
-                    p,
-                    batch: &batch,
-                    id: BenchmarkId::new(engine.name(), format!("{n}x{d}")),
-                })
-                .expect("a backend with kernels");
+            let id = BenchmarkId::new(engine.name(), format!("{n}x{d}"));
+            bench_primitive(engine, &mut group, p, &batch, id).expect("a backend with kernels");
         }
     }
     group.finish();
 }
 
-/// One primitive on one backend, the batch resident before the clock starts.
-struct BenchPrimitive<'g, 'c, 'b> {
-    group: &'g mut criterion::BenchmarkGroup<'c, criterion::measurement::WallTime>,
+/// One primitive on one backend (an engine's own [`Kernels`]), the batch resident before
+/// the clock starts.
+fn bench_primitive<K: Kernels>(
+    k: &K,
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     p: Primitive,
-    batch: &'b Batch<'b>,
+    batch: &Batch<'_>,
     id: BenchmarkId,
-}
-
-impl KernelsJob for BenchPrimitive<'_, '_, '_> {
-    type Output = ();
-
-    fn run<K: Kernels>(self, k: &K) -> byzagg::Result<()> {
-        let BenchPrimitive { group, p, batch, id } = self;
-        let rows = k.upload(batch)?;
-        let (n, d) = (batch.n(), batch.d());
-        let w = vec![1.0; n];
-        let mut out = vec![0.0f32; d];
-        match p {
-            Primitive::OrderStats => group.bench_function(id, |b| {
+) -> byzagg::Result<()> {
+    let rows = k.upload(batch)?;
+    let (n, d) = (batch.n(), batch.d());
+    let w = vec![1.0; n];
+    let mut out = vec![0.0f32; d];
+    match p {
+        Primitive::OrderStats => group.bench_function(id, |b| {
+            b.iter(|| {
+                let m = k.order_stats(&rows, &w, OrderStat::Median).expect("order_stats");
+                k.download(&m, &mut out).expect("download");
+            })
+        }),
+        Primitive::PairwiseDist => group.bench_function(id, |b| {
+            b.iter(|| black_box(k.pairwise_dist(&rows).expect("pairwise_dist")))
+        }),
+        Primitive::CenterDist => {
+            let center = k.zeros(1, d)?;
+            group.bench_function(id, |b| {
+                b.iter(|| black_box(k.center_dist(&rows, &center).expect("center_dist")))
+            })
+        }
+        Primitive::Mix => {
+            let coeffs = vec![1.0 / n as f64; n];
+            group.bench_function(id, |b| {
                 b.iter(|| {
-                    let m = k.order_stats(&rows, &w, OrderStat::Median).expect("order_stats");
+                    let m = k.mix(&rows, &coeffs, 1, None).expect("mix");
                     k.download(&m, &mut out).expect("download");
                 })
-            }),
-            Primitive::PairwiseDist => group.bench_function(id, |b| {
-                b.iter(|| black_box(k.pairwise_dist(&rows).expect("pairwise_dist")))
-            }),
-            Primitive::CenterDist => {
-                let center = k.zeros(1, d)?;
-                group.bench_function(id, |b| {
-                    b.iter(|| black_box(k.center_dist(&rows, &center).expect("center_dist")))
-                })
-            }
-            Primitive::Mix => {
-                let coeffs = vec![1.0 / n as f64; n];
-                group.bench_function(id, |b| {
-                    b.iter(|| {
-                        let m = k.mix(&rows, &coeffs, 1, None).expect("mix");
-                        k.download(&m, &mut out).expect("download");
-                    })
-                })
-            }
-        };
-        Ok(())
-    }
+            })
+        }
+    };
+    Ok(())
 }
 
 /// The backends a rule bench runs on: every one with kernels that is available here (the

@@ -34,10 +34,11 @@ pub use read_pass::read_pass;
 pub use report::{Machine, json, table};
 pub use timing::{Timings, measure, median};
 
-use crate::aggregate::{Aggregator, Report, Step};
+use crate::aggregate::{Report, Step};
+use crate::aggregator::Aggregator;
 use crate::backend::{Backend, BackendList};
 use crate::batch::Batch;
-use crate::engine::{Engine, KernelsJob};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
 use crate::rule::{ByzantineShare, Rule};
@@ -348,13 +349,7 @@ fn time_job(config: &Config, job: &Job, engine: &Engine, batch: &Batch<'_>) -> R
         Job::Rule(rule) if config.resident => {
             let agg = Aggregator::with_engine(rule.clone(), engine.clone())
                 .with_byzantine_share(ByzantineShare::F(n / 5));
-            engine.dispatch(TimeResidentRule {
-                agg: &agg,
-                batch,
-                config,
-                read,
-                iterations: &mut iterations,
-            })?
+            time_resident_rule(engine, &agg, batch, config, read, &mut iterations)?
         }
         Job::Rule(rule) => {
             let agg = Aggregator::with_engine(rule.clone(), engine.clone())
@@ -367,12 +362,7 @@ fn time_job(config: &Config, job: &Job, engine: &Engine, batch: &Batch<'_>) -> R
                 Ok(())
             })?
         }
-        Job::Primitive(p) => engine.dispatch(TimePrimitive {
-            p: *p,
-            batch,
-            config,
-            read,
-        })?,
+        Job::Primitive(p) => time_primitive(engine, *p, batch, config, read)?,
     };
     let seconds = timings.job_median();
     let read_pass_seconds = timings.read_pass_median();
@@ -406,52 +396,28 @@ fn gm_iterations(report: &Report) -> Option<usize> {
     (!gm.is_empty()).then(|| gm.iter().sum())
 }
 
-/// A rule timed on rows uploaded once, as a job for [`Engine::dispatch`].
-struct TimeResidentRule<'a, 'b, R> {
-    agg: &'a Aggregator,
-    batch: &'a Batch<'b>,
-    config: &'a Config,
-    read: R,
-    iterations: &'a mut Option<usize>,
-}
-
-impl<R: FnMut()> KernelsJob for TimeResidentRule<'_, '_, R> {
-    type Output = Timings;
-
-    fn run<K: Kernels>(self, kernels: &K) -> Result<Timings> {
-        let rows = kernels.upload(self.batch)?;
-        let root = match self.batch.root() {
-            Some(g) => Some(kernels.upload(&Batch::from_contiguous(g, 1)?)?),
-            None => None,
-        };
-        let weights = self.batch.is_weighted().then(|| self.batch.weights());
-        let iterations = self.iterations;
-        measure(self.config.warmup, self.config.runs, self.read, || {
-            let (out, report) =
-                self.agg
-                    .aggregate_resident_with_root(kernels, &rows, root.as_ref(), weights)?;
-            kernels.synchronize()?;
-            std::hint::black_box(&out);
-            *iterations = gm_iterations(&report);
-            Ok(())
-        })
-    }
-}
-
-/// [`time_primitive`] as a job for [`Engine::dispatch`].
-struct TimePrimitive<'a, 'b, R> {
-    p: Primitive,
-    batch: &'a Batch<'b>,
-    config: &'a Config,
-    read: R,
-}
-
-impl<R: FnMut()> KernelsJob for TimePrimitive<'_, '_, R> {
-    type Output = Timings;
-
-    fn run<K: Kernels>(self, kernels: &K) -> Result<Timings> {
-        time_primitive(kernels, self.p, self.batch, self.config, self.read)
-    }
+/// A rule timed on rows uploaded once (the engine's own [`Kernels`]).
+fn time_resident_rule<K: Kernels>(
+    kernels: &K,
+    agg: &Aggregator,
+    batch: &Batch<'_>,
+    config: &Config,
+    read: impl FnMut(),
+    iterations: &mut Option<usize>,
+) -> Result<Timings> {
+    let rows = kernels.upload(batch)?;
+    let root = match batch.root() {
+        Some(g) => Some(kernels.upload(&Batch::from_contiguous(g, 1)?)?),
+        None => None,
+    };
+    let weights = batch.is_weighted().then(|| batch.weights());
+    measure(config.warmup, config.runs, read, || {
+        let (out, report) = agg.aggregate_resident_with_root(kernels, &rows, root.as_ref(), weights)?;
+        kernels.synchronize()?;
+        std::hint::black_box(&out);
+        *iterations = gm_iterations(&report);
+        Ok(())
+    })
 }
 
 /// Times one primitive on the batch made resident once. A run ends when the device has

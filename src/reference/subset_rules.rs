@@ -47,7 +47,7 @@ fn lex_greater(a: &[f64], b: &[f64]) -> bool {
 /// largest masses. Branches whose diameter already exceeds the best are cut.
 pub(super) fn mda(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Result<Vec<f64>> {
     let n = rows.len();
-    check_limit("mda", n, crate::MDA_MAX_N)?;
+    check_limit("mda", n, crate::contract::MDA_MAX_N)?;
     let total: f64 = w.iter().sum();
     let dist: Vec<f64> = (0..n * n)
         .map(|ij| squared_distance(&rows[ij / n], &rows[ij % n]))
@@ -123,7 +123,7 @@ impl Mda<'_> {
 /// (`+inf` with a non-finite row), the least wins, then the lexicographically largest.
 pub(super) fn smea(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Result<Vec<f64>> {
     let n = rows.len();
-    check_limit("smea", n, crate::SMEA_MAX_N)?;
+    check_limit("smea", n, crate::contract::SMEA_MAX_N)?;
     let total: f64 = w.iter().sum();
     let (target, eps) = ((1.0 - lambda) * total, MASS_EPS * total);
     let live: Vec<usize> = (0..n).filter(|&i| w[i] > 0.0).collect();
@@ -201,7 +201,7 @@ fn covariance_top(inner: &[f64], n: usize, cand: &[(usize, f64)]) -> f64 {
 /// CAF (`Rule::Caf`): rounds in the rows' coordinates.
 pub(super) fn caf(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Result<Vec<f64>> {
     let n = rows.len();
-    check_limit("caf", n, crate::CAF_MAX_N)?;
+    check_limit("caf", n, crate::contract::CAF_MAX_N)?;
     let d = rows.first().map_or(0, Vec::len);
     let total: f64 = w.iter().sum();
     let stop = (1.0 - 2.0 * lambda) * total + MASS_EPS * total;

@@ -3,14 +3,13 @@
 //!
 //! A [`Rule`] may leave lambda or f out; [`Rule::plan`] fills it from a default (the CLI's
 //! `--lambda`/`--f`) and checks every bound, so the code that computes (the rule layer in
-//! `aggregate.rs` and the independent oracle in `reference.rs`) only ever sees valid plans.
+//! `aggregate/` and the independent oracle in `reference.rs`) only ever sees valid plans.
 
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::kernels::OrderStat;
 
-// The text form still names the share by its old alias.
-#[allow(deprecated)]
 mod text;
 mod tolerance;
 
@@ -38,10 +37,6 @@ pub enum ByzantineShare {
     /// A number of rows; lambda = f / n.
     F(usize),
 }
-
-/// The Byzantine share under its first name, which read like a numeric tolerance.
-#[deprecated(since = "0.1.0", note = "renamed `ByzantineShare`")]
-pub type Tolerance = ByzantineShare;
 
 /// Where the geometric median's Weiszfeld iterations start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -553,19 +548,19 @@ impl Rule {
                 }
             }
             Rule::Mda { tolerance } => {
-                crate::subset::check_n("mda", n, crate::subset::MDA_MAX_N)?;
+                crate::contract::check_n("mda", n, crate::contract::MDA_MAX_N)?;
                 Plan::Mda {
                     lambda: trim_lambda(pick(tolerance)?, n)?,
                 }
             }
             Rule::Smea { tolerance } => {
-                crate::subset::check_n("smea", n, crate::subset::SMEA_MAX_N)?;
+                crate::contract::check_n("smea", n, crate::contract::SMEA_MAX_N)?;
                 Plan::Smea {
                     lambda: trim_lambda(pick(tolerance)?, n)?,
                 }
             }
             Rule::Caf { tolerance } => {
-                crate::subset::check_n("caf", n, crate::caf::CAF_MAX_N)?;
+                crate::contract::check_n("caf", n, crate::contract::CAF_MAX_N)?;
                 Plan::Caf {
                     lambda: trim_lambda(pick(tolerance)?, n)?,
                 }
@@ -849,6 +844,20 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The order statistic this plan is when it is one alone (cwmed, cwtm, meamed), as the
+    /// rule layer gives it to [`Kernels::order_stats`](crate::Kernels::order_stats); `None`
+    /// for every other plan. A rule over such a base can take the fused kernels
+    /// (`order_stats_with_dist`, `mix_order_stats`): the base adds no report step, so the
+    /// report is the same either way.
+    pub(crate) fn order_stat(&self) -> Option<OrderStat> {
+        match *self {
+            Plan::Median => Some(OrderStat::Median),
+            Plan::TrimmedMean { lambda } => Some(OrderStat::TrimmedMean { lambda }),
+            Plan::MeaMed { lambda } => Some(OrderStat::MeaMed { lambda }),
+            _ => None,
+        }
+    }
+
     /// How many plans this one nests, itself included (as [`Rule::depth`]); counted in a
     /// loop, so a plan built by hand thousands of levels deep is measured without recursion.
     pub fn depth(&self) -> usize {

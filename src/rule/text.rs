@@ -14,7 +14,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Center, GmInit, GmParams, MAX_DEPTH, Rule, Tolerance};
+use super::{ByzantineShare, Center, GmInit, GmParams, MAX_DEPTH, Rule};
 use crate::error::Error;
 
 impl fmt::Display for Rule {
@@ -27,9 +27,10 @@ impl fmt::Display for Rule {
                 write!(f, "{name}({})", args.join(","))
             }
         };
-        let tol = |t: &Option<Tolerance>| t.iter().map(ToString::to_string).collect::<Vec<_>>();
-        let with_base =
-            |base: &Rule, t: &Option<Tolerance>| std::iter::once(base.to_string()).chain(tol(t)).collect();
+        let tol = |t: &Option<ByzantineShare>| t.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let with_base = |base: &Rule, t: &Option<ByzantineShare>| {
+            std::iter::once(base.to_string()).chain(tol(t)).collect()
+        };
         match self {
             Rule::Mean => f.write_str("mean"),
             Rule::CwMed => f.write_str("cwmed"),
@@ -378,15 +379,15 @@ impl Args<'_, '_> {
         }
     }
 
-    fn tolerance(&mut self) -> Result<Option<Tolerance>, Error> {
+    fn tolerance(&mut self) -> Result<Option<ByzantineShare>, Error> {
         let lambda = self.number::<f64>("lambda")?;
         let f = self.number::<usize>("f")?;
         match (lambda, f) {
             (Some(_), Some(_)) => Err(self
                 .p
                 .error(self.at, format!("{}: give lambda or f, not both", self.rule))),
-            (Some(l), None) => Ok(Some(Tolerance::Lambda(l))),
-            (None, Some(f)) => Ok(Some(Tolerance::F(f))),
+            (Some(l), None) => Ok(Some(ByzantineShare::Lambda(l))),
+            (None, Some(f)) => Ok(Some(ByzantineShare::F(f))),
             (None, None) => Ok(None),
         }
     }

@@ -41,8 +41,8 @@
 //! The protocol is transport-neutral: a [`Holder`] is a [`Kernels`] over one holder's
 //! coordinates and a [`Combine`] that carries step 2 (an in-process sum, an all-gather over
 //! a network), so the crate's one rule layer drives it unchanged. The in-process
-//! [`Sharded`] engine (`--backend cpu,wgpu`, `cuda:0,cuda:1`) holds every range itself and
-//! combines by [`sum_in_order`] directly; [`Session`] runs a [`Holder`] step by step for hosts
+//! [`Sharded`](crate::Sharded) engine (`--backend cpu,wgpu`, `cuda:0,cuda:1`) holds every
+//! range itself and combines by [`sum_in_order`] directly; [`Session`] runs a [`Holder`] step by step for hosts
 //! whose transport lives outside Rust (the Python package's `torch.distributed` adapter).
 //!
 //! Every holder must be trusted: a holder controls its partials and its coordinates of the
@@ -50,17 +50,16 @@
 //! rule's; robustness against Byzantine *holders* is not offered.
 //!
 //! Files: `split.rs` (the coordinate ranges, proportional to each device's free memory),
-//! `sharded.rs` (the in-process engine), `protocol.rs` ([`Combine`], [`Holder`],
-//! [`sum_in_order`]), `session.rs` ([`Session`]).
+//! `protocol.rs` ([`Combine`], [`Holder`],
+//! [`sum_in_order`]), `session.rs` ([`Session`]). The in-process engine lives beside the
+//! engine it extends (`engine/sharded.rs`), so this module never imports the engine.
 //!
 //! [`Kernels`]: crate::Kernels
 
 mod protocol;
 mod session;
-mod sharded;
 mod split;
 
 pub use protocol::{Combine, Holder, sum_in_order};
 pub use session::{Session, SessionStep};
-pub use sharded::{Sharded, ShardedRows};
 pub use split::split;

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::aggregate::Aggregator;
+use crate::aggregator::Aggregator;
 use crate::backend::Backend;
 use crate::batch::Batch;
 use crate::engine::{Engine, EngineRows};

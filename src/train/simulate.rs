@@ -2,7 +2,7 @@
 //! [`Schedule`]; each worker computes at the model version it received at its previous arrival,
 //! so staleness follows from the schedule alone. Same seed, same bits.
 
-use crate::aggregate::Aggregator;
+use crate::aggregator::Aggregator;
 use crate::error::{Error, Result};
 use crate::rule::ByzantineShare;
 

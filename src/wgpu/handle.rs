@@ -11,10 +11,6 @@ use super::reduce;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 
-/// The resident matrix under its first name, which did not say which backend holds it.
-#[deprecated(since = "0.1.0", note = "renamed `WgpuRows`")]
-pub type GpuRows = WgpuRows;
-
 /// A resident `k x d` f32 matrix on the device, in coordinate chunks.
 pub struct WgpuRows {
     pub(super) k: usize,

@@ -66,9 +66,6 @@ mod handle;
 #[doc(hidden)]
 pub use device::{LaunchLimits, with_launch_limits};
 #[cfg(feature = "wgpu")]
-#[allow(deprecated)]
-pub use handle::GpuRows;
-#[cfg(feature = "wgpu")]
 pub use handle::{Wgpu, WgpuRows};
 #[cfg(feature = "wgpu")]
 use handle::{same_chunks, scale_for};

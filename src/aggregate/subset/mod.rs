@@ -12,34 +12,31 @@
 //! so a subset holding it has infinite diameter and infinite covariance. Rows of weight 0
 //! take no part.
 
-use crate::contract::MASS_EPS;
-use crate::error::{Error, Result};
-use crate::gram;
+use crate::aggregate::Context;
+use crate::contract::{MASS_EPS, MDA_MAX_N, check_n};
+use crate::error::Result;
+use crate::kernels::Kernels;
 
-/// The largest n that `mda` accepts: the search is a branch and bound over 64-bit row sets.
-/// Its worst case is exponential in the rows left out, but measured on Gaussian and uniform
-/// rows it takes under 20 ms at n = 64 for every f up to 31 (docs/PERFORMANCE.md).
-pub const MDA_MAX_N: usize = 64;
+pub(crate) mod caf;
+mod gram;
 
-/// The largest n that `smea` accepts. The search may visit up to C(n, f) subsets, each
-/// costing a k x k eigenvalue where its bounds do not rule it out: at n = 24 on Gaussian rows
-/// it takes from 0.07 s (f = 4) to 10-14 s (f = 8) (docs/PERFORMANCE.md).
-pub const SMEA_MAX_N: usize = 24;
-
-/// An error naming n and the limit when a subset rule is asked for more rows than its
-/// exact search allows.
-pub(crate) fn check_n(rule: &str, n: usize, limit: usize) -> Result<()> {
-    if n > limit {
-        return Err(Error::invalid(
-            "n",
-            n,
-            format!(
-                "{rule} searches subsets exactly and accepts at most n = {limit} rows; \
-                 use a rule that scales (ctma, krum, gm) or aggregate in groups"
-            ),
-        ));
-    }
-    Ok(())
+/// MDA, SMEA and CAF ([`Rule::Mda`](crate::Rule::Mda), [`Rule::Smea`](crate::Rule::Smea), [`Rule::Caf`](crate::Rule::Caf)): one pass of pairwise
+/// distances, a host search over them that returns a mass per row, and the mix of the rows
+/// with those masses normalized. `n` above `limit` is an error (a plan built by hand may
+/// skip the check that [`Rule::plan`](crate::Rule::plan) makes).
+pub(in crate::aggregate) fn subset_mean<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    rule: &str,
+    limit: usize,
+    search: impl FnOnce(&[f64]) -> Vec<f64>,
+) -> Result<K::Rows<'static>> {
+    let Context { k, rows, w, .. } = *cx;
+    check_n(rule, w.len(), limit)?;
+    let dist = k.pairwise_dist(rows)?;
+    let masses = search(&dist);
+    let total: f64 = masses.iter().sum();
+    let coeffs: Vec<f64> = masses.iter().map(|m| m / total).collect();
+    k.mix(rows, &coeffs, 1, None)
 }
 
 /// The distance between rows i and j, NaN read as `+inf` (a non-finite row is infinitely far).
@@ -594,12 +591,5 @@ mod tests {
         // 0, 1, 2, 10: f = 1 drops 10 (variance 2/3, against 16.7 or more with 10 in).
         let dist = line(&[0.0, 1.0, 2.0, 10.0]);
         assert_eq!(smea_masses(&dist, &[1.0; 4], 0.25), vec![1.0, 1.0, 1.0, 0.0]);
-    }
-
-    #[test]
-    fn limits_are_errors_naming_n() {
-        let err = check_n("mda", 65, MDA_MAX_N).unwrap_err().to_string();
-        assert!(err.contains("n = 65") && err.contains("64"), "{err}");
-        assert!(check_n("smea", SMEA_MAX_N, SMEA_MAX_N).is_ok());
     }
 }

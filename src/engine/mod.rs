@@ -1,45 +1,42 @@
 //! The one place a [`Backend`] name becomes an opened engine: [`Engine`] holds the opened
-//! handle (the CPU backend, a wgpu device, a CUDA context), and [`Engine::dispatch`] runs one
-//! piece of generic code over whichever [`Kernels`] it holds. [`Aggregator`](crate::Aggregator),
-//! `byzagg bench` and the criterion benches all go through it, so a backend added here is
-//! added everywhere.
+//! handle (the CPU backend, a wgpu device, a CUDA context) and is itself a [`Kernels`] whose
+//! rows ([`EngineRows`]) are those of the backend it holds: each primitive matches once and
+//! forwards. [`Aggregator`](crate::Aggregator), `byzagg bench`, the criterion benches and the
+//! sharded engine all reach a backend that way, so a backend added here is added everywhere.
 //!
 //! Opening is the expensive part (a GPU device, compiled kernels), so an engine is opened once
 //! and kept; every handle inside is cheap to clone and shares the device.
 //!
 //! A [`BackendList`] of several devices opens as [`Engine::Sharded`]: the coordinates split
-//! across the devices' engines (`shard/`). For that, [`Engine`] is itself a [`Kernels`]
-//! whose rows ([`EngineRows`]) are those of the backend it holds: the sharded engine runs
-//! each primitive on each of its engines through it.
+//! across the devices' engines (`sharded.rs`, which combines the partial distances as the
+//! shard protocol of `shard/` says), each primitive run on each of them through this same
+//! impl.
 
 use crate::backend::{Backend, BackendList, DeviceIndex};
 use crate::batch::Batch;
 use crate::cpu::{Cpu, HostRows};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat};
-use crate::shard::{Sharded, ShardedRows};
+
+mod sharded;
+pub use sharded::{Sharded, ShardedRows};
 
 /// An opened backend.
 ///
 /// # Examples
 ///
 /// ```
-/// use byzagg::{Backend, Batch, Engine, Kernels, KernelsJob, Result};
+/// use byzagg::{Backend, Batch, Engine, Kernels};
 ///
-/// /// The backend's name and the squared distance between two rows.
-/// struct Distance<'a>(Batch<'a>);
-///
-/// impl KernelsJob for Distance<'_> {
-///     type Output = (&'static str, f64);
-///     fn run<K: Kernels>(self, k: &K) -> Result<Self::Output> {
-///         let rows = k.upload(&self.0)?;
-///         Ok((k.name(), k.pairwise_dist(&rows)?[1]))
-///     }
+/// /// The backend's name and the squared distance between two rows, on any backend.
+/// fn distance<K: Kernels>(k: &K, batch: &Batch<'_>) -> byzagg::Result<(&'static str, f64)> {
+///     let rows = k.upload(batch)?;
+///     Ok((k.name(), k.pairwise_dist(&rows)?[1]))
 /// }
 ///
 /// let data = [0.0f32, 0.0, 3.0, 4.0];
 /// let engine = Engine::open(Backend::Cpu)?;
-/// let (name, d2) = engine.dispatch(Distance(Batch::from_contiguous(&data, 2)?))?;
+/// let (name, d2) = distance(&engine, &Batch::from_contiguous(&data, 2)?)?;
 /// assert_eq!((name, d2), ("cpu", 25.0));
 /// # Ok::<(), byzagg::Error>(())
 /// ```
@@ -58,16 +55,6 @@ pub enum Engine {
     Cuda(crate::cuda::Cuda),
     /// Several engines, each holding a range of the coordinates (`--backend cpu,wgpu`).
     Sharded(Sharded),
-}
-
-/// Code generic over the backend, run by [`Engine::dispatch`] on the engine's [`Kernels`]
-/// (Rust closures cannot be generic, so the job is a value with a generic method).
-pub trait KernelsJob {
-    /// What the job returns.
-    type Output;
-
-    /// Runs the job on one backend's kernels.
-    fn run<K: Kernels>(self, kernels: &K) -> Result<Self::Output>;
 }
 
 impl Engine {
@@ -190,20 +177,6 @@ impl Engine {
             #[cfg(feature = "cuda")]
             Engine::Cuda(c) => format!("cuda:{}", c.context().ordinal()),
             other => other.name(),
-        }
-    }
-
-    /// Runs `job` on this engine's kernels. The reference has none (it computes whole rules in
-    /// f64), so for it this is an [`Error::InvalidParameter`] naming the backend.
-    pub fn dispatch<J: KernelsJob>(&self, job: J) -> Result<J::Output> {
-        match self {
-            Engine::Reference => Err(no_kernels()),
-            Engine::Cpu(cpu) => job.run(cpu),
-            #[cfg(feature = "wgpu")]
-            Engine::Wgpu(wgpu) => job.run(wgpu),
-            #[cfg(feature = "cuda")]
-            Engine::Cuda(cuda) => job.run(cuda),
-            Engine::Sharded(sharded) => job.run(sharded),
         }
     }
 }

@@ -3,13 +3,8 @@
 //! found in the Gram space of the rows from their pairwise squared distances (`gram.rs`),
 //! where ByzFL takes one power step from a random vector.
 
+use super::gram;
 use crate::contract::MASS_EPS;
-use crate::gram;
-
-/// The largest n that `caf` accepts: each round solves an eigenproblem of the size of the
-/// rows still weighted, and up to n rounds run, so the host work grows as n^4: 0.3 ms at
-/// n = 20, 50 ms at n = 64, 0.6 to 2.4 s at n = 128 (docs/PERFORMANCE.md).
-pub const CAF_MAX_N: usize = 128;
 
 /// CAF's coefficients (summing to 1) over the rows, from their n x n squared distances.
 ///

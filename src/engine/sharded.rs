@@ -9,13 +9,12 @@
 
 use std::ops::Range;
 
-use super::protocol::sum_in_order;
-use super::split::split;
+use super::{Engine, EngineRows};
 use crate::backend::Backend;
 use crate::batch::Batch;
-use crate::engine::{Engine, EngineRows};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, OrderStat, shape};
+use crate::shard::{split, sum_in_order};
 
 /// Engines that share the coordinates of every batch (see the module docs). Opened by
 /// [`Engine::open_list`] from a backend list such as `cpu,wgpu` or `cuda:all`.
@@ -23,8 +22,7 @@ use crate::kernels::{Kernels, OrderStat, shape};
 /// # Examples
 ///
 /// ```
-/// use byzagg::shard::Sharded;
-/// use byzagg::{Aggregator, Backend, Batch, Engine, Rule};
+/// use byzagg::{Aggregator, Backend, Batch, Engine, Rule, Sharded};
 ///
 /// let halves = Sharded::new(vec![Engine::open(Backend::Cpu)?, Engine::open(Backend::Cpu)?])?;
 /// assert_eq!(halves.ranges(1000), vec![0..500, 500..1000]);

@@ -1,0 +1,56 @@
+//! The rules that average the `(1 - lambda) W` mass nearest a center: CTMA (SPEC 4.6) around
+//! a base rule's output, CGE around the origin, MoNNA around a pivot row.
+
+use super::mass::prefix_by_distance;
+use super::{Context, Report, Step, run};
+use crate::error::Result;
+use crate::kernels::Kernels;
+use crate::rule::Plan;
+
+/// CTMA (SPEC 4.6): the mean of the `(1 - lambda) W` mass nearest the base rule's output.
+pub(super) fn ctma<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    base: &Plan,
+    lambda: f64,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let Context { k, rows, w, .. } = *cx;
+    let n = w.len();
+    let total: f64 = w.iter().sum();
+    // A plain order statistic and the distances to it come from one pass over the rows.
+    let r = match base.order_stat() {
+        Some(stat) => k.order_stats_with_dist(rows, w, stat)?.1,
+        None => {
+            let center = run(cx, base, report)?;
+            k.center_dist(rows, &center)?
+        }
+    };
+    let target = (1.0 - lambda) * total;
+    let taken = prefix_by_distance(&r, w, target, total);
+    let mut coeffs = vec![0.0; n];
+    for &(i, mass) in &taken {
+        coeffs[i] = mass / target;
+    }
+    let kept: Vec<usize> = taken.iter().map(|&(i, _)| i).collect();
+    let rejected = (0..n).filter(|i| coeffs[*i] == 0.0).collect();
+    report.steps.push(Step::Ctma { kept, rejected });
+    k.mix(rows, &coeffs, 1, None)
+}
+
+/// The weighted mean of the mass `(1 - lambda) W` nearest to a center, given the rows'
+/// squared distances `r` to it (by squared distance, then index; non-finite rows last): CGE
+/// with the origin as center, MoNNA with the pivot.
+pub(super) fn nearest_mass_mean<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    r: &[f64],
+    lambda: f64,
+) -> Result<K::Rows<'static>> {
+    let Context { k, rows, w, .. } = *cx;
+    let total: f64 = w.iter().sum();
+    let target = (1.0 - lambda) * total;
+    let mut coeffs = vec![0.0; w.len()];
+    for (i, mass) in prefix_by_distance(r, w, target, total) {
+        coeffs[i] = mass / target;
+    }
+    k.mix(rows, &coeffs, 1, None)
+}

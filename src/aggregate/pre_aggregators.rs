@@ -1,0 +1,68 @@
+//! The pre-aggregators that mix the rows before a base rule (SPEC 4.7): NNM and bucketing.
+//! Over a base that is one order statistic, the mix and the base run as one
+//! [`Kernels::mix_order_stats`].
+
+use super::mass::prefix_by_distance;
+use super::{Context, Report, run};
+use crate::error::Result;
+use crate::kernels::Kernels;
+use crate::rule::{Plan, bucket_permutation};
+
+/// NNM (SPEC 4.7): each row replaced by the mean of its `(1 - lambda) W` nearest mass
+/// (itself first), then the base rule on the mixed rows.
+pub(super) fn nnm<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    base: &Plan,
+    lambda: f64,
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let Context { k, rows, w, .. } = *cx;
+    let n = w.len();
+    let total: f64 = w.iter().sum();
+    let dist = k.pairwise_dist(rows)?;
+    let target = (1.0 - lambda) * total;
+    let mut coeffs = vec![0.0; n * n];
+    for i in 0..n {
+        // Itself first (distance 0, even for a non-finite row), then the others.
+        let mut r: Vec<f64> = dist[i * n..(i + 1) * n].to_vec();
+        r[i] = f64::NEG_INFINITY;
+        for (j, mass) in prefix_by_distance(&r, w, target, total) {
+            coeffs[i * n + j] = mass / target;
+        }
+    }
+    if let Some(stat) = base.order_stat() {
+        return k.mix_order_stats(rows, &coeffs, n, w, stat);
+    }
+    let mixed = k.mix(rows, &coeffs, n, None)?;
+    run(&cx.on(&mixed, w), base, report)
+}
+
+/// Bucketing (SPEC 4.7): a seeded shuffle into buckets of `s` rows, their weighted means
+/// (weighted by the buckets' masses), then the base rule.
+pub(super) fn bucketing<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    base: &Plan,
+    (s, seed): (usize, u64),
+    report: &mut Report,
+) -> Result<K::Rows<'static>> {
+    let Context { k, rows, w, .. } = *cx;
+    let n = w.len();
+    let order = bucket_permutation(n, seed);
+    let buckets: Vec<&[usize]> = order.chunks(s).collect();
+    let nb = buckets.len();
+    let mut coeffs = vec![0.0; nb * n];
+    let mut masses = vec![0.0; nb];
+    for (b, members) in buckets.iter().enumerate() {
+        masses[b] = members.iter().map(|&i| w[i]).sum();
+        if masses[b] > 0.0 {
+            for &i in members.iter() {
+                coeffs[b * n + i] = w[i] / masses[b];
+            }
+        }
+    }
+    if let Some(stat) = base.order_stat() {
+        return k.mix_order_stats(rows, &coeffs, nb, &masses, stat);
+    }
+    let means = k.mix(rows, &coeffs, nb, None)?;
+    run(&cx.on(&means, &masses), base, report)
+}
