@@ -63,7 +63,8 @@ mod variant;
 mod write_row;
 
 pub use variant::{
-    CenterMixVariant, ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseVariant,
+    CenterMixVariant, ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseTiesVariant,
+    PairwiseVariant,
 };
 
 #[cfg(feature = "cuda")]

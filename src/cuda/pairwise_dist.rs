@@ -17,7 +17,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 use super::exact_dist;
 use super::launch::{self, Splits};
 use super::memory::CudaRows;
-use super::variant::PairwiseVariant;
+use super::variant::{PairwiseTiesVariant, PairwiseVariant};
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
 
@@ -125,7 +125,10 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
             sums[j * n + i] = v;
         }
     }
-    exact_dist::settle_pairwise(cuda, rows, &mut sums, bound + exact_dist::f64_sum_bound(d))?;
+    if cuda.kernels().pairwise_ties == PairwiseTiesVariant::Exact {
+        let rel = bound + exact_dist::f64_sum_bound(d);
+        exact_dist::settle_pairwise(cuda, rows, &mut sums, rel)?;
+    }
     Ok(sums)
 }
 

@@ -14,6 +14,7 @@
 //! | `order_stats` | `bitonic`, `pruned` | `kernels/order_stats.cu` |
 //! | `pairwise` | `registers`, `deferred` | `kernels/pairwise_dist.cu` |
 //! | `center_mix` | `classic`, `wide` | `kernels/center_dist.cu`, `kernels/mix.cu` |
+//! | `pairwise_ties` | `fast`, `exact` | `kernels/exact_dist.cu` after `pairwise_dist` |
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,12 +30,13 @@ pub enum OrderStatsVariant {
     /// One module for every row count: full bitonic networks over 8, 16, 32 or 64 keys, the
     /// median ranks picked at run time, 64-bit (value, row) keys for weighted rows, MeaMed
     /// by heap sort in a global scratch.
-    #[default]
     Bitonic,
     /// One module per exact row count m (compiled on first use and cached): Batcher
     /// odd-even merge networks pruned to the ranks the rule reads, row pointers as kernel
     /// parameters, a one-wave grid, 32-bit (value, row) composite keys for weighted rows
-    /// with an exact fallback, MeaMed in registers and shared memory.
+    /// with an exact fallback, MeaMed in registers and shared memory. The default since an
+    /// H200 measured it 2.2-4.1x faster than `bitonic` (docs/PERFORMANCE.md).
+    #[default]
     Pruned,
 }
 
@@ -64,6 +66,24 @@ pub enum CenterMixVariant {
     Wide,
 }
 
+/// Whether `pairwise_dist` recomputes exactly the distances within the fast kernel's error
+/// bound of another one, so that exact ties break as in the reference (lower index).
+///
+/// Measured on an H200 (docs/PERFORMANCE.md): on random rows at d = 10^8 the bound (a few
+/// 10^-6 relative) is wider than the gaps between most of the n(n-1)/2 distances, so nearly
+/// every pair was recomputed and the primitive ran 7-8x slower; until the bound is tightened
+/// the exact recomputation is opt-in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PairwiseTiesVariant {
+    /// The fast kernel's sums as they are: distances tied in exact arithmetic may come out in
+    /// either order.
+    #[default]
+    Fast,
+    /// Distances within the error bound of another recomputed exactly on the device
+    /// (`exact_dist.rs`), equal rows sharing their representative's distances.
+    Exact,
+}
+
 /// The text names of a variant enum, default first.
 trait Named: Copy + PartialEq + 'static {
     const ALL: &'static [(Self, &'static str)];
@@ -83,7 +103,7 @@ trait Named: Copy + PartialEq + 'static {
 
 impl Named for OrderStatsVariant {
     const ALL: &'static [(Self, &'static str)] =
-        &[(Self::Bitonic, "bitonic"), (Self::Pruned, "pruned")];
+        &[(Self::Pruned, "pruned"), (Self::Bitonic, "bitonic")];
 }
 
 impl Named for PairwiseVariant {
@@ -93,6 +113,17 @@ impl Named for PairwiseVariant {
 
 impl Named for CenterMixVariant {
     const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
+}
+
+impl Named for PairwiseTiesVariant {
+    const ALL: &'static [(Self, &'static str)] = &[(Self::Fast, "fast"), (Self::Exact, "exact")];
+}
+
+impl PairwiseTiesVariant {
+    /// The variant's name in the text form.
+    pub fn name(self) -> &'static str {
+        Named::name(self)
+    }
 }
 
 impl OrderStatsVariant {
@@ -126,7 +157,7 @@ impl CenterMixVariant {
 /// assert_eq!(v.pairwise, PairwiseVariant::Deferred);
 /// assert_eq!(
 ///     v.to_string(),
-///     "order_stats=pruned,pairwise=deferred,center_mix=classic"
+///     "order_stats=pruned,pairwise=deferred,center_mix=classic,pairwise_ties=fast"
 /// );
 /// assert_eq!(KernelVariants::parse("")?, KernelVariants::default());
 /// assert!(KernelVariants::parse("order_stats=fast").is_err());
@@ -140,6 +171,8 @@ pub struct KernelVariants {
     pub pairwise: PairwiseVariant,
     /// `center_mix=classic|wide`.
     pub center_mix: CenterMixVariant,
+    /// `pairwise_ties=fast|exact`.
+    pub pairwise_ties: PairwiseTiesVariant,
 }
 
 impl KernelVariants {
@@ -160,9 +193,11 @@ impl KernelVariants {
                 "order_stats" => out.order_stats = pick(key, value).map_err(bad)?,
                 "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
                 "center_mix" => out.center_mix = pick(key, value).map_err(bad)?,
+                "pairwise_ties" => out.pairwise_ties = pick(key, value).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
-                        "unknown primitive {other:?}; known: order_stats, pairwise, center_mix"
+                        "unknown primitive {other:?}; known: order_stats, pairwise, center_mix, \
+                         pairwise_ties"
                     )));
                 }
             }
@@ -188,15 +223,16 @@ impl FromStr for KernelVariants {
 }
 
 /// The text form, every primitive named (what the benchmark records as `variant`):
-/// `order_stats=bitonic,pairwise=registers,center_mix=classic`.
+/// `order_stats=pruned,pairwise=registers,center_mix=classic,pairwise_ties=fast`.
 impl fmt::Display for KernelVariants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "order_stats={},pairwise={},center_mix={}",
+            "order_stats={},pairwise={},center_mix={},pairwise_ties={}",
             self.order_stats.name(),
             self.pairwise.name(),
-            self.center_mix.name()
+            self.center_mix.name(),
+            self.pairwise_ties.name()
         )
     }
 }
@@ -210,12 +246,15 @@ mod tests {
         for order_stats in [OrderStatsVariant::Bitonic, OrderStatsVariant::Pruned] {
             for pairwise in [PairwiseVariant::Registers, PairwiseVariant::Deferred] {
                 for center_mix in [CenterMixVariant::Classic, CenterMixVariant::Wide] {
-                    let kv = KernelVariants {
-                        order_stats,
-                        pairwise,
-                        center_mix,
-                    };
-                    assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                    for pairwise_ties in [PairwiseTiesVariant::Fast, PairwiseTiesVariant::Exact] {
+                        let kv = KernelVariants {
+                            order_stats,
+                            pairwise,
+                            center_mix,
+                            pairwise_ties,
+                        };
+                        assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                    }
                 }
             }
         }
