@@ -225,5 +225,9 @@ def aggregate(
     >>> byzagg.aggregate(np.array([[1.0, 5.0], [2.0, 6.0], [9.0, np.inf]]), "cwmed")
     array([2., 6.], dtype=float32)
     """
+    # "auto" follows the data: CUDA input stays on its device (the cuda backend), host input
+    # runs on the cpu backend (an upload costs more than the rule, docs/PERFORMANCE.md).
+    if backend == "auto" and _inputs.on_cuda(x):
+        backend = "cuda"
     agg = Aggregator(rule, backend=backend, f=f, lam=lam, strict=strict)
     return agg.aggregate(x, weights=weights, out=out, root=root)
