@@ -102,8 +102,7 @@ trait Named: Copy + PartialEq + 'static {
 }
 
 impl Named for OrderStatsVariant {
-    const ALL: &'static [(Self, &'static str)] =
-        &[(Self::Pruned, "pruned"), (Self::Bitonic, "bitonic")];
+    const ALL: &'static [(Self, &'static str)] = &[(Self::Pruned, "pruned"), (Self::Bitonic, "bitonic")];
 }
 
 impl Named for PairwiseVariant {
