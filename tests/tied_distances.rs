@@ -73,8 +73,9 @@ backend_tests!(wgpu => byzagg::Backend::Wgpu);
 /// CUDA's fast distance sums (f32 lanes flushed to f64) break some exact ties (this test
 /// failed on an H200, 2026-12-04). `BYZAGG_CUDA_KERNELS=pairwise_ties=exact`
 /// recomputes the near-tied distances exactly; with it the same H200 run still found Multi-Krum
-/// differing at 3e9 and 3e38 (ties between score sums, which it does not target), and it made
-/// `pairwise_dist` 7-8x slower on random rows at d = 10^8, so it is not the default.
+/// differing at 3e9 and 3e38 (ties between score sums, which it does not target), and
+/// `pairwise_dist` with it took 7.5-9x its earlier time on random rows at d = 10^8, so it is
+/// not the default.
 /// Kept runnable (`--ignored`, on a GPU) until both are fixed.
 mod cuda {
     #[test]

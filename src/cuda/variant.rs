@@ -69,10 +69,10 @@ pub enum CenterMixVariant {
 /// Whether `pairwise_dist` recomputes exactly the distances within the fast kernel's error
 /// bound of another one, so that exact ties break as in the reference (lower index).
 ///
-/// Measured on an H200 (docs/PERFORMANCE.md): on random rows at d = 10^8 the bound (a few
-/// 10^-6 relative) is wider than the gaps between most of the n(n-1)/2 distances, so nearly
-/// every pair was recomputed and the primitive ran 7-8x slower; until the bound is tightened
-/// the exact recomputation is opt-in.
+/// On an H200 (docs/PERFORMANCE.md), pairwise_dist with it took 99 / 447 ms at n = 16 / 32,
+/// d = 10^8, 7.5-9x the same kernel's time without it in an earlier lease: on random rows the
+/// bound (a few 10^-6 relative) is wider than the gaps between most of the n(n-1)/2 distances,
+/// so nearly every pair is recomputed. Until the bound is tightened it is opt-in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PairwiseTiesVariant {
     /// The fast kernel's sums as they are: distances tied in exact arithmetic may come out in

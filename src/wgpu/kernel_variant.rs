@@ -32,8 +32,8 @@ pub enum KernelVariant {
     /// One invocation walks a tile of 64 consecutive coordinates.
     Serial,
     /// A workgroup's lanes run along the coordinates (coalesced loads). The default since an
-    /// H200 (NVIDIA's Vulkan driver) measured it 2.5-3.7x faster than `serial` for
-    /// pairwise_dist and 1.5-2.2x for center_dist at d = 10^8 (docs/PERFORMANCE.md).
+    /// H200 (NVIDIA's Vulkan driver) measured it 3.1-3.5x faster than `serial` for
+    /// pairwise_dist and 2.0-2.2x for center_dist at d = 10^8 (docs/PERFORMANCE.md).
     #[default]
     Coalesced,
 }
