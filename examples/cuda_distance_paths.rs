@@ -3,7 +3,7 @@
 //! not cost more than 2x random data (issue: GPU kernels at the roofline, pairwise_dist).
 //!
 //! ```text
-//! BYZAGG_CUDA_KERNELS=pairwise=deferred,center_mix=wide \
+//! BYZAGG_CUDA_KERNELS=pairwise=deferred,center_dist=wide,mix=wide \
 //!     cargo run --release --example cuda_distance_paths -- 32 100000000
 //! ```
 //!

@@ -1,10 +1,10 @@
 //! Primitive 3, `center_dist` (SPEC 4.5-4.7 and section 5): the `n` squared distances from
 //! each row to a `1 x d` center, launched from `kernels/center_dist.cu`.
 //!
-//! Per coordinate chunk, with `center_mix=classic` (the default, `variant.rs`):
+//! Per coordinate chunk, with `center_dist=classic` (the default, `variant.rs`):
 //! `center_dist_partial` on a grid of splits x (groups of 4 rows), each block summing one split
 //! of its rows in f64, then `center_dist_reduce` adding the splits in f64. With
-//! `center_mix=wide`: `center_dist_wide`, a one-wave persistent grid x (groups of 16 rows
+//! `center_dist=wide`: `center_dist_wide`, a one-wave persistent grid x (groups of 16 rows
 //! sharing each read of the center), four coordinates per thread, whose last block per group
 //! adds the partials. The host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
 //! holding NaN or an infinity). Distances within rounding of a tie are then recomputed
@@ -15,7 +15,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 use super::exact_dist;
 use super::launch::{self, Splits};
 use super::memory::CudaRows;
-use super::variant::CenterMixVariant;
+use super::variant::StreamVariant;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
 
@@ -48,7 +48,7 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
             "the CUDA center distances take at most 262140 rows",
         ));
     }
-    let wide = cuda.kernels().center_mix == CenterMixVariant::Wide;
+    let wide = cuda.kernels().center_dist == StreamVariant::Wide;
     let staged = if rows.is_on_device() { 0 } else { n } + usize::from(!center.is_on_device());
     let fp = if wide {
         launch::center_wide_footprint(n, cuda.sm_count(), WIDE_ROWS, staged)

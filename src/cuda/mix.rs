@@ -4,7 +4,7 @@
 //! The host lists, for each group of output rows (1 for `k == 1`, else 8), the input rows
 //! with a non-zero coefficient in the group; the kernel reads only those, each value once
 //! per group, and sums in f64. Launch: grid (coordinate blocks, groups) of 256 threads,
-//! grid-stride over the chunk's coordinates. With `center_mix=wide` (`variant.rs`) and
+//! grid-stride over the chunk's coordinates. With `mix=wide` (`variant.rs`) and
 //! `k == 1`, `mix_k1_wide`: four coordinates per thread, a one-wave persistent grid, the
 //! group's row pointers and coefficients in shared memory; its results are bit-identical.
 
@@ -12,7 +12,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch;
 use super::memory::CudaRows;
-use super::variant::CenterMixVariant;
+use super::variant::StreamVariant;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
 
@@ -24,7 +24,7 @@ pub(crate) const SOURCE: &str = include_str!("../../kernels/mix.cu");
 const K1: &str = "mix_k1";
 /// Eight output rows per group.
 const K8: &str = "mix_k8";
-/// One output row, four coordinates per thread, a one-wave grid (`center_mix=wide`).
+/// One output row, four coordinates per thread, a one-wave grid (`mix=wide`).
 const K1_WIDE: &str = "mix_k1_wide";
 /// Every entry point of [`SOURCE`].
 pub(crate) const ENTRIES: [&str; 3] = [K1, K8, K1_WIDE];
@@ -40,7 +40,7 @@ pub(crate) fn mix(
     base: Option<(&CudaRows<'_>, f64)>,
 ) -> Result<CudaRows<'static>> {
     let (n, d) = (rows.k(), rows.d());
-    let wide = k == 1 && cuda.kernels().center_mix == CenterMixVariant::Wide;
+    let wide = k == 1 && cuda.kernels().mix == StreamVariant::Wide;
     let (kt, name) = match (k, wide) {
         (1, true) => (1, K1_WIDE),
         (1, false) => (1, K1),

@@ -63,8 +63,8 @@ mod variant;
 mod write_row;
 
 pub use variant::{
-    CenterMixVariant, ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseTiesVariant,
-    PairwiseVariant,
+    ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseTiesVariant, PairwiseVariant,
+    StreamVariant,
 };
 
 #[cfg(feature = "cuda")]

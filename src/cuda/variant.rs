@@ -2,7 +2,7 @@
 //! replace, both stay selectable until a GPU has measured them side by side, through one
 //! setting, [`KernelVariants`]: [`Cuda::with_kernels`](super::Cuda::with_kernels) in code, or
 //! the environment variable `BYZAGG_CUDA_KERNELS` (read once when a backend is opened), e.g.
-//! `BYZAGG_CUDA_KERNELS=order_stats=pruned,pairwise=deferred`. `byzagg bench` records the
+//! `BYZAGG_CUDA_KERNELS=order_stats=bitonic,pairwise=deferred`. `byzagg bench` records the
 //! variants in effect in each JSON record (`variant`), so one run can time every variant
 //! beside the read pass (`scripts/gpu-check.sh`).
 //!
@@ -13,7 +13,8 @@
 //! |---|---|---|
 //! | `order_stats` | `bitonic`, `pruned` | `kernels/order_stats.cu` |
 //! | `pairwise` | `registers`, `deferred` | `kernels/pairwise_dist.cu` |
-//! | `center_mix` | `classic`, `wide` | `kernels/center_dist.cu`, `kernels/mix.cu` |
+//! | `center_dist` | `classic`, `wide` | `kernels/center_dist.cu` |
+//! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
 //! | `pairwise_ties` | `fast`, `exact` | `kernels/exact_dist.cu` after `pairwise_dist` |
 
 use std::fmt;
@@ -53,9 +54,14 @@ pub enum PairwiseVariant {
     Deferred,
 }
 
-/// `center_dist`'s and `mix`'s kernels (one choice for both: they share their design).
+/// The shape of a streaming kernel, `center_dist`'s or `mix`'s (one output row): they share
+/// their design, each is chosen on its own.
+///
+/// Measured on an H200 at d = 10^8 (docs/PERFORMANCE.md): `wide` made `mix` 1.6-1.7x faster
+/// (73-98% of a device read pass) and `center_dist` 1.4-1.6x slower, so `mix` defaults to
+/// `wide` and `center_dist` to `classic`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CenterMixVariant {
+pub enum StreamVariant {
     /// One coordinate per thread per step, a grid of about eight blocks per multiprocessor,
     /// a second kernel reducing center_dist's partial sums.
     #[default]
@@ -110,7 +116,7 @@ impl Named for PairwiseVariant {
         &[(Self::Registers, "registers"), (Self::Deferred, "deferred")];
 }
 
-impl Named for CenterMixVariant {
+impl Named for StreamVariant {
     const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
 }
 
@@ -139,7 +145,7 @@ impl PairwiseVariant {
     }
 }
 
-impl CenterMixVariant {
+impl StreamVariant {
     /// The variant's name in the text form.
     pub fn name(self) -> &'static str {
         Named::name(self)
@@ -156,22 +162,37 @@ impl CenterMixVariant {
 /// assert_eq!(v.pairwise, PairwiseVariant::Deferred);
 /// assert_eq!(
 ///     v.to_string(),
-///     "order_stats=pruned,pairwise=deferred,center_mix=classic,pairwise_ties=fast"
+///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide,pairwise_ties=fast"
 /// );
 /// assert_eq!(KernelVariants::parse("")?, KernelVariants::default());
 /// assert!(KernelVariants::parse("order_stats=fast").is_err());
 /// # Ok::<(), byzagg::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KernelVariants {
     /// `order_stats`'s register path (m <= 64): `order_stats=bitonic|pruned`.
     pub order_stats: OrderStatsVariant,
     /// `pairwise=registers|deferred`.
     pub pairwise: PairwiseVariant,
-    /// `center_mix=classic|wide`.
-    pub center_mix: CenterMixVariant,
+    /// `center_dist=classic|wide`.
+    pub center_dist: StreamVariant,
+    /// `mix=wide|classic` (one output row; NNM's k-row mix has one kernel).
+    pub mix: StreamVariant,
     /// `pairwise_ties=fast|exact`.
     pub pairwise_ties: PairwiseTiesVariant,
+}
+
+/// The measured faster kernel of each primitive (see each variant's docs).
+impl Default for KernelVariants {
+    fn default() -> Self {
+        KernelVariants {
+            order_stats: OrderStatsVariant::default(),
+            pairwise: PairwiseVariant::default(),
+            center_dist: StreamVariant::Classic,
+            mix: StreamVariant::Wide,
+            pairwise_ties: PairwiseTiesVariant::default(),
+        }
+    }
 }
 
 impl KernelVariants {
@@ -191,12 +212,13 @@ impl KernelVariants {
             match key {
                 "order_stats" => out.order_stats = pick(key, value).map_err(bad)?,
                 "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
-                "center_mix" => out.center_mix = pick(key, value).map_err(bad)?,
+                "center_dist" => out.center_dist = pick(key, value).map_err(bad)?,
+                "mix" => out.mix = pick(key, value).map_err(bad)?,
                 "pairwise_ties" => out.pairwise_ties = pick(key, value).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
-                        "unknown primitive {other:?}; known: order_stats, pairwise, center_mix, \
-                         pairwise_ties"
+                        "unknown primitive {other:?}; known: order_stats, pairwise, center_dist, \
+                         mix, pairwise_ties"
                     )));
                 }
             }
@@ -222,15 +244,16 @@ impl FromStr for KernelVariants {
 }
 
 /// The text form, every primitive named (what the benchmark records as `variant`):
-/// `order_stats=pruned,pairwise=registers,center_mix=classic,pairwise_ties=fast`.
+/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide,pairwise_ties=fast`.
 impl fmt::Display for KernelVariants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "order_stats={},pairwise={},center_mix={},pairwise_ties={}",
+            "order_stats={},pairwise={},center_dist={},mix={},pairwise_ties={}",
             self.order_stats.name(),
             self.pairwise.name(),
-            self.center_mix.name(),
+            self.center_dist.name(),
+            self.mix.name(),
             self.pairwise_ties.name()
         )
     }
@@ -244,12 +267,13 @@ mod tests {
     fn the_text_form_round_trips_and_bad_text_names_the_variable() {
         for order_stats in [OrderStatsVariant::Bitonic, OrderStatsVariant::Pruned] {
             for pairwise in [PairwiseVariant::Registers, PairwiseVariant::Deferred] {
-                for center_mix in [CenterMixVariant::Classic, CenterMixVariant::Wide] {
+                for center_dist in [StreamVariant::Classic, StreamVariant::Wide] {
                     for pairwise_ties in [PairwiseTiesVariant::Fast, PairwiseTiesVariant::Exact] {
                         let kv = KernelVariants {
                             order_stats,
                             pairwise,
-                            center_mix,
+                            center_dist,
+                            mix: center_dist,
                             pairwise_ties,
                         };
                         assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
@@ -257,9 +281,10 @@ mod tests {
                 }
             }
         }
-        let v = KernelVariants::parse(" order_stats = pruned , center_mix=wide,").unwrap();
+        let v = KernelVariants::parse(" order_stats = pruned , center_dist=wide,").unwrap();
         assert_eq!(v.order_stats, OrderStatsVariant::Pruned);
-        assert_eq!(v.center_mix, CenterMixVariant::Wide);
+        assert_eq!(v.center_dist, StreamVariant::Wide);
+        assert_eq!(v.mix, StreamVariant::Wide);
         assert_eq!(v.pairwise, PairwiseVariant::Registers);
         for bad in [
             "order_stats",
@@ -267,7 +292,8 @@ mod tests {
             "median=pruned",
             "=pruned",
             "pairwise=tiled",
-            "center_mix=",
+            "center_dist=",
+            "center_mix=wide",
         ] {
             let e = KernelVariants::parse(bad).unwrap_err().to_string();
             assert!(e.contains(ENV), "{bad}: {e}");

@@ -259,7 +259,7 @@ int main(int argc, char** argv) {
            [&] { center_dist_reduce(partial.data(), (int)splits, (int)n, red.data()); });
     std::fwrite(red.data(), 8, n, out);
   } else if (mode == "center_wide") {
-    // As src/cuda/center_dist.rs for center_mix=wide: 2 persistent blocks per row group (the
+    // As src/cuda/center_dist.rs for center_dist=wide / mix=wide: 2 persistent blocks per row group (the
     // stride loop runs when d > 2 * 1024), the last block of each group sums the partials.
     const unsigned blocks = 2, groups = (unsigned)((n + CW_ROWS - 1) / CW_ROWS);
     std::vector<const float*> ptrs(rows);
@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
     const double scale = with_base ? param : 0.0;
     for (u64 r = 0; r < k; ++r) outs[r] = res.data() + r * d;
     if (wide && kt == 1) {
-      // As src/cuda/mix.rs for center_mix=wide: 2 persistent blocks; 16-byte access where
+      // As src/cuda/mix.rs for center_dist=wide / mix=wide: 2 persistent blocks; 16-byte access where
       // every row, base and output pointer allows it.
       std::vector<const float*> ptrs(rows);
       ptrs.insert(ptrs.end(), base.begin(), base.end());
