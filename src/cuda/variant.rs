@@ -36,7 +36,7 @@ pub enum OrderStatsVariant {
     /// odd-even merge networks pruned to the ranks the rule reads, row pointers as kernel
     /// parameters, a one-wave grid, 32-bit (value, row) composite keys for weighted rows
     /// with an exact fallback, MeaMed in registers and shared memory. The default since an
-    /// H200 measured it 2.2-4.1x faster than `bitonic` (docs/PERFORMANCE.md).
+    /// H200 measured it 2.3-4.2x faster than `bitonic` (docs/PERFORMANCE.md).
     #[default]
     Pruned,
 }
