@@ -1,6 +1,6 @@
 //! Times the CUDA distance primitives on adversarial rows beside random rows of the same shape,
 //! in one run: the slow paths (pairs recomputed in f64 or exactly, equal rows compared) must
-//! not cost more than 2x random data (issue: GPU kernels at the roofline, pairwise_dist).
+//! not cost more than 2x random data.
 //!
 //! ```text
 //! BYZAGG_CUDA_KERNELS=pairwise=deferred,center_dist=wide,mix=wide \

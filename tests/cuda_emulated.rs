@@ -658,7 +658,8 @@ fn tie_case(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
 
 /// `kernels/exact_dist.cu` gives the reference's distances bit for bit (its digits rounded by
 /// the backend's own rounding), pair by pair and row to center; `rows_differ` finds exactly
-/// the pairs of rows that differ as values.
+/// the pairs of rows that differ as values. (The rounding is the backend's: `cuda` feature.)
+#[cfg(feature = "cuda")]
 #[test]
 fn emulated_exact_distances_are_the_references_bit_for_bit() {
     let Some(exe) = harness("exact") else {
