@@ -2,26 +2,16 @@
 //! input), error messages that name the problem, and an aggregate checked by hand.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use byzagg::npy;
 
-fn byzagg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzagg"))
-        .args(args)
-        .output()
-        .expect("the byzagg binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::cli::{byzagg, s, stderr, temp_dir};
 
 /// A fresh directory for one test.
 fn dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("byzagg-cli-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    temp_dir("cli", test)
 }
 
 /// n rows of d distinct values, written as an (n, d) float32 file.
@@ -33,10 +23,6 @@ fn rows_file(dir: &std::path::Path, n: usize, d: usize) -> (PathBuf, Vec<f32>) {
     let path = dir.join(format!("x_{n}x{d}.npy"));
     npy::write_matrix_f32(&path, &data, n).expect("write input");
     (path, data)
-}
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 #[test]

@@ -14,25 +14,11 @@ use std::time::Duration;
 
 use byzagg::npy;
 
-fn byzagg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_byzagg"))
-        .args(args)
-        .output()
-        .expect("the byzagg binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::cli::{byzagg, s, stderr, temp_dir};
 
 fn dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("byzagg-outputs-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
+    temp_dir("outputs", test)
 }
 
 /// A 5 x 3 input whose coordinate median is [2, 20, 200].

@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::cli::{s, stderr, temp_dir};
+
 /// The address-space limit every case runs under, in KiB (`ulimit -v`): 2 GiB, enough for
 /// byzagg itself and far below what the absurd sizes ask for.
 const LIMIT_KB: u64 = 2 << 20;
@@ -22,10 +25,6 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("sh runs the byzagg binary")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Asserts a clean refusal: exit 2 and an `error:` line holding every one of `needles`.
@@ -59,13 +58,7 @@ fn succeeded(what: &str, out: &Output) {
 
 /// A fresh directory for one test.
 fn dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("byzagg-robust-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
+    temp_dir("robust", test)
 }
 
 /// A `.npy` file of version 2.0 with this header text (padded as numpy pads) and data bytes.

@@ -1,6 +1,8 @@
 //! Shared test helpers: seeded data, backend selection with skip-or-require, comparison.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Rule, SplitMix64};
 
 /// Seeded test data from the crate's own SplitMix64, so runs are reproducible.
