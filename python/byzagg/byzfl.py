@@ -274,6 +274,8 @@ class Krum(_Aggregator):
     ``krum(f=f)``)."""
 
     _two_f = True
+    # The byzagg rule each class of this family runs, given f.
+    _rule_name = "krum"
 
     def __init__(self, f: int = 0, *, backend: str | None = None):
         _check_f(f)
@@ -281,15 +283,14 @@ class Krum(_Aggregator):
         super().__init__(backend)
 
     def _rule(self, v: _Vectors) -> str:
-        return f"krum(f={self.f})"
+        return f"{self._rule_name}(f={self.f})"
 
 
 class MultiKrum(Krum):
     """ByzFL's ``MultiKrum(f)``: the mean of the n - f rows of least Krum score (byzagg
     ``multikrum(f=f)``)."""
 
-    def _rule(self, v: _Vectors) -> str:
-        return f"multikrum(f={self.f})"
+    _rule_name = "multikrum"
 
 
 class MDA(Krum):
@@ -297,33 +298,28 @@ class MDA(Krum):
     (byzagg ``mda(f=f)``)."""
 
     _two_f = False
-
-    def _rule(self, v: _Vectors) -> str:
-        return f"mda(f={self.f})"
+    _rule_name = "mda"
 
 
 class Meamed(Krum):
     """ByzFL's ``Meamed(f)``: per coordinate, the mean of the n - f values nearest the median
     (byzagg ``meamed(f=f)``)."""
 
-    def _rule(self, v: _Vectors) -> str:
-        return f"meamed(f={self.f})"
+    _rule_name = "meamed"
 
 
 class CAF(Krum):
     """ByzFL's ``CAF(f)``, with the top eigenpair exact (see the module's notes; byzagg
     ``caf(f=f)``)."""
 
-    def _rule(self, v: _Vectors) -> str:
-        return f"caf(f={self.f})"
+    _rule_name = "caf"
 
 
 class SMEA(Krum):
     """ByzFL's ``SMEA(f)``, with the top eigenvalue exact (see the module's notes; byzagg
     ``smea(f=f)``)."""
 
-    def _rule(self, v: _Vectors) -> str:
-        return f"smea(f={self.f})"
+    _rule_name = "smea"
 
 
 class MoNNA(_Aggregator):
