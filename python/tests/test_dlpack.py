@@ -76,6 +76,26 @@ def test_cuda_dlpack_data_goes_to_the_cuda_backend():
         byzagg.aggregate(fake, "cwmed", backend="cpu")
 
 
+def test_auto_sends_cuda_dlpack_data_to_the_cuda_backend(monkeypatch):
+    # backend="auto" follows the data: the Aggregator it opens for CUDA rows is a cuda one
+    # (where no GPU is, opening it fails; the choice is what this test checks).
+    opened = []
+
+    class Recording(byzagg.Aggregator):
+        def __init__(self, rule, backend="auto", **kw):
+            opened.append(backend)
+            raise RuntimeError("stop before opening a backend")
+
+    monkeypatch.setattr(byzagg, "Aggregator", Recording)
+    fake = OnlyDLPack(batch(3, 4), device=(2, 0))
+    for x in (fake, [fake]):
+        with pytest.raises(RuntimeError, match="stop before"):
+            byzagg.aggregate(x, "cwmed")
+    with pytest.raises(RuntimeError, match="stop before"):
+        byzagg.aggregate(batch(3, 4), "cwmed")
+    assert opened == ["cuda", "cuda", "auto"]
+
+
 def test_other_devices_and_objects_are_type_errors_naming_them():
     with pytest.raises(TypeError, match="OnlyDLPack on DLPack device type 4"):
         byzagg.aggregate(OnlyDLPack(batch(3, 4), device=(4, 0)), backend="cpu")
