@@ -34,6 +34,7 @@ pub enum Attack {
     },
     /// A little is enough: coordinate mean minus z times the coordinate std of the honest
     /// vectors, z from the normal quantile of (n - f - s) / (n - f), s = floor(n/2 + 1) - f.
+    /// The sync form takes the sample std (n - 1), the async form the weighted population std.
     Alie {
         /// How n and f are counted.
         form: AlieForm,
@@ -109,7 +110,14 @@ impl Attack {
             }
             Attack::Alie { form } => {
                 let z = Self::alie_z(form, view);
-                let (mean, std) = moments(view, d, true);
+                let (mean, mut std) = moments(view, d, true);
+                if form == AlieForm::Sync {
+                    // The sync form's rows have weight 1 each: the sample standard deviation
+                    // (n - 1), as the ICML code's `torch.std` and Baruch et al.
+                    let n = view.rows.len() as f64;
+                    let unbias = if n > 1.0 { (n / (n - 1.0)).sqrt() } else { 1.0 };
+                    std.iter_mut().for_each(|s| *s *= unbias);
+                }
                 mean.iter().zip(&std).map(|(m, s)| (m - z * s) as f32).collect()
             }
             Attack::Gaussian { sigma } => (0..d).map(|_| (sigma as f64 * rng.normal()) as f32).collect(),

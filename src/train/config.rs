@@ -5,11 +5,12 @@ use crate::error::{Error, Result};
 use crate::rule::Rule;
 
 use super::attack::Attack;
+use super::deal::Sampling;
 use super::optimizer::{Gamma, Method, ServerOptimizer};
 use super::schedule::{ByzSchedule, Speeds};
 use super::server::Weighting;
 use super::task::Sharding;
-use super::worker::{Beta, Estimator};
+use super::worker::{Beta, Estimator, MomentumStart};
 
 /// One run's configuration.
 #[derive(Clone, Debug)]
@@ -38,6 +39,20 @@ pub struct TrainConfig {
     pub gamma: Option<f32>,
     /// The momentum baseline's beta (0.9).
     pub momentum: f32,
+    /// Where the momentum baseline's estimator starts (0, or the first gradient as the ICML
+    /// sync code).
+    pub momentum_start: MomentumStart,
+    /// Round beta_t = 1/t and gamma_t = 2/(t+1) to 3 decimals with a floor of 0.01, as the
+    /// ICML sync code (only where beta and gamma follow their schedules).
+    pub round_schedules: bool,
+    /// Rescale every worker's minibatch gradient to norm at most this before it enters the
+    /// estimator (the ICML sync code's 2.0); `None`: no clipping.
+    pub clip: Option<f32>,
+    /// Where workers' minibatches come from: their shards, or dealt rounds (sync mode only).
+    pub sampling: Sampling,
+    /// STORM's order in sync mode: a fresh sample evaluated at x_t and x_{t-1}, or the ICML
+    /// sync code's second pass after the step (sync mode only).
+    pub storm_order: StormOrder,
     /// Arrival probabilities.
     pub speeds: Speeds,
     /// How Byzantine arrivals are placed.
@@ -79,6 +94,11 @@ impl Default for TrainConfig {
             beta: Some(0.25),
             gamma: Some(0.1),
             momentum: 0.9,
+            momentum_start: MomentumStart::Zero,
+            round_schedules: false,
+            clip: None,
+            sampling: Sampling::Shards,
+            storm_order: StormOrder::FreshSample,
             speeds: Speeds::Quadratic,
             byz_schedule: ByzSchedule::Periodic,
             attack: Attack::SignFlip,
@@ -92,12 +112,39 @@ impl Default for TrainConfig {
     }
 }
 
+/// When a STORM worker evaluates its sample at the second point (see `train/worker.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StormOrder {
+    /// Each round draws a sample and evaluates it at x_t and x_{t-1} (the NeurIPS code).
+    #[default]
+    FreshSample,
+    /// The round's sample at x_t before the step and at x_{t+1} after it, the estimate sent
+    /// next round, after a first step that only forms d = g(x_0) (the ICML sync code).
+    AfterStep,
+}
+
+impl std::str::FromStr for StormOrder {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fresh-sample" => Ok(StormOrder::FreshSample),
+            "after-step" => Ok(StormOrder::AfterStep),
+            _ => Err(Error::invalid("storm_order", s, "fresh-sample or after-step")),
+        }
+    }
+}
+
 impl TrainConfig {
     /// The honest workers' estimator for the method.
     pub fn estimator(&self) -> Estimator {
+        let harmonic = if self.round_schedules {
+            Beta::HarmonicRounded
+        } else {
+            Beta::Harmonic
+        };
         match self.method {
             Method::Mu2 => Estimator::Storm {
-                beta: self.beta.map_or(Beta::Harmonic, Beta::Fixed),
+                beta: self.beta.map_or(harmonic, Beta::Fixed),
             },
             Method::Momentum => Estimator::Momentum { beta: self.momentum },
             Method::Sgd => Estimator::Gradient,
@@ -108,7 +155,14 @@ impl TrainConfig {
     pub fn server_optimizer(&self) -> ServerOptimizer {
         match self.method {
             Method::Mu2 => ServerOptimizer::AnyTime {
-                gamma: self.gamma.map_or(Gamma::AnyTime, Gamma::Fixed),
+                gamma: self.gamma.map_or(
+                    if self.round_schedules {
+                        Gamma::AnyTimeRounded
+                    } else {
+                        Gamma::AnyTime
+                    },
+                    Gamma::Fixed,
+                ),
             },
             Method::Momentum | Method::Sgd => ServerOptimizer::Sgd,
         }
@@ -126,6 +180,15 @@ impl TrainConfig {
             && !(b > 0.0 && b <= 1.0)
         {
             return Err(Error::invalid("beta", b, "STORM needs 0 < beta <= 1"));
+        }
+        if let Some(c) = self.clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(Error::invalid(
+                "clip",
+                c,
+                "the gradient norm bound must be finite and > 0",
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(Error::invalid("momentum", self.momentum, "must be in [0, 1)"));

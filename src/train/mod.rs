@@ -27,12 +27,14 @@
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
 //! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
-//! reader, MLP, CNN, dense kernels), `simulate.rs`, `threads.rs`, `sync.rs`, `config.rs`,
+//! reader, MLP, the papers' CNN, the ICML code's simple CNN, dense kernels), `simulate.rs`,
+//! `threads.rs`, `sync.rs`, `deal.rs` (sync rounds' minibatches), `config.rs`,
 //! `footprint.rs` (the memory a run needs, checked before it starts), `presets.rs` (the named
 //! setups, as data), `plot.rs` (SVG curves, feature `plot`).
 
 mod attack;
 mod config;
+mod deal;
 mod footprint;
 mod optimizer;
 #[cfg(feature = "plot")]
@@ -48,7 +50,8 @@ mod threads;
 mod worker;
 
 pub use attack::{AlieForm, Attack, HonestView};
-pub use config::TrainConfig;
+pub use config::{StormOrder, TrainConfig};
+pub use deal::{EpochDealer, Sampling};
 pub use footprint::{check_run, seed_list, task_params};
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
 #[cfg(feature = "plot")]
@@ -63,7 +66,8 @@ pub use task::cnn::{BnStats, Cnn};
 pub use task::idx::Idx;
 pub use task::mlp::Mlp;
 pub use task::mnist::{MnistModel, MnistTask};
+pub use task::simple_cnn::SimpleCnn;
 pub use task::synthetic::SyntheticTask;
 pub use task::{Eval, Sharding, Task, shards};
 pub use threads::run_threads;
-pub use worker::{Beta, Estimator, WorkerState};
+pub use worker::{Beta, Estimator, MomentumStart, WorkerState};

@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 pub enum Gamma {
     /// gamma_t = 2 / (t + 1): the weighted average with alpha_t = t (the sync code).
     AnyTime,
+    /// gamma_t = max(t / (1 + ... + t) rounded to 3 decimals, 0.01), as the ICML sync code
+    /// computes it (Python's `round`); from t = 200 on it stays 0.01.
+    AnyTimeRounded,
     /// A fixed gamma in (0, 1] (the async code uses 0.1).
     Fixed(f32),
 }
@@ -106,8 +109,10 @@ impl OptimizerState {
             }
             ServerOptimizer::AnyTime { gamma } => {
                 axpy(&mut self.w, -lr, agg);
+                let t = self.steps as f64;
                 let g = match gamma {
-                    Gamma::AnyTime => (2.0 / (self.steps as f64 + 1.0)) as f32,
+                    Gamma::AnyTime => (2.0 / (t + 1.0)) as f32,
+                    Gamma::AnyTimeRounded => round_to_thousandths(t / (t * (t + 1.0) / 2.0)).max(0.01) as f32,
                     Gamma::Fixed(g) => g,
                 };
                 let x = self.x.get_or_insert_with(|| self.w.clone());
@@ -132,6 +137,13 @@ impl OptimizerState {
     pub fn steps(&self) -> u64 {
         self.steps
     }
+}
+
+/// `x` rounded to 3 decimals as Python's `round(x, 3)` does it: the nearest thousandth of the
+/// exact binary value, ties to even (Rust's formatting rounds the same way), read back as
+/// the nearest f64.
+pub(crate) fn round_to_thousandths(x: f64) -> f64 {
+    format!("{x:.3}").parse().unwrap_or(x)
 }
 
 fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
@@ -200,6 +212,30 @@ mod tests {
         o.step(&[-1.0]); // w = 2, gamma_2 = 2/3 -> x = 1/3 + 4/3
         assert!((o.query_point()[0] - 5.0 / 3.0).abs() < 1e-6);
         assert_eq!(o.iterate(), &[2.0]);
+    }
+
+    #[test]
+    fn rounded_anytime_weights_follow_the_sync_code() {
+        let mut o = OptimizerState::new(
+            ServerOptimizer::AnyTime {
+                gamma: Gamma::AnyTimeRounded,
+            },
+            1.0,
+            vec![0.0],
+        )
+        .unwrap();
+        o.step(&[-1.0]); // gamma_1 = 1: x = w = 1
+        o.step(&[-1.0]); // gamma_2 = 0.667 (2/3 rounded): x = 0.333 + 0.667 * 2
+        assert!((o.query_point()[0] - (0.333 + 0.667 * 2.0)).abs() < 1e-6);
+        assert_eq!(round_to_thousandths(0.0625), 0.062);
+        assert_eq!(round_to_thousandths(2.0 / 3.0), 0.667);
+        for _ in 2..300 {
+            o.step(&[0.0]);
+        }
+        // gamma_300 = 2/301 = 0.00664, floored at 0.01: x moves 1% of the way to w.
+        let (x, w) = (o.query_point()[0], o.iterate()[0]);
+        o.step(&[0.0]);
+        assert!((o.query_point()[0] - (0.99 * x + 0.01 * w)).abs() < 1e-6);
     }
 
     #[test]

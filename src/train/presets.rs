@@ -19,12 +19,17 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "icml-sync-mnist",
-        "the ICML synchronous MNIST setup: the papers' CNN, 17 workers of which 8 Byzantine, all \
-         reporting every round with equal weights, mu2-SGD with beta_t = 1/t and gamma_t = \
-         2/(t+1) (lr 0.1, batch 4), CTMA(CWMed), sign flipping",
-        "task=mnist model=cnn mode=sync workers=17 byzantine=8 optimizer=mu2 lr=0.1 batch=4 \
-         beta=1/t gamma=2/(t+1) rule=ctma(cwmed) weighting=uniform attack=sign-flip \
-         iterations=300 eval-every=30",
+        "the ICML synchronous MNIST setup as the authors' code runs it: their simple_mnist network \
+         (two padded convolutions with BatchNorm2d), 17 workers of which 8 Byzantine, all \
+         reporting every round with equal weights, each round the next 17 x 4 examples of a pass \
+         over the training set (honest workers first), every gradient clipped to norm 2, \
+         mu2-SGD (lr 0.1, beta_t = 1/t and gamma_t = 2/(t+1) rounded to 3 decimals and floored \
+         at 0.01, the second pass after the step), momentum baseline from the first gradient, \
+         CTMA(CWMed), sign flipping; 882 rounds (one epoch of the full MNIST)",
+        "task=mnist model=simple-cnn mode=sync workers=17 byzantine=8 optimizer=mu2 lr=0.1 batch=4 \
+         beta=1/t gamma=2/(t+1) round-schedules=true storm-order=after-step momentum=0.9 \
+         momentum-start=gradient clip=2 sampling=epochs rule=ctma(cwmed) weighting=uniform \
+         attack=sign-flip iterations=882 eval-every=98",
     ),
     (
         "mnist-async",

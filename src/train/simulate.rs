@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::rule::ByzantineShare;
 
 use super::attack::HonestView;
-use super::config::TrainConfig;
+use super::config::{StormOrder, TrainConfig};
+use super::deal::Sampling;
 use super::optimizer::OptimizerState;
 use super::rng::Rng;
 use super::schedule::Schedule;
@@ -70,8 +71,23 @@ impl RunResult {
 }
 
 /// Builds the server and the workers of an asynchronous run (the rule's Byzantine share is
-/// lambda, a share of the updates).
+/// lambda, a share of the updates). Dealt rounds and STORM's after-step order exist only in
+/// synchronous rounds: asking for them here is an error.
 pub(crate) fn setup(task: &dyn Task, cfg: &TrainConfig) -> Result<(Server, Vec<WorkerState>)> {
+    if cfg.sampling != Sampling::Shards {
+        return Err(Error::invalid(
+            "sampling",
+            cfg.sampling,
+            "dealt rounds need synchronous rounds (mode=sync)",
+        ));
+    }
+    if cfg.storm_order != StormOrder::FreshSample {
+        return Err(Error::invalid(
+            "storm_order",
+            "after-step",
+            "the second pass after the step needs synchronous rounds (mode=sync)",
+        ));
+    }
     setup_with_share(task, cfg, ByzantineShare::Lambda(cfg.lambda))
 }
 
@@ -109,6 +125,8 @@ pub(crate) fn setup_with_share(
             server.register_worker();
             let seed = Rng::stream(cfg.seed, 0x3012, i as u64).next_u64();
             WorkerState::new(cfg.estimator(), shard, cfg.batch, seed)
+                .with_clip(cfg.clip)
+                .with_momentum_start(cfg.momentum_start)
         })
         .collect();
     Ok((server, workers))

@@ -5,12 +5,23 @@
 //! The rule assumes f Byzantine rows out of m (the authors' sync code passes the Byzantine
 //! count to every aggregator). Workers compute one after the other, in id order, so a seeded
 //! run is reproducible bit for bit (a model's own kernels may still use several threads).
+//!
+//! A worker keeps an estimator if it is honest, or if the attack starts from its own honest
+//! estimate (sign and label flipping, and the `none` control): as in the authors' code, the
+//! Byzantine workers of the omniscient attacks (empire, ALIE) compute nothing. With
+//! `sampling = epochs` the round's minibatches are dealt from passes over the training set
+//! (`deal.rs`); with `storm_order = after-step` mu2-SGD's workers follow the authors' order: a
+//! first step forms every estimator at x_0 on a batch of its own, then each round sends the
+//! estimates formed in the previous one, takes the server's step, and forms the next
+//! estimates on the round's minibatches at the new query point.
 
 use crate::error::{Error, Result};
 use crate::rule::ByzantineShare;
 
 use super::attack::HonestView;
-use super::config::TrainConfig;
+use super::config::{StormOrder, TrainConfig};
+use super::deal::{EpochDealer, Sampling};
+use super::optimizer::Method;
 use super::rng::Rng;
 use super::simulate::{ArrivalLog, RunResult, Window, setup_with_share};
 use super::task::Task;
@@ -48,19 +59,42 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
     }
     let (mut server, mut workers) = setup_with_share(task, cfg, ByzantineShare::F(f))?;
     let byzantine: Vec<bool> = (0..m).map(|i| i >= m - f).collect();
+    let keeps: Vec<bool> = (0..m)
+        .map(|i| !byzantine[i] || cfg.attack.needs_estimate())
+        .collect();
+    let flips: Vec<bool> = (0..m)
+        .map(|i| byzantine[i] && cfg.attack.flips_labels())
+        .collect();
+    let mut dealer = match cfg.sampling {
+        Sampling::Shards => None,
+        Sampling::Epochs => Some(EpochDealer::new(task.train_len(), m, cfg.batch, cfg.seed)?),
+    };
+    let after_step = cfg.storm_order == StormOrder::AfterStep && cfg.method == Method::Mu2;
     let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
     let mut window = Window::default();
     window.per_update = m as u64;
+    if after_step {
+        // The authors' first step: every estimator formed at x_0, no update.
+        let x = server.query_point().to_vec();
+        let round = dealer.as_mut().map(EpochDealer::priming_round);
+        for i in (0..m).filter(|&i| keeps[i]) {
+            let sample = round.as_ref().map(|r| r[i].as_slice());
+            workers[i].storm_prime(task, &x, sample, flips[i]);
+        }
+    }
     let mut records = vec![window.record(task, &server)];
     let mut arrivals = Vec::with_capacity(cfg.iterations as usize * m);
     let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); m];
     for _ in 0..cfg.iterations {
         let x = server.query_point().to_vec();
+        let round = dealer.as_mut().map(EpochDealer::next_round);
         for i in 0..m {
-            vectors[i] = if !byzantine[i] || cfg.attack.needs_estimate() {
-                workers[i].estimate(task, &x, byzantine[i] && cfg.attack.flips_labels())
-            } else {
-                Vec::new()
+            let sample = round.as_ref().map(|r| r[i].as_slice());
+            vectors[i] = match (keeps[i], after_step, sample) {
+                (false, _, _) => Vec::new(),
+                (true, true, _) => workers[i].storm_send(task, &x, sample, flips[i]),
+                (true, false, Some(s)) => workers[i].estimate_on(task, &x, s, flips[i]),
+                (true, false, None) => workers[i].estimate(task, &x, flips[i]),
             };
             let loss = (!byzantine[i]).then(|| workers[i].last_loss());
             window.arrival(0, loss);
@@ -87,6 +121,14 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
         window.byz_updates += f as u64;
         let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
         let version = server.submit_round(&rows)?;
+        if after_step {
+            // The second pass: each kept estimator formed on this round's minibatch at the
+            // new query point, to be sent next round.
+            let x_new = server.query_point().to_vec();
+            for i in (0..m).filter(|&i| keeps[i]) {
+                workers[i].storm_update(task, &x_new, flips[i]);
+            }
+        }
         on_step(version);
         if version % cfg.eval_every == 0 || version == cfg.iterations {
             records.push(window.record(task, &server));

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use byzagg::train::task::mnist::default_data_dir;
 use byzagg::train::{
-    Curve, MnistModel, MnistTask, PRESETS, RunResult, SyntheticTask, Task, TrainConfig, Weighting,
-    plot_accuracy, run_threads, simulate, simulate_sync,
+    Curve, MnistModel, MnistTask, MomentumStart, PRESETS, RunResult, SyntheticTask, Task, TrainConfig,
+    Weighting, plot_accuracy, run_threads, simulate, simulate_sync,
 };
 use byzagg::{Backend, Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,7 +34,8 @@ pub(crate) struct TrainArgs {
     /// MNIST folder: full MNIST (train-* and t10k-* IDX files) or the shipped test split.
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
-    /// MNIST network: mlp (784-hidden-10) or cnn (the papers' conv net).
+    /// MNIST network: mlp (784-hidden-10), cnn (the papers' conv net) or simple-cnn (the ICML
+    /// sync code's `simple_mnist`: two padded convolutions with BatchNorm2d, one linear layer).
     #[arg(long)]
     pub(crate) model: Option<String>,
     /// MLP hidden units (MNIST).
@@ -98,6 +99,22 @@ pub(crate) struct TrainArgs {
     /// iid or label-skew.
     #[arg(long)]
     pub(crate) shards: Option<String>,
+    /// Where minibatches come from: shards (each worker draws from its shard) or epochs (sync:
+    /// each round the next workers x batch examples of a pass over the training set).
+    #[arg(long)]
+    pub(crate) sampling: Option<String>,
+    /// Rescale each worker's minibatch gradient to this norm at most, or `off`.
+    #[arg(long)]
+    pub(crate) clip: Option<String>,
+    /// STORM's order in sync mode: fresh-sample or after-step (the ICML code's second pass).
+    #[arg(long)]
+    pub(crate) storm_order: Option<String>,
+    /// Where the momentum baseline starts: zero or gradient (d_1 = g_1).
+    #[arg(long)]
+    pub(crate) momentum_start: Option<String>,
+    /// Round beta_t and gamma_t to 3 decimals, floored at 0.01 (true or false).
+    #[arg(long)]
+    pub(crate) round_schedules: Option<bool>,
     /// First seed.
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
@@ -175,8 +192,8 @@ fn set(s: &mut Setting, key: &str, value: &str) -> Result<()> {
         "data" => s.task.data = Some(PathBuf::from(value)),
         "model" => {
             s.task.model = match value {
-                "mlp" | "cnn" => value.to_string(),
-                _ => return Err(Error::invalid("model", value, "mlp or cnn")),
+                "mlp" | "cnn" | "simple-cnn" => value.to_string(),
+                _ => return Err(Error::invalid("model", value, "mlp, cnn or simple-cnn")),
             }
         }
         "hidden" => s.task.hidden = parse("hidden", value)?,
@@ -217,6 +234,22 @@ fn set(s: &mut Setting, key: &str, value: &str) -> Result<()> {
         "iterations" => c.iterations = parse("iterations", value)?,
         "eval-every" => c.eval_every = parse("eval_every", value)?,
         "shards" => c.sharding = value.parse()?,
+        "sampling" => c.sampling = value.parse()?,
+        "clip" => {
+            c.clip = match value {
+                "off" | "none" => None,
+                _ => Some(parse("clip", value)?),
+            }
+        }
+        "storm-order" => c.storm_order = value.parse()?,
+        "momentum-start" => {
+            c.momentum_start = match value {
+                "zero" => MomentumStart::Zero,
+                "gradient" => MomentumStart::FirstGradient,
+                _ => return Err(Error::invalid("momentum_start", value, "zero or gradient")),
+            }
+        }
+        "round-schedules" => c.round_schedules = parse("round_schedules", value)?,
         "thread-delay-us" => c.thread_delay_us = parse("thread_delay_us", value)?,
         "backend" => c.backend = value.parse::<Backend>()?,
         "resident" => {
@@ -281,6 +314,11 @@ fn flag_pairs(a: &TrainArgs) -> Vec<(String, String)> {
         ("iterations", a.iterations.map(|x| x.to_string())),
         ("eval-every", a.eval_every.map(|x| x.to_string())),
         ("shards", a.shards.clone()),
+        ("sampling", a.sampling.clone()),
+        ("clip", a.clip.clone()),
+        ("storm-order", a.storm_order.clone()),
+        ("momentum-start", a.momentum_start.clone()),
+        ("round-schedules", a.round_schedules.map(|x| x.to_string())),
         ("thread-delay-us", a.thread_delay_us.map(|x| x.to_string())),
         ("backend", a.backend.clone()),
         ("mode", a.mode.clone()),
@@ -343,10 +381,10 @@ fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
     match spec.name.as_str() {
         "mnist" => {
             let dir = spec.data.clone().unwrap_or_else(default_data_dir);
-            let model = if spec.model == "cnn" {
-                MnistModel::Cnn
-            } else {
-                MnistModel::Mlp { hidden: spec.hidden }
+            let model = match spec.model.as_str() {
+                "cnn" => MnistModel::Cnn,
+                "simple-cnn" => MnistModel::SimpleCnn,
+                _ => MnistModel::Mlp { hidden: spec.hidden },
             };
             Ok(Box::new(MnistTask::load_model(
                 &dir,

@@ -24,7 +24,7 @@ use crate::train::rng::Rng;
 /// Input side (28 x 28 images).
 const SIDE: usize = 28;
 /// Kernel side of both convolutions.
-const K: usize = 5;
+pub(super) const K: usize = 5;
 /// Channels out of the first convolution.
 const C1: usize = 20;
 /// Side after the first convolution (valid, stride 1) and after its pooling.
@@ -42,7 +42,7 @@ const HID: usize = 50;
 /// Classes.
 const CLASSES: usize = 10;
 /// BatchNorm's epsilon and running-statistics momentum (PyTorch's defaults).
-const BN_EPS: f32 = 1e-5;
+pub(super) const BN_EPS: f32 = 1e-5;
 const BN_MOMENTUM: f32 = 0.1;
 
 // Offsets of each parameter block in the flat vector.
@@ -94,6 +94,15 @@ pub struct BnStats {
 }
 
 impl BnStats {
+    /// Fresh statistics for `features` features (or channels): mean 0, variance 1, as PyTorch
+    /// starts them.
+    pub fn new(features: usize) -> Self {
+        BnStats {
+            mean: vec![0.0; features],
+            var: vec![1.0; features],
+        }
+    }
+
     /// Moves the running statistics towards a minibatch's (PyTorch's update, momentum 0.1).
     pub fn follow(&mut self, batch: &BnStats) {
         for (r, b) in self.mean.iter_mut().zip(&batch.mean) {
@@ -106,11 +115,9 @@ impl BnStats {
 }
 
 impl Default for BnStats {
+    /// The papers' CNN's 50 BatchNorm1d features.
     fn default() -> Self {
-        BnStats {
-            mean: vec![0.0; HID],
-            var: vec![1.0; HID],
-        }
+        BnStats::new(HID)
     }
 }
 
@@ -126,7 +133,7 @@ struct ConvPass {
 }
 
 /// Unfolds a `c x side x side` input into `(c K K) x (out out)` columns (valid, stride 1).
-fn im2col(input: &[f32], c: usize, side: usize, cols: &mut [f32]) {
+pub(super) fn im2col(input: &[f32], c: usize, side: usize, cols: &mut [f32]) {
     let out = side - K + 1;
     for ch in 0..c {
         for ky in 0..K {
@@ -142,7 +149,7 @@ fn im2col(input: &[f32], c: usize, side: usize, cols: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: adds the columns' gradients back onto the input's.
-fn col2im(dcols: &[f32], c: usize, side: usize, dinput: &mut [f32]) {
+pub(super) fn col2im(dcols: &[f32], c: usize, side: usize, dinput: &mut [f32]) {
     let out = side - K + 1;
     for ch in 0..c {
         for ky in 0..K {
@@ -164,7 +171,7 @@ fn col2im(dcols: &[f32], c: usize, side: usize, dinput: &mut [f32]) {
 
 /// ReLU then 2 x 2 max pooling of `c` planes of `side x side`; the pooled values and, per
 /// pooled value, the index of its winner within the plane.
-fn relu_pool(x: &[f32], c: usize, side: usize, pooled: &mut [f32], arg: &mut [u32]) {
+pub(super) fn relu_pool(x: &[f32], c: usize, side: usize, pooled: &mut [f32], arg: &mut [u32]) {
     let half = side / 2;
     for ch in 0..c {
         let plane = &x[ch * side * side..(ch + 1) * side * side];
@@ -187,7 +194,7 @@ fn relu_pool(x: &[f32], c: usize, side: usize, pooled: &mut [f32], arg: &mut [u3
 }
 
 /// Scatters pooled gradients to their winners where the ReLU let them through.
-fn unpool(dpooled: &[f32], pooled: &[f32], arg: &[u32], c: usize, side: usize, dx: &mut [f32]) {
+pub(super) fn unpool(dpooled: &[f32], pooled: &[f32], arg: &[u32], c: usize, side: usize, dx: &mut [f32]) {
     let per = (side / 2) * (side / 2);
     for ch in 0..c {
         for j in 0..per {

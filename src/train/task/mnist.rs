@@ -1,4 +1,5 @@
-//! MNIST with a small MLP (784 -> hidden -> 10) or the papers' CNN ([`Cnn`]).
+//! MNIST with a small MLP (784 -> hidden -> 10), the papers' CNN ([`Cnn`]) or the ICML
+//! synchronous code's BatchNorm2d network ([`SimpleCnn`]).
 //!
 //! Two sources: the 10,000-image test split that ships in the crate's `data/mnist/` (split
 //! seeded into 8,000 training and 2,000 held-out images), or a folder the user names holding
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use super::cnn::{BnStats, Cnn};
 use super::idx::{Idx, find};
 use super::mlp::Mlp;
+use super::simple_cnn::SimpleCnn;
 use super::{Eval, Task};
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
@@ -53,6 +55,9 @@ pub enum MnistModel {
     },
     /// The papers' CNN (two convolutions, BatchNorm1d; minibatches of two or more).
     Cnn,
+    /// The ICML synchronous code's `simple_mnist` (two padded convolutions, each followed by
+    /// BatchNorm2d, and one linear layer).
+    SimpleCnn,
 }
 
 /// MNIST classification with an MLP or the CNN.
@@ -74,6 +79,18 @@ pub struct MnistTask {
 enum Net {
     Mlp(Mlp),
     Cnn(Cnn),
+    SimpleCnn(SimpleCnn),
+}
+
+impl Net {
+    /// BatchNorm running statistics at the start of a run (none for the MLP: an empty set).
+    fn fresh_stats(&self) -> BnStats {
+        match self {
+            Net::Mlp(_) => BnStats::new(0),
+            Net::Cnn(_) => BnStats::default(),
+            Net::SimpleCnn(_) => SimpleCnn::fresh_stats(),
+        }
+    }
 }
 
 /// The folder of the MNIST test split shipped with the crate: `data/mnist` under the current
@@ -209,13 +226,14 @@ impl MnistTask {
                 classes: 10,
             }),
             MnistModel::Cnn => Net::Cnn(Cnn),
+            MnistModel::SimpleCnn => Net::SimpleCnn(SimpleCnn),
         };
         Ok(MnistTask {
+            bn: Mutex::new(net.fresh_stats()),
             net,
             train,
             test,
             source,
-            bn: Mutex::new(BnStats::default()),
         })
     }
 
@@ -224,12 +242,16 @@ impl MnistTask {
         match self.net {
             Net::Mlp(m) => MnistModel::Mlp { hidden: m.hidden },
             Net::Cnn(_) => MnistModel::Cnn,
+            Net::SimpleCnn(_) => MnistModel::SimpleCnn,
         }
     }
 
-    /// The CNN's BatchNorm running statistics now (the defaults for the MLP, which has none).
+    /// The CNNs' BatchNorm running statistics now (empty for the MLP, which has none).
     pub fn bn_stats(&self) -> BnStats {
-        self.bn.lock().map(|s| s.clone()).unwrap_or_default()
+        self.bn
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| self.net.fresh_stats())
     }
 
     /// Number of held-out test images.
@@ -252,12 +274,18 @@ impl Task for MnistTask {
                 self.source,
                 c.dim()
             ),
+            Net::SimpleCnn(c) => format!(
+                "{}; simple CNN conv(16,5x5,pad 2)-bn2d-pool-conv(32,5x5,pad 2)-bn2d-pool-fc(1568,10) ({} parameters)",
+                self.source,
+                c.dim()
+            ),
         }
     }
     fn dim(&self) -> usize {
         match self.net {
             Net::Mlp(m) => m.dim(),
             Net::Cnn(c) => c.dim(),
+            Net::SimpleCnn(c) => c.dim(),
         }
     }
     fn classes(&self) -> usize {
@@ -265,15 +293,17 @@ impl Task for MnistTask {
     }
     fn min_batch(&self) -> usize {
         match self.net {
-            Net::Mlp(_) => 1,
-            Net::Cnn(_) => 2, // BatchNorm's minibatch variance
+            // BatchNorm1d's minibatch variance needs two examples; BatchNorm2d's has a plane each.
+            Net::Mlp(_) | Net::SimpleCnn(_) => 1,
+            Net::Cnn(_) => 2,
         }
     }
     fn init(&self, seed: u64) -> Vec<f32> {
-        *self.bn.lock().unwrap_or_else(|e| e.into_inner()) = BnStats::default();
+        *self.bn.lock().unwrap_or_else(|e| e.into_inner()) = self.net.fresh_stats();
         match self.net {
             Net::Mlp(m) => m.init(seed),
             Net::Cnn(c) => c.init(seed),
+            Net::SimpleCnn(c) => c.init(seed),
         }
     }
     fn train_len(&self) -> usize {
@@ -298,6 +328,14 @@ impl Task for MnistTask {
                 self.bn.lock().unwrap_or_else(|e| e.into_inner()).follow(&moments);
                 loss
             }
+            Net::SimpleCnn(c) => {
+                let batch: Vec<(&[f32], usize)> = it.collect();
+                let (loss, moments) = c
+                    .gradient(params, &batch, grad)
+                    .expect("a non-empty minibatch of checked examples");
+                self.bn.lock().unwrap_or_else(|e| e.into_inner()).follow(&moments);
+                loss
+            }
         }
     }
     fn evaluate(&self, params: &[f32]) -> Eval {
@@ -310,6 +348,7 @@ impl Task for MnistTask {
                 let (l, pred) = match self.net {
                     Net::Mlp(m) => m.predict(params, self.test.image(i), y),
                     Net::Cnn(c) => c.predict(params, self.test.image(i), y, &stats),
+                    Net::SimpleCnn(c) => c.predict(params, self.test.image(i), y, &stats),
                 };
                 (l, pred == y)
             })

@@ -10,6 +10,7 @@ pub(crate) mod dense;
 pub mod idx;
 pub mod mlp;
 pub mod mnist;
+pub mod simple_cnn;
 pub mod synthetic;
 
 use super::rng::Rng;
