@@ -26,14 +26,18 @@
 //! ```
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
-//! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
+//! `worker.rs` (estimators), `attack.rs` (the attacks as data), `adversary.rs` (what the
+//! Byzantine workers send), `schedule.rs` (arrivals), `task/` (tasks, IDX
 //! reader, MLP, CNN, dense kernels), `simulate.rs`, `threads.rs`, `sync.rs`, `config.rs`,
 //! `footprint.rs` (the memory a run needs, checked before it starts), `presets.rs` (the named
-//! setups, as data), `plot.rs` (SVG curves, feature `plot`).
+//! setups, as data), `grid.rs` (the rules x attacks x heterogeneity benchmark grid), `plot.rs`
+//! (SVG curves and heat maps, feature `plot`).
 
+mod adversary;
 mod attack;
 mod config;
 mod footprint;
+mod grid;
 mod optimizer;
 #[cfg(feature = "plot")]
 mod plot;
@@ -47,12 +51,17 @@ pub mod task;
 mod threads;
 mod worker;
 
-pub use attack::{AlieForm, Attack, HonestView};
+pub use adversary::Adversary;
+pub use attack::{ATTACKS, AlieForm, Attack, Deviation, HonestView};
 pub use config::TrainConfig;
 pub use footprint::{check_run, seed_list, task_params};
+pub use grid::{
+    Cell, CellResult, GRID_HEADER, GridProgress, GridRow, GridSpec, HeatMap, heat_maps, read_grid_csv,
+    run_grid,
+};
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
 #[cfg(feature = "plot")]
-pub use plot::{Curve, plot_accuracy};
+pub use plot::{Curve, plot_accuracy, plot_heat_maps};
 pub use presets::PRESETS;
 pub use rng::{Rng, normal_quantile};
 pub use schedule::{ByzSchedule, Schedule, Speeds};

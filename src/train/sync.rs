@@ -9,9 +9,9 @@
 use crate::error::{Error, Result};
 use crate::rule::ByzantineShare;
 
+use super::adversary::Adversary;
 use super::attack::HonestView;
 use super::config::TrainConfig;
-use super::rng::Rng;
 use super::simulate::{ArrivalLog, RunResult, Window, setup_with_share};
 use super::task::Task;
 
@@ -48,7 +48,8 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
     }
     let (mut server, mut workers) = setup_with_share(task, cfg, ByzantineShare::F(f))?;
     let byzantine: Vec<bool> = (0..m).map(|i| i >= m - f).collect();
-    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let share = ByzantineShare::F(f);
+    let mut adversary = Adversary::new(cfg.attack, &cfg.rule, cfg.backend, share, cfg.seed)?;
     let mut window = Window::default();
     window.per_update = m as u64;
     let mut records = vec![window.record(task, &server)];
@@ -78,11 +79,12 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
             weights: vec![1.0; m - f],
             workers: (m, f),
             updates: (m as u64, f as u64),
+            ids: (0..m - f).collect(),
+            byzantine_weights: vec![1.0; f],
         };
-        for v in byz.iter_mut() {
-            *v = cfg
-                .attack
-                .apply(std::mem::take(v), &view, task.dim(), &mut attack_rng);
+        let estimates = byz.iter_mut().map(std::mem::take).collect();
+        for (v, sent) in byz.iter_mut().zip(adversary.send(estimates, &view, task.dim())?) {
+            *v = sent;
         }
         window.byz_updates += f as u64;
         let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
