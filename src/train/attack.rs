@@ -2,8 +2,8 @@
 //! Byzantine worker first computes what an honest worker would send (on flipped labels for
 //! label flipping); the [`Adversary`](super::Adversary) then turns that into the vector sent,
 //! possibly using what an omniscient adversary sees of the honest workers: their latest vectors
-//! at the server with their update counts ([`HonestView`]). The formulas and their sources are
-//! in docs/ROBUSTNESS.md.
+//! at the server with their update counts ([`HonestView`]). The formulas, their sources and
+//! their sync and async forms are in docs/ATTACKS.md.
 
 use std::fmt;
 use std::str::FromStr;
