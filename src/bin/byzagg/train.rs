@@ -126,8 +126,9 @@ pub(crate) struct TrainArgs {
     pub(crate) compare: Vec<String>,
     /// Run the benchmark grid: every rule x attack x heterogeneity x seed of the spec, e.g.
     /// `rules=cwmed,cwtm,krum,gm,ctma(cwmed),nnm(cwmed) attacks=all seeds=5
-    /// hetero=iid,dirichlet(0.5)`, on the setting the preset and flags give; --out is the CSV
-    /// (cells already in it are skipped), --plot the heat map.
+    /// hetero=iid,dirichlet(0.5)`, on the setting the preset and flags give (the spec's seeds
+    /// replace --seed and --seeds); --out is the CSV (cells already in it are skipped), --plot
+    /// the heat map.
     #[arg(long)]
     pub(crate) grid: Option<String>,
     /// Grid cells run at once (default: the available cores).
