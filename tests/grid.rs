@@ -64,6 +64,8 @@ fn specs_parse_and_bad_ones_say_why() {
         ("attacks=all", "rules"),
         ("rules=cwmed seeds=0", "seeds"),
         ("rules=cwmed seeds=4..2", "seeds"),
+        ("rules=cwmed seeds=0..18446744073709551615", "seeds"),
+        ("rules=cwmed seeds=10001", "seeds"),
         ("rules=cwmed colour=red", "unknown key"),
         ("rules=cwmed attacks=nope", "attack"),
         ("rules=cwmed hetero=dirichlet(0)", "alpha"),

@@ -24,6 +24,9 @@ use super::task::Sharding;
 /// The CSV's header line (without the newline).
 pub const GRID_HEADER: &str = "rule,attack,heterogeneity,seed,final_accuracy,aggregation_seconds_per_update";
 
+/// The most seeds a grid takes (a typo like `seeds=1000000000` is an error, not a huge list).
+pub const MAX_GRID_SEEDS: u64 = 10_000;
+
 /// What a grid runs: the product of its lists.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GridSpec {
@@ -178,23 +181,22 @@ impl FromStr for GridSpec {
                         Error::invalid(
                             "grid seeds",
                             list,
-                            "a count N >= 1 (seeds 0..N) or a range A..B with A < B",
+                            format!(
+                                "a count N in 1..={MAX_GRID_SEEDS} (seeds 0..N) or a range A..B, 0 < B - A <= {MAX_GRID_SEEDS}"
+                            ),
                         )
                     };
-                    spec.seeds = match list.split_once("..") {
-                        Some((a, b)) => {
-                            let (a, b): (u64, u64) =
-                                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                            if a >= b {
-                                return Err(bad());
-                            }
-                            (a..b).collect()
-                        }
-                        None => match list.parse::<u64>() {
-                            Ok(n) if n >= 1 => (0..n).collect(),
-                            _ => return Err(bad()),
-                        },
+                    let (a, b) = match list.split_once("..") {
+                        Some((a, b)) => (
+                            a.parse::<u64>().map_err(|_| bad())?,
+                            b.parse::<u64>().map_err(|_| bad())?,
+                        ),
+                        None => (0, list.parse::<u64>().map_err(|_| bad())?),
+                    };
+                    if a >= b || b - a > MAX_GRID_SEEDS {
+                        return Err(bad());
                     }
+                    spec.seeds = (a..b).collect();
                 }
                 _ => {
                     return Err(Error::invalid(

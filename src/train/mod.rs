@@ -56,8 +56,8 @@ pub use attack::{ATTACKS, AlieForm, Attack, Deviation, HonestView};
 pub use config::TrainConfig;
 pub use footprint::{check_run, seed_list, task_params};
 pub use grid::{
-    Cell, CellResult, GRID_HEADER, GridProgress, GridRow, GridSpec, HeatMap, heat_maps, read_grid_csv,
-    run_grid,
+    Cell, CellResult, GRID_HEADER, GridProgress, GridRow, GridSpec, HeatMap, MAX_GRID_SEEDS, heat_maps,
+    read_grid_csv, run_grid,
 };
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
 #[cfg(feature = "plot")]
