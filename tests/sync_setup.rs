@@ -6,10 +6,10 @@
 use std::sync::Mutex;
 
 use byzagg::train::{
-    AlieForm, Attack, Eval, HonestView, Method, MnistModel, MnistTask, Rng, Sampling, SimpleCnn, StormOrder,
-    SyntheticTask, Task, TrainConfig, simulate, simulate_sync,
+    Adversary, AlieForm, Attack, Eval, HonestView, Method, MnistModel, MnistTask, Rng, Sampling, SimpleCnn,
+    StormOrder, SyntheticTask, Task, TrainConfig, simulate, simulate_sync,
 };
-use byzagg::{Backend, Rule};
+use byzagg::{Backend, ByzantineShare, Rule};
 
 /// A synthetic task that records every gradient call: its examples and whether labels flipped.
 struct Recording {
@@ -255,9 +255,19 @@ fn alie_sync_uses_the_sample_standard_deviation() {
         weights: vec![1.0; 2],
         workers: (7, 2),
         updates: (7, 2),
+        ids: vec![0, 1],
+        byzantine_weights: vec![1.0; 2],
     };
     let z = 0.253_347_1f64;
-    let sent = Attack::Alie { form: AlieForm::Sync }.apply(vec![], &view, 1, &mut Rng::new(0));
+    let mut adversary = Adversary::new(
+        Attack::Alie { form: AlieForm::Sync },
+        &Rule::CwMed,
+        Backend::Reference,
+        ByzantineShare::F(2),
+        0,
+    )
+    .unwrap();
+    let sent = &adversary.send(vec![vec![]], &view, 1).unwrap()[0];
     assert!(
         (sent[0] as f64 - (1.0 - z * 2f64.sqrt())).abs() < 1e-5,
         "{sent:?}"

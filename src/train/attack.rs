@@ -1,12 +1,14 @@
-//! Byzantine attacks (SPEC section 6). A Byzantine worker first computes what an honest worker
-//! would send (on flipped labels for label flipping); the attack then turns that into the
-//! vector sent, possibly using what an omniscient adversary sees of the honest workers: their
-//! latest vectors at the server with their update counts ([`HonestView`]).
+//! Byzantine attacks (SPEC section 6), as data: which attack, its parameters, its name. A
+//! Byzantine worker first computes what an honest worker would send (on flipped labels for
+//! label flipping); the [`Adversary`](super::Adversary) then turns that into the vector sent,
+//! possibly using what an omniscient adversary sees of the honest workers: their latest vectors
+//! at the server with their update counts ([`HonestView`]). The formulas, their sources and
+//! their sync and async forms are in docs/ATTACKS.md.
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::rng::{Rng, normal_quantile};
+use super::rng::normal_quantile;
 use crate::error::{Error, Result};
 
 /// Which form of ALIE's n and f.
@@ -48,7 +50,103 @@ pub enum Attack {
     Nan,
     /// A vector of +infinity.
     Inf,
+    /// Mimic (Karimireddy, He and Jaggi, ICLR 2022, the "mimic variant" of their code): every
+    /// Byzantine worker sends a copy of the vector of one honest worker, the one that
+    /// maximises heterogeneity. For the first `warmup` attacks the adversary tracks the top
+    /// principal direction z of the centred honest vectors (one power-iteration step per
+    /// attack, averaged) and copies argmax_i <x_i, z>; then it keeps copying that worker.
+    Mimic {
+        /// Attacks that update z and the target (the authors' default is 1).
+        warmup: u64,
+    },
+    /// Optimal IPM (ByzFL): -tau * mean, tau found by ByzFL's line search to maximise
+    /// ||rule(honest + Byzantine) - mean|| under the rule in use.
+    OptimalIpm,
+    /// Optimal ALIE (ByzFL): mean + tau * std (unbiased), tau searched as for [`Attack::OptimalIpm`].
+    OptimalAlie,
+    /// Min-max (Shejwalkar and Houmansadr, NDSS 2021): mean - gamma * p with the largest gamma
+    /// whose distance to every honest vector is at most the largest distance between two
+    /// honest vectors.
+    MinMax {
+        /// The perturbation direction p.
+        deviation: Deviation,
+    },
+    /// Min-sum (same paper): mean - gamma * p with the largest gamma whose sum of squared
+    /// distances to the honest vectors is at most the largest such sum of an honest vector.
+    MinSum {
+        /// The perturbation direction p.
+        deviation: Deviation,
+    },
+    /// Fang et al.'s full-knowledge attack on median and trimmed mean (USENIX Security 2020),
+    /// gradient form: where the honest mean of coordinate j is positive, each Byzantine worker
+    /// sends a value drawn uniformly below the honest minimum (in [min/b, min] if min > 0, else
+    /// [b min, min]); elsewhere above the honest maximum (in [max, b max] if max > 0, else
+    /// [max/b, max]).
+    Fang {
+        /// The spread b > 1 (2 in the paper).
+        b: f32,
+    },
 }
+
+/// The perturbation direction p of min-max and min-sum (their code's `dev_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deviation {
+    /// p = mean / ||mean|| (the authors' default, `unit_vec`).
+    UnitVec,
+    /// p = the coordinate-wise standard deviation (`std`).
+    Std,
+    /// p = sign(mean) (`sign`).
+    Sign,
+}
+
+/// Every attack name `byzagg train --attack` accepts, with what it sends (for `--list-attacks`).
+pub const ATTACKS: &[(&str, &str)] = &[
+    ("none", "the honest vector (a control)"),
+    ("sign-flip", "minus the worker's honest estimate"),
+    (
+        "label-flip",
+        "the honest estimate computed on labels classes - 1 - y",
+    ),
+    (
+        "empire[:EPS]",
+        "inner-product manipulation, -EPS x honest mean (Xie et al. 2020; EPS 0.1)",
+    ),
+    (
+        "alie",
+        "a little is enough: mean - z std, n and f counted in updates (the NeurIPS code)",
+    ),
+    (
+        "alie-sync",
+        "a little is enough: mean - z std, n and f counted in workers (Baruch et al. 2019)",
+    ),
+    ("gaussian[:SIGMA]", "N(0, SIGMA^2) per coordinate (SIGMA 1)"),
+    ("nan", "a vector of NaN"),
+    ("inf", "a vector of +infinity"),
+    (
+        "mimic[:WARMUP]",
+        "copy the honest worker that maximises heterogeneity (Karimireddy et al. 2022; WARMUP 1)",
+    ),
+    (
+        "optimal-ipm",
+        "-tau x mean, tau line-searched against the rule in use (ByzFL)",
+    ),
+    (
+        "optimal-alie",
+        "mean + tau x std, tau line-searched against the rule in use (ByzFL)",
+    ),
+    (
+        "min-max[:uv|std|sign]",
+        "mean - gamma p, gamma as large as max distance allows (Shejwalkar & Houmansadr 2021; uv)",
+    ),
+    (
+        "min-sum[:uv|std|sign]",
+        "mean - gamma p, gamma as large as sum of squared distances allows (same; uv)",
+    ),
+    (
+        "fang[:B]",
+        "directed deviation past the honest min/max against median and trimmed mean (Fang et al. 2020; B 2)",
+    ),
+];
 
 /// What an omniscient adversary sees: the honest workers' latest vectors, their counts, and
 /// the update and worker tallies ALIE needs.
@@ -62,9 +160,56 @@ pub struct HonestView<'a> {
     pub workers: (usize, usize),
     /// Updates so far (this one included), and Byzantine updates so far (this one included).
     pub updates: (u64, u64),
+    /// The worker id of each row (mimic follows one worker).
+    pub ids: Vec<usize>,
+    /// The weights the Byzantine rows carry when the attack's vector is aggregated: f ones in
+    /// a synchronous round; asynchronously the Byzantine workers' counts, the sender's
+    /// including this update (the searched attacks aggregate with these).
+    pub byzantine_weights: Vec<f64>,
 }
 
 impl Attack {
+    /// Every attack at its defaults except the `none` control (the grid's `attacks=all`).
+    pub fn all() -> Vec<Attack> {
+        vec![
+            Attack::SignFlip,
+            Attack::LabelFlip,
+            Attack::Empire { epsilon: 0.1 },
+            Attack::Alie {
+                form: AlieForm::Async,
+            },
+            Attack::Alie { form: AlieForm::Sync },
+            Attack::Gaussian { sigma: 1.0 },
+            Attack::Nan,
+            Attack::Inf,
+            Attack::Mimic { warmup: 1 },
+            Attack::OptimalIpm,
+            Attack::OptimalAlie,
+            Attack::MinMax {
+                deviation: Deviation::UnitVec,
+            },
+            Attack::MinSum {
+                deviation: Deviation::UnitVec,
+            },
+            Attack::Fang { b: 2.0 },
+        ]
+    }
+
+    /// Whether one vector, computed once per round from the honest view, serves every
+    /// Byzantine worker of a synchronous round (the omniscient attacks without randomness).
+    pub fn same_for_all(&self) -> bool {
+        matches!(
+            self,
+            Attack::Empire { .. }
+                | Attack::Alie { .. }
+                | Attack::Mimic { .. }
+                | Attack::OptimalIpm
+                | Attack::OptimalAlie
+                | Attack::MinMax { .. }
+                | Attack::MinSum { .. }
+        )
+    }
+
     /// Whether the Byzantine worker must compute an honest estimate first.
     pub fn needs_estimate(&self) -> bool {
         matches!(self, Attack::None | Attack::SignFlip | Attack::LabelFlip)
@@ -85,73 +230,6 @@ impl Attack {
         let p = ((n - f - s) / (n - f)).clamp(1e-6, 1.0 - 1e-6);
         normal_quantile(p)
     }
-
-    /// The vector to send. `estimate` is the worker's honest estimate (empty if
-    /// [`Attack::needs_estimate`] is false); `d` the dimension.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use byzagg::train::{Attack, HonestView, Rng};
-    ///
-    /// let rows: [&[f32]; 2] = [&[1.0, 2.0], &[3.0, 2.0]];
-    /// let view = HonestView { rows: rows.to_vec(), weights: vec![1.0, 1.0], workers: (3, 1), updates: (3, 1) };
-    /// let mut rng = Rng::new(0);
-    /// assert_eq!(Attack::SignFlip.apply(vec![1.0, -2.0], &view, 2, &mut rng), vec![-1.0, 2.0]);
-    /// assert_eq!(Attack::Empire { epsilon: 0.5 }.apply(vec![], &view, 2, &mut rng), vec![-1.0, -1.0]);
-    /// ```
-    pub fn apply(&self, estimate: Vec<f32>, view: &HonestView<'_>, d: usize, rng: &mut Rng) -> Vec<f32> {
-        match *self {
-            Attack::None | Attack::LabelFlip => estimate,
-            Attack::SignFlip => estimate.into_iter().map(|v| -v).collect(),
-            Attack::Empire { epsilon } => {
-                let (mean, _) = moments(view, d, false);
-                mean.into_iter().map(|m| (-(epsilon as f64) * m) as f32).collect()
-            }
-            Attack::Alie { form } => {
-                let z = Self::alie_z(form, view);
-                let (mean, mut std) = moments(view, d, true);
-                if form == AlieForm::Sync {
-                    // The sync form's rows have weight 1 each: the sample standard deviation
-                    // (n - 1), as the ICML code's `torch.std` and Baruch et al.
-                    let n = view.rows.len() as f64;
-                    let unbias = if n > 1.0 { (n / (n - 1.0)).sqrt() } else { 1.0 };
-                    std.iter_mut().for_each(|s| *s *= unbias);
-                }
-                mean.iter().zip(&std).map(|(m, s)| (m - z * s) as f32).collect()
-            }
-            Attack::Gaussian { sigma } => (0..d).map(|_| (sigma as f64 * rng.normal()) as f32).collect(),
-            Attack::Nan => vec![f32::NAN; d],
-            Attack::Inf => vec![f32::INFINITY; d],
-        }
-    }
-}
-
-/// Weighted coordinate mean and (if asked) standard deviation of the honest rows; zeros if
-/// there are none yet.
-fn moments(view: &HonestView<'_>, d: usize, with_std: bool) -> (Vec<f64>, Vec<f64>) {
-    let mut mean = vec![0.0f64; d];
-    let mut var = vec![0.0f64; d];
-    let total: f64 = view.weights.iter().sum();
-    if total <= 0.0 {
-        return (mean, var);
-    }
-    for (r, w) in view.rows.iter().zip(&view.weights) {
-        for (m, v) in mean.iter_mut().zip(r.iter()) {
-            *m += w * *v as f64 / total;
-        }
-    }
-    if with_std {
-        for (r, w) in view.rows.iter().zip(&view.weights) {
-            for ((s, v), m) in var.iter_mut().zip(r.iter()).zip(&mean) {
-                *s += w * (*v as f64 - m).powi(2) / total;
-            }
-        }
-        for s in var.iter_mut() {
-            *s = s.sqrt();
-        }
-    }
-    (mean, var)
 }
 
 impl fmt::Display for Attack {
@@ -168,15 +246,30 @@ impl fmt::Display for Attack {
             Attack::Gaussian { sigma } => write!(f, "gaussian:{sigma}"),
             Attack::Nan => write!(f, "nan"),
             Attack::Inf => write!(f, "inf"),
+            Attack::Mimic { warmup } => write!(f, "mimic:{warmup}"),
+            Attack::OptimalIpm => write!(f, "optimal-ipm"),
+            Attack::OptimalAlie => write!(f, "optimal-alie"),
+            Attack::MinMax { deviation } => write!(f, "min-max:{deviation}"),
+            Attack::MinSum { deviation } => write!(f, "min-sum:{deviation}"),
+            Attack::Fang { b } => write!(f, "fang:{b}"),
         }
+    }
+}
+
+impl fmt::Display for Deviation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Deviation::UnitVec => "uv",
+            Deviation::Std => "std",
+            Deviation::Sign => "sign",
+        })
     }
 }
 
 impl FromStr for Attack {
     type Err = Error;
 
-    /// `none`, `sign-flip`, `label-flip`, `empire[:EPS]` (0.1), `alie` (async form),
-    /// `alie-sync`, `gaussian[:SIGMA]` (1), `nan`, `inf`.
+    /// One of the names in [`ATTACKS`], e.g. `empire:0.5`, `min-max:std`, `fang`.
     fn from_str(s: &str) -> Result<Self> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
         let num = |default: f32| -> Result<f32> {
@@ -188,6 +281,18 @@ impl FromStr for Attack {
                         Error::invalid("attack", s, "the parameter after ':' must be a number >= 0")
                     })
             })
+        };
+        let deviation = || -> Result<Deviation> {
+            match arg {
+                None | Some("uv") | Some("unit-vec") => Ok(Deviation::UnitVec),
+                Some("std") => Ok(Deviation::Std),
+                Some("sign") | Some("sgn") => Ok(Deviation::Sign),
+                Some(_) => Err(Error::invalid(
+                    "attack",
+                    s,
+                    "the deviation after ':' must be uv, std or sign",
+                )),
+            }
         };
         Ok(match name {
             "none" => Attack::None,
@@ -201,11 +306,38 @@ impl FromStr for Attack {
             "gaussian" => Attack::Gaussian { sigma: num(1.0)? },
             "nan" => Attack::Nan,
             "inf" => Attack::Inf,
+            "mimic" => Attack::Mimic {
+                warmup: arg.map_or(Ok(1), |a| {
+                    a.parse::<u64>().map_err(|_| {
+                        Error::invalid(
+                            "attack",
+                            s,
+                            "mimic's warmup after ':' must be a whole number >= 0",
+                        )
+                    })
+                })?,
+            },
+            "optimal-ipm" | "opt-ipm" => Attack::OptimalIpm,
+            "optimal-alie" | "opt-alie" => Attack::OptimalAlie,
+            "min-max" | "minmax" => Attack::MinMax {
+                deviation: deviation()?,
+            },
+            "min-sum" | "minsum" => Attack::MinSum {
+                deviation: deviation()?,
+            },
+            "fang" => {
+                let b = num(2.0)?;
+                if b <= 1.0 {
+                    return Err(Error::invalid("attack", s, "fang's spread b must be > 1"));
+                }
+                Attack::Fang { b }
+            }
             _ => {
+                let names: Vec<&str> = ATTACKS.iter().map(|a| a.0).collect();
                 return Err(Error::invalid(
                     "attack",
                     s,
-                    "one of none, sign-flip, label-flip, empire[:EPS], alie, alie-sync, gaussian[:SIGMA], nan, inf",
+                    format!("one of {}", names.join(", ")),
                 ));
             }
         })

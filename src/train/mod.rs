@@ -26,16 +26,20 @@
 //! ```
 //!
 //! Layout: `server.rs` (state and weights), `optimizer.rs` (SGD, momentum, AnyTime),
-//! `worker.rs` (estimators), `attack.rs`, `schedule.rs` (arrivals), `task/` (tasks, IDX
-//! reader, MLP, the papers' CNN, the ICML code's simple CNN, dense kernels), `simulate.rs`,
-//! `threads.rs`, `sync.rs`, `deal.rs` (sync rounds' minibatches), `config.rs`,
+//! `worker.rs` (estimators), `attack.rs` (the attacks as data), `adversary.rs` (what the
+//! Byzantine workers send), `schedule.rs` (arrivals), `task/` (tasks, IDX reader, MLP, the
+//! papers' CNN, the ICML code's simple CNN, dense kernels), `simulate.rs`, `threads.rs`,
+//! `sync.rs`, `deal.rs` (sync rounds' minibatches), `config.rs`,
 //! `footprint.rs` (the memory a run needs, checked before it starts), `presets.rs` (the named
-//! setups, as data), `plot.rs` (SVG curves, feature `plot`).
+//! setups, as data), `grid.rs` (the rules x attacks x heterogeneity benchmark grid), `plot.rs`
+//! (SVG curves and heat maps, feature `plot`).
 
+mod adversary;
 mod attack;
 mod config;
 mod deal;
 mod footprint;
+mod grid;
 mod optimizer;
 #[cfg(feature = "plot")]
 mod plot;
@@ -49,13 +53,18 @@ pub mod task;
 mod threads;
 mod worker;
 
-pub use attack::{AlieForm, Attack, HonestView};
+pub use adversary::Adversary;
+pub use attack::{ATTACKS, AlieForm, Attack, Deviation, HonestView};
 pub use config::{StormOrder, TrainConfig};
 pub use deal::{EpochDealer, Sampling};
 pub use footprint::{check_run, seed_list, task_params};
+pub use grid::{
+    Cell, CellResult, GRID_HEADER, GridProgress, GridRow, GridSpec, HeatMap, MAX_GRID_SEEDS, heat_maps,
+    read_grid_csv, run_grid,
+};
 pub use optimizer::{Gamma, Method, OptimizerState, ServerOptimizer};
 #[cfg(feature = "plot")]
-pub use plot::{Curve, plot_accuracy};
+pub use plot::{Curve, plot_accuracy, plot_heat_maps};
 pub use presets::PRESETS;
 pub use rng::{Rng, normal_quantile};
 pub use schedule::{ByzSchedule, Schedule, Speeds};

@@ -6,6 +6,7 @@ use crate::aggregator::Aggregator;
 use crate::error::{Error, Result};
 use crate::rule::ByzantineShare;
 
+use super::adversary::Adversary;
 use super::attack::HonestView;
 use super::config::{StormOrder, TrainConfig};
 use super::deal::Sampling;
@@ -132,8 +133,25 @@ pub(crate) fn setup_with_share(
     Ok((server, workers))
 }
 
-/// What the adversary sees at the server now (`byz_updates` counts this update too).
-pub(crate) fn honest_view<'a>(server: &'a Server, byzantine: &[bool], byz_updates: u64) -> HonestView<'a> {
+/// The adversary of an asynchronous run (its rule assumes lambda, as the server's).
+pub(crate) fn adversary(cfg: &TrainConfig) -> Result<Adversary> {
+    Adversary::new(
+        cfg.attack,
+        &cfg.rule,
+        cfg.backend,
+        ByzantineShare::Lambda(cfg.lambda),
+        cfg.seed,
+    )
+}
+
+/// What the adversary sees at the server now when Byzantine worker `sender` delivers
+/// (`byz_updates` counts this update too).
+pub(crate) fn honest_view<'a>(
+    server: &'a Server,
+    byzantine: &[bool],
+    byz_updates: u64,
+    sender: usize,
+) -> HonestView<'a> {
     let f = byzantine.iter().filter(|b| **b).count();
     let mut view = HonestView {
         workers: (byzantine.len(), f),
@@ -141,11 +159,16 @@ pub(crate) fn honest_view<'a>(server: &'a Server, byzantine: &[bool], byz_update
         ..HonestView::default()
     };
     for (i, &c) in server.counts().iter().enumerate() {
-        if !byzantine[i]
-            && let Some(row) = server.latest(i)
-        {
-            view.rows.push(row);
-            view.weights.push(c as f64);
+        if !byzantine[i] {
+            if let Some(row) = server.latest(i) {
+                view.rows.push(row);
+                view.weights.push(c as f64);
+                view.ids.push(i);
+            }
+        } else if i == sender {
+            view.byzantine_weights.push(c as f64 + 1.0);
+        } else if c > 0 {
+            view.byzantine_weights.push(c as f64);
         }
     }
     view
@@ -231,7 +254,7 @@ pub fn simulate(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)
     )?;
     let byzantine: Vec<bool> = (0..cfg.workers).map(|i| schedule.is_byzantine(i)).collect();
     let mut held: Vec<(Vec<f32>, u64)> = vec![(server.query_point().to_vec(), 0); cfg.workers];
-    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let mut adversary = adversary(cfg)?;
     let mut window = Window::default();
     let mut records = vec![window.record(task, &server)];
     let mut arrivals = Vec::with_capacity(cfg.iterations as usize);
@@ -245,8 +268,9 @@ pub fn simulate(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)
             } else {
                 Vec::new()
             };
-            let view = honest_view(&server, &byzantine, window.byz_updates);
-            (cfg.attack.apply(est, &view, task.dim(), &mut attack_rng), None)
+            let view = honest_view(&server, &byzantine, window.byz_updates, i);
+            let sent = adversary.send(vec![est], &view, task.dim())?;
+            (sent.into_iter().next().unwrap_or_default(), None)
         } else {
             let v = workers[i].estimate(task, x, false);
             (v, Some(workers[i].last_loss()))

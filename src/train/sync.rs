@@ -18,11 +18,11 @@
 use crate::error::{Error, Result};
 use crate::rule::ByzantineShare;
 
+use super::adversary::Adversary;
 use super::attack::HonestView;
 use super::config::{StormOrder, TrainConfig};
 use super::deal::{EpochDealer, Sampling};
 use super::optimizer::Method;
-use super::rng::Rng;
 use super::simulate::{ArrivalLog, RunResult, Window, setup_with_share};
 use super::task::Task;
 
@@ -70,7 +70,7 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
         Sampling::Epochs => Some(EpochDealer::new(task.train_len(), m, cfg.batch, cfg.seed)?),
     };
     let after_step = cfg.storm_order == StormOrder::AfterStep && cfg.method == Method::Mu2;
-    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let mut adversary = Adversary::new(cfg.attack, &cfg.rule, cfg.backend, ByzantineShare::F(f), cfg.seed)?;
     let mut window = Window::default();
     window.per_update = m as u64;
     if after_step {
@@ -112,11 +112,12 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
             weights: vec![1.0; m - f],
             workers: (m, f),
             updates: (m as u64, f as u64),
+            ids: (0..m - f).collect(),
+            byzantine_weights: vec![1.0; f],
         };
-        for v in byz.iter_mut() {
-            *v = cfg
-                .attack
-                .apply(std::mem::take(v), &view, task.dim(), &mut attack_rng);
+        let estimates = byz.iter_mut().map(std::mem::take).collect();
+        for (v, sent) in byz.iter_mut().zip(adversary.send(estimates, &view, task.dim())?) {
+            *v = sent;
         }
         window.byz_updates += f as u64;
         let rows: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();

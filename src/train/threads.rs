@@ -19,9 +19,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 use super::config::TrainConfig;
-use super::rng::Rng;
 use super::schedule::Schedule;
-use super::simulate::{ArrivalLog, RunResult, Window, honest_view, setup};
+use super::simulate::{ArrivalLog, RunResult, Window, adversary, honest_view, setup};
 use super::task::Task;
 
 /// Stack of a worker thread (Rust's default for spawned threads).
@@ -80,7 +79,7 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
     let speeds = cfg.speeds.weights(m);
     let fastest = speeds.iter().copied().fold(0.0, f64::max);
     let start = Arc::new((server.query_point().to_vec(), 0u64));
-    let mut attack_rng = Rng::stream(cfg.seed, 0xA77AC, 0);
+    let mut adversary = adversary(cfg)?;
     let mut window = Window::default();
     let mut records = vec![window.record(task, &server)];
     let mut arrivals = Vec::with_capacity(cfg.iterations as usize);
@@ -151,8 +150,9 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
                 let i = msg.worker;
                 let vector = if byzantine[i] {
                     window.byz_updates += 1;
-                    let view = honest_view(&server, &byzantine, window.byz_updates);
-                    cfg.attack.apply(msg.vector, &view, task.dim(), &mut attack_rng)
+                    let view = honest_view(&server, &byzantine, window.byz_updates, i);
+                    let sent = adversary.send(vec![msg.vector], &view, task.dim())?;
+                    sent.into_iter().next().unwrap_or_default()
                 } else {
                     msg.vector
                 };

@@ -12,7 +12,8 @@
 //!   [--json FILE] [--plot FILE.svg]`: each rule timed beside a read pass over the same batch
 //!   (`byzagg::bench`); lists by repeating a flag or with commas.
 //!
-//! One file per command (`aggregate.rs`, `verify.rs`, `bench.rs`, `devices.rs`, `train.rs`);
+//! One file per command (`aggregate.rs`, `verify.rs`, `bench.rs`, `devices.rs`, `train.rs`,
+//! whose benchmark grid is `grid.rs`);
 //! this file parses the command line and maps results to exit codes.
 //!
 //! Exit codes: 0 success, 1 a failed check (`verify`), 2 bad usage or input (clap's own
@@ -21,6 +22,7 @@
 mod aggregate;
 mod bench;
 mod devices;
+mod grid;
 mod logger;
 mod train;
 mod verify;

@@ -28,6 +28,9 @@ pub(crate) struct TrainArgs {
     /// List the presets and exit.
     #[arg(long)]
     pub(crate) list_presets: bool,
+    /// List the attacks (names, parameters, sources) and exit.
+    #[arg(long)]
+    pub(crate) list_attacks: bool,
     /// mnist or synthetic.
     #[arg(long)]
     pub(crate) task: Option<String>,
@@ -86,8 +89,9 @@ pub(crate) struct TrainArgs {
     /// Byzantine arrivals: periodic, random, free.
     #[arg(long)]
     pub(crate) byz_schedule: Option<String>,
-    /// none, sign-flip, label-flip, empire (or empire:EPS), alie, alie-sync, gaussian (or
-    /// gaussian:SIGMA), nan, inf.
+    /// none, sign-flip, label-flip, empire[:EPS], alie, alie-sync, gaussian[:SIGMA], nan, inf,
+    /// mimic[:WARMUP], optimal-ipm, optimal-alie, min-max[:uv|std|sign], min-sum[:uv|std|sign],
+    /// fang[:B] (see --list-attacks).
     #[arg(long)]
     pub(crate) attack: Option<String>,
     /// Server updates per run.
@@ -96,7 +100,7 @@ pub(crate) struct TrainArgs {
     /// Evaluate every this many updates.
     #[arg(long)]
     pub(crate) eval_every: Option<u64>,
-    /// iid or label-skew.
+    /// iid, label-skew or dirichlet(ALPHA) (per class, Dirichlet(ALPHA) shares over workers).
     #[arg(long)]
     pub(crate) shards: Option<String>,
     /// Where minibatches come from: shards (each worker draws from its shard) or epochs (sync:
@@ -137,6 +141,16 @@ pub(crate) struct TrainArgs {
     /// the host (auto: resident on GPU backends), to measure what residency saves.
     #[arg(long)]
     pub(crate) compare: Vec<String>,
+    /// Run the benchmark grid: every rule x attack x heterogeneity x seed of the spec, e.g.
+    /// `rules=cwmed,cwtm,krum,gm,ctma(cwmed),nnm(cwmed) attacks=all seeds=5
+    /// hetero=iid,dirichlet(0.5)`, on the setting the preset and flags give (the spec's seeds
+    /// replace --seed and --seeds); --out is the CSV (cells already in it are skipped), --plot
+    /// the heat map.
+    #[arg(long)]
+    pub(crate) grid: Option<String>,
+    /// Grid cells run at once (default: the available cores).
+    #[arg(long)]
+    pub(crate) jobs: Option<usize>,
     /// Write every evaluation of every run as CSV.
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
@@ -150,27 +164,27 @@ pub(crate) struct TrainArgs {
 
 /// What builds the task.
 #[derive(Clone, Debug, PartialEq)]
-struct TaskSpec {
-    name: String,
-    data: Option<PathBuf>,
-    model: String,
-    hidden: usize,
-    train_size: usize,
-    dim: usize,
+pub(crate) struct TaskSpec {
+    pub(crate) name: String,
+    pub(crate) data: Option<PathBuf>,
+    pub(crate) model: String,
+    pub(crate) hidden: usize,
+    pub(crate) train_size: usize,
+    pub(crate) dim: usize,
 }
 
 /// A fully resolved setting: task and run configuration, plus a label.
 #[derive(Clone, Debug)]
-struct Setting {
-    label: String,
-    task: TaskSpec,
-    cfg: TrainConfig,
-    mode: Mode,
+pub(crate) struct Setting {
+    pub(crate) label: String,
+    pub(crate) task: TaskSpec,
+    pub(crate) cfg: TrainConfig,
+    pub(crate) mode: Mode,
 }
 
 /// How a run's workers and server meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// The seeded asynchronous simulation.
     Sim,
     /// One OS thread per worker, asynchronous.
@@ -336,7 +350,7 @@ fn default_label(s: &Setting) -> String {
     format!("{w}:{} {} {}", s.cfg.rule, s.cfg.method, s.cfg.attack)
 }
 
-fn settings(a: &TrainArgs) -> Result<Vec<Setting>> {
+pub(crate) fn settings(a: &TrainArgs) -> Result<Vec<Setting>> {
     let (_, _, preset) = PRESETS.iter().find(|p| p.0 == a.preset).ok_or_else(|| {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
         Error::invalid("preset", &a.preset, format!("one of {}", names.join(", ")))
@@ -377,7 +391,7 @@ fn settings(a: &TrainArgs) -> Result<Vec<Setting>> {
         .collect()
 }
 
-fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
+pub(crate) fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
     match spec.name.as_str() {
         "mnist" => {
             let dir = spec.data.clone().unwrap_or_else(default_data_dir);
@@ -403,6 +417,20 @@ fn build_task(spec: &TaskSpec, seed: u64) -> Result<Box<dyn Task>> {
     }
 }
 
+/// One run in the setting's mode.
+pub(crate) fn run_mode(
+    mode: Mode,
+    task: &dyn Task,
+    cfg: &TrainConfig,
+    tick: &mut dyn FnMut(u64),
+) -> Result<RunResult> {
+    match mode {
+        Mode::Sim => simulate(task, cfg, tick),
+        Mode::Threads => run_threads(task, cfg, tick),
+        Mode::Sync => simulate_sync(task, cfg, tick),
+    }
+}
+
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
@@ -422,6 +450,22 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             println!("{name}: {what}\n    {pairs}");
         }
         return Ok(());
+    }
+    if args.list_attacks {
+        for (name, what) in byzagg::train::ATTACKS {
+            println!("{name:<24} {what}");
+        }
+        return Ok(());
+    }
+    if let Some(spec) = &args.grid {
+        return crate::grid::run(args, spec);
+    }
+    if args.jobs.is_some() {
+        return Err(Error::invalid(
+            "jobs",
+            "given",
+            "only --grid runs cells in parallel",
+        ));
     }
     if args.seeds == 0 {
         return Err(Error::invalid("seeds", 0, "need at least one seed"));
@@ -471,11 +515,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
             let done = bar.position();
             let mut tick = |v: u64| bar.set_position(done + v);
             let started = Instant::now();
-            let run = match s.mode {
-                Mode::Sim => simulate(task.as_ref(), &cfg, &mut tick)?,
-                Mode::Threads => run_threads(task.as_ref(), &cfg, &mut tick)?,
-                Mode::Sync => simulate_sync(task.as_ref(), &cfg, &mut tick)?,
-            };
+            let run = run_mode(s.mode, task.as_ref(), &cfg, &mut tick)?;
             let wall = started.elapsed().as_secs_f64();
             bar.set_position(done + cfg.iterations);
             for r in &run.records {

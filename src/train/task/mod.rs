@@ -54,21 +54,59 @@ pub trait Task: Send + Sync {
 }
 
 /// How training examples are dealt to workers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sharding {
     /// A seeded shuffle cut into equal parts.
     Iid,
     /// Sorted by label, then cut into equal parts: each worker sees one or two labels.
     LabelSkew,
+    /// Dirichlet label split (Hsu et al. 2019, the benchmarks' heterogeneity knob): for each
+    /// class, shares p ~ Dir(alpha, ..., alpha) over the m workers, and the class's examples
+    /// (shuffled) dealt in those proportions. Small alpha: each worker sees few classes; large:
+    /// close to iid. A worker left with no example takes one from the largest shard.
+    Dirichlet {
+        /// The concentration alpha > 0.
+        alpha: f64,
+    },
+}
+
+impl std::fmt::Display for Sharding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sharding::Iid => write!(f, "iid"),
+            Sharding::LabelSkew => write!(f, "label-skew"),
+            Sharding::Dirichlet { alpha } => write!(f, "dirichlet({alpha})"),
+        }
+    }
 }
 
 impl std::str::FromStr for Sharding {
     type Err = Error;
+    /// `iid`, `label-skew`, or `dirichlet(ALPHA)` (also `dirichlet:ALPHA`).
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "iid" => Ok(Sharding::Iid),
-            "label-skew" | "skew" => Ok(Sharding::LabelSkew),
-            _ => Err(Error::invalid("shards", s, "one of iid, label-skew")),
+            "iid" => return Ok(Sharding::Iid),
+            "label-skew" | "skew" => return Ok(Sharding::LabelSkew),
+            _ => {}
+        }
+        let alpha = s
+            .strip_prefix("dirichlet(")
+            .and_then(|r| r.strip_suffix(')'))
+            .or_else(|| s.strip_prefix("dirichlet:"));
+        match alpha {
+            Some(a) => match a.parse::<f64>() {
+                Ok(alpha) if alpha > 0.0 && alpha.is_finite() => Ok(Sharding::Dirichlet { alpha }),
+                _ => Err(Error::invalid(
+                    "shards",
+                    s,
+                    "dirichlet's alpha must be a number > 0",
+                )),
+            },
+            None => Err(Error::invalid(
+                "shards",
+                s,
+                "one of iid, label-skew, dirichlet(ALPHA)",
+            )),
         }
     }
 }
@@ -83,15 +121,69 @@ impl std::str::FromStr for Sharding {
 /// let task = SyntheticTask::new(10, 100, 50, 0);
 /// let s = shards(&task, 3, Sharding::Iid, 1);
 /// assert_eq!(s.iter().map(Vec::len).sum::<usize>(), 100);
+///
+/// let skewed = shards(&task, 3, "dirichlet(0.1)".parse()?, 1);
+/// assert_eq!(skewed.iter().map(Vec::len).sum::<usize>(), 100);
+/// assert!(skewed.iter().all(|s| !s.is_empty()));
+/// # Ok::<(), byzagg::Error>(())
 /// ```
 pub fn shards(task: &dyn Task, m: usize, sharding: Sharding, seed: u64) -> Vec<Vec<usize>> {
     let n = task.train_len();
     let mut order: Vec<usize> = (0..n).collect();
-    Rng::stream(seed, 0x5A4D, 0).shuffle(&mut order);
-    if sharding == Sharding::LabelSkew {
-        order.sort_by_key(|&i| task.train_label(i)); // stable: shuffled within a label
+    let mut rng = Rng::stream(seed, 0x5A4D, 0);
+    rng.shuffle(&mut order);
+    match sharding {
+        Sharding::Iid => {}
+        Sharding::LabelSkew => order.sort_by_key(|&i| task.train_label(i)), // stable: shuffled within a label
+        Sharding::Dirichlet { alpha } => return dirichlet_shards(task, m, alpha, &order, &mut rng),
     }
     (0..m)
         .map(|k| order[k * n / m..(k + 1) * n / m].to_vec())
         .collect()
+}
+
+/// The Dirichlet label split of [`Sharding::Dirichlet`]; `order` is the shuffled training set.
+fn dirichlet_shards(
+    task: &dyn Task,
+    m: usize,
+    alpha: f64,
+    order: &[usize],
+    rng: &mut Rng,
+) -> Vec<Vec<usize>> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); task.classes()];
+    for &i in order {
+        if let Some(c) = by_class.get_mut(task.train_label(i)) {
+            c.push(i);
+        }
+    }
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); m];
+    for class in &by_class {
+        let g: Vec<f64> = (0..m).map(|_| rng.gamma(alpha)).collect();
+        let total: f64 = g.iter().sum();
+        // Cumulative cut points, the last one exactly at the class size.
+        let mut acc = 0.0;
+        let mut start = 0;
+        for (k, gk) in g.iter().enumerate() {
+            acc += gk;
+            let end = if k + 1 == m || total <= 0.0 {
+                class.len()
+            } else {
+                ((acc / total) * class.len() as f64).round() as usize
+            }
+            .clamp(start, class.len());
+            out[k].extend_from_slice(&class[start..end]);
+            start = end;
+        }
+    }
+    // Every worker needs examples to sample minibatches from.
+    for k in 0..m {
+        if out[k].is_empty()
+            && let Some(big) = (0..m).max_by_key(|&j| out[j].len())
+            && out[big].len() > 1
+            && let Some(x) = out[big].pop()
+        {
+            out[k].push(x);
+        }
+    }
+    out
 }
