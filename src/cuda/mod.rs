@@ -78,6 +78,9 @@ pub use nvrtc::NvrtcInfo;
 #[cfg(feature = "cuda")]
 #[doc(hidden)]
 pub use order_stats::{PrunedKind, pruned_defines, pruned_plan};
+#[cfg(feature = "cuda")]
+#[doc(hidden)]
+pub use pairwise_dist::{tiled_overflow, tiled_rescue};
 
 use crate::error::{Error, Result};
 #[cfg(feature = "cuda")]
