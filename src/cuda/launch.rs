@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn tiled_pairwise_shapes_cover_every_sub_tile_pair_within_a_block() {
-        for n in 1..=96 {
+        for n in 1..=96usize {
             let tiles = n.div_ceil(8);
             let pairs = tiles * (tiles + 1) / 2;
             let (groups, warps) = pairwise_tiled_shape(n, 12);
@@ -365,6 +365,8 @@ mod tests {
             assert!(groups * warps >= pairs, "n = {n}: {groups} x {warps} < {pairs}");
             // No group without a pair of its own (its warps would all redo the last one).
             assert!((groups - 1) * warps < pairs, "n = {n}: an empty group");
+            // At most 96 rows: two tiles of them in 48 KB of shared memory.
+            assert!(2 * tiles * 8 * 64 * 4 <= 48 << 10, "n = {n}");
         }
         assert_eq!(pairwise_tiled_shape(16, 12), (1, 3));
         assert_eq!(pairwise_tiled_shape(32, 12), (1, 10));

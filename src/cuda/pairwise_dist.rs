@@ -101,15 +101,20 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
         }
     }
     if cuda.kernels().pairwise_ties == PairwiseTiesVariant::Exact {
-        let bound = match variant {
-            PairwiseVariant::Registers => REGISTERS_BOUND,
-            PairwiseVariant::Deferred => DEFERRED_BOUND,
-            PairwiseVariant::Tiled => TILED_BOUND,
-        };
-        let rel = bound + exact_dist::f64_sum_bound(d);
-        exact_dist::settle_pairwise(cuda, rows, &mut sums, rel)?;
+        exact_dist::settle_pairwise(cuda, rows, &mut sums, tie_bound(variant, d))?;
     }
     Ok(sums)
+}
+
+/// The relative error of `variant`'s distances at `d` coordinates, for both sides of a
+/// comparison (its f32 lane sums and the f64 sum after them).
+pub(crate) fn tie_bound(variant: PairwiseVariant, d: usize) -> f64 {
+    let lanes = match variant {
+        PairwiseVariant::Registers => REGISTERS_BOUND,
+        PairwiseVariant::Deferred => DEFERRED_BOUND,
+        PairwiseVariant::Tiled => TILED_BOUND,
+    };
+    lanes + exact_dist::f64_sum_bound(d)
 }
 
 /// The upper triangle of the raw sums of `pairwise_dist_partial` or (`deferred`, or `tiled`
