@@ -93,7 +93,9 @@ pub enum PairwiseTiesVariant {
     #[default]
     Fast,
     /// Distances within the error bound of another recomputed exactly on the device
-    /// (`exact_dist.rs`), equal rows sharing their representative's distances.
+    /// (`exact_dist.rs`), equal rows sharing their representative's distances; Krum and
+    /// Multi-Krum also recompute exactly the rows whose scores lie within the bound of their
+    /// selection's cut (score ties between sums of different distances).
     Exact,
 }
 
