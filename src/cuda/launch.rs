@@ -361,7 +361,7 @@ mod tests {
             let tiles = n.div_ceil(8);
             let pairs = tiles * (tiles + 1) / 2;
             let (groups, warps) = pairwise_tiled_shape(n, 12);
-            assert!(warps >= 1 && warps <= 12, "n = {n}: {warps} warps");
+            assert!((1..=12).contains(&warps), "n = {n}: {warps} warps");
             assert!(groups * warps >= pairs, "n = {n}: {groups} x {warps} < {pairs}");
             // No group without a pair of its own (its warps would all redo the last one).
             assert!((groups - 1) * warps < pairs, "n = {n}: an empty group");
