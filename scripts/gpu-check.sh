@@ -14,6 +14,10 @@
 #           | jq -r 'select(.executable != null and .target.kind == ["test"]) | .executable')" \
 #           gpu-bin/$t; done
 #
+# and the adversarial-rows timing of the distance kernels:
+#
+#   cargo build --release --example cuda_distance_paths && cp target/release/examples/cuda_distance_paths gpu-bin/
+#
 # and the Python package's wheel (abi3; CUDA tensors, and NCCL where there are two GPUs):
 #
 #   pip wheel ./python --no-deps -w gpu-bin
@@ -22,22 +26,26 @@
 #
 #   OUT=/some/dir scripts/gpu-check.sh          # run from the repository root
 #
-# It writes to $OUT (default ./gpu-out): gpu-check.log (everything printed), status.txt (one
-# line per step: ok / FAILED rc / skipped), bench-prim-<i>[-weighted].json (the primitives on a
-# resident batch, one file per kernel variant, cuda and wgpu), primitives.json and
-# primitives.md (those joined with torch's device read pass and equivalents by
-# scripts/primitives_table.py), bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda
-# and wgpu), train-resident-<backend>.csv (the training server, resident rows against the host
-# path; its summary is in the log), torch.json (the PyTorch peer, with a device read pass),
-# devices.txt. A failing step is recorded and the run goes on. The defaults are sized to finish
-# within 6 minutes on an H200 (so a 15-minute lease can run it twice); the log's status lines
-# give each step's seconds.
+# It writes at most 8 files to $OUT (default ./gpu-out; the lease returns no more):
+# gpu-check.log (everything printed, devices included), status.txt (one line per step: ok /
+# FAILED rc / skipped), primitives.json and primitives.md (every kernel variant's primitives on
+# a resident batch joined with torch's device read pass and equivalents by
+# scripts/primitives_table.py), torch.json (the PyTorch peer, with a device read pass),
+# bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda and wgpu) and
+# distance-paths.txt (the distance kernels on adversarial rows, per pairwise variant).
+# Intermediate files (each variant's bench JSON, the training server's CSV, the wheel's
+# install) go to $WORK (default: a fresh temporary folder), outside $OUT. A failing step is
+# recorded and the run goes on. The defaults are sized to finish within 8 minutes on an H200
+# (so a 15-minute lease can run it twice); the log's status lines give each step's seconds.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
 # BENCH_RUNS (timed runs per job, default 3), PRIM_N / PRIM_D (primitives' sizes, default
 # "16 32 64" and 1e8), CUDA_VARIANTS / WGPU_VARIANTS (the BYZAGG_CUDA_KERNELS /
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
-# primitive, say order_stats=pruned, times that primitive only), SIZES_N / SIZES_D (rules
-# from host memory, off by default), TRAIN_DIM for the training-server step.
+# primitive, say order_stats=pruned, times that primitive only; by default every pairwise
+# kernel, registers / deferred / tiled, and the exact tie pass, pairwise_ties=fast / exact,
+# beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# SIZES_N / SIZES_D (rules from host memory, off by default), TRAIN_DIM for the
+# training-server step.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,9 +61,14 @@ BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed)"}
 # selectable until a GPU has measured them).
 PRIM_N=${PRIM_N:-"16 32 64"}
 PRIM_D=${PRIM_D:-100000000}
-CUDA_VARIANTS=${CUDA_VARIANTS:-"default"}
+# The pairwise kernels side by side (registers is the default), with and without the exact tie
+# pass: each value names pairwise_dist only, so those runs time that primitive alone.
+CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled pairwise=registers,pairwise_ties=exact pairwise=tiled,pairwise_ties=exact"}
 WGPU_VARIANTS=${WGPU_VARIANTS:-"default"}
-mkdir -p "$OUT"
+PATHS_N=${PATHS_N:-32}
+PATHS_D=${PATHS_D:-10000000}
+WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
 STATUS="$OUT/status.txt"
 : > "$STATUS"
@@ -101,8 +114,11 @@ PY
 fi
 echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
 
-step devices sh -c "'$BIN' devices | tee '$OUT/devices.txt'"
+step devices "$BIN" devices
 step verify-cuda "$BIN" verify --backend cuda
+# The kernel variants not yet the default that this run times (pairwise=tiled with the
+# exact tie pass: every pairwise path of it).
+step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact "$BIN" verify --backend cuda
 # Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
@@ -123,12 +139,12 @@ fi
 
 # The sharded engine: one GPU split in two shards (and every GPU, where there are several)
 # equals one device, and its cost beside the unsharded run.
-step sharded-cuda python3 scripts/sharded_check.py "$BIN" "$OUT"
+step sharded-cuda python3 scripts/sharded_check.py "$BIN" "$WORK"
 GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 if [ "$GPUS" -ge 2 ]; then
     step bench-cuda-sharded "$BIN" bench --backend cuda --backend cuda:0,cuda:1 --n 16 --d 100000000 \
         --rule mean --rule cwmed --rule krum --rule "ctma(cwmed)" --runs "$BENCH_RUNS" \
-        --json "$OUT/bench-cuda-sharded.json"
+        --json "$WORK/bench-cuda-sharded.json"
 else
     echo "skipped bench-cuda-sharded ($GPUS GPU)" >> "$STATUS"
 fi
@@ -139,7 +155,7 @@ for n in $SIZES_N; do
         for j in $BENCH_JOBS; do jobs+=(--rule "$j"); done
         step "bench-cuda-n$n-d$d" "$BIN" bench --backend cuda --n "$n" --d "$d" "${jobs[@]}" \
             --runs "$BENCH_RUNS" \
-            --json "$OUT/bench-cuda-n$n-d$d.json"
+            --json "$WORK/bench-cuda-n$n-d$d.json"
     done
 done
 
@@ -194,7 +210,7 @@ for ((i = 0; i < runs; i++)); do
             wgpu) [ -n "$wjobs" ] && [ "$cjobs" != "$wjobs" ] && backends=(--backend wgpu) && jobs=$wjobs ;;
             esac
             [ ${#backends[@]} -eq 0 ] && continue
-            file="$OUT/bench-prim-$i-$part$suffix.json"
+            file="$WORK/bench-prim-$i-$part$suffix.json"
             env_set=(env -u BYZAGG_CUDA_KERNELS -u BYZAGG_WGPU_KERNELS WGPU_BACKEND=vulkan)
             [ -n "$cv" ] && [ "$cv" != default ] && env_set+=("BYZAGG_CUDA_KERNELS=$cv")
             [ -n "$wv" ] && [ "$wv" != default ] && env_set+=("BYZAGG_WGPU_KERNELS=$wv")
@@ -227,7 +243,7 @@ RESIDENT_JSON="$OUT/bench-resident-n${RESIDENT_N//,/-}-d$RESIDENT_D.json"
 # gpu-bin` on the build machine): CUDA tensors read in place, then byzagg.torch.distributed
 # over NCCL, one rank per GPU, where there are two GPUs or more.
 WHEEL=$(ls gpu-bin/byzagg-*.whl 2>/dev/null | head -n 1)
-SITE="$OUT/site"
+SITE="$WORK/site"
 if [ -n "$WHEEL" ] && python3 -m pip install --quiet --no-deps --target "$SITE" "$WHEEL"; then
     step torch-cuda python3 scripts/torch_cuda_check.py "$SITE"
     # The DDP hook's device path (gathered CUDA rows aggregated in place) beside the host path,
@@ -251,7 +267,7 @@ for b in ${RESIDENT_BACKENDS//,/ }; do
         --train-size 200 --batch 1 --workers 16 --byzantine 4 --rule 'ctma(cwmed)' \
         --iterations 40 --eval-every 40 --backend "$b" \
         --compare "resident=true label=$b-resident" --compare "resident=false label=$b-host" \
-        --out "$OUT/train-resident-$b.csv"
+        --out "$WORK/train-resident-$b.csv"
 done
 
 # The embedding APIs, from the test executables carried in gpu-bin/ (see the header): rules on
@@ -266,6 +282,25 @@ for t in cuda_caller_stream train_resident wgpu_app_device tied_distances; do
         echo "skipped test-$t (no gpu-bin/$t)" >> "$STATUS"
     fi
 done
+
+# The distance kernels on adversarial rows (equal Byzantine rows, zero regions, rows of 1e19
+# and 1e30, sign rows) beside random rows, per pairwise kernel: the slow paths may not cost
+# more than 2x random data (d = 1e7: at 1e8 this ran past its step limit).
+if [ -x gpu-bin/cuda_distance_paths ]; then
+    for v in pairwise=registers pairwise=deferred pairwise=tiled; do
+        step "distance-paths-$v" sh -c 'BYZAGG_CUDA_KERNELS="$1" gpu-bin/cuda_distance_paths "$2" "$3" \
+            | tee -a "$4"' sh "$v" "$PATHS_N" "$PATHS_D" "$OUT/distance-paths.txt"
+    done
+else
+    echo "skipped distance-paths (no gpu-bin/cuda_distance_paths)" >> "$STATUS"
+fi
+
+# Exact distance ties on CUDA (the test is ignored offline: only a GPU runs it): with the tiled
+# kernel and the exact tie pass, which ties still break unlike the reference.
+if [ -x gpu-bin/tied_distances ]; then
+    step test-tied-cuda-tiled-exact env BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact \
+        BYZAGG_REQUIRE=cuda gpu-bin/tied_distances --ignored cuda::
+fi
 
 # The PyTorch peer in the same run (same GPU, same clocks): the device read pass and torch's
 # equivalents at the primitives' sizes (under a minute at n = 16, 32, 64, d = 1e8 on an H200).

@@ -17,7 +17,9 @@ Counting (per entry point, static, one pass over the machine code):
 - every instruction of the coordinate loop counts once ("all"), except for kernels whose
   model says "shortest": there only the shortest forward path from the loop's head to its
   back edge counts, for loops whose branches guard rare slow paths (pairwise_dist's f64 redo
-  of tiny or overflowed lane sums, inlined 64 times, but taken only for such data);
+  of tiny or overflowed lane sums, inlined 64 times, but taken only for such data); a model's
+  "taken" opcodes (prefixes) mark code that always runs: a branch over one of them is not
+  taken on that path (pairwise_dist_tiled's 16-byte tile copies, LDGSTS.E.BYPASS);
 - the counts are divided by the coordinates one loop iteration handles (the model's
   `coords_per_iteration`), so the budgets are per coordinate (per row for the row loops,
   per tile pair or row group where the model says so).
@@ -252,6 +254,7 @@ def count_entry(ins, labels, model):
 
     counts = {"outer": dict.fromkeys(PIPES, 0.0), "inner": dict.fromkeys(PIPES, 0.0)}
     path = model.get("path", "all")
+    taken = model.get("taken", [])
     if path == "shortest" and outer:
         chosen = set()
         # Rebuild the path: mark every instruction on one cheapest route.
@@ -266,7 +269,12 @@ def count_entry(ins, labels, model):
             op = ins[i][1].split(".")[0]
             t = branch_target(ins[i], labels)
             nxt = []
-            if t is not None and head <= t <= tail and t > i:
+            # A branch over an opcode the model marks as always executed ("taken": the tile
+            # copies of pairwise_dist_tiled) is not the common path (an unconditional one is a
+            # dead end there).
+            over_taken = t is not None and any(
+                ins[k][1].startswith(tuple(taken)) for k in range(i + 1, min(t, tail + 1)))
+            if t is not None and head <= t <= tail and t > i and not over_taken:
                 nxt.append(t)
             if i == tail:
                 nxt.append(tail + 1)

@@ -169,6 +169,13 @@ class SassCounting(unittest.TestCase):
         self.assertEqual(counts["outer"]["shfl"], 0)
         self.assertEqual(counts["inner"]["fp64"], 0.5)
 
+    def test_a_taken_opcode_keeps_its_branched_over_block_on_the_shortest_path(self):
+        # "taken" marks the slow path's SHFL as always executed: the branch over it is no
+        # longer the shortest path, so its block counts.
+        counts, where = sass_budget.count_entry(self.ins, self.labels, {"path": "shortest", "taken": ["SHFL"]})
+        self.assertEqual(counts["outer"]["fp64"], 2)
+        self.assertEqual(counts["outer"]["shfl"], 1)
+
     def test_unrolled_coordinate_loop_is_divided_by_its_unrolling(self):
         # The 64-bit counter steps by 0x200 = 512 where the source steps by 128: 4 coordinates
         # per pass, found through the .EX compare's chained predicate.

@@ -137,6 +137,25 @@ pub trait Kernels {
         false
     }
 
+    /// For rules that rank rows by sums of their distances (Krum's scores): the relative error
+    /// of [`Kernels::pairwise_dist`]'s entries, for both sides of a comparison, where this
+    /// backend is to break exact ties as the reference does but its distances are not exactly
+    /// rounded; 0 (the default) where they are, or where it does not try. With a positive
+    /// bound a rule asks [`Kernels::exact_dist_rows`] for the rows whose scores lie within it
+    /// of its decision.
+    fn dist_tie_bound(&self, d: usize) -> f64 {
+        let _ = d;
+        0.0
+    }
+
+    /// Replaces, in the `n x n` matrix `dist` that [`Kernels::pairwise_dist`] returned for
+    /// `rows`, every finite distance of the rows `which` (both triangles) with the reference's
+    /// exactly rounded value. Does nothing by default (backends whose bound is 0).
+    fn exact_dist_rows(&self, rows: &Self::Rows<'_>, dist: &mut [f64], which: &[usize]) -> Result<()> {
+        let _ = (rows, dist, which);
+        Ok(())
+    }
+
     /// [`Kernels::order_stats`] and the [`Kernels::center_dist`] of every row to its result:
     /// what CTMA over an order statistic and the geometric median's median start need. The
     /// default calls the two primitives; a backend may fuse them into one pass over the rows

@@ -258,6 +258,21 @@ fn emulated_kernels_match_the_reference() {
                     }
                 }
             }
+            #[cfg(feature = "cuda")]
+            {
+                let (got, _) = tiled_distances(&exe, &c, &want);
+                for i in 0..n {
+                    for j in i..n {
+                        if !close(got[i * n + j], want[i * n + j], 1e-5) {
+                            failures.push(format!(
+                                "pairwise_tiled {tag} ({i},{j}): got {:e}, want {:e}",
+                                got[i * n + j],
+                                want[i * n + j]
+                            ));
+                        }
+                    }
+                }
+            }
             // center_dist, both variants, against a center holding 1e38 (f64 differences: no
             // overflow).
             let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
@@ -327,6 +342,55 @@ fn emulated_kernels_match_the_reference() {
     );
 }
 
+/// `pairwise=tiled` as src/cuda/pairwise_dist.rs runs it: the kernel's raw sums and row
+/// maxima, the scaled second pass for pairs whose squares overflowed f32
+/// (`tiled_overflow`, `tiled_rescue`, the launcher's own functions), then the pairs of finite
+/// rows still non-finite or below d 2^-100 with the reference's value standing in for the
+/// exact recomputation (`exact_dist.cu`, checked bit for bit below). Returns the matrix
+/// (upper triangle, non-finite mapped to +inf) and how many pairs were left to the exact pass
+/// (sums of exactly 0 not counted: the launcher compares those rows first).
+#[cfg(feature = "cuda")]
+fn tiled_distances(exe: &PathBuf, c: &Case, want: &[f64]) -> (Vec<f64>, usize) {
+    let n = c.n;
+    let raw = run(exe, "pairwise_tiled", c, 0.0, &[], 0);
+    let mut sums = f64s(&raw[..8 * n * n]);
+    let top: Vec<f32> = raw[8 * n * n..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect();
+    if let Some((s, pairs)) = byzagg::cuda::tiled_overflow(&sums, &top, n) {
+        let scaled = f64s(&run(exe, "pairwise_tiled_scaled", c, 2f64.powi(-s), &[], 0)[..8 * n * n]);
+        byzagg::cuda::tiled_rescue(&mut sums, &scaled, &pairs, s, n, c.d);
+    }
+    let tiny = c.d as f64 * 2f64.powi(-100);
+    let mut left = 0;
+    for i in 0..n {
+        for j in i..n {
+            let g = &mut sums[i * n + j];
+            let finite = raw_diag_zero(&raw, n, i) && raw_diag_zero(&raw, n, j);
+            if i != j && finite && (!g.is_finite() || *g < tiny) {
+                // A sum of exactly 0 is first compared as equal rows (identical Byzantine
+                // rows nearly always): not an exact sum.
+                if *g != 0.0 {
+                    left += 1;
+                }
+                *g = want[i * n + j];
+            }
+            if !g.is_finite() {
+                *g = f64::INFINITY;
+            }
+        }
+    }
+    (sums, left)
+}
+
+/// Whether row i's raw diagonal sum is exactly 0 (a finite row).
+#[cfg(feature = "cuda")]
+fn raw_diag_zero(raw: &[u8], n: usize, i: usize) -> bool {
+    let k = 8 * (i * n + i);
+    f64::from_le_bytes(raw[k..k + 8].try_into().expect("8 bytes")) == 0.0
+}
+
 /// The emulator built with ThreadSanitizer on a few small cases of every kernel: the emulated
 /// CUDA threads are real threads sharing `__shared__` arrays behind barriers, so a missing
 /// `__syncthreads` (a read of shared memory another thread of the block is still writing)
@@ -372,6 +436,8 @@ fn emulated_kernels_have_no_data_races() {
             ("median", 0.0),
             ("trim", 0.2),
             ("pairwise", 0.0),
+            ("pairwise_tiled", 0.0),
+            ("pairwise_tiled_scaled", 0.5),
             ("center", 0.0),
             ("center_wide", 0.0),
         ] {
@@ -775,6 +841,29 @@ fn emulated_pairwise_variants_survive_adversarial_rows() {
                 }
             }
             eprintln!("{mode} {tag}: {redone} pairs left to the host");
+        }
+        // pairwise=tiled: rows of 1e19 and 1e30 overflow f32 squares and are summed again
+        // scaled, so no pair of them is left to the exact recomputation.
+        #[cfg(feature = "cuda")]
+        {
+            let (got, left) = tiled_distances(&exe, &c, &want);
+            for i in 0..n {
+                for j in i..n {
+                    if !close(got[i * n + j], want[i * n + j], 1e-5) {
+                        failures.push(format!(
+                            "pairwise_tiled {tag} ({i},{j}): got {:e}, want {:e}",
+                            got[i * n + j],
+                            want[i * n + j]
+                        ));
+                    }
+                }
+            }
+            eprintln!("pairwise_tiled {tag}: {left} pairs left to the exact pass");
+            if tag.starts_with("huge") && left > 0 {
+                failures.push(format!(
+                    "pairwise_tiled {tag}: {left} pairs left to the exact pass"
+                ));
+            }
         }
     }
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));

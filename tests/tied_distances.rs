@@ -75,8 +75,11 @@ backend_tests!(wgpu => byzagg::Backend::Wgpu);
 /// recomputes the near-tied distances exactly; with it the same H200 run still found Multi-Krum
 /// differing at 3e9 and 3e38 (ties between score sums, which it does not target), and
 /// `pairwise_dist` with it took 7.5-9x its earlier time on random rows at d = 10^8, so it is
-/// not the default.
-/// Kept runnable (`--ignored`, on a GPU) until both are fixed.
+/// not the default. Krum now also recomputes exactly the rows whose scores lie within the
+/// kernel's bound of its selection (score ties, `src/aggregate/krum.rs`, tested there on the
+/// CPU with rounded distances); only a GPU can show the whole path.
+/// Kept runnable (`--ignored`, on a GPU: `scripts/gpu-check.sh` runs it with
+/// `BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact`) until a GPU run passes.
 mod cuda {
     #[test]
     #[ignore = "CUDA's fast distance sums break some exact ties (see the module comment)"]

@@ -68,6 +68,31 @@ pub(crate) fn pairwise_grid(
     (upper, split(len, step, (sm_count * 8).div_ceil(upper)))
 }
 
+/// `pairwise_dist_tiled`: the sub-tile pairs of `n` rows (8-row sub-tiles, upper triangle)
+/// dealt to blocks of at most `max_warps` warps, one pair per warp, as evenly as possible.
+/// Returns (groups, warps per block): groups x warps >= pairs, each group at least one pair.
+pub(crate) fn pairwise_tiled_shape(n: usize, max_warps: usize) -> (usize, usize) {
+    let tiles = n.div_ceil(8).max(1);
+    let pairs = tiles * (tiles + 1) / 2;
+    let groups = pairs.div_ceil(max_warps);
+    (groups, pairs.div_ceil(groups))
+}
+
+/// `pairwise_dist_tiled` on `n` rows with at most `splits` splits per chunk: their partial
+/// sums (`splits x n^2` f64) and row maxima (`splits x n` f32), the sums, the row pointers.
+pub(crate) fn pairwise_tiled_footprint(n: usize, splits: usize, staged: bool) -> Footprint {
+    let splits = splits.clamp(1, MAX_GRID_YZ);
+    let nn = n.saturating_mul(n);
+    Footprint {
+        fixed: 8usize
+            .saturating_mul(nn)
+            .saturating_mul(splits + 1)
+            .saturating_add(4usize.saturating_mul(n).saturating_mul(splits))
+            .saturating_add(8 * n),
+        per_coord: if staged { 4 * n } else { 0 },
+    }
+}
+
 /// `center_dist`: blocks over coordinate splits (grid x) x groups of `rows` rows (grid y),
 /// about eight blocks per multiprocessor, spans a multiple of `threads`.
 pub(crate) fn center_grid(
@@ -328,6 +353,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tiled_pairwise_shapes_cover_every_sub_tile_pair_within_a_block() {
+        for n in 1..=96usize {
+            let tiles = n.div_ceil(8);
+            let pairs = tiles * (tiles + 1) / 2;
+            let (groups, warps) = pairwise_tiled_shape(n, 12);
+            assert!((1..=12).contains(&warps), "n = {n}: {warps} warps");
+            assert!(groups * warps >= pairs, "n = {n}: {groups} x {warps} < {pairs}");
+            // No group without a pair of its own (its warps would all redo the last one).
+            assert!((groups - 1) * warps < pairs, "n = {n}: an empty group");
+            // At most 96 rows: two tiles of them in 48 KB of shared memory.
+            assert!(2 * tiles * 8 * 64 * 4 <= 48 << 10, "n = {n}");
+        }
+        assert_eq!(pairwise_tiled_shape(16, 12), (1, 3));
+        assert_eq!(pairwise_tiled_shape(32, 12), (1, 10));
+        assert_eq!(pairwise_tiled_shape(64, 12), (3, 12));
     }
 
     #[test]

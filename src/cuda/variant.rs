@@ -12,7 +12,7 @@
 //! | key | variants (default first) | kernels |
 //! |---|---|---|
 //! | `order_stats` | `bitonic`, `pruned` | `kernels/order_stats.cu` |
-//! | `pairwise` | `registers`, `deferred` | `kernels/pairwise_dist.cu` |
+//! | `pairwise` | `registers`, `deferred`, `tiled` | `kernels/pairwise_dist.cu` |
 //! | `center_dist` | `classic`, `wide` | `kernels/center_dist.cu` |
 //! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
 //! | `pairwise_ties` | `fast`, `exact` | `kernels/exact_dist.cu` after `pairwise_dist` |
@@ -52,6 +52,13 @@ pub enum PairwiseVariant {
     /// no f64 redo inline: the pairs whose sums overflowed or underflowed f32 are recomputed
     /// afterwards (`pairwise_dist.rs`).
     Deferred,
+    /// Up to 96 rows (more take `deferred`): a one-wave grid whose blocks stream tiles of
+    /// every row x 64 coordinates through shared memory (double-buffered, `cp.async` on sm_80
+    /// and later), one 8 x 8 sub-tile pair per warp for the block's whole span, lanes along
+    /// the coordinates, an f64 flush every 64 coordinates per lane; pairs whose squares
+    /// overflowed f32 are summed again with the rows scaled by a power of two, tiny ones
+    /// recomputed exactly, as for `deferred`. Not yet timed on a GPU, so not the default.
+    Tiled,
 }
 
 /// The shape of a streaming kernel, `center_dist`'s or `mix`'s (one output row): they share
@@ -86,7 +93,9 @@ pub enum PairwiseTiesVariant {
     #[default]
     Fast,
     /// Distances within the error bound of another recomputed exactly on the device
-    /// (`exact_dist.rs`), equal rows sharing their representative's distances.
+    /// (`exact_dist.rs`), equal rows sharing their representative's distances; Krum and
+    /// Multi-Krum also recompute exactly the rows whose scores lie within the bound of their
+    /// selection's cut (score ties between sums of different distances).
     Exact,
 }
 
@@ -112,8 +121,11 @@ impl Named for OrderStatsVariant {
 }
 
 impl Named for PairwiseVariant {
-    const ALL: &'static [(Self, &'static str)] =
-        &[(Self::Registers, "registers"), (Self::Deferred, "deferred")];
+    const ALL: &'static [(Self, &'static str)] = &[
+        (Self::Registers, "registers"),
+        (Self::Deferred, "deferred"),
+        (Self::Tiled, "tiled"),
+    ];
 }
 
 impl Named for StreamVariant {
@@ -172,7 +184,7 @@ impl StreamVariant {
 pub struct KernelVariants {
     /// `order_stats`'s register path (m <= 64): `order_stats=bitonic|pruned`.
     pub order_stats: OrderStatsVariant,
-    /// `pairwise=registers|deferred`.
+    /// `pairwise=registers|deferred|tiled`.
     pub pairwise: PairwiseVariant,
     /// `center_dist=classic|wide`.
     pub center_dist: StreamVariant,
@@ -266,7 +278,11 @@ mod tests {
     #[test]
     fn the_text_form_round_trips_and_bad_text_names_the_variable() {
         for order_stats in [OrderStatsVariant::Bitonic, OrderStatsVariant::Pruned] {
-            for pairwise in [PairwiseVariant::Registers, PairwiseVariant::Deferred] {
+            for pairwise in [
+                PairwiseVariant::Registers,
+                PairwiseVariant::Deferred,
+                PairwiseVariant::Tiled,
+            ] {
                 for center_dist in [StreamVariant::Classic, StreamVariant::Wide] {
                     for pairwise_ties in [PairwiseTiesVariant::Fast, PairwiseTiesVariant::Exact] {
                         let kv = KernelVariants {
@@ -291,7 +307,7 @@ mod tests {
             "order_stats=quick",
             "median=pruned",
             "=pruned",
-            "pairwise=tiled",
+            "pairwise=tiles",
             "center_dist=",
             "center_mix=wide",
         ] {

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <barrier>
 #include <cmath>
+#include <math.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +96,44 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+struct float2 {
+  float x, y;
+};
+// pairwise=tiled's asynchronous copies (cp.async): each thread's copies wait in their commit
+// groups until pt_wait<N> leaves at most N groups in flight, as the hardware may hold them, so a
+// tile read before its wait and barrier reads stale data (and TSan sees the late writes). A
+// 16-byte copy from or to an address that is not 16-byte aligned stops the harness, as the
+// hardware would fault.
+#define PT_HOST_COPIES
+struct PtCopy {
+  float* dst;
+  const float* src;
+  int count;
+};
+thread_local std::vector<std::vector<PtCopy>> pt_groups;
+thread_local std::vector<PtCopy> pt_open;
+inline void pt_copy16(float* dst, const float* src) {
+  if (reinterpret_cast<std::uintptr_t>(dst) % 16 != 0 || reinterpret_cast<std::uintptr_t>(src) % 16 != 0) {
+    std::fprintf(stderr, "pt_copy16: address not 16-byte aligned\n");
+    std::exit(6);
+  }
+  pt_open.push_back({dst, src, 4});
+}
+inline void pt_copy4(float* dst, const float* src) { pt_open.push_back({dst, src, 1}); }
+inline void pt_commit() {
+  pt_groups.push_back(pt_open);
+  pt_open.clear();
+}
+template <int N>
+inline void pt_wait() {
+  while (pt_groups.size() > (size_t)N) {
+    for (const PtCopy& c : pt_groups.front()) std::memcpy(c.dst, c.src, 4 * c.count);
+    pt_groups.erase(pt_groups.begin());
+  }
+}
+// Dynamic shared memory: one buffer (blocks run one after another), 16-byte aligned.
+alignas(16) static unsigned char g_dynamic_shared[64 << 10];
+#define PT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(g_dynamic_shared)
 // Whether every pointer is 16-byte aligned (as the launchers decide `aligned`).
 template <class P>
 static int all_aligned(const std::vector<P>& ptrs) {
@@ -248,6 +287,31 @@ int main(int argc, char** argv) {
     launch({(unsigned)((n * n + 255) / 256)}, {256},
            [&] { pairwise_dist_reduce(partial.data(), (int)splits, (int)(n * n), red.data()); });
     std::fwrite(red.data(), 8, n * n, out);
+  } else if (mode == "pairwise_tiled" || mode == "pairwise_tiled_scaled") {
+    // As src/cuda/pairwise_dist.rs for pairwise=tiled: groups of at most PT_MAX_WARPS sub-tile
+    // pairs (grid x) x splits (grid y); spans of 192 coordinates (3 tiles) for short rows and
+    // one span for long ones (d = 2100: 33 tiles, a flush after 32 and one at the end).
+    // `param` is the scaled kernel's scale. OUT: the n x n sums (upper triangle), then the
+    // n row maxima (f32, the largest over the splits).
+    const u64 nb = (n + PD_R - 1) / PD_R, pairs = nb * (nb + 1) / 2;
+    const u64 groups = (pairs + PT_MAX_WARPS - 1) / PT_MAX_WARPS;
+    const u64 warps = (pairs + groups - 1) / groups;
+    const u64 span = d > 512 ? d : 192, splits = (d + span - 1) / span;
+    std::vector<double> partial(splits * n * n, 0.0), red(n * n, 0.0);
+    std::vector<float> rowmax(splits * n, -1.0f), top(n, 0.0f);
+    const bool scaled = mode == "pairwise_tiled_scaled";
+    launch({(unsigned)groups, (unsigned)splits}, {(unsigned)(warps * 32)}, [&] {
+      if (scaled)
+        pairwise_dist_tiled_scaled(rows.data(), (int)n, d, span, (float)param, partial.data(), rowmax.data());
+      else
+        pairwise_dist_tiled(rows.data(), (int)n, d, span, partial.data(), rowmax.data());
+    });
+    launch({(unsigned)((n * n + 255) / 256)}, {256},
+           [&] { pairwise_dist_reduce(partial.data(), (int)splits, (int)(n * n), red.data()); });
+    for (u64 z = 0; z < splits; ++z)
+      for (u64 i = 0; i < n; ++i) top[i] = std::max(top[i], rowmax[z * n + i]);
+    std::fwrite(red.data(), 8, n * n, out);
+    std::fwrite(top.data(), 4, n, out);
   } else if (mode == "center") {
     const u64 splits0 = 2, span = ((d + splits0 - 1) / splits0 + 255) / 256 * 256;
     const u64 splits = (d + span - 1) / span;
