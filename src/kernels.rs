@@ -113,6 +113,42 @@ pub trait Kernels {
     /// `1 x d` matrix); `+inf` for a row or a center with a non-finite value.
     fn center_dist(&self, rows: &Self::Rows<'_>, center: &Self::Rows<'_>) -> Result<Vec<f64>>;
 
+    /// A bound on the relative error of this backend's [`Kernels::pairwise_dist`] and
+    /// [`Kernels::center_dist`] values (and the fused kernels' distances) for rows of `d`
+    /// coordinates, against the exactly rounded squared distance, with what lets two values
+    /// that the reference rounds to one f64 be told apart (2^-52): two distances whose fast
+    /// values lie further apart than it allows are ordered as their exact values are. `Some`
+    /// only for a backend with [`Kernels::exact_pair_dist`] and [`Kernels::exact_center_dist`]:
+    /// the rules then recompute exactly the few distances at a selection's boundary that the
+    /// fast values cannot order (`aggregate/exact_ties.rs`), so exact ties go to the lower
+    /// index as in the reference. `None` (the default): the distances are used as they are.
+    fn dist_error(&self, d: usize) -> Option<f64> {
+        let _ = d;
+        None
+    }
+
+    /// The exactly rounded squared distances of the pairs `(i, j)` of `rows` (the reference's
+    /// values: every term rounded to f64 as the reference rounds it, their sum rounded once),
+    /// `+inf` for a pair touching a row with a non-finite value. Called only where
+    /// [`Kernels::dist_error`] is `Some`; the default says the backend has none.
+    fn exact_pair_dist(&self, rows: &Self::Rows<'_>, pairs: &[(usize, usize)]) -> Result<Vec<f64>> {
+        let _ = (rows, pairs);
+        Err(no_exact_dist(self.name()))
+    }
+
+    /// The exactly rounded squared distances (as in [`Kernels::exact_pair_dist`]) of the rows
+    /// `which` to `center` (a `1 x d` matrix), in the order of `which`. Called only where
+    /// [`Kernels::dist_error`] is `Some`; the default says the backend has none.
+    fn exact_center_dist(
+        &self,
+        rows: &Self::Rows<'_>,
+        center: &Self::Rows<'_>,
+        which: &[usize],
+    ) -> Result<Vec<f64>> {
+        let _ = (rows, center, which);
+        Err(no_exact_dist(self.name()))
+    }
+
     /// Primitive 4, `mix`: `out (k x d) = C (k x n) * rows (n x d) [+ scale * base (k x d)]`,
     /// with `coeffs` row-major. Terms with a zero coefficient (and a zero `scale`) are
     /// skipped, so a NaN row with coefficient 0 leaves no trace; a non-finite value with a
@@ -183,6 +219,15 @@ pub trait Kernels {
         let mixed = self.mix(rows, coeffs, k, None)?;
         self.order_stats(&mixed, weights, stat)
     }
+}
+
+/// What a backend without exact distances answers when asked for them.
+fn no_exact_dist(backend: &str) -> crate::error::Error {
+    crate::error::Error::invalid(
+        "backend",
+        backend,
+        "has no exact distances (its dist_error is None, so no rule asks for them)",
+    )
 }
 
 /// The shape rules of the four primitives, checked by every backend's [`Kernels`] impl before

@@ -174,7 +174,7 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 
 /// The sum of finite `terms`, correctly rounded once, whatever their order: Shewchuk's exact
 /// partials, as Python's `math.fsum`.
-fn exact_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
+pub(crate) fn exact_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
     // Non-overlapping partials, smallest first, whose exact sum is the exact sum so far.
     let mut partials: Vec<f64> = Vec::new();
     for mut x in terms {

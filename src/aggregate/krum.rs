@@ -1,11 +1,13 @@
 //! Krum, Multi-Krum (SPEC 4.4) and Bulyan: weighted Krum scores over the pairwise distances,
 //! host-side, then one mix or one MeaMed.
 
+use super::exact_ties::{dist_error, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, Step};
 use crate::contract::MASS_EPS;
 use crate::error::Result;
 use crate::kernels::{Kernels, OrderStat};
+use crate::reference::exact_sum;
 
 /// Krum and Multi-Krum (SPEC 4.4): the best row alone for `m = Some(1)`, else the weighted
 /// mean of the `m` rows of lowest score, or (`m = None`) of the rows of lowest score up to a
@@ -20,15 +22,41 @@ pub(super) fn krum<K: Kernels>(
 ) -> Result<K::Rows<'static>> {
     let Context { k, rows, w, .. } = *cx;
     let n = w.len();
-    let dist = k.pairwise_dist(rows)?;
-    let scores = krum_scores(&dist, w, lambda);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        scores[a]
-            .total_cmp(&scores[b])
-            .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
-            .then(a.cmp(&b))
-    });
+    let mut dist = k.pairwise_dist(rows)?;
+    let mut scores = krum_scores(&dist, w, lambda);
+    let rank = |scores: &[f64]| {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            scores[a]
+                .total_cmp(&scores[b])
+                .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
+                .then(a.cmp(&b))
+        });
+        order
+    };
+    let mut order = rank(&scores);
+    if let Some(rel) = dist_error(k, rows) {
+        // The last row selected: the boundary whose place must be exact.
+        let last = match m {
+            Some(m) => m - 1,
+            None => {
+                let total: f64 = w.iter().sum();
+                let finite: Vec<f64> = (0..n)
+                    .map(|i| if scores[i].is_finite() { w[i] } else { 0.0 })
+                    .collect();
+                prefix_by_distance(&scores, &finite, (1.0 - lambda) * total, total)
+                    .len()
+                    .saturating_sub(1)
+            }
+        };
+        // A score is a sum of masses times distances, each within `rel`; exactly rounded.
+        let run = uncertain_run(&scores, &order, last, rel + 2f64.powi(-50));
+        if !run.is_empty() {
+            exact_rows(k, rows, &mut dist, &run)?;
+            scores = krum_scores(&dist, w, lambda);
+            order = rank(&scores);
+        }
+    }
     let mut coeffs = vec![0.0; n];
     let selected: Vec<usize> = if m == Some(1) {
         coeffs[order[0]] = 1.0;
@@ -85,12 +113,39 @@ fn krum_scores(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
             r[i] = f64::INFINITY;
             let mut wo = w.to_vec();
             wo[i] = 0.0;
-            prefix_by_distance(&r, &wo, target, total)
-                .into_iter()
-                .map(|(j, mass)| mass * r[j])
-                .sum()
+            // Exactly rounded: equal neighbour distances give equal scores in any order.
+            exact_sum(
+                prefix_by_distance(&r, &wo, target, total)
+                    .into_iter()
+                    .map(|(j, mass)| mass * r[j]),
+            )
         })
         .collect()
+}
+
+/// Replaces the distances of the rows `run` to every other row (the rows of `dist` that
+/// their Krum scores sum) by the backend's exact ones. The other rows' entries stay as they
+/// are, so their scores do not move. Entries that are exact already (`0`: equal rows; `+inf`)
+/// are not recomputed.
+fn exact_rows<K: Kernels>(k: &K, rows: &K::Rows<'_>, dist: &mut [f64], run: &[usize]) -> Result<()> {
+    let n = (dist.len() as f64).sqrt() as usize;
+    let mut pairs: Vec<(usize, usize)> = run
+        .iter()
+        .flat_map(|&i| (0..n).map(move |j| (i.min(j), i.max(j))))
+        .filter(|&(i, j)| i != j && dist[i * n + j] != 0.0 && dist[i * n + j].is_finite())
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let exact = k.exact_pair_dist(rows, &pairs)?;
+    for (&(i, j), v) in pairs.iter().zip(exact) {
+        if run.contains(&i) {
+            dist[i * n + j] = v;
+        }
+        if run.contains(&j) {
+            dist[j * n + i] = v;
+        }
+    }
+    Ok(())
 }
 
 /// Bulyan ([`Rule::Bulyan`]): iterated weighted Krum selects mass `(1 - 2 lambda) W`, then

@@ -1,0 +1,89 @@
+//! Exact ties at a selection's boundary: which rows' order the fast distances cannot settle.
+//!
+//! A backend's fast distances (the CPU's f32 lane sums) lie within a relative bound of the
+//! exact ones ([`Kernels::dist_error`]); the reference breaks exact ties by row index (SPEC
+//! 5). A rule that selects by distance (or by sums of distances: Krum's scores) only needs
+//! the order right at its boundary: Krum's best row, Multi-Krum's m-th, the last row of a
+//! mass prefix (NNM's neighbours, CTMA's kept rows). Rows whose fast values are further apart
+//! than the bound allows are ordered as the exact values are; so the rules ask the backend
+//! for the exact distances of just the run of values around the boundary that lie within the
+//! bound of each other ([`uncertain_run`]) and select again. Random rows almost never have
+//! one (the values differ by far more than the bound), rows of a few values (+-s) do, and pay
+//! one exact pass per distance in the run. With the run exact, the selection is the one
+//! exact arithmetic makes, whatever the SIMD level.
+
+use crate::kernels::Kernels;
+
+/// Whether `a <= b` (fast values, each within `rel` of its exact value) could be equal in
+/// exact arithmetic: they then differ by at most `2 rel b / (1 - rel)`; `3 rel b` leaves a
+/// margin for the rounding of sums over them. Non-finite values never tie (they are exact).
+fn could_tie(a: f64, b: f64, rel: f64) -> bool {
+    a.is_finite() && b.is_finite() && b - a <= 3.0 * rel * b
+}
+
+/// The rows `order[lo..=hi]` around position `pos` of `order` (rows sorted by `values`)
+/// whose consecutive values could tie: the only rows whose places near `pos` the fast values
+/// do not settle. Empty when the row at `pos` could tie with neither neighbour.
+pub(super) fn uncertain_run(values: &[f64], order: &[usize], pos: usize, rel: f64) -> Vec<usize> {
+    if pos >= order.len() {
+        return Vec::new();
+    }
+    let tie = |p: usize| could_tie(values[order[p]], values[order[p + 1]], rel);
+    let (mut lo, mut hi) = (pos, pos);
+    while lo > 0 && tie(lo - 1) {
+        lo -= 1;
+    }
+    while hi + 1 < order.len() && tie(hi) {
+        hi += 1;
+    }
+    if lo == hi {
+        Vec::new()
+    } else {
+        order[lo..=hi].to_vec()
+    }
+}
+
+/// The relative bound of the backend's distances for rows of `d` coordinates, when it can
+/// recompute them exactly ([`Kernels::dist_error`]).
+pub(super) fn dist_error<K: Kernels>(k: &K, rows: &K::Rows<'_>) -> Option<f64> {
+    k.dist_error(k.shape(rows).1)
+}
+
+/// Rows ordered by (`r`, index) among those of positive weight: the order of
+/// [`prefix_by_distance`](super::mass::prefix_by_distance).
+pub(super) fn mass_order(r: &[f64], w: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..r.len()).filter(|&i| w[i] > 0.0).collect();
+    order.sort_by(|&a, &b| r[a].total_cmp(&r[b]).then(a.cmp(&b)));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_is_the_values_within_the_bound_around_the_boundary() {
+        let values = [
+            1.0,
+            2.0,
+            2.0 + 1e-9,
+            2.0 + 2e-9,
+            3.0,
+            f64::INFINITY,
+            f64::INFINITY,
+        ];
+        let order: Vec<usize> = (0..values.len()).collect();
+        let rel = 1e-9;
+        assert_eq!(uncertain_run(&values, &order, 2, rel), vec![1, 2, 3]);
+        assert_eq!(uncertain_run(&values, &order, 1, rel), vec![1, 2, 3]);
+        assert!(uncertain_run(&values, &order, 0, rel).is_empty());
+        assert!(uncertain_run(&values, &order, 4, rel).is_empty());
+        // Infinite values are exact: never a run.
+        assert!(uncertain_run(&values, &order, 5, rel).is_empty());
+        assert!(uncertain_run(&values, &order, 9, rel).is_empty());
+        // A bound too tight to join them.
+        assert!(uncertain_run(&values, &order, 2, 1e-12).is_empty());
+        // Exact zeros tie with each other.
+        assert_eq!(uncertain_run(&[0.0, 0.0, 1.0], &[1, 0, 2], 0, 1e-9), vec![1, 0]);
+    }
+}
