@@ -14,11 +14,13 @@
 
 use crate::kernels::Kernels;
 
-/// Whether `a <= b` (fast values, each within `rel` of its exact value) could be equal in
-/// exact arithmetic: they then differ by at most `2 rel b / (1 - rel)`; `3 rel b` leaves a
-/// margin for the rounding of sums over them. Non-finite values never tie (they are exact).
+/// Whether `a <= b` (fast values, each within `rel` of its exact value, `rel` covering the
+/// reference's own rounding too) could be equal in exact arithmetic: their exact values
+/// `A`, `B` satisfy `|a - A| <= rel A`, so `A = B` gives `b - a <= 2 rel B <= 2 rel b / (1 -
+/// rel)`; `1 + 2 rel` bounds `1 / (1 - rel)` for any `rel <= 1/2`. Non-finite values never
+/// tie (they are exact).
 fn could_tie(a: f64, b: f64, rel: f64) -> bool {
-    a.is_finite() && b.is_finite() && b - a <= 3.0 * rel * b
+    a.is_finite() && b.is_finite() && b - a <= 2.0 * rel * (1.0 + 2.0 * rel) * b
 }
 
 /// The rows `order[lo..=hi]` around position `pos` of `order` (rows sorted by `values`)

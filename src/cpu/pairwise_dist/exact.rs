@@ -16,9 +16,10 @@
 //!
 //! ## The exact value
 //!
-//! [`exact_dist`] returns the reference's own distance: the terms `(f64(x) - f64(y))^2`, each
+//! [`exact_pairs`] returns the reference's own distance: the terms `(f64(x) - f64(y))^2`, each
 //! rounded to f64 as the reference rounds it, added exactly and rounded once. Eight f64 lanes
-//! add the terms as double-doubles by error-free two-sums; when a lane's low part could not
+//! add the terms as double-doubles by error-free two-sums (each row read once for all the
+//! pairs asked for); when a lane's low part could not
 //! hold its errors exactly (terms spanning more than about 100 bits of magnitude), the pair
 //! is summed again by the reference's exact partials instead. So equal multisets of squared
 //! differences give bit-identical distances at every SIMD level, and every recomputed value
@@ -31,7 +32,6 @@
 use rayon::prelude::*;
 
 use super::super::SimdLevel;
-use super::block_finite;
 use crate::reference::exact_sum;
 
 /// A rigorous bound on the relative error of the CPU's fast squared distance of two finite
@@ -61,12 +61,13 @@ pub(in crate::cpu) fn relative_bound(simd: SimdLevel, d: usize) -> f64 {
 }
 
 /// The exact squared distances of `pairs` of `rows` (see the module doc), `+inf` for a pair
-/// touching a row with a non-finite value; the pairs are recomputed in parallel.
+/// touching a row with a non-finite value. One pass over the coordinates for all the pairs:
+/// rayon splits them into [`SEGMENTS`] per thread, each walks its segment in cache-sized
+/// chunks and adds every pair's terms over a chunk into the pair's lanes, so each row is read
+/// from memory once, whatever the number of pairs it is in.
 pub(in crate::cpu) fn exact_pairs(simd: SimdLevel, rows: &[&[f32]], pairs: &[(usize, usize)]) -> Vec<f64> {
-    pairs
-        .par_iter()
-        .map(|&(i, j)| exact_or_inf(simd, rows[i], rows[j]))
-        .collect()
+    let pair_rows: Vec<(&[f32], &[f32])> = pairs.iter().map(|&(i, j)| (rows[i], rows[j])).collect();
+    exact_many(simd, &pair_rows)
 }
 
 /// The exact squared distances of the rows `which` to `center`.
@@ -76,58 +77,115 @@ pub(in crate::cpu) fn exact_center(
     center: &[f32],
     which: &[usize],
 ) -> Vec<f64> {
-    which
-        .par_iter()
-        .map(|&i| exact_or_inf(simd, rows[i], center))
-        .collect()
+    let pair_rows: Vec<(&[f32], &[f32])> = which.iter().map(|&i| (rows[i], center)).collect();
+    exact_many(simd, &pair_rows)
 }
 
-/// [`exact_dist`], or `+inf` where either row holds NaN or an infinity.
-fn exact_or_inf(simd: SimdLevel, x: &[f32], y: &[f32]) -> f64 {
-    if x.chunks(1024).chain(y.chunks(1024)).all(block_finite) {
-        exact_dist(simd, x, y)
-    } else {
-        f64::INFINITY
-    }
-}
-
-super::super::simd::at_level!(
-    /// [`exact_body`] at a SIMD level.
-    fn exact_dist(x: &[f32], y: &[f32]) -> f64 = exact_body
-);
-
+/// Segments per rayon thread: enough for the work to balance.
+const SEGMENTS: usize = 4;
+/// Coordinates per chunk of a segment: the chunk of 64 rows (256 KiB) stays in L2 while
+/// every pair reads it.
+const EXACT_CHUNK: usize = 1024;
 /// f64 lanes of the double-double sums.
 const LANES: usize = 8;
 
-/// The exact squared distance of two finite rows of one length, rounded once (see the module
-/// doc). Compiled into each SIMD level's function by `at_level!`.
-#[inline(always)]
-fn exact_body(x: &[f32], y: &[f32]) -> f64 {
-    let term = |a: f32, b: f32| {
-        let t = f64::from(a) - f64::from(b);
-        t * t
+/// One pair's double-double lanes over the coordinates seen so far.
+#[derive(Clone, Copy)]
+struct Lanes {
+    hi: [f64; LANES],
+    lo: [f64; LANES],
+    /// Non-zero once an error of a low part was rounded away (the lanes are then not exact).
+    lost: [f64; LANES],
+}
+
+impl Lanes {
+    const ZERO: Lanes = Lanes {
+        hi: [0.0; LANES],
+        lo: [0.0; LANES],
+        lost: [0.0; LANES],
     };
-    let (mut hi, mut lo, mut lost) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
-    let (mut cx, mut cy) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
-    for (a, b) in (&mut cx).zip(&mut cy) {
+}
+
+/// The exact squared distance of each pair of rows (all of one length): the pairs' lanes over
+/// the segments, their exact sum rounded once. A pair whose lanes lost an error is summed
+/// again from its terms; a pair whose sum is not finite holds a non-finite value (finite f32
+/// squares cannot overflow f64's sums) and is `+inf`.
+fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])]) -> Vec<f64> {
+    let d = pairs.first().map_or(0, |p| p.0.len());
+    let count = (rayon::current_num_threads() * SEGMENTS).max(1);
+    let seg = d.div_ceil(count).next_multiple_of(EXACT_CHUNK).max(EXACT_CHUNK);
+    let parts: Vec<Vec<Lanes>> = (0..d.div_ceil(seg))
+        .into_par_iter()
+        .map(|s| {
+            let mut lanes = vec![Lanes::ZERO; pairs.len()];
+            segment_at(simd, pairs, s * seg, d.min((s + 1) * seg), &mut lanes);
+            lanes
+        })
+        .collect();
+    // The terms past the last whole group of LANES coordinates.
+    let tail0 = d - d % LANES;
+    (0..pairs.len())
+        .into_par_iter()
+        .map(|p| {
+            let (x, y) = pairs[p];
+            let lanes = parts
+                .iter()
+                .flat_map(|part| part[p].hi.into_iter().chain(part[p].lo));
+            let tail = x[tail0..].iter().zip(&y[tail0..]).map(|(a, b)| term(*a, *b));
+            if !lanes.clone().chain(tail.clone()).sum::<f64>().is_finite() {
+                return f64::INFINITY;
+            }
+            if parts.iter().all(|part| part[p].lost.iter().all(|v| *v == 0.0)) {
+                exact_sum(lanes.chain(tail))
+            } else {
+                exact_sum(x.iter().zip(y).map(|(a, b)| term(*a, *b)))
+            }
+        })
+        .collect()
+}
+
+super::super::simd::at_level!(
+    /// [`segment_body`] at a SIMD level.
+    fn segment_at(pairs: &[(&[f32], &[f32])], c0: usize, c1: usize, lanes: &mut [Lanes]) = segment_body
+);
+
+/// Adds the terms of coordinates `c0..c1` (whole groups of [`LANES`] only; `c0` is a multiple
+/// of [`LANES`]) of every pair into its lanes, one cache-sized chunk at a time. Compiled into
+/// each SIMD level's function by `at_level!`.
+#[inline(always)]
+fn segment_body(pairs: &[(&[f32], &[f32])], c0: usize, c1: usize, lanes: &mut [Lanes]) {
+    let c1 = c1 - c1 % LANES;
+    let mut b0 = c0;
+    while b0 < c1 {
+        let b1 = c1.min(b0 + EXACT_CHUNK);
+        for (&(x, y), lanes) in pairs.iter().zip(lanes.iter_mut()) {
+            add_terms(&x[b0..b1], &y[b0..b1], lanes);
+        }
+        b0 = b1;
+    }
+}
+
+/// A term of the reference's sum: the f64 difference, squared, each rounded as the reference
+/// rounds them.
+#[inline(always)]
+fn term(a: f32, b: f32) -> f64 {
+    let t = f64::from(a) - f64::from(b);
+    t * t
+}
+
+/// Adds the terms of `x` and `y` (a multiple of [`LANES`] long) into `lanes` by error-free
+/// two-sums.
+#[inline(always)]
+fn add_terms(x: &[f32], y: &[f32], lanes: &mut Lanes) {
+    let Lanes { hi, lo, lost } = lanes;
+    for (a, b) in x.chunks_exact(LANES).zip(y.chunks_exact(LANES)) {
         for l in 0..LANES {
             let (s, e) = two_sum(hi[l], term(a[l], b[l]));
             hi[l] = s;
             let (s, e) = two_sum(lo[l], e);
             lo[l] = s;
-            // Non-zero once any error of the low part was rounded away.
             lost[l] += e.abs();
         }
-    }
-    let tail = cx
-        .remainder()
-        .iter()
-        .zip(cy.remainder())
-        .map(|(a, b)| term(*a, *b));
-    if lost.iter().all(|v| *v == 0.0) {
-        exact_sum(hi.into_iter().chain(lo).chain(tail))
-    } else {
-        exact_sum(x.iter().zip(y).map(|(a, b)| term(*a, *b)))
     }
 }
 
@@ -152,6 +210,11 @@ mod tests {
             .map(|r| r.iter().map(|v| f64::from(*v)).collect())
             .collect();
         crate::reference::pairwise_dist(&a)[1]
+    }
+
+    /// One pair through [`exact_pairs`].
+    fn exact_dist(level: SimdLevel, x: &[f32], y: &[f32]) -> f64 {
+        exact_pairs(level, &[x, y], &[(0, 1)])[0]
     }
 
     fn at_every_level(mut f: impl FnMut(SimdLevel)) {
@@ -234,7 +297,11 @@ mod tests {
                         .map(|r| {
                             (0..d)
                                 .map(|c| {
-                                    let big = if c == d / 2 && r == 0 { 1e3 } else { 1.0 };
+                                    let big = if c == d / 2 && r == 0 && scale < 1e30 {
+                                        1e3
+                                    } else {
+                                        1.0
+                                    };
                                     ((g.unit() * 2.0 - 1.0) * scale * big) as f32
                                 })
                                 .collect()
