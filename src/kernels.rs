@@ -127,25 +127,41 @@ pub trait Kernels {
         None
     }
 
-    /// The exactly rounded squared distances of the pairs `(i, j)` of `rows` (the reference's
-    /// values: every term rounded to f64 as the reference rounds it, their sum rounded once),
-    /// `+inf` for a pair touching a row with a non-finite value. Called only where
+    /// The relative bound of [`Kernels::exact_pair_dist`] and [`Kernels::exact_center_dist`]
+    /// values asked for with `exact = false` (as [`Kernels::dist_error`]: the reference's own
+    /// rounding included). `None` (the default) where `dist_error` is `None`.
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        let _ = d;
+        None
+    }
+
+    /// The squared distances of the pairs `(i, j)` of `rows`, `+inf` for a pair touching a
+    /// row with a non-finite value. `exact = true`: exactly rounded (the reference's values:
+    /// every term rounded to f64 as the reference rounds it, their sum rounded once);
+    /// `exact = false`: within [`Kernels::refined_dist_error`] of them, for less work (a
+    /// first step that separates all but real ties). Called only where
     /// [`Kernels::dist_error`] is `Some`; the default says the backend has none.
-    fn exact_pair_dist(&self, rows: &Self::Rows<'_>, pairs: &[(usize, usize)]) -> Result<Vec<f64>> {
-        let _ = (rows, pairs);
+    fn exact_pair_dist(
+        &self,
+        rows: &Self::Rows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        let _ = (rows, pairs, exact);
         Err(no_exact_dist(self.name()))
     }
 
-    /// The exactly rounded squared distances (as in [`Kernels::exact_pair_dist`]) of the rows
-    /// `which` to `center` (a `1 x d` matrix), in the order of `which`. Called only where
-    /// [`Kernels::dist_error`] is `Some`; the default says the backend has none.
+    /// The squared distances (exactly rounded or refined, as in [`Kernels::exact_pair_dist`])
+    /// of the rows `which` to `center` (a `1 x d` matrix), in the order of `which`. Called
+    /// only where [`Kernels::dist_error`] is `Some`; the default says the backend has none.
     fn exact_center_dist(
         &self,
         rows: &Self::Rows<'_>,
         center: &Self::Rows<'_>,
         which: &[usize],
+        exact: bool,
     ) -> Result<Vec<f64>> {
-        let _ = (rows, center, which);
+        let _ = (rows, center, which, exact);
         Err(no_exact_dist(self.name()))
     }
 

@@ -50,9 +50,15 @@ pub(super) fn krum<K: Kernels>(
             }
         };
         // A score is a sum of masses times distances, each within `rel`; exactly rounded.
-        let run = uncertain_run(&scores, &order, last, rel + 2f64.powi(-50));
-        if !run.is_empty() {
-            exact_rows(k, rows, &mut dist, &run)?;
+        // First refined distances (cheap, and enough unless the scores really tie), then
+        // exact ones for the rows whose scores the refined ones cannot order either.
+        let refined = k.refined_dist_error(k.shape(rows).1).unwrap_or(0.0);
+        for (exact, rel) in [(false, rel), (true, refined)] {
+            let run = uncertain_run(&scores, &order, last, rel + 2f64.powi(-50));
+            if run.is_empty() {
+                break;
+            }
+            exact_rows(k, rows, &mut dist, &run, exact)?;
             scores = krum_scores(&dist, w, lambda);
             order = rank(&scores);
         }
@@ -124,10 +130,16 @@ fn krum_scores(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
 }
 
 /// Replaces the distances of the rows `run` to every other row (the rows of `dist` that
-/// their Krum scores sum) by the backend's exact ones. The other rows' entries stay as they
-/// are, so their scores do not move. Entries that are exact already (`0`: equal rows; `+inf`)
-/// are not recomputed.
-fn exact_rows<K: Kernels>(k: &K, rows: &K::Rows<'_>, dist: &mut [f64], run: &[usize]) -> Result<()> {
+/// their Krum scores sum) by the backend's exact (or refined) ones. The other rows' entries
+/// stay as they are, so their scores do not move. Entries that are exact already (`0`: equal
+/// rows; `+inf`) are not recomputed.
+fn exact_rows<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    dist: &mut [f64],
+    run: &[usize],
+    exact: bool,
+) -> Result<()> {
     let n = (dist.len() as f64).sqrt() as usize;
     let mut pairs: Vec<(usize, usize)> = run
         .iter()
@@ -136,8 +148,8 @@ fn exact_rows<K: Kernels>(k: &K, rows: &K::Rows<'_>, dist: &mut [f64], run: &[us
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let exact = k.exact_pair_dist(rows, &pairs)?;
-    for (&(i, j), v) in pairs.iter().zip(exact) {
+    let values = k.exact_pair_dist(rows, &pairs, exact)?;
+    for (&(i, j), v) in pairs.iter().zip(values) {
         if run.contains(&i) {
             dist[i * n + j] = v;
         }

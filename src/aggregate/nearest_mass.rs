@@ -38,7 +38,7 @@ pub(super) fn ctma<K: Kernels>(
             .filter(|&i| r[i] != 0.0)
             .collect();
         if !near.is_empty() {
-            for (i, v) in near.iter().zip(k.exact_center_dist(rows, &center, &near)?) {
+            for (i, v) in near.iter().zip(k.exact_center_dist(rows, &center, &near, true)?) {
                 r[*i] = v;
             }
             taken = prefix_by_distance(&r, w, target, total);

@@ -72,7 +72,7 @@ fn exact_neighbour_boundaries<K: Kernels>(
     let mut pairs: Vec<(usize, usize)> = wanted.iter().map(|&(i, j)| (i.min(j), i.max(j))).collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let exact = k.exact_pair_dist(rows, &pairs)?;
+    let exact = k.exact_pair_dist(rows, &pairs, true)?;
     for (i, j) in wanted {
         let at = pairs.binary_search(&(i.min(j), i.max(j))).expect("a wanted pair");
         near[i][j] = exact[at];

@@ -190,7 +190,16 @@ impl Kernels for Cpu {
             .map(|simd| pairwise_dist::exact::relative_bound(simd, d))
     }
 
-    fn exact_pair_dist(&self, rows: &HostRows<'_>, pairs: &[(usize, usize)]) -> Result<Vec<f64>> {
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        Some(pairwise_dist::exact::refined_bound(d))
+    }
+
+    fn exact_pair_dist(
+        &self,
+        rows: &HostRows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
         let k = rows.k();
         if let Some(&(i, j)) = pairs.iter().find(|&&(i, j)| i >= k || j >= k) {
             return Err(crate::error::Error::invalid(
@@ -203,6 +212,7 @@ impl Kernels for Cpu {
             simd_level()?,
             &rows.slices(),
             pairs,
+            exact,
         ))
     }
 
@@ -211,6 +221,7 @@ impl Kernels for Cpu {
         rows: &HostRows<'_>,
         center: &HostRows<'_>,
         which: &[usize],
+        exact: bool,
     ) -> Result<Vec<f64>> {
         shape::center_dist(self.shape(rows), self.shape(center))?;
         let k = rows.k();
@@ -226,6 +237,7 @@ impl Kernels for Cpu {
             &rows.slices(),
             center.row(0),
             which,
+            exact,
         ))
     }
 

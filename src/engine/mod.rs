@@ -396,8 +396,20 @@ impl Kernels for Engine {
         }
     }
 
-    fn exact_pair_dist(&self, rows: &EngineRows<'_>, pairs: &[(usize, usize)]) -> Result<Vec<f64>> {
-        on_backend!(self, (rows => r), k => k.exact_pair_dist(r, pairs))
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        match self {
+            Engine::Cpu(k) => k.refined_dist_error(d),
+            _ => None,
+        }
+    }
+
+    fn exact_pair_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        on_backend!(self, (rows => r), k => k.exact_pair_dist(r, pairs, exact))
     }
 
     fn exact_center_dist(
@@ -405,8 +417,9 @@ impl Kernels for Engine {
         rows: &EngineRows<'_>,
         center: &EngineRows<'_>,
         which: &[usize],
+        exact: bool,
     ) -> Result<Vec<f64>> {
-        on_backend!(self, (rows => r, center => c), k => k.exact_center_dist(r, c, which))
+        on_backend!(self, (rows => r, center => c), k => k.exact_center_dist(r, c, which, exact))
     }
 
     fn mix(

@@ -60,25 +60,43 @@ pub(in crate::cpu) fn relative_bound(simd: SimdLevel, d: usize) -> f64 {
     block + adds + block * adds + 2f64.powi(-52)
 }
 
+/// The relative bound of the refined distances ([`exact_pairs`] with `exact = false`): each
+/// term `(f64(x) - f64(y))^2` passes 3 roundings of `2^-53` (the difference twice in its
+/// square), then at most `d / 8` additions in its f64 lane within a segment; the segments'
+/// lanes are added exactly and rounded once; plus 2^-52 (as [`relative_bound`]).
+pub(in crate::cpu) fn refined_bound(d: usize) -> f64 {
+    let k = (d / LANES) as f64 + 5.0;
+    let u = 2f64.powi(-53);
+    k * u / (1.0 - k * u) + 2f64.powi(-52)
+}
+
 /// The exact squared distances of `pairs` of `rows` (see the module doc), `+inf` for a pair
 /// touching a row with a non-finite value. One pass over the coordinates for all the pairs:
 /// rayon splits them into [`SEGMENTS`] per thread, each walks its segment in cache-sized
 /// chunks and adds every pair's terms over a chunk into the pair's lanes, so each row is read
-/// from memory once, whatever the number of pairs it is in.
-pub(in crate::cpu) fn exact_pairs(simd: SimdLevel, rows: &[&[f32]], pairs: &[(usize, usize)]) -> Vec<f64> {
+/// from memory once, whatever the number of pairs it is in. With `exact = false`, plain f64
+/// lane sums instead of the double-doubles ([`refined_bound`]): a quarter of the arithmetic,
+/// enough to separate every pair of distances that is not nearly tied.
+pub(in crate::cpu) fn exact_pairs(
+    simd: SimdLevel,
+    rows: &[&[f32]],
+    pairs: &[(usize, usize)],
+    exact: bool,
+) -> Vec<f64> {
     let pair_rows: Vec<(&[f32], &[f32])> = pairs.iter().map(|&(i, j)| (rows[i], rows[j])).collect();
-    exact_many(simd, &pair_rows)
+    exact_many(simd, &pair_rows, exact)
 }
 
-/// The exact squared distances of the rows `which` to `center`.
+/// The exact (or refined) squared distances of the rows `which` to `center`.
 pub(in crate::cpu) fn exact_center(
     simd: SimdLevel,
     rows: &[&[f32]],
     center: &[f32],
     which: &[usize],
+    exact: bool,
 ) -> Vec<f64> {
     let pair_rows: Vec<(&[f32], &[f32])> = which.iter().map(|&i| (rows[i], center)).collect();
-    exact_many(simd, &pair_rows)
+    exact_many(simd, &pair_rows, exact)
 }
 
 /// Segments per rayon thread: enough for the work to balance.
@@ -110,7 +128,7 @@ impl Lanes {
 /// the segments, their exact sum rounded once. A pair whose lanes lost an error is summed
 /// again from its terms; a pair whose sum is not finite holds a non-finite value (finite f32
 /// squares cannot overflow f64's sums) and is `+inf`.
-fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])]) -> Vec<f64> {
+fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])], exact: bool) -> Vec<f64> {
     let d = pairs.first().map_or(0, |p| p.0.len());
     let count = (rayon::current_num_threads() * SEGMENTS).max(1);
     let seg = d.div_ceil(count).next_multiple_of(EXACT_CHUNK).max(EXACT_CHUNK);
@@ -118,7 +136,7 @@ fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])]) -> Vec<f64> {
         .into_par_iter()
         .map(|s| {
             let mut lanes = vec![Lanes::ZERO; pairs.len()];
-            segment_at(simd, pairs, s * seg, d.min((s + 1) * seg), &mut lanes);
+            segment_at(simd, pairs, s * seg, d.min((s + 1) * seg), exact, &mut lanes);
             lanes
         })
         .collect();
@@ -135,7 +153,7 @@ fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])]) -> Vec<f64> {
             if !lanes.clone().chain(tail.clone()).sum::<f64>().is_finite() {
                 return f64::INFINITY;
             }
-            if parts.iter().all(|part| part[p].lost.iter().all(|v| *v == 0.0)) {
+            if !exact || parts.iter().all(|part| part[p].lost.iter().all(|v| *v == 0.0)) {
                 exact_sum(lanes.chain(tail))
             } else {
                 exact_sum(x.iter().zip(y).map(|(a, b)| term(*a, *b)))
@@ -146,20 +164,25 @@ fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])]) -> Vec<f64> {
 
 super::super::simd::at_level!(
     /// [`segment_body`] at a SIMD level.
-    fn segment_at(pairs: &[(&[f32], &[f32])], c0: usize, c1: usize, lanes: &mut [Lanes]) = segment_body
+    fn segment_at(pairs: &[(&[f32], &[f32])], c0: usize, c1: usize, exact: bool, lanes: &mut [Lanes]) = segment_body
 );
 
 /// Adds the terms of coordinates `c0..c1` (whole groups of [`LANES`] only; `c0` is a multiple
-/// of [`LANES`]) of every pair into its lanes, one cache-sized chunk at a time. Compiled into
-/// each SIMD level's function by `at_level!`.
+/// of [`LANES`]) of every pair into its lanes, one cache-sized chunk at a time: as
+/// double-doubles (`exact`) or into the high parts alone. Compiled into each SIMD level's
+/// function by `at_level!`.
 #[inline(always)]
-fn segment_body(pairs: &[(&[f32], &[f32])], c0: usize, c1: usize, lanes: &mut [Lanes]) {
+fn segment_body(pairs: &[(&[f32], &[f32])], c0: usize, c1: usize, exact: bool, lanes: &mut [Lanes]) {
     let c1 = c1 - c1 % LANES;
     let mut b0 = c0;
     while b0 < c1 {
         let b1 = c1.min(b0 + EXACT_CHUNK);
         for (&(x, y), lanes) in pairs.iter().zip(lanes.iter_mut()) {
-            add_terms(&x[b0..b1], &y[b0..b1], lanes);
+            if exact {
+                add_terms(&x[b0..b1], &y[b0..b1], lanes);
+            } else {
+                add_terms_f64(&x[b0..b1], &y[b0..b1], &mut lanes.hi);
+            }
         }
         b0 = b1;
     }
@@ -189,6 +212,16 @@ fn add_terms(x: &[f32], y: &[f32], lanes: &mut Lanes) {
     }
 }
 
+/// Adds the terms of `x` and `y` (a multiple of [`LANES`] long) into the f64 lanes `hi`.
+#[inline(always)]
+fn add_terms_f64(x: &[f32], y: &[f32], hi: &mut [f64; LANES]) {
+    for (a, b) in x.chunks_exact(LANES).zip(y.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            hi[l] += term(a[l], b[l]);
+        }
+    }
+}
+
 /// Knuth's two-sum: `s = fl(a + b)` and the rounding error `e`, with `s + e == a + b`
 /// exactly (finite inputs whose sum does not overflow; squares of f32 differences stay far
 /// below f64's overflow).
@@ -214,7 +247,7 @@ mod tests {
 
     /// One pair through [`exact_pairs`].
     fn exact_dist(level: SimdLevel, x: &[f32], y: &[f32]) -> f64 {
-        exact_pairs(level, &[x, y], &[(0, 1)])[0]
+        exact_pairs(level, &[x, y], &[(0, 1)], true)[0]
     }
 
     fn at_every_level(mut f: impl FnMut(SimdLevel)) {
@@ -318,6 +351,9 @@ mod tests {
                         }
                         let x = reference(&rows[i], &rows[4]);
                         assert!((center[i] - x).abs() <= e * x, "{level} d = {d} {scale:e}");
+                        let refined = exact_center(level, &s, &rows[4], &[i], false)[0];
+                        let r = refined_bound(d);
+                        assert!((refined - x).abs() <= r * x, "{level} d = {d} {scale:e}");
                     }
                 }
             }
