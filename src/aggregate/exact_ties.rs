@@ -24,9 +24,18 @@ fn could_tie(a: f64, b: f64, rel: f64) -> bool {
 }
 
 /// The rows `order[lo..=hi]` around position `pos` of `order` (rows sorted by `values`)
-/// whose consecutive values could tie: the only rows whose places near `pos` the fast values
-/// do not settle. Empty when the row at `pos` could tie with neither neighbour.
-pub(super) fn uncertain_run(values: &[f64], order: &[usize], pos: usize, rel: f64) -> Vec<usize> {
+/// whose consecutive values could tie, when their exact order could change the selection of
+/// the rows `order[..=pos]` (the row at `pos` taken with all its mass unless `partial`): the
+/// run must reach past `pos` (a row left out could swap with one taken) or, for a `partial`
+/// last row, hold another row (which row is partial could change). Empty otherwise: the
+/// fast values settle the selection.
+pub(super) fn uncertain_run(
+    values: &[f64],
+    order: &[usize],
+    pos: usize,
+    partial: bool,
+    rel: f64,
+) -> Vec<usize> {
     if pos >= order.len() {
         return Vec::new();
     }
@@ -38,10 +47,20 @@ pub(super) fn uncertain_run(values: &[f64], order: &[usize], pos: usize, rel: f6
     while hi + 1 < order.len() && tie(hi) {
         hi += 1;
     }
-    if lo == hi {
+    if lo == hi || (hi == pos && !partial) {
         Vec::new()
     } else {
         order[lo..=hi].to_vec()
+    }
+}
+
+/// The boundary of a mass prefix (`taken`, from
+/// [`prefix_by_distance`](super::mass::prefix_by_distance) with weights `w`): the position of
+/// its last row, and whether that row got only part of its weight.
+pub(super) fn prefix_boundary(taken: &[(usize, f64)], w: &[f64]) -> (usize, bool) {
+    match taken.last() {
+        Some(&(i, mass)) => (taken.len() - 1, mass < w[i]),
+        None => (0, false),
     }
 }
 
@@ -76,16 +95,30 @@ mod tests {
         ];
         let order: Vec<usize> = (0..values.len()).collect();
         let rel = 1e-9;
-        assert_eq!(uncertain_run(&values, &order, 2, rel), vec![1, 2, 3]);
-        assert_eq!(uncertain_run(&values, &order, 1, rel), vec![1, 2, 3]);
-        assert!(uncertain_run(&values, &order, 0, rel).is_empty());
-        assert!(uncertain_run(&values, &order, 4, rel).is_empty());
+        assert_eq!(uncertain_run(&values, &order, 2, false, rel), vec![1, 2, 3]);
+        assert_eq!(uncertain_run(&values, &order, 1, false, rel), vec![1, 2, 3]);
+        assert!(uncertain_run(&values, &order, 0, false, rel).is_empty());
+        assert!(uncertain_run(&values, &order, 4, false, rel).is_empty());
         // Infinite values are exact: never a run.
-        assert!(uncertain_run(&values, &order, 5, rel).is_empty());
-        assert!(uncertain_run(&values, &order, 9, rel).is_empty());
+        assert!(uncertain_run(&values, &order, 5, false, rel).is_empty());
+        assert!(uncertain_run(&values, &order, 9, false, rel).is_empty());
         // A bound too tight to join them.
-        assert!(uncertain_run(&values, &order, 2, 1e-12).is_empty());
+        assert!(uncertain_run(&values, &order, 2, false, 1e-12).is_empty());
         // Exact zeros tie with each other.
-        assert_eq!(uncertain_run(&[0.0, 0.0, 1.0], &[1, 0, 2], 0, 1e-9), vec![1, 0]);
+        assert_eq!(
+            uncertain_run(&[0.0, 0.0, 1.0], &[1, 0, 2], 0, false, 1e-9),
+            vec![1, 0]
+        );
+        // A run that ends at the last row taken changes nothing, unless that row is partial.
+        assert!(uncertain_run(&values, &order, 3, false, rel).is_empty());
+        assert_eq!(uncertain_run(&values, &order, 3, true, rel), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn the_boundary_is_the_last_row_taken() {
+        let w = [1.0, 2.0, 1.0];
+        assert_eq!(prefix_boundary(&[(2, 1.0), (1, 2.0)], &w), (1, false));
+        assert_eq!(prefix_boundary(&[(2, 1.0), (1, 0.5)], &w), (1, true));
+        assert_eq!(prefix_boundary(&[], &w), (0, false));
     }
 }

@@ -1,7 +1,7 @@
 //! Krum, Multi-Krum (SPEC 4.4) and Bulyan: weighted Krum scores over the pairwise distances,
 //! host-side, then one mix or one MeaMed.
 
-use super::exact_ties::{dist_error, uncertain_run};
+use super::exact_ties::{dist_error, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, Step};
 use crate::contract::MASS_EPS;
@@ -37,16 +37,15 @@ pub(super) fn krum<K: Kernels>(
     let mut order = rank(&scores);
     if let Some(rel) = dist_error(k, rows) {
         // The last row selected: the boundary whose place must be exact.
-        let last = match m {
-            Some(m) => m - 1,
+        let (last, partial) = match m {
+            Some(m) => (m - 1, false),
             None => {
                 let total: f64 = w.iter().sum();
                 let finite: Vec<f64> = (0..n)
                     .map(|i| if scores[i].is_finite() { w[i] } else { 0.0 })
                     .collect();
-                prefix_by_distance(&scores, &finite, (1.0 - lambda) * total, total)
-                    .len()
-                    .saturating_sub(1)
+                let taken = prefix_by_distance(&scores, &finite, (1.0 - lambda) * total, total);
+                prefix_boundary(&taken, w)
             }
         };
         // A score is a sum of masses times distances, each within `rel`; exactly rounded.
@@ -54,7 +53,7 @@ pub(super) fn krum<K: Kernels>(
         // exact ones for the rows whose scores the refined ones cannot order either.
         let refined = k.refined_dist_error(k.shape(rows).1).unwrap_or(0.0);
         for (exact, rel) in [(false, rel), (true, refined)] {
-            let run = uncertain_run(&scores, &order, last, rel + 2f64.powi(-50));
+            let run = uncertain_run(&scores, &order, last, partial, rel + 2f64.powi(-50));
             if run.is_empty() {
                 break;
             }

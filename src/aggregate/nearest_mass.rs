@@ -1,7 +1,7 @@
 //! The rules that average the `(1 - lambda) W` mass nearest a center: CTMA (SPEC 4.6) around
 //! a base rule's output, CGE around the origin, MoNNA around a pivot row.
 
-use super::exact_ties::{dist_error, mass_order, uncertain_run};
+use super::exact_ties::{dist_error, mass_order, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, Step, run};
 use crate::error::Result;
@@ -32,8 +32,8 @@ pub(super) fn ctma<K: Kernels>(
     if let Some(rel) = dist_error(k, rows) {
         // The rows around the last one kept whose order the fast distances cannot settle:
         // their exact distances (a fast 0 is exact already), then the prefix again.
-        let last = taken.len().saturating_sub(1);
-        let near: Vec<usize> = uncertain_run(&r, &mass_order(&r, w), last, rel)
+        let (last, partial) = prefix_boundary(&taken, w);
+        let near: Vec<usize> = uncertain_run(&r, &mass_order(&r, w), last, partial, rel)
             .into_iter()
             .filter(|&i| r[i] != 0.0)
             .collect();

@@ -2,7 +2,7 @@
 //! Over a base that is one order statistic, the mix and the base run as one
 //! [`Kernels::mix_order_stats`].
 
-use super::exact_ties::{dist_error, mass_order, uncertain_run};
+use super::exact_ties::{dist_error, mass_order, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, run};
 use crate::error::Result;
@@ -61,8 +61,8 @@ fn exact_neighbour_boundaries<K: Kernels>(
     let total: f64 = w.iter().sum();
     let mut wanted: Vec<(usize, usize)> = Vec::new();
     for (i, r) in near.iter().enumerate() {
-        let last = prefix_by_distance(r, w, target, total).len().saturating_sub(1);
-        let run = uncertain_run(r, &mass_order(r, w), last, rel);
+        let (last, partial) = prefix_boundary(&prefix_by_distance(r, w, target, total), w);
+        let run = uncertain_run(r, &mass_order(r, w), last, partial, rel);
         // A fast 0 is exact (equal rows), as is +inf.
         wanted.extend(run.into_iter().filter(|&j| r[j] != 0.0).map(|j| (i, j)));
     }

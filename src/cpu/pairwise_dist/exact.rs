@@ -309,11 +309,12 @@ mod tests {
         y[1500] = f32::NAN;
         let rows = [x.as_slice(), y.as_slice()];
         at_every_level(|level| {
-            assert_eq!(
-                exact_pairs(level, &rows, &[(0, 1), (0, 0)]),
-                vec![f64::INFINITY, 0.0]
-            );
-            assert_eq!(exact_center(level, &rows, &x, &[1, 0]), vec![f64::INFINITY, 0.0]);
+            for exact in [true, false] {
+                let pairs = exact_pairs(level, &rows, &[(0, 1), (0, 0)], exact);
+                assert_eq!(pairs, vec![f64::INFINITY, 0.0]);
+                let center = exact_center(level, &rows, &x, &[1, 0], exact);
+                assert_eq!(center, vec![f64::INFINITY, 0.0]);
+            }
         });
     }
 
