@@ -113,6 +113,58 @@ pub trait Kernels {
     /// `1 x d` matrix); `+inf` for a row or a center with a non-finite value.
     fn center_dist(&self, rows: &Self::Rows<'_>, center: &Self::Rows<'_>) -> Result<Vec<f64>>;
 
+    /// A bound on the relative error of this backend's [`Kernels::pairwise_dist`] and
+    /// [`Kernels::center_dist`] values (and the fused kernels' distances) for rows of `d`
+    /// coordinates, against the exactly rounded squared distance, with what lets two values
+    /// that the reference rounds to one f64 be told apart (2^-52): two distances whose fast
+    /// values lie further apart than it allows are ordered as their exact values are. `Some`
+    /// only for a backend with [`Kernels::exact_pair_dist`] and [`Kernels::exact_center_dist`]:
+    /// the rules then recompute exactly the few distances at a selection's boundary that the
+    /// fast values cannot order (`aggregate/exact_ties.rs`), so exact ties go to the lower
+    /// index as in the reference. `None` (the default): the distances are used as they are.
+    fn dist_error(&self, d: usize) -> Option<f64> {
+        let _ = d;
+        None
+    }
+
+    /// The relative bound of [`Kernels::exact_pair_dist`] and [`Kernels::exact_center_dist`]
+    /// values asked for with `exact = false` (as [`Kernels::dist_error`]: the reference's own
+    /// rounding included). `None` (the default) where `dist_error` is `None`.
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        let _ = d;
+        None
+    }
+
+    /// The squared distances of the pairs `(i, j)` of `rows`, `+inf` for a pair touching a
+    /// row with a non-finite value. `exact = true`: exactly rounded (the reference's values:
+    /// every term rounded to f64 as the reference rounds it, their sum rounded once);
+    /// `exact = false`: within [`Kernels::refined_dist_error`] of them, for less work (a
+    /// first step that separates all but real ties). Called only where
+    /// [`Kernels::dist_error`] is `Some`; the default says the backend has none.
+    fn exact_pair_dist(
+        &self,
+        rows: &Self::Rows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        let _ = (rows, pairs, exact);
+        Err(no_exact_dist(self.name()))
+    }
+
+    /// The squared distances (exactly rounded or refined, as in [`Kernels::exact_pair_dist`])
+    /// of the rows `which` to `center` (a `1 x d` matrix), in the order of `which`. Called
+    /// only where [`Kernels::dist_error`] is `Some`; the default says the backend has none.
+    fn exact_center_dist(
+        &self,
+        rows: &Self::Rows<'_>,
+        center: &Self::Rows<'_>,
+        which: &[usize],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        let _ = (rows, center, which, exact);
+        Err(no_exact_dist(self.name()))
+    }
+
     /// Primitive 4, `mix`: `out (k x d) = C (k x n) * rows (n x d) [+ scale * base (k x d)]`,
     /// with `coeffs` row-major. Terms with a zero coefficient (and a zero `scale`) are
     /// skipped, so a NaN row with coefficient 0 leaves no trace; a non-finite value with a
@@ -135,25 +187,6 @@ pub trait Kernels {
     /// them.
     fn fuses_dist(&self) -> bool {
         false
-    }
-
-    /// For rules that rank rows by sums of their distances (Krum's scores): the relative error
-    /// of [`Kernels::pairwise_dist`]'s entries, for both sides of a comparison, where this
-    /// backend is to break exact ties as the reference does but its distances are not exactly
-    /// rounded; 0 (the default) where they are, or where it does not try. With a positive
-    /// bound a rule asks [`Kernels::exact_dist_rows`] for the rows whose scores lie within it
-    /// of its decision.
-    fn dist_tie_bound(&self, d: usize) -> f64 {
-        let _ = d;
-        0.0
-    }
-
-    /// Replaces, in the `n x n` matrix `dist` that [`Kernels::pairwise_dist`] returned for
-    /// `rows`, every finite distance of the rows `which` (both triangles) with the reference's
-    /// exactly rounded value. Does nothing by default (backends whose bound is 0).
-    fn exact_dist_rows(&self, rows: &Self::Rows<'_>, dist: &mut [f64], which: &[usize]) -> Result<()> {
-        let _ = (rows, dist, which);
-        Ok(())
     }
 
     /// [`Kernels::order_stats`] and the [`Kernels::center_dist`] of every row to its result:
@@ -202,6 +235,15 @@ pub trait Kernels {
         let mixed = self.mix(rows, coeffs, k, None)?;
         self.order_stats(&mixed, weights, stat)
     }
+}
+
+/// What a backend without exact distances answers when asked for them.
+fn no_exact_dist(backend: &str) -> crate::error::Error {
+    crate::error::Error::invalid(
+        "backend",
+        backend,
+        "has no exact distances (its dist_error is None, so no rule asks for them)",
+    )
 }
 
 /// The shape rules of the four primitives, checked by every backend's [`Kernels`] impl before

@@ -1,6 +1,7 @@
 //! Krum, Multi-Krum (SPEC 4.4) and Bulyan: weighted Krum scores over the pairwise distances,
 //! host-side, then one mix or one MeaMed.
 
+use super::exact_ties::{dist_error, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, Step};
 use crate::contract::MASS_EPS;
@@ -23,24 +24,44 @@ pub(super) fn krum<K: Kernels>(
     let n = w.len();
     let mut dist = k.pairwise_dist(rows)?;
     let mut scores = krum_scores(&dist, w, lambda);
-    // A backend whose distances are not exactly rounded recomputes exactly the rows whose
-    // scores lie within its error of the selection's cut, so exact score ties break by index
-    // as in the reference.
-    let bound = k.dist_tie_bound(k.shape(rows).1);
-    if bound > 0.0 {
-        let near = near_cut(&scores, w, lambda, m, bound);
-        if !near.is_empty() {
-            k.exact_dist_rows(rows, &mut dist, &near)?;
+    let rank = |scores: &[f64]| {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            scores[a]
+                .total_cmp(&scores[b])
+                .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
+                .then(a.cmp(&b))
+        });
+        order
+    };
+    let mut order = rank(&scores);
+    if let Some(rel) = dist_error(k, rows) {
+        // The last row selected: the boundary whose place must be exact.
+        let (last, partial) = match m {
+            Some(m) => (m - 1, false),
+            None => {
+                let total: f64 = w.iter().sum();
+                let finite: Vec<f64> = (0..n)
+                    .map(|i| if scores[i].is_finite() { w[i] } else { 0.0 })
+                    .collect();
+                let taken = prefix_by_distance(&scores, &finite, (1.0 - lambda) * total, total);
+                prefix_boundary(&taken, w)
+            }
+        };
+        // A score is a sum of masses times distances, each within `rel`; exactly rounded.
+        // First refined distances (cheap, and enough unless the scores really tie), then
+        // exact ones for the rows whose scores the refined ones cannot order either.
+        let refined = k.refined_dist_error(k.shape(rows).1).unwrap_or(0.0);
+        for (exact, rel) in [(false, rel), (true, refined)] {
+            let run = uncertain_run(&scores, &order, last, partial, rel + 2f64.powi(-50));
+            if run.is_empty() {
+                break;
+            }
+            exact_rows(k, rows, &mut dist, &run, exact)?;
             scores = krum_scores(&dist, w, lambda);
+            order = rank(&scores);
         }
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        scores[a]
-            .total_cmp(&scores[b])
-            .then((w[a] == 0.0).cmp(&(w[b] == 0.0)))
-            .then(a.cmp(&b))
-    });
     let mut coeffs = vec![0.0; n];
     let selected: Vec<usize> = if m == Some(1) {
         coeffs[order[0]] = 1.0;
@@ -97,7 +118,7 @@ fn krum_scores(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
             r[i] = f64::INFINITY;
             let mut wo = w.to_vec();
             wo[i] = 0.0;
-            // Exactly rounded, as the reference: equal neighbour distances give equal scores.
+            // Exactly rounded: equal neighbour distances give equal scores in any order.
             exact_sum(
                 prefix_by_distance(&r, &wo, target, total)
                     .into_iter()
@@ -107,47 +128,35 @@ fn krum_scores(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
         .collect()
 }
 
-/// The rows whose Krum scores may be ordered by rounding at the selection's cut: Krum's
-/// choice (`m = Some(1)`), the m-th row (`Some(m)`), or the row the mass prefix of
-/// `(1 - lambda) W` takes in part, against its neighbours in (score, index) order. Where two
-/// scores on either side of a cut lie within `rel` (relative to the larger) of each other,
-/// every row of finite score within `rel` of that gap is returned; the others' order cannot
-/// change the selection.
-fn near_cut(scores: &[f64], w: &[f64], lambda: f64, m: Option<usize>, rel: f64) -> Vec<usize> {
-    let n = scores.len();
-    let mut order: Vec<usize> = (0..n).filter(|&i| w[i] > 0.0 && scores[i].is_finite()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
-    let cuts: Vec<usize> = match m {
-        Some(m) => vec![m.saturating_sub(1)],
-        None => {
-            let total: f64 = w.iter().sum();
-            let mut left = (1.0 - lambda) * total;
-            let last = order
-                .iter()
-                .position(|&i| {
-                    left -= w[i];
-                    left <= MASS_EPS * total
-                })
-                .unwrap_or(order.len().saturating_sub(1));
-            vec![last.saturating_sub(1), last]
+/// Replaces the distances of the rows `run` to every other row (the rows of `dist` that
+/// their Krum scores sum) by the backend's exact (or refined) ones. The other rows' entries
+/// stay as they are, so their scores do not move. Entries that are exact already (`0`: equal
+/// rows; `+inf`) are not recomputed.
+fn exact_rows<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    dist: &mut [f64],
+    run: &[usize],
+    exact: bool,
+) -> Result<()> {
+    let n = (dist.len() as f64).sqrt() as usize;
+    let mut pairs: Vec<(usize, usize)> = run
+        .iter()
+        .flat_map(|&i| (0..n).map(move |j| (i.min(j), i.max(j))))
+        .filter(|&(i, j)| i != j && dist[i * n + j] != 0.0 && dist[i * n + j].is_finite())
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let values = k.exact_pair_dist(rows, &pairs, exact)?;
+    for (&(i, j), v) in pairs.iter().zip(values) {
+        if run.contains(&i) {
+            dist[i * n + j] = v;
         }
-    };
-    let mut near = vec![false; n];
-    for c in cuts {
-        let (Some(&a), Some(&b)) = (order.get(c), order.get(c + 1)) else {
-            continue;
-        };
-        let (lo, hi) = (scores[a], scores[b]);
-        if hi - lo > rel * hi.abs() {
-            continue;
-        }
-        for &i in &order {
-            if scores[i] >= lo - rel * lo.abs() && scores[i] <= hi + rel * hi.abs() {
-                near[i] = true;
-            }
+        if run.contains(&j) {
+            dist[j * n + i] = v;
         }
     }
-    (0..n).filter(|&i| near[i]).collect()
+    Ok(())
 }
 
 /// Bulyan ([`Rule::Bulyan`]): iterated weighted Krum selects mass `(1 - 2 lambda) W`, then
@@ -223,100 +232,4 @@ fn pool_krum_scores(dist: &[f64], pool: &[f64], byzantine: f64, total: f64) -> V
                 .sum()
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{krum_scores, near_cut};
-    use crate::rng::SplitMix64;
-
-    /// The rows Krum keeps from `scores` (as `krum`: by score, then index; weights 1 and a
-    /// whole number of rows, so none is taken in part), in index order: their mean is the
-    /// result.
-    fn selection(scores: &[f64], w: &[f64], lambda: f64, m: Option<usize>) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..scores.len()).filter(|&i| w[i] > 0.0).collect();
-        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
-        let keep = m.unwrap_or(((1.0 - lambda) * scores.len() as f64).round() as usize);
-        order.truncate(keep);
-        order.sort_unstable();
-        order
-    }
-
-    /// Sign rows (+-s, one duplicated row) have many exactly tied Krum scores. A backend's
-    /// distances carry rounding (here: each exact distance times 1 + e, |e| <= bound / 2, as
-    /// its error bound allows); recomputing exactly only the rows `near_cut` names gives the
-    /// selection of the exact distances (the reference's: ties by index) every time, on the
-    /// shapes and scales where CUDA broke Multi-Krum's ties (3e9, n = 9, d = 200; 3e38, n = 12,
-    /// d = 70 and n = 8, d = 1000), while the rounded distances alone do not.
-    #[test]
-    fn recomputing_the_rows_near_the_cut_breaks_score_ties_as_the_exact_distances() {
-        let bound = 2e-5;
-        let mut rng = SplitMix64(21);
-        let mut broken_without = 0;
-        for (scale, n, d) in [(3e9f32, 9, 200), (3e38, 12, 70), (3e38, 8, 1000), (1.0, 10, 16)] {
-            for _ in 0..20 {
-                let mut rows: Vec<Vec<f64>> = (0..n)
-                    .map(|_| {
-                        (0..d)
-                            .map(|_| f64::from(if rng.below(2) == 0 { scale } else { -scale }))
-                            .collect()
-                    })
-                    .collect();
-                rows[3] = rows[0].clone();
-                let exact = crate::reference::pairwise_dist(&rows);
-                let mut fast = exact.clone();
-                for i in 0..n {
-                    for j in i + 1..n {
-                        let e = (rng.unit() - 0.5) * bound;
-                        fast[i * n + j] *= 1.0 + e;
-                        fast[j * n + i] = fast[i * n + j];
-                    }
-                }
-                let w = vec![1.0; n];
-                let lambda = 2.0 / n as f64;
-                for m in [Some(1), Some(4), None] {
-                    let want = selection(&krum_scores(&exact, &w, lambda), &w, lambda, m);
-                    let scores = krum_scores(&fast, &w, lambda);
-                    if selection(&scores, &w, lambda, m) != want {
-                        broken_without += 1;
-                    }
-                    let mut dist = fast.clone();
-                    for &i in &near_cut(&scores, &w, lambda, m, bound) {
-                        for j in 0..n {
-                            dist[i * n + j] = exact[i * n + j];
-                            dist[j * n + i] = exact[j * n + i];
-                        }
-                    }
-                    let got = selection(&krum_scores(&dist, &w, lambda), &w, lambda, m);
-                    assert_eq!(got, want, "scale {scale:e}, n = {n}, d = {d}, m = {m:?}");
-                }
-            }
-        }
-        // The test can fail: rounding alone does reorder tied scores here.
-        assert!(broken_without > 0);
-    }
-
-    #[test]
-    fn only_scores_within_the_bound_of_the_cut_are_recomputed() {
-        let w = [1.0; 6];
-        let e = 1e-9;
-        // Krum: rows 2 and 4 tie within 1e-6 at the top; rows 0 and 5 tie lower down, which
-        // cannot change the choice.
-        let scores = [9.0, f64::INFINITY, 4.0, 7.0, 4.0 * (1.0 + e), 9.0 * (1.0 + e)];
-        assert_eq!(near_cut(&scores, &w, 0.2, Some(1), 1e-6), vec![2, 4]);
-        // The bound below the gap: nothing to recompute.
-        assert!(near_cut(&scores, &w, 0.2, Some(1), 1e-10).is_empty());
-        // Multi-Krum, m = 4: the cut lies between 9.0 (row 0) and 9.0 (1 + e) (row 5).
-        assert_eq!(near_cut(&scores, &w, 0.2, Some(4), 1e-6), vec![0, 5]);
-        // m = 3: rows 3 and 0 are far apart (7 and 9).
-        assert!(near_cut(&scores, &w, 0.2, Some(3), 1e-6).is_empty());
-        // The mass prefix of 0.5 W = 3 rows: rows 2, 4 whole and row 3 (the third) in part;
-        // the cuts around row 3 are wide, so nothing; at 0.2 the prefix of 4.8 rows takes
-        // row 5 in part, after row 0 within the bound.
-        assert!(near_cut(&scores, &w, 0.5, None, 1e-6).is_empty());
-        assert_eq!(near_cut(&scores, &w, 0.2, None, 1e-6), vec![0, 5]);
-        // Rows of weight 0 and infinite scores never enter.
-        let w0 = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0];
-        assert!(near_cut(&scores, &w0, 0.2, Some(1), 1e-6).is_empty());
-    }
 }

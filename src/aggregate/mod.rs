@@ -22,6 +22,7 @@ pub use report::{Report, Step};
 use subset::{caf, subset_mean};
 
 mod clipping;
+mod exact_ties;
 mod fltrust;
 mod gm;
 mod krum;

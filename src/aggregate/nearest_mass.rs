@@ -1,6 +1,7 @@
 //! The rules that average the `(1 - lambda) W` mass nearest a center: CTMA (SPEC 4.6) around
 //! a base rule's output, CGE around the origin, MoNNA around a pivot row.
 
+use super::exact_ties::{dist_error, mass_order, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, Step, run};
 use crate::error::Result;
@@ -18,15 +19,31 @@ pub(super) fn ctma<K: Kernels>(
     let n = w.len();
     let total: f64 = w.iter().sum();
     // A plain order statistic and the distances to it come from one pass over the rows.
-    let r = match base.order_stat() {
-        Some(stat) => k.order_stats_with_dist(rows, w, stat)?.1,
+    let (center, mut r) = match base.order_stat() {
+        Some(stat) => k.order_stats_with_dist(rows, w, stat)?,
         None => {
             let center = run(cx, base, report)?;
-            k.center_dist(rows, &center)?
+            let r = k.center_dist(rows, &center)?;
+            (center, r)
         }
     };
     let target = (1.0 - lambda) * total;
-    let taken = prefix_by_distance(&r, w, target, total);
+    let mut taken = prefix_by_distance(&r, w, target, total);
+    if let Some(rel) = dist_error(k, rows) {
+        // The rows around the last one kept whose order the fast distances cannot settle:
+        // their exact distances (a fast 0 is exact already), then the prefix again.
+        let (last, partial) = prefix_boundary(&taken, w);
+        let near: Vec<usize> = uncertain_run(&r, &mass_order(&r, w), last, partial, rel)
+            .into_iter()
+            .filter(|&i| r[i] != 0.0)
+            .collect();
+        if !near.is_empty() {
+            for (i, v) in near.iter().zip(k.exact_center_dist(rows, &center, &near, true)?) {
+                r[*i] = v;
+            }
+            taken = prefix_by_distance(&r, w, target, total);
+        }
+    }
     let mut coeffs = vec![0.0; n];
     for &(i, mass) in &taken {
         coeffs[i] = mass / target;

@@ -184,6 +184,63 @@ impl Kernels for Cpu {
         ))
     }
 
+    fn dist_error(&self, d: usize) -> Option<f64> {
+        simd_level()
+            .ok()
+            .map(|simd| pairwise_dist::exact::relative_bound(simd, d))
+    }
+
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        Some(pairwise_dist::exact::refined_bound(d))
+    }
+
+    fn exact_pair_dist(
+        &self,
+        rows: &HostRows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        let k = rows.k();
+        if let Some(&(i, j)) = pairs.iter().find(|&&(i, j)| i >= k || j >= k) {
+            return Err(crate::error::Error::invalid(
+                "pairs",
+                format!("({i}, {j})"),
+                format!("rows must be below k = {k}"),
+            ));
+        }
+        Ok(pairwise_dist::exact::exact_pairs(
+            simd_level()?,
+            &rows.slices(),
+            pairs,
+            exact,
+        ))
+    }
+
+    fn exact_center_dist(
+        &self,
+        rows: &HostRows<'_>,
+        center: &HostRows<'_>,
+        which: &[usize],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        shape::center_dist(self.shape(rows), self.shape(center))?;
+        let k = rows.k();
+        if let Some(i) = which.iter().find(|&&i| i >= k) {
+            return Err(crate::error::Error::invalid(
+                "which",
+                i,
+                format!("rows must be below k = {k}"),
+            ));
+        }
+        Ok(pairwise_dist::exact::exact_center(
+            simd_level()?,
+            &rows.slices(),
+            center.row(0),
+            which,
+            exact,
+        ))
+    }
+
     fn mix(
         &self,
         rows: &HostRows<'_>,

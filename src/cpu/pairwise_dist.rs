@@ -27,6 +27,7 @@ use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(super) mod exact;
 
 /// Coordinates per f32 block sum.
 pub(super) const BLOCK: usize = 256;

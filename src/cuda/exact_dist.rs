@@ -271,28 +271,6 @@ pub(crate) fn settle_pairwise(cuda: &Cuda, rows: &CudaRows<'_>, sums: &mut [f64]
     Ok(())
 }
 
-/// Replaces every finite distance of the rows `which` in the `n x n` matrix `dist` (both
-/// triangles) with its exact value: the rows whose Krum scores lie near a tie
-/// (`Kernels::exact_dist_rows`). A row is finite when its diagonal is exactly 0.
-pub(crate) fn exact_rows(cuda: &Cuda, rows: &CudaRows<'_>, dist: &mut [f64], which: &[usize]) -> Result<()> {
-    let n = rows.k();
-    let finite = |i: usize| dist[i * n + i] == 0.0;
-    let mut pairs: Vec<(usize, usize)> = which
-        .iter()
-        .filter(|&&i| i < n && finite(i))
-        .flat_map(|&i| (0..n).filter(move |&j| j != i).map(move |j| (i.min(j), i.max(j))))
-        .filter(|&(i, j)| finite(i) && finite(j))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let exact = exact_dists(cuda, rows, rows, &pairs)?;
-    for (&(i, j), v) in pairs.iter().zip(exact) {
-        dist[i * n + j] = v;
-        dist[j * n + i] = v;
-    }
-    Ok(())
-}
-
 /// For [`settle_pairwise`]: each row's class representative (the lowest index at distance
 /// exactly 0), and the representative pairs (i < j) whose distance lies within `rel` of
 /// another representative pair's.

@@ -315,20 +315,6 @@ impl Kernels for Cuda {
         pairwise_dist::pairwise_dist(self, rows)
     }
 
-    /// With `pairwise_ties=exact`, the pairwise kernel's error bound: Krum recomputes exactly
-    /// the rows whose scores lie within it of its selection's cut.
-    fn dist_tie_bound(&self, d: usize) -> f64 {
-        if self.kernels().pairwise_ties == PairwiseTiesVariant::Exact {
-            pairwise_dist::tie_bound(self.kernels().pairwise, d)
-        } else {
-            0.0
-        }
-    }
-
-    fn exact_dist_rows(&self, rows: &CudaRows<'_>, dist: &mut [f64], which: &[usize]) -> Result<()> {
-        exact_dist::exact_rows(self, rows, dist, which)
-    }
-
     fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
         shape::center_dist(self.shape(rows), self.shape(center))?;
         center_dist::center_dist(self, rows, center)

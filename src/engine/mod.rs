@@ -388,6 +388,40 @@ impl Kernels for Engine {
         on_backend!(self, (rows => r, center => c), k => k.center_dist(r, c))
     }
 
+    // Only the CPU has exact distances; the sharded engine's shards sum their own parts.
+    fn dist_error(&self, d: usize) -> Option<f64> {
+        match self {
+            Engine::Cpu(k) => k.dist_error(d),
+            _ => None,
+        }
+    }
+
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        match self {
+            Engine::Cpu(k) => k.refined_dist_error(d),
+            _ => None,
+        }
+    }
+
+    fn exact_pair_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        on_backend!(self, (rows => r), k => k.exact_pair_dist(r, pairs, exact))
+    }
+
+    fn exact_center_dist(
+        &self,
+        rows: &EngineRows<'_>,
+        center: &EngineRows<'_>,
+        which: &[usize],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        on_backend!(self, (rows => r, center => c), k => k.exact_center_dist(r, c, which, exact))
+    }
+
     fn mix(
         &self,
         rows: &EngineRows<'_>,
