@@ -43,7 +43,7 @@ RULES = [
     "nnm(cwmed)",
     "nnm(krum)",
     "bucketing(cwmed,s=2)",
-    "bucketing(krum,s=2)",
+    "bucketing(krum(f=1),s=2)",
     "cclip(tau=1,iters=3)",
     "cclip(cwmed,tau=1,iters=3)",
     "clip(mean,tau=2)",
@@ -109,6 +109,21 @@ def main() -> None:
                 f"| {extra / batch:.2f} |"
             )
             print(lines[-1], flush=True)
+        # FLTrust's cosines come from distances to the root rescaled per norm group (factors
+        # of 4); rows spread over more groups than it serves that way take the unit-row route.
+        spread = os.path.join(tmp, "spread.npy")
+        x = rng.standard_normal((n, d), dtype=np.float32)
+        x *= (4.0 ** np.arange(n, dtype=np.float32))[:, None] / 4.0 ** (n // 2)
+        np.save(spread, x)
+        del x
+        cmd = base + ["--rule", "fltrust", "--root", root, spread]
+        peak = peak_rss_bytes(cmd)
+        extra = peak - batch - baseline
+        lines.append(
+            f"| `fltrust`, row norms 4^i apart ({n} norm groups) | {peak / 2**20:.0f} "
+            f"| {extra / 2**20:.0f} | {extra / (4 * d):.1f} | {extra / batch:.2f} |"
+        )
+        print(lines[-1], flush=True)
         text = "\n".join(lines) + "\n"
         print(text)
         if a.out:
