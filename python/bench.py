@@ -22,6 +22,7 @@ import os
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -101,9 +102,9 @@ def main() -> None:
                 out = np.empty(d, np.float32)
                 peer = PEERS.get(rule)
                 calls = [
-                    lambda: byzagg.aggregate(x, rule, backend=args.backend),
-                    lambda: agg.aggregate(x, out=out),
-                ] + ([lambda: peer(x)] if peer else [])
+                    partial(byzagg.aggregate, x, rule, backend=args.backend),
+                    partial(agg.aggregate, x, out=out),
+                ] + ([partial(peer, x)] if peer else [])
                 times = interleaved_times(args.runs, *calls)
                 func, ours = times[0], times[1]
                 numpy_s = times[2] if peer else None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -89,17 +88,19 @@ def main() -> None:
         np.save(root, rng.standard_normal(d, dtype=np.float32))
         np.save(tiny, np.ones((1, 1), dtype=np.float32))
         base = [a.bin, "aggregate", "--backend", "cpu", "-o", out]
-        baseline = peak_rss_bytes(base + ["--rule", "mean", tiny])
+        baseline = peak_rss_bytes([*base, "--rule", "mean", tiny])
         batch = n * d * 4
         lines = [
-            f"Peak RSS of `byzagg aggregate --backend cpu --f {a.f}` on a {n} x {d} float32 batch "
-            f"({batch / 2**20:.0f} MiB); process baseline (1 x 1 batch) {baseline / 2**20:.1f} MiB.",
+            f"Peak RSS of `byzagg aggregate --backend cpu --f {a.f}` on a {n} x {d} float32 "
+            f"batch ({batch / 2**20:.0f} MiB); process baseline (1 x 1 batch) "
+            f"{baseline / 2**20:.1f} MiB.",
             "",
-            "| rule | peak RSS (MiB) | beyond batch + baseline (MiB) | in d-vectors | share of the batch |",
+            "| rule | peak RSS (MiB) | beyond batch + baseline (MiB) | in d-vectors "
+            "| share of the batch |",
             "|---|---:|---:|---:|---:|",
         ]
         for rule in RULES:
-            cmd = base + ["--rule", rule, "--f", str(a.f), rows]
+            cmd = [*base, "--rule", rule, "--f", str(a.f), rows]
             if rule == "fltrust":
                 cmd += ["--root", root]
             peak = peak_rss_bytes(cmd)
@@ -116,7 +117,7 @@ def main() -> None:
         x *= (4.0 ** np.arange(n, dtype=np.float32))[:, None] / 4.0 ** (n // 2)
         np.save(spread, x)
         del x
-        cmd = base + ["--rule", "fltrust", "--root", root, spread]
+        cmd = [*base, "--rule", "fltrust", "--root", root, spread]
         peak = peak_rss_bytes(cmd)
         extra = peak - batch - baseline
         lines.append(
