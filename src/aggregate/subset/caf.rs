@@ -6,6 +6,10 @@
 use super::gram;
 use crate::contract::{CAF_MAX_ROUNDS, MASS_EPS};
 
+/// The relative accuracy of the backends' squared distances (SPEC 5: about 1e-5 of the
+/// reference's), which bounds what the distances can tell about a far row's direction.
+const DIST_ACCURACY: f64 = 1e-5;
+
 /// How CAF's rounds ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct CafRun {
@@ -35,6 +39,10 @@ pub(crate) struct CafRun {
 /// farther than the spread makes that ~1e-12 a round (ByzFL's loop then runs for days, or
 /// forever when the step rounds to nothing in f64). The cap bounds the work; the output is
 /// still the least-spread candidate seen, and the report says the rounds were cut short.
+///
+/// A filtered row so far out that the distances' rounding hides its direction (the error
+/// bound of its projection exceeds the projection) is scored with the largest `tau` that
+/// bound allows: its length is known, and the exact `tau` is of that order.
 ///
 /// A round whose weighted rows include non-finite ones has `s = +inf` and their directions are
 /// infinitely far: it gives those rows `c_i = 0` and leaves the others as they are. Rows of
@@ -91,10 +99,32 @@ pub(crate) fn caf_coeffs(dist: &[f64], w: &[f64], lambda: f64) -> (Vec<f64>, Caf
                 let h = gram::centered_cross_gram(dist, n, &scored, &active, &mass);
                 let k = active.len();
                 let weighted_u: Vec<f64> = mass.iter().zip(&u).map(|(m, ub)| m.sqrt() * ub).collect();
-                let tau: Vec<f64> = (0..scored.len())
-                    .map(|a| {
+                let spread = active
+                    .iter()
+                    .flat_map(|&a| active.iter().map(move |&b| dist[a * n + b]))
+                    .fold(0.0, f64::max);
+                let reach: f64 = weighted_u.iter().map(|x| x.abs()).sum();
+                let tau: Vec<f64> = scored
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &i)| {
                         let p: f64 = (0..k).map(|b| h[a * k + b] * weighted_u[b]).sum();
-                        p * p
+                        if c[i] > 0.0 {
+                            return p * p;
+                        }
+                        // A filtered row far from the weighted ones: its Gram entries are
+                        // differences of distances much larger than them, each known to the
+                        // backend's relative accuracy only. Where that error bound exceeds the
+                        // projection, the direction is lost in rounding but the length is not:
+                        // take the largest tau the error allows (the exact one is of that
+                        // order), as the f64 reference's coordinates would give.
+                        let far = active.iter().map(|&b| dist[i * n + b]).fold(0.0, f64::max);
+                        let error = DIST_ACCURACY * (far + spread) * reach;
+                        if p.abs() > error {
+                            p * p
+                        } else {
+                            (p.abs() + error).powi(2)
+                        }
                     })
                     .collect();
                 let max = tau.iter().copied().fold(0.0, f64::max);
