@@ -54,6 +54,13 @@ pub(crate) fn check_n(rule: &str, n: usize, limit: usize) -> Result<()> {
 /// (docs/PERFORMANCE.md).
 pub const CAF_MAX_N: usize = 128;
 
+/// The most rounds `caf` runs (`aggregate/subset/caf.rs`). Its weights shrink by
+/// `1 - tau_i / max_j tau_j` with the maximum over every row, those already filtered out
+/// included (as ByzFL's `CAF` does), so a filtered row far from the rest makes each later
+/// round remove almost nothing: without a bound, one Byzantine row could make a call run for
+/// days. The report's `Step::Caf` says when the bound ended the rounds.
+pub const CAF_MAX_ROUNDS: usize = 1000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

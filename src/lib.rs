@@ -62,7 +62,8 @@
 //! - [`Kernels`] (`kernels.rs`): the four primitives every backend implements, and their
 //!   shape rules;
 //! - `contract.rs`: the numbers backends share with the rule layer ([`MASS_EPS`]) and the
-//!   limits of the subset rules ([`MDA_MAX_N`], [`SMEA_MAX_N`], [`CAF_MAX_N`]);
+//!   limits of the subset rules ([`MDA_MAX_N`], [`SMEA_MAX_N`], [`CAF_MAX_N`],
+//!   [`CAF_MAX_ROUNDS`]);
 //! - [`cpu`](mod@cpu): rayon across coordinate chunks, SIMD within them, dispatched at run time;
 //! - [`wgpu`](mod@wgpu): WGSL compute shaders (`shaders/*.wgsl`) through wgpu (Vulkan, Metal
 //!   or DX12, never GL);
@@ -113,7 +114,7 @@ pub use aggregate::{Report, Step, execute};
 pub use aggregator::Aggregator;
 pub use backend::{Backend, BackendList, Device, DeviceIndex};
 pub use batch::Batch;
-pub use contract::{CAF_MAX_N, MASS_EPS, MDA_MAX_N, SMEA_MAX_N};
+pub use contract::{CAF_MAX_N, CAF_MAX_ROUNDS, MASS_EPS, MDA_MAX_N, SMEA_MAX_N};
 pub use engine::{Engine, EngineRows, Sharded, ShardedRows};
 pub use error::{Error, Result};
 pub use kernels::{Kernels, OrderStat};

@@ -42,8 +42,20 @@ fn rules() -> Vec<Rule> {
     .collect()
 }
 
-/// Compares one case with the f64 reference by the suite's rule ([`verify::compare`]);
-/// returns a description of the failure, if any.
+/// What became of one case.
+#[derive(Debug)]
+enum Checked {
+    /// Compared with the reference: `Some` describes the failure.
+    Compared(Option<String>),
+    /// Left out by design: two rows equidistant from CTMA's center, a tie decided by
+    /// rounding that SPEC 5 lets either row win.
+    Tie,
+    /// The rule refused to plan this shape (validation's business, not this suite's); every
+    /// refusal must be one that [`refuses`] derives by hand, so no case drops out unseen.
+    Refused(String),
+}
+
+/// Compares one case with the f64 reference by the suite's rule ([`verify::compare`]).
 fn check(
     rule: &Rule,
     backend: Backend,
@@ -51,33 +63,79 @@ fn check(
     n: usize,
     w: Option<&[f64]>,
     t: ByzantineShare,
-) -> Option<String> {
+) -> Checked {
     if n == 2 && matches!(rule, Rule::Ctma { .. }) {
-        // Two rows are equidistant from their median (or geometric median): which one CTMA
-        // trims is decided by rounding, a tie within float error that SPEC 5 lets either win.
-        return None;
+        return Checked::Tie;
     }
     let mut batch = Batch::from_contiguous(data, n).expect("a valid batch");
     if let Some(w) = w {
         batch = batch.with_weights(w).expect("valid weights");
     }
     // Planned for the weights, as the aggregator plans (bucketing's base depends on them).
-    let Ok(plan) = rule.plan_weighted(batch.weights(), Some(t)) else {
-        return None; // shapes the rule rejects are the validation tests' business
+    let plan = match rule.plan_weighted(batch.weights(), Some(t)) {
+        Ok(plan) => plan,
+        Err(e) => return Checked::Refused(e.to_string()),
     };
     let want = reference::aggregate(&plan, &batch).expect("reference");
     let got = match run(rule, backend, data, n, w, Some(t)) {
         Ok(v) => v,
-        Err(e) => return Some(format!("{rule} n={n}: error {e}")),
+        Err(e) => return Checked::Compared(Some(format!("{rule} n={n}: error {e}"))),
     };
     let outcome = verify::compare(verify::accuracy(&plan), &want, &got, false);
-    outcome.failure.map(|why| {
+    Checked::Compared(outcome.failure.map(|why| {
         format!(
             "{rule} on {backend}, n={n}, d={}, weights={w:?}: {why} (max error {:e})",
             got.len(),
             outcome.max_error
         )
-    })
+    }))
+}
+
+/// Whether `rule` must refuse n rows of weights `w` (`None`: uniform) at lambda = 0.2,
+/// derived from the rules' bounds: Krum needs n (1 - 2 lambda) >= 3, so n >= 5 (and CTMA over
+/// Krum plans Krum). Bucketing needs s <= n, and its base must tolerate less than half of the
+/// weight: the share that rows of mass lambda W can poison, a bucket costing the weight of its
+/// lightest row and poisoning its whole mass, bounded by the fractional knapsack (buckets
+/// taken by mass per cost, the last in part). Uniform weights give 2 lambda = 0.4 for n >= 2;
+/// random weights often pass 1/2, so about half of the weighted bucketing cases are refused.
+fn refuses(rule: &str, n: usize, w: Option<&[f64]>) -> bool {
+    const LAMBDA: f64 = 0.2;
+    match rule {
+        "krum" | "multikrum" | "ctma(krum)" => n < 5,
+        "bucketing(cwmed,s=2,seed=7)" => {
+            let s = 2;
+            if n < s {
+                return true;
+            }
+            let ones = vec![1.0; n];
+            let w = w.unwrap_or(&ones);
+            let total: f64 = w.iter().sum();
+            let mut buckets: Vec<(f64, f64)> = byzagg::bucket_permutation(n, 7)
+                .chunks(s)
+                .map(|b| {
+                    let mass: f64 = b.iter().map(|&i| w[i]).sum();
+                    let cost = b
+                        .iter()
+                        .map(|&i| w[i])
+                        .filter(|&x| x > 0.0)
+                        .fold(f64::INFINITY, f64::min);
+                    (mass, cost)
+                })
+                .collect();
+            buckets.sort_by(|a, b| (b.0 / b.1).total_cmp(&(a.0 / a.1)));
+            let (mut budget, mut poisoned) = (LAMBDA * total, 0.0);
+            for (mass, cost) in buckets {
+                let part = (budget / cost).min(1.0);
+                poisoned += part * mass;
+                budget -= part * cost;
+                if budget <= 0.0 {
+                    break;
+                }
+            }
+            poisoned / total >= 0.5
+        }
+        _ => false,
+    }
 }
 
 /// The suite of `byzagg verify` (its case list, weights, poison patterns and accuracies),
@@ -92,6 +150,8 @@ fn verify_suite_passes(backend: Backend) {
         .flat_map(|r| r.failures.iter().map(|f| format!("{}: {}", f.case, f.message)))
         .collect();
     let cases: usize = results.iter().map(|r| r.cases).sum();
+    // Every case of the list ran (a case that cannot plan is a failure there, not a skip).
+    assert_eq!(cases, verify::cases().len(), "cases dropped unseen");
     assert!(
         failures.is_empty(),
         "{} of {cases} cases failed on {backend}:\n{}",
@@ -106,32 +166,52 @@ fn matches_reference(backend: Backend) {
     };
     let mut rng = Rng(1);
     let mut failures = Vec::new();
-    let mut cases = 0;
+    let (mut cases, mut compared, mut ties, mut refused) = (0, 0, 0, 0);
+    let ns = [1, 2, 3, 4, 7, 8, 16, 33, 70];
+    let ds = [1, 7, 33, 1001];
     for rule in rules() {
-        for n in [1, 2, 3, 4, 7, 8, 16, 33, 70] {
-            for d in [1, 7, 33, 1001] {
+        let text = rule.to_string();
+        for n in ns {
+            for d in ds {
                 for kind in Weights::ALL {
                     let data = rng.rows(n, d);
                     let w = kind.make(n, &mut rng);
                     cases += 1;
-                    failures.extend(check(
-                        &rule,
-                        backend,
-                        &data,
-                        n,
-                        w.as_deref(),
-                        ByzantineShare::Lambda(0.2),
-                    ));
+                    let lambda = ByzantineShare::Lambda(0.2);
+                    match check(&rule, backend, &data, n, w.as_deref(), lambda) {
+                        Checked::Compared(failure) => {
+                            compared += 1;
+                            failures.extend(failure);
+                            if refuses(&text, n, w.as_deref()) {
+                                failures.push(format!("{text} n={n}: planned where it must refuse"));
+                            }
+                        }
+                        Checked::Tie => ties += 1,
+                        Checked::Refused(_) if refuses(&text, n, w.as_deref()) => refused += 1,
+                        Checked::Refused(why) => {
+                            failures.push(format!("{text} n={n} {kind:?}: refused unexpectedly: {why}"))
+                        }
+                    }
                 }
             }
         }
     }
+    // Every case is accounted for: compared, a CTMA tie at n = 2, or refused where
+    // `refuses` says it must be (any other refusal is a failure above).
+    let rules = rules();
+    let per_n = ds.len() * Weights::ALL.len();
+    let krum_refused = 3 * 4 * per_n; // krum, multikrum, ctma(krum) at n = 1, 2, 3, 4
+    assert!(refused >= krum_refused, "{refused} refusals");
+    let ctmas = rules.iter().filter(|r| matches!(r, Rule::Ctma { .. })).count();
+    assert_eq!(cases, rules.len() * ns.len() * per_n);
+    assert_eq!(ties, ctmas * per_n);
     assert!(
         failures.is_empty(),
-        "{} of {cases} cases failed:\n{}",
+        "{} of {compared} compared cases failed:\n{}",
         failures.len(),
         failures.join("\n")
     );
+    assert_eq!(compared, cases - refused - ties, "cases dropped unseen");
 }
 
 fn matches_reference_at_large_d(backend: Backend) {
@@ -146,14 +226,10 @@ fn matches_reference_at_large_d(backend: Backend) {
             let d = 100_003;
             let data = rng.rows(n, d);
             let w = kind.make(n, &mut rng);
-            failures.extend(check(
-                &rule,
-                backend,
-                &data,
-                n,
-                w.as_deref(),
-                ByzantineShare::F(2),
-            ));
+            match check(&rule, backend, &data, n, w.as_deref(), ByzantineShare::F(2)) {
+                Checked::Compared(failure) => failures.extend(failure),
+                other => failures.push(format!("{text} n={n}: not compared: {other:?}")),
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -167,6 +243,7 @@ fn survives_non_finite_rows(backend: Backend) {
     };
     let mut rng = Rng(3);
     let mut failures = Vec::new();
+    let mut cases = 0;
     let poisons = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e38, -1e38];
     for rule in rules() {
         if matches!(
@@ -190,17 +267,23 @@ fn survives_non_finite_rows(backend: Backend) {
                     };
                 }
             }
+            // Every rule of the matrix plans at n >= 9 with lambda = 0.25 (Krum needs
+            // n (1 - 2 lambda) >= 3, n >= 6); a refusal here fails the test.
             let t = ByzantineShare::Lambda(0.25);
-            if rule.plan(n, Some(t)).is_err() {
-                continue;
-            }
+            cases += 1;
             let got = run(&rule, backend, &data, n, None, Some(t)).expect("aggregate");
             if got.iter().any(|v| !v.is_finite()) {
                 failures.push(format!("{rule} n={n} bad={bad}: non-finite output"));
             }
-            failures.extend(check(&rule, backend, &data, n, None, t));
+            match check(&rule, backend, &data, n, None, t) {
+                Checked::Compared(failure) => failures.extend(failure),
+                other => failures.push(format!("{rule} n={n}: not compared: {other:?}")),
+            }
         }
     }
+    // The matrix less the four rules not robust by design (mean, bucketing, both cclips),
+    // at three shapes each.
+    assert_eq!(cases, (rules().len() - 4) * 3);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -1,4 +1,4 @@
-//! Golden values from SPEC.md and the papers' code, on every available backend.
+//! Golden values from docs/SPEC.md and the papers' code, on every available backend.
 
 mod common;
 
@@ -493,15 +493,59 @@ fn smea_by_hand() {
 
 #[test]
 fn caf_by_hand() {
-    // Values 0, 1, 2, 9, f = 1. Round 1: mean 3, variance 12.5, tau = 9, 4, 1, 36, so the
-    // weights become 27/36, 32/36, 35/36, 0; their sum 94/36 is above (1 - 2/4) 4 = 2, so
-    // round 2 runs, with variance 0.65 < 12.5: its mean (32 + 70) / 94 = 51/47 is the output.
+    // Values 0, 1, 2, 9. Each round scales the weights by 1 - tau_i / max tau, the maximum
+    // over every row, the one already filtered out included (ByzFL's CAF).
+    // lambda = 0.17875 (stop once the weight left is <= 2.57): round 1 (mean 3, variance
+    // 12.5, tau = 9, 4, 1, 36) leaves 27/36, 32/36, 35/36, 0 (sum 2.61). Round 2 (mean
+    // mu2 = 51/47, variance 0.652) scores the row at 9 too: its tau (9 - mu2)^2 is the
+    // maximum, so the others lose little (sum 2.58 > 2.57) and round 3 runs, with variance
+    // 0.649 < 0.652: its mean is the output, and its step leaves 2.557, which stops the rounds.
     let rows = on_a_line(&[0.0, 1.0, 2.0, 9.0]);
     let line = |v: f64| [v, 2.0 * v, 0.0];
+    let xs = [0.0, 1.0, 2.0];
+    let c1 = [27.0 / 36.0, 32.0 / 36.0, 35.0 / 36.0];
+    let mu2 = 51.0 / 47.0;
+    let c2: Vec<f64> = (0..3)
+        .map(|i| c1[i] * (1.0 - (xs[i] - mu2) * (xs[i] - mu2) / ((9.0 - mu2) * (9.0 - mu2))))
+        .collect();
+    let mu3 = (c2[1] + 2.0 * c2[2]) / (c2[0] + c2[1] + c2[2]);
+    // f = 1 (stop at 2): the same steps, on to round 29, by the plain one-dimensional loop.
+    let one_dimension = |stop: f64| {
+        let all = [0.0, 1.0, 2.0, 9.0];
+        let mut c = [1.0f64; 4];
+        let mut best = (f64::INFINITY, 0.0);
+        loop {
+            let sum: f64 = c.iter().sum();
+            let mu = c.iter().zip(all).map(|(ci, x)| ci * x).sum::<f64>() / sum;
+            let var = c
+                .iter()
+                .zip(all)
+                .map(|(ci, x)| ci * (x - mu) * (x - mu))
+                .sum::<f64>()
+                / sum;
+            if var < best.0 {
+                best = (var, mu);
+            }
+            let max = all.iter().map(|x| (x - mu) * (x - mu)).fold(0.0, f64::max);
+            for (ci, x) in c.iter_mut().zip(all) {
+                *ci *= 1.0 - (x - mu) * (x - mu) / max;
+            }
+            if c.iter().sum::<f64>() <= stop {
+                return best.1;
+            }
+        }
+    };
+    assert!((one_dimension(2.57) - mu3).abs() < 1e-12);
     for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
         assert_near(
+            &aggregate("caf(lambda=0.17875)", backend, &rows),
+            &line(mu3),
+            1e-6,
+            &format!("{backend} three rounds"),
+        );
+        assert_near(
             &aggregate("caf(f=1)", backend, &rows),
-            &line(51.0 / 47.0),
+            &line(one_dimension(2.0)),
             1e-6,
             &format!("{backend}"),
         );

@@ -108,7 +108,8 @@ class Aggregator:
 
         Keys: ``rule``, ``backend``, ``n``, ``d``; ``steps``, one dict per step of a composed
         rule, innermost first (``{"step": "krum", "scores", "selected"}``, ``{"step": "gm",
-        "iterations", "converged"}``, ``{"step": "ctma", "kept", "rejected"}``,
+        "iterations", "converged"}``, ``{"step": "caf", "rounds", "finished"}``,
+        ``{"step": "ctma", "kept", "rejected"}``,
         ``{"step": "clip", "threshold", "clipped"}``, ``{"step": "fltrust", "trust"}``);
         ``non_finite_rows``, the rows holding NaN or infinity, and ``tolerance_held``, whether
         the rule's tolerance covers those rows (so the output is finite): both None unless

@@ -26,11 +26,12 @@ Where ByzFL's result is random, byzagg's is not, and they relate as follows:
   byzagg computes it exactly. For SMEA the outputs are equal whenever ByzFL's estimate ranks
   the candidate subsets as the exact eigenvalue does, e.g. where the covariances have one
   dominant direction; otherwise byzagg's is the exact search's answer and ByzFL's an
-  approximation of it. CAF differs in one more way: each round scales the weights by
-  ``1 - tau_i / max tau``, and byzagg takes that maximum over the rows still weighted where
-  ByzFL takes it over every row, those already filtered out (c = 0) included; once an outlier
-  is filtered, ByzFL's later rounds then shrink the weights by small steps and run many more
-  rounds, so the two may return different rounds' means.
+  approximation of it. CAF's rounds are ByzFL's (each scales the weights by
+  ``1 - tau_i / max tau``, the maximum over every row, those already filtered out included),
+  except that byzagg runs at most ``CAF_MAX_ROUNDS`` = 1000 of them: a filtered row far from
+  the rest keeps ``max tau`` huge, and ByzFL's loop then shrinks the weights by tiny steps for
+  hours (or forever, once a step rounds to nothing). The report's ``caf`` step says when the
+  bound ended the rounds.
 - ``Bucketing`` shuffles the rows. The drop-in draws its permutation from the same generator
   with the same call as ByzFL (``np.random.permutation`` for numpy input, ``torch.randperm``
   for tensors), so after ``np.random.seed(k)`` / ``torch.manual_seed(k)`` both return the

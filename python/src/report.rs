@@ -100,6 +100,11 @@ pub(crate) fn step_dict<'py>(py: Python<'py>, step: &Step) -> PyResult<Bound<'py
             dict.set_item("iterations", iterations)?;
             dict.set_item("converged", converged)?;
         }
+        Step::Caf { rounds, finished } => {
+            dict.set_item("step", "caf")?;
+            dict.set_item("rounds", rounds)?;
+            dict.set_item("finished", finished)?;
+        }
         Step::Ctma { kept, rejected } => {
             dict.set_item("step", "ctma")?;
             dict.set_item("kept", kept)?;

@@ -148,9 +148,8 @@ def test_smea_is_byzfls_search_with_the_exact_eigenvalue() -> None:
 
 
 def _caf_exact(x: np.ndarray, f: int) -> np.ndarray:
-    """ByzFL's CAF loop with the exact top eigenpair (numpy) instead of its random power step,
-    and tau's maximum over the rows still weighted (ByzFL's runs over every row, those already
-    at c = 0 included: see byzagg.byzfl's notes)."""
+    """ByzFL's CAF loop with the exact top eigenpair (numpy) instead of its random power step;
+    tau's maximum runs over every row, those already at c = 0 included, as in ByzFL."""
     n = len(x)
     c = np.ones(n)
     best, best_val = None, np.inf
@@ -161,7 +160,7 @@ def _caf_exact(x: np.ndarray, f: int) -> np.ndarray:
         if vals[-1] < best_val:
             best, best_val = mu, vals[-1]
         tau = (diffs @ vecs[:, -1]) ** 2
-        c = c * (1 - tau / tau[c > 0].max())
+        c = c * (1 - tau / tau.max())
     return best
 
 

@@ -63,6 +63,44 @@ def test_uniform_rule_equals_byzfl(rule: str, peer: Callable[[Any, np.ndarray], 
     np.testing.assert_allclose(got, want, rtol=0, atol=4e-7 * scale, err_msg=rule)
 
 
+def _caf_with_converged_power_method(b: Any, f: int) -> Any:
+    """ByzFL's own ``CAF``, its code unchanged but for the power method's step count: one
+    step from a random vector (ByzFL's default) becomes 3,000, so its eigenpair is the exact
+    one to rounding, as byzagg's is."""
+    import inspect
+
+    module = inspect.getmodule(b.CAF)
+    source = inspect.getsource(b.CAF)
+    one_step = "max_iters=1)"
+    assert source.count(one_step) == 1, "ByzFL's CAF no longer has a one-step power method"
+    namespace = dict(vars(module))
+    exec(source.replace(one_step, "max_iters=3000)"), namespace)
+    return namespace["CAF"](f=f)
+
+
+# (f, backend). f = 3 is left out: on this batch its 113 rounds end at a round that moves (to
+# 114 or 115) when the pairwise distances change by 1e-7 of their size, so no two exact
+# computations (numpy's eigh, ByzFL's converged power method, byzagg's reference) agree on it.
+CAF_CASES = [(f, backend) for f in (1, 2) for backend in ("cpu", "reference")]
+
+
+@pytest.mark.parametrize("f,backend", CAF_CASES, ids=[f"f{f}-{b}" for f, b in CAF_CASES])
+def test_caf_equals_byzfl_with_exact_eigenvectors(f: int, backend: str) -> None:
+    # Each round scales the weights by 1 - tau_i / max tau over every row, filtered ones
+    # included, and the rounds run to ByzFL's stop (2 and 53 here, below CAF_MAX_ROUNDS).
+    b = _byzfl()
+    x = _batch()
+    np.random.seed(0)
+    want = np.asarray(_caf_with_converged_power_method(b, f)(x.astype(np.float64)))
+    agg = byzagg.Aggregator(f"caf(f={f})", backend=backend)
+    got = agg.aggregate(x)
+    scale = np.max(np.abs(want)) + 1.0
+    np.testing.assert_allclose(got, want, rtol=0, atol=4e-6 * scale, err_msg=f"caf(f={f})")
+    if backend == "cpu":  # the reference reports no steps
+        step = agg.last_report["steps"][-1]
+        assert step["step"] == "caf" and step["finished"], step
+
+
 def test_converged_geometric_median_equals_byzfl() -> None:
     # ByzFL's GeometricMedian is smoothed Weiszfeld with T iterations; run to convergence.
     b = _byzfl()

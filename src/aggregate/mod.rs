@@ -105,7 +105,14 @@ pub(crate) fn run<K: Kernels>(
         Plan::Smea { lambda } => subset_mean(cx, "smea", SMEA_MAX_N, |dist| {
             subset::smea_masses(dist, w, *lambda)
         }),
-        Plan::Caf { lambda } => subset_mean(cx, "caf", CAF_MAX_N, |dist| caf::caf_coeffs(dist, w, *lambda)),
+        Plan::Caf { lambda } => subset_mean(cx, "caf", CAF_MAX_N, |dist| {
+            let (coeffs, run) = caf::caf_coeffs(dist, w, *lambda);
+            report.steps.push(Step::Caf {
+                rounds: run.rounds,
+                finished: run.finished,
+            });
+            coeffs
+        }),
         Plan::Krum { lambda, m } => krum(cx, *lambda, *m, report),
         Plan::Gm(p) => geometric_median(cx, p, report),
         Plan::Ctma { base, lambda } => ctma(cx, base, *lambda, report),

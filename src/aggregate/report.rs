@@ -80,6 +80,15 @@ pub enum Step {
         /// Whether the tolerance was met (always `false` with `tol = 0`).
         converged: bool,
     },
+    /// CAF's filter rounds.
+    Caf {
+        /// Rounds run.
+        rounds: usize,
+        /// Whether the filter finished (the weight left reached `(1 - 2 lambda) W`, or the
+        /// rows left coincide, or a round changed nothing); `false` when
+        /// [`CAF_MAX_ROUNDS`](crate::CAF_MAX_ROUNDS) cut it short.
+        finished: bool,
+    },
     /// CTMA: the rows that entered the average (closest first) and those trimmed.
     Ctma {
         /// Rows given mass, closest first; the last may have had only part of its weight.

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 /// Buffers kept at most: a rule's output, its center and one spare.
 const KEPT: usize = 4;
 /// Smaller buffers come from the allocator's heap, not from `mmap`: nothing to gain.
-const MIN_LEN: usize = 1 << 18;
+pub(super) const MIN_LEN: usize = 1 << 18;
 
 /// The kept buffers, most recently returned last.
 static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());

@@ -27,6 +27,8 @@ mod order_stats;
 mod order_stats_dist;
 mod pairwise_dist;
 pub(crate) mod simd;
+#[cfg(test)]
+mod stale_buffer_tests;
 mod write_row;
 
 pub use buffer::release_buffers;

@@ -205,13 +205,19 @@ pub(super) fn caf(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Result<Vec<f64>>
     let d = rows.first().map_or(0, Vec::len);
     let total: f64 = w.iter().sum();
     let stop = (1.0 - 2.0 * lambda) * total + MASS_EPS * total;
+    // tau's maximum runs over every row of positive weight and finite values, those the
+    // filter already set to 0 included (ByzFL's CAF); the rounds are bounded as in the rule.
+    let scored: Vec<usize> = (0..n)
+        .filter(|&i| w[i] > 0.0 && is_finite_row(&rows[i]))
+        .collect();
     let mut c: Vec<f64> = w.to_vec();
     let mut best: Option<(f64, Vec<f64>)> = None;
-    loop {
+    for _ in 0..crate::contract::CAF_MAX_ROUNDS {
         let active: Vec<usize> = (0..n).filter(|&i| c[i] > 0.0).collect();
         if active.is_empty() {
             break;
         }
+        let before = c.clone();
         let mu = mean_of(rows, &c);
         let finite = active.iter().all(|&i| is_finite_row(&rows[i]));
         let weight: f64 = active.iter().map(|&i| c[i]).sum();
@@ -259,7 +265,7 @@ pub(super) fn caf(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Result<Vec<f64>>
                 }
             }
             let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let tau: Vec<f64> = active
+            let tau: Vec<f64> = scored
                 .iter()
                 .map(|&i| {
                     let p: f64 = rows[i]
@@ -275,11 +281,11 @@ pub(super) fn caf(rows: &[Vec<f64>], w: &[f64], lambda: f64) -> Result<Vec<f64>>
             if max == 0.0 {
                 break;
             }
-            for (a, &i) in active.iter().enumerate() {
+            for (a, &i) in scored.iter().enumerate() {
                 c[i] *= 1.0 - tau[a] / max;
             }
         }
-        if c.iter().sum::<f64>() <= stop {
+        if c.iter().sum::<f64>() <= stop || c == before {
             break;
         }
     }

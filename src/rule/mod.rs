@@ -239,14 +239,17 @@ pub enum Rule {
     /// Weighted: start from `c = w`; each round computes `mu = sum c_i x_i / C`
     /// (`C = sum c_i`), the top eigenvalue `s` and eigenvector `v` of
     /// `sum c_i (x_i - mu)(x_i - mu)^T / C`, then `c_i <- c_i (1 - tau_i / max_j tau_j)` with
-    /// `tau_i = ((x_i - mu) . v)^2`; rounds run while `C > (1 - 2 lambda) W` (the first always
-    /// runs) and the output is the `mu` of the round of least `s` (the earliest among
-    /// equals). Integer weights act as copies (copies of a row keep equal c), so this is the
-    /// rule on the multiset; with uniform weights and lambda = f/n it is ByzFL's, except that
-    /// the eigenpair is exact (the rows' Gram matrix from the n x n distances) where ByzFL
-    /// takes one power step from a random vector. A round with a non-finite row of positive c
-    /// scores `+inf` and drops those rows (they lie infinitely far along the top direction);
-    /// rounds stop early when the rows left coincide. n is limited to
+    /// `tau_i = ((x_i - mu) . v)^2` and the maximum over every row of positive weight and
+    /// finite values, those already at `c_j = 0` included (as ByzFL's `CAF`); rounds run
+    /// while `C > (1 - 2 lambda) W` (the first always runs), at most
+    /// [`CAF_MAX_ROUNDS`](crate::CAF_MAX_ROUNDS), and the output is the `mu` of the round of
+    /// least `s` (the earliest among equals). Integer weights act as copies (copies of a row
+    /// keep equal c), so this is the rule on the multiset; with uniform weights and
+    /// lambda = f/n it is ByzFL's, except that the eigenpair is exact (the rows' Gram matrix
+    /// from the n x n distances) where ByzFL takes one power step from a random vector, and
+    /// that the rounds are bounded. A round with a non-finite row of positive c scores `+inf`
+    /// and drops those rows (they lie infinitely far along the top direction); rounds stop
+    /// early when the rows left coincide or a round changes no weight. n is limited to
     /// [`CAF_MAX_N`](crate::CAF_MAX_N).
     Caf {
         /// f or lambda; `None` takes the default.

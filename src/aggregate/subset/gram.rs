@@ -16,18 +16,7 @@
 /// with `mu` the `m`-weighted mean of the rows. Every distance must be finite.
 pub(crate) fn centered_gram(dist: &[f64], n: usize, idx: &[usize], m: &[f64]) -> Vec<f64> {
     let k = idx.len();
-    let total: f64 = m.iter().sum();
-    // r_a = sum_b p_b |x_a - x_b|^2 = |x_a - mu|^2 + q, and sum_a p_a r_a = 2 q.
-    let r: Vec<f64> = idx
-        .iter()
-        .map(|&i| {
-            idx.iter()
-                .zip(m)
-                .map(|(&j, mj)| mj / total * dist[i * n + j])
-                .sum()
-        })
-        .collect();
-    let s: f64 = r.iter().zip(m).map(|(ra, ma)| ma / total * ra).sum();
+    let (r, s) = centering(dist, n, idx, idx, m);
     let mut g = vec![0.0; k * k];
     for a in 0..k {
         for b in a..k {
@@ -41,6 +30,47 @@ pub(crate) fn centered_gram(dist: &[f64], n: usize, idx: &[usize], m: &[f64]) ->
         }
     }
     g
+}
+
+/// `r_a = sum_b p_b |x_a - x_b|^2` for each row `a` of `rows` (with `p = m / sum m` over
+/// the rows `idx`), and `s = sum_b p_b r_b` over `idx`. Then `|x_a - mu|^2 = r_a - s / 2` and
+/// `(x_a - mu) . (x_b - mu) = -(|x_a - x_b|^2 - r_a - r_b + s) / 2` for the `m`-weighted
+/// mean `mu` of the rows `idx`, whether or not `a` is one of them.
+fn centering(dist: &[f64], n: usize, rows: &[usize], idx: &[usize], m: &[f64]) -> (Vec<f64>, f64) {
+    let total: f64 = m.iter().sum();
+    let spread = |i: usize| -> f64 {
+        idx.iter()
+            .zip(m)
+            .map(|(&j, mj)| mj / total * dist[i * n + j])
+            .sum()
+    };
+    let r: Vec<f64> = rows.iter().map(|&i| spread(i)).collect();
+    let s: f64 = idx.iter().zip(m).map(|(&j, mj)| mj / total * spread(j)).sum();
+    (r, s)
+}
+
+/// `H[a * k + b] = (x_oa - mu) . (x_ib - mu)` for the rows `others` (any rows, weighted or
+/// not) against the rows `idx` with masses `m`, `mu` their `m`-weighted mean: the Gram
+/// entries of rows outside the weighted set, from the squared distances alone (CAF scores
+/// every row, filtered ones included, against the weighted set's top direction). Every
+/// distance involved must be finite.
+pub(crate) fn centered_cross_gram(
+    dist: &[f64],
+    n: usize,
+    others: &[usize],
+    idx: &[usize],
+    m: &[f64],
+) -> Vec<f64> {
+    let k = idx.len();
+    let (r_others, s) = centering(dist, n, others, idx, m);
+    let (r_idx, _) = centering(dist, n, idx, idx, m);
+    let mut h = vec![0.0; others.len() * k];
+    for (a, &o) in others.iter().enumerate() {
+        for (b, &i) in idx.iter().enumerate() {
+            h[a * k + b] = -0.5 * (dist[o * n + i] - r_others[a] - r_idx[b] + s);
+        }
+    }
+    h
 }
 
 /// `D^(1/2) G D^(1/2)` in place: the matrix whose eigenvalues, divided by `sum m`, are the
@@ -273,6 +303,15 @@ mod tests {
                     "{a} {b}: {} vs {want}",
                     g[a * 3 + b]
                 );
+            }
+        }
+        // Row 2 is outside the weighted set; row 1 inside (its entries equal G's).
+        let others = [2, 1];
+        let h = centered_cross_gram(&dist, n, &others, &idx, &m);
+        for (a, &o) in others.iter().enumerate() {
+            for b in 0..3 {
+                let want: f64 = (0..2).map(|c| (x[o][c] - mu[c]) * (x[idx[b]][c] - mu[c])).sum();
+                assert!((h[a * 3 + b] - want).abs() < 1e-12, "{o} {b}: {}", h[a * 3 + b]);
             }
         }
     }
