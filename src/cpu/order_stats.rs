@@ -56,6 +56,8 @@ mod avx512;
 mod avx2;
 mod block;
 #[cfg(target_arch = "x86_64")]
+mod composite512;
+#[cfg(target_arch = "x86_64")]
 mod meamed512;
 mod network;
 mod reduce;
@@ -171,7 +173,7 @@ pub(super) fn order_stats_into(
         table.resize(m.next_power_of_two(), 0.0);
         #[cfg(target_arch = "x86_64")]
         if simd == SimdLevel::Avx512
-            && let Some(f) = weighted512::select(m)
+            && let Some(f) = composite512::select(m)
         {
             out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
                 // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.

@@ -125,7 +125,7 @@ fn values(w: __m512i) -> __m512d {
 /// Every slot in `sorted` indexes `table`, and `sorted` has at most 64 rows.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
+pub(super) unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
     let m = sorted.len();
     assert!(m <= 64);
     // SAFETY: `sorted[r]` (index checked) is one row of 8 u64, exactly the 64 bytes an
@@ -227,18 +227,5 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
     }
 }
 
-/// The instance of [`chunk`] for `m` rows, if one is built.
+/// The signature of [`chunk`]'s instances (and of `composite512`'s).
 pub(super) type ChunkFn = unsafe fn(&[&[f32]], &[f64], &Reduce, usize, &mut [f32]);
-
-/// See [`ChunkFn`].
-pub(super) fn select(m: usize) -> Option<ChunkFn> {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match m {
-                $($n => Some(chunk::<$n> as ChunkFn),)*
-                _ => None,
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
-}
