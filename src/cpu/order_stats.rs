@@ -58,6 +58,8 @@ mod block;
 #[cfg(target_arch = "x86_64")]
 mod composite512;
 #[cfg(target_arch = "x86_64")]
+mod composite_avx2;
+#[cfg(target_arch = "x86_64")]
 mod meamed512;
 mod network;
 mod reduce;
@@ -182,14 +184,24 @@ pub(super) fn order_stats_into(
             return Ok(());
         }
         let net = network(m, None);
+        let plan = WeightedPlan {
+            table: &table,
+            net: &net,
+            reduce,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if simd == SimdLevel::Avx2
+            && let Some(f) = composite_avx2::select(m)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                let (mut keys, mut slots) = (vec![[0u32; LANES]; m], vec![[0u32; LANES]; m]);
+                // SAFETY: the Avx2 level means AVX2 and FMA were detected; every row holds d values.
+                unsafe { f(&rows, &plan, ci * CHUNK, o, &mut keys, &mut slots) }
+            });
+            return Ok(());
+        }
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
-            let mut keys = vec![[0u32; LANES]; m];
-            let mut slots = vec![[0u32; LANES]; m];
-            let plan = WeightedPlan {
-                table: &table,
-                net: &net,
-                reduce,
-            };
+            let (mut keys, mut slots) = (vec![[0u32; LANES]; m], vec![[0u32; LANES]; m]);
             weighted_chunk_at(simd, &rows, &plan, ci * CHUNK, o, &mut keys, &mut slots);
         });
     } else {
@@ -220,6 +232,18 @@ fn key(v: f32) -> u32 {
         ZERO_KEY // -0.0
     } else {
         k
+    }
+}
+
+/// The bits that hold the slot in a composite key for `n` rows (`ceil(log2 n)`): the
+/// weighted register kernels (`composite512.rs`, `composite_avx2.rs`) sort each key with its
+/// low bits replaced by the row's slot.
+#[cfg(target_arch = "x86_64")]
+const fn slot_bits(n: usize) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        usize::BITS - (n - 1).leading_zeros()
     }
 }
 

@@ -194,6 +194,16 @@ fn keys_follow_the_spec_order() {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn slot_bits_hold_every_slot() {
+    for n in 1..=64usize {
+        let b = slot_bits(n);
+        assert!(n <= 1 << b, "n = {n}");
+        assert!(b == 0 || n > 1 << (b - 1), "n = {n}");
+    }
+}
+
 #[test]
 fn small_cases() {
     let rows = [vec![3.0f32], vec![1.0], vec![2.0], vec![4.0]];

@@ -131,30 +131,8 @@ pub(super) unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]
     // SAFETY: `sorted[r]` (index checked) is one row of 8 u64, exactly the 64 bytes an
     // unaligned 512-bit load reads; AVX-512 F is enabled on this function.
     let load = |r: usize| unsafe { _mm512_loadu_si512(sorted[r].as_ptr().cast()) };
-    // The weights as up to 8 registers of 8 (m <= 64): a lookup is one permute per pair of
-    // registers (the slot's low 4 bits) and blends on bits 4 and 5, no gather.
-    let mut padded = [0.0f64; 64];
-    for (p, w) in padded.iter_mut().zip(table) {
-        *p = *w;
-    }
-    // SAFETY: `padded` holds 32 f64.
-    let t: [__m512d; 8] = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
-    let (bit4, bit5) = (_mm512_set1_epi64(16), _mm512_set1_epi64(32));
-    let weight = |w: __m512i| {
-        let a = _mm512_permutex2var_pd(t[0], w, t[1]);
-        if m <= 16 {
-            return a;
-        }
-        let b = _mm512_permutex2var_pd(t[2], w, t[3]);
-        let low = _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b);
-        if m <= 32 {
-            return low;
-        }
-        let c = _mm512_permutex2var_pd(t[4], w, t[5]);
-        let d = _mm512_permutex2var_pd(t[6], w, t[7]);
-        let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
-        _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
-    };
+    let table = Weights::new(table, m);
+    let weight = |w: __m512i| table.of(w);
     match *reduce {
         Reduce::Median { total } => {
             let total = _mm512_set1_pd(total);
@@ -217,13 +195,59 @@ pub(super) unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]
                     total,
                     keep,
                     eps,
-                    |k| table[(sorted[k][l] & 0xFFFF_FFFF) as usize],
+                    |k| table.table[(sorted[k][l] & 0xFFFF_FFFF) as usize],
                     |k| f64::from(super::value((sorted[k][l] >> 32) as u32)),
                 )
             });
             // SAFETY: `res` holds 8 f32, the 32 bytes an unaligned 256-bit load reads.
             unsafe { _mm256_loadu_ps(res.as_ptr()) }
         }
+    }
+}
+
+/// The weights of up to 64 rows as 8 registers of 8: a lookup by slot is one permute per
+/// pair of registers (the slot's low 4 bits) and blends on bits 4 and 5, no gather.
+pub(super) struct Weights<'a> {
+    /// The weights, one per slot.
+    pub(super) table: &'a [f64],
+    regs: [__m512d; 8],
+    m: usize,
+}
+
+impl<'a> Weights<'a> {
+    /// The first `m <= 64` weights of `table`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn new(table: &'a [f64], m: usize) -> Self {
+        assert!(m <= 64 && table.len() >= m);
+        let mut padded = [0.0f64; 64];
+        for (p, w) in padded.iter_mut().zip(&table[..m]) {
+            *p = *w;
+        }
+        // SAFETY: `padded` holds 64 f64.
+        let regs = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
+        Weights { table, regs, m }
+    }
+
+    /// The weights of the slots in the low bits of 8 u64 lanes (each below `m`).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn of(&self, w: __m512i) -> __m512d {
+        let t = &self.regs;
+        let (bit4, bit5) = (_mm512_set1_epi64(16), _mm512_set1_epi64(32));
+        let a = _mm512_permutex2var_pd(t[0], w, t[1]);
+        if self.m <= 16 {
+            return a;
+        }
+        let b = _mm512_permutex2var_pd(t[2], w, t[3]);
+        let low = _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b);
+        if self.m <= 32 {
+            return low;
+        }
+        let c = _mm512_permutex2var_pd(t[4], w, t[5]);
+        let d = _mm512_permutex2var_pd(t[6], w, t[7]);
+        let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
+        _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
     }
 }
 
