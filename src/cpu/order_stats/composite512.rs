@@ -344,9 +344,9 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
     let mut cumulative = [_mm512_setzero_pd(); 2];
     let (mut open, mut mid): (__mmask16, __mmask16) = (0xFFFF, 0);
     let mut a = top;
-    for r in 0..m {
-        // SAFETY: `slots[r]` (index checked) is 64 bytes.
-        let w = weight(unsafe { _mm512_loadu_si512(slots[r].as_ptr().cast()) });
+    for (r, slot) in slots.iter().enumerate() {
+        // SAFETY: `slot` is 64 bytes.
+        let w = weight(unsafe { _mm512_loadu_si512(slot.as_ptr().cast()) });
         let mut flags = [[0u8; 2]; 2];
         for h in 0..2 {
             cumulative[h] = _mm512_add_pd(cumulative[h], w[h]);
