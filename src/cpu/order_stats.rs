@@ -23,11 +23,20 @@
 //!   together, adding the weights in f64 exactly as SPEC 4.2/4.3 say, with values decoded
 //!   from the keys; a block holding a -0.0 takes a per-lane scan that reads the values back
 //!   from their rows instead.
+//! - Other weights with 1..=32 or 64 rows at AVX-512 or AVX2 (`composite512.rs`,
+//!   `composite_avx2.rs`): each key's low `ceil(log2 m)` bits are replaced by the row's slot
+//!   and these composite u32 keys are sorted by the uniform path's compile-time network; the
+//!   full keys are fetched back by slot and checked to be in order (a block where two rows'
+//!   keys differ only in those low bits, or that holds a -0.0, takes the u64 pair kernel
+//!   `weighted512.rs` or the generic kernel whole), so the order is the (key, slot) order
+//!   above and the results are bit for bit the same. The median scans the composite keys
+//!   and reads back two values per lane; MeaMed walks 16 lanes in registers.
 //! - More than [`NETWORK_MAX`] rows: the per-lane scan over a per-chunk scratch of u64
 //!   (key, slot) values sorted with `sort_unstable` per coordinate.
 //!
 //! SIMD is chosen at run time: the chunk functions run at the backend's level (`simd.rs`), and the
-//! register kernels (`avx512.rs`, `weighted512.rs`) at the AVX-512 level.
+//! register kernels (`avx512.rs`, `composite512.rs`, `weighted512.rs`, `meamed512.rs`) at the
+//! AVX-512 level and `avx2.rs`, `composite_avx2.rs` at the AVX2 level.
 //!
 //! ## Accuracy
 //!

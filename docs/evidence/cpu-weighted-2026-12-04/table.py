@@ -18,4 +18,5 @@ for key in sorted(rows):
     mb, ma = statistics.median(b), statistics.median(a)
     print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {mb:.2f} ({', '.join(f'{x:.2f}' for x in b)}) | {ma:.2f} ({', '.join(f'{x:.2f}' for x in a)}) | {ma / mb:.2f} |")
 loads = [open(f).read().split("load average:")[1].split(",")[0].strip() for f in sorted(glob.glob(os.path.join(out, "*.uptime")))]
-print(f"\n1-minute load averages at the start of each job set: {', '.join(loads)}")
+loads = [float(x) for x in loads]
+print(f"\n1-minute load average at the start of each job: {min(loads):.0f} to {max(loads):.0f} (median {statistics.median(loads):.0f}), {len(loads)} jobs")

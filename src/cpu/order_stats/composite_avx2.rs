@@ -16,7 +16,7 @@
 //! be non-decreasing along the ranks, which makes the order exactly the (key, slot) order; a
 //! block of 16 coordinates where that fails (a real collision) or that holds a -0.0 takes the
 //! generic weighted kernel whole. The sorted (full key, slot) pairs then go to
-//! [`Reduce::scan_lanes`], the scan of the generic kernel, so results are bit for bit its.
+//! `Reduce::scan_lanes`, the scan of the generic kernel, so results are bit for bit its.
 
 use std::arch::x86_64::*;
 

@@ -1,4 +1,6 @@
-//! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers.
+//! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers: since the
+//! composite keys (`composite512.rs`), the exact fallback for a block whose keys collide in
+//! their low bits or that holds a -0.0, and the scan of the trimmed mean.
 //!
 //! ## Why
 //!
