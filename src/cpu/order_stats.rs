@@ -23,11 +23,20 @@
 //!   together, adding the weights in f64 exactly as SPEC 4.2/4.3 say, with values decoded
 //!   from the keys; a block holding a -0.0 takes a per-lane scan that reads the values back
 //!   from their rows instead.
+//! - Other weights with 1..=32 or 64 rows at AVX-512 or AVX2 (`composite512.rs`,
+//!   `composite_avx2.rs`): each key's low `ceil(log2 m)` bits are replaced by the row's slot
+//!   and these composite u32 keys are sorted by the uniform path's compile-time network; the
+//!   full keys are fetched back by slot and checked to be in order (a block where two rows'
+//!   keys differ only in those low bits, or that holds a -0.0, takes the u64 pair kernel
+//!   `weighted512.rs` or the generic kernel whole), so the order is the (key, slot) order
+//!   above and the results are bit for bit the same. The median scans the composite keys
+//!   and reads back two values per lane; MeaMed walks 16 lanes in registers.
 //! - More than [`NETWORK_MAX`] rows: the per-lane scan over a per-chunk scratch of u64
 //!   (key, slot) values sorted with `sort_unstable` per coordinate.
 //!
 //! SIMD is chosen at run time: the chunk functions run at the backend's level (`simd.rs`), and the
-//! register kernels (`avx512.rs`, `weighted512.rs`) at the AVX-512 level.
+//! register kernels (`avx512.rs`, `composite512.rs`, `weighted512.rs`, `meamed512.rs`) at the
+//! AVX-512 level and `avx2.rs`, `composite_avx2.rs` at the AVX2 level.
 //!
 //! ## Accuracy
 //!
@@ -55,6 +64,10 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod block;
+#[cfg(target_arch = "x86_64")]
+mod composite512;
+#[cfg(target_arch = "x86_64")]
+mod composite_avx2;
 #[cfg(target_arch = "x86_64")]
 mod meamed512;
 mod network;
@@ -171,7 +184,7 @@ pub(super) fn order_stats_into(
         table.resize(m.next_power_of_two(), 0.0);
         #[cfg(target_arch = "x86_64")]
         if simd == SimdLevel::Avx512
-            && let Some(f) = weighted512::select(m)
+            && let Some(f) = composite512::select(m)
         {
             out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
                 // SAFETY: the Avx512 level means AVX-512 F/BW/DQ/VL were detected; every row holds d values.
@@ -180,14 +193,24 @@ pub(super) fn order_stats_into(
             return Ok(());
         }
         let net = network(m, None);
+        let plan = WeightedPlan {
+            table: &table,
+            net: &net,
+            reduce,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if simd == SimdLevel::Avx2
+            && let Some(f) = composite_avx2::select(m)
+        {
+            out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
+                let (mut keys, mut slots) = (vec![[0u32; LANES]; m], vec![[0u32; LANES]; m]);
+                // SAFETY: the Avx2 level means AVX2 and FMA were detected; every row holds d values.
+                unsafe { f(&rows, &plan, ci * CHUNK, o, &mut keys, &mut slots) }
+            });
+            return Ok(());
+        }
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(ci, o)| {
-            let mut keys = vec![[0u32; LANES]; m];
-            let mut slots = vec![[0u32; LANES]; m];
-            let plan = WeightedPlan {
-                table: &table,
-                net: &net,
-                reduce,
-            };
+            let (mut keys, mut slots) = (vec![[0u32; LANES]; m], vec![[0u32; LANES]; m]);
             weighted_chunk_at(simd, &rows, &plan, ci * CHUNK, o, &mut keys, &mut slots);
         });
     } else {
@@ -218,6 +241,18 @@ fn key(v: f32) -> u32 {
         ZERO_KEY // -0.0
     } else {
         k
+    }
+}
+
+/// The bits that hold the slot in a composite key for `n` rows (`ceil(log2 n)`): the
+/// weighted register kernels (`composite512.rs`, `composite_avx2.rs`) sort each key with its
+/// low bits replaced by the row's slot.
+#[cfg(target_arch = "x86_64")]
+const fn slot_bits(n: usize) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        usize::BITS - (n - 1).leading_zeros()
     }
 }
 

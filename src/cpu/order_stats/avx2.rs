@@ -28,7 +28,7 @@ const LANES: usize = 8;
 /// The keys of 8 values (see `key` in the parent), and the lanes holding -0.0 (all ones).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn keys8(v: __m256) -> (__m256i, __m256i) {
+pub(super) fn keys8(v: __m256) -> (__m256i, __m256i) {
     let bits = _mm256_castps_si256(v);
     let top = _mm256_set1_epi32(ZERO_KEY as i32);
     let sign = _mm256_srai_epi32::<31>(bits);

@@ -68,7 +68,7 @@ impl Walk {
 /// `|v - med|`, NaN as +inf.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-fn distance(v: __m512d, med: __m512d) -> __m512d {
+pub(super) fn distance(v: __m512d, med: __m512d) -> __m512d {
     let d = _mm512_abs_pd(_mm512_sub_pd(v, med));
     _mm512_mask_mov_pd(
         d,

@@ -194,6 +194,16 @@ fn keys_follow_the_spec_order() {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn slot_bits_hold_every_slot() {
+    for n in 1..=64usize {
+        let b = slot_bits(n);
+        assert!(n <= 1 << b, "n = {n}");
+        assert!(b == 0 || n > 1 << (b - 1), "n = {n}");
+    }
+}
+
 #[test]
 fn small_cases() {
     let rows = [vec![3.0f32], vec![1.0], vec![2.0], vec![4.0]];
@@ -302,6 +312,67 @@ fn chunk_boundaries_and_large_n() {
     }
 }
 
+/// Values whose keys differ only in their lowest bits, which the weighted AVX-512 path's
+/// composite keys (slot in the low ceil(log2 n) bits) cannot tell apart: in row order
+/// descending (every such block is a real collision and falls back), at random offsets (some
+/// exact duplicates, some near), exact duplicates of a few values, and NaN (payloads and
+/// sign), +-inf among them; every other block of 16 coordinates plain random values, so
+/// blocks on both paths meet in one call. Checked with non-uniform weights at the row
+/// counts of the register kernels and around them.
+#[test]
+fn weighted_near_ties_duplicates_and_non_finite() {
+    let mut rng = Rng(crate::SplitMix64(29));
+    let bases = [1.5f32, -2.25, 1e-40, -7e20, 3e38, 0.0, 1.0, -1e-3];
+    let specials = [
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7FC0_0001),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    let d = 5 * 16 + 7;
+    for &n in &[2, 3, 5, 16, 17, 31, 32, 33, 63, 64] {
+        for kind in 0..4 {
+            let rows: Vec<Vec<f32>> = (0..n)
+                .map(|s| {
+                    (0..d)
+                        .map(|j| {
+                            let base = bases[(j / 2) % bases.len()];
+                            let near = |off: u32| f32::from_bits(base.to_bits().wrapping_add(off));
+                            if (j / 16) % 2 == 1 {
+                                return (rng.unit() * 2.0 - 1.0) as f32;
+                            }
+                            match kind {
+                                0 => near((n - s) as u32),
+                                1 => near(rng.below(64) as u32),
+                                2 => [base, near(1), specials[rng.below(5)]][rng.below(3)],
+                                _ => match rng.below(4) {
+                                    0 => specials[rng.below(5)],
+                                    1 => base,
+                                    _ => near(rng.below(3) as u32),
+                                },
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let ramp: Vec<f64> = (0..n).map(|i| (i % 4 + 1) as f64).collect();
+            for w in [
+                ramp,
+                random_weights(&mut rng, n, 2),
+                random_weights(&mut rng, n, 3),
+            ] {
+                let what = format!("near ties, kind {kind}, n = {n}");
+                check(&rows, &w, OrderStat::Median, &what);
+                for lambda in [0.1, 0.25] {
+                    check(&rows, &w, OrderStat::TrimmedMean { lambda }, &what);
+                }
+                check(&rows, &w, OrderStat::MeaMed { lambda: 0.2 }, &what);
+            }
+        }
+    }
+}
+
 /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
 /// otherwise skips.
 #[test]
@@ -312,5 +383,6 @@ fn lower_simd_levels_too() {
         zero_sign_follows_row_order();
         matches_naive_on_random_batches();
         chunk_boundaries_and_large_n();
+        weighted_near_ties_duplicates_and_non_finite();
     });
 }

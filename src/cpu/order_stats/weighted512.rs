@@ -1,4 +1,6 @@
-//! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers.
+//! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers: since the
+//! composite keys (`composite512.rs`), the exact fallback for a block whose keys collide in
+//! their low bits or that holds a -0.0, and the scan of the trimmed mean.
 //!
 //! ## Why
 //!
@@ -125,36 +127,14 @@ fn values(w: __m512i) -> __m512d {
 /// Every slot in `sorted` indexes `table`, and `sorted` has at most 64 rows.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
+pub(super) unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m256 {
     let m = sorted.len();
     assert!(m <= 64);
     // SAFETY: `sorted[r]` (index checked) is one row of 8 u64, exactly the 64 bytes an
     // unaligned 512-bit load reads; AVX-512 F is enabled on this function.
     let load = |r: usize| unsafe { _mm512_loadu_si512(sorted[r].as_ptr().cast()) };
-    // The weights as up to 8 registers of 8 (m <= 64): a lookup is one permute per pair of
-    // registers (the slot's low 4 bits) and blends on bits 4 and 5, no gather.
-    let mut padded = [0.0f64; 64];
-    for (p, w) in padded.iter_mut().zip(table) {
-        *p = *w;
-    }
-    // SAFETY: `padded` holds 32 f64.
-    let t: [__m512d; 8] = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
-    let (bit4, bit5) = (_mm512_set1_epi64(16), _mm512_set1_epi64(32));
-    let weight = |w: __m512i| {
-        let a = _mm512_permutex2var_pd(t[0], w, t[1]);
-        if m <= 16 {
-            return a;
-        }
-        let b = _mm512_permutex2var_pd(t[2], w, t[3]);
-        let low = _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b);
-        if m <= 32 {
-            return low;
-        }
-        let c = _mm512_permutex2var_pd(t[4], w, t[5]);
-        let d = _mm512_permutex2var_pd(t[6], w, t[7]);
-        let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
-        _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
-    };
+    let table = Weights::new(table, m);
+    let weight = |w: __m512i| table.of(w);
     match *reduce {
         Reduce::Median { total } => {
             let total = _mm512_set1_pd(total);
@@ -217,7 +197,7 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
                     total,
                     keep,
                     eps,
-                    |k| table[(sorted[k][l] & 0xFFFF_FFFF) as usize],
+                    |k| table.table[(sorted[k][l] & 0xFFFF_FFFF) as usize],
                     |k| f64::from(super::value((sorted[k][l] >> 32) as u32)),
                 )
             });
@@ -227,18 +207,51 @@ unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]]) -> __m25
     }
 }
 
-/// The instance of [`chunk`] for `m` rows, if one is built.
-pub(super) type ChunkFn = unsafe fn(&[&[f32]], &[f64], &Reduce, usize, &mut [f32]);
-
-/// See [`ChunkFn`].
-pub(super) fn select(m: usize) -> Option<ChunkFn> {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match m {
-                $($n => Some(chunk::<$n> as ChunkFn),)*
-                _ => None,
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
+/// The weights of up to 64 rows as 8 registers of 8: a lookup by slot is one permute per
+/// pair of registers (the slot's low 4 bits) and blends on bits 4 and 5, no gather.
+pub(super) struct Weights<'a> {
+    /// The weights, one per slot.
+    pub(super) table: &'a [f64],
+    regs: [__m512d; 8],
+    m: usize,
 }
+
+impl<'a> Weights<'a> {
+    /// The first `m <= 64` weights of `table`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn new(table: &'a [f64], m: usize) -> Self {
+        assert!(m <= 64 && table.len() >= m);
+        let mut padded = [0.0f64; 64];
+        for (p, w) in padded.iter_mut().zip(&table[..m]) {
+            *p = *w;
+        }
+        // SAFETY: `padded` holds 64 f64.
+        let regs = std::array::from_fn(|q| unsafe { _mm512_loadu_pd(padded.as_ptr().add(8 * q)) });
+        Weights { table, regs, m }
+    }
+
+    /// The weights of the slots in the low bits of 8 u64 lanes (each below `m`).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn of(&self, w: __m512i) -> __m512d {
+        let t = &self.regs;
+        let (bit4, bit5) = (_mm512_set1_epi64(16), _mm512_set1_epi64(32));
+        let a = _mm512_permutex2var_pd(t[0], w, t[1]);
+        if self.m <= 16 {
+            return a;
+        }
+        let b = _mm512_permutex2var_pd(t[2], w, t[3]);
+        let low = _mm512_mask_mov_pd(a, _mm512_test_epi64_mask(w, bit4), b);
+        if self.m <= 32 {
+            return low;
+        }
+        let c = _mm512_permutex2var_pd(t[4], w, t[5]);
+        let d = _mm512_permutex2var_pd(t[6], w, t[7]);
+        let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
+        _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
+    }
+}
+
+/// The signature of [`chunk`]'s instances (and of `composite512`'s).
+pub(super) type ChunkFn = unsafe fn(&[&[f32]], &[f64], &Reduce, usize, &mut [f32]);
