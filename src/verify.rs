@@ -100,7 +100,7 @@ impl fmt::Display for Poison {
 /// One case of the suite: a rule on one seeded batch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
-    /// The rule, with its parameters given (the suite passes no default tolerance).
+    /// The rule, with its parameters given (the suite passes no default Byzantine share).
     pub rule: Rule,
     /// Number of rows.
     pub n: usize,
@@ -205,33 +205,33 @@ pub fn rules() -> Vec<Rule> {
         Rule::Mean,
         Rule::CwMed,
         Rule::CwTm {
-            tolerance: lambda(0.25),
+            share: lambda(0.25),
         },
         Rule::MeaMed {
-            tolerance: lambda(0.25),
+            share: lambda(0.25),
         },
         Rule::Bulyan {
-            tolerance: Some(ByzantineShare::F(1)),
+            share: Some(ByzantineShare::F(1)),
         },
         Rule::Cge {
-            tolerance: lambda(0.2),
+            share: lambda(0.2),
         },
         Rule::Monna {
-            tolerance: lambda(0.2),
+            share: lambda(0.2),
             pivot: 1,
         },
         Rule::Mda {
-            tolerance: lambda(0.2),
+            share: lambda(0.2),
         },
         Rule::Smea {
-            tolerance: lambda(0.2),
+            share: lambda(0.2),
         },
         Rule::Caf {
-            tolerance: lambda(0.2),
+            share: lambda(0.2),
         },
         Rule::krum(2),
         Rule::Krum {
-            tolerance: Some(ByzantineShare::F(2)),
+            share: Some(ByzantineShare::F(2)),
             multi: true,
             m: None,
         },
@@ -255,7 +255,7 @@ pub fn rules() -> Vec<Rule> {
         Rule::clip(Rule::Mean, 2.0),
         Rule::arc(
             Rule::CwTm {
-                tolerance: lambda(0.2),
+                share: lambda(0.2),
             },
             lambda(0.2),
         ),

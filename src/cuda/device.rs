@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
-use super::memory::CudaRows;
+use super::rows::CudaRows;
 use super::{KernelVariants, backend_err, nvrtc};
 use crate::error::{Error, Result};
 

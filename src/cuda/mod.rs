@@ -15,10 +15,10 @@
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
 //! - `exact_dist.rs`: the distances within rounding of a tie recomputed exactly, so that
 //!   exact ties break by row index as in the reference;
-//! - `caller_stream.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
+//! - `caller.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
 //!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
-//! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
+//! - `rows.rs`: [`CudaRows`] (the resident rows, wherever they live) and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
 //! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
 //!   on the host and compiled into each module as a macro;
@@ -39,7 +39,7 @@
 //! buffers are no longer read.
 
 #[cfg(feature = "cuda")]
-mod caller_stream;
+mod caller;
 #[cfg(feature = "cuda")]
 mod center_dist;
 #[cfg(feature = "cuda")]
@@ -47,7 +47,7 @@ mod exact_dist;
 #[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
-mod memory;
+mod rows;
 #[cfg(feature = "cuda")]
 mod mix;
 #[cfg(feature = "cuda")]
@@ -72,7 +72,7 @@ mod device;
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
 #[cfg(feature = "cuda")]
-pub use memory::CudaRows;
+pub use rows::CudaRows;
 #[cfg(feature = "cuda")]
 pub use nvrtc::NvrtcInfo;
 #[cfg(feature = "cuda")]

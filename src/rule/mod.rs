@@ -11,10 +11,10 @@ use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
 mod text;
-mod tolerance;
+mod non_finite;
 
-use tolerance::Level;
-pub use tolerance::tolerates;
+use non_finite::Level;
+pub use non_finite::tolerates;
 
 /// How many of the inputs may be Byzantine: a share lambda of the total weight, or a count f
 /// of rows (then lambda = f / n).
@@ -127,7 +127,7 @@ pub enum Rule {
     /// Weighted coordinate-wise trimmed mean.
     CwTm {
         /// Mass trimmed from each side; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Weighted mean around the median (MeaMed; ByzFL's `Meamed`, the second step of Bulyan).
     ///
@@ -141,7 +141,7 @@ pub enum Rule {
     /// (non-finite values hold half the mass) the output is that median.
     MeaMed {
         /// Mass left out, lambda or f; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Bulyan (El Mhamdi et al. 2018, Flower's `Bulyan`): iterated Krum selects mass
     /// `(1 - 2 lambda) W`, then MeaMed keeps mass `(1 - 4 lambda) W` of it per coordinate.
@@ -162,7 +162,7 @@ pub enum Rule {
     /// invariant rather than a literal multiset rule (SPEC 4.4).
     Bulyan {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Comparative gradient elimination (CGE, Gupta et al. 2021, ByzFL's `CGE`): drop the mass
     /// lambda W of largest norm, average the rest.
@@ -173,7 +173,7 @@ pub enum Rule {
     /// n - f rows of smallest norm. It is CTMA (SPEC 4.6) centered at the origin.
     Cge {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// MoNNA (Allouah et al. 2023, ByzFL's `MoNNA`): the mean of the mass `(1 - lambda) W`
     /// nearest to a trusted row, the pivot.
@@ -186,7 +186,7 @@ pub enum Rule {
     /// in index order.
     Monna {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
         /// The trusted row, `0..n`.
         pivot: usize,
     },
@@ -205,7 +205,7 @@ pub enum Rule {
     /// over them on the host, one mix; n is limited to [`MDA_MAX_N`](crate::MDA_MAX_N).
     Mda {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// SMEA, smallest maximum eigenvalue averaging (Allouah et al. 2023, ByzFL's `SMEA`): the
     /// mean of the subset of mass `(1 - lambda) W` whose covariance has the least top
@@ -231,7 +231,7 @@ pub enum Rule {
     /// [`SMEA_MAX_N`](crate::SMEA_MAX_N).
     Smea {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// CAF, the covariance-bound agnostic filter (Allouah, Guerraoui and Stephan 2025, ByzFL's
     /// `CAF`), deterministic.
@@ -250,12 +250,12 @@ pub enum Rule {
     /// [`CAF_MAX_N`](crate::CAF_MAX_N).
     Caf {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Krum (`m = Some(1)` or `None` with `multi = false`) and Multi-Krum.
     Krum {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
         /// `false`: output the best row. `true`: Multi-Krum, the weighted mean of `m` rows.
         multi: bool,
         /// Multi-Krum's number of rows; `None` averages the rows of least score up to a mass
@@ -269,14 +269,14 @@ pub enum Rule {
         /// The rule that gives the center.
         base: Box<Rule>,
         /// Mass trimmed; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Nearest-neighbour mixing, then the base rule.
     Nnm {
         /// The rule applied to the mixed rows.
         base: Box<Rule>,
         /// Neighbourhood mass is (1 - lambda) W; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Bucketing: seeded shuffle, means of buckets of `s` rows, then the base rule.
     Bucketing {
@@ -326,7 +326,7 @@ pub enum Rule {
         /// The rule applied to the clipped rows.
         base: Box<Rule>,
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// FLTrust (Cao et al., NDSS 2021): the server's root update g0 (given with the batch,
     /// [`Batch::with_root`](crate::Batch::with_root)) scores every row by
@@ -345,19 +345,19 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// `ctma(base)` with an optional tolerance.
-    pub fn ctma(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+    /// `ctma(base)` with an optional Byzantine share.
+    pub fn ctma(base: Rule, share: Option<ByzantineShare>) -> Rule {
         Rule::Ctma {
             base: Box::new(base),
-            tolerance,
+            share,
         }
     }
 
-    /// `nnm(base)` with an optional tolerance.
-    pub fn nnm(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+    /// `nnm(base)` with an optional Byzantine share.
+    pub fn nnm(base: Rule, share: Option<ByzantineShare>) -> Rule {
         Rule::Nnm {
             base: Box::new(base),
-            tolerance,
+            share,
         }
     }
 
@@ -369,18 +369,18 @@ impl Rule {
         }
     }
 
-    /// `arc(base)`: adaptive robust clipping, then `base`, with an optional tolerance.
-    pub fn arc(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+    /// `arc(base)`: adaptive robust clipping, then `base`, with an optional Byzantine share.
+    pub fn arc(base: Rule, share: Option<ByzantineShare>) -> Rule {
         Rule::Arc {
             base: Box::new(base),
-            tolerance,
+            share,
         }
     }
 
     /// `krum(f)`: the single best row.
     pub fn krum(f: usize) -> Rule {
         Rule::Krum {
-            tolerance: Some(ByzantineShare::F(f)),
+            share: Some(ByzantineShare::F(f)),
             multi: false,
             m: None,
         }
@@ -456,7 +456,7 @@ impl Rule {
 
     /// [`Rule::plan`] for a batch with these weights (finite, >= 0, not all zero, as
     /// [`Batch::with_weights`](crate::Batch::with_weights) checks them): the same plan, except
-    /// that bucketing's base rule is given the tolerance the weighted buckets need (SPEC 4.7),
+    /// that bucketing's base rule is given the Byzantine share the weighted buckets need (SPEC 4.7),
     /// which depends on the weights. [`Aggregator`](crate::Aggregator) plans this way.
     ///
     /// # Examples
@@ -503,14 +503,14 @@ impl Rule {
         Ok(match self {
             Rule::Mean => Plan::Mean,
             Rule::CwMed => Plan::Median,
-            Rule::CwTm { tolerance } => Plan::TrimmedMean {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
+            Rule::CwTm { share } => Plan::TrimmedMean {
+                lambda: trim_lambda(pick(share)?, n)?,
             },
-            Rule::MeaMed { tolerance } => Plan::MeaMed {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
+            Rule::MeaMed { share } => Plan::MeaMed {
+                lambda: trim_lambda(pick(share)?, n)?,
             },
-            Rule::Bulyan { tolerance } => {
-                let t = pick(tolerance)?;
+            Rule::Bulyan { share } => {
+                let t = pick(share)?;
                 let ok = match t {
                     // n >= 4f + 3, without computing 4f + 3 (which wraps for huge f).
                     ByzantineShare::F(f) => n.checked_sub(3).is_some_and(|k| f <= k / 4),
@@ -531,10 +531,10 @@ impl Rule {
                     lambda: trim_lambda(t, n)?,
                 }
             }
-            Rule::Cge { tolerance } => Plan::Cge {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
+            Rule::Cge { share } => Plan::Cge {
+                lambda: trim_lambda(pick(share)?, n)?,
             },
-            Rule::Monna { tolerance, pivot } => {
+            Rule::Monna { share, pivot } => {
                 if *pivot >= n {
                     return Err(Error::invalid(
                         "pivot",
@@ -543,30 +543,30 @@ impl Rule {
                     ));
                 }
                 Plan::Monna {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
+                    lambda: trim_lambda(pick(share)?, n)?,
                     pivot: *pivot,
                 }
             }
-            Rule::Mda { tolerance } => {
+            Rule::Mda { share } => {
                 crate::contract::check_n("mda", n, crate::contract::MDA_MAX_N)?;
                 Plan::Mda {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
+                    lambda: trim_lambda(pick(share)?, n)?,
                 }
             }
-            Rule::Smea { tolerance } => {
+            Rule::Smea { share } => {
                 crate::contract::check_n("smea", n, crate::contract::SMEA_MAX_N)?;
                 Plan::Smea {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
+                    lambda: trim_lambda(pick(share)?, n)?,
                 }
             }
-            Rule::Caf { tolerance } => {
+            Rule::Caf { share } => {
                 crate::contract::check_n("caf", n, crate::contract::CAF_MAX_N)?;
                 Plan::Caf {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
+                    lambda: trim_lambda(pick(share)?, n)?,
                 }
             }
-            Rule::Krum { tolerance, multi, m } => {
-                let t = pick(tolerance)?;
+            Rule::Krum { share, multi, m } => {
+                let t = pick(share)?;
                 match t {
                     ByzantineShare::F(f) => {
                         // n >= 2f + 3 without computing 2f + 3, which wraps for huge f.
@@ -618,12 +618,12 @@ impl Rule {
                 }
                 Plan::Gm(*p)
             }
-            Rule::Ctma { base, tolerance } => Plan::Ctma {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
+            Rule::Ctma { base, share } => Plan::Ctma {
+                lambda: trim_lambda(pick(share)?, n)?,
                 base: Box::new(base.plan_at(level, default)?),
             },
-            Rule::Nnm { base, tolerance } => Plan::Nnm {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
+            Rule::Nnm { base, share } => Plan::Nnm {
+                lambda: trim_lambda(pick(share)?, n)?,
                 base: Box::new(base.plan_at(level, default)?),
             },
             Rule::Bucketing { base, s, seed } => {
@@ -640,7 +640,7 @@ impl Rule {
                     None => None,
                     Some(t) => {
                         let lambda = trim_lambda(t, n)?;
-                        let share = tolerance::bucket_share(level, *s, *seed, lambda);
+                        let share = non_finite::bucket_share(level, *s, *seed, lambda);
                         if share >= 0.5 {
                             return Err(Error::invalid(
                                 "s",
@@ -660,7 +660,7 @@ impl Rule {
                 // 2^24 buckets their masses are taken as equal rather than listed.
                 let masses = match level {
                     Level::Uniform(_) if n.is_multiple_of(*s) || nb > 1 << 24 => None,
-                    _ => Some(tolerance::bucket_masses(level, *s, *seed)),
+                    _ => Some(non_finite::bucket_masses(level, *s, *seed)),
                 };
                 let base_level = masses.as_deref().map_or(Level::Uniform(nb), Level::Given);
                 Plan::Bucketing {
@@ -678,8 +678,8 @@ impl Rule {
                     base: Box::new(base.plan_at(level, default)?),
                 }
             }
-            Rule::Arc { base, tolerance } => Plan::Arc {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
+            Rule::Arc { base, share } => Plan::Arc {
+                lambda: trim_lambda(pick(share)?, n)?,
                 base: Box::new(base.plan_at(level, default)?),
             },
             Rule::FlTrust => Plan::FlTrust,
@@ -707,7 +707,7 @@ impl Rule {
     }
 }
 
-/// lambda in [0, 1/2) from a tolerance, for a batch of n rows.
+/// lambda in [0, 1/2) from a Byzantine share, for a batch of n rows.
 fn trim_lambda(t: ByzantineShare, n: usize) -> Result<f64> {
     match t {
         ByzantineShare::Lambda(l) if (0.0..0.5).contains(&l) => Ok(l),

@@ -9,9 +9,9 @@
 //! primitive runs chunk by chunk. Coordinate-wise outputs are written per chunk; distance
 //! partial sums come back per chunk and are added in f64.
 //!
-//! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `write_row.rs`
-//! (one row of a resident matrix replaced), `app_device.rs` (an application's device and
-//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` (adapter, device,
+//! Files: `rows.rs` ([`WgpuRows`], the chunk plan, upload, download, re-chunking), `write_row.rs`
+//! (one row of a resident matrix replaced), `caller.rs` (an application's device and
+//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` ([`Wgpu`], the adapter, device,
 //! pipelines, launch helpers, test-only launch limits), `kernel_variant.rs` (which distance
 //! kernels run: `BYZAGG_WGPU_KERNELS`), `memory.rs` (the counted buffers and
 //! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
@@ -37,7 +37,7 @@
 //! they report that the feature is off.
 
 #[cfg(feature = "wgpu")]
-mod app_device;
+mod caller;
 #[cfg(feature = "wgpu")]
 mod center_dist;
 #[cfg(feature = "wgpu")]
@@ -60,15 +60,17 @@ mod reduce;
 mod write_row;
 
 #[cfg(feature = "wgpu")]
-mod handle;
+mod rows;
 
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use device::{LaunchLimits, with_launch_limits};
 #[cfg(feature = "wgpu")]
-pub use handle::{Wgpu, WgpuRows};
+pub use device::Wgpu;
 #[cfg(feature = "wgpu")]
-use handle::{same_chunks, scale_for};
+pub use rows::WgpuRows;
+#[cfg(feature = "wgpu")]
+use rows::{same_chunks, scale_for};
 #[cfg(feature = "wgpu")]
 pub use kernel_variant::{KERNELS_VAR, KernelVariant};
 #[cfg(feature = "wgpu")]

@@ -1,15 +1,15 @@
-//! The wgpu backend's handle and resident matrix: [`Wgpu`] (the shared device, the chunk
-//! setting), [`WgpuRows`] (a `k x d` matrix in coordinate chunks, carrying its chunk plan), the
-//! upload and download of a batch, and the re-chunking of a matrix to a partner's plan.
+//! The wgpu backend's resident matrix: [`WgpuRows`] (a `k x d` matrix in coordinate chunks,
+//! carrying its chunk plan), the chunk plan itself, the upload and download of a batch, and the
+//! re-chunking of a matrix to a partner's plan.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use super::device::{Gpu, backend_error, shared};
-use super::kernel_variant::KernelVariant;
+use super::device::{Gpu, Wgpu, backend_error};
 use super::memory::{Buffer, Held};
 use super::reduce;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
+
 
 /// A resident `k x d` f32 matrix on the device, in coordinate chunks.
 pub struct WgpuRows {
@@ -55,108 +55,7 @@ impl WgpuRows {
     }
 }
 
-/// The wgpu backend: a handle on the shared device plus the chunking of one aggregation.
-///
-/// # Examples
-///
-/// ```no_run
-/// use byzagg::{Batch, Kernels, OrderStat, wgpu::Wgpu};
-///
-/// let rows = [[1.0f32, 2.0], [3.0, 4.0], [5.0, 60.0]];
-/// let gpu = Wgpu::new()?;
-/// let resident = gpu.upload(&Batch::from_rows(&rows)?)?;
-/// let median = gpu.order_stats(&resident, &[1.0; 3], OrderStat::Median)?;
-/// let mut out = [0.0; 2];
-/// gpu.download(&median, &mut out)?;
-/// assert_eq!(out, [3.0, 4.0]);
-/// # Ok::<(), byzagg::Error>(())
-/// ```
-pub struct Wgpu {
-    /// The shared device; replaced by a new opening when it is found lost.
-    gpu: Mutex<Arc<Gpu>>,
-    chunk_cols: Option<usize>,
-    /// The distance kernels it launches (`BYZAGG_WGPU_KERNELS`, read when it is made).
-    pub(super) kernels: KernelVariant,
-    /// The device is an application's (`Wgpu::from_device`): never replaced by the shared one.
-    pub(super) application: bool,
-}
-
-impl Clone for Wgpu {
-    fn clone(&self) -> Self {
-        Wgpu {
-            gpu: Mutex::new(self.gpu()),
-            chunk_cols: self.chunk_cols,
-            kernels: self.kernels,
-            application: self.application,
-        }
-    }
-}
-
-impl std::fmt::Debug for Wgpu {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wgpu")
-            .field("device", &self.gpu().describe())
-            .field("chunk_cols", &self.chunk_cols)
-            .field("kernels", &self.kernels)
-            .finish()
-    }
-}
-
 impl Wgpu {
-    /// The shared device (opened on first use). `BYZAGG_WGPU_CHUNK=<coordinates>` forces
-    /// a chunk length, which lets tests run the multi-chunk paths on small batches;
-    /// `BYZAGG_WGPU_MAX_GROUPS` and `BYZAGG_WGPU_ORDER_STATS_WORK` tighten the launches the
-    /// same way (see `LaunchLimits`). A value that is not a whole number >= 1 is an error.
-    /// `BYZAGG_WGPU_KERNELS` selects the distance kernels ([`KernelVariant`]); an unknown
-    /// name is an error.
-    pub fn new() -> Result<Self> {
-        let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
-        let kernels = KernelVariant::from_env()?;
-        // Checked here so that a bad value is an error, not ignored by the launches.
-        super::device::env_launch_limits()?;
-        Ok(Wgpu {
-            gpu: Mutex::new(shared()?),
-            chunk_cols,
-            kernels,
-            application: false,
-        })
-    }
-
-    /// A handle on an opened device that is not the shared one (an application's).
-    pub(super) fn on(gpu: Arc<Gpu>) -> Result<Self> {
-        let chunk_cols = crate::env_var::positive("BYZAGG_WGPU_CHUNK")?;
-        let kernels = KernelVariant::from_env()?;
-        Ok(Wgpu {
-            gpu: Mutex::new(gpu),
-            chunk_cols,
-            kernels,
-            application: true,
-        })
-    }
-
-    /// Forces chunks of `cols` coordinates (at least 1) instead of the binding limit's.
-    pub fn with_chunk_cols(mut self, cols: usize) -> Self {
-        self.chunk_cols = Some(cols.max(1));
-        self
-    }
-
-    /// Launches the distance kernels of `kernels` instead of those `BYZAGG_WGPU_KERNELS`
-    /// selected (tests and benchmarks that compare the variants in one process).
-    pub fn with_kernels(mut self, kernels: KernelVariant) -> Self {
-        self.kernels = kernels;
-        self
-    }
-
-    /// The distance kernels this handle launches ([`KernelVariant`]).
-    pub fn kernels(&self) -> KernelVariant {
-        self.kernels
-    }
-
-    /// The adapter in use, in words.
-    pub fn device_name(&self) -> String {
-        self.gpu().describe()
-    }
-
     /// Coordinates per chunk for a matrix of `k` rows and `d` columns: the chunk plan of
     /// that matrix, which it carries ([`WgpuRows`]'s `chunk`); a matrix planned for fewer rows
     /// is re-chunked to its partner's plan where two meet ([`Wgpu::chunked_like`]).
@@ -310,44 +209,8 @@ impl Wgpu {
         })?;
         Ok(Some(out))
     }
-
-    /// The device, opened again if it was lost since the last call (the call that met the
-    /// loss failed with an error saying so; later calls work on the new device).
-    pub(super) fn gpu(&self) -> Arc<Gpu> {
-        let mut current = self.gpu.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.application
-            && current.lost()
-            && let Ok(fresh) = shared()
-        {
-            *current = fresh;
-        }
-        current.clone()
-    }
-
-    /// The device, after checking that every matrix in `rows` lives on it: a matrix uploaded
-    /// before a device loss is gone with that device and must be uploaded again.
-    pub(super) fn gpu_for(&self, rows: &[&WgpuRows]) -> Result<Arc<Gpu>> {
-        let gpu = self.gpu();
-        if rows.iter().any(|r| r.generation != gpu.generation) {
-            return Err(backend_error(format!(
-                "a matrix was uploaded to a wgpu device that has since been lost; upload it \
-                 again to {}",
-                gpu.describe()
-            )));
-        }
-        Ok(gpu)
-    }
-
-    /// Destroys the shared device, releasing all of its memory; every matrix on it becomes
-    /// unusable, and the next call opens the device again. Also how the recovery from a lost
-    /// device (a driver reset, the OS watchdog) is tested. A handle on an application's device
-    /// ([`Wgpu::from_device`]) leaves it alone: that device is the application's to destroy.
-    pub fn destroy_device(&self) {
-        if !self.application {
-            self.gpu().destroy();
-        }
-    }
 }
+
 
 /// Checks that two matrices share the chunking (they come from one aggregation).
 pub(super) fn same_chunks(a: &WgpuRows, b: &WgpuRows, what: &'static str) -> Result<()> {

@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::device::{Gpu, backend_error};
-use super::handle::{Wgpu, WgpuRows};
+use super::device::{Gpu, Wgpu, backend_error};
+use super::rows::WgpuRows;
 use crate::error::{Error, Result};
 
 impl Wgpu {
