@@ -204,31 +204,19 @@ pub fn rules() -> Vec<Rule> {
     vec![
         Rule::Mean,
         Rule::CwMed,
-        Rule::CwTm {
-            share: lambda(0.25),
-        },
-        Rule::MeaMed {
-            share: lambda(0.25),
-        },
+        Rule::CwTm { share: lambda(0.25) },
+        Rule::MeaMed { share: lambda(0.25) },
         Rule::Bulyan {
             share: Some(ByzantineShare::F(1)),
         },
-        Rule::Cge {
-            share: lambda(0.2),
-        },
+        Rule::Cge { share: lambda(0.2) },
         Rule::Monna {
             share: lambda(0.2),
             pivot: 1,
         },
-        Rule::Mda {
-            share: lambda(0.2),
-        },
-        Rule::Smea {
-            share: lambda(0.2),
-        },
-        Rule::Caf {
-            share: lambda(0.2),
-        },
+        Rule::Mda { share: lambda(0.2) },
+        Rule::Smea { share: lambda(0.2) },
+        Rule::Caf { share: lambda(0.2) },
         Rule::krum(2),
         Rule::Krum {
             share: Some(ByzantineShare::F(2)),
@@ -253,12 +241,7 @@ pub fn rules() -> Vec<Rule> {
         },
         Rule::clip(Rule::CwMed, 1.0),
         Rule::clip(Rule::Mean, 2.0),
-        Rule::arc(
-            Rule::CwTm {
-                share: lambda(0.2),
-            },
-            lambda(0.2),
-        ),
+        Rule::arc(Rule::CwTm { share: lambda(0.2) }, lambda(0.2)),
         Rule::arc(Rule::Mean, lambda(0.2)),
         Rule::FlTrust,
     ]

@@ -8,7 +8,7 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
 use super::rows::CudaRows;
-use super::{KernelVariants, backend_err, nvrtc};
+use super::{CudaParams, KernelVariants, backend_err, nvrtc};
 use crate::error::{Error, Result};
 
 /// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
@@ -104,6 +104,8 @@ pub struct Cuda {
     inner: Arc<Inner>,
     /// The kernel variants this handle launches ([`Cuda::with_kernels`]); a clone keeps them.
     variants: KernelVariants,
+    /// How it sizes its chunks ([`Cuda::with_params`]), fixed when it is opened.
+    params: CudaParams,
 }
 
 struct Inner {
@@ -122,6 +124,7 @@ impl std::fmt::Debug for Cuda {
             .field("ordinal", &self.inner.ctx.ordinal())
             .field("arch", &self.inner.arch)
             .field("kernels", &self.variants)
+            .field("params", &self.params)
             .finish()
     }
 }
@@ -150,9 +153,11 @@ impl Cuda {
 
     /// The backend on `stream` of `ctx`: the device's architecture and size read, no kernel
     /// compiled yet (each file is compiled on first use), the kernel variants read from
-    /// `BYZAGG_CUDA_KERNELS` (an unusable value is an error naming it).
+    /// `BYZAGG_CUDA_KERNELS` and the tuning ([`CudaParams`]) from `BYZAGG_CUDA_CHUNK` and
+    /// `BYZAGG_CUDA_MEM_LIMIT` (an unusable value is an error naming the variable).
     pub(super) fn on_stream(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Self> {
         let variants = KernelVariants::from_env()?;
+        let params = crate::env_var::cuda_params()?;
         let (major, minor) = ctx.compute_capability().map_err(backend_err)?;
         let sm_count = ctx
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
@@ -167,6 +172,7 @@ impl Cuda {
                 modules: Mutex::new(HashMap::new()),
             }),
             variants,
+            params,
         })
     }
 
@@ -230,6 +236,26 @@ impl Cuda {
     /// The kernel variants this handle launches.
     pub fn kernels(&self) -> KernelVariants {
         self.variants
+    }
+
+    /// This handle with the tuning `params` (the same device, stream and compiled modules;
+    /// other handles keep theirs).
+    ///
+    /// ```no_run
+    /// use byzagg::cuda::{Cuda, CudaParams};
+    ///
+    /// // Chunks of at most 4,099 coordinates, whatever the free memory.
+    /// let cuda = Cuda::shared()?.with_params(CudaParams { chunk: Some(4099), ..CudaParams::default() });
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn with_params(mut self, params: CudaParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The tuning this handle runs with.
+    pub fn params(&self) -> CudaParams {
+        self.params
     }
 
     /// Kernel `name` of `file`, compiling the file on first use in this context.

@@ -22,6 +22,8 @@
 //!   free memory stay on the host and are streamed through in chunks);
 //! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
 //!   on the host and compiled into each module as a macro;
+//! - `params.rs`: [`CudaParams`], the chunk cap and memory limit a handle runs with (fixed
+//!   when it is opened: `BYZAGG_CUDA_CHUNK`, `BYZAGG_CUDA_MEM_LIMIT`, [`Cuda::with_params`]);
 //! - `variant.rs`: [`KernelVariants`], the kernel variant of each primitive that has more
 //!   than one, the one setting that selects between a kernel and the new one competing with
 //!   it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`, [`Cuda::with_kernels`]);
@@ -47,8 +49,6 @@ mod exact_dist;
 #[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
-mod rows;
-#[cfg(feature = "cuda")]
 mod mix;
 #[cfg(feature = "cuda")]
 mod nvrtc;
@@ -56,6 +56,10 @@ mod nvrtc;
 mod order_stats;
 #[cfg(feature = "cuda")]
 mod pairwise_dist;
+#[cfg(feature = "cuda")]
+mod params;
+#[cfg(feature = "cuda")]
+mod rows;
 #[cfg(feature = "cuda")]
 mod sort_network;
 mod variant;
@@ -72,12 +76,14 @@ mod device;
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
 #[cfg(feature = "cuda")]
-pub use rows::CudaRows;
-#[cfg(feature = "cuda")]
 pub use nvrtc::NvrtcInfo;
 #[cfg(feature = "cuda")]
 #[doc(hidden)]
 pub use order_stats::{PrunedKind, pruned_defines, pruned_plan};
+#[cfg(feature = "cuda")]
+pub use params::CudaParams;
+#[cfg(feature = "cuda")]
+pub use rows::CudaRows;
 
 use crate::error::{Error, Result};
 #[cfg(feature = "cuda")]

@@ -10,8 +10,8 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
-mod text;
 mod non_finite;
+mod text;
 
 use non_finite::Level;
 pub use non_finite::tolerates;

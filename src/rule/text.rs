@@ -49,9 +49,7 @@ impl fmt::Display for Rule {
                 call(f, "monna", args)
             }
             Rule::Krum {
-                share,
-                multi: false,
-                ..
+                share, multi: false, ..
             } => call(f, "krum", tol(share)),
             Rule::Krum {
                 share,
@@ -232,27 +230,13 @@ impl Parser<'_> {
         let rule = match name.as_str() {
             "mean" => Rule::Mean,
             "cwmed" | "median" => Rule::CwMed,
-            "cwtm" => Rule::CwTm {
-                share: a.share()?,
-            },
-            "meamed" => Rule::MeaMed {
-                share: a.share()?,
-            },
-            "bulyan" => Rule::Bulyan {
-                share: a.share()?,
-            },
-            "cge" => Rule::Cge {
-                share: a.share()?,
-            },
-            "mda" => Rule::Mda {
-                share: a.share()?,
-            },
-            "smea" => Rule::Smea {
-                share: a.share()?,
-            },
-            "caf" => Rule::Caf {
-                share: a.share()?,
-            },
+            "cwtm" => Rule::CwTm { share: a.share()? },
+            "meamed" => Rule::MeaMed { share: a.share()? },
+            "bulyan" => Rule::Bulyan { share: a.share()? },
+            "cge" => Rule::Cge { share: a.share()? },
+            "mda" => Rule::Mda { share: a.share()? },
+            "smea" => Rule::Smea { share: a.share()? },
+            "caf" => Rule::Caf { share: a.share()? },
             "monna" => Rule::Monna {
                 share: a.share()?,
                 pivot: a.number("pivot")?.unwrap_or(0),

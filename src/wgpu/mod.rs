@@ -12,7 +12,8 @@
 //! Files: `rows.rs` ([`WgpuRows`], the chunk plan, upload, download, re-chunking), `write_row.rs`
 //! (one row of a resident matrix replaced), `caller.rs` (an application's device and
 //! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` ([`Wgpu`], the adapter, device,
-//! pipelines, launch helpers, test-only launch limits), `kernel_variant.rs` (which distance
+//! pipelines, launch helpers), `params.rs` ([`WgpuParams`]: chunk length, grid cap and
+//! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which distance
 //! kernels run: `BYZAGG_WGPU_KERNELS`), `memory.rs` (the counted buffers and
 //! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
 //! arithmetic on f32 bits, run with subnormals flushed as NVIDIA does), one launcher per primitive, named after it
@@ -55,6 +56,8 @@ mod order_stats;
 #[cfg(feature = "wgpu")]
 mod pairwise_dist;
 #[cfg(feature = "wgpu")]
+mod params;
+#[cfg(feature = "wgpu")]
 mod reduce;
 #[cfg(feature = "wgpu")]
 mod write_row;
@@ -63,19 +66,18 @@ mod write_row;
 mod rows;
 
 #[cfg(feature = "wgpu")]
-#[doc(hidden)]
-pub use device::{LaunchLimits, with_launch_limits};
-#[cfg(feature = "wgpu")]
 pub use device::Wgpu;
-#[cfg(feature = "wgpu")]
-pub use rows::WgpuRows;
-#[cfg(feature = "wgpu")]
-use rows::{same_chunks, scale_for};
 #[cfg(feature = "wgpu")]
 pub use kernel_variant::{KERNELS_VAR, KernelVariant};
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};
+#[cfg(feature = "wgpu")]
+pub use params::WgpuParams;
+#[cfg(feature = "wgpu")]
+pub use rows::WgpuRows;
+#[cfg(feature = "wgpu")]
+use rows::{same_chunks, scale_for};
 
 use crate::error::Result;
 #[cfg(feature = "wgpu")]

@@ -10,7 +10,6 @@ use super::reduce;
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 
-
 /// A resident `k x d` f32 matrix on the device, in coordinate chunks.
 pub struct WgpuRows {
     pub(super) k: usize,
@@ -46,11 +45,11 @@ impl WgpuRows {
     }
 
     /// Whether each row holds a non-finite value, and the row statistics.
-    pub(super) fn stats(&self, gpu: &Gpu) -> Result<&Vec<Vec<u32>>> {
+    pub(super) fn stats(&self, gpu: &Gpu, cap: Option<u32>) -> Result<&Vec<Vec<u32>>> {
         if let Some(s) = self.stats.get() {
             return Ok(s);
         }
-        let s = reduce::row_stats(gpu, self)?;
+        let s = reduce::row_stats(gpu, self, cap)?;
         Ok(self.stats.get_or_init(|| s))
     }
 }
@@ -60,7 +59,7 @@ impl Wgpu {
     /// that matrix, which it carries ([`WgpuRows`]'s `chunk`); a matrix planned for fewer rows
     /// is re-chunked to its partner's plan where two meet ([`Wgpu::chunked_like`]).
     pub(super) fn chunk_for(&self, k: usize, d: usize) -> Result<usize> {
-        if let Some(c) = self.chunk_cols {
+        if let Some(c) = self.params.chunk_cols {
             return Ok(c.min(d));
         }
         let rows = k.max(1) as u64;
@@ -210,7 +209,6 @@ impl Wgpu {
         Ok(Some(out))
     }
 }
-
 
 /// Checks that two matrices share the chunking (they come from one aggregation).
 pub(super) fn same_chunks(a: &WgpuRows, b: &WgpuRows, what: &'static str) -> Result<()> {
