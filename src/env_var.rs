@@ -1,11 +1,13 @@
-//! byzagg's own environment variables, read in this one place: the backends' tuning
-//! ([`wgpu_params`]: `BYZAGG_WGPU_CHUNK`, `BYZAGG_WGPU_MAX_GROUPS`,
-//! `BYZAGG_WGPU_ORDER_STATS_WORK`; [`cuda_params`]: `BYZAGG_CUDA_CHUNK`,
-//! `BYZAGG_CUDA_MEM_LIMIT`) maps onto the parameter structs a backend takes when it opens, so
-//! that no launch reads the environment and code can pass the same settings without it. A
-//! value given but unusable is an error naming the variable and what it accepts, never
-//! silently ignored: a user who sets a chunk length to test the multi-chunk paths must not get
-//! a run that quietly did not use it.
+//! How byzagg reads its own environment variables: a value given but unusable is an error
+//! naming the variable and what it accepts, never silently ignored (a user who sets a chunk
+//! length to test the multi-chunk paths must not get a run that quietly did not use it).
+//!
+//! The backends' tuning variables map onto their parameter structs, each beside its struct
+//! and read only when a backend opens, never inside a launch: `WgpuParams::from_env` in
+//! `wgpu/params.rs` (`BYZAGG_WGPU_CHUNK`, `BYZAGG_WGPU_MAX_GROUPS`,
+//! `BYZAGG_WGPU_ORDER_STATS_WORK`) and `CudaParams::from_env` in `cuda/params.rs`
+//! (`BYZAGG_CUDA_CHUNK`, `BYZAGG_CUDA_MEM_LIMIT`). This file stays a leaf, below the backends
+//! that use it.
 //!
 //! The kernel-variant settings (`BYZAGG_CUDA_KERNELS`, `BYZAGG_WGPU_KERNELS`) are parsed where
 //! their values live (`cuda/variant.rs`, `wgpu/kernel_variant.rs`), with the same rule.
@@ -32,35 +34,6 @@ pub(crate) fn positive(name: &'static str) -> Result<Option<usize>> {
             "must be a whole number >= 1, or unset",
         )),
     }
-}
-
-/// The wgpu backend's tuning from the environment ([`crate::wgpu::WgpuParams`]; unset
-/// variables leave the device's own limits).
-#[cfg(feature = "wgpu")]
-pub(crate) fn wgpu_params() -> Result<crate::wgpu::WgpuParams> {
-    let chunk_cols = positive("BYZAGG_WGPU_CHUNK")?;
-    let max_groups_x = match positive("BYZAGG_WGPU_MAX_GROUPS")? {
-        Some(g) => Some(
-            u32::try_from(g)
-                .map_err(|_| Error::invalid("BYZAGG_WGPU_MAX_GROUPS", g, "must be at most 4294967295"))?,
-        ),
-        None => None,
-    };
-    Ok(crate::wgpu::WgpuParams {
-        chunk_cols,
-        max_groups_x,
-        order_stats_work: positive("BYZAGG_WGPU_ORDER_STATS_WORK")?.map(|w| w as u64),
-    })
-}
-
-/// The CUDA backend's tuning from the environment ([`crate::cuda::CudaParams`]; unset
-/// variables leave the free memory and no chunk cap).
-#[cfg(feature = "cuda")]
-pub(crate) fn cuda_params() -> Result<crate::cuda::CudaParams> {
-    Ok(crate::cuda::CudaParams {
-        chunk: positive("BYZAGG_CUDA_CHUNK")?,
-        mem_limit: positive("BYZAGG_CUDA_MEM_LIMIT")?,
-    })
 }
 
 #[cfg(test)]

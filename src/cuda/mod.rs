@@ -6,7 +6,9 @@
 //! runs anywhere, and [`available`] says why CUDA cannot run here (no driver, no device, no
 //! NVRTC, or a build without the `cuda` feature) without ever panicking.
 //!
-//! - `device.rs`: the driver probe, one context and stream per device, kernel modules
+//! - `driver.rs`: the driver probe (device count, driver version, one line per device),
+//!   below `device.rs` and `nvrtc.rs`;
+//! - `device.rs`: the module probe, one context and stream per device, kernel modules
 //!   compiled once per context and cached, and the API for rows already on the device
 //!   (`Cuda::rows_from_slice`, `Cuda::rows_from_pointers`; `Aggregator::aggregate_resident`
 //!   runs a rule on them);
@@ -44,6 +46,8 @@
 mod caller;
 #[cfg(feature = "cuda")]
 mod center_dist;
+#[cfg(feature = "cuda")]
+mod driver;
 #[cfg(feature = "cuda")]
 mod exact_dist;
 #[cfg(feature = "cuda")]
@@ -125,7 +129,7 @@ fn probe() -> Result<(), String> {
         static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
         PROBE
             .get_or_init(|| {
-                let count = device::device_count()?;
+                let count = driver::device_count()?;
                 if count == 0 {
                     return Err("the NVIDIA driver reports no CUDA device".into());
                 }
@@ -146,7 +150,7 @@ pub fn device_count() -> Result<usize> {
     available()?;
     #[cfg(feature = "cuda")]
     {
-        device::device_count().map_err(|reason| Error::Unavailable {
+        driver::device_count().map_err(|reason| Error::Unavailable {
             backend: "cuda",
             reason,
         })
@@ -162,10 +166,10 @@ pub fn device_count() -> Result<usize> {
 pub fn describe() -> Vec<String> {
     #[cfg(feature = "cuda")]
     {
-        let mut lines = match device::device_count() {
+        let mut lines = match driver::device_count() {
             Err(why) => vec![format!("cuda: no device: {why}")],
             Ok(0) => vec!["cuda: no device: the NVIDIA driver reports none".into()],
-            Ok(count) => (0..count).map(device::describe_device).collect(),
+            Ok(count) => (0..count).map(driver::describe_device).collect(),
         };
         lines.push(match nvrtc::nvrtc() {
             Ok(info) => format!("nvrtc: {}.{} at {}", info.version.0, info.version.1, info.path),

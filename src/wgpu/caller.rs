@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::device::{Gpu, Wgpu, backend_error};
+use super::device::{Gpu, backend_error};
+use super::handle::Wgpu;
 use super::rows::WgpuRows;
 use crate::error::{Error, Result};
 

@@ -11,7 +11,8 @@
 //!
 //! Files: `rows.rs` ([`WgpuRows`], the chunk plan, upload, download, re-chunking), `write_row.rs`
 //! (one row of a resident matrix replaced), `caller.rs` (an application's device and
-//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` ([`Wgpu`], the adapter, device,
+//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `handle.rs` ([`Wgpu`], the handle:
+//! the device with its tuning and kernel variant), `device.rs` (the adapter, device,
 //! pipelines, launch helpers), `params.rs` ([`WgpuParams`]: chunk length, grid cap and
 //! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which distance
 //! kernels run: `BYZAGG_WGPU_KERNELS`), `memory.rs` (the counted buffers and
@@ -46,6 +47,8 @@ mod device;
 #[cfg(test)]
 mod float_bits;
 #[cfg(feature = "wgpu")]
+mod handle;
+#[cfg(feature = "wgpu")]
 mod kernel_variant;
 #[cfg(feature = "wgpu")]
 mod memory;
@@ -66,7 +69,7 @@ mod write_row;
 mod rows;
 
 #[cfg(feature = "wgpu")]
-pub use device::Wgpu;
+pub use handle::Wgpu;
 #[cfg(feature = "wgpu")]
 pub use kernel_variant::{KERNELS_VAR, KernelVariant};
 #[cfg(feature = "wgpu")]

@@ -2,9 +2,10 @@
 //! carrying its chunk plan), the chunk plan itself, the upload and download of a batch, and the
 //! re-chunking of a matrix to a partner's plan.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use super::device::{Gpu, Wgpu, backend_error};
+use super::device::{Gpu, backend_error};
+use super::handle::Wgpu;
 use super::memory::{Buffer, Held};
 use super::reduce;
 use crate::batch::Batch;
@@ -207,6 +208,20 @@ impl Wgpu {
             gpu.submit(enc)
         })?;
         Ok(Some(out))
+    }
+
+    /// The device, after checking that every matrix in `rows` lives on it: a matrix uploaded
+    /// before a device loss is gone with that device and must be uploaded again.
+    pub(super) fn gpu_for(&self, rows: &[&WgpuRows]) -> Result<Arc<Gpu>> {
+        let gpu = self.gpu();
+        if rows.iter().any(|r| r.generation != gpu.generation) {
+            return Err(backend_error(format!(
+                "a matrix was uploaded to a wgpu device that has since been lost; upload it \
+                 again to {}",
+                gpu.describe()
+            )));
+        }
+        Ok(gpu)
     }
 }
 

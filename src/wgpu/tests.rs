@@ -154,7 +154,7 @@ const CHUNKS: [Option<usize>; 3] = [None, Some(37), Some(64)];
 
 fn with_chunks(g: &Wgpu, chunk: Option<usize>) -> Wgpu {
     // `g`'s launch tuning kept; the chunk length `chunk`, or the environment's.
-    let env = crate::env_var::wgpu_params().expect("the environment's wgpu tuning");
+    let env = WgpuParams::from_env().expect("the environment's wgpu tuning");
     Wgpu::with_params(WgpuParams {
         chunk_cols: chunk.or(env.chunk_cols),
         ..g.params()
