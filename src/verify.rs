@@ -18,9 +18,12 @@
 //! the reference's.
 //!
 //! Accuracy (SPEC 5): the median and Krum (a single selected row) must equal the reference
-//! cast to f32 exactly; every other rule must stay within `1e-5 * scale` of it, where
-//! `scale = max(1, max |reference| over finite coordinates)`, and rules that run the
-//! geometric median to a tolerance (the default `gm` and rules over it) within `1e-4 * scale`.
+//! cast to f32 exactly; every other rule must stay within `1e-5 * scale` of it, and rules that
+//! run the geometric median to a tolerance (the default `gm` and rules over it) within
+//! `1e-4 * scale`, where `scale` is the data's own magnitude ([`data_scale`]: the largest
+//! finite value of the clean rows and the root update, or of the reference's output if that is
+//! larger), never below `f32::MIN_POSITIVE`: a case drawn at 1e-3 or 1e-40 is held to its own
+//! magnitude, not to 1.
 //!
 //! A case that returns an error or panics is a failure of that case, not of the suite, so one
 //! broken rule cannot hide the others.
@@ -444,7 +447,8 @@ pub use crate::rule::tolerates;
 pub enum Accuracy {
     /// Equal to the reference cast to f32 (the median and Krum pick input values).
     Exact,
-    /// `|out - ref| <= tol * scale + 1e-30`, `scale = max(1, max |ref| over finite values)`.
+    /// `|out - ref| <= tol * scale`, `scale` the larger of the data's magnitude
+    /// ([`data_scale`]) and `max |ref|` over finite values.
     Relative(f64),
 }
 
@@ -594,7 +598,35 @@ pub fn check(case: &Case, backend: Backend) -> Outcome {
         Err(message) => return Outcome::failed(message),
     };
     let robust = plan != Plan::Mean || case.poisoned.is_empty();
-    compare(accuracy(&plan), &expected, &out, robust)
+    // The rows the rule reads as data: the poisoned ones left out (a row of 1e38 would make
+    // any error small), the root update in.
+    let clean = rows
+        .chunks(case.d)
+        .enumerate()
+        .filter(|(i, _)| !case.poisoned.iter().any(|(p, _)| p == i))
+        .flat_map(|(_, row)| row);
+    let scale = data_scale(clean.chain(root.iter().flatten()));
+    compare(accuracy(&plan), &expected, &out, robust, scale)
+}
+
+/// The magnitude a case's errors are measured against (SPEC 5: a relative error of about
+/// 1e-5 of the scale): the largest finite `|value|` of `values`, the data the rule read (the
+/// clean rows and the root update; leave poisoned rows out, their 1e38 would loosen the bound
+/// to nothing). At least `f32::MIN_POSITIVE`: below the smallest normal f32 a value carries no
+/// relative precision, so the bound stops shrinking there, an absolute floor of
+/// `tol * 1.2e-38` (before, a floor of 1 let any output of data at 1e-40 pass).
+///
+/// ```
+/// use byzagg::verify::data_scale;
+///
+/// assert_eq!(data_scale(&[1e-3f32, -2e-3, f32::NAN]), f64::from(2e-3f32));
+/// assert_eq!(data_scale(&[1e-40f32]), f64::from(f32::MIN_POSITIVE));
+/// ```
+pub fn data_scale<'a>(values: impl IntoIterator<Item = &'a f32>) -> f64 {
+    values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold(f64::from(f32::MIN_POSITIVE), |m, v| m.max(f64::from(v.abs())))
 }
 
 /// Whether `BYZAGG_REQUIRE` (a comma-separated list) names `name`: a backend (`wgpu`,
@@ -638,19 +670,24 @@ fn guarded<T>(who: &str, f: impl FnOnce() -> Result<T>) -> std::result::Result<T
     }
 }
 
-/// Compares a backend's output with the reference's; `finite`: the output must be finite.
-/// Every coordinate counts towards the error; the first one out of bounds is the failure.
-/// The one comparison of the suite and of the crate's conformance tests.
+/// Compares a backend's output with the reference's; `finite`: the output must be finite;
+/// `data_scale`: the magnitude of the data ([`data_scale`]), which errors are relative to
+/// (the reference's own largest finite value counts too, if larger). Every coordinate counts
+/// towards the error; the first one out of bounds is the failure. The one comparison of the
+/// suite and of the crate's conformance tests.
 ///
 /// ```
-/// use byzagg::verify::{Accuracy, compare};
+/// use byzagg::verify::{Accuracy, compare, data_scale};
 ///
-/// let ok = compare(Accuracy::Relative(1e-5), &[1.0, 1e6], &[1.0, 1e6 + 1.0], true);
+/// let ok = compare(Accuracy::Relative(1e-5), &[1.0, 1e6], &[1.0, 1e6 + 1.0], true, 1.0);
 /// assert!(ok.failure.is_none() && ok.max_error <= 1e-6);
-/// let bad = compare(Accuracy::Exact, &[0.5], &[0.25], true);
+/// let bad = compare(Accuracy::Exact, &[0.5], &[0.25], true, 1.0);
 /// assert!(bad.failure.is_some());
+/// // Data at 1e-40: an all-zero output is wrong, whatever its absolute error.
+/// let zeros = compare(Accuracy::Relative(1e-5), &[1e-40], &[0.0], true, data_scale(&[1e-40]));
+/// assert!(zeros.failure.is_some());
 /// ```
-pub fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool) -> Outcome {
+pub fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool, data_scale: f64) -> Outcome {
     if out.len() != expected.len() {
         return Outcome::failed(format!(
             "output has {} values, the reference {}",
@@ -661,7 +698,9 @@ pub fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool) 
     let scale = expected
         .iter()
         .filter(|e| e.is_finite())
-        .fold(1.0f64, |s, e| s.max(e.abs()));
+        .fold(data_scale.max(f64::from(f32::MIN_POSITIVE)), |s, e| {
+            s.max(e.abs())
+        });
     let mut worst = 0.0f64;
     let mut failure = None;
     for (j, (&e, &o)) in expected.iter().zip(out).enumerate() {
@@ -686,10 +725,7 @@ pub fn compare(accuracy: Accuracy, expected: &[f64], out: &[f32], finite: bool) 
             let error = (o64 - e).abs();
             let (ok, bound) = match accuracy {
                 Accuracy::Exact => (o == e as f32, "exact equality".to_string()),
-                Accuracy::Relative(tol) => (
-                    error <= tol * scale + 1e-30,
-                    format!("{tol:e} x scale {scale:.3e}"),
-                ),
+                Accuracy::Relative(tol) => (error <= tol * scale, format!("{tol:e} x scale {scale:.3e}")),
             };
             let problem = (!ok).then(|| {
                 format!(
@@ -964,10 +1000,11 @@ mod tests {
             &[0.0, 10.0, 0.0],
             &[1e-3, 10.0, 0.5],
             true,
+            1.0,
         );
         assert!(out.failure.as_deref().unwrap().contains("coordinate 0"));
         assert_eq!(out.max_error, f64::from(0.5f32) / 10.0);
-        let out = compare(Accuracy::Exact, &[1.0], &[f32::INFINITY], true);
+        let out = compare(Accuracy::Exact, &[1.0], &[f32::INFINITY], true, 1.0);
         assert_eq!(out.max_error, f64::INFINITY);
     }
 
@@ -975,41 +1012,77 @@ mod tests {
     fn comparison() {
         let exact = Accuracy::Exact;
         assert_eq!(
-            compare(exact, &[1.0, 2.5], &[1.0, 2.5], true),
+            compare(exact, &[1.0, 2.5], &[1.0, 2.5], true, 1.0),
             Outcome {
                 max_error: 0.0,
                 failure: None
             }
         );
-        assert!(compare(exact, &[0.1], &[0.1f64 as f32], true).is_ok());
+        assert!(compare(exact, &[0.1], &[0.1f64 as f32], true, 1.0).is_ok());
         assert!(
-            compare(exact, &[1.0], &[1.0 + f32::EPSILON], true)
+            compare(exact, &[1.0], &[1.0 + f32::EPSILON], true, 1.0)
                 .unwrap_err()
                 .contains("exact")
         );
         let rel = Accuracy::Relative(1e-5);
-        // Scale is max(1, |ref|): an absolute 1e-5 near zero, relative for large values.
-        assert!(compare(rel, &[0.0], &[9e-6], true).is_ok());
-        assert!(compare(rel, &[0.0], &[2e-5], true).is_err());
-        assert!(compare(rel, &[1000.0, 0.0], &[1000.0, 9e-3], true).is_ok());
+        // Data of magnitude 1: an absolute 1e-5 near zero, relative for large values.
+        assert!(compare(rel, &[0.0], &[9e-6], true, 1.0).is_ok());
+        assert!(compare(rel, &[0.0], &[2e-5], true, 1.0).is_err());
+        assert!(compare(rel, &[1000.0, 0.0], &[1000.0, 9e-3], true, 1.0).is_ok());
         assert!(
-            compare(rel, &[1.0], &[f32::NAN], true)
+            compare(rel, &[1.0], &[f32::NAN], true, 1.0)
                 .unwrap_err()
                 .contains("finite")
         );
         assert!(
-            compare(rel, &[f64::NAN], &[f32::NAN], true).is_err(),
+            compare(rel, &[f64::NAN], &[f32::NAN], true, 1.0).is_err(),
             "a robust rule must be finite"
         );
         // The mean with a NaN row: NaN must stay NaN, infinities keep their sign.
-        assert!(compare(rel, &[f64::NAN, f64::INFINITY], &[f32::NAN, f32::INFINITY], false).is_ok());
-        assert!(compare(rel, &[f64::NAN], &[1.0], false).is_err());
-        assert!(compare(rel, &[f64::INFINITY], &[f32::NEG_INFINITY], false).is_err());
         assert!(
-            compare(rel, &[1.0], &[1.0, 2.0], true)
+            compare(
+                rel,
+                &[f64::NAN, f64::INFINITY],
+                &[f32::NAN, f32::INFINITY],
+                false,
+                1.0
+            )
+            .is_ok()
+        );
+        assert!(compare(rel, &[f64::NAN], &[1.0], false, 1.0).is_err());
+        assert!(compare(rel, &[f64::INFINITY], &[f32::NEG_INFINITY], false, 1.0).is_err());
+        assert!(
+            compare(rel, &[1.0], &[1.0, 2.0], true, 1.0)
                 .unwrap_err()
                 .contains("2 values")
         );
+    }
+
+    /// The scale comes from the data, not from 1: a wrong output of small data fails. With
+    /// the floor of 1 the suite had (a data scale of 1 below), all zeros passed for an answer
+    /// of 1e-40, and a 0.5% error at 1e-3.
+    #[test]
+    fn small_data_is_held_to_its_own_scale() {
+        let rel = Accuracy::Relative(1e-5);
+        let data = [1e-40f32, -2e-40, 3e-40];
+        let want = [1e-40, -2e-40, 3e-40];
+        assert!(compare(rel, &want, &[0.0; 3], true, data_scale(&data)).is_err());
+        assert!(
+            compare(rel, &want, &[0.0; 3], true, 1.0).is_ok(),
+            "the old floor of 1"
+        );
+        // Subnormal rounding (a few steps of 1.4e-45) stays within the floor at f32::MIN_POSITIVE.
+        let near: Vec<f32> = want.iter().map(|&v| (v as f32) + 4.0 * 1.4e-45).collect();
+        assert!(compare(rel, &want, &near, true, data_scale(&data)).is_ok());
+        // At 1e-3: 0.5% is far off, 1e-6 relative is not.
+        assert!(compare(rel, &[1e-3], &[1.005e-3], true, data_scale(&[1e-3])).is_err());
+        assert!(compare(rel, &[1e-3], &[1e-3 * (1.0 + 1e-6)], true, data_scale(&[1e-3])).is_ok());
+        assert!(
+            compare(rel, &[1e-3], &[1.005e-3], true, 1.0).is_ok(),
+            "the old floor of 1"
+        );
+        // Poisoned values are the caller's to leave out; non-finite ones never count.
+        assert_eq!(data_scale(&[f32::INFINITY, f32::NAN, 2.0]), 2.0);
     }
 
     #[test]
