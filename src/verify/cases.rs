@@ -145,6 +145,20 @@ impl Case {
         )
     }
 
+    /// The magnitude its errors are measured against ([`data_scale`](super::data_scale)): the
+    /// clean rows and the root update, the poisoned rows left out (a row of 1e38 would make any
+    /// error small).
+    pub fn data_scale(&self) -> f64 {
+        let rows = self.rows();
+        let root = self.root();
+        let clean = rows
+            .chunks(self.d)
+            .enumerate()
+            .filter(|(i, _)| !self.poisoned.iter().any(|(p, _)| p == i))
+            .flat_map(|(_, row)| row);
+        super::data_scale(clean.chain(root.iter().flatten()))
+    }
+
     /// The plan the case runs (the rule carries all its parameters).
     pub fn plan(&self) -> Result<Plan> {
         self.rule.plan(self.n, None)

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rayon::prelude::*;
 
 use super::cases::{Case, cases};
-use super::compare::{Outcome, accuracy, compare, data_scale};
+use super::compare::{Outcome, accuracy, compare};
 use crate::aggregator::Aggregator;
 use crate::backend::Backend;
 use crate::batch::Batch;
@@ -119,15 +119,7 @@ pub fn check(case: &Case, backend: Backend) -> Outcome {
         Err(message) => return Outcome::failed(message),
     };
     let robust = plan != Plan::Mean || case.poisoned.is_empty();
-    // The rows the rule reads as data: the poisoned ones left out (a row of 1e38 would make
-    // any error small), the root update in.
-    let clean = rows
-        .chunks(case.d)
-        .enumerate()
-        .filter(|(i, _)| !case.poisoned.iter().any(|(p, _)| p == i))
-        .flat_map(|(_, row)| row);
-    let scale = data_scale(clean.chain(root.iter().flatten()));
-    compare(accuracy(&plan), &expected, &out, robust, scale)
+    compare(accuracy(&plan), &expected, &out, robust, case.data_scale())
 }
 
 /// Calls `f`, turning its error or its panic into a message naming `who`.
