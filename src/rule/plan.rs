@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
 
 /// A rule with every parameter fixed for one batch size: what the rule layer and the
-/// reference compute. Build it with [`Rule::plan`], which checks every bound.
+/// reference compute. Build it with [`Rule::plan`](super::Rule::plan), which checks every bound.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     /// Weighted mean (SPEC 4.1).
@@ -19,39 +19,39 @@ pub enum Plan {
         /// Trimmed share of the weight on each side, in [0, 1/2).
         lambda: f64,
     },
-    /// Weighted mean around the median (SPEC 4.8, [`Rule::MeaMed`]).
+    /// Weighted mean around the median (SPEC 4.8, [`Rule::MeaMed`](super::Rule::MeaMed)).
     MeaMed {
         /// Share of the weight left out, in [0, 1/2).
         lambda: f64,
     },
-    /// Bulyan (SPEC 4.8, [`Rule::Bulyan`]).
+    /// Bulyan (SPEC 4.8, [`Rule::Bulyan`](super::Rule::Bulyan)).
     Bulyan {
         /// Byzantine share of the weight, in [0, 1/4).
         lambda: f64,
     },
-    /// CGE (SPEC 4.8, [`Rule::Cge`]).
+    /// CGE (SPEC 4.8, [`Rule::Cge`](super::Rule::Cge)).
     Cge {
         /// Share of the weight dropped, in [0, 1/2).
         lambda: f64,
     },
-    /// MoNNA (SPEC 4.8, [`Rule::Monna`]).
+    /// MoNNA (SPEC 4.8, [`Rule::Monna`](super::Rule::Monna)).
     Monna {
         /// Share of the weight left out, in [0, 1/2).
         lambda: f64,
         /// The trusted row.
         pivot: usize,
     },
-    /// MDA (SPEC 4.8, [`Rule::Mda`]).
+    /// MDA (SPEC 4.8, [`Rule::Mda`](super::Rule::Mda)).
     Mda {
         /// Share of the weight left out, in [0, 1/2).
         lambda: f64,
     },
-    /// SMEA (SPEC 4.8, [`Rule::Smea`]).
+    /// SMEA (SPEC 4.8, [`Rule::Smea`](super::Rule::Smea)).
     Smea {
         /// Share of the weight left out, in [0, 1/2).
         lambda: f64,
     },
-    /// CAF (SPEC 4.8, [`Rule::Caf`]).
+    /// CAF (SPEC 4.8, [`Rule::Caf`](super::Rule::Caf)).
     Caf {
         /// Byzantine share of the weight, in [0, 1/2).
         lambda: f64,
@@ -101,21 +101,21 @@ pub enum Plan {
         /// Clipping steps.
         iterations: usize,
     },
-    /// Static norm clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Clip`]).
+    /// Static norm clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Clip`](super::Rule::Clip)).
     Clip {
         /// Applied to the clipped rows.
         base: Box<Plan>,
         /// Clipping radius, finite and > 0.
         tau: f64,
     },
-    /// Adaptive robust clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Arc`]).
+    /// Adaptive robust clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Arc`](super::Rule::Arc)).
     Arc {
         /// Applied to the clipped rows.
         base: Box<Plan>,
         /// Byzantine share, in [0, 1/2): the mass `2 lambda (1 - lambda) W` is clipped.
         lambda: f64,
     },
-    /// FLTrust over the batch's root update (SPEC 4.8, [`Rule::FlTrust`]).
+    /// FLTrust over the batch's root update (SPEC 4.8, [`Rule::FlTrust`](super::Rule::FlTrust)).
     FlTrust,
 }
 
@@ -134,7 +134,7 @@ impl Plan {
         }
     }
 
-    /// How many plans this one nests, itself included (as [`Rule::depth`]); counted in a
+    /// How many plans this one nests, itself included (as [`Rule::depth`](super::Rule::depth)); counted in a
     /// loop, so a plan built by hand thousands of levels deep is measured without recursion.
     pub fn depth(&self) -> usize {
         let mut depth = 1;
@@ -157,7 +157,7 @@ impl Plan {
 
     /// An error naming the depth if this plan nests deeper than [`MAX_DEPTH`]: the rule layer
     /// and the reference recurse once per level, so a plan built by hand must not reach them
-    /// deeper than the parser and [`Rule::plan`] allow.
+    /// deeper than the parser and [`Rule::plan`](super::Rule::plan) allow.
     pub fn check_depth(&self) -> Result<()> {
         let depth = self.depth();
         if depth > MAX_DEPTH {

@@ -26,7 +26,7 @@ impl Rule {
         self.plan_at(Level::Uniform(n), default)
     }
 
-    /// [`Rule::plan`] for a batch with these weights (finite, >= 0, not all zero, as
+    /// [`Rule::plan`](super::Rule::plan) for a batch with these weights (finite, >= 0, not all zero, as
     /// [`Batch::with_weights`](crate::Batch::with_weights) checks them): the same plan, except
     /// that bucketing's base rule is given the Byzantine share the weighted buckets need (SPEC 4.7),
     /// which depends on the weights. [`Aggregator`](crate::Aggregator) plans this way.
