@@ -1,7 +1,16 @@
-//! byzagg's own environment variables (`BYZAGG_WGPU_CHUNK`, `BYZAGG_CUDA_CHUNK`,
-//! `BYZAGG_CUDA_MEM_LIMIT`), read so that a value given but unusable is an error naming the
-//! variable and what it accepts, never silently ignored: a user who sets a chunk length to
-//! test the multi-chunk paths must not get a run that quietly did not use it.
+//! How byzagg reads its own environment variables: a value given but unusable is an error
+//! naming the variable and what it accepts, never silently ignored (a user who sets a chunk
+//! length to test the multi-chunk paths must not get a run that quietly did not use it).
+//!
+//! The backends' tuning variables map onto their parameter structs, each beside its struct
+//! and read only when a backend opens, never inside a launch: `WgpuParams::from_env` in
+//! `wgpu/params.rs` (`BYZAGG_WGPU_CHUNK`, `BYZAGG_WGPU_MAX_GROUPS`,
+//! `BYZAGG_WGPU_ORDER_STATS_WORK`) and `CudaParams::from_env` in `cuda/params.rs`
+//! (`BYZAGG_CUDA_CHUNK`, `BYZAGG_CUDA_MEM_LIMIT`). This file stays a leaf, below the backends
+//! that use it.
+//!
+//! The kernel-variant settings (`BYZAGG_CUDA_KERNELS`, `BYZAGG_WGPU_KERNELS`) are parsed where
+//! their values live (`cuda/variant.rs`, `wgpu/kernel_variant.rs`), with the same rule.
 //!
 //! `BYZAGG_SIMD` (the CPU backend's SIMD cap) is parsed where its values live, by
 //! `SimdLevel::from_str` in `cpu/simd.rs`, with the same rule: a bad value is an error.

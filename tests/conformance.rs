@@ -81,7 +81,13 @@ fn check(
         Ok(v) => v,
         Err(e) => return Checked::Compared(Some(format!("{rule} n={n}: error {e}"))),
     };
-    let outcome = verify::compare(verify::accuracy(&plan), &want, &got, false);
+    let outcome = verify::compare(
+        verify::accuracy(&plan),
+        &want,
+        &got,
+        false,
+        verify::data_scale(data),
+    );
     Checked::Compared(outcome.failure.map(|why| {
         format!(
             "{rule} on {backend}, n={n}, d={}, weights={w:?}: {why} (max error {:e})",

@@ -189,11 +189,10 @@ fn check(case: &Case, engines: &[Engine]) -> Result<(), String> {
             .expect("planned above");
         byzagg::reference::aggregate(&plan, &batch).map_err(|e| e.to_string())?
     };
-    let largest = data
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(1.0f64, |m, v| m.max(f64::from(v.abs())));
-    let unit = 2f64.powi(largest.log2().ceil() as i32);
+    // Errors relative to the inputs' own magnitude (the poisoned values are not finite and
+    // do not count): an output that cancels to 0 from inputs near 1e3 carries their rounding,
+    // and one of inputs near 1e-15 is held to 1e-15, not to 1.
+    let scale = verify::data_scale(&data);
     let mut outputs = vec![(Backend::Reference, want_out, want_report)];
     for engine in engines {
         let (out, report) = aggregate(engine.clone()).map_err(|e| format!("{}: {e}", engine.backend()))?;
@@ -221,11 +220,7 @@ fn check(case: &Case, engines: &[Engine]) -> Result<(), String> {
             return Err(format!("{backend}: non-finite output within the tolerance"));
         }
         if held && !tied {
-            // Errors relative to the inputs' scale (a power of two, so exact values stay
-            // exact): an output that cancels to 0 from inputs near 1e3 carries their rounding.
-            let exact: Vec<f64> = exact.iter().map(|v| v / unit).collect();
-            let out: Vec<f32> = out.iter().map(|v| (f64::from(*v) / unit) as f32).collect();
-            let outcome = verify::compare(verify::accuracy(&plan), &exact, &out, true);
+            let outcome = verify::compare(verify::accuracy(&plan), &exact, out, true, scale);
             if let Some(why) = outcome.failure {
                 return Err(format!("{backend}: {why} (max error {:e})", outcome.max_error));
             }

@@ -232,7 +232,7 @@ fn bulyan_by_hand() {
         }
     }
     assert!(
-        Rule::Bulyan { tolerance: None }
+        Rule::Bulyan { share: None }
             .plan(6, Some(byzagg::ByzantineShare::F(1)))
             .is_err()
     );

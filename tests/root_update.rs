@@ -22,7 +22,8 @@ fn check(backend: Backend, batch: &Batch<'_>, what: &str) -> Vec<f32> {
     let got = Aggregator::new(Rule::FlTrust, backend)
         .and_then(|a| a.aggregate(batch))
         .unwrap_or_else(|e| panic!("{what} on {backend}: {e}"));
-    let outcome = verify::compare(Accuracy::Relative(1e-5), &want, &got, true);
+    let scale = verify::data_scale(batch.rows().flatten().chain(batch.root().into_iter().flatten()));
+    let outcome = verify::compare(Accuracy::Relative(1e-5), &want, &got, true, scale);
     assert!(outcome.failure.is_none(), "{what} on {backend}: {outcome:?}");
     got
 }

@@ -76,7 +76,7 @@ fn matches_unsharded(sharded: &Engine, exact_selections: bool) {
             Accuracy::Exact if !exact_selections => Accuracy::Relative(1e-5),
             a => a,
         };
-        let outcome = verify::compare(accuracy, &expected, &got, robust);
+        let outcome = verify::compare(accuracy, &expected, &got, robust, case.data_scale());
         assert!(outcome.failure.is_none(), "{name}: {case}: {outcome:?}");
     }
 }
@@ -201,7 +201,13 @@ fn the_binary_gives_the_same_aggregate_on_backend_lists() {
         if plan == Plan::Median || verify::accuracy(&plan) == Accuracy::Exact {
             assert_eq!(bits(&got), bits(&want), "{text} on cpu,cpu");
         }
-        let ok = verify::compare(verify::accuracy(&plan), &expected, &got, plan != Plan::Mean);
+        let ok = verify::compare(
+            verify::accuracy(&plan),
+            &expected,
+            &got,
+            plan != Plan::Mean,
+            case.data_scale(),
+        );
         assert!(ok.failure.is_none(), "{text} on cpu,cpu: {ok:?}");
         if wgpu.is_ok() {
             let got = aggregate_cli(&text, "cpu,wgpu", &input, &dir);
@@ -209,7 +215,7 @@ fn the_binary_gives_the_same_aggregate_on_backend_lists() {
                 Accuracy::Exact if plan != Plan::Median => Accuracy::Relative(1e-5),
                 a => a,
             };
-            let ok = verify::compare(accuracy, &expected, &got, plan != Plan::Mean);
+            let ok = verify::compare(accuracy, &expected, &got, plan != Plan::Mean, case.data_scale());
             assert!(ok.failure.is_none(), "{text} on cpu,wgpu: {ok:?}");
         }
     }

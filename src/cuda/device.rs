@@ -1,5 +1,6 @@
-//! Device setup for the CUDA backend: the driver probe, one context and stream per device,
-//! kernels compiled by NVRTC once per context, and rows already on the device.
+//! Device setup for the CUDA backend: the module probe, one context and stream per device (the
+//! handle [`Cuda`]), kernels compiled by NVRTC once per context, and rows already on the
+//! device. The driver probe is `driver.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -7,48 +8,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 
-use super::memory::CudaRows;
-use super::{KernelVariants, backend_err, nvrtc};
+use super::driver::{device_count, driver_version};
+use super::rows::CudaRows;
+use super::{CudaParams, KernelVariants, backend_err, nvrtc};
 use crate::error::{Error, Result};
-
-/// Number of CUDA devices, or why the driver cannot be asked. Never panics: the driver
-/// library's presence is checked before any cudarc call that would panic without it.
-pub(crate) fn device_count() -> Result<usize, String> {
-    static COUNT: OnceLock<Result<usize, String>> = OnceLock::new();
-    COUNT
-        .get_or_init(|| {
-            std::panic::catch_unwind(|| {
-                // SAFETY: only tries to open the driver library by its names.
-                if !unsafe { cudarc::driver::sys::is_culib_present() } {
-                    return Err("no NVIDIA driver library (libcuda.so.1) found".to_string());
-                }
-                cudarc::driver::result::init().map_err(|e| format!("cuInit failed: {e}"))?;
-                let n = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount failed: {e}"))?;
-                Ok(n.max(0) as usize)
-            })
-            .unwrap_or_else(|_| Err("the CUDA driver probe panicked".into()))
-        })
-        .clone()
-}
-
-/// The driver's CUDA version (major, minor), e.g. (13, 0) for R580, or `None` without a
-/// driver library. Needs no device.
-pub(crate) fn driver_version() -> Option<(i32, i32)> {
-    static VERSION: OnceLock<Option<(i32, i32)>> = OnceLock::new();
-    *VERSION.get_or_init(|| {
-        std::panic::catch_unwind(|| {
-            // SAFETY: only tries to open the driver library by its names.
-            if !unsafe { cudarc::driver::sys::is_culib_present() } {
-                return None;
-            }
-            let mut v = 0;
-            // SAFETY: the library is present; `v` is valid for one write.
-            let status = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) };
-            (status == cudarc::driver::sys::CUresult::CUDA_SUCCESS).then_some((v / 1000, v % 1000 / 10))
-        })
-        .unwrap_or(None)
-    })
-}
 
 /// Compiles a one-line kernel with the NVRTC in use and loads it on device 0: proof that the
 /// driver accepts the PTX this NVRTC emits (NVRTC 13 writes PTX 9.0, which drivers before
@@ -74,27 +37,6 @@ pub(crate) fn load_probe_module() -> Result<(), String> {
     .unwrap_or_else(|_| Err("the CUDA module probe panicked".into()))
 }
 
-/// One line about device `ordinal` for `byzagg devices`.
-pub(crate) fn describe_device(ordinal: usize) -> String {
-    let info = || -> Result<String, cudarc::driver::DriverError> {
-        let ctx = CudaContext::new(ordinal)?;
-        let (major, minor) = ctx.compute_capability()?;
-        let (free, total) = ctx.mem_get_info()?;
-        Ok(format!(
-            "cuda:{ordinal}: {} (sm_{major}{minor}, {} multiprocessors, {:.1} GiB free of {:.1} GiB)",
-            ctx.name()?,
-            ctx.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?,
-            free as f64 / (1u64 << 30) as f64,
-            total as f64 / (1u64 << 30) as f64
-        ))
-    };
-    match std::panic::catch_unwind(info) {
-        Ok(Ok(line)) => line,
-        Ok(Err(e)) => format!("cuda:{ordinal}: cannot open: {e}"),
-        Err(_) => format!("cuda:{ordinal}: cannot open: the driver call panicked"),
-    }
-}
-
 /// The CUDA backend on one device: a context, a stream, and the kernels compiled for it.
 ///
 /// Cheap to clone (shared handles). [`Cuda::shared`] gives the process-wide instance that
@@ -104,6 +46,8 @@ pub struct Cuda {
     inner: Arc<Inner>,
     /// The kernel variants this handle launches ([`Cuda::with_kernels`]); a clone keeps them.
     variants: KernelVariants,
+    /// How it sizes its chunks ([`Cuda::with_params`]), fixed when it is opened.
+    params: CudaParams,
 }
 
 struct Inner {
@@ -122,6 +66,7 @@ impl std::fmt::Debug for Cuda {
             .field("ordinal", &self.inner.ctx.ordinal())
             .field("arch", &self.inner.arch)
             .field("kernels", &self.variants)
+            .field("params", &self.params)
             .finish()
     }
 }
@@ -150,9 +95,11 @@ impl Cuda {
 
     /// The backend on `stream` of `ctx`: the device's architecture and size read, no kernel
     /// compiled yet (each file is compiled on first use), the kernel variants read from
-    /// `BYZAGG_CUDA_KERNELS` (an unusable value is an error naming it).
+    /// `BYZAGG_CUDA_KERNELS` and the tuning ([`CudaParams`]) from `BYZAGG_CUDA_CHUNK` and
+    /// `BYZAGG_CUDA_MEM_LIMIT` (an unusable value is an error naming the variable).
     pub(super) fn on_stream(ctx: Arc<CudaContext>, stream: Arc<CudaStream>) -> Result<Self> {
         let variants = KernelVariants::from_env()?;
+        let params = CudaParams::from_env()?;
         let (major, minor) = ctx.compute_capability().map_err(backend_err)?;
         let sm_count = ctx
             .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
@@ -167,6 +114,7 @@ impl Cuda {
                 modules: Mutex::new(HashMap::new()),
             }),
             variants,
+            params,
         })
     }
 
@@ -230,6 +178,26 @@ impl Cuda {
     /// The kernel variants this handle launches.
     pub fn kernels(&self) -> KernelVariants {
         self.variants
+    }
+
+    /// This handle with the tuning `params` (the same device, stream and compiled modules;
+    /// other handles keep theirs).
+    ///
+    /// ```no_run
+    /// use byzagg::cuda::{Cuda, CudaParams};
+    ///
+    /// // Chunks of at most 4,099 coordinates, whatever the free memory.
+    /// let cuda = Cuda::shared()?.with_params(CudaParams { chunk: Some(4099), ..CudaParams::default() });
+    /// # Ok::<(), byzagg::Error>(())
+    /// ```
+    pub fn with_params(mut self, params: CudaParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The tuning this handle runs with.
+    pub fn params(&self) -> CudaParams {
+        self.params
     }
 
     /// Kernel `name` of `file`, compiling the file on first use in this context.

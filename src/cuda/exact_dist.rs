@@ -22,7 +22,7 @@
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch::{self, Footprint};
-use super::memory::CudaRows;
+use super::rows::CudaRows;
 use super::{Cuda, backend_err};
 use crate::error::Result;
 

@@ -11,7 +11,7 @@
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch;
-use super::memory::CudaRows;
+use super::rows::CudaRows;
 use super::variant::StreamVariant;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};

@@ -6,7 +6,9 @@
 //! runs anywhere, and [`available`] says why CUDA cannot run here (no driver, no device, no
 //! NVRTC, or a build without the `cuda` feature) without ever panicking.
 //!
-//! - `device.rs`: the driver probe, one context and stream per device, kernel modules
+//! - `driver.rs`: the driver probe (device count, driver version, one line per device),
+//!   below `device.rs` and `nvrtc.rs`;
+//! - `device.rs`: the module probe, one context and stream per device, kernel modules
 //!   compiled once per context and cached, and the API for rows already on the device
 //!   (`Cuda::rows_from_slice`, `Cuda::rows_from_pointers`; `Aggregator::aggregate_resident`
 //!   runs a rule on them);
@@ -15,13 +17,15 @@
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
 //! - `exact_dist.rs`: the distances within rounding of a tie recomputed exactly, so that
 //!   exact ties break by row index as in the reference;
-//! - `caller_stream.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
+//! - `caller.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
 //!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
-//! - `memory.rs`: [`CudaRows`] and the coordinate chunks (batches larger than the device's
+//! - `rows.rs`: [`CudaRows`] (the resident rows, wherever they live) and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
 //! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
 //!   on the host and compiled into each module as a macro;
+//! - `params.rs`: [`CudaParams`], the chunk cap and memory limit a handle runs with (fixed
+//!   when it is opened: `BYZAGG_CUDA_CHUNK`, `BYZAGG_CUDA_MEM_LIMIT`, [`Cuda::with_params`]);
 //! - `variant.rs`: [`KernelVariants`], the kernel variant of each primitive that has more
 //!   than one, the one setting that selects between a kernel and the new one competing with
 //!   it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`, [`Cuda::with_kernels`]);
@@ -39,15 +43,15 @@
 //! buffers are no longer read.
 
 #[cfg(feature = "cuda")]
-mod caller_stream;
+mod caller;
 #[cfg(feature = "cuda")]
 mod center_dist;
+#[cfg(feature = "cuda")]
+mod driver;
 #[cfg(feature = "cuda")]
 mod exact_dist;
 #[cfg(feature = "cuda")]
 mod launch;
-#[cfg(feature = "cuda")]
-mod memory;
 #[cfg(feature = "cuda")]
 mod mix;
 #[cfg(feature = "cuda")]
@@ -56,6 +60,10 @@ mod nvrtc;
 mod order_stats;
 #[cfg(feature = "cuda")]
 mod pairwise_dist;
+#[cfg(feature = "cuda")]
+mod params;
+#[cfg(feature = "cuda")]
+mod rows;
 #[cfg(feature = "cuda")]
 mod sort_network;
 mod variant;
@@ -72,8 +80,6 @@ mod device;
 #[cfg(feature = "cuda")]
 pub use device::Cuda;
 #[cfg(feature = "cuda")]
-pub use memory::CudaRows;
-#[cfg(feature = "cuda")]
 pub use nvrtc::NvrtcInfo;
 #[cfg(feature = "cuda")]
 #[doc(hidden)]
@@ -81,6 +87,10 @@ pub use order_stats::{PrunedKind, pruned_defines, pruned_plan};
 #[cfg(feature = "cuda")]
 #[doc(hidden)]
 pub use pairwise_dist::{tiled_overflow, tiled_rescue};
+#[cfg(feature = "cuda")]
+pub use params::CudaParams;
+#[cfg(feature = "cuda")]
+pub use rows::CudaRows;
 
 use crate::error::{Error, Result};
 #[cfg(feature = "cuda")]
@@ -122,7 +132,7 @@ fn probe() -> Result<(), String> {
         static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
         PROBE
             .get_or_init(|| {
-                let count = device::device_count()?;
+                let count = driver::device_count()?;
                 if count == 0 {
                     return Err("the NVIDIA driver reports no CUDA device".into());
                 }
@@ -143,7 +153,7 @@ pub fn device_count() -> Result<usize> {
     available()?;
     #[cfg(feature = "cuda")]
     {
-        device::device_count().map_err(|reason| Error::Unavailable {
+        driver::device_count().map_err(|reason| Error::Unavailable {
             backend: "cuda",
             reason,
         })
@@ -159,10 +169,10 @@ pub fn device_count() -> Result<usize> {
 pub fn describe() -> Vec<String> {
     #[cfg(feature = "cuda")]
     {
-        let mut lines = match device::device_count() {
+        let mut lines = match driver::device_count() {
             Err(why) => vec![format!("cuda: no device: {why}")],
             Ok(0) => vec!["cuda: no device: the NVIDIA driver reports none".into()],
-            Ok(count) => (0..count).map(device::describe_device).collect(),
+            Ok(count) => (0..count).map(driver::describe_device).collect(),
         };
         lines.push(match nvrtc::nvrtc() {
             Ok(info) => format!("nvrtc: {}.{} at {}", info.version.0, info.version.1, info.path),

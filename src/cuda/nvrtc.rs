@@ -156,7 +156,7 @@ fn order_for_driver(libs: Vec<PathBuf>, driver_major: Option<i32>, explicit: Opt
 fn load() -> Result<NvrtcInfo, String> {
     let mut tried = Vec::new();
     let mut found = None;
-    let driver_major = super::device::driver_version().map(|v| v.0);
+    let driver_major = super::driver::driver_version().map(|v| v.0);
     for lib in candidates(driver_major) {
         // NVRTC opens its builtins library by soname: load it first, from the same folder.
         if let Some(dir) = lib.parent()

@@ -21,7 +21,7 @@
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch;
-use super::memory::CudaRows;
+use super::rows::CudaRows;
 use super::sort_network;
 use super::{Cuda, OrderStatsVariant, backend_err};
 use crate::contract::MASS_EPS;

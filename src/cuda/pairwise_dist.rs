@@ -20,7 +20,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::exact_dist;
 use super::launch::{self, Splits};
-use super::memory::CudaRows;
+use super::rows::CudaRows;
 use super::variant::{PairwiseTiesVariant, PairwiseVariant};
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};

@@ -1,7 +1,7 @@
 //! `write_row` on a CUDA matrix: one host-to-device copy of `d` values on the instance's
 //! stream (the caller's stream for `Cuda::from_stream`), into a buffer byzagg owns.
 
-use super::memory::{CudaRows, Data};
+use super::rows::{CudaRows, Data};
 use super::{Cuda, backend_err};
 use crate::error::Result;
 use crate::kernels::shape;

@@ -4,17 +4,22 @@
 //! A [`Rule`] may leave lambda or f out; [`Rule::plan`] fills it from a default (the CLI's
 //! `--lambda`/`--f`) and checks every bound, so the code that computes (the rule layer in
 //! `aggregate/` and the independent oracle in `reference.rs`) only ever sees valid plans.
+//!
+//! Files: this one holds what users write ([`Rule`], [`ByzantineShare`], [`GmParams`],
+//! [`Center`]); `planning.rs` turns a rule into a plan ([`Rule::plan`], the bounds);
+//! `plan.rs` holds [`Plan`] (its order statistic, depth, working memory) and
+//! [`bucket_permutation`]; `text.rs` the text form both ways; `non_finite.rs` the non-finite
+//! tolerance ([`tolerates`]) and the share bucketing passes to its base.
 
 use std::fmt;
 
-use crate::error::{Error, Result};
-use crate::kernels::OrderStat;
-
+mod non_finite;
+mod plan;
+mod planning;
 mod text;
-mod tolerance;
 
-use tolerance::Level;
-pub use tolerance::tolerates;
+pub use non_finite::tolerates;
+pub use plan::{Plan, bucket_permutation};
 
 /// How many of the inputs may be Byzantine: a share lambda of the total weight, or a count f
 /// of rows (then lambda = f / n).
@@ -127,7 +132,7 @@ pub enum Rule {
     /// Weighted coordinate-wise trimmed mean.
     CwTm {
         /// Mass trimmed from each side; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Weighted mean around the median (MeaMed; ByzFL's `Meamed`, the second step of Bulyan).
     ///
@@ -141,7 +146,7 @@ pub enum Rule {
     /// (non-finite values hold half the mass) the output is that median.
     MeaMed {
         /// Mass left out, lambda or f; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Bulyan (El Mhamdi et al. 2018, Flower's `Bulyan`): iterated Krum selects mass
     /// `(1 - 2 lambda) W`, then MeaMed keeps mass `(1 - 4 lambda) W` of it per coordinate.
@@ -162,7 +167,7 @@ pub enum Rule {
     /// invariant rather than a literal multiset rule (SPEC 4.4).
     Bulyan {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Comparative gradient elimination (CGE, Gupta et al. 2021, ByzFL's `CGE`): drop the mass
     /// lambda W of largest norm, average the rest.
@@ -173,7 +178,7 @@ pub enum Rule {
     /// n - f rows of smallest norm. It is CTMA (SPEC 4.6) centered at the origin.
     Cge {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// MoNNA (Allouah et al. 2023, ByzFL's `MoNNA`): the mean of the mass `(1 - lambda) W`
     /// nearest to a trusted row, the pivot.
@@ -186,7 +191,7 @@ pub enum Rule {
     /// in index order.
     Monna {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
         /// The trusted row, `0..n`.
         pivot: usize,
     },
@@ -205,7 +210,7 @@ pub enum Rule {
     /// over them on the host, one mix; n is limited to [`MDA_MAX_N`](crate::MDA_MAX_N).
     Mda {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// SMEA, smallest maximum eigenvalue averaging (Allouah et al. 2023, ByzFL's `SMEA`): the
     /// mean of the subset of mass `(1 - lambda) W` whose covariance has the least top
@@ -231,7 +236,7 @@ pub enum Rule {
     /// [`SMEA_MAX_N`](crate::SMEA_MAX_N).
     Smea {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// CAF, the covariance-bound agnostic filter (Allouah, Guerraoui and Stephan 2025, ByzFL's
     /// `CAF`), deterministic.
@@ -253,12 +258,12 @@ pub enum Rule {
     /// [`CAF_MAX_N`](crate::CAF_MAX_N).
     Caf {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Krum (`m = Some(1)` or `None` with `multi = false`) and Multi-Krum.
     Krum {
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
         /// `false`: output the best row. `true`: Multi-Krum, the weighted mean of `m` rows.
         multi: bool,
         /// Multi-Krum's number of rows; `None` averages the rows of least score up to a mass
@@ -272,14 +277,14 @@ pub enum Rule {
         /// The rule that gives the center.
         base: Box<Rule>,
         /// Mass trimmed; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Nearest-neighbour mixing, then the base rule.
     Nnm {
         /// The rule applied to the mixed rows.
         base: Box<Rule>,
         /// Neighbourhood mass is (1 - lambda) W; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// Bucketing: seeded shuffle, means of buckets of `s` rows, then the base rule.
     Bucketing {
@@ -329,7 +334,7 @@ pub enum Rule {
         /// The rule applied to the clipped rows.
         base: Box<Rule>,
         /// f or lambda; `None` takes the default.
-        tolerance: Option<ByzantineShare>,
+        share: Option<ByzantineShare>,
     },
     /// FLTrust (Cao et al., NDSS 2021): the server's root update g0 (given with the batch,
     /// [`Batch::with_root`](crate::Batch::with_root)) scores every row by
@@ -348,19 +353,19 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// `ctma(base)` with an optional tolerance.
-    pub fn ctma(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+    /// `ctma(base)` with an optional Byzantine share.
+    pub fn ctma(base: Rule, share: Option<ByzantineShare>) -> Rule {
         Rule::Ctma {
             base: Box::new(base),
-            tolerance,
+            share,
         }
     }
 
-    /// `nnm(base)` with an optional tolerance.
-    pub fn nnm(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+    /// `nnm(base)` with an optional Byzantine share.
+    pub fn nnm(base: Rule, share: Option<ByzantineShare>) -> Rule {
         Rule::Nnm {
             base: Box::new(base),
-            tolerance,
+            share,
         }
     }
 
@@ -372,18 +377,18 @@ impl Rule {
         }
     }
 
-    /// `arc(base)`: adaptive robust clipping, then `base`, with an optional tolerance.
-    pub fn arc(base: Rule, tolerance: Option<ByzantineShare>) -> Rule {
+    /// `arc(base)`: adaptive robust clipping, then `base`, with an optional Byzantine share.
+    pub fn arc(base: Rule, share: Option<ByzantineShare>) -> Rule {
         Rule::Arc {
             base: Box::new(base),
-            tolerance,
+            share,
         }
     }
 
     /// `krum(f)`: the single best row.
     pub fn krum(f: usize) -> Rule {
         Rule::Krum {
-            tolerance: Some(ByzantineShare::F(f)),
+            share: Some(ByzantineShare::F(f)),
             multi: false,
             m: None,
         }
@@ -436,296 +441,6 @@ impl Rule {
     pub fn needs_root(&self) -> bool {
         std::iter::successors(Some(self), |r| r.nested()).any(|r| matches!(r, Rule::FlTrust))
     }
-
-    /// Fixes every parameter for a batch of `n` rows, taking lambda or f from `default`
-    /// where the rule leaves it out, and checks every bound.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use byzagg::{Plan, Rule, ByzantineShare};
-    ///
-    /// let plan = "cwtm".parse::<Rule>()?.plan(8, Some(ByzantineShare::F(2)))?;
-    /// assert_eq!(plan, Plan::TrimmedMean { lambda: 0.25 });
-    ///
-    /// // Krum needs n >= 2f + 3.
-    /// let err = Rule::krum(5).plan(7, None).unwrap_err();
-    /// assert!(err.to_string().contains("f = 5"));
-    /// # Ok::<(), byzagg::Error>(())
-    /// ```
-    pub fn plan(&self, n: usize, default: Option<ByzantineShare>) -> Result<Plan> {
-        self.plan_at(Level::Uniform(n), default)
-    }
-
-    /// [`Rule::plan`] for a batch with these weights (finite, >= 0, not all zero, as
-    /// [`Batch::with_weights`](crate::Batch::with_weights) checks them): the same plan, except
-    /// that bucketing's base rule is given the tolerance the weighted buckets need (SPEC 4.7),
-    /// which depends on the weights. [`Aggregator`](crate::Aggregator) plans this way.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use byzagg::{ByzantineShare, Plan, Rule};
-    ///
-    /// // Two Byzantine rows of eleven can poison two buckets of two rows: 4/11 of the weight.
-    /// let rule: Rule = "bucketing(cwtm,s=2)".parse()?;
-    /// let Plan::Bucketing { base, .. } = rule.plan_weighted(&[1.0; 11], Some(ByzantineShare::F(2)))? else {
-    ///     unreachable!()
-    /// };
-    /// let Plan::TrimmedMean { lambda } = *base else { unreachable!() };
-    /// assert!((lambda - 4.0 / 11.0).abs() < 1e-12);
-    /// # Ok::<(), byzagg::Error>(())
-    /// ```
-    pub fn plan_weighted(&self, weights: &[f64], default: Option<ByzantineShare>) -> Result<Plan> {
-        self.plan_at(Level::Given(weights), default)
-    }
-
-    /// The plan for one level of the rule, whose rows have the weights `level`.
-    fn plan_at(&self, level: Level<'_>, default: Option<ByzantineShare>) -> Result<Plan> {
-        let n = level.n();
-        let depth = self.depth();
-        if depth > MAX_DEPTH {
-            return Err(Error::invalid(
-                "rule",
-                format!("{depth} levels deep"),
-                format!("rules may nest at most {MAX_DEPTH} levels"),
-            ));
-        }
-        if n == 0 {
-            return Err(Error::invalid("n", 0, "a batch needs at least one row"));
-        }
-        let pick = |t: &Option<ByzantineShare>| -> Result<ByzantineShare> {
-            t.or(default).ok_or_else(|| {
-                Error::invalid(
-                    "lambda",
-                    "not given",
-                    format!("rule {self} needs lambda or f: write it in the rule or pass --lambda/--f"),
-                )
-            })
-        };
-        Ok(match self {
-            Rule::Mean => Plan::Mean,
-            Rule::CwMed => Plan::Median,
-            Rule::CwTm { tolerance } => Plan::TrimmedMean {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
-            },
-            Rule::MeaMed { tolerance } => Plan::MeaMed {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
-            },
-            Rule::Bulyan { tolerance } => {
-                let t = pick(tolerance)?;
-                let ok = match t {
-                    // n >= 4f + 3, without computing 4f + 3 (which wraps for huge f).
-                    ByzantineShare::F(f) => n.checked_sub(3).is_some_and(|k| f <= k / 4),
-                    ByzantineShare::Lambda(l) => (n as f64) * (1.0 - 4.0 * l) >= 3.0,
-                };
-                if !ok {
-                    let (name, value) = match t {
-                        ByzantineShare::F(f) => ("f", f.to_string()),
-                        ByzantineShare::Lambda(l) => ("lambda", l.to_string()),
-                    };
-                    return Err(Error::invalid(
-                        name,
-                        value,
-                        format!("bulyan needs n >= 4f + 3 (n (1 - 4 lambda) >= 3), and n = {n}"),
-                    ));
-                }
-                Plan::Bulyan {
-                    lambda: trim_lambda(t, n)?,
-                }
-            }
-            Rule::Cge { tolerance } => Plan::Cge {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
-            },
-            Rule::Monna { tolerance, pivot } => {
-                if *pivot >= n {
-                    return Err(Error::invalid(
-                        "pivot",
-                        pivot,
-                        format!("monna needs a pivot row 0 <= pivot < n = {n}"),
-                    ));
-                }
-                Plan::Monna {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
-                    pivot: *pivot,
-                }
-            }
-            Rule::Mda { tolerance } => {
-                crate::contract::check_n("mda", n, crate::contract::MDA_MAX_N)?;
-                Plan::Mda {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
-                }
-            }
-            Rule::Smea { tolerance } => {
-                crate::contract::check_n("smea", n, crate::contract::SMEA_MAX_N)?;
-                Plan::Smea {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
-                }
-            }
-            Rule::Caf { tolerance } => {
-                crate::contract::check_n("caf", n, crate::contract::CAF_MAX_N)?;
-                Plan::Caf {
-                    lambda: trim_lambda(pick(tolerance)?, n)?,
-                }
-            }
-            Rule::Krum { tolerance, multi, m } => {
-                let t = pick(tolerance)?;
-                match t {
-                    ByzantineShare::F(f) => {
-                        // n >= 2f + 3 without computing 2f + 3, which wraps for huge f.
-                        let max_f = n.checked_sub(3).map(|k| k / 2);
-                        if max_f.is_none_or(|max| f > max) {
-                            let allows = match max_f {
-                                Some(max) => format!("allows f <= {max}"),
-                                None => "is too small for any f".to_string(),
-                            };
-                            return Err(Error::invalid(
-                                "f",
-                                f,
-                                format!("krum needs n >= 2f + 3, and n = {n} {allows}"),
-                            ));
-                        }
-                    }
-                    ByzantineShare::Lambda(l) => {
-                        if (n as f64) * (1.0 - 2.0 * l) < 3.0 {
-                            return Err(Error::invalid(
-                                "lambda",
-                                l,
-                                format!("krum needs n (1 - 2 lambda) >= 3, and n = {n}"),
-                            ));
-                        }
-                    }
-                }
-                let lambda = trim_lambda(t, n)?;
-                let m = if *multi { *m } else { Some(1) };
-                if let Some(m) = m
-                    && (m == 0 || m > n)
-                {
-                    return Err(Error::invalid(
-                        "m",
-                        m,
-                        format!("multikrum needs 1 <= m <= n = {n}"),
-                    ));
-                }
-                Plan::Krum { lambda, m }
-            }
-            Rule::Gm(p) => {
-                if p.max_iter == 0 {
-                    return Err(Error::invalid("max_iter", 0, "gm needs max_iter >= 1"));
-                }
-                if !(p.tol.is_finite() && p.tol >= 0.0) {
-                    return Err(Error::invalid("tol", p.tol, "gm needs a finite tol >= 0"));
-                }
-                if !(p.nu.is_finite() && p.nu > 0.0) {
-                    return Err(Error::invalid("nu", p.nu, "gm needs a finite nu > 0"));
-                }
-                Plan::Gm(*p)
-            }
-            Rule::Ctma { base, tolerance } => Plan::Ctma {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
-                base: Box::new(base.plan_at(level, default)?),
-            },
-            Rule::Nnm { base, tolerance } => Plan::Nnm {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
-                base: Box::new(base.plan_at(level, default)?),
-            },
-            Rule::Bucketing { base, s, seed } => {
-                if *s == 0 || *s > n {
-                    return Err(Error::invalid(
-                        "s",
-                        s,
-                        format!("bucketing needs 1 <= s <= n = {n}"),
-                    ));
-                }
-                // The base sees the buckets, and must tolerate every bucket that the Byzantine
-                // rows can touch: a share of the weight near s * lambda, not lambda.
-                let share = match default {
-                    None => None,
-                    Some(t) => {
-                        let lambda = trim_lambda(t, n)?;
-                        let share = tolerance::bucket_share(level, *s, *seed, lambda);
-                        if share >= 0.5 {
-                            return Err(Error::invalid(
-                                "s",
-                                s,
-                                format!(
-                                    "bucketing with s = {s} and lambda = {lambda} lets the Byzantine \
-                                     rows touch buckets holding {share} of the weight, and its base \
-                                     rule must tolerate less than 1/2: lower s or lambda"
-                                ),
-                            ));
-                        }
-                        Some(ByzantineShare::Lambda(share))
-                    }
-                };
-                let nb = n.div_ceil(*s);
-                // Uniform weights give buckets of s rows and a last one of n - (nb - 1) s; past
-                // 2^24 buckets their masses are taken as equal rather than listed.
-                let masses = match level {
-                    Level::Uniform(_) if n.is_multiple_of(*s) || nb > 1 << 24 => None,
-                    _ => Some(tolerance::bucket_masses(level, *s, *seed)),
-                };
-                let base_level = masses.as_deref().map_or(Level::Uniform(nb), Level::Given);
-                Plan::Bucketing {
-                    s: *s,
-                    seed: *seed,
-                    base: Box::new(base.plan_at(base_level, share)?),
-                }
-            }
-            Rule::Clip { base, tau } => {
-                if !(tau.is_finite() && *tau > 0.0) {
-                    return Err(Error::invalid("tau", tau, "clip needs a finite tau > 0"));
-                }
-                Plan::Clip {
-                    tau: *tau,
-                    base: Box::new(base.plan_at(level, default)?),
-                }
-            }
-            Rule::Arc { base, tolerance } => Plan::Arc {
-                lambda: trim_lambda(pick(tolerance)?, n)?,
-                base: Box::new(base.plan_at(level, default)?),
-            },
-            Rule::FlTrust => Plan::FlTrust,
-            Rule::CenteredClipping {
-                center,
-                tau,
-                iterations,
-            } => {
-                if !(tau.is_finite() && *tau > 0.0) {
-                    return Err(Error::invalid("tau", tau, "cclip needs a finite tau > 0"));
-                }
-                if *iterations == 0 {
-                    return Err(Error::invalid("iters", 0, "cclip needs iters >= 1"));
-                }
-                Plan::CenteredClipping {
-                    center: match center {
-                        Center::Zero => None,
-                        Center::Rule(r) => Some(Box::new(r.plan_at(level, default)?)),
-                    },
-                    tau: *tau,
-                    iterations: *iterations,
-                }
-            }
-        })
-    }
-}
-
-/// lambda in [0, 1/2) from a tolerance, for a batch of n rows.
-fn trim_lambda(t: ByzantineShare, n: usize) -> Result<f64> {
-    match t {
-        ByzantineShare::Lambda(l) if (0.0..0.5).contains(&l) => Ok(l),
-        ByzantineShare::Lambda(l) => Err(Error::invalid("lambda", l, "lambda must be in [0, 0.5)")),
-        // 2f < n, checked: 2f wraps for f >= 2^63 and would let any f through.
-        ByzantineShare::F(f) if f.checked_mul(2).is_some_and(|twice| twice < n) => Ok(f as f64 / n as f64),
-        ByzantineShare::F(f) => Err(Error::invalid(
-            "f",
-            f,
-            format!(
-                "f must be < n/2, and n = {n} allows f <= {}",
-                n.saturating_sub(1) / 2
-            ),
-        )),
-    }
 }
 
 /// The deepest nesting of rules that the parser and [`Rule::plan`] accept (`ctma(nnm(cwmed))`
@@ -733,328 +448,11 @@ fn trim_lambda(t: ByzantineShare, n: usize) -> Result<f64> {
 /// the parser, from overflowing the stack on hostile input.
 pub const MAX_DEPTH: usize = 32;
 
-/// A rule with every parameter fixed for one batch size: what the rule layer and the
-/// reference compute. Build it with [`Rule::plan`], which checks every bound.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Plan {
-    /// Weighted mean (SPEC 4.1).
-    Mean,
-    /// Weighted coordinate-wise median (SPEC 4.2).
-    Median,
-    /// Weighted coordinate-wise trimmed mean, mass `lambda * W` off each side (SPEC 4.3).
-    TrimmedMean {
-        /// Trimmed share of the weight on each side, in [0, 1/2).
-        lambda: f64,
-    },
-    /// Weighted mean around the median (SPEC 4.8, [`Rule::MeaMed`]).
-    MeaMed {
-        /// Share of the weight left out, in [0, 1/2).
-        lambda: f64,
-    },
-    /// Bulyan (SPEC 4.8, [`Rule::Bulyan`]).
-    Bulyan {
-        /// Byzantine share of the weight, in [0, 1/4).
-        lambda: f64,
-    },
-    /// CGE (SPEC 4.8, [`Rule::Cge`]).
-    Cge {
-        /// Share of the weight dropped, in [0, 1/2).
-        lambda: f64,
-    },
-    /// MoNNA (SPEC 4.8, [`Rule::Monna`]).
-    Monna {
-        /// Share of the weight left out, in [0, 1/2).
-        lambda: f64,
-        /// The trusted row.
-        pivot: usize,
-    },
-    /// MDA (SPEC 4.8, [`Rule::Mda`]).
-    Mda {
-        /// Share of the weight left out, in [0, 1/2).
-        lambda: f64,
-    },
-    /// SMEA (SPEC 4.8, [`Rule::Smea`]).
-    Smea {
-        /// Share of the weight left out, in [0, 1/2).
-        lambda: f64,
-    },
-    /// CAF (SPEC 4.8, [`Rule::Caf`]).
-    Caf {
-        /// Byzantine share of the weight, in [0, 1/2).
-        lambda: f64,
-    },
-    /// Weighted (Multi-)Krum (SPEC 4.4); `m == Some(1)` outputs the best row itself.
-    Krum {
-        /// Byzantine share of the weight, in [0, 1/2).
-        lambda: f64,
-        /// Rows averaged, 1..=n; `None`: the rows of least score up to a mass of
-        /// `(1 - lambda) W`, the last one in part. Rows of score `+inf` (a non-finite value,
-        /// weight 0) are never averaged, whatever `m` says.
-        m: Option<usize>,
-    },
-    /// Geometric median by smoothed Weiszfeld (SPEC 4.5).
-    Gm(GmParams),
-    /// Centered trimmed meta-aggregator (SPEC 4.6).
-    Ctma {
-        /// The center's rule.
-        base: Box<Plan>,
-        /// Trimmed share, in [0, 1/2).
-        lambda: f64,
-    },
-    /// Nearest-neighbour mixing, then `base` with the same weights (SPEC 4.7).
-    Nnm {
-        /// Applied to the mixed rows.
-        base: Box<Plan>,
-        /// Neighbourhood mass is `(1 - lambda) W`.
-        lambda: f64,
-    },
-    /// Bucketing (SPEC 4.7): `ceil(n / s)` buckets; `base` is planned for that many rows,
-    /// with the bucket masses as weights and, where the rule left the Byzantine share to the
-    /// caller, the share of the weight that the Byzantine rows' buckets may hold.
-    Bucketing {
-        /// Applied to the bucket means, with the bucket masses as weights.
-        base: Box<Plan>,
-        /// Bucket size.
-        s: usize,
-        /// Shuffle seed (see [`bucket_permutation`]).
-        seed: u64,
-    },
-    /// Centered clipping (SPEC 4.7).
-    CenteredClipping {
-        /// Start: the zero vector (`None`) or this rule's output.
-        center: Option<Box<Plan>>,
-        /// Clipping radius.
-        tau: f64,
-        /// Clipping steps.
-        iterations: usize,
-    },
-    /// Static norm clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Clip`]).
-    Clip {
-        /// Applied to the clipped rows.
-        base: Box<Plan>,
-        /// Clipping radius, finite and > 0.
-        tau: f64,
-    },
-    /// Adaptive robust clipping, then `base` with the same weights (SPEC 4.8, [`Rule::Arc`]).
-    Arc {
-        /// Applied to the clipped rows.
-        base: Box<Plan>,
-        /// Byzantine share, in [0, 1/2): the mass `2 lambda (1 - lambda) W` is clipped.
-        lambda: f64,
-    },
-    /// FLTrust over the batch's root update (SPEC 4.8, [`Rule::FlTrust`]).
-    FlTrust,
-}
-
-impl Plan {
-    /// The order statistic this plan is when it is one alone (cwmed, cwtm, meamed), as the
-    /// rule layer gives it to [`Kernels::order_stats`](crate::Kernels::order_stats); `None`
-    /// for every other plan. A rule over such a base can take the fused kernels
-    /// (`order_stats_with_dist`, `mix_order_stats`): the base adds no report step, so the
-    /// report is the same either way.
-    pub(crate) fn order_stat(&self) -> Option<OrderStat> {
-        match *self {
-            Plan::Median => Some(OrderStat::Median),
-            Plan::TrimmedMean { lambda } => Some(OrderStat::TrimmedMean { lambda }),
-            Plan::MeaMed { lambda } => Some(OrderStat::MeaMed { lambda }),
-            _ => None,
-        }
-    }
-
-    /// How many plans this one nests, itself included (as [`Rule::depth`]); counted in a
-    /// loop, so a plan built by hand thousands of levels deep is measured without recursion.
-    pub fn depth(&self) -> usize {
-        let mut depth = 1;
-        let mut plan = self;
-        loop {
-            plan = match plan {
-                Plan::Ctma { base, .. }
-                | Plan::Nnm { base, .. }
-                | Plan::Bucketing { base, .. }
-                | Plan::Clip { base, .. }
-                | Plan::Arc { base, .. } => base,
-                Plan::CenteredClipping {
-                    center: Some(center), ..
-                } => center,
-                _ => return depth,
-            };
-            depth += 1;
-        }
-    }
-
-    /// An error naming the depth if this plan nests deeper than [`MAX_DEPTH`]: the rule layer
-    /// and the reference recurse once per level, so a plan built by hand must not reach them
-    /// deeper than the parser and [`Rule::plan`] allow.
-    pub fn check_depth(&self) -> Result<()> {
-        let depth = self.depth();
-        if depth > MAX_DEPTH {
-            return Err(Error::invalid(
-                "plan",
-                format!("{depth} levels deep"),
-                format!("plans may nest at most {MAX_DEPTH} levels"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// An upper estimate of the host memory the rule layer allocates to run this plan on
-    /// `n x d` rows, beyond the rows themselves: `n x n` distances and their pair lists for
-    /// Krum and NNM (24 bytes a pair), NNM's mixing matrix and mixed rows, bucketing's bucket
-    /// means, and a few d-vectors. Saturates instead of wrapping.
-    pub fn scratch_bytes(&self, n: usize, d: usize) -> u128 {
-        use crate::budget::bytes;
-        let vectors = bytes(&[d], 4 * 4);
-        match self {
-            Plan::Mean
-            | Plan::Median
-            | Plan::TrimmedMean { .. }
-            | Plan::MeaMed { .. }
-            | Plan::Cge { .. }
-            | Plan::Monna { .. }
-            | Plan::Gm(_) => vectors.saturating_add(bytes(&[n], 16)),
-            Plan::Krum { .. } | Plan::Bulyan { .. } => bytes(&[n, n], 24).saturating_add(vectors),
-            Plan::Mda { .. } | Plan::Smea { .. } | Plan::Caf { .. } => {
-                bytes(&[n, n], 24).saturating_add(vectors)
-            }
-            Plan::Ctma { base, .. } => base
-                .scratch_bytes(n, d)
-                .saturating_add(vectors)
-                .saturating_add(bytes(&[n], 16)),
-            Plan::Nnm { base, .. } => bytes(&[n, n], 32)
-                .saturating_add(bytes(&[n, d], 4))
-                .saturating_add(base.scratch_bytes(n, d)),
-            Plan::Bucketing { base, s, .. } => {
-                let buckets = n.div_ceil((*s).max(1));
-                bytes(&[buckets, n], 8)
-                    .saturating_add(bytes(&[buckets, d], 4))
-                    .saturating_add(base.scratch_bytes(buckets, d))
-            }
-            Plan::CenteredClipping { center, .. } => center
-                .as_ref()
-                .map_or(0, |c| c.scratch_bytes(n, d))
-                .saturating_add(vectors),
-            // The clipped rows (n x d), then the base over them.
-            Plan::Clip { base, .. } | Plan::Arc { base, .. } => bytes(&[n, d], 4)
-                .saturating_add(base.scratch_bytes(n, d))
-                .saturating_add(bytes(&[n], 16)),
-            // The rows scaled to unit norm (n x d) and the unit root.
-            Plan::FlTrust => bytes(&[n, d], 4)
-                .saturating_add(vectors)
-                .saturating_add(bytes(&[n], 32)),
-        }
-    }
-
-    /// Checks [`Plan::scratch_bytes`] against the host memory budget ([`crate::budget`]), so a
-    /// file of 100,000 rows given to Krum is an error naming n, not an abort.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use byzagg::Rule;
-    ///
-    /// let plan = Rule::krum(1).plan(usize::MAX / 4, None)?;
-    /// let err = plan.check_memory(usize::MAX / 4, 10).unwrap_err();
-    /// assert!(err.to_string().contains("invalid n = "), "{err}");
-    /// # Ok::<(), byzagg::Error>(())
-    /// ```
-    pub fn check_memory(&self, n: usize, d: usize) -> Result<()> {
-        crate::budget::check(
-            "n",
-            n,
-            &format!("the rule's working memory for {n} x {d} rows"),
-            self.scratch_bytes(n, d),
-        )
-    }
-}
-
-/// The row order of bucketing: a Fisher-Yates shuffle of `0..n` driven by SplitMix64 from
-/// `seed`. Bucket b holds positions `b*s .. min((b+1)*s, n)` of this order.
-///
-/// It is part of the contract (every backend and the reference must bucket alike), so it is
-/// spelled out here: for i from n-1 down to 1, draw `r = splitmix64()`, swap i with
-/// `r % (i + 1)`.
-pub fn bucket_permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = crate::rng::SplitMix64(seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        order.swap(i, j);
-    }
-    order
-}
-
 impl fmt::Display for ByzantineShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ByzantineShare::Lambda(l) => write!(f, "lambda={l}"),
             ByzantineShare::F(n) => write!(f, "f={n}"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rejects(rule: &str, n: usize, name: &str, needle: &str) {
-        let rule: Rule = rule.parse().unwrap_or_else(|e| panic!("{rule}: {e}"));
-        match rule.plan(n, None) {
-            Err(Error::InvalidParameter { name: got, bound, .. }) => {
-                assert_eq!(got, name, "{rule}: {bound}");
-                assert!(bound.contains(needle), "{rule}: {bound}");
-            }
-            other => panic!("{rule} on {n} rows: expected an invalid {name}, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn huge_f_never_wraps() {
-        // 2^63 and u64::MAX: 2f (+ 3) would wrap to a small number and pass.
-        for f in [1usize << 63, usize::MAX, usize::MAX / 2 + 1, usize::MAX - 1] {
-            for rule in ["krum(", "multikrum(", "cwtm(", "ctma(", "nnm(cwmed,"] {
-                let text = format!("{rule}f={f})");
-                let needle = if rule.contains("krum") {
-                    "n >= 2f + 3"
-                } else {
-                    "f must be < n/2"
-                };
-                rejects(&text, 11, "f", needle);
-            }
-        }
-        rejects("krum(f=0)", 2, "f", "too small for any f");
-        assert!("krum(f=4)".parse::<Rule>().unwrap().plan(11, None).is_ok());
-        rejects("krum(f=5)", 11, "f", "allows f <= 4");
-        rejects("cwtm(f=5)", 10, "f", "allows f <= 4");
-    }
-
-    #[test]
-    fn deep_rules_built_in_code_are_refused() {
-        let mut rule = Rule::CwMed;
-        for _ in 0..100_000 {
-            rule = Rule::ctma(rule, None);
-        }
-        assert_eq!(rule.depth(), 100_001);
-        match rule.plan(10, Some(ByzantineShare::F(1))) {
-            Err(Error::InvalidParameter {
-                name: "rule", bound, ..
-            }) => {
-                assert!(bound.contains("at most 32"), "{bound}")
-            }
-            other => panic!("{other:?}"),
-        }
-        // Dropping a chain that deep recurses too: unwind it one level at a time.
-        while let Rule::Ctma { base, .. } = rule {
-            rule = *base;
-        }
-        let mut ok = Rule::CwMed;
-        for _ in 1..MAX_DEPTH {
-            ok = Rule::CenteredClipping {
-                center: Center::Rule(Box::new(ok)),
-                tau: 1.0,
-                iterations: 1,
-            };
-        }
-        assert_eq!(ok.depth(), MAX_DEPTH);
-        assert!(ok.plan(4, None).is_ok());
     }
 }

@@ -34,31 +34,29 @@ impl fmt::Display for Rule {
         match self {
             Rule::Mean => f.write_str("mean"),
             Rule::CwMed => f.write_str("cwmed"),
-            Rule::CwTm { tolerance } => call(f, "cwtm", tol(tolerance)),
-            Rule::MeaMed { tolerance } => call(f, "meamed", tol(tolerance)),
-            Rule::Bulyan { tolerance } => call(f, "bulyan", tol(tolerance)),
-            Rule::Cge { tolerance } => call(f, "cge", tol(tolerance)),
-            Rule::Mda { tolerance } => call(f, "mda", tol(tolerance)),
-            Rule::Smea { tolerance } => call(f, "smea", tol(tolerance)),
-            Rule::Caf { tolerance } => call(f, "caf", tol(tolerance)),
-            Rule::Monna { tolerance, pivot } => {
-                let mut args = tol(tolerance);
+            Rule::CwTm { share } => call(f, "cwtm", tol(share)),
+            Rule::MeaMed { share } => call(f, "meamed", tol(share)),
+            Rule::Bulyan { share } => call(f, "bulyan", tol(share)),
+            Rule::Cge { share } => call(f, "cge", tol(share)),
+            Rule::Mda { share } => call(f, "mda", tol(share)),
+            Rule::Smea { share } => call(f, "smea", tol(share)),
+            Rule::Caf { share } => call(f, "caf", tol(share)),
+            Rule::Monna { share, pivot } => {
+                let mut args = tol(share);
                 if *pivot != 0 {
                     args.push(format!("pivot={pivot}"));
                 }
                 call(f, "monna", args)
             }
             Rule::Krum {
-                tolerance,
-                multi: false,
-                ..
-            } => call(f, "krum", tol(tolerance)),
+                share, multi: false, ..
+            } => call(f, "krum", tol(share)),
             Rule::Krum {
-                tolerance,
+                share,
                 multi: true,
                 m,
             } => {
-                let mut args = tol(tolerance);
+                let mut args = tol(share);
                 args.extend(m.map(|m| format!("m={m}")));
                 call(f, "multikrum", args)
             }
@@ -80,11 +78,11 @@ impl fmt::Display for Rule {
                 }
                 call(f, "gm", args)
             }
-            Rule::Ctma { base, tolerance } => call(f, "ctma", with_base(base, tolerance)),
-            Rule::Nnm { base, tolerance } => call(f, "nnm", with_base(base, tolerance)),
+            Rule::Ctma { base, share } => call(f, "ctma", with_base(base, share)),
+            Rule::Nnm { base, share } => call(f, "nnm", with_base(base, share)),
             Rule::Bucketing { base, s, seed } => write!(f, "bucketing({base},s={s},seed={seed})"),
             Rule::Clip { base, tau } => write!(f, "clip({base},tau={tau})"),
-            Rule::Arc { base, tolerance } => call(f, "arc", with_base(base, tolerance)),
+            Rule::Arc { base, share } => call(f, "arc", with_base(base, share)),
             Rule::FlTrust => f.write_str("fltrust"),
             Rule::CenteredClipping {
                 center,
@@ -232,38 +230,24 @@ impl Parser<'_> {
         let rule = match name.as_str() {
             "mean" => Rule::Mean,
             "cwmed" | "median" => Rule::CwMed,
-            "cwtm" => Rule::CwTm {
-                tolerance: a.tolerance()?,
-            },
-            "meamed" => Rule::MeaMed {
-                tolerance: a.tolerance()?,
-            },
-            "bulyan" => Rule::Bulyan {
-                tolerance: a.tolerance()?,
-            },
-            "cge" => Rule::Cge {
-                tolerance: a.tolerance()?,
-            },
-            "mda" => Rule::Mda {
-                tolerance: a.tolerance()?,
-            },
-            "smea" => Rule::Smea {
-                tolerance: a.tolerance()?,
-            },
-            "caf" => Rule::Caf {
-                tolerance: a.tolerance()?,
-            },
+            "cwtm" => Rule::CwTm { share: a.share()? },
+            "meamed" => Rule::MeaMed { share: a.share()? },
+            "bulyan" => Rule::Bulyan { share: a.share()? },
+            "cge" => Rule::Cge { share: a.share()? },
+            "mda" => Rule::Mda { share: a.share()? },
+            "smea" => Rule::Smea { share: a.share()? },
+            "caf" => Rule::Caf { share: a.share()? },
             "monna" => Rule::Monna {
-                tolerance: a.tolerance()?,
+                share: a.share()?,
                 pivot: a.number("pivot")?.unwrap_or(0),
             },
             "krum" => Rule::Krum {
-                tolerance: a.tolerance()?,
+                share: a.share()?,
                 multi: false,
                 m: None,
             },
             "multikrum" => Rule::Krum {
-                tolerance: a.tolerance()?,
+                share: a.share()?,
                 multi: true,
                 m: a.number("m")?,
             },
@@ -289,11 +273,11 @@ impl Parser<'_> {
             }
             "ctma" => Rule::Ctma {
                 base: Box::new(a.base().unwrap_or(Rule::CwMed)),
-                tolerance: a.tolerance()?,
+                share: a.share()?,
             },
             "nnm" => Rule::Nnm {
                 base: Box::new(a.base().unwrap_or(Rule::CwMed)),
-                tolerance: a.tolerance()?,
+                share: a.share()?,
             },
             "bucketing" => Rule::Bucketing {
                 base: Box::new(a.base().unwrap_or(Rule::CwMed)),
@@ -308,7 +292,7 @@ impl Parser<'_> {
             },
             "arc" => Rule::Arc {
                 base: Box::new(a.base().unwrap_or(Rule::CwMed)),
-                tolerance: a.tolerance()?,
+                share: a.share()?,
             },
             "fltrust" => Rule::FlTrust,
             "cclip" => Rule::CenteredClipping {
@@ -379,7 +363,7 @@ impl Args<'_, '_> {
         }
     }
 
-    fn tolerance(&mut self) -> Result<Option<ByzantineShare>, Error> {
+    fn share(&mut self) -> Result<Option<ByzantineShare>, Error> {
         let lambda = self.number::<f64>("lambda")?;
         let f = self.number::<usize>("f")?;
         match (lambda, f) {

@@ -26,8 +26,8 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
     let gpu = &*device;
     same_chunks(rows, center, "center")?;
     let n = rows.k as u64;
-    let stats = rows.stats(gpu)?;
-    let cstats = center.stats(gpu)?;
+    let stats = rows.stats(gpu, w.params.max_groups_x)?;
+    let cstats = center.stats(gpu, w.params.max_groups_x)?;
     if cstats.iter().any(|s| s[0] >= 0x7f80_0000) {
         return Ok(vec![f64::INFINITY; rows.k]);
     }
@@ -57,8 +57,14 @@ pub(super) fn center_dist(w: &Wgpu, rows: &WgpuRows, center: &WgpuRows) -> Resul
                 0,
                 &[&rows.bufs[c], &center.bufs[c], &scale_buf, &params, &partial],
             )?;
-            gpu.dispatch(&mut enc, entry, &bind, variant.invocations(n * tiles))?;
-            let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), n, tiles)?;
+            gpu.dispatch(
+                &mut enc,
+                entry,
+                &bind,
+                variant.invocations(n * tiles),
+                w.params.max_groups_x,
+            )?;
+            let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), n, tiles, w.params.max_groups_x)?;
             enc.copy(&sums, 0, &staging, 0, WIDE_BYTES * n);
             let words = gpu.submit_and_read(enc, &staging)?;
             for (i, total) in totals.iter_mut().enumerate() {

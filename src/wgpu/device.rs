@@ -11,7 +11,6 @@
 //! scopes ([`Gpu::scoped`]), and the device's uncaptured-error handler and device-lost callback
 //! only record, so a wgpu failure becomes an [`Error::Backend`], never a panic.
 
-use std::cell::Cell;
 use std::sync::{Arc, Mutex, mpsc};
 
 use ::wgpu::util::DeviceExt;
@@ -409,20 +408,22 @@ impl Gpu {
 
     /// Records one launch of `threads` invocations of `entry` (workgroups of 64 on a 2D grid;
     /// the shaders rebuild the linear id and skip ids past their bound). The grid's rows hold
-    /// at most the device's workgroups per dimension, or fewer under [`LaunchLimits`].
+    /// at most the device's workgroups per dimension, or `cap` (the handle's
+    /// [`WgpuParams::max_groups_x`]) if that is fewer.
     pub(crate) fn dispatch(
         &self,
         encoder: &mut Encoder,
         entry: &str,
         bind: &Bound,
         threads: u64,
+        cap: Option<u32>,
     ) -> Result<()> {
         let groups = threads.div_ceil(WORKGROUP);
         if groups == 0 {
             return Ok(());
         }
         let max = u64::from(self.limits.max_compute_workgroups_per_dimension);
-        let (x, y) = grid(groups, max, launch_limits().max_groups_x);
+        let (x, y) = grid(groups, max, cap);
         if y > max {
             return Err(backend_error(format!(
                 "{entry}: {threads} invocations exceed the dispatch limit of {}",
@@ -523,82 +524,6 @@ pub(crate) fn grid(groups: u64, max: u64, cap: Option<u32>) -> (u64, u64) {
     let row = cap.map_or(max, |c| u64::from(c).clamp(1, max));
     let x = groups.min(row).max(1);
     (x, groups.div_ceil(x))
-}
-
-/// Launch limits tighter than the device's, for tests: they change how work is cut into
-/// dispatches and submissions, never the results, so small inputs can reach the paths that
-/// only large inputs reach otherwise. Set per thread with [`with_launch_limits`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[doc(hidden)]
-pub struct LaunchLimits {
-    /// Workgroups per row of the 2D grid (at least 1): with a small value every shader sees
-    /// `workgroup_id.y > 0`.
-    pub max_groups_x: Option<u32>,
-    /// The work budget of one `order_stats` dispatch and submission, in comparisons
-    /// (coordinates x rows^2), instead of [`ORDER_STATS_WORK`].
-    pub order_stats_work: Option<u64>,
-}
-
-/// Most comparisons (coordinates x rows^2) one `order_stats` dispatch, and one submission, may
-/// hold: about 2^30 simple loads and compares, tens of milliseconds on a discrete GPU, far
-/// below the OS watchdogs (2 s on Windows), however many rows and coordinates there are.
-pub(crate) const ORDER_STATS_WORK: u64 = 1 << 30;
-
-thread_local! {
-    static LIMITS: Cell<LaunchLimits> = const {
-        Cell::new(LaunchLimits {
-            max_groups_x: None,
-            order_stats_work: None,
-        })
-    };
-}
-
-/// The launch limits of this thread ([`with_launch_limits`]); where that sets none, the
-/// process-wide ones of [`env_launch_limits`] (the device's own unless an environment variable
-/// asks for less).
-pub(crate) fn launch_limits() -> LaunchLimits {
-    let mine = LIMITS.with(Cell::get);
-    if mine != LaunchLimits::default() {
-        return mine;
-    }
-    static ENV: std::sync::OnceLock<LaunchLimits> = std::sync::OnceLock::new();
-    // Invalid values were refused by `Wgpu::new`, which every launch comes through.
-    *ENV.get_or_init(|| env_launch_limits().unwrap_or_default())
-}
-
-/// Launch limits from the environment, so that a whole run (`byzagg verify --backend wgpu`,
-/// on a real driver too) can take the paths small inputs never reach:
-/// `BYZAGG_WGPU_MAX_GROUPS` (workgroups per grid row) and `BYZAGG_WGPU_ORDER_STATS_WORK`
-/// (comparisons per `order_stats` dispatch). A value that is not a whole number >= 1 is an
-/// error naming the variable.
-pub(crate) fn env_launch_limits() -> Result<LaunchLimits> {
-    let groups = crate::env_var::positive("BYZAGG_WGPU_MAX_GROUPS")?;
-    let max_groups_x = match groups {
-        Some(g) => Some(
-            u32::try_from(g)
-                .map_err(|_| Error::invalid("BYZAGG_WGPU_MAX_GROUPS", g, "must be at most 4294967295"))?,
-        ),
-        None => None,
-    };
-    let work = crate::env_var::positive("BYZAGG_WGPU_ORDER_STATS_WORK")?;
-    Ok(LaunchLimits {
-        max_groups_x,
-        order_stats_work: work.map(|w| w as u64),
-    })
-}
-
-/// Runs `f` with `limits` on this thread's wgpu launches, then restores the previous ones
-/// (also when `f` panics).
-#[doc(hidden)]
-pub fn with_launch_limits<T>(limits: LaunchLimits, f: impl FnOnce() -> T) -> T {
-    struct Restore(LaunchLimits);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            LIMITS.with(|l| l.set(self.0));
-        }
-    }
-    let _restore = Restore(LIMITS.with(|l| l.replace(limits)));
-    f()
 }
 
 /// The three error scopes around a group of wgpu calls.

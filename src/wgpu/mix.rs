@@ -60,7 +60,7 @@ pub(super) fn mix(
                     &out.bufs[c],
                 ],
             )?;
-            gpu.dispatch(&mut enc, MIX, &bind, (k * len) as u64)?;
+            gpu.dispatch(&mut enc, MIX, &bind, (k * len) as u64, w.params.max_groups_x)?;
         }
         gpu.submit(enc)
     })?;

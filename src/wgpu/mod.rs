@@ -9,10 +9,12 @@
 //! primitive runs chunk by chunk. Coordinate-wise outputs are written per chunk; distance
 //! partial sums come back per chunk and are added in f64.
 //!
-//! Files: `handle.rs` ([`Wgpu`], [`WgpuRows`], upload, download, re-chunking), `write_row.rs`
-//! (one row of a resident matrix replaced), `app_device.rs` (an application's device and
-//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `device.rs` (adapter, device,
-//! pipelines, launch helpers, test-only launch limits), `kernel_variant.rs` (which distance
+//! Files: `rows.rs` ([`WgpuRows`], the chunk plan, upload, download, re-chunking), `write_row.rs`
+//! (one row of a resident matrix replaced), `caller.rs` (an application's device and
+//! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `handle.rs` ([`Wgpu`], the handle:
+//! the device with its tuning and kernel variant), `device.rs` (the adapter, device,
+//! pipelines, launch helpers), `params.rs` ([`WgpuParams`]: chunk length, grid cap and
+//! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which distance
 //! kernels run: `BYZAGG_WGPU_KERNELS`), `memory.rs` (the counted buffers and
 //! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
 //! arithmetic on f32 bits, run with subnormals flushed as NVIDIA does), one launcher per primitive, named after it
@@ -37,13 +39,15 @@
 //! they report that the feature is off.
 
 #[cfg(feature = "wgpu")]
-mod app_device;
+mod caller;
 #[cfg(feature = "wgpu")]
 mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
 #[cfg(test)]
 mod float_bits;
+#[cfg(feature = "wgpu")]
+mod handle;
 #[cfg(feature = "wgpu")]
 mod kernel_variant;
 #[cfg(feature = "wgpu")]
@@ -55,25 +59,28 @@ mod order_stats;
 #[cfg(feature = "wgpu")]
 mod pairwise_dist;
 #[cfg(feature = "wgpu")]
+mod params;
+#[cfg(feature = "wgpu")]
 mod reduce;
 #[cfg(feature = "wgpu")]
 mod write_row;
 
 #[cfg(feature = "wgpu")]
-mod handle;
+mod rows;
 
 #[cfg(feature = "wgpu")]
-#[doc(hidden)]
-pub use device::{LaunchLimits, with_launch_limits};
-#[cfg(feature = "wgpu")]
-pub use handle::{Wgpu, WgpuRows};
-#[cfg(feature = "wgpu")]
-use handle::{same_chunks, scale_for};
+pub use handle::Wgpu;
 #[cfg(feature = "wgpu")]
 pub use kernel_variant::{KERNELS_VAR, KernelVariant};
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};
+#[cfg(feature = "wgpu")]
+pub use params::WgpuParams;
+#[cfg(feature = "wgpu")]
+pub use rows::WgpuRows;
+#[cfg(feature = "wgpu")]
+use rows::{same_chunks, scale_for};
 
 use crate::error::Result;
 #[cfg(feature = "wgpu")]

@@ -20,9 +20,7 @@
 //! makes or breaks may pick the other value. The trimmed mean's sum runs in f32 over kept fractions in
 //! [0, 1], so it cannot overflow for finite values.
 
-use super::device::{
-    ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM, ORDER_STATS_WORK, launch_limits,
-};
+use super::device::{ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
 use super::{Wgpu, WgpuRows};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
@@ -52,7 +50,7 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
         .flat_map(|&(row, wf)| [row as u32, wf as u32, (wf >> 32) as u32, 0])
         .collect();
     let m = fixed.active.len() as u64;
-    let budget = launch_limits().order_stats_work.unwrap_or(ORDER_STATS_WORK);
+    let budget = w.params.order_stats_budget();
     let cost = work_per_coordinate(stat, m);
     gpu.scoped("order_stats", || {
         let active = gpu.storage_init("active rows", bytemuck::cast_slice(&words))?;
@@ -86,7 +84,7 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
                     ],
                 );
                 let bind = gpu.bind(entry, 0, &[&rows.bufs[c], &active, &params, &out.bufs[c]])?;
-                gpu.dispatch(&mut enc, entry, &bind, count)?;
+                gpu.dispatch(&mut enc, entry, &bind, count, w.params.max_groups_x)?;
             }
         }
         gpu.submit(enc)

@@ -32,7 +32,7 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let device = w.gpu_for(&[rows])?;
     let gpu = &*device;
     let n = rows.k;
-    let stats = rows.stats(gpu)?;
+    let stats = rows.stats(gpu, w.params.max_groups_x)?;
     let bad: Vec<bool> = (0..n)
         .map(|i| stats.iter().any(|s| s[i] >= 0x7f80_0000))
         .collect();
@@ -48,7 +48,7 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let mut dist = vec![0.0f64; n * n];
     if !pairs.is_empty() {
         let totals = gpu.scoped("pairwise distances", || {
-            exact_sums(gpu, w.kernels, rows, &pairs, &scale)
+            exact_sums(gpu, w.kernels, w.params.max_groups_x, rows, &pairs, &scale)
         })?;
         for (&(i, j), &total) in pairs.iter().zip(&totals) {
             let v = wide_value(total, scale(i, j));
@@ -79,6 +79,7 @@ const PARTIAL_BYTES: u64 = 64 << 20;
 fn exact_sums(
     gpu: &Gpu,
     variant: KernelVariant,
+    cap: Option<u32>,
     rows: &WgpuRows,
     pairs: &[(usize, usize)],
     scale: &dyn Fn(usize, usize) -> i32,
@@ -116,8 +117,8 @@ fn exact_sums(
             let mut enc = gpu.encoder("pairwise distances");
             let params = gpu.uniform("pairwise_dist", &[len as u32, tiles as u32, count as u32, 0]);
             let bind = gpu.bind(entry, 0, &[&rows.bufs[c], list, &params, &partial])?;
-            gpu.dispatch(&mut enc, entry, &bind, variant.invocations(count * tiles))?;
-            let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), count, tiles)?;
+            gpu.dispatch(&mut enc, entry, &bind, variant.invocations(count * tiles), cap)?;
+            let sums = reduce::sum_segments(gpu, &mut enc, partial.clone(), count, tiles, cap)?;
             let at = WIDE_BYTES * (b * per_launch) as u64;
             enc.copy(&sums, 0, &staging, at, WIDE_BYTES * count);
             if b + 1 < lists.len() {

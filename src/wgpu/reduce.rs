@@ -14,7 +14,7 @@ use crate::error::Result;
 /// Per chunk, per row: the largest `bits & 0x7fffffff` of the row's values in that chunk
 /// (`>= 0x7f800000` when the row holds NaN or an infinity there). One submission per chunk,
 /// `k` words per chunk read back, so the reduction's scratch is one chunk's (1/64 of it).
-pub(super) fn row_stats(gpu: &Gpu, rows: &WgpuRows) -> Result<Vec<Vec<u32>>> {
+pub(super) fn row_stats(gpu: &Gpu, rows: &WgpuRows, cap: Option<u32>) -> Result<Vec<Vec<u32>>> {
     let k = rows.k as u64;
     (0..rows.chunks())
         .map(|c| {
@@ -29,7 +29,7 @@ pub(super) fn row_stats(gpu: &Gpu, rows: &WgpuRows) -> Result<Vec<Vec<u32>>> {
                     let out = gpu.storage("row maxima", 4 * k * tiles)?;
                     let params = gpu.uniform("reduce", &[len as u32, tiles as u32, k as u32, 0]);
                     let bind = gpu.bind(REDUCE_MAX_ABS_BITS, 3, &[&input, &params, &out])?;
-                    gpu.dispatch(&mut enc, REDUCE_MAX_ABS_BITS, &bind, k * tiles)?;
+                    gpu.dispatch(&mut enc, REDUCE_MAX_ABS_BITS, &bind, k * tiles, cap)?;
                     input = out;
                     len = tiles;
                     if len == 1 {
@@ -53,6 +53,7 @@ pub(super) fn sum_segments(
     input: Buffer,
     count: u64,
     len: u64,
+    cap: Option<u32>,
 ) -> Result<Buffer> {
     let (mut input, mut len) = (input, len);
     while len > 1 {
@@ -60,7 +61,7 @@ pub(super) fn sum_segments(
         let out = gpu.storage("partial sums", WIDE_BYTES * count * tiles)?;
         let params = gpu.uniform("reduce", &[len as u32, tiles as u32, count as u32, 0]);
         let bind = gpu.bind(REDUCE_SUM, 0, &[&input, &params, &out])?;
-        gpu.dispatch(enc, REDUCE_SUM, &bind, count * tiles)?;
+        gpu.dispatch(enc, REDUCE_SUM, &bind, count * tiles, cap)?;
         input = out;
         len = tiles;
     }

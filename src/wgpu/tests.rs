@@ -2,7 +2,7 @@
 //! `reference.rs`: edge lanes (d not a multiple of 64), n = 1, ties, NaN/inf rows, magnitudes
 //! from 1e-30 to 1e38, and several coordinate chunks (a small forced chunk length).
 
-use super::device::{LaunchLimits, SHADERS, with_launch_limits};
+use super::device::SHADERS;
 use super::order_stats::FixedWeights;
 use super::*;
 use crate::kernels::{Kernels, OrderStat};
@@ -153,12 +153,13 @@ impl Case {
 const CHUNKS: [Option<usize>; 3] = [None, Some(37), Some(64)];
 
 fn with_chunks(g: &Wgpu, chunk: Option<usize>) -> Wgpu {
-    let w = Wgpu::new().expect("device");
-    let _ = g;
-    match chunk {
-        Some(c) => w.with_chunk_cols(c),
-        None => w,
-    }
+    // `g`'s launch tuning kept; the chunk length `chunk`, or the environment's.
+    let env = WgpuParams::from_env().expect("the environment's wgpu tuning");
+    Wgpu::with_params(WgpuParams {
+        chunk_cols: chunk.or(env.chunk_cols),
+        ..g.params()
+    })
+    .expect("device")
 }
 
 fn check_order_stats(g: &Wgpu, case: &Case, weights: &[f64], stat: OrderStat, what: &str) {
@@ -505,7 +506,9 @@ fn matrices_of_other_chunk_plans_meet() {
 /// primitive still matches the reference, under every chunking.
 #[test]
 fn launch_limits_change_no_result() {
-    let Some(g) = gpu() else { return };
+    if gpu().is_none() {
+        return;
+    }
     let (n, d) = (70, 301);
     let mut case = Case::random(n, d, 70);
     let r0: Vec<f32> = case.data[..d].to_vec();
@@ -515,20 +518,22 @@ fn launch_limits_change_no_result() {
     let coeffs: Vec<f64> = (0..2 * n).map(|i| ((i % 5) as f64 - 1.0) * 0.25).collect();
     let want_mix = reference::mix(&case.rows64(), &coeffs, 2);
     for limits in [
-        LaunchLimits {
+        WgpuParams {
             max_groups_x: Some(1),
-            order_stats_work: None,
+            ..WgpuParams::default()
         },
-        LaunchLimits {
+        WgpuParams {
             max_groups_x: Some(3),
             order_stats_work: Some(37 * m2),
+            ..WgpuParams::default()
         },
-        LaunchLimits {
-            max_groups_x: None,
+        WgpuParams {
             order_stats_work: Some(1),
+            ..WgpuParams::default()
         },
     ] {
-        with_launch_limits(limits, || {
+        let g = Wgpu::with_params(limits).expect("the device opened above");
+        {
             let what = format!("{limits:?}");
             check_order_stats(&g, &case, &weights, OrderStat::Median, &what);
             check_order_stats(&g, &case, &weights, OrderStat::TrimmedMean { lambda: 0.2 }, &what);
@@ -547,13 +552,8 @@ fn launch_limits_change_no_result() {
                     );
                 }
             }
-        });
+        }
     }
-    assert_eq!(
-        super::device::launch_limits(),
-        super::device::env_launch_limits().unwrap_or_default(),
-        "limits restored"
-    );
 }
 
 #[test]

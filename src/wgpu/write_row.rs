@@ -1,7 +1,8 @@
 //! `write_row` on a resident wgpu matrix: the row's values go into each coordinate chunk
 //! with `Queue::write_buffer`, `d` values in all, ordered before the next submitted work.
 
-use super::handle::{Wgpu, WgpuRows};
+use super::handle::Wgpu;
+use super::rows::WgpuRows;
 use crate::error::Result;
 use crate::kernels::shape;
 

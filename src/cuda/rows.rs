@@ -11,8 +11,8 @@
 //! operand is on the device a primitive runs in one chunk of `d` coordinates; when some are
 //! on the host, the chunk is sized so that their staged copies and the primitive's scratch
 //! (sort scratch, partial sums, pointer arrays: `launch::Footprint`) fit in half of the free
-//! device memory. `BYZAGG_CUDA_MEM_LIMIT` (bytes) caps the memory byzagg assumes free and
-//! `BYZAGG_CUDA_CHUNK` (coordinates) caps every chunk, so the host path and the chunk
+//! device memory. The handle's `CudaParams` (`BYZAGG_CUDA_MEM_LIMIT`, bytes, caps the memory
+//! byzagg assumes free; `BYZAGG_CUDA_CHUNK`, coordinates, caps every chunk) let so the host path and the chunk
 //! boundaries can be exercised on any GPU.
 
 use cudarc::driver::{
@@ -114,19 +114,19 @@ impl<'a> CudaRows<'a> {
 }
 
 impl Cuda {
-    /// Device memory byzagg may use now: the free memory, capped by `BYZAGG_CUDA_MEM_LIMIT`.
+    /// Device memory byzagg may use now: the free memory, capped by the handle's
+    /// [`CudaParams::mem_limit`](super::CudaParams::mem_limit) (`BYZAGG_CUDA_MEM_LIMIT`).
     pub(crate) fn budget(&self) -> Result<usize> {
         let (free, _) = self.ctx().mem_get_info().map_err(backend_err)?;
-        let limit = crate::env_var::positive("BYZAGG_CUDA_MEM_LIMIT")?;
-        Ok(limit.map_or(free, |l: usize| l.min(free)))
+        Ok(self.params().mem_limit.map_or(free, |l: usize| l.min(free)))
     }
 
     /// Coordinates per chunk for a primitive that allocates `fp` while it walks the chunks
     /// (its scratch, and the rows it stages from the host): [`launch::plan_chunk`] on the
-    /// budget, capped by `BYZAGG_CUDA_CHUNK`.
+    /// budget, capped by the handle's [`CudaParams::chunk`](super::CudaParams::chunk)
+    /// (`BYZAGG_CUDA_CHUNK`).
     pub(crate) fn chunk_len(&self, d: usize, fp: Footprint) -> Result<usize> {
-        let cap = crate::env_var::positive("BYZAGG_CUDA_CHUNK")?;
-        launch::plan_chunk(d, self.budget()?, fp, cap).map_err(backend_err)
+        launch::plan_chunk(d, self.budget()?, fp, self.params().chunk).map_err(backend_err)
     }
 
     /// Uploads the batch once, or keeps it on the host if it does not fit (with room to spare

@@ -1,5 +1,5 @@
-//! How much non-finite input each rule tolerates (SPEC section 3), and the tolerance that
-//! bucketing passes to its base (SPEC 4.7).
+//! The non-finite tolerance: how much NaN or infinite input each rule survives (SPEC section 3),
+//! and the Byzantine share that bucketing passes to its base (SPEC 4.7).
 //!
 //! Both are pure host functions of a plan, the weights and (for [`tolerates`]) which rows hold
 //! NaN or an infinity. The rule layer uses them to fill [`Report`](crate::Report), the plan

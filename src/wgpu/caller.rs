@@ -5,7 +5,8 @@
 use std::sync::{Arc, OnceLock};
 
 use super::device::{Gpu, backend_error};
-use super::handle::{Wgpu, WgpuRows};
+use super::handle::Wgpu;
+use super::rows::WgpuRows;
 use crate::error::{Error, Result};
 
 impl Wgpu {
