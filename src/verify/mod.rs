@@ -36,8 +36,9 @@ mod skip;
 #[cfg(test)]
 mod tests;
 
-pub use cases::{Case, DS, NS, Pattern, Poison, Weights, boundary_tie, cases, rules};
+pub use cases::{Case, DS, NS, Weights, boundary_tie, cases, rules};
 pub use compare::{Accuracy, Outcome, accuracy, compare, data_scale};
+pub use poison::{Pattern, Poison};
 pub use runner::{Failure, RuleResult, check, run, run_cases};
 pub use skip::{require_or_skip, required};
 

@@ -1,9 +1,53 @@
-//! Which rows of a case are poisoned: as many as the plan tolerates ([`tolerates`]), in a
+//! What a poisoned case holds (its [`Pattern`], each row's [`Poison`]) and which rows are
+//! poisoned: as many as the plan tolerates ([`tolerates`]), in a
 //! seeded order, so that the output must stay finite.
 
-use super::cases::{Pattern, Poison};
+use std::fmt;
+
 use crate::rng::SplitMix64;
 use crate::rule::{Plan, tolerates};
+
+/// Which Byzantine rows a case holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// Every value finite and of the case's magnitude.
+    Finite,
+    /// One row of NaN.
+    NanRow,
+    /// As many outlier rows as the rule tolerates, cycling through the [`Poison`] kinds.
+    Outliers,
+    /// Every value within 1/16 of the case's magnitude (+-3e38), all of one sign: the sum of
+    /// two values overflows f32 though their midpoint and mean do not, so a backend that
+    /// computes `(a + b) / 2` or an unscaled distance returns inf. No poisoned rows.
+    HugeSameSign,
+}
+
+/// What a poisoned row holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poison {
+    /// NaN in every coordinate.
+    Nan,
+    /// +inf in every coordinate.
+    PosInf,
+    /// -inf in every coordinate.
+    NegInf,
+    /// 1e38 in every coordinate: finite, but its squared distances overflow f32.
+    Huge,
+    /// A normal row but for one NaN coordinate.
+    NanCoordinate,
+}
+
+impl fmt::Display for Poison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Poison::Nan => "nan",
+            Poison::PosInf => "+inf",
+            Poison::NegInf => "-inf",
+            Poison::Huge => "1e38",
+            Poison::NanCoordinate => "one-nan",
+        })
+    }
+}
 
 /// Chooses the poisoned rows of a pattern, in a seeded order, keeping only what the plan
 /// tolerates; `None` if the pattern cannot be realised (then the case would repeat another).

@@ -109,13 +109,21 @@ fn main() -> ExitCode {
             arch,
         } => verify::compile_kernels(backend, &arch),
         Command::Verify { backend, .. } => verify::run(backend),
-        Command::Train(args) => match train::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_USAGE)
+        Command::Train(args) => {
+            // `--grid` runs the benchmark grid (grid.rs, built on train.rs's settings); the
+            // lists and single runs are train.rs's.
+            let result = match &args.grid {
+                Some(spec) if !args.list_presets && !args.list_attacks => grid::run(&args, spec),
+                _ => train::run(&args),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
             }
-        },
+        }
         Command::Devices => {
             print(&devices::list());
             ExitCode::SUCCESS

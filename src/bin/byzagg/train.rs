@@ -457,9 +457,6 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         }
         return Ok(());
     }
-    if let Some(spec) = &args.grid {
-        return crate::grid::run(args, spec);
-    }
     if args.jobs.is_some() {
         return Err(Error::invalid(
             "jobs",
