@@ -5,6 +5,7 @@
 //! One generic function per property, stamped out per backend by `backend_tests!`; the
 //! accuracies and the comparison are those of `byzagg::verify`, whose whole suite runs here too.
 
+#[macro_use]
 mod common;
 
 use byzagg::{Backend, Batch, ByzantineShare, Rule, reference, verify};
@@ -313,17 +314,7 @@ fn two_nan_rows_of_nine(backend: Backend) {
     }
 }
 
-macro_rules! backend_tests {
-    ($($backend:ident => $variant:expr),* $(,)?) => {$(
-        mod $backend {
-            use super::*;
-            #[test] fn matches_reference() { super::matches_reference($variant) }
-            #[test] fn matches_reference_at_large_d() { super::matches_reference_at_large_d($variant) }
-            #[test] fn survives_non_finite_rows() { super::survives_non_finite_rows($variant) }
-            #[test] fn two_nan_rows_of_nine() { super::two_nan_rows_of_nine($variant) }
-            #[test] fn verify_suite_passes() { super::verify_suite_passes($variant) }
-        }
-    )*};
-}
-
-backend_tests!(cpu => Backend::Cpu, wgpu => Backend::Wgpu, cuda => Backend::Cuda);
+backend_tests!(
+    [matches_reference, matches_reference_at_large_d, survives_non_finite_rows, two_nan_rows_of_nine, verify_suite_passes];
+    cpu => Backend::Cpu, wgpu => Backend::Wgpu, cuda => Backend::Cuda
+);

@@ -5,6 +5,7 @@
 //! coordinate-wise median on updates of magnitude 1e-7. `gm(preset=rfa)` keeps the papers'
 //! absolute definition (its golden value is checked in `reference.rs` and `golden.rs`).
 
+#[macro_use]
 mod common;
 
 use byzagg::{Backend, Rule};
@@ -75,12 +76,7 @@ fn default_gm_is_scale_equivariant(backend: Backend) {
     assert!(failures.is_empty(), "on {backend}:\n{}", failures.join("\n"));
 }
 
-macro_rules! backend_tests {
-    ($($backend:ident => $variant:expr),* $(,)?) => {$(
-        mod $backend {
-            #[test] fn default_gm_is_scale_equivariant() { super::default_gm_is_scale_equivariant($variant) }
-        }
-    )*};
-}
-
-backend_tests!(reference => byzagg::Backend::Reference, cpu => byzagg::Backend::Cpu, wgpu => byzagg::Backend::Wgpu, cuda => byzagg::Backend::Cuda);
+backend_tests!(
+    [default_gm_is_scale_equivariant];
+    reference => byzagg::Backend::Reference, cpu => byzagg::Backend::Cpu, wgpu => byzagg::Backend::Wgpu, cuda => byzagg::Backend::Cuda
+);

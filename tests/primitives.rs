@@ -5,6 +5,7 @@
 //! One generic check per primitive ([`Check`]), run on an engine's own [`Kernels`] and stamped
 //! out per backend by `backend_tests!`.
 
+#[macro_use]
 mod common;
 
 use byzagg::{Backend, Batch, Engine, Kernels, OrderStat, Result, reference};
@@ -309,17 +310,24 @@ fn check<J: Check>(backend: Backend, job: J) {
     );
 }
 
-macro_rules! backend_tests {
-    ($($backend:ident => $variant:expr),* $(,)?) => {$(
-        mod $backend {
-            use super::*;
-            #[test] fn order_stats_matches_reference() { check($variant, OrderStatsMatchesReference) }
-            #[test] fn pairwise_dist_matches_reference() { check($variant, PairwiseDistMatchesReference) }
-            #[test] fn center_dist_matches_reference() { check($variant, CenterDistMatchesReference) }
-            #[test] fn mix_matches_reference() { check($variant, MixMatchesReference) }
-            #[test] fn mix_order_stats_is_the_composition() { check($variant, MixOrderStatsIsTheComposition) }
-        }
-    )*};
+// One function per check, so the shared `backend_tests!` can name them.
+fn order_stats_matches_reference(b: Backend) {
+    check(b, OrderStatsMatchesReference)
+}
+fn pairwise_dist_matches_reference(b: Backend) {
+    check(b, PairwiseDistMatchesReference)
+}
+fn center_dist_matches_reference(b: Backend) {
+    check(b, CenterDistMatchesReference)
+}
+fn mix_matches_reference(b: Backend) {
+    check(b, MixMatchesReference)
+}
+fn mix_order_stats_is_the_composition(b: Backend) {
+    check(b, MixOrderStatsIsTheComposition)
 }
 
-backend_tests!(cpu => Backend::Cpu, wgpu => Backend::Wgpu, cuda => Backend::Cuda);
+backend_tests!(
+    [order_stats_matches_reference, pairwise_dist_matches_reference, center_dist_matches_reference, mix_matches_reference, mix_order_stats_is_the_composition];
+    cpu => Backend::Cpu, wgpu => Backend::Wgpu, cuda => Backend::Cuda
+);

@@ -4,6 +4,7 @@
 //! every scale. (wgpu adds squares exactly as integers, the reference rounds exact sums once:
 //! neither depends on where the tied coordinates sit.)
 
+#[macro_use]
 mod common;
 
 use byzagg::{Backend, Batch, ByzantineShare, Rule, reference};
@@ -107,15 +108,10 @@ fn random_rows_pick_like_the_reference(backend: Backend) {
     );
 }
 
-macro_rules! backend_tests {
-    ($($backend:ident => $variant:expr),* $(,)?) => {$(
-        mod $backend {
-            #[test] fn ties_break_like_the_reference() { super::ties_break_like_the_reference($variant) }
-        }
-    )*};
-}
-
-backend_tests!(wgpu => byzagg::Backend::Wgpu);
+backend_tests!(
+    [ties_break_like_the_reference];
+    wgpu => byzagg::Backend::Wgpu
+);
 
 /// CUDA's fast distance sums (f32 lanes flushed to f64) break some exact ties (this test
 /// failed on an H200, 2026-12-04). `BYZAGG_CUDA_KERNELS=pairwise_ties=exact`

@@ -2,6 +2,7 @@
 //! finite output within, on every backend; the report names the rows and says when the
 //! tolerance was exceeded.
 
+#[macro_use]
 mod common;
 
 use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Plan, Report, Rule};
@@ -198,17 +199,7 @@ fn clipping_tolerates_what_it_zeroes(backend: Backend) {
     }
 }
 
-macro_rules! backend_tests {
-    ($($backend:ident => $variant:expr),* $(,)?) => {$(
-        mod $backend {
-            use super::*;
-            #[test] fn bucketing_survives_poisoned_buckets() { super::bucketing_survives_poisoned_buckets($variant) }
-            #[test] fn multikrum_default_counts_mass() { super::multikrum_default_counts_mass($variant) }
-            #[test] fn report_says_when_tolerance_is_exceeded() { super::report_says_when_tolerance_is_exceeded($variant) }
-            #[test] fn deep_plans_are_refused() { super::deep_plans_are_refused($variant) }
-            #[test] fn clipping_tolerates_what_it_zeroes() { super::clipping_tolerates_what_it_zeroes($variant) }
-        }
-    )*};
-}
-
-backend_tests!(reference => Backend::Reference, cpu => Backend::Cpu, wgpu => Backend::Wgpu, cuda => Backend::Cuda);
+backend_tests!(
+    [bucketing_survives_poisoned_buckets, multikrum_default_counts_mass, report_says_when_tolerance_is_exceeded, deep_plans_are_refused, clipping_tolerates_what_it_zeroes];
+    reference => Backend::Reference, cpu => Backend::Cpu, wgpu => Backend::Wgpu, cuda => Backend::Cuda
+);

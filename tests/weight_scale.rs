@@ -2,6 +2,7 @@
 //! weights in the subnormal range give, on every backend, the result that the same ratios
 //! near 1 give.
 
+#[macro_use]
 mod common;
 
 use byzagg::{Backend, ByzantineShare, Rule};
@@ -108,13 +109,7 @@ fn integer_ratios_scaled_past_overflow_give_the_same_output(backend: Backend) {
     assert!(failures.is_empty(), "on {backend}:\n{}", failures.join("\n"));
 }
 
-macro_rules! backend_tests {
-    ($($backend:ident => $variant:expr),* $(,)?) => {$(
-        mod $backend {
-            #[test] fn scaled_weights_give_the_same_output() { super::scaled_weights_give_the_same_output($variant) }
-            #[test] fn integer_ratios_scaled_past_overflow_give_the_same_output() { super::integer_ratios_scaled_past_overflow_give_the_same_output($variant) }
-        }
-    )*};
-}
-
-backend_tests!(reference => byzagg::Backend::Reference, cpu => byzagg::Backend::Cpu, wgpu => byzagg::Backend::Wgpu, cuda => byzagg::Backend::Cuda);
+backend_tests!(
+    [scaled_weights_give_the_same_output, integer_ratios_scaled_past_overflow_give_the_same_output];
+    reference => byzagg::Backend::Reference, cpu => byzagg::Backend::Cpu, wgpu => byzagg::Backend::Wgpu, cuda => byzagg::Backend::Cuda
+);

@@ -1,7 +1,25 @@
 //! Shared test helpers: seeded data, backend selection with skip-or-require, comparison.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 pub mod cli;
+
+/// Stamps out, for each `name => Backend::X`, a module `name` holding one `#[test]` per listed
+/// function of the test file, each calling it with that backend (candle's `test_device!`):
+/// `backend_tests!([matches_reference, survives_nan]; cpu => Backend::Cpu, cuda => Backend::Cuda);`.
+/// Each listed function takes the backend and skips or fails by `verify::require_or_skip`.
+macro_rules! backend_tests {
+    ($tests:tt; $($backend:ident => $variant:expr),* $(,)?) => {
+        $( backend_tests!(@module $backend, $variant, $tests); )*
+    };
+    (@module $backend:ident, $variant:expr, [$($test:ident),* $(,)?]) => {
+        mod $backend {
+            // The backend expressions name the test file's imports (`Backend::Cpu`).
+            #[allow(unused_imports)]
+            use super::*;
+            $( #[test] fn $test() { super::$test($variant) } )*
+        }
+    };
+}
 
 use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Rule, SplitMix64};
 
