@@ -192,25 +192,18 @@ mod tests {
         super::center_dist(crate::cpu::simd_level().unwrap(), rows, center)
     }
 
-    fn naive(a: &[f32], b: &[f32]) -> f64 {
-        if a.iter().chain(b).any(|v| !v.is_finite()) {
-            return f64::INFINITY;
-        }
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-            .sum()
+    /// The reference's distance of `row` to `center`: exactly rounded, `+inf` if either holds
+    /// a non-finite value.
+    fn reference(row: &[f32], center: &[f32]) -> f64 {
+        let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        crate::reference::center_dist(&[wide(row)], &wide(center))[0]
     }
 
     #[test]
-    fn matches_naive() {
-        let mut state = 5u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+    fn matches_reference() {
+        // Uniform in [-1, 1) from the crate's SplitMix64.
+        let mut g = crate::SplitMix64(5);
+        let mut next = || g.unit() * 2.0 - 1.0;
         for &n in &[1, 2, 7, 70] {
             for &d in &[1, 7, 33, 1001, 9000] {
                 for exp in [-30, 0, 30, 38] {
@@ -222,7 +215,7 @@ mod tests {
                     let slices: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
                     let got = center_dist(&slices, &center);
                     for (i, g) in got.iter().enumerate() {
-                        let e = naive(&rows[i], &center);
+                        let e = reference(&rows[i], &center);
                         assert!(
                             (g - e).abs() <= 2e-6 * e,
                             "n {n} d {d} row {i}: got {g}, want {e}"
@@ -271,7 +264,7 @@ mod tests {
     #[test]
     fn lower_simd_levels_too() {
         crate::cpu::simd::each_lower_level(|| {
-            matches_naive();
+            matches_reference();
             non_finite_rows_and_centers();
         });
     }

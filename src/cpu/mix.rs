@@ -236,13 +236,9 @@ mod tests {
 
     #[test]
     fn matches_naive() {
-        let mut state = 9u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+        // Uniform in [-1, 1) from the crate's SplitMix64.
+        let mut g = crate::SplitMix64(9);
+        let mut next = || g.unit() * 2.0 - 1.0;
         for &n in &[1, 2, 5, 17] {
             for &d in &[1, 7, 33, 1001, 2 * CHUNK + 3] {
                 for exp in [-30, 0, 30] {
@@ -321,13 +317,9 @@ mod tests {
             eprintln!("skipped: this CPU (or BYZAGG_SIMD) does not run AVX-512");
             return;
         }
-        let mut state = 5u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+        // Uniform in [-1, 1) from the crate's SplitMix64.
+        let mut g = crate::SplitMix64(5);
+        let mut next = || g.unit() * 2.0 - 1.0;
         for &(n, d) in &[(3, 5), (17, 2 * CHUNK + 13), (40, 1001)] {
             let rows: Vec<Vec<f32>> = (0..n)
                 .map(|i| {
