@@ -3,6 +3,8 @@
 //! workers keep an estimator under each attack, gradient clipping, ALIE's sample std, and the
 //! `icml-sync-mnist` preset end to end.
 
+mod common;
+
 use std::sync::Mutex;
 
 use byzagg::train::{
@@ -274,22 +276,6 @@ fn alie_sync_uses_the_sample_standard_deviation() {
     );
 }
 
-/// Four shipped MNIST images with their labels.
-fn mnist_batch() -> Vec<(Vec<f32>, usize)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    let images = byzagg::train::Idx::read(&dir.join("t10k-images-idx3-ubyte.gz")).unwrap();
-    let labels = byzagg::train::Idx::read(&dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    (0..4)
-        .map(|k| {
-            let px = &images.data[k * 784..(k + 1) * 784];
-            (
-                px.iter().map(|&p| (p as f32 / 255.0 - 0.1307) / 0.3081).collect(),
-                labels.data[k] as usize,
-            )
-        })
-        .collect()
-}
-
 /// The simple CNN's training-mode loss in f64, written out plainly from the architecture
 /// (padded convolutions as sums over the kernel, BatchNorm2d with the biased variance over
 /// minibatch and plane, ReLU, 2 x 2 max pooling, linear layer, mean cross-entropy): an
@@ -377,7 +363,7 @@ fn reference_loss(p: &[f64], batch: &[(Vec<f32>, usize)]) -> f64 {
 #[test]
 fn simple_cnn_gradient_matches_finite_differences() {
     let net = SimpleCnn;
-    let batch = mnist_batch();
+    let batch = common::mnist_batch();
     let pairs: Vec<(&[f32], usize)> = batch.iter().map(|(x, y)| (&x[..], *y)).collect();
     let params = net.init(3);
     let mut g = vec![0.0; net.dim()];

@@ -1,6 +1,8 @@
 //! The asynchronous and synchronous drivers on the synthetic task (small and fast), the MNIST
 //! loader, and the papers' CNN (gradient against finite differences, a short training run).
 
+mod common;
+
 use byzagg::train::{
     Attack, ByzSchedule, Cnn, MnistModel, MnistTask, OptimizerState, Schedule, Server, ServerOptimizer,
     SyntheticTask, Task, TrainConfig, Weighting, run_threads, simulate, simulate_sync,
@@ -345,27 +347,10 @@ fn a_full_mnist_folder_uses_its_train_split() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The CNN's minibatch: four shipped MNIST images (real inputs, so activations look like
-/// training's) with their labels.
-fn cnn_batch() -> Vec<(Vec<f32>, usize)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-    let images = byzagg::train::Idx::read(&dir.join("t10k-images-idx3-ubyte.gz")).unwrap();
-    let labels = byzagg::train::Idx::read(&dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    (0..4)
-        .map(|k| {
-            let px = &images.data[k * 784..(k + 1) * 784];
-            (
-                px.iter().map(|&p| (p as f32 / 255.0 - 0.1307) / 0.3081).collect(),
-                labels.data[k] as usize,
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn cnn_gradient_matches_finite_differences() {
     let cnn = Cnn;
-    let owned = cnn_batch();
+    let owned = common::mnist_batch();
     let batch: Vec<(&[f32], usize)> = owned.iter().map(|(x, y)| (&x[..], *y)).collect();
     let params = cnn.init(3);
     let mut g = vec![0.0; cnn.dim()];
