@@ -167,6 +167,17 @@ fn verify_cpu_passes() {
 }
 
 #[test]
+fn verify_lists_the_suites_rules_as_rule_text() {
+    let out = byzagg(&["verify", "--list-rules"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: Vec<byzagg::Rule> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| line.parse().unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect();
+    assert_eq!(listed, byzagg::verify::rules());
+}
+
+#[test]
 fn verify_of_an_unknown_or_absent_backend_is_a_usage_error() {
     let out = byzagg(&["verify", "--backend", "tpu"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -57,6 +57,9 @@ enum Command {
         /// With --compile-only: the architectures to compile for, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "sm_80,sm_90")]
         arch: Vec<String>,
+        /// Print the suite's rules, one rule text per line (what `--rule` accepts), and exit.
+        #[arg(long, conflicts_with = "compile_only")]
+        list_rules: bool,
     },
     /// List the backends, whether each can run here, and the CPU's threads and SIMD level.
     Devices,
@@ -103,10 +106,12 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+        Command::Verify { list_rules: true, .. } => verify::list_rules(),
         Command::Verify {
             backend,
             compile_only: true,
             arch,
+            ..
         } => verify::compile_kernels(backend, &arch),
         Command::Verify { backend, .. } => verify::run(backend),
         Command::Train(args) => {

@@ -31,6 +31,17 @@ impl FromStr for BackendChoice {
     }
 }
 
+/// `verify --list-rules`: the suite's rules as rule text, one a line, so scripts that go over
+/// every rule (scripts/peak_rss.py) follow the suite instead of a list of their own.
+pub(crate) fn list_rules() -> ExitCode {
+    let mut text = String::new();
+    for rule in byzagg::verify::rules() {
+        let _ = writeln!(text, "{rule}");
+    }
+    print(&text);
+    ExitCode::SUCCESS
+}
+
 /// `verify --backend cuda --compile-only`: every kernel through NVRTC for every `arch`, one
 /// line each with the NVRTC log on failure; exit 1 if any fails.
 pub(crate) fn compile_kernels(choice: BackendChoice, archs: &[String]) -> ExitCode {
