@@ -66,11 +66,12 @@ mod params;
 #[cfg(feature = "wgpu")]
 mod reduce;
 // The CUDA backend's per-m network generator (Batcher's merge sort pruned to the ranks a rule
-// reads), shared by path: `src/cuda` compiles it only with the `cuda` feature. Its OS_NET
-// macro text is CUDA's alone.
+// reads), shared by path: `src/cuda` compiles it only with the `cuda` feature, so with both
+// features it is compiled twice (its OS_NET macro text is CUDA's alone, hence dead here). One
+// shared module outside both backends would end the duplicate.
 #[cfg(feature = "wgpu")]
 #[path = "../cuda/sort_network.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 mod sort_network;
 #[cfg(feature = "wgpu")]
 mod write_row;

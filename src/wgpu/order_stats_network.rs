@@ -180,7 +180,7 @@ fn {ENTRY}(
         self.load_keys(s);
         self.apply_network(s);
         let _ = writeln!(s, "    let lo = bits_at_rank(c, k{lo}, {lo}u);");
-        if self.m % 2 == 0 {
+        if self.m.is_multiple_of(2) {
             // Exactly half the weight at or below rank lo: the midpoint with rank hi.
             let _ = writeln!(s, "    let hi = bits_at_rank(c, k{hi}, {hi}u);");
             s.push_str("    return Median(midpoint(lo, hi), lo, hi);\n}\n");
