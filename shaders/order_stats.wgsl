@@ -287,36 +287,78 @@ fn order_stats_trim(
     if (c >= p.len) {
         return;
     }
-    let total = vec2<u32>(p.total_lo, p.total_hi);
+    out[c] = trim_recount(c);
+}
+
+// The trimmed mean's kept mass of a value whose weight w spans [below, below + w] of the
+// cumulative weight: its part inside [L, T - L], or zero when that is below E.
+fn trim_kept(below: vec2<u32>, w: vec2<u32>) -> vec2<u32> {
     let lo = vec2<u32>(p.trim_lo, p.trim_hi);
-    let hi = sub64(total, lo);
-    let eps = vec2<u32>(p.eps_lo, p.eps_hi);
-    var sum = 0.0;
-    var kept_sum = 0.0;
+    let hi = sub64(vec2<u32>(p.total_lo, p.total_hi), lo);
+    var top = add64(below, w);
+    if (lt64(hi, top)) {
+        top = hi;
+    }
+    var bottom = below;
+    if (lt64(bottom, lo)) {
+        bottom = lo;
+    }
+    if (!lt64(bottom, top)) {
+        return vec2<u32>(0u, 0u);
+    }
+    return kept_or_zero(sub64(top, bottom));
+}
+
+// The mass `kept`, or zero when it is below E (MASS_EPS T).
+fn kept_or_zero(kept: vec2<u32>) -> vec2<u32> {
+    if (lt64(kept, vec2<u32>(p.eps_lo, p.eps_hi))) {
+        return vec2<u32>(0u, 0u);
+    }
+    return kept;
+}
+
+// A kept mass and the sum of value x fraction it adds to: the trimmed mean and MeaMed add
+// every row's share in row index order, whichever way its mass was found, so that every
+// variant of the kernel rounds the same f32 sum.
+struct Kept {
+    sum: f32,
+    mass: f32,
+}
+
+fn keep(acc: Kept, kept: vec2<u32>, v: u32) -> Kept {
+    if (kept.x == 0u && kept.y == 0u) {
+        return acc;
+    }
+    let fraction = to_f32(kept) * p.inv_total;
+    return Kept(acc.sum + fraction * bitcast<f32>(v), acc.mass + fraction);
+}
+
+// The bits of the kept values' mean, a zero as +0 and a NaN as NAN_BITS: which zero or NaN
+// payload float arithmetic gives depends on how the compiler arranged it (it may fold the first
+// `0.0 + fraction * v` of a straight-line sum to `fraction * v`, keeping the sign of a -0, or
+// pass on one input NaN's payload), and the reference's f64 sum, which starts at +0, is never -0.
+fn mean_bits(acc: Kept) -> u32 {
+    let bits = bitcast<u32>(acc.sum / acc.mass);
+    if ((bits & 0x7fffffffu) == 0u) {
+        return 0u;
+    }
+    if ((bits & 0x7fffffffu) > 0x7f800000u) {
+        return NAN_BITS;
+    }
+    return bits;
+}
+
+// The weighted trimmed mean of coordinate c (SPEC 4.3), each value's cumulative weight below
+// it counted over the others.
+fn trim_recount(c: u32) -> u32 {
+    var acc = Kept(0.0, 0.0);
     for (var a = 0u; a < p.m; a = a + 1u) {
         let ra = members[a];
         let va = x[ra.x * p.len + c];
         let below = weight_below(c, a, key(va));
-        let above = add64(below, ra.yz);
-        // Kept mass: the part of [below, above] inside [lo, hi].
-        var top = above;
-        if (lt64(hi, top)) {
-            top = hi;
-        }
-        var bottom = below;
-        if (lt64(bottom, lo)) {
-            bottom = lo;
-        }
-        if (lt64(bottom, top)) {
-            let kept = sub64(top, bottom);
-            if (!lt64(kept, eps)) {
-                let fraction = to_f32(kept) * p.inv_total;
-                sum = sum + fraction * bitcast<f32>(va);
-                kept_sum = kept_sum + fraction;
-            }
-        }
+        acc = keep(acc, trim_kept(below, ra.yz), va);
     }
-    out[c] = bitcast<u32>(sum / kept_sum);
+    return mean_bits(acc);
 }
 
 // The distance |v - med| as the bits of a non-negative f32, whose unsigned order is the order
@@ -356,15 +398,17 @@ fn order_stats_meamed(
     if (c >= p.len) {
         return;
     }
-    let med = median_of(c);
+    out[c] = meamed_around(c, median_of(c));
+}
+
+// MeaMed of coordinate c around its median `med` (the rule's second step).
+fn meamed_around(c: u32, med: Median) -> u32 {
     if ((med.bits & 0x7f800000u) == 0x7f800000u) {
-        out[c] = med.bits;
-        return;
+        return med.bits;
     }
-    let keep = vec2<u32>(p.trim_lo, p.trim_hi);
+    let keep_mass = vec2<u32>(p.trim_lo, p.trim_hi);
     let eps = vec2<u32>(p.eps_lo, p.eps_hi);
-    var sum = 0.0;
-    var kept_sum = 0.0;
+    var acc = Kept(0.0, 0.0);
     for (var a = 0u; a < p.m; a = a + 1u) {
         let ra = members[a];
         let va = x[ra.x * p.len + c];
@@ -380,18 +424,76 @@ fn order_stats_meamed(
                 before = add64(before, rb.yz);
             }
         }
-        if (lt64(before, keep)) {
-            let left = sub64(keep, before);
+        if (lt64(before, keep_mass)) {
+            let left = sub64(keep_mass, before);
             if (lt64(eps, left)) {
                 var mass = ra.yz;
                 if (lt64(left, mass)) {
                     mass = left;
                 }
-                let fraction = to_f32(mass) * p.inv_total;
-                sum = sum + fraction * bitcast<f32>(va);
-                kept_sum = kept_sum + fraction;
+                acc = keep(acc, mass, va);
             }
         }
     }
-    out[c] = bitcast<u32>(sum / kept_sum);
+    return mean_bits(acc);
+}
+
+// Helpers of the `network` variant's kernels, generated per row count m and appended to this
+// file by src/wgpu/order_stats_network.rs (straight-line networks on u32 keys).
+
+// The bits of row index i's value at coordinate c (a gather, for the rare paths).
+fn value_of(c: u32, i: u32) -> u32 {
+    return x[members[i].x * p.len + c];
+}
+
+// The f32 bits of the key k, for every key but those of zero and NaN (several bit patterns
+// share those: -0 and +0, the NaN payloads).
+fn unkey(k: u32) -> u32 {
+    if ((k & 0x80000000u) != 0u) {
+        return k & 0x7fffffffu;
+    }
+    return ~k;
+}
+
+// The bits of the value at rank r of coordinate c in the (key, row) order, whose key k a
+// network found: the key names them, unless it is zero's or NaN's: then the rows of that key
+// are walked in index order to the one at rank r.
+fn bits_at_rank(c: u32, k: u32, r: u32) -> u32 {
+    if (k != 0x80000000u && k != 0xffffffffu) {
+        return unkey(k);
+    }
+    var left = r;
+    for (var b = 0u; b < p.m; b = b + 1u) {
+        if (key(value_of(c, b)) < k) {
+            left = left - 1u;
+        }
+    }
+    for (var b = 0u; b < p.m; b = b + 1u) {
+        let v = value_of(c, b);
+        if (key(v) == k) {
+            if (left == 0u) {
+                return v;
+            }
+            left = left - 1u;
+        }
+    }
+    return NAN_BITS; // not reached: rank r holds key k
+}
+
+// The low 64 bits of w x k (the cumulative weight of k values of equal weight w).
+fn mul64(w: vec2<u32>, k: u32) -> vec2<u32> {
+    // w.x x k in 16-bit halves of k: each partial product fits 48 bits.
+    let lo16 = k & 0xffffu;
+    let hi16 = k >> 16u;
+    let a = vec2<u32>(w.x * lo16, mul_hi16(w.x, lo16));
+    let b = mul_hi16(w.x, hi16);
+    let bl = w.x * hi16;
+    let shifted = vec2<u32>(bl << 16u, (bl >> 16u) + (b << 16u));
+    let prod = add64(a, shifted);
+    return vec2<u32>(prod.x, prod.y + w.y * k);
+}
+
+// The high 32 bits of a x h for h < 2^16.
+fn mul_hi16(a: u32, h: u32) -> u32 {
+    return ((a >> 16u) * h + (((a & 0xffffu) * h) >> 16u)) >> 16u;
 }

@@ -27,7 +27,7 @@ pub(crate) const WORKGROUP: u64 = 64;
 pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
     (
         "order_stats",
-        include_str!("../../shaders/order_stats.wgsl"),
+        ORDER_STATS_WGSL,
         &[ORDER_STATS_MEDIAN, ORDER_STATS_TRIM, ORDER_STATS_MEAMED],
     ),
     (
@@ -57,6 +57,9 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
     ),
 ];
 
+/// `order_stats.wgsl`, also the head of every generated `order_stats` kernel.
+pub(crate) const ORDER_STATS_WGSL: &str = include_str!("../../shaders/order_stats.wgsl");
+
 pub(crate) const ORDER_STATS_MEDIAN: &str = "order_stats_median";
 pub(crate) const ORDER_STATS_TRIM: &str = "order_stats_trim";
 pub(crate) const ORDER_STATS_MEAMED: &str = "order_stats_meamed";
@@ -83,6 +86,8 @@ pub struct Gpu {
     pub(crate) info: ::wgpu::AdapterInfo,
     pub(crate) limits: ::wgpu::Limits,
     pipelines: Vec<(&'static str, ::wgpu::ComputePipeline)>,
+    /// Pipelines of generated WGSL (`order_stats_network.rs`), built on first use, by name.
+    generated: Mutex<std::collections::HashMap<String, ::wgpu::ComputePipeline>>,
     /// Set by the device-lost callback or the uncaptured-error handler.
     failure: Arc<Mutex<Option<String>>>,
     /// A one-value storage buffer bound where a shader's optional input is absent.
@@ -262,6 +267,7 @@ impl Gpu {
             info,
             limits,
             pipelines,
+            generated: Mutex::default(),
             failure,
             placeholder,
             generation: OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
@@ -291,6 +297,40 @@ impl Gpu {
             .find(|(e, _)| *e == entry)
             .map(|(_, p)| p)
             .ok_or_else(|| backend_error(format!("no pipeline for entry point {entry}")))
+    }
+
+    /// The pipeline of entry point `entry` in the generated WGSL `source()`, built on the
+    /// first call for `name` and cached with the device (a name stands for one source).
+    pub(crate) fn generated_pipeline(
+        &self,
+        name: &str,
+        entry: &str,
+        source: impl FnOnce() -> String,
+    ) -> Result<::wgpu::ComputePipeline> {
+        let mut cache = self.generated.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(name) {
+            return Ok(p.clone());
+        }
+        let scope = ErrorScopes::push(&self.device);
+        let module = self.device.create_shader_module(::wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: ::wgpu::ShaderSource::Wgsl(source().into()),
+        });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&::wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        scope
+            .pop()
+            .map_err(|e| backend_error(format!("building {name} on {}: {e}", self.describe())))?;
+        cache.insert(name.to_string(), pipeline.clone());
+        Ok(pipeline)
     }
 
     /// A description of the adapter, for messages and `byzagg devices`.
@@ -386,7 +426,18 @@ impl Gpu {
     /// A bind group of `buffers` at bindings `first..` of the pipeline's group 0, with handles
     /// on the buffers (a dispatch keeps them alive until its submission completed).
     pub(crate) fn bind(&self, entry: &str, first: u32, buffers: &[&Buffer]) -> Result<Bound> {
-        let layout = self.pipeline(entry)?.get_bind_group_layout(0);
+        self.bind_on(self.pipeline(entry)?, entry, first, buffers)
+    }
+
+    /// [`Gpu::bind`] for a pipeline in hand (a generated one), `label` naming it.
+    pub(crate) fn bind_on(
+        &self,
+        pipeline: &::wgpu::ComputePipeline,
+        label: &str,
+        first: u32,
+        buffers: &[&Buffer],
+    ) -> Result<Bound> {
+        let layout = pipeline.get_bind_group_layout(0);
         let entries: Vec<::wgpu::BindGroupEntry<'_>> = buffers
             .iter()
             .enumerate()
@@ -396,7 +447,7 @@ impl Gpu {
             })
             .collect();
         let group = self.device.create_bind_group(&::wgpu::BindGroupDescriptor {
-            label: Some(entry),
+            label: Some(label),
             layout: &layout,
             entries: &entries,
         });
@@ -413,6 +464,19 @@ impl Gpu {
     pub(crate) fn dispatch(
         &self,
         encoder: &mut Encoder,
+        entry: &str,
+        bind: &Bound,
+        threads: u64,
+        cap: Option<u32>,
+    ) -> Result<()> {
+        self.dispatch_on(encoder, self.pipeline(entry)?, entry, bind, threads, cap)
+    }
+
+    /// [`Gpu::dispatch`] for a pipeline in hand (a generated one), `entry` naming it.
+    pub(crate) fn dispatch_on(
+        &self,
+        encoder: &mut Encoder,
+        pipeline: &::wgpu::ComputePipeline,
         entry: &str,
         bind: &Bound,
         threads: u64,
@@ -435,7 +499,7 @@ impl Gpu {
                 label: Some(entry),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(self.pipeline(entry)?);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, &bind.group, &[]);
             pass.dispatch_workgroups(x as u32, y as u32, 1);
         }

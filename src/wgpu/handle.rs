@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::device::{Gpu, shared};
-use super::kernel_variant::KernelVariant;
+use super::kernel_variant::{KernelVariant, OrderStatsVariant, WgpuKernels};
 use super::params::WgpuParams;
 use crate::error::Result;
 
@@ -33,6 +33,8 @@ pub struct Wgpu {
     pub(super) params: WgpuParams,
     /// The distance kernels it launches (`BYZAGG_WGPU_KERNELS`, read when it is made).
     pub(super) kernels: KernelVariant,
+    /// The `order_stats` kernels it launches (`BYZAGG_WGPU_KERNELS`, read when it is made).
+    pub(super) order_stats: OrderStatsVariant,
     /// The device is an application's (`Wgpu::from_device`): never replaced by the shared one.
     pub(super) application: bool,
 }
@@ -43,6 +45,7 @@ impl Clone for Wgpu {
             gpu: Mutex::new(self.gpu()),
             params: self.params,
             kernels: self.kernels,
+            order_stats: self.order_stats,
             application: self.application,
         }
     }
@@ -54,6 +57,7 @@ impl std::fmt::Debug for Wgpu {
             .field("device", &self.gpu().describe())
             .field("params", &self.params)
             .field("kernels", &self.kernels)
+            .field("order_stats", &self.order_stats)
             .finish()
     }
 }
@@ -72,11 +76,12 @@ impl Wgpu {
     /// The shared device (opened on first use) with the tuning `params` instead of the
     /// environment's; the distance kernels are still `BYZAGG_WGPU_KERNELS`'s.
     pub fn with_params(params: WgpuParams) -> Result<Self> {
-        let kernels = KernelVariant::from_env()?;
+        let kernels = WgpuKernels::from_env()?;
         Ok(Wgpu {
             gpu: Mutex::new(shared()?),
             params,
-            kernels,
+            kernels: kernels.distances,
+            order_stats: kernels.order_stats,
             application: false,
         })
     }
@@ -84,11 +89,12 @@ impl Wgpu {
     /// A handle on an opened device that is not the shared one (an application's).
     pub(super) fn on(gpu: Arc<Gpu>) -> Result<Self> {
         let params = WgpuParams::from_env()?;
-        let kernels = KernelVariant::from_env()?;
+        let kernels = WgpuKernels::from_env()?;
         Ok(Wgpu {
             gpu: Mutex::new(gpu),
             params,
-            kernels,
+            kernels: kernels.distances,
+            order_stats: kernels.order_stats,
             application: true,
         })
     }
@@ -114,6 +120,18 @@ impl Wgpu {
     /// The distance kernels this handle launches ([`KernelVariant`]).
     pub fn kernels(&self) -> KernelVariant {
         self.kernels
+    }
+
+    /// Launches the `order_stats` kernels of `variant` instead of those `BYZAGG_WGPU_KERNELS`
+    /// selected (tests and benchmarks that compare the variants in one process).
+    pub fn with_order_stats(mut self, variant: OrderStatsVariant) -> Self {
+        self.order_stats = variant;
+        self
+    }
+
+    /// The `order_stats` kernels this handle launches ([`OrderStatsVariant`]).
+    pub fn order_stats_variant(&self) -> OrderStatsVariant {
+        self.order_stats
     }
 
     /// The adapter in use, in words.

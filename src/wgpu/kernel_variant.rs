@@ -1,7 +1,10 @@
-//! Which of two competing WGSL kernels the distance primitives launch: the one setting
-//! `BYZAGG_WGPU_KERNELS`, read once when a [`super::Wgpu`] handle is made ([`Wgpu::new`],
-//! [`Wgpu::from_device`]); a value it does not know is an error naming the variable.
+//! Which of the competing WGSL kernels a [`super::Wgpu`] handle launches: the one setting
+//! `BYZAGG_WGPU_KERNELS`, read once when a handle is made ([`Wgpu::new`],
+//! [`Wgpu::from_device`]); a value it does not know is an error naming the variable. Its text
+//! is a comma-separated list of `primitive=variant` (`order_stats=network,distances=serial`);
+//! a bare `serial` or `coalesced` names the distance kernels, as before there was a list.
 //!
+//! Distance kernels (`distances=`, [`KernelVariant`]):
 //! - `serial`: one invocation per (pair or row,
 //!   tile of 64 coordinates) walks its 64 consecutive floats alone
 //!   (`pairwise_dist_partial`, `center_dist_partial`).
@@ -11,6 +14,13 @@
 //!
 //! Both add the same squares as exact integers, so their distances are bit-identical; only
 //! the speed differs. `byzagg bench --backend wgpu` times whichever the variable selects.
+//!
+//! `order_stats` ([`OrderStatsVariant`]):
+//! - `recount` (the default until a GPU has timed the other): `order_stats.wgsl`, each value's
+//!   cumulative weight counted over the others, O(m^2) loads per coordinate.
+//! - `network`: kernels generated per row count m <= 64 with straight-line min/max networks
+//!   and one weight scan (`order_stats_network.rs`); more rows take `recount`. The same
+//!   results bit for bit.
 //!
 //! [`Wgpu::new`]: super::Wgpu::new
 //! [`Wgpu::from_device`]: super::Wgpu::from_device
@@ -57,17 +67,9 @@ impl KernelVariant {
             Error::invalid(
                 KERNELS_VAR,
                 format!("{text:?}"),
-                "must be serial or coalesced, or unset (serial)",
+                "must be serial or coalesced, or unset (coalesced)",
             )
         })
-    }
-
-    /// The variant `BYZAGG_WGPU_KERNELS` selects; the default when it is unset or empty.
-    pub(crate) fn from_env() -> Result<Self> {
-        match std::env::var_os(KERNELS_VAR) {
-            Some(raw) if !raw.to_string_lossy().trim().is_empty() => Self::parse(&raw.to_string_lossy()),
-            _ => Ok(Self::default()),
-        }
     }
 
     /// Coordinates per partial sum (per tile) of the distance kernels.
@@ -103,6 +105,89 @@ impl KernelVariant {
     }
 }
 
+/// How `order_stats` runs (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OrderStatsVariant {
+    /// `order_stats.wgsl`: each value's weight below it counted over the others (O(m^2)).
+    #[default]
+    Recount,
+    /// Kernels generated per row count m <= 64: min/max networks pruned to the ranks the
+    /// rule reads (equal weights) or a composite-key sort and one weight scan (weighted).
+    /// Not yet timed on a GPU, so not the default.
+    Network,
+}
+
+impl OrderStatsVariant {
+    /// Every variant, for tests and benchmarks that compare them.
+    pub const ALL: [OrderStatsVariant; 2] = [OrderStatsVariant::Recount, OrderStatsVariant::Network];
+
+    /// The variant's name, as `BYZAGG_WGPU_KERNELS` spells it after `order_stats=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderStatsVariant::Recount => "recount",
+            OrderStatsVariant::Network => "network",
+        }
+    }
+}
+
+/// Every kernel choice of a handle, as `BYZAGG_WGPU_KERNELS` spells it (the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WgpuKernels {
+    /// `pairwise_dist` and `center_dist`.
+    pub distances: KernelVariant,
+    /// `order_stats`.
+    pub order_stats: OrderStatsVariant,
+}
+
+impl WgpuKernels {
+    /// The choices `text` names: `primitive=variant` items separated by commas, or a bare
+    /// distance variant; a primitive not named keeps its default.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut out = WgpuKernels::default();
+        let bad = |why: String| Error::invalid(KERNELS_VAR, format!("{text:?}"), why);
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (key, value) = item.split_once('=').unwrap_or(("distances", item));
+            let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+            match key.as_str() {
+                "distances" => out.distances = KernelVariant::parse(value)?,
+                "order_stats" => {
+                    let wanted = value.to_ascii_lowercase();
+                    out.order_stats = OrderStatsVariant::ALL
+                        .into_iter()
+                        .find(|v| v.name() == wanted)
+                        .ok_or_else(|| bad(format!("order_stats takes recount or network, not {value:?}")))?;
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown primitive {other:?}; known: distances (serial, coalesced), order_stats \
+                         (recount, network)"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The choices `BYZAGG_WGPU_KERNELS` names; every default when it is unset or empty.
+    pub(crate) fn from_env() -> Result<Self> {
+        match std::env::var_os(KERNELS_VAR) {
+            Some(raw) => Self::parse(&raw.to_string_lossy()),
+            None => Ok(Self::default()),
+        }
+    }
+}
+
+impl std::fmt::Display for WgpuKernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "distances={},order_stats={}",
+            self.distances.name(),
+            self.order_stats.name()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +203,21 @@ mod tests {
         );
         let err = KernelVariant::parse("fast").unwrap_err().to_string();
         assert!(err.contains(KERNELS_VAR) && err.contains("serial"), "{err}");
+    }
+
+    #[test]
+    fn lists_name_each_primitive_and_bare_names_the_distances() {
+        assert_eq!(WgpuKernels::parse("").unwrap(), WgpuKernels::default());
+        let both = WgpuKernels::parse(" order_stats=Network , distances=serial").unwrap();
+        assert_eq!(both.order_stats, OrderStatsVariant::Network);
+        assert_eq!(both.distances, KernelVariant::Serial);
+        assert_eq!(WgpuKernels::parse(&both.to_string()).unwrap(), both);
+        let bare = WgpuKernels::parse("serial").unwrap();
+        assert_eq!(bare.distances, KernelVariant::Serial);
+        assert_eq!(bare.order_stats, OrderStatsVariant::Recount);
+        for wrong in ["order_stats=fast", "mix=wide", "fast"] {
+            let err = WgpuKernels::parse(wrong).unwrap_err().to_string();
+            assert!(err.contains(KERNELS_VAR), "{wrong}: {err}");
+        }
     }
 }

@@ -14,8 +14,9 @@
 //! buffers: [`Wgpu::from_device`], [`Wgpu::rows_from_buffer`]), `handle.rs` ([`Wgpu`], the handle:
 //! the device with its tuning and kernel variant), `device.rs` (the adapter, device,
 //! pipelines, launch helpers), `params.rs` ([`WgpuParams`]: chunk length, grid cap and
-//! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which distance
-//! kernels run: `BYZAGG_WGPU_KERNELS`), `memory.rs` (the counted buffers and
+//! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which kernels
+//! run: `BYZAGG_WGPU_KERNELS`), `order_stats_network.rs` (the `order_stats=network` kernels,
+//! WGSL generated per row count m with the networks of `src/cuda/sort_network.rs`), `memory.rs` (the counted buffers and
 //! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
 //! arithmetic on f32 bits, run with subnormals flushed as NVIDIA does), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
@@ -57,11 +58,21 @@ mod mix;
 #[cfg(feature = "wgpu")]
 mod order_stats;
 #[cfg(feature = "wgpu")]
+mod order_stats_network;
+#[cfg(feature = "wgpu")]
 mod pairwise_dist;
 #[cfg(feature = "wgpu")]
 mod params;
 #[cfg(feature = "wgpu")]
 mod reduce;
+// The CUDA backend's per-m network generator (Batcher's merge sort pruned to the ranks a rule
+// reads), shared by path: `src/cuda` compiles it only with the `cuda` feature, so with both
+// features it is compiled twice (its OS_NET macro text is CUDA's alone, hence dead here). One
+// shared module outside both backends would end the duplicate.
+#[cfg(feature = "wgpu")]
+#[path = "../cuda/sort_network.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod sort_network;
 #[cfg(feature = "wgpu")]
 mod write_row;
 
@@ -71,7 +82,7 @@ mod rows;
 #[cfg(feature = "wgpu")]
 pub use handle::Wgpu;
 #[cfg(feature = "wgpu")]
-pub use kernel_variant::{KERNELS_VAR, KernelVariant};
+pub use kernel_variant::{KERNELS_VAR, KernelVariant, OrderStatsVariant, WgpuKernels};
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};

@@ -1,8 +1,9 @@
 //! Primitive 1, `order_stats` (SPEC 4.2, 4.3, 4.8, section 3), on `shaders/order_stats.wgsl`.
 //!
 //! One invocation per coordinate, chunk by chunk, nothing read back; the result is a `1 x d`
-//! matrix with the rows' chunking. Each invocation does O(m^2) work for m rows of positive
-//! weight, so a chunk is cut into dispatches of at most `ORDER_STATS_WORK` comparisons
+//! matrix with the rows' chunking. The `recount` kernels (`BYZAGG_WGPU_KERNELS`, the default)
+//! do O(m^2) work per invocation for m rows of positive weight; the `network` ones, generated
+//! per m (`order_stats_network.rs`), a sorting network and one weight scan. A chunk is cut into dispatches of at most `ORDER_STATS_WORK` comparisons
 //! (coordinates x m^2, [`dispatches`]), and dispatches are grouped into submissions of at most
 //! that budget: no single submission runs long enough to trip an OS GPU watchdog.
 //!
@@ -20,7 +21,9 @@
 //! makes or breaks may pick the other value. The trimmed mean's sum runs in f32 over kept fractions in
 //! [0, 1], so it cannot overflow for finite values.
 
-use super::device::{ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM};
+use super::device::{ORDER_STATS_MEAMED, ORDER_STATS_MEDIAN, ORDER_STATS_TRIM, ORDER_STATS_WGSL};
+use super::kernel_variant::OrderStatsVariant;
+use super::order_stats_network::{self as network, Plan};
 use super::{Wgpu, WgpuRows};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
@@ -51,8 +54,25 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
         .collect();
     let m = fixed.active.len() as u64;
     let budget = w.params.order_stats_budget();
-    let cost = work_per_coordinate(stat, m);
+    // The `network` variant's kernel for this row count and these weights, where it has one.
+    let plan = match w.order_stats {
+        OrderStatsVariant::Network => {
+            let fixed_weights: Vec<u64> = fixed.active.iter().map(|&(_, wf)| wf).collect();
+            Plan::new(stat, &fixed_weights, trim)
+        }
+        OrderStatsVariant::Recount => None,
+    };
+    let cost = plan
+        .as_ref()
+        .map_or_else(|| work_per_coordinate(stat, m), Plan::work_per_coordinate);
     gpu.scoped("order_stats", || {
+        let (pipeline, entry) = match &plan {
+            Some(plan) => (
+                gpu.generated_pipeline(&plan.name(), network::ENTRY, || plan.source(ORDER_STATS_WGSL))?,
+                network::ENTRY,
+            ),
+            None => (gpu.pipeline(entry)?.clone(), entry),
+        };
         let active = gpu.storage_init("active rows", bytemuck::cast_slice(&words))?;
         let mut enc = gpu.encoder("order_stats");
         let mut recorded = 0u64;
@@ -83,8 +103,13 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
                         0,
                     ],
                 );
-                let bind = gpu.bind(entry, 0, &[&rows.bufs[c], &active, &params, &out.bufs[c]])?;
-                gpu.dispatch(&mut enc, entry, &bind, count, w.params.max_groups_x)?;
+                let bind = gpu.bind_on(
+                    &pipeline,
+                    entry,
+                    0,
+                    &[&rows.bufs[c], &active, &params, &out.bufs[c]],
+                )?;
+                gpu.dispatch_on(&mut enc, &pipeline, entry, &bind, count, w.params.max_groups_x)?;
             }
         }
         gpu.submit(enc)
@@ -92,7 +117,7 @@ pub(super) fn order_stats(w: &Wgpu, rows: &WgpuRows, weights: &[f64], stat: Orde
     Ok(out)
 }
 
-/// The work of one coordinate for `m` rows, in comparisons: each value counts the weight
+/// The work of one coordinate of the `recount` kernels for `m` rows, in comparisons: each value counts the weight
 /// below it over all `m` values (m^2); MeaMed does that for the median and again for the
 /// distances to it (about 3 m^2 with the median's midpoint search).
 pub(super) fn work_per_coordinate(stat: OrderStat, m: u64) -> u64 {

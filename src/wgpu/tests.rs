@@ -752,3 +752,79 @@ fn distance_kernel_variants_agree_to_the_bit() {
         }
     }
 }
+
+/// Columns that reach every branch of the `order_stats` kernels for `n` rows: small integers
+/// (exact duplicates, ties by row), zeros of both signs, NaN payloads and infinities (keys
+/// shared by several bit patterns), values a few ulps apart (composite keys that share a
+/// prefix but not a value: the network's fallback), random values, and huge and subnormal
+/// magnitudes.
+fn adversarial_columns(n: usize, d: usize, seed: u64) -> Case {
+    let mut rng = crate::SplitMix64(seed);
+    let pool = [
+        0.0f32,
+        -0.0,
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7fc0_0001),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1.0,
+        -1.0,
+    ];
+    let extremes = [3e38f32, -3e38, f32::MAX, 1e-45, -1e-45, 1.5e-38, 2.0, -2.0];
+    let mut data = vec![0.0f32; n * d];
+    for j in 0..d {
+        for i in 0..n {
+            data[i * d + j] = match j % 5 {
+                0 => rng.below(7) as f32 - 3.0,
+                1 => pool[rng.below(pool.len() as u64) as usize],
+                2 => f32::from_bits(1.0f32.to_bits() + rng.below(9) as u32),
+                3 => (rng.unit() * 8.0 - 4.0) as f32,
+                _ => extremes[rng.below(extremes.len() as u64) as usize],
+            };
+        }
+    }
+    Case { n, d, data }
+}
+
+/// The `network` order statistics give the `recount` kernels' results bit for bit (the same
+/// selections, the same f32 sums in row order), for every row count a generated kernel
+/// handles and one past it, equal and unequal weights, on columns built to reach every branch.
+/// The recount kernels are checked against the reference by the tests above.
+#[test]
+fn order_stats_variants_agree_to_the_bit() {
+    let Some(g) = gpu() else { return };
+    let d = 150;
+    for n in [1usize, 2, 3, 4, 5, 7, 8, 13, 16, 17, 32, 33, 64, 65] {
+        let case = adversarial_columns(n, d, 31 * n as u64);
+        let batch = Batch::from_contiguous(&case.data, n).expect("batch");
+        let integer: Vec<f64> = (0..n).map(|i| (1 + i % 3) as f64).collect();
+        let mut zero = vec![1.0; n];
+        zero[n / 2] = if n > 1 { 0.0 } else { 1.0 };
+        for (name, weights) in [("equal", vec![1.0; n]), ("integer", integer), ("zero", zero)] {
+            for stat in [
+                OrderStat::Median,
+                OrderStat::TrimmedMean { lambda: 0.0 },
+                OrderStat::TrimmedMean { lambda: 0.2 },
+                OrderStat::MeaMed { lambda: 0.3 },
+            ] {
+                let run = |variant: OrderStatsVariant| {
+                    let g = g.clone().with_order_stats(variant);
+                    let rows = g.upload(&batch).expect("upload");
+                    download(&g, &g.order_stats(&rows, &weights, stat).expect("order_stats"))
+                };
+                let (old, new) = (run(OrderStatsVariant::Recount), run(OrderStatsVariant::Network));
+                for j in 0..d {
+                    let column: Vec<f32> = (0..n).map(|i| case.data[i * d + j]).collect();
+                    assert_eq!(
+                        old[j].to_bits(),
+                        new[j].to_bits(),
+                        "{name} n={n} {stat:?} coordinate {j}: recount {} network {}, {column:?}",
+                        old[j],
+                        new[j]
+                    );
+                }
+            }
+        }
+    }
+}
