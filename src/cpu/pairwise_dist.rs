@@ -343,6 +343,28 @@ mod tests {
         assert_eq!(pairwise_dist(&[&[1.0, 2.0]]), vec![0.0]);
     }
 
+    /// Non-finite values turning up mid-chunk, in a later chunk and in the last (padded)
+    /// tile, among enough rows for several tiles: every pair touching them is `+inf`, the
+    /// rest still match the reference.
+    #[test]
+    fn non_finite_rows_among_many_tiles() {
+        let mut st = 11;
+        let (n, d) = (19, CHUNK + 700);
+        let mut rows: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..d).map(|_| (rng(&mut st) * 2.0 - 1.0) as f32).collect())
+            .collect();
+        rows[5][CHUNK + 300] = f32::NAN;
+        rows[12][10] = f32::INFINITY;
+        rows[18][d - 1] = f32::NEG_INFINITY;
+        check(&rows);
+        let s: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let got = pairwise_dist(&s);
+        for bad in [5, 12, 18] {
+            assert!((0..n).all(|j| got[bad * n + j] == f64::INFINITY));
+        }
+        assert!(got[n + 2].is_finite() && got[n + 2] > 0.0);
+    }
+
     #[test]
     fn huge_finite_values_do_not_overflow() {
         let a = vec![3e38f32; 300];
@@ -359,6 +381,7 @@ mod tests {
         crate::cpu::simd::each_lower_level(|| {
             matches_reference();
             non_finite_rows_are_infinitely_far();
+            non_finite_rows_among_many_tiles();
             huge_finite_values_do_not_overflow();
         });
     }
