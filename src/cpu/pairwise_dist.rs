@@ -6,7 +6,10 @@
 //! rayon splits the coordinates into chunks of [`CHUNK`]; each task walks its chunk in
 //! blocks of [`BLOCK`] coordinates (the rows' blocks stay in L1/L2 while every pair reads
 //! them) and returns one f64 partial sum per pair. The partials are added in chunk order, so
-//! the result does not depend on the thread count.
+//! the result does not depend on the thread count. At AVX-512 and AVX2 a chunk is walked by
+//! register-tiled kernels (`avx512.rs`: 4 x 4 pairs per tile, `avx2.rs`: 2 x 4) that load
+//! each value once for several pairs and fetch the next block while computing this one
+//! (`tiles.rs`); the generic level walks the pairs one at a time ([`pair_sums`]).
 //!
 //! ## Accuracy and non-finite rows
 //!
@@ -26,8 +29,12 @@ use rayon::prelude::*;
 use super::SimdLevel;
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 pub(super) mod exact;
+#[cfg(target_arch = "x86_64")]
+mod tiles;
 
 /// Coordinates per f32 block sum.
 pub(super) const BLOCK: usize = 256;
@@ -42,8 +49,8 @@ pub(super) const TINY: f32 = 1.262_177_4e-29; // 2^-96
 pub(super) fn pairwise_dist(simd: SimdLevel, rows: &[&[f32]]) -> Vec<f64> {
     let n = rows.len();
     #[cfg(target_arch = "x86_64")]
-    if n > 1 && simd == SimdLevel::Avx512 {
-        return tiled(rows);
+    if n > 1 && simd >= SimdLevel::Avx2 {
+        return tiled(simd, rows);
     }
     let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect();
     let sums = pair_sums(simd, rows, &pairs);
@@ -65,10 +72,10 @@ pub(super) fn pairwise_dist(simd: SimdLevel, rows: &[&[f32]]) -> Vec<f64> {
     out
 }
 
-/// [`pairwise_dist`] through the tiled AVX-512 chunk kernel: per chunk an `n x n` partial
-/// (upper triangle), added in chunk order, then mirrored.
+/// [`pairwise_dist`] through the tiled register kernels (`avx512.rs`, `avx2.rs`): per chunk
+/// an `n x n` partial (upper triangle), added in chunk order, then mirrored.
 #[cfg(target_arch = "x86_64")]
-fn tiled(rows: &[&[f32]]) -> Vec<f64> {
+fn tiled(simd: SimdLevel, rows: &[&[f32]]) -> Vec<f64> {
     let n = rows.len();
     let d = rows.first().map_or(0, |r| r.len());
     let partials: Vec<(Vec<f64>, Vec<bool>)> = (0..d.div_ceil(CHUNK))
@@ -76,8 +83,15 @@ fn tiled(rows: &[&[f32]]) -> Vec<f64> {
         .map(|ci| {
             let (mut sums, mut bad) = (vec![0.0; n * n], vec![false; n]);
             let (c0, c1) = (ci * CHUNK, d.min((ci + 1) * CHUNK));
-            // SAFETY: AVX-512 F checked by the caller; every row holds d values.
-            unsafe { avx512::chunk_matrix(rows, c0, c1, &mut sums, &mut bad) };
+            // SAFETY: the level comes from `simd_level`, so the CPU has its features; every
+            // row holds d values.
+            unsafe {
+                if simd == SimdLevel::Avx512 {
+                    avx512::chunk_matrix(rows, c0, c1, &mut sums, &mut bad);
+                } else {
+                    avx2::chunk_matrix(rows, c0, c1, &mut sums, &mut bad);
+                }
+            }
             (sums, bad)
         })
         .collect();
@@ -329,6 +343,28 @@ mod tests {
         assert_eq!(pairwise_dist(&[&[1.0, 2.0]]), vec![0.0]);
     }
 
+    /// Non-finite values turning up mid-chunk, in a later chunk and in the last (padded)
+    /// tile, among enough rows for several tiles: every pair touching them is `+inf`, the
+    /// rest still match the reference.
+    #[test]
+    fn non_finite_rows_among_many_tiles() {
+        let mut st = 11;
+        let (n, d) = (19, CHUNK + 700);
+        let mut rows: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..d).map(|_| (rng(&mut st) * 2.0 - 1.0) as f32).collect())
+            .collect();
+        rows[5][CHUNK + 300] = f32::NAN;
+        rows[12][10] = f32::INFINITY;
+        rows[18][d - 1] = f32::NEG_INFINITY;
+        check(&rows);
+        let s: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let got = pairwise_dist(&s);
+        for bad in [5, 12, 18] {
+            assert!((0..n).all(|j| got[bad * n + j] == f64::INFINITY));
+        }
+        assert!(got[n + 2].is_finite() && got[n + 2] > 0.0);
+    }
+
     #[test]
     fn huge_finite_values_do_not_overflow() {
         let a = vec![3e38f32; 300];
@@ -345,6 +381,7 @@ mod tests {
         crate::cpu::simd::each_lower_level(|| {
             matches_reference();
             non_finite_rows_are_infinitely_far();
+            non_finite_rows_among_many_tiles();
             huge_finite_values_do_not_overflow();
         });
     }

@@ -19,6 +19,7 @@
 
 use std::arch::x86_64::*;
 
+use super::tiles::{Prefetch, good_mask, tile_pairs};
 use super::{BLOCK, TINY, block_f64, block_finite};
 
 /// Rows per tile side.
@@ -34,40 +35,40 @@ const T: usize = 4;
 pub(super) unsafe fn chunk_matrix(rows: &[&[f32]], c0: usize, c1: usize, sums: &mut [f64], bad: &mut [bool]) {
     let n = rows.len();
     assert!(sums.len() == n * n && bad.len() == n && rows.iter().all(|r| r.len() >= c1));
-    let tiles = n.div_ceil(T);
+    let tiles = tile_pairs::<T, T>(n);
     // Row pointers padded to whole tiles with the last row (its results are discarded).
-    let ptrs: Vec<*const f32> = (0..tiles * T).map(|i| rows[i.min(n - 1)].as_ptr()).collect();
-    let tile_list: Vec<(usize, usize)> = (0..tiles)
-        .flat_map(|ti| (ti..tiles).map(move |tj| (ti, tj)))
+    let ptrs: Vec<*const f32> = (0..n.div_ceil(T) * T)
+        .map(|i| rows[i.min(n - 1)].as_ptr())
         .collect();
     // Per tile, the f64 sums of its 16 pairs (lane a * 4 + b for pair (i0 + a, j0 + b)).
-    let mut acc64 = vec![[0.0f64; 16]; tile_list.len()];
+    let mut acc64 = vec![[0.0f64; 16]; tiles.len()];
+    let mut any_bad = bad.iter().any(|&b| b);
+    let prefetch = Prefetch::new(rows, BLOCK, tiles.len());
     let mut b0 = c0;
     while b0 < c1 {
         let b1 = c1.min(b0 + BLOCK);
         for (r, bad) in rows.iter().zip(bad.iter_mut()) {
             if !*bad && !block_finite(&r[b0..b1]) {
                 *bad = true;
+                any_bad = true;
             }
         }
-        for (&(ti, tj), acc64) in tile_list.iter().zip(acc64.iter_mut()) {
-            let (i0, j0) = (ti * T, tj * T);
-            let mut valid: u16 = 0;
-            for a in 0..T {
-                for b in 0..T {
-                    let (i, j) = (i0 + a, j0 + b);
-                    if i < j && j < n && !bad[i] && !bad[j] {
-                        valid |= 1 << (a * T + b);
-                    }
-                }
-            }
+        let b2 = c1.min(b1 + BLOCK);
+        for (t, (tile, acc64)) in tiles.iter().zip(acc64.iter_mut()).enumerate() {
+            prefetch.tile(t, b1, b2);
+            let (i0, j0) = (tile.i0, tile.j0);
+            let valid = if any_bad {
+                tile.valid & good_mask::<T, T>(bad, i0, j0)
+            } else {
+                tile.valid
+            };
             if valid == 0 {
                 continue;
             }
             let x: [*const f32; T] = std::array::from_fn(|a| ptrs[i0 + a]);
             let y: [*const f32; T] = std::array::from_fn(|b| ptrs[j0 + b]);
             // SAFETY: every pointer is a row holding at least `b1` values.
-            let fast = transpose_sum(unsafe { tile(x, y, b0, b1) });
+            let fast = transpose_sum(unsafe { tile_sums(x, y, b0, b1) });
             let ok = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(fast, _mm512_set1_ps(TINY))
                 & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(fast, _mm512_set1_ps(f32::INFINITY));
             let good = valid & ok;
@@ -101,10 +102,10 @@ pub(super) unsafe fn chunk_matrix(rows: &[&[f32]], c0: usize, c1: usize, sums: &
         }
         b0 = b1;
     }
-    for (&(ti, tj), acc64) in tile_list.iter().zip(&acc64) {
+    for (tile, acc64) in tiles.iter().zip(&acc64) {
         for (l, v) in acc64.iter().enumerate() {
-            let (i, j) = (ti * T + l / T, tj * T + l % T);
-            if i < j && j < n {
+            if tile.valid & (1 << l) != 0 {
+                let (i, j) = (tile.i0 + l / T, tile.j0 + l % T);
                 sums[i * n + j] += v;
             }
         }
@@ -147,7 +148,7 @@ fn transpose_sum(v: [[__m512; T]; T]) -> __m512 {
 /// Every pointer must point at a row holding at least `b1` values.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile(x: [*const f32; T], y: [*const f32; T], b0: usize, b1: usize) -> [[__m512; T]; T] {
+unsafe fn tile_sums(x: [*const f32; T], y: [*const f32; T], b0: usize, b1: usize) -> [[__m512; T]; T] {
     let mut acc = [[_mm512_setzero_ps(); T]; T];
     let mut c = b0;
     while c < b1 {

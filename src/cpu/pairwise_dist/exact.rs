@@ -45,7 +45,8 @@ use crate::reference::exact_sum;
 /// within `gamma_k = k u / (1 - k u)` of its exact value. `k` is 22 at AVX-512 (the tiled
 /// kernels: 2 for the difference, 16 fused multiply-adds per lane, 4 tree levels) and 44
 /// otherwise (`block_f32`: 2, the square, 8 lane additions, 32 sequential lane sums and the
-/// tail's addition; a tail term passes at most 35). Squares that fall below f32's normal
+/// tail's addition; a tail term passes at most 35; the AVX2 tiles of `pairwise_dist`: 2, 32
+/// fused multiply-adds per lane, 3 tree levels, 37 in all). Squares that fall below f32's normal
 /// range are off by at most 2^-150 each, at most 2^-142 per block, and a block kept in f32
 /// sums to at least 2^-96 ([`TINY`](super::TINY)): 2^-44 relative more. A block recomputed in
 /// f64 is within `259 * 2^-53 < 2^-44`. The block sums are then added in f64: at most 32 per
