@@ -1,7 +1,7 @@
 //! Rows made of a few values (+-s at scales from 1 to 1e38) have many exactly tied distances;
 //! every backend must break those ties as the reference does (by row index), so the distance
-//! rules pick the same rows: Krum, Multi-Krum, CTMA and NNM agree with the reference at
-//! every scale. (wgpu adds squares exactly as integers, the reference rounds exact sums once:
+//! rules pick the same rows: Krum, Multi-Krum, CTMA, NNM, CGE and MoNNA agree with the
+//! reference at every scale. (wgpu adds squares exactly as integers, the reference rounds exact sums once:
 //! neither depends on where the tied coordinates sit. The cpu and CUDA backends sum fast,
 //! within a proven bound, and recompute exactly the distances at a selection's boundary that
 //! the bound cannot order: `aggregate/exact_ties.rs`.)
@@ -15,7 +15,15 @@ use common::{Rng, backend_or_skip, run};
 /// The rules that select rows by distance. Not nnm(krum): Krum then ranks NNM's mixed rows,
 /// which a GPU backend holds in f32, rounded; their exact ties become ties within float error,
 /// which SPEC 5 lets either row win.
-const RULES: [&str; 5] = ["krum", "multikrum", "multikrum(m=4)", "ctma(cwmed)", "nnm(cwmed)"];
+const RULES: [&str; 7] = [
+    "krum",
+    "multikrum",
+    "multikrum(m=4)",
+    "ctma(cwmed)",
+    "nnm(cwmed)",
+    "cge",
+    "monna",
+];
 
 /// n rows of d values, each +scale or -scale (a few rows repeated, so some distances are 0).
 fn sign_rows(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Vec<f32> {
