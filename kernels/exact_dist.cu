@@ -1,7 +1,9 @@
 // exact_dist.cu: exact squared distances for the few pairs of rows whose fast sums
-// (pairwise_dist.cu, center_dist.cu) lie within their error bound of another distance, so
-// that exact ties break by row index as in the reference (SPEC 3). Launched by
-// src/cuda/exact_dist.rs, which also rounds the result.
+// (pairwise_dist.cu, center_dist.cu) cannot order a rule's selection: the rules ask for them
+// (Kernels::exact_pair_dist, exact_center_dist, src/aggregate/exact_ties.rs) so that exact
+// ties break by row index as in the reference (SPEC 3). Launched by src/cuda/exact_dist.rs,
+// which also rounds the result; pairwise_dist.rs also recomputes here the pairs whose squares
+// overflowed or underflowed f32.
 //
 // Each term is what the reference adds: the f32 values widened to f64, their difference
 // rounded to f64, its square rounded to f64 (__dsub_rn and __dmul_rn: never contracted into
@@ -13,14 +15,20 @@
 // carries, and rounds the integer once to the nearest f64 (ties to even): the reference's
 // correctly rounded exact sum, bit for bit, whatever the order of the coordinates.
 //
+// A coordinate where either row holds NaN or an infinity has a non-finite difference (two
+// finite f32 values never do in f64): it adds nothing to the digits and is counted instead,
+// in the slot after them; the host makes a pair with a non-zero count +inf (SPEC 3).
+//
 // Layout: pair p (grid y) reads rows a[p] and b[p] (device pointers, offset to this chunk's
 // first coordinate) at coordinates t < len. Block (x, p) covers [x span, min(len, (x+1) span))
-// and writes out[(p * gridDim.x + x) * LIMBS + L] for L < LIMBS. Both rows must be finite
-// (the caller never asks for a pair holding NaN or an infinity: its distance is +inf).
+// and writes out[(p * gridDim.x + x) * EX_SLOTS + L] for L < EX_SLOTS: the digits, then the
+// count of non-finite terms.
 
 typedef unsigned long long u64;
 
 #define EX_LIMBS 21
+// Output slots per block: the digits, then the count of non-finite terms.
+#define EX_SLOTS (EX_LIMBS + 1)
 #define EX_THREADS 128
 // The unit's exponent: a term's lowest bit 2^(e - 1075), e its biased exponent, is at digit
 // position e - 725 of the integer (e >= 725 for terms >= 2^-298).
@@ -37,8 +45,13 @@ extern "C" __global__ void __launch_bounds__(EX_THREADS)
   // Digits in local memory: indexed by each term's exponent, which registers cannot be.
   u64 acc[EX_LIMBS];
   for (int L = 0; L < EX_LIMBS; ++L) acc[L] = 0;
+  u64 bad = 0;
   for (u64 t = begin + threadIdx.x; t < end; t += EX_THREADS) {
     const double diff = __dsub_rn((double)x[t], (double)y[t]);
+    if (!isfinite(diff)) {
+      ++bad;
+      continue;
+    }
     const double sq = __dmul_rn(diff, diff);
     if (sq == 0.0) continue;
     const u64 bits = (u64)__double_as_longlong(sq);
@@ -50,14 +63,58 @@ extern "C" __global__ void __launch_bounds__(EX_THREADS)
     acc[k + 1] += low >> 32;
     acc[k + 2] += o == 0 ? 0 : m >> (64 - o);
   }
-  __shared__ u64 total[EX_LIMBS];
-  if (threadIdx.x < EX_LIMBS) total[threadIdx.x] = 0;
+  __shared__ u64 total[EX_SLOTS];
+  if (threadIdx.x < EX_SLOTS) total[threadIdx.x] = 0;
   __syncthreads();
   // Integer additions: exact in any order.
   for (int L = 0; L < EX_LIMBS; ++L)
     if (acc[L] != 0) atomicAdd(&total[L], acc[L]);
+  if (bad != 0) atomicAdd(&total[EX_LIMBS], bad);
   __syncthreads();
-  if (threadIdx.x < EX_LIMBS) out[((u64)p * gridDim.x + blockIdx.x) * EX_LIMBS + threadIdx.x] = total[threadIdx.x];
+  if (threadIdx.x < EX_SLOTS) out[((u64)p * gridDim.x + blockIdx.x) * EX_SLOTS + threadIdx.x] = total[threadIdx.x];
+}
+
+// refined_dist_partial: the cheaper refinement (Kernels::exact_pair_dist with exact = false,
+// a first step that separates all but real ties): the same terms, same layout and grid as
+// exact_dist_partial, added in f64 instead of as integers: each thread's terms in order
+// (__dadd_rn: no contraction), then the block's EX_THREADS thread sums by a tree in shared
+// memory. Block (x, p) writes out[(p * gridDim.x + x) * 2] = its sum and out[... + 1] = its
+// count of non-finite terms (exact in f64: a block has at most 2^30 coordinates). The host
+// adds the blocks in f64, in order; the bound of the result is refined_bound in
+// src/cuda/exact_dist.rs.
+extern "C" __global__ void __launch_bounds__(EX_THREADS)
+    refined_dist_partial(const float* const* __restrict__ a, const float* const* __restrict__ b, u64 len,
+                         u64 span, double* __restrict__ out) {
+  const int p = blockIdx.y;
+  const float* x = a[p];
+  const float* y = b[p];
+  const u64 begin = (u64)blockIdx.x * span;
+  const u64 end = begin + span < len ? begin + span : len;
+  double sum = 0.0, bad = 0.0;
+  for (u64 t = begin + threadIdx.x; t < end; t += EX_THREADS) {
+    const double diff = __dsub_rn((double)x[t], (double)y[t]);
+    if (!isfinite(diff)) {
+      bad += 1.0;
+      continue;
+    }
+    sum = __dadd_rn(sum, __dmul_rn(diff, diff));
+  }
+  __shared__ double sums[EX_THREADS], bads[EX_THREADS];
+  sums[threadIdx.x] = sum;
+  bads[threadIdx.x] = bad;
+  __syncthreads();
+  for (int h = EX_THREADS / 2; h > 0; h /= 2) {
+    if ((int)threadIdx.x < h) {
+      sums[threadIdx.x] = __dadd_rn(sums[threadIdx.x], sums[threadIdx.x + h]);
+      bads[threadIdx.x] += bads[threadIdx.x + h];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const u64 at = ((u64)p * gridDim.x + blockIdx.x) * 2;
+    out[at] = sums[0];
+    out[at + 1] = bads[0];
+  }
 }
 
 // rows_differ: whether rows a[p] and b[p] (pair p = grid y) differ in any coordinate t < len,

@@ -42,8 +42,7 @@
 # "16 32 64" and 1e8), CUDA_VARIANTS / WGPU_VARIANTS (the BYZAGG_CUDA_KERNELS /
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
-# kernel, registers / deferred / tiled, and the exact tie pass, pairwise_ties=fast / exact,
-# beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# kernel, registers / deferred / tiled, beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
 # SIZES_N / SIZES_D (rules from host memory, off by default), TRAIN_DIM for the
 # training-server step.
 set -uo pipefail
@@ -61,9 +60,9 @@ BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed)"}
 # selectable until a GPU has measured them).
 PRIM_N=${PRIM_N:-"16 32 64"}
 PRIM_D=${PRIM_D:-100000000}
-# The pairwise kernels side by side (registers is the default), with and without the exact tie
-# pass: each value names pairwise_dist only, so those runs time that primitive alone.
-CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled pairwise=registers,pairwise_ties=exact pairwise=tiled,pairwise_ties=exact"}
+# The pairwise kernels side by side (registers is the default): each value names pairwise_dist
+# only, so those runs time that primitive alone.
+CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled"}
 WGPU_VARIANTS=${WGPU_VARIANTS:-"default"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
@@ -116,9 +115,8 @@ echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
 
 step devices "$BIN" devices
 step verify-cuda "$BIN" verify --backend cuda
-# The kernel variants not yet the default that this run times (pairwise=tiled with the
-# exact tie pass: every pairwise path of it).
-step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact "$BIN" verify --backend cuda
+# The kernel variant not yet the default that this run times.
+step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled "$BIN" verify --backend cuda
 # Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
@@ -295,11 +293,13 @@ else
     echo "skipped distance-paths (no gpu-bin/cuda_distance_paths)" >> "$STATUS"
 fi
 
-# Exact distance ties on CUDA (the test is ignored offline: only a GPU runs it): with the tiled
-# kernel and the exact tie pass, which ties still break unlike the reference.
+# Exact distance ties on CUDA (the tests are ignored offline: only a GPU runs them): the rules'
+# exact recompute under each pairwise kernel (each has its own error bound).
 if [ -x gpu-bin/tied_distances ]; then
-    step test-tied-cuda-tiled-exact env BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact \
-        BYZAGG_REQUIRE=cuda gpu-bin/tied_distances --ignored cuda::
+    for v in registers deferred tiled; do
+        step "test-tied-cuda-$v" env BYZAGG_CUDA_KERNELS=pairwise=$v \
+            BYZAGG_REQUIRE=cuda gpu-bin/tied_distances --ignored cuda::
+    done
 fi
 
 # The PyTorch peer in the same run (same GPU, same clocks): the device read pass and torch's

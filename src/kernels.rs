@@ -317,6 +317,26 @@ pub(crate) mod shape {
         ))
     }
 
+    /// `exact_pair_dist`: every pair names two rows of the matrix.
+    pub(crate) fn pairs((k, _): (usize, usize), pairs: &[(usize, usize)]) -> Result<()> {
+        match pairs.iter().find(|&&(i, j)| i >= k || j >= k) {
+            None => Ok(()),
+            Some(&(i, j)) => Err(Error::invalid(
+                "pairs",
+                format!("({i}, {j})"),
+                format!("rows must be below k = {k}"),
+            )),
+        }
+    }
+
+    /// `exact_center_dist`: every row named is a row of the matrix.
+    pub(crate) fn which((k, _): (usize, usize), which: &[usize]) -> Result<()> {
+        match which.iter().find(|&&i| i >= k) {
+            None => Ok(()),
+            Some(i) => Err(Error::invalid("which", i, format!("rows must be below k = {k}"))),
+        }
+    }
+
     /// `mix`: at least one output row, `k * n` coefficients, and a base (if any) of the
     /// output's shape `k x d`.
     pub(crate) fn mix(
@@ -362,6 +382,10 @@ pub(crate) mod shape {
             assert!(center_dist((4, 9), (1, 9)).is_ok());
             assert_eq!(name(center_dist((4, 9), (2, 9))), "center");
             assert_eq!(name(center_dist((4, 9), (1, 8))), "center");
+            assert!(pairs((4, 9), &[(0, 3), (3, 3)]).is_ok());
+            assert_eq!(name(pairs((4, 9), &[(0, 3), (4, 0)])), "pairs");
+            assert!(which((4, 9), &[3, 0]).is_ok());
+            assert_eq!(name(which((4, 9), &[1, 4])), "which");
             assert!(mix((4, 9), 8, 2, Some((2, 9))).is_ok());
             assert_eq!(name(mix((4, 9), 0, 0, None)), "coeffs");
             assert_eq!(name(mix((4, 9), 7, 2, None)), "coeffs");

@@ -450,6 +450,7 @@ fn emulated_kernels_have_no_data_races() {
     // The exact recomputation: shared-memory digit atomics, the differ flags.
     let c = tie_case(&mut rng, 3, 150, 3e9);
     run(&exe, "exact", &c, 0.0, &[], 0);
+    run(&exe, "refined", &c, 0.0, &[], 0);
     run(&exe, "differ", &c, 0.0, &[], 0);
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
 }
@@ -722,9 +723,46 @@ fn tie_case(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
     }
 }
 
+/// [`tie_case`] with row 1 holding a NaN and row 2 an infinity (when there are such rows):
+/// every distance touching them is `+inf` (SPEC 3), exact or refined.
+fn tie_case_with_non_finite(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
+    let mut c = tie_case(rng, n, d, scale);
+    if n > 2 {
+        c.data[d + d / 2] = f32::NAN;
+        c.data[2 * d + d - 1] = f32::NEG_INFINITY;
+    }
+    c
+}
+
+/// The cases of the exact and refined checks: sign rows at scales from 1e-20 to 3e38, with
+/// and without non-finite rows.
+fn exact_cases(rng: &mut Rng) -> Vec<(String, Case)> {
+    let mut out = Vec::new();
+    for scale in [1.0f32, 3.0e9, 1e19, 1e38, 3e38, 1e-20] {
+        for (n, d) in [(2, 5), (7, 130), (6, 301)] {
+            out.push((format!("scale {scale:e} n={n} d={d}"), tie_case(rng, n, d, scale)));
+            let c = tie_case_with_non_finite(rng, n, d, scale);
+            out.push((format!("scale {scale:e} n={n} d={d} non-finite"), c));
+        }
+    }
+    out
+}
+
+/// The reference's distances of the harness's exact and refined pairs: every (i, j), then
+/// every row to the center.
+fn reference_pairs(c: &Case) -> Vec<f64> {
+    let rows = rows_f64(c);
+    let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
+    let mut want = reference::pairwise_dist(&rows);
+    want.extend(reference::center_dist(&rows, &center));
+    want
+}
+
 /// `kernels/exact_dist.cu` gives the reference's distances bit for bit (its digits rounded by
-/// the backend's own rounding), pair by pair and row to center; `rows_differ` finds exactly
-/// the pairs of rows that differ as values. (The rounding is the backend's: `cuda` feature.)
+/// the backend's own rounding), pair by pair and row to center, `+inf` for a pair touching a
+/// row with NaN or an infinity: what `Kernels::exact_pair_dist` and `exact_center_dist` return
+/// on CUDA; `rows_differ` finds exactly the pairs of rows that differ as values. (The rounding
+/// is the backend's: `cuda` feature.)
 #[cfg(feature = "cuda")]
 #[test]
 fn emulated_exact_distances_are_the_references_bit_for_bit() {
@@ -733,42 +771,189 @@ fn emulated_exact_distances_are_the_references_bit_for_bit() {
     };
     let mut rng = Rng(byzagg::SplitMix64(23));
     let mut failures = Vec::new();
-    for scale in [1.0f32, 3.0e9, 1e19, 1e38, 3e38, 1e-20] {
-        for (n, d) in [(2, 5), (7, 130), (6, 301)] {
-            let c = tie_case(&mut rng, n, d, scale);
-            let rows = rows_f64(&c);
-            let digits: Vec<u64> = f64s(&run(&exe, "exact", &c, 0.0, &[], 0))
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
-            let got: Vec<f64> = digits.chunks(21).map(byzagg::cuda::round_exact_digits).collect();
-            let want = reference::pairwise_dist(&rows);
-            let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
-            let want_center = reference::center_dist(&rows, &center);
-            for (p, w) in want.iter().chain(&want_center).enumerate() {
-                if got[p].to_bits() != w.to_bits() {
-                    failures.push(format!(
-                        "scale {scale:e} n={n} d={d} pair {p}: got {:e}, want {w:e}",
-                        got[p]
-                    ));
-                }
+    for (tag, c) in exact_cases(&mut rng) {
+        let slots: Vec<u64> = f64s(&run(&exe, "exact", &c, 0.0, &[], 0))
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        let got: Vec<f64> = slots
+            .chunks(byzagg::cuda::EXACT_SLOTS)
+            .map(byzagg::cuda::exact_from_slots)
+            .collect();
+        for (p, w) in reference_pairs(&c).iter().enumerate() {
+            if got[p].to_bits() != w.to_bits() {
+                failures.push(format!("{tag} pair {p}: got {:e}, want {w:e}", got[p]));
             }
-            let differ: Vec<i32> = run(&exe, "differ", &c, 0.0, &[], 0)
-                .chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
-                .collect();
-            for i in 0..n {
-                for j in 0..n {
-                    let want = rows[i] != rows[j];
-                    if (differ[i * n + j] != 0) != want {
-                        failures.push(format!("differ scale {scale:e} n={n} ({i},{j}): want {want}"));
-                    }
+        }
+        if tag.contains("non-finite") {
+            continue;
+        }
+        let rows = rows_f64(&c);
+        let n = c.n;
+        let differ: Vec<i32> = run(&exe, "differ", &c, 0.0, &[], 0)
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        for i in 0..n {
+            for j in 0..n {
+                let want = rows[i] != rows[j];
+                if (differ[i * n + j] != 0) != want {
+                    failures.push(format!("differ {tag} ({i},{j}): want {want}"));
                 }
             }
         }
     }
     let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `refined_dist_partial` (`Kernels::exact_pair_dist` with `exact = false`) lies within its
+/// proven bound of the reference's distances, `+inf` exactly where the reference has it; on
+/// the sign rows (terms of one value) it is exact, so check that the bound is not vacuous on
+/// rows whose terms round: the random case must differ from the exact value somewhere.
+#[cfg(feature = "cuda")]
+#[test]
+fn emulated_refined_distances_lie_within_their_bound() {
+    let Some(exe) = harness("refined") else {
+        return;
+    };
+    let mut rng = Rng(byzagg::SplitMix64(31));
+    let mut cases = exact_cases(&mut rng);
+    for (n, d) in [(5, 3000), (9, 700)] {
+        let mut c = case(&mut rng, n, d, 0);
+        // A center of ordinary values (case's 1e38 coordinates would dwarf every other term).
+        c.center.iter_mut().for_each(|v| *v = v.sin());
+        cases.push((format!("random n={n} d={d}"), c));
+    }
+    let mut failures = Vec::new();
+    let mut rounded = 0;
+    for (tag, c) in cases {
+        let (_, bound) = byzagg::cuda::dist_bounds(byzagg::cuda::PairwiseVariant::Registers, c.d);
+        let out = f64s(&run(&exe, "refined", &c, 0.0, &[], 0));
+        for (p, w) in reference_pairs(&c).iter().enumerate() {
+            let (sum, bad) = (out[2 * p], out[2 * p + 1]);
+            let got = if bad != 0.0 { f64::INFINITY } else { sum };
+            let ok = if w.is_finite() {
+                (got - w).abs() <= bound * w
+            } else {
+                got == *w
+            };
+            if !ok {
+                failures.push(format!("{tag} pair {p}: got {got:e}, want {w:e}"));
+            }
+            rounded += usize::from(got != *w);
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        rounded > 0,
+        "no refined value differed from the exact one: a vacuous check"
+    );
+}
+
+/// Every fast distance kernel (`pairwise` registers, deferred and tiled, `center_dist`
+/// classic and wide) lies within the relative bound that `Kernels::dist_error` claims for it
+/// (`exact_dist::fast_bound`, derived in its comment), on sign rows at every scale, the
+/// adversarial rows and random rows: the rules' exact recompute relies on it to find every
+/// distance that could tie. Pairs the launchers leave to the exact recomputation (non-finite
+/// or tiny sums of `deferred` and `tiled`) take the reference's value, as there. The f32
+/// kernels must round somewhere on these rows (or the check says nothing).
+#[cfg(feature = "cuda")]
+#[test]
+fn emulated_fast_distances_lie_within_the_proven_bound() {
+    use byzagg::cuda::PairwiseVariant::{Deferred, Registers, Tiled};
+    let Some(exe) = harness("bound") else {
+        return;
+    };
+    let mut rng = Rng(byzagg::SplitMix64(37));
+    let mut cases = exact_cases(&mut rng);
+    cases.extend(adversarial_cases(&mut rng));
+    for (n, d) in [(9, 2100), (12, 400)] {
+        let mut c = case(&mut rng, n, d, 0);
+        c.center.iter_mut().for_each(|v| *v = v.sin());
+        cases.push((format!("random n={n} d={d}"), c));
+    }
+    let mut failures = Vec::new();
+    let mut worst = std::collections::BTreeMap::new();
+    let mut check = |mode: &str, tag: &str, got: &[f64], want: &[f64], bound: f64| {
+        let w = worst.entry(mode.to_string()).or_insert(0.0f64);
+        for (p, (&g, &x)) in got.iter().zip(want).enumerate() {
+            let g = if g.is_finite() { g } else { f64::INFINITY };
+            if !x.is_finite() || x == 0.0 {
+                if g != x {
+                    failures.push(format!("{mode} {tag} entry {p}: got {g:e}, want {x:e}"));
+                }
+                continue;
+            }
+            let rel = (g - x).abs() / x;
+            *w = w.max(rel / bound);
+            if rel > bound {
+                failures.push(format!(
+                    "{mode} {tag} entry {p}: relative error {rel:e} > {bound:e}"
+                ));
+            }
+        }
+    };
+    for (tag, c) in &cases {
+        let (n, d) = (c.n, c.d);
+        let rows = rows_f64(c);
+        let want = reference::pairwise_dist(&rows);
+        let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
+        let want_center = reference::center_dist(&rows, &center);
+        let bound = |v| byzagg::cuda::dist_bounds(v, d).0;
+        let upper = |m: &[f64]| -> Vec<f64> {
+            (0..n * n)
+                .map(|e| m[(e / n).min(e % n) * n + (e / n).max(e % n)])
+                .collect()
+        };
+        let registers = f64s(&run(&exe, "pairwise", c, 0.0, &[], 0));
+        check(
+            "pairwise=registers",
+            tag,
+            &upper(&registers),
+            &want,
+            bound(Registers),
+        );
+        let mut deferred = f64s(&run(&exe, "pairwise_deferred", c, 0.0, &[], 0));
+        let tiny = d as f64 * 2f64.powi(-100);
+        for i in 0..n {
+            for j in i + 1..n {
+                let finite = deferred[i * n + i] == 0.0 && deferred[j * n + j] == 0.0;
+                let g = deferred[i * n + j];
+                if finite && (!g.is_finite() || g < tiny) {
+                    deferred[i * n + j] = want[i * n + j];
+                }
+            }
+        }
+        check(
+            "pairwise=deferred",
+            tag,
+            &upper(&deferred),
+            &want,
+            bound(Deferred),
+        );
+        let (tiled, _) = tiled_distances(&exe, c, &want);
+        check("pairwise=tiled", tag, &upper(&tiled), &want, bound(Tiled));
+        for mode in ["center", "center_wide"] {
+            let got = f64s(&run(&exe, mode, c, 0.0, &[], 0));
+            check(mode, tag, &got, &want_center, bound(Registers));
+        }
+    }
+    let _ = std::fs::remove_dir_all(exe.parent().expect("temp dir"));
+    eprintln!("largest error / bound per kernel: {worst:?}");
+    assert!(
+        failures.is_empty(),
+        "{} beyond the bound, first 30:\n{}",
+        failures.len(),
+        failures.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
+    for mode in ["pairwise=registers", "pairwise=deferred", "pairwise=tiled"] {
+        assert!(
+            worst[mode] > 0.0,
+            "{mode} never rounded on these rows: a vacuous check"
+        );
+    }
 }
 
 /// Rows that stress the distance kernels' slow paths: sign rows with a duplicate, a zero row

@@ -1,14 +1,29 @@
 //! Rows made of a few values (+-s at scales from 1 to 1e38) have many exactly tied distances;
 //! every backend must break those ties as the reference does (by row index), so the distance
-//! rules pick the same rows: Krum, Multi-Krum, CTMA and NNM agree with the reference at
-//! every scale. (wgpu adds squares exactly as integers, the reference rounds exact sums once:
-//! neither depends on where the tied coordinates sit.)
+//! rules pick the same rows: Krum, Multi-Krum, CTMA, NNM, CGE and MoNNA agree with the
+//! reference at every scale. (wgpu adds squares exactly as integers, the reference rounds exact sums once:
+//! neither depends on where the tied coordinates sit. The cpu and CUDA backends sum fast,
+//! within a proven bound, and recompute exactly the distances at a selection's boundary that
+//! the bound cannot order: `aggregate/exact_ties.rs`.)
 
 #[macro_use]
 mod common;
 
 use byzagg::{Backend, Batch, ByzantineShare, Rule, reference};
 use common::{Rng, backend_or_skip, run};
+
+/// The rules that select rows by distance. Not nnm(krum): Krum then ranks NNM's mixed rows,
+/// which a GPU backend holds in f32, rounded; their exact ties become ties within float error,
+/// which SPEC 5 lets either row win.
+const RULES: [&str; 7] = [
+    "krum",
+    "multikrum",
+    "multikrum(m=4)",
+    "ctma(cwmed)",
+    "nnm(cwmed)",
+    "cge",
+    "monna",
+];
 
 /// n rows of d values, each +scale or -scale (a few rows repeated, so some distances are 0).
 fn sign_rows(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Vec<f32> {
@@ -17,6 +32,11 @@ fn sign_rows(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Vec<f32> {
         .collect();
     data.copy_within(0..d, 3 * d);
     data
+}
+
+/// n rows of d values uniform in (-scale, scale): no exact ties.
+fn random_rows(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Vec<f32> {
+    (0..n * d).map(|_| rng.range(-1.0, 1.0) as f32 * scale).collect()
 }
 
 /// Within 1e-5 of the data's scale `scale` (the values are +-scale or within it; no floor at
@@ -32,28 +52,28 @@ fn agrees(got: &[f32], want: &[f32], scale: f32) -> bool {
         })
 }
 
-fn ties_break_like_the_reference(backend: Backend) {
+/// Every rule of [`RULES`] on `backend` against the reference, on rows drawn by `rows` (from
+/// seed `seed`) at each scale and shape; fails listing each (rule, scale, shape) whose result
+/// differs.
+fn picks_like_the_reference(
+    backend: Backend,
+    seed: u64,
+    scales: &[f32],
+    shapes: &[(usize, usize)],
+    rows: fn(&mut Rng, usize, usize, f32) -> Vec<f32>,
+) {
     let Some(backend) = backend_or_skip(backend) else {
         return;
     };
-    let mut rng = Rng(21);
+    let mut rng = Rng(seed);
     let mut failures = Vec::new();
-    for scale in [1e-30f32, 1e-20, 1.0, 3.0e9, 1e19, 1e30, 1e37, 1e38, 3e38] {
-        for (n, d) in [(10, 16), (12, 70), (9, 200), (8, 1000), (11, 9000)] {
-            let data = sign_rows(&mut rng, n, d, scale);
-            for text in [
-                "krum",
-                "multikrum",
-                "multikrum(m=4)",
-                "ctma(cwmed)",
-                "nnm(cwmed)",
-                // Not nnm(krum): Krum then ranks NNM's mixed rows, which a GPU backend holds
-                // in f32, rounded; their exact ties become ties within float error, which
-                // SPEC 5 lets either row win.
-            ] {
+    let share = ByzantineShare::F(2);
+    for &scale in scales {
+        for &(n, d) in shapes {
+            let data = rows(&mut rng, n, d, scale);
+            let batch = Batch::from_contiguous(&data, n).expect("batch");
+            for text in RULES {
                 let rule: Rule = text.parse().expect("rule text");
-                let share = ByzantineShare::F(2);
-                let batch = Batch::from_contiguous(&data, n).expect("batch");
                 let plan = rule.plan(n, Some(share)).expect("plan");
                 let want: Vec<f32> = reference::aggregate(&plan, &batch)
                     .expect("reference")
@@ -69,42 +89,31 @@ fn ties_break_like_the_reference(backend: Backend) {
     }
     assert!(
         failures.is_empty(),
-        "{backend} broke ties unlike the reference:\n{}",
+        "{backend} picked other rows than the reference:\n{}",
         failures.join("\n")
     );
 }
 
-/// Random rows at several scales (no exact ties): the rules pick the reference's rows.
+/// Sign rows from 1e-30 to 3e38: exact ties everywhere.
+fn ties_break_like_the_reference(backend: Backend) {
+    picks_like_the_reference(
+        backend,
+        21,
+        &[1e-30, 1e-20, 1.0, 3.0e9, 1e19, 1e30, 1e37, 1e38, 3e38],
+        &[(10, 16), (12, 70), (9, 200), (8, 1000), (11, 9000)],
+        sign_rows,
+    );
+}
+
+/// Random rows at several scales (no exact ties): the rules pick the reference's rows (the
+/// fast distances order them; a near tie that they cannot order is recomputed exactly).
 fn random_rows_pick_like_the_reference(backend: Backend) {
-    let Some(backend) = backend_or_skip(backend) else {
-        return;
-    };
-    let mut rng = Rng(5);
-    let mut failures = Vec::new();
-    for scale in [1e-30f32, 1.0, 1e30] {
-        for (n, d) in [(10, 16), (12, 300), (9, 9000)] {
-            let data: Vec<f32> = (0..n * d).map(|_| rng.range(-1.0, 1.0) as f32 * scale).collect();
-            for text in ["krum", "multikrum", "multikrum(m=4)", "ctma(cwmed)", "nnm(cwmed)"] {
-                let rule: Rule = text.parse().expect("rule text");
-                let share = ByzantineShare::F(2);
-                let batch = Batch::from_contiguous(&data, n).expect("batch");
-                let plan = rule.plan(n, Some(share)).expect("plan");
-                let want: Vec<f32> = reference::aggregate(&plan, &batch)
-                    .expect("reference")
-                    .iter()
-                    .map(|v| *v as f32)
-                    .collect();
-                let got = run(&rule, backend, &data, n, None, Some(share)).expect("aggregate");
-                if !agrees(&got, &want, scale) {
-                    failures.push(format!("{text} at scale {scale:e}, n = {n}, d = {d}"));
-                }
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{backend} picked other rows:\n{}",
-        failures.join("\n")
+    picks_like_the_reference(
+        backend,
+        5,
+        &[1e-30, 1.0, 1e30],
+        &[(10, 16), (12, 300), (9, 9000)],
+        random_rows,
     );
 }
 
@@ -113,21 +122,24 @@ backend_tests!(
     wgpu => byzagg::Backend::Wgpu
 );
 
-/// CUDA's fast distance sums (f32 lanes flushed to f64) break some exact ties (this test
-/// failed on an H200, 2026-12-04). `BYZAGG_CUDA_KERNELS=pairwise_ties=exact`
-/// recomputes the near-tied distances exactly; with it the same H200 run still found Multi-Krum
-/// differing at 3e9 and 3e38 (ties between score sums, which it does not target), and
-/// `pairwise_dist` with it took 7.5-9x its earlier time on random rows at d = 10^8, so it is
-/// not the default. The rules' boundary recompute that makes the cpu backend tie-exact
-/// (`Kernels::dist_error`, `exact_pair_dist`, `exact_center_dist`) has no CUDA implementation
-/// yet; that is the way to make this test pass.
-/// Kept runnable (`--ignored`, on a GPU: `scripts/gpu-check.sh` runs it with
-/// `BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact`) until a GPU run passes.
+/// CUDA's fast distance sums (f32 lanes flushed to f64) break some exact ties by themselves
+/// (an H200, 2026-12-04); the rules now recompute exactly, on the device, the distances at a
+/// selection's boundary that lie within the kernels' proven bound (`cuda/exact_dist.rs`), as
+/// on the CPU. The emulated kernels are checked against that bound and the reference without
+/// a GPU (tests/cuda_emulated.rs); these tests run the whole path and stay ignored until a GPU
+/// run passes them (`cargo test --release --test tied_distances -- --ignored cuda::`, in
+/// scripts/gpu-check.sh, under each `BYZAGG_CUDA_KERNELS=pairwise=registers|deferred|tiled`).
 mod cuda {
     #[test]
-    #[ignore = "CUDA's fast distance sums break some exact ties (see the module comment)"]
+    #[ignore = "needs a GPU run of the rules' exact recompute on CUDA (see the module comment)"]
     fn ties_break_like_the_reference() {
         super::ties_break_like_the_reference(byzagg::Backend::Cuda)
+    }
+
+    #[test]
+    #[ignore = "needs a GPU run of the rules' exact recompute on CUDA (see the module comment)"]
+    fn random_rows_pick_like_the_reference() {
+        super::random_rows_pick_like_the_reference(byzagg::Backend::Cuda)
     }
 }
 
@@ -141,8 +153,7 @@ mod cpu {
         super::ties_break_like_the_reference(byzagg::Backend::Cpu)
     }
 
-    /// Rows of random values: no exact ties, the same rows as the reference picks (the fast
-    /// distances order them; a near tie that they cannot order is recomputed exactly).
+    /// Rows of random values: no exact ties, the same rows as the reference picks.
     #[test]
     fn random_rows_pick_like_the_reference() {
         super::random_rows_pick_like_the_reference(byzagg::Backend::Cpu)

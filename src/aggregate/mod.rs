@@ -90,14 +90,15 @@ pub(crate) fn run<K: Kernels>(
         Plan::Bulyan { lambda } => bulyan(cx, *lambda, report),
         Plan::Cge { lambda } => {
             let origin = k.zeros(1, d)?;
-            nearest_mass_mean(cx, &k.center_dist(rows, &origin)?, *lambda)
+            let r = k.center_dist(rows, &origin)?;
+            nearest_mass_mean(cx, &origin, r, *lambda)
         }
         Plan::Monna { lambda, pivot } => {
             let mut pick = vec![0.0; w.len()];
             pick[*pivot] = 1.0;
             // The pivot row and the distances to it in one pass.
-            let (_, r) = k.mix_with_dist(rows, &pick)?;
-            nearest_mass_mean(cx, &r, *lambda)
+            let (pivot, r) = k.mix_with_dist(rows, &pick)?;
+            nearest_mass_mean(cx, &pivot, r, *lambda)
         }
         Plan::Mda { lambda } => {
             subset_mean(cx, "mda", MDA_MAX_N, |dist| subset::mda_masses(dist, w, *lambda))

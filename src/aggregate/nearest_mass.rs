@@ -28,22 +28,7 @@ pub(super) fn ctma<K: Kernels>(
         }
     };
     let target = (1.0 - lambda) * total;
-    let mut taken = prefix_by_distance(&r, w, target, total);
-    if let Some(rel) = dist_error(k, rows) {
-        // The rows around the last one kept whose order the fast distances cannot settle:
-        // their exact distances (a fast 0 is exact already), then the prefix again.
-        let (last, partial) = prefix_boundary(&taken, w);
-        let near: Vec<usize> = uncertain_run(&r, &mass_order(&r, w), last, partial, rel)
-            .into_iter()
-            .filter(|&i| r[i] != 0.0)
-            .collect();
-        if !near.is_empty() {
-            for (i, v) in near.iter().zip(k.exact_center_dist(rows, &center, &near, true)?) {
-                r[*i] = v;
-            }
-            taken = prefix_by_distance(&r, w, target, total);
-        }
-    }
+    let taken = nearest_prefix(cx, &center, &mut r, target)?;
     let mut coeffs = vec![0.0; n];
     for &(i, mass) in &taken {
         coeffs[i] = mass / target;
@@ -54,20 +39,51 @@ pub(super) fn ctma<K: Kernels>(
     k.mix(rows, &coeffs, 1, None)
 }
 
-/// The weighted mean of the mass `(1 - lambda) W` nearest to a center, given the rows'
-/// squared distances `r` to it (by squared distance, then index; non-finite rows last): CGE
-/// with the origin as center, MoNNA with the pivot.
+/// The weighted mean of the mass `(1 - lambda) W` nearest to `center`, given the rows'
+/// squared distances `r` to it (by squared distance, then index; non-finite rows last; near
+/// ties at the boundary recomputed exactly, as CTMA's): CGE with the origin as center, MoNNA
+/// with the pivot.
 pub(super) fn nearest_mass_mean<K: Kernels>(
     cx: &Context<'_, '_, '_, K>,
-    r: &[f64],
+    center: &K::Rows<'_>,
+    mut r: Vec<f64>,
     lambda: f64,
 ) -> Result<K::Rows<'static>> {
     let Context { k, rows, w, .. } = *cx;
     let total: f64 = w.iter().sum();
     let target = (1.0 - lambda) * total;
     let mut coeffs = vec![0.0; w.len()];
-    for (i, mass) in prefix_by_distance(r, w, target, total) {
+    for (i, mass) in nearest_prefix(cx, center, &mut r, target)? {
         coeffs[i] = mass / target;
     }
     k.mix(rows, &coeffs, 1, None)
+}
+
+/// The mass `target` nearest to `center` (`r`: the rows' fast squared distances to it), by
+/// squared distance, then index, with the exact distances (written into `r`) of the rows
+/// around the last one kept whose order the fast distances cannot settle, where the backend
+/// has them (`exact_ties.rs`; a fast 0 is exact already).
+fn nearest_prefix<K: Kernels>(
+    cx: &Context<'_, '_, '_, K>,
+    center: &K::Rows<'_>,
+    r: &mut [f64],
+    target: f64,
+) -> Result<Vec<(usize, f64)>> {
+    let Context { k, rows, w, .. } = *cx;
+    let total: f64 = w.iter().sum();
+    let mut taken = prefix_by_distance(r, w, target, total);
+    if let Some(rel) = dist_error(k, rows) {
+        let (last, partial) = prefix_boundary(&taken, w);
+        let near: Vec<usize> = uncertain_run(r, &mass_order(r, w), last, partial, rel)
+            .into_iter()
+            .filter(|&i| r[i] != 0.0)
+            .collect();
+        if !near.is_empty() {
+            for (i, v) in near.iter().zip(k.exact_center_dist(rows, center, &near, true)?) {
+                r[*i] = v;
+            }
+            taken = prefix_by_distance(r, w, target, total);
+        }
+    }
+    Ok(taken)
 }

@@ -7,12 +7,12 @@
 //! `center_dist=wide`: `center_dist_wide`, a one-wave persistent grid x (groups of 16 rows
 //! sharing each read of the center), four coordinates per thread, whose last block per group
 //! adds the partials. The host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
-//! holding NaN or an infinity). Distances within rounding of a tie are then recomputed
-//! exactly (`exact_dist.rs`), so that exact ties break by row index as in the reference.
+//! holding NaN or an infinity). The values are within `exact_dist::fast_bound` of the exact
+//! ones; the rules ask for exact ones where that cannot order their selection
+//! (`exact_dist.rs`), so that exact ties break by row index as in the reference.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
-use super::exact_dist;
 use super::launch::{self, Splits};
 use super::rows::CudaRows;
 use super::variant::StreamVariant;
@@ -74,12 +74,10 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
         }
         j0 += len;
     }
-    let mut sums: Vec<f64> = sums
+    Ok(sums
         .into_iter()
         .map(|v| if v.is_finite() { v } else { f64::INFINITY })
-        .collect();
-    exact_dist::settle_center(cuda, rows, center, &mut sums, exact_dist::f64_sum_bound(d))?;
-    Ok(sums)
+        .collect())
 }
 
 /// One chunk with `center_dist_partial` and `center_dist_reduce`: the `n` sums.

@@ -1,28 +1,39 @@
-//! Exact ties for the CUDA distances (SPEC 3: ties go to the lower row index, as in the
-//! reference, which rounds each distance once from its exact sum).
+//! Exact squared distances on the device for the few that the fast kernels cannot order, and
+//! the bound on the fast kernels' error that says which ones those are: the CUDA side of
+//! [`Kernels::dist_error`], [`Kernels::refined_dist_error`], [`Kernels::exact_pair_dist`] and
+//! [`Kernels::exact_center_dist`].
+//!
+//! ## Why
 //!
 //! The fast kernels (`pairwise_dist.cu`, `center_dist.cu`) sum in f32 and f64 in an order
 //! that depends on where each coordinate falls, so two distances that are equal in exact
-//! arithmetic (sign-like rows of +-s, as signSGD sends) can differ in their last bits and a
-//! rule would then break their tie by that rounding, not by index. Here, after the fast pass:
+//! arithmetic (sign-like rows of +-s, as signSGD sends) can differ in their last bits, and a
+//! rule would then pick another row than the reference, which breaks exact ties by row index
+//! (SPEC 3). As on the CPU, the rules take the fast values, and where a selection's boundary
+//! (Krum's best score, Multi-Krum's m-th, NNM's and CTMA's last kept row) lies among values
+//! closer together than [`fast_bound`] allows, ask for the exact distances of just those rows
+//! (`aggregate/exact_ties.rs`). Random rows almost never have such a run.
 //!
-//! 1. [`near_ties`] finds the distances that lie within the fast kernel's error bound of
-//!    another one (exact zeros are exact: a fast sum is 0 only when every difference is);
-//! 2. [`exact_dists`] recomputes only those, on the device, with `kernels/exact_dist.cu`: every
-//!    term as the reference forms it, added as an integer of 32-bit digits, and [`round_digits`]
-//!    rounds the sum once to the nearest f64, so the result is the reference's value, bit for
-//!    bit.
+//! ## The exact value
 //!
-//! Rows that are equal value for value (identical Byzantine rows) have the same distance to
-//! everything: `pairwise_dist` finds them from its exact zeros and gives every pair of a class
-//! its representative pair's value, and `center_dist` confirms bit-identical fast values with
-//! [`rows_equal`] (a read of the two rows) before it recomputes one row per class, so
-//! duplicated rows cost a comparison, not an exact sum each.
+//! [`pair_dists`] with `exact = true` runs `kernels/exact_dist.cu`'s `exact_dist_partial`:
+//! every term as the reference forms it, added as an integer of 32-bit digits, and
+//! [`round_digits`] rounds the sum once to the nearest f64, so the result is the reference's
+//! value, bit for bit. With `exact = false`, `refined_dist_partial` adds the same terms in
+//! f64 ([`refined_bound`]): the same reads for less arithmetic, enough to separate every pair
+//! of distances that is not nearly tied (Krum asks for it first). A pair touching a row with
+//! NaN or an infinity is `+inf` (the kernels count its non-finite terms).
+//!
+//! [`Kernels::dist_error`]: crate::Kernels::dist_error
+//! [`Kernels::refined_dist_error`]: crate::Kernels::refined_dist_error
+//! [`Kernels::exact_pair_dist`]: crate::Kernels::exact_pair_dist
+//! [`Kernels::exact_center_dist`]: crate::Kernels::exact_center_dist
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch::{self, Footprint};
 use super::rows::CudaRows;
+use super::variant::PairwiseVariant;
 use super::{Cuda, backend_err};
 use crate::error::Result;
 
@@ -32,13 +43,21 @@ pub(crate) const FILE: &str = "exact_dist.cu";
 pub(crate) const SOURCE: &str = include_str!("../../kernels/exact_dist.cu");
 /// Exact digit sums per (pair, coordinate split).
 const PARTIAL: &str = "exact_dist_partial";
+/// f64 sums per (pair, coordinate split): the refinement.
+const REFINED: &str = "refined_dist_partial";
 /// Whether two rows differ anywhere.
 const DIFFER: &str = "rows_differ";
 /// Every entry point of [`SOURCE`].
-pub(crate) const ENTRIES: [&str; 2] = [PARTIAL, DIFFER];
+pub(crate) const ENTRIES: [&str; 3] = [PARTIAL, REFINED, DIFFER];
 
 /// 32-bit digits of the integer (`EX_LIMBS`).
 pub(crate) const LIMBS: usize = 21;
+/// What `exact_dist_partial` writes per block (`EX_SLOTS`): the digits, then the count of
+/// non-finite terms.
+pub(crate) const SLOTS: usize = LIMBS + 1;
+/// What `refined_dist_partial` writes per block: the f64 sum and the count of non-finite
+/// terms (an f64).
+const REFINED_SLOTS: usize = 2;
 /// The integer's unit is 2^UNIT_EXP (a term's lowest bit is never below it).
 const UNIT_EXP: i32 = -350;
 /// Threads per block (`EX_THREADS`).
@@ -47,25 +66,6 @@ const THREADS: usize = 128;
 const BATCH: usize = 4096;
 /// Most coordinates one block sums: its digits then stay below 2^63.
 const MAX_SPAN: usize = 1 << 30;
-
-/// The indices of `values` that lie within `rel` (relative to the larger) of another value
-/// of the list, bit-identical ones included; 0 and non-finite values are never flagged (a
-/// fast sum is 0 only when it is exactly 0, and a non-finite one is mapped to `+inf`).
-pub(crate) fn near_ties(values: &[f64], rel: f64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..values.len())
-        .filter(|&i| values[i].is_finite() && values[i] > 0.0)
-        .collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
-    let mut flagged = vec![false; values.len()];
-    for w in order.windows(2) {
-        let (lo, hi) = (values[w[0]], values[w[1]]);
-        if hi - lo <= rel * hi {
-            flagged[w[0]] = true;
-            flagged[w[1]] = true;
-        }
-    }
-    (0..values.len()).filter(|&i| flagged[i]).collect()
-}
 
 /// The nearest f64 (ties to even) to `sum(digits[L] 2^(32 L)) * 2^UNIT_EXP`, each digit any
 /// u128 (the carries are propagated here).
@@ -108,25 +108,110 @@ pub(crate) fn round_digits(digits: &[u128]) -> f64 {
     mant as f64 * f64::from_bits(((e + 1023) as u64) << 52)
 }
 
-/// The exact squared distances of `pairs`: pair (i, j) is row i of `a` and row j of `b`, both
-/// finite. One value per pair, each the reference's correctly rounded exact sum.
-pub(crate) fn exact_dists(
+/// A pair's exact distance from its [`SLOTS`] summed over the blocks: `+inf` where a term was
+/// not finite, else the digits rounded once.
+pub(crate) fn exact_value(slots: &[u128]) -> f64 {
+    if slots[LIMBS] != 0 {
+        f64::INFINITY
+    } else {
+        round_digits(&slots[..LIMBS])
+    }
+}
+
+/// f32's unit roundoff.
+const U32: f64 = 1.0 / (1u64 << 24) as f64;
+/// f64's unit roundoff.
+const U64: f64 = 1.0 / (1u64 << 53) as f64;
+
+/// `gamma_k = k u / (1 - k u)`: the relative error of a value that passed `k` roundings of
+/// relative size `u` (Higham, Accuracy and Stability of Numerical Algorithms, lemma 3.1).
+fn gamma(k: f64, u: f64) -> f64 {
+    k * u / (1.0 - k * u)
+}
+
+/// A rigorous bound on the relative error of the CUDA backend's fast squared distances of two
+/// finite rows of `d` coordinates (`pairwise_dist` with the `pairwise` kernel variant, and
+/// `center_dist`, either variant) against the exact real sum `S`, plus 2^-52 (two sums that
+/// the reference rounds to one f64 lie within 2^-52 of each other): [`Kernels::dist_error`].
+///
+/// The derivation. Every term is `>= 0`, so a value that reached the sum through at most `k`
+/// roundings of relative size `u` is within `gamma_k` of its exact value, and so is the sum
+/// (Higham, lemma 3.1; the sum of exact zeros is exact, and adding an exact 0 rounds nothing).
+///
+/// - `pairwise_dist.cu`'s lane sums, f32 with fused multiply-adds: a term passes the
+///   difference `x - y` (counted twice in its square) and the fma that adds it, then the
+///   fmas after it in its lane: `2 + K` roundings of `2^-24`, `K` the lane's coordinates
+///   between f64 flushes: 16 for `registers`, 64 for `deferred` and `tiled` (32 tiles of 2
+///   coordinates). An fma whose result falls below f32's normal range errs by at most 2^-150
+///   instead (a difference that falls there is exact): at most `K 2^-150` per lane. Where that
+///   could matter the lane is redone: `registers` redoes inline, in f64, each lane sum below
+///   1e-30 (> 2^-100; the `K = 16` others are then within `16 2^-150 / 2^-100 < 2^-46`), and
+///   `deferred` and `tiled` leave to the host every pair whose whole sum is below `d 2^-100`
+///   (recomputed exactly here), so the others are within `d 2^-150 / (d 2^-100) < 2^-49`. The
+///   `registers` f64 redo (3 roundings of `2^-53` per term, at most 15 additions) is far
+///   inside its f32 bound. `tiled`'s second pass over overflowed pairs scales the rows by a
+///   power of two (exact unless a scaled value falls below f32's normal range: an error of at
+///   most `2^-148 sqrt(d S)`, under `2^-98 S` since the pass keeps sums of at least
+///   `d 2^-100`) and scales the sum back exactly: inside the `2^-49` too.
+/// - Then f64: the lane sums are added by shuffles, per-step and per-warp sums, the splits'
+///   reduce kernel and the host's sum over chunks. On any leaf's way to the total, each
+///   addition that rounds joins a disjoint set of non-zero lane sums, each holding at least
+///   one coordinate, so it passes fewer than `d` roundings of `2^-53`.
+/// - `center_dist.cu` (both variants) forms each term in f64: the difference (counted twice)
+///   and the square rounded, or the square fused into the addition; the additions in threads,
+///   shuffles, warps, splits and chunks are again fewer than `d`: `gamma_(d + 2)` of
+///   `2^-53`. No f64 square of an f32 difference overflows or underflows.
+///
+/// The pairwise bound is `lane + f64 + lane f64`; the result is the larger of it and the
+/// center bound, plus 2^-52. (For `d = 10^8`: about `1.1e-6` with `registers`, `3.9e-6`
+/// with `deferred` and `tiled`.)
+///
+/// [`Kernels::dist_error`]: crate::Kernels::dist_error
+pub(crate) fn fast_bound(pairwise: PairwiseVariant, d: usize) -> f64 {
+    let lane = match pairwise {
+        PairwiseVariant::Registers => gamma(2.0 + 16.0, U32) + 2f64.powi(-46),
+        PairwiseVariant::Deferred | PairwiseVariant::Tiled => gamma(2.0 + 64.0, U32) + 2f64.powi(-49),
+    };
+    let adds = gamma(d as f64, U64);
+    let pairwise = lane + adds + lane * adds;
+    let center = gamma(d as f64 + 2.0, U64);
+    pairwise.max(center) + 2f64.powi(-52)
+}
+
+/// The relative bound of [`pair_dists`] with `exact = false` (`refined_dist_partial`): each
+/// term passes 3 roundings of `2^-53` (the difference twice in its square), then fewer than
+/// `d` additions (each thread's in order, the block's tree, the host's sum over blocks and
+/// chunks: as in [`fast_bound`], each rounding addition on a term's way joins another
+/// non-zero term): `gamma_(d + 2)`, plus 2^-52 as [`fast_bound`].
+pub(crate) fn refined_bound(d: usize) -> f64 {
+    gamma(d as f64 + 2.0, U64) + 2f64.powi(-52)
+}
+
+/// The squared distances of `pairs`: pair (i, j) is row i of `a` and row j of `b`. With
+/// `exact`, each the reference's correctly rounded exact sum, bit for bit; otherwise within
+/// [`refined_bound`] of it. `+inf` for a pair touching a row with NaN or an infinity. The
+/// caller checks that the indices are rows of `a` and `b`.
+pub(crate) fn pair_dists(
     cuda: &Cuda,
     a: &CudaRows<'_>,
     b: &CudaRows<'_>,
     pairs: &[(usize, usize)],
+    exact: bool,
 ) -> Result<Vec<f64>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
     let d = a.d();
-    let f = cuda.function(FILE, SOURCE, PARTIAL)?;
-    let mut digits = vec![0u128; pairs.len() * LIMBS];
+    let slots = if exact { SLOTS } else { REFINED_SLOTS };
+    let f = cuda.function(FILE, SOURCE, if exact { PARTIAL } else { REFINED })?;
+    // Per pair: the digits and the non-finite count (exact), or the f64 sum and the count.
+    let mut digits = vec![0u128; if exact { pairs.len() * SLOTS } else { 0 }];
+    let mut sums = vec![(0.0f64, 0.0f64); if exact { 0 } else { pairs.len() }];
     for (c, batch) in pairs.chunks(BATCH).enumerate() {
         let (ua, ub) = (used(batch.iter().map(|p| p.0)), used(batch.iter().map(|p| p.1)));
         let staged =
             if a.is_on_device() { 0 } else { ua.len() } + if b.is_on_device() { 0 } else { ub.len() };
-        let chunk = cuda.chunk_len(d, footprint(batch.len(), cuda.sm_count(), d, staged))?;
+        let chunk = cuda.chunk_len(d, footprint(batch.len(), cuda.sm_count(), d, staged, slots))?;
         let mut keep = Vec::new();
         let mut j0 = 0;
         while j0 < d {
@@ -140,9 +225,10 @@ pub(crate) fn exact_dists(
                 .unzip();
             let (da, db) = (cuda.to_device(&ptr_a)?, cuda.to_device(&ptr_b)?);
             let splits = grid(batch.len(), len, cuda.sm_count());
+            // u64 slots for both kernels: the refined one writes f64 bits into them.
             let out = cuda
                 .stream()
-                .alloc_zeros::<u64>(batch.len() * splits.splits * LIMBS)
+                .alloc_zeros::<u64>(batch.len() * splits.splits * slots)
                 .map_err(backend_err)?;
             let (a_ptr, b_ptr, out_ptr) = (cuda.address(&da), cuda.address(&db), cuda.address(&out));
             let (len64, span64) = (len as u64, splits.span as u64);
@@ -158,18 +244,27 @@ pub(crate) fn exact_dists(
                 block_dim: (THREADS as u32, 1, 1),
                 shared_mem_bytes: 0,
             };
-            // SAFETY: arguments match exact_dist_partial (pointer, pointer, u64, u64,
-            // pointer). `a_ptr` and `b_ptr` hold batch.len() row pointers, each valid for
-            // `len` floats; splits * span >= len with span <= 2^30; block (x, p) writes
-            // out[(p * splits + x) * LIMBS + L], L < LIMBS, inside the buffer allocated.
+            // SAFETY: arguments match exact_dist_partial and refined_dist_partial (pointer,
+            // pointer, u64, u64, pointer). `a_ptr` and `b_ptr` hold batch.len() row pointers,
+            // each valid for `len` floats; splits * span >= len with span <= 2^30; block
+            // (x, p) writes out[(p * splits + x) * slots + L], L < slots (EX_SLOTS or 2),
+            // inside the buffer of 8-byte values allocated.
             unsafe { launch.launch(cfg) }.map_err(backend_err)?;
             let host = cuda.stream().clone_dtoh(&out).map_err(backend_err)?;
             cuda.finish_chunk(None, j0, len, &mut keep)?;
-            for (p, blocks) in host.chunks(splits.splits * LIMBS).enumerate() {
-                let sum = &mut digits[(c * BATCH + p) * LIMBS..(c * BATCH + p + 1) * LIMBS];
-                for block in blocks.chunks(LIMBS) {
-                    for (s, v) in sum.iter_mut().zip(block) {
-                        *s += u128::from(*v);
+            for (p, blocks) in host.chunks(splits.splits * slots).enumerate() {
+                let q = c * BATCH + p;
+                if exact {
+                    let sum = &mut digits[q * SLOTS..(q + 1) * SLOTS];
+                    for block in blocks.chunks(SLOTS) {
+                        for (s, v) in sum.iter_mut().zip(block) {
+                            *s += u128::from(*v);
+                        }
+                    }
+                } else {
+                    for block in blocks.chunks(REFINED_SLOTS) {
+                        sums[q].0 += f64::from_bits(block[0]);
+                        sums[q].1 += f64::from_bits(block[1]);
                     }
                 }
             }
@@ -177,7 +272,13 @@ pub(crate) fn exact_dists(
             j0 += len;
         }
     }
-    Ok(digits.chunks(LIMBS).map(round_digits).collect())
+    Ok(if exact {
+        digits.chunks(SLOTS).map(exact_value).collect()
+    } else {
+        sums.into_iter()
+            .map(|(s, bad)| if bad != 0.0 { f64::INFINITY } else { s })
+            .collect()
+    })
 }
 
 /// For each pair (i, j), whether row i of `a` equals row j of `b` value for value (0 and -0
@@ -249,111 +350,6 @@ pub(crate) fn rows_equal(
     Ok(differ.into_iter().map(|x| !x).collect())
 }
 
-/// The relative error bound of a fast f64 sum of `d` squares (each rounded at most three
-/// times, the sum at most d - 1 times: (d + 2) 2^-53), for both sides of a comparison, with
-/// room to spare.
-pub(crate) fn f64_sum_bound(d: usize) -> f64 {
-    (d as f64 + 64.0) * 2f64.powi(-51)
-}
-
-/// Makes the `n x n` matrix `sums` (symmetric, non-finite entries already `+inf`) tie-exact:
-/// rows at distance exactly 0 form classes whose pairs all take their representative pair's
-/// value (the lowest indices), and the representative pairs within `rel` of another one are
-/// recomputed exactly.
-pub(crate) fn settle_pairwise(cuda: &Cuda, rows: &CudaRows<'_>, sums: &mut [f64], rel: f64) -> Result<()> {
-    let n = rows.k();
-    let (rep, flagged) = pairwise_ties(sums, n, rel);
-    let exact = exact_dists(cuda, rows, rows, &flagged)?;
-    for (&(i, j), v) in flagged.iter().zip(exact) {
-        sums[i * n + j] = v;
-    }
-    spread_classes(sums, n, &rep);
-    Ok(())
-}
-
-/// For [`settle_pairwise`]: each row's class representative (the lowest index at distance
-/// exactly 0), and the representative pairs (i < j) whose distance lies within `rel` of
-/// another representative pair's.
-fn pairwise_ties(sums: &[f64], n: usize, rel: f64) -> (Vec<usize>, Vec<(usize, usize)>) {
-    let rep: Vec<usize> = (0..n)
-        .map(|i| (0..i).find(|&k| sums[k * n + i] == 0.0).unwrap_or(i))
-        .collect();
-    let reps: Vec<usize> = (0..n).filter(|&i| rep[i] == i).collect();
-    let mut pairs = Vec::new();
-    for (x, &i) in reps.iter().enumerate() {
-        for &j in &reps[x + 1..] {
-            pairs.push((i, j));
-        }
-    }
-    let values: Vec<f64> = pairs.iter().map(|&(i, j)| sums[i * n + j]).collect();
-    let flagged = near_ties(&values, rel).into_iter().map(|p| pairs[p]).collect();
-    (rep, flagged)
-}
-
-/// Gives every off-diagonal pair its representatives' value (upper triangle), both triangles.
-fn spread_classes(sums: &mut [f64], n: usize, rep: &[usize]) {
-    for i in 0..n {
-        for j in 0..n {
-            let (a, b) = (rep[i].min(rep[j]), rep[i].max(rep[j]));
-            if i != j && a != b {
-                sums[i * n + j] = sums[a * n + b];
-            }
-        }
-    }
-}
-
-/// Makes the `n` distances `sums` from the rows to `center` (non-finite ones already `+inf`)
-/// tie-exact: rows whose fast values are bit-identical are compared, and those found equal
-/// value for value share their first row's value; the first rows that still lie within `rel`
-/// of another one are recomputed exactly.
-pub(crate) fn settle_center(
-    cuda: &Cuda,
-    rows: &CudaRows<'_>,
-    center: &CudaRows<'_>,
-    sums: &mut [f64],
-    rel: f64,
-) -> Result<()> {
-    let flagged = near_ties(sums, rel);
-    if flagged.is_empty() {
-        return Ok(());
-    }
-    // Candidates for equality: a flagged row and the first flagged row of the same fast value.
-    let first = |i: usize| {
-        *flagged
-            .iter()
-            .find(|&&k| sums[k].to_bits() == sums[i].to_bits())
-            .unwrap_or(&i)
-    };
-    let candidates: Vec<(usize, usize)> = flagged
-        .iter()
-        .map(|&i| (first(i), i))
-        .filter(|(k, i)| k != i)
-        .collect();
-    let equal = rows_equal(cuda, rows, rows, &candidates)?;
-    let mut rep: Vec<usize> = (0..sums.len()).collect();
-    for (&(k, i), eq) in candidates.iter().zip(equal) {
-        if eq {
-            rep[i] = k;
-        }
-    }
-    // Copies confirmed equal tie exactly already: only the classes' representatives that
-    // still lie near another representative's distance are recomputed.
-    let reps: Vec<usize> = flagged.iter().copied().filter(|&i| rep[i] == i).collect();
-    let rep_values: Vec<f64> = reps.iter().map(|&i| sums[i]).collect();
-    let own: Vec<(usize, usize)> = near_ties(&rep_values, rel)
-        .into_iter()
-        .map(|x| (reps[x], 0))
-        .collect();
-    let exact = exact_dists(cuda, rows, center, &own)?;
-    for (&(i, _), v) in own.iter().zip(exact) {
-        sums[i] = v;
-    }
-    for &i in &flagged {
-        sums[i] = sums[rep[i]];
-    }
-    Ok(())
-}
-
 /// The distinct rows named, ascending (staged once each).
 fn used(rows: impl Iterator<Item = usize>) -> Vec<usize> {
     let mut v: Vec<usize> = rows.collect();
@@ -369,13 +365,13 @@ fn grid(pairs: usize, len: usize, sm_count: usize) -> launch::Splits {
     launch::split(len, THREADS, wanted)
 }
 
-/// What [`exact_dists`] allocates per chunk for a batch of `pairs` pairs of a `d`-coordinate
-/// matrix, `staged` rows copied from the host.
-fn footprint(pairs: usize, sm_count: usize, d: usize, staged: usize) -> Footprint {
+/// What [`pair_dists`] allocates per chunk for a batch of `pairs` pairs of a `d`-coordinate
+/// matrix, `staged` rows copied from the host, `slots` 8-byte values per block.
+fn footprint(pairs: usize, sm_count: usize, d: usize, staged: usize, slots: usize) -> Footprint {
     let splits = (sm_count * 8).div_ceil(pairs).max(d.div_ceil(MAX_SPAN)) + 1;
     Footprint {
         fixed: 8usize
-            .saturating_mul(LIMBS)
+            .saturating_mul(slots)
             .saturating_mul(pairs)
             .saturating_mul(splits)
             .saturating_add(16 * pairs),
@@ -436,46 +432,19 @@ mod tests {
     }
 
     #[test]
-    fn near_ties_flag_neighbours_within_the_bound_only() {
-        let v = [
-            4.0,
-            4.0 * (1.0 + 1e-7),
-            5.0,
-            0.0,
-            0.0,
-            f64::INFINITY,
-            f64::INFINITY,
-            9.0,
-            9.0,
-        ];
-        assert_eq!(near_ties(&v, 1e-6), vec![0, 1, 7, 8]);
-        assert_eq!(near_ties(&v, 1e-8), vec![7, 8]);
-        assert!(near_ties(&[1.0, 2.0, 3.0], 1e-6).is_empty());
-    }
-
-    #[test]
-    fn equal_rows_share_their_representatives_distances_and_near_ties_are_flagged() {
-        // Rows 0 and 2 are equal (distance exactly 0); row 2's fast distances carry other
-        // rounding. Representatives 0, 1, 3: d01 and d03 are within 1e-6, d13 is apart.
-        let e = 1e-9;
-        #[rustfmt::skip]
-        let mut sums = vec![
-            0.0, 5.0,             0.0, 5.0 * (1.0 + 1e-7),
-            5.0, 0.0,             5.0 * (1.0 + e), 9.0,
-            0.0, 5.0 * (1.0 + e), 0.0, 5.0 * (1.0 + 2.0 * e),
-            5.0 * (1.0 + 1e-7), 9.0, 5.0 * (1.0 + 2.0 * e), 0.0,
-        ];
-        let (rep, flagged) = pairwise_ties(&sums, 4, 1e-6);
-        assert_eq!(rep, [0, 1, 0, 3]);
-        assert_eq!(flagged, [(0, 1), (0, 3)]);
-        spread_classes(&mut sums, 4, &rep);
-        assert_eq!(sums[2 * 4 + 1], 5.0);
-        assert_eq!(sums[4 + 2], 5.0);
-        assert_eq!(sums[3 * 4 + 2], 5.0 * (1.0 + 1e-7));
-        assert_eq!(sums[2 * 4], 0.0);
-        // A non-finite row stays its own class at +inf.
-        let inf = f64::INFINITY;
-        let sums = vec![0.0, inf, inf, inf];
-        assert_eq!(pairwise_ties(&sums, 2, 1e-6), (vec![0, 1], vec![]));
+    fn the_fast_bound_covers_each_kernel_and_grows_with_d() {
+        use PairwiseVariant::*;
+        let u32 = 2f64.powi(-24);
+        // The f32 lanes dominate: 18 and 66 roundings of 2^-24.
+        assert!(fast_bound(Registers, 1) > 18.0 * u32 && fast_bound(Registers, 1) < 19.0 * u32);
+        for v in [Deferred, Tiled] {
+            assert!(fast_bound(v, 1000) > 66.0 * u32 && fast_bound(v, 1000) < 67.0 * u32);
+        }
+        assert!(fast_bound(Registers, 100_000_000) > fast_bound(Registers, 1000));
+        // The refinement is far tighter than any fast kernel at every d a row can have.
+        for d in [1, 1000, 1 << 30] {
+            assert!(refined_bound(d) < fast_bound(Registers, d) / 4.0, "{d}");
+        }
+        assert!(refined_bound(1) > 2f64.powi(-52));
     }
 }

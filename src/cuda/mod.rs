@@ -15,8 +15,6 @@
 //! - this file: [`available`], [`describe`], [`compile_all`], and the
 //!   [`crate::Kernels`] impl, which checks shapes and forwards to one file per
 //!   primitive (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`);
-//! - `exact_dist.rs`: the distances within rounding of a tie recomputed exactly, so that
-//!   exact ties break by row index as in the reference;
 //! - `caller.rs`: [`Cuda::from_stream`] and [`Cuda::from_raw_stream`], the backend
 //!   on the caller's stream (PyTorch's current stream), with no device-wide synchronization;
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
@@ -29,8 +27,10 @@
 //! - `variant.rs`: [`KernelVariants`], the kernel variant of each primitive that has more
 //!   than one, the one setting that selects between a kernel and the new one competing with
 //!   it until a GPU has measured both (`BYZAGG_CUDA_KERNELS`, [`Cuda::with_kernels`]);
-//! - `exact_dist.rs`: distances within the fast kernels' error bound of a tie, recomputed
-//!   exactly on the device (the reference's terms added as integers) so ties break alike;
+//! - `exact_dist.rs`: the fast distances' proven error bound ([`crate::Kernels::dist_error`])
+//!   and the few distances a rule cannot order from them recomputed exactly on the device (the
+//!   reference's terms added as integers), so exact ties break by row index as in the
+//!   reference;
 //! - `nvrtc.rs`: where NVRTC is searched for (`BYZAGG_NVRTC`, `CUDA_PATH`/`CUDA_HOME`, PyPI's
 //!   `nvidia-cuda-nvrtc` wheels, the system loader) and the compile step.
 //!
@@ -70,10 +70,7 @@ mod variant;
 #[cfg(feature = "cuda")]
 mod write_row;
 
-pub use variant::{
-    ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseTiesVariant, PairwiseVariant,
-    StreamVariant,
-};
+pub use variant::{ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseVariant, StreamVariant};
 
 #[cfg(feature = "cuda")]
 mod device;
@@ -258,14 +255,30 @@ pub fn pruned_ptx(m: usize, kind: PrunedKind, arch: &str) -> std::result::Result
     nvrtc::compile(order_stats::FILE, &source, arch).map(|p| p.to_src())
 }
 
-/// The f64 nearest to the integer whose 32-bit digits (each held in a u64, carries not yet
-/// propagated) `kernels/exact_dist.cu` sums: for tests/cuda_emulated.rs, which runs that
-/// kernel on the CPU and compares the result with the reference bit for bit.
+/// A pair's distance from what `kernels/exact_dist.cu`'s `exact_dist_partial` writes per
+/// block, summed over its blocks (`EX_SLOTS` values: 32-bit digits, each held in a u64, carries
+/// not yet propagated, then the count of non-finite terms): `+inf` for a non-finite term, else
+/// the f64 nearest to the integer. For tests/cuda_emulated.rs, which runs that kernel on the
+/// CPU and compares the result with the reference bit for bit.
 #[doc(hidden)]
 #[cfg(feature = "cuda")]
-pub fn round_exact_digits(digits: &[u64]) -> f64 {
-    let wide: Vec<u128> = digits.iter().map(|&d| u128::from(d)).collect();
-    exact_dist::round_digits(&wide)
+pub fn exact_from_slots(slots: &[u64]) -> f64 {
+    let wide: Vec<u128> = slots.iter().map(|&d| u128::from(d)).collect();
+    exact_dist::exact_value(&wide)
+}
+
+/// The `u64` values `exact_dist_partial` writes per block (`EX_SLOTS`).
+#[doc(hidden)]
+#[cfg(feature = "cuda")]
+pub const EXACT_SLOTS: usize = exact_dist::SLOTS;
+
+/// The relative bounds of the fast distances with kernel `pairwise` ([`Kernels::dist_error`])
+/// and of the refined ones ([`Kernels::refined_dist_error`]) at `d` coordinates: for
+/// tests/cuda_emulated.rs, which checks the emulated kernels' sums against them.
+#[doc(hidden)]
+#[cfg(feature = "cuda")]
+pub fn dist_bounds(pairwise: PairwiseVariant, d: usize) -> (f64, f64) {
+    (exact_dist::fast_bound(pairwise, d), exact_dist::refined_bound(d))
 }
 
 /// A cudarc or NVRTC failure as the crate's error.
@@ -328,6 +341,37 @@ impl Kernels for Cuda {
     fn center_dist(&self, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
         shape::center_dist(self.shape(rows), self.shape(center))?;
         center_dist::center_dist(self, rows, center)
+    }
+
+    fn dist_error(&self, d: usize) -> Option<f64> {
+        Some(exact_dist::fast_bound(self.kernels().pairwise, d))
+    }
+
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        Some(exact_dist::refined_bound(d))
+    }
+
+    fn exact_pair_dist(
+        &self,
+        rows: &CudaRows<'_>,
+        pairs: &[(usize, usize)],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        shape::pairs(self.shape(rows), pairs)?;
+        exact_dist::pair_dists(self, rows, rows, pairs, exact)
+    }
+
+    fn exact_center_dist(
+        &self,
+        rows: &CudaRows<'_>,
+        center: &CudaRows<'_>,
+        which: &[usize],
+        exact: bool,
+    ) -> Result<Vec<f64>> {
+        shape::center_dist(self.shape(rows), self.shape(center))?;
+        shape::which(self.shape(rows), which)?;
+        let pairs: Vec<(usize, usize)> = which.iter().map(|&i| (i, 0)).collect();
+        exact_dist::pair_dists(self, rows, center, &pairs, exact)
     }
 
     fn mix(

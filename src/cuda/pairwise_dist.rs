@@ -12,16 +12,16 @@
 //! deferred kernel), `pairwise_dist_tiled`: a one-wave grid streaming tiles of all rows through
 //! shared memory ([`tiled_sums`]); pairs whose squares overflowed f32 are summed again with the
 //! rows scaled by a power of two ([`tiled_overflow`], [`tiled_rescue`]), the rest as for
-//! `deferred`. Distances within
-//! rounding of a tie are then recomputed exactly (`exact_dist.rs`), so that exact ties break
-//! by row index as in the reference.
+//! `deferred`. The values are within `exact_dist::fast_bound` of the exact ones; the rules
+//! ask for exact ones where that cannot order their selection (`exact_dist.rs`), so that
+//! exact ties break by row index as in the reference.
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::exact_dist;
 use super::launch::{self, Splits};
 use super::rows::CudaRows;
-use super::variant::{PairwiseTiesVariant, PairwiseVariant};
+use super::variant::PairwiseVariant;
 use super::{Cuda, backend_err};
 use crate::error::{Error, Result};
 
@@ -57,19 +57,8 @@ const TILED_MAX_WARPS: usize = 12;
 const TILED_COLS: usize = 64;
 /// Coordinates between a lane's f64 flushes, the spans' multiple: `PT_COLS * PT_FLUSH`.
 const TILED_STEP: usize = 64 * 32;
-/// The relative error of a lane's f32 sum of 64 squares (66 units of 2^-24), for both sides
-/// of a comparison, with room to spare: as [`DEFERRED_BOUND`].
-const TILED_BOUND: f64 = 4.0 * 67.0 / (1u64 << 24) as f64;
 /// Threads per block: `PD_WARPS * 32`.
 const THREADS: u32 = 128;
-/// The relative error of a lane's f32 sum of `PD_K` = 16 squares (each difference rounded
-/// once, the sum 16 times: 19 units of 2^-24 at most), for both sides of a comparison, with
-/// room to spare: distances closer than this (plus the f64 part's bound) are recomputed
-/// exactly (`exact_dist.rs`).
-const REGISTERS_BOUND: f64 = 4.0 * 19.0 / (1u64 << 24) as f64;
-/// The same for `pairwise_dist_deferred`'s 64 squares per lane.
-const DEFERRED_BOUND: f64 = 4.0 * 67.0 / (1u64 << 24) as f64;
-
 /// Runs primitive 2 over `rows`; returns the `n x n` matrix, row-major.
 pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>> {
     let (n, d) = (rows.k(), rows.d());
@@ -100,21 +89,7 @@ pub(crate) fn pairwise_dist(cuda: &Cuda, rows: &CudaRows<'_>) -> Result<Vec<f64>
             sums[j * n + i] = v;
         }
     }
-    if cuda.kernels().pairwise_ties == PairwiseTiesVariant::Exact {
-        exact_dist::settle_pairwise(cuda, rows, &mut sums, tie_bound(variant, d))?;
-    }
     Ok(sums)
-}
-
-/// The relative error of `variant`'s distances at `d` coordinates, for both sides of a
-/// comparison (its f32 lane sums and the f64 sum after them).
-pub(crate) fn tie_bound(variant: PairwiseVariant, d: usize) -> f64 {
-    let lanes = match variant {
-        PairwiseVariant::Registers => REGISTERS_BOUND,
-        PairwiseVariant::Deferred => DEFERRED_BOUND,
-        PairwiseVariant::Tiled => TILED_BOUND,
-    };
-    lanes + exact_dist::f64_sum_bound(d)
 }
 
 /// The upper triangle of the raw sums of `pairwise_dist_partial` or (`deferred`, or `tiled`
@@ -335,7 +310,7 @@ fn redo_deferred(cuda: &Cuda, rows: &CudaRows<'_>, sums: &mut [f64]) -> Result<(
             }
         }
     }
-    let exact = exact_dist::exact_dists(cuda, rows, rows, &redo)?;
+    let exact = exact_dist::pair_dists(cuda, rows, rows, &redo, true)?;
     for (&(i, j), v) in redo.iter().zip(exact) {
         sums[i * n + j] = v;
     }

@@ -15,7 +15,11 @@
 //! | `pairwise` | `registers`, `deferred`, `tiled` | `kernels/pairwise_dist.cu` |
 //! | `center_dist` | `classic`, `wide` | `kernels/center_dist.cu` |
 //! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
-//! | `pairwise_ties` | `fast`, `exact` | `kernels/exact_dist.cu` after `pairwise_dist` |
+//!
+//! `pairwise_ties=fast|exact` (a distance-level exact pass after `pairwise_dist`) was removed:
+//! exact ties now always break as in the reference, through the rules' boundary recompute
+//! (`aggregate/exact_ties.rs`, `exact_dist.rs`). Naming it is an error that says so, not a
+//! setting silently ignored.
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,26 +83,6 @@ pub enum StreamVariant {
     Wide,
 }
 
-/// Whether `pairwise_dist` recomputes exactly the distances within the fast kernel's error
-/// bound of another one, so that exact ties break as in the reference (lower index).
-///
-/// On an H200 (docs/PERFORMANCE.md), pairwise_dist with it took 99 / 447 ms at n = 16 / 32,
-/// d = 10^8, 7.5-9x the same kernel's time without it in an earlier lease: on random rows the
-/// bound (a few 10^-6 relative) is wider than the gaps between most of the n(n-1)/2 distances,
-/// so nearly every pair is recomputed. Until the bound is tightened it is opt-in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum PairwiseTiesVariant {
-    /// The fast kernel's sums as they are: distances tied in exact arithmetic may come out in
-    /// either order.
-    #[default]
-    Fast,
-    /// Distances within the error bound of another recomputed exactly on the device
-    /// (`exact_dist.rs`), equal rows sharing their representative's distances; Krum and
-    /// Multi-Krum also recompute exactly the rows whose scores lie within the bound of their
-    /// selection's cut (score ties between sums of different distances).
-    Exact,
-}
-
 /// The text names of a variant enum, default first.
 trait Named: Copy + PartialEq + 'static {
     const ALL: &'static [(Self, &'static str)];
@@ -132,17 +116,6 @@ impl Named for StreamVariant {
     const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
 }
 
-impl Named for PairwiseTiesVariant {
-    const ALL: &'static [(Self, &'static str)] = &[(Self::Fast, "fast"), (Self::Exact, "exact")];
-}
-
-impl PairwiseTiesVariant {
-    /// The variant's name in the text form.
-    pub fn name(self) -> &'static str {
-        Named::name(self)
-    }
-}
-
 impl OrderStatsVariant {
     /// The variant's name in the text form.
     pub fn name(self) -> &'static str {
@@ -174,7 +147,7 @@ impl StreamVariant {
 /// assert_eq!(v.pairwise, PairwiseVariant::Deferred);
 /// assert_eq!(
 ///     v.to_string(),
-///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide,pairwise_ties=fast"
+///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide"
 /// );
 /// assert_eq!(KernelVariants::parse("")?, KernelVariants::default());
 /// assert!(KernelVariants::parse("order_stats=fast").is_err());
@@ -190,8 +163,6 @@ pub struct KernelVariants {
     pub center_dist: StreamVariant,
     /// `mix=wide|classic` (one output row; NNM's k-row mix has one kernel).
     pub mix: StreamVariant,
-    /// `pairwise_ties=fast|exact`.
-    pub pairwise_ties: PairwiseTiesVariant,
 }
 
 /// The measured faster kernel of each primitive (see each variant's docs).
@@ -202,7 +173,6 @@ impl Default for KernelVariants {
             pairwise: PairwiseVariant::default(),
             center_dist: StreamVariant::Classic,
             mix: StreamVariant::Wide,
-            pairwise_ties: PairwiseTiesVariant::default(),
         }
     }
 }
@@ -226,11 +196,18 @@ impl KernelVariants {
                 "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
                 "center_dist" => out.center_dist = pick(key, value).map_err(bad)?,
                 "mix" => out.mix = pick(key, value).map_err(bad)?,
-                "pairwise_ties" => out.pairwise_ties = pick(key, value).map_err(bad)?,
+                "pairwise_ties" => {
+                    return Err(bad(
+                        "pairwise_ties was removed: exact distance ties always break as in the \
+                         reference now (the rules recompute the distances at their selection's \
+                         boundary exactly)"
+                            .into(),
+                    ));
+                }
                 other => {
                     return Err(bad(format!(
                         "unknown primitive {other:?}; known: order_stats, pairwise, center_dist, \
-                         mix, pairwise_ties"
+                         mix"
                     )));
                 }
             }
@@ -256,17 +233,16 @@ impl FromStr for KernelVariants {
 }
 
 /// The text form, every primitive named (what the benchmark records as `variant`):
-/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide,pairwise_ties=fast`.
+/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide`.
 impl fmt::Display for KernelVariants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "order_stats={},pairwise={},center_dist={},mix={},pairwise_ties={}",
+            "order_stats={},pairwise={},center_dist={},mix={}",
             self.order_stats.name(),
             self.pairwise.name(),
             self.center_dist.name(),
-            self.mix.name(),
-            self.pairwise_ties.name()
+            self.mix.name()
         )
     }
 }
@@ -284,16 +260,13 @@ mod tests {
                 PairwiseVariant::Tiled,
             ] {
                 for center_dist in [StreamVariant::Classic, StreamVariant::Wide] {
-                    for pairwise_ties in [PairwiseTiesVariant::Fast, PairwiseTiesVariant::Exact] {
-                        let kv = KernelVariants {
-                            order_stats,
-                            pairwise,
-                            center_dist,
-                            mix: center_dist,
-                            pairwise_ties,
-                        };
-                        assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
-                    }
+                    let kv = KernelVariants {
+                        order_stats,
+                        pairwise,
+                        center_dist,
+                        mix: center_dist,
+                    };
+                    assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
                 }
             }
         }
@@ -310,9 +283,16 @@ mod tests {
             "pairwise=tiles",
             "center_dist=",
             "center_mix=wide",
+            "pairwise_ties=exact",
+            "pairwise_ties=fast",
         ] {
             let e = KernelVariants::parse(bad).unwrap_err().to_string();
             assert!(e.contains(ENV), "{bad}: {e}");
         }
+        // The removed setting says why, rather than being unknown.
+        let e = KernelVariants::parse("pairwise_ties=exact")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pairwise_ties was removed"), "{e}");
     }
 }

@@ -388,10 +388,12 @@ impl Kernels for Engine {
         on_backend!(self, (rows => r, center => c), k => k.center_dist(r, c))
     }
 
-    // Only the CPU has exact distances; the sharded engine's shards sum their own parts.
+    // The CPU and CUDA have exact distances; the sharded engine's shards sum their own parts.
     fn dist_error(&self, d: usize) -> Option<f64> {
         match self {
             Engine::Cpu(k) => k.dist_error(d),
+            #[cfg(feature = "cuda")]
+            Engine::Cuda(k) => k.dist_error(d),
             _ => None,
         }
     }
@@ -399,6 +401,8 @@ impl Kernels for Engine {
     fn refined_dist_error(&self, d: usize) -> Option<f64> {
         match self {
             Engine::Cpu(k) => k.refined_dist_error(d),
+            #[cfg(feature = "cuda")]
+            Engine::Cuda(k) => k.refined_dist_error(d),
             _ => None,
         }
     }

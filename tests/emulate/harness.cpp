@@ -76,6 +76,10 @@ inline double __dmul_rn(double a, double b) {
   volatile double r = a * b;
   return r;
 }
+inline double __dadd_rn(double a, double b) {
+  volatile double r = a + b;
+  return r;
+}
 inline long long __double_as_longlong(double d) {
   long long u;
   std::memcpy(&u, &d, 8);
@@ -374,22 +378,34 @@ int main(int argc, char** argv) {
       });
     }
     std::fwrite(res.data(), 4, k * d, out);
-  } else if (mode == "exact") {
+  } else if (mode == "exact" || mode == "refined") {
     // As src/cuda/exact_dist.rs: every pair i <= j (i == j included), then every row against
     // the center (pair n * n + i); spans of 64 coordinates so that several blocks add into
-    // one pair. OUT: the digits of each pair, summed over its blocks (no carries).
+    // one pair. OUT, exact: the EX_SLOTS values of each pair (digits, then the count of
+    // non-finite terms), summed over its blocks (no carries); refined: each pair's f64 sum
+    // over its blocks in order, then its count of non-finite terms (two f64 per pair).
     std::vector<const float*> a, b;
     for (u64 i = 0; i < n; ++i)
       for (u64 j = 0; j < n; ++j) a.push_back(rows[i]), b.push_back(rows[j]);
     for (u64 i = 0; i < n; ++i) a.push_back(rows[i]), b.push_back(center.data());
     const u64 pairs = a.size(), span = 64, splits = (d + span - 1) / span;
-    std::vector<u64> limbs(pairs * splits * EX_LIMBS, 7), sums(pairs * EX_LIMBS, 0);
-    launch({(unsigned)splits, (unsigned)pairs}, {EX_THREADS},
-           [&] { exact_dist_partial(a.data(), b.data(), d, span, limbs.data()); });
-    for (u64 p = 0; p < pairs; ++p)
-      for (u64 x = 0; x < splits; ++x)
-        for (int L = 0; L < EX_LIMBS; ++L) sums[p * EX_LIMBS + L] += limbs[(p * splits + x) * EX_LIMBS + L];
-    std::fwrite(sums.data(), 8, sums.size(), out);
+    if (mode == "exact") {
+      std::vector<u64> limbs(pairs * splits * EX_SLOTS, 7), sums(pairs * EX_SLOTS, 0);
+      launch({(unsigned)splits, (unsigned)pairs}, {EX_THREADS},
+             [&] { exact_dist_partial(a.data(), b.data(), d, span, limbs.data()); });
+      for (u64 p = 0; p < pairs; ++p)
+        for (u64 x = 0; x < splits; ++x)
+          for (int L = 0; L < EX_SLOTS; ++L) sums[p * EX_SLOTS + L] += limbs[(p * splits + x) * EX_SLOTS + L];
+      std::fwrite(sums.data(), 8, sums.size(), out);
+    } else {
+      std::vector<double> blocks(pairs * splits * 2, -7.0), sums(pairs * 2, 0.0);
+      launch({(unsigned)splits, (unsigned)pairs}, {EX_THREADS},
+             [&] { refined_dist_partial(a.data(), b.data(), d, span, blocks.data()); });
+      for (u64 p = 0; p < pairs; ++p)
+        for (u64 x = 0; x < splits; ++x)
+          for (int k = 0; k < 2; ++k) sums[p * 2 + k] += blocks[(p * splits + x) * 2 + k];
+      std::fwrite(sums.data(), 8, sums.size(), out);
+    }
   } else if (mode == "differ") {
     // rows_differ for every pair i, j: OUT n * n i32 flags.
     std::vector<const float*> a, b;
