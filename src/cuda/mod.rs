@@ -71,8 +71,8 @@ mod variant;
 mod write_row;
 
 pub use variant::{
-    ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseTiesVariant, PairwiseVariant,
-    StreamVariant,
+    ENV as KERNELS_ENV, KernelVariants, MixRowsVariant, OrderStatsVariant, PairwiseTiesVariant,
+    PairwiseVariant, StreamVariant,
 };
 
 #[cfg(feature = "cuda")]

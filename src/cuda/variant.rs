@@ -15,6 +15,7 @@
 //! | `pairwise` | `registers`, `deferred`, `tiled` | `kernels/pairwise_dist.cu` |
 //! | `center_dist` | `classic`, `wide` | `kernels/center_dist.cu` |
 //! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
+//! | `mix_rows` | `groups`, `tiled` | `kernels/mix.cu` (more output rows: NNM, bucketing) |
 //! | `pairwise_ties` | `fast`, `exact` | `kernels/exact_dist.cu` after `pairwise_dist` |
 
 use std::fmt;
@@ -79,6 +80,21 @@ pub enum StreamVariant {
     Wide,
 }
 
+/// `mix`'s kernel for more than one output row (NNM's k = n mix, bucketing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MixRowsVariant {
+    /// `mix_k8`: a grid (coordinate blocks, groups of 8 output rows); each block reads the
+    /// input rows its group needs, so the batch is read once per group (8x at k = n = 64).
+    #[default]
+    Groups,
+    /// `mix_tiled`: a one-wave grid whose blocks stage a tile of every needed input row in
+    /// shared memory once and compute all output rows of those coordinates from it, the
+    /// coefficients read as 16-byte loads, the zero-coefficient test only for non-finite
+    /// values; bit-identical to `groups`. Up to 186 input rows with a non-zero coefficient
+    /// (more take `groups`). Not yet timed on a GPU, so not the default.
+    Tiled,
+}
+
 /// Whether `pairwise_dist` recomputes exactly the distances within the fast kernel's error
 /// bound of another one, so that exact ties break as in the reference (lower index).
 ///
@@ -132,6 +148,17 @@ impl Named for StreamVariant {
     const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
 }
 
+impl Named for MixRowsVariant {
+    const ALL: &'static [(Self, &'static str)] = &[(Self::Groups, "groups"), (Self::Tiled, "tiled")];
+}
+
+impl MixRowsVariant {
+    /// The variant's name in the text form.
+    pub fn name(self) -> &'static str {
+        Named::name(self)
+    }
+}
+
 impl Named for PairwiseTiesVariant {
     const ALL: &'static [(Self, &'static str)] = &[(Self::Fast, "fast"), (Self::Exact, "exact")];
 }
@@ -174,7 +201,8 @@ impl StreamVariant {
 /// assert_eq!(v.pairwise, PairwiseVariant::Deferred);
 /// assert_eq!(
 ///     v.to_string(),
-///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide,pairwise_ties=fast"
+///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide,mix_rows=groups,\
+///      pairwise_ties=fast"
 /// );
 /// assert_eq!(KernelVariants::parse("")?, KernelVariants::default());
 /// assert!(KernelVariants::parse("order_stats=fast").is_err());
@@ -188,8 +216,10 @@ pub struct KernelVariants {
     pub pairwise: PairwiseVariant,
     /// `center_dist=classic|wide`.
     pub center_dist: StreamVariant,
-    /// `mix=wide|classic` (one output row; NNM's k-row mix has one kernel).
+    /// `mix=wide|classic` (one output row).
     pub mix: StreamVariant,
+    /// `mix_rows=groups|tiled` (more output rows).
+    pub mix_rows: MixRowsVariant,
     /// `pairwise_ties=fast|exact`.
     pub pairwise_ties: PairwiseTiesVariant,
 }
@@ -202,6 +232,7 @@ impl Default for KernelVariants {
             pairwise: PairwiseVariant::default(),
             center_dist: StreamVariant::Classic,
             mix: StreamVariant::Wide,
+            mix_rows: MixRowsVariant::default(),
             pairwise_ties: PairwiseTiesVariant::default(),
         }
     }
@@ -226,11 +257,12 @@ impl KernelVariants {
                 "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
                 "center_dist" => out.center_dist = pick(key, value).map_err(bad)?,
                 "mix" => out.mix = pick(key, value).map_err(bad)?,
+                "mix_rows" => out.mix_rows = pick(key, value).map_err(bad)?,
                 "pairwise_ties" => out.pairwise_ties = pick(key, value).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
                         "unknown primitive {other:?}; known: order_stats, pairwise, center_dist, \
-                         mix, pairwise_ties"
+                         mix, mix_rows, pairwise_ties"
                     )));
                 }
             }
@@ -256,16 +288,17 @@ impl FromStr for KernelVariants {
 }
 
 /// The text form, every primitive named (what the benchmark records as `variant`):
-/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide,pairwise_ties=fast`.
+/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide,mix_rows=groups,pairwise_ties=fast`.
 impl fmt::Display for KernelVariants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "order_stats={},pairwise={},center_dist={},mix={},pairwise_ties={}",
+            "order_stats={},pairwise={},center_dist={},mix={},mix_rows={},pairwise_ties={}",
             self.order_stats.name(),
             self.pairwise.name(),
             self.center_dist.name(),
             self.mix.name(),
+            self.mix_rows.name(),
             self.pairwise_ties.name()
         )
     }
@@ -285,14 +318,17 @@ mod tests {
             ] {
                 for center_dist in [StreamVariant::Classic, StreamVariant::Wide] {
                     for pairwise_ties in [PairwiseTiesVariant::Fast, PairwiseTiesVariant::Exact] {
-                        let kv = KernelVariants {
-                            order_stats,
-                            pairwise,
-                            center_dist,
-                            mix: center_dist,
-                            pairwise_ties,
-                        };
-                        assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                        for mix_rows in [MixRowsVariant::Groups, MixRowsVariant::Tiled] {
+                            let kv = KernelVariants {
+                                order_stats,
+                                pairwise,
+                                center_dist,
+                                mix: center_dist,
+                                mix_rows,
+                                pairwise_ties,
+                            };
+                            assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                        }
                     }
                 }
             }
@@ -310,6 +346,7 @@ mod tests {
             "pairwise=tiles",
             "center_dist=",
             "center_mix=wide",
+            "mix_rows=wide",
         ] {
             let e = KernelVariants::parse(bad).unwrap_err().to_string();
             assert!(e.contains(ENV), "{bad}: {e}");
