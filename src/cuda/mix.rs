@@ -48,6 +48,9 @@ pub(crate) const TILED_MAX_ROWS: usize = TILED_SHARED / (8 + 64 * 4);
 /// the shared memory allows; `None` when even 64 coordinates of every row do not fit (more
 /// than [`TILED_MAX_ROWS`]).
 pub(crate) fn tiled_shape(groups: usize, nuni: usize) -> Option<(u32, usize)> {
+    if nuni > TILED_MAX_ROWS {
+        return None;
+    }
     let want = match groups {
         0 | 1 => 3,
         2 | 3 => 2,
