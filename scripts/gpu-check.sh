@@ -125,8 +125,9 @@ echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
 step devices "$BIN" devices
 step verify-cuda "$BIN" verify --backend cuda
 # The kernel variants not yet the default that this run times (pairwise=tiled with the
-# exact tie pass: every pairwise path of it).
-step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact "$BIN" verify --backend cuda
+# exact tie pass: every pairwise path of it; mix_rows=tiled: NNM's and bucketing's mix).
+step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,pairwise_ties=exact,mix_rows=tiled \
+    "$BIN" verify --backend cuda
 # Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
