@@ -166,3 +166,103 @@ extern "C" __global__ void __launch_bounds__(MW_THREADS) mix_k1_wide(MIX_ARGS, i
   else
     mix_k1_wide_impl<false>(rows, n, coeffs, cols, start, base, scale, len, out);
 }
+
+// ---- mix_tiled (variant `mix_rows=tiled`, src/cuda/variant.rs): k > 1 (NNM, bucketing) ----
+//
+// mix_k8 reads every input row once per group of 8 output rows (8x the batch at k = n = 64),
+// and spends about 100 instructions per row and group. Here a block stages a tile of
+// T = 64 << cw_shift coordinates of every input row any group needs (`urows`: their pointers,
+// ascending) in shared memory, once, and its 8 warps compute every output row of those
+// coordinates from it: warp w takes the 64-coordinate sub-tile w % 2^cw_shift (lane l holds
+// coordinates l and l + 32 of it) and the groups of 8 output rows w >> cw_shift, stepping by
+// 8 >> cw_shift (the launcher picks cw_shift so that few groups still busy every warp). Per row
+// and group a lane makes one slot load, four 16-byte coefficient loads shared by its two
+// coordinates, two shared loads and 16 f64 fused multiply-adds. Launch: a persistent 1-D grid
+// of MT_THREADS-thread blocks (one wave), dynamic shared memory of nuni pointers and nuni x T
+// floats, grid-stride over the tiles.
+//
+// The group lists are mix_k8's (`start`; per entry p its row's slot in the tile, `slots[p]`),
+// and `cq` holds each entry's 8 coefficients (cq[8 p + q] = C[8 g + q][row], 0 past k). Sums,
+// order and rounding are mix_k8's, so the results are bit-identical: f64 in input-row order,
+// the base term last, one rounding to f32. mix_k8 skips a zero coefficient; here the test is
+// made only where a value is not finite: for a finite x, fma(0, x, acc) is acc exactly,
+// because acc starts at +0 and a round-to-nearest sum is -0 only when both terms are, so acc
+// is never -0.
+
+#define MT_THREADS 256
+#ifndef MT_DYNAMIC_SHARED
+#define MT_DYNAMIC_SHARED(T, name) extern __shared__ __align__(16) T name[]
+#endif
+
+extern "C" __global__ void __launch_bounds__(MT_THREADS)
+    mix_tiled(const float* const* __restrict__ urows, int nuni, const int* __restrict__ slots,
+              const int* __restrict__ start, const double* __restrict__ cq, int k,
+              const float* const* __restrict__ base, double scale, u64 len, float* const* __restrict__ out,
+              int cw_shift) {
+  MT_DYNAMIC_SHARED(unsigned char, mt_shared);
+  const float** sp = reinterpret_cast<const float**>(mt_shared);
+  float* tile = reinterpret_cast<float*>(mt_shared + (u64)nuni * sizeof(const float*));
+  const int tshift = 6 + cw_shift, T = 1 << tshift;
+  const int warp = (int)threadIdx.x >> 5;
+  const int col = ((warp & ((1 << cw_shift) - 1)) << 6) + ((int)threadIdx.x & 31);
+  const int g0 = warp >> cw_shift, gstep = (MT_THREADS / 32) >> cw_shift;
+  const int groups = (k + 7) / 8;
+  for (int e = threadIdx.x; e < nuni; e += MT_THREADS) sp[e] = urows[e];
+  const int cells = nuni << tshift;
+  for (u64 t0 = (u64)blockIdx.x << tshift; t0 < len; t0 += (u64)gridDim.x << tshift) {
+    __syncthreads();  // the pointers are staged; the previous tile is no longer read
+#pragma unroll 4
+    for (int e = threadIdx.x; e < cells; e += MT_THREADS) {
+      const u64 t = t0 + (u64)(e & (T - 1));
+      tile[e] = t < len ? sp[e >> tshift][t] : 0.0f;
+    }
+    __syncthreads();
+    for (int g = g0; g < groups; g += gstep) {
+      double acc[2][8];
+#pragma unroll
+      for (int q = 0; q < 8; ++q) acc[0][q] = acc[1][q] = 0.0;
+      const int p1 = start[g + 1];
+      for (int p = start[g]; p < p1; ++p) {
+        const float* row = tile + (slots[p] << tshift) + col;
+        const float xf[2] = {row[0], row[32]};
+        double c[8];
+        const double2* c2 = reinterpret_cast<const double2*>(cq + (u64)p * 8);
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const double2 v = c2[u];
+          c[2 * u] = v.x;
+          c[2 * u + 1] = v.y;
+        }
+        const bool finite = ((__float_as_uint(xf[0]) & 0x7f800000u) != 0x7f800000u) &
+                            ((__float_as_uint(xf[1]) & 0x7f800000u) != 0x7f800000u);
+#pragma unroll
+        for (int u = 0; u < 2; ++u) {
+          const double x = (double)xf[u];
+          if (finite) {
+#pragma unroll
+            for (int q = 0; q < 8; ++q) acc[u][q] += c[q] * x;
+          } else {
+#pragma unroll
+            for (int q = 0; q < 8; ++q)
+              if (c[q] != 0.0) acc[u][q] += c[q] * x;
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const u64 t = t0 + (u64)(col + 32 * u);
+        if (t < len) {
+#pragma unroll
+          for (int q = 0; q < 8; ++q) {
+            const int r = g * 8 + q;
+            if (r < k) {
+              double v = acc[u][q];
+              if (scale != 0.0) v += scale * (double)base[r][t];
+              out[r][t] = (float)v;
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -18,6 +18,10 @@
 #
 #   cargo build --release --example cuda_distance_paths && cp target/release/examples/cuda_distance_paths gpu-bin/
 #
+# and the two mix kernels for k = n output rows (NNM), side by side:
+#
+#   cargo build --release --example cuda_mix_rows && cp target/release/examples/cuda_mix_rows gpu-bin/
+#
 # and the Python package's wheel (abi3; CUDA tensors, and NCCL where there are two GPUs):
 #
 #   pip wheel ./python --no-deps -w gpu-bin
@@ -43,6 +47,8 @@
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
 # kernel, registers / deferred / tiled, beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
+# "16 32 64" and 1e7),
 # SIZES_N / SIZES_D (rules from host memory, off by default), TRAIN_DIM for the
 # training-server step.
 set -uo pipefail
@@ -66,6 +72,8 @@ CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled"}
 WGPU_VARIANTS=${WGPU_VARIANTS:-"default"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
+MIX_ROWS_N=${MIX_ROWS_N:-"16 32 64"}
+MIX_ROWS_D=${MIX_ROWS_D:-10000000}
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
@@ -115,8 +123,9 @@ echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
 
 step devices "$BIN" devices
 step verify-cuda "$BIN" verify --backend cuda
-# The kernel variant not yet the default that this run times.
-step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled "$BIN" verify --backend cuda
+# The kernel variants not yet the default that this run times (pairwise=tiled; mix_rows=tiled:
+# NNM's and bucketing's mix).
+step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,mix_rows=tiled "$BIN" verify --backend cuda
 # Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
@@ -291,6 +300,16 @@ if [ -x gpu-bin/cuda_distance_paths ]; then
     done
 else
     echo "skipped distance-paths (no gpu-bin/cuda_distance_paths)" >> "$STATUS"
+fi
+
+# mix with k = n output rows (NNM's shape; bench's mix primitive is k = 1): mix_rows=groups
+# (mix_k8, the default) against tiled (mix_tiled) in one process, the same bits checked; the
+# figures go to the log (about 20 s at d = 1e7 on an H200, most of it making the rows).
+if [ -x gpu-bin/cuda_mix_rows ]; then
+    # shellcheck disable=SC2086
+    step mix-rows env -u BYZAGG_CUDA_KERNELS gpu-bin/cuda_mix_rows "$MIX_ROWS_D" $MIX_ROWS_N
+else
+    echo "skipped mix-rows (no gpu-bin/cuda_mix_rows)" >> "$STATUS"
 fi
 
 # Exact distance ties on CUDA (the tests are ignored offline: only a GPU runs them): the rules'

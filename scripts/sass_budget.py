@@ -6,7 +6,10 @@ Every kernels/*.cu is compiled as byzagg compiles it (NVRTC, `--gpu-architecture
 --std=c++17`, the options of src/cuda/nvrtc.rs), assembled with ptxas for sm_90 (what the
 driver's JIT does with that PTX on an H100/H200) and disassembled with nvdisasm. No GPU is
 needed: the tools come from PyPI (`nvidia-cuda-nvrtc`, `nvidia-cuda-nvcc`,
-`nvidia-cuda-nvdisasm`) in the repository's .venv.
+`nvidia-cuda-nvdisasm`) in the repository's .venv. The modules byzagg compiles per row count
+(`order_stats=pruned`) are compiled the same way with the defines the backend puts in front of
+the file, printed by the example the config's `modules` names (built by `cargo test
+--release`); their entry points are counted as ENTRY@LABEL (`os_median_u@m32`).
 
 Counting (per entry point, static, one pass over the machine code):
 - the coordinate loop is the outermost loop (a backward branch) holding the most
@@ -399,7 +402,33 @@ def compile_all(config, arch, keep):
             for entry, (ins, labels) in parse_sass(text).items():
                 key = entry + (f"@{opt['label']}" if opt["label"] else "")
                 entries[key] = (name, ins, labels)
+    for mod in config.get("modules", []):
+        name = mod["file"]
+        with open(os.path.join(ROOT, "kernels", name)) as fh:
+            source = fh.read()
+        for build in mod["builds"]:
+            defines = module_defines(mod["command"], build["args"])
+            # Builds may share a label (their entry points differ); their files may not.
+            stem = f"{name}@{'_'.join(build['args'])}"
+            text = sass_of(nvrtc, ptxas, nvdisasm, stem, defines + source, arch, [], workdir)
+            if keep:
+                with open(os.path.join(workdir, stem + ".sass"), "w") as fh:
+                    fh.write(text)
+            for entry, (ins, labels) in parse_sass(text).items():
+                entries[f"{entry}@{build['label']}"] = (name, ins, labels)
     return entries
+
+
+def module_defines(command, args):
+    """The defines printed by `command` (a path from the repository root) for `args`."""
+    exe = os.path.join(ROOT, command)
+    if not os.path.exists(exe):
+        raise FileNotFoundError(f"no {command} (it prints a per-row-count module's defines): "
+                                "cargo test --release (or cargo build --release --examples) builds it")
+    run = subprocess.run([exe, *args], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"{command} {' '.join(args)} failed:\n{run.stderr}")
+    return run.stdout
 
 
 def main(argv=None):

@@ -286,8 +286,10 @@ fn emulated_kernels_match_the_reference() {
                     }
                 }
             }
-            // mix with k = 1 and k = n, many zero coefficients (NaN rows must leave no trace).
-            for k in [1, n] {
+            // mix with k = 1, 3 and n, many zero coefficients (NaN rows must leave no trace).
+            let mut ks = vec![1, 3, n];
+            ks.dedup();
+            for k in ks {
                 let coeffs: Vec<f64> = (0..k * n)
                     .map(|_| if rng.below(3) == 0 { rng.unif() - 0.3 } else { 0.0 })
                     .collect();
@@ -318,6 +320,16 @@ fn emulated_kernels_match_the_reference() {
                     let b = bits(run(&exe, wide, &c, -0.75, &coeffs, k));
                     if a != b {
                         failures.push(format!("{wide} k={k} {tag}: not bit-identical to {classic}"));
+                    }
+                }
+                // mix_rows=tiled (k > 1): mix_k8's sums from a shared-memory tile, the same bits.
+                if k > 1 {
+                    for (groups, tiled) in [("mix", "mix_tiled"), ("mixbase", "mixbase_tiled")] {
+                        let a = bits(run(&exe, groups, &c, -0.75, &coeffs, k));
+                        let b = bits(run(&exe, tiled, &c, -0.75, &coeffs, k));
+                        if a != b {
+                            failures.push(format!("{tiled} k={k} {tag}: not bit-identical to {groups}"));
+                        }
                     }
                 }
                 // The base path (centered clipping's update): out = C rows + scale * base.
@@ -447,6 +459,13 @@ fn emulated_kernels_have_no_data_races() {
         run(&exe, "mixbase", c, 0.5, &coeffs, 1);
         run(&exe, "mixbase_wide", c, 0.5, &coeffs, 1);
     }
+    // mix_rows=tiled: the shared tile written by every thread and read across warps, re-staged
+    // three times by one block (64-coordinate tiles at k = 65).
+    let c = case(&mut rng, 65, 200, 1);
+    let coeffs: Vec<f64> = (0..65 * 65)
+        .map(|e| if e % 3 == 0 { 0.0 } else { 0.25 })
+        .collect();
+    run(&exe, "mixbase_tiled", &c, 0.5, &coeffs, 65);
     // The exact recomputation: shared-memory digit atomics, the differ flags.
     let c = tie_case(&mut rng, 3, 150, 3e9);
     run(&exe, "exact", &c, 0.0, &[], 0);

@@ -70,7 +70,9 @@ mod variant;
 #[cfg(feature = "cuda")]
 mod write_row;
 
-pub use variant::{ENV as KERNELS_ENV, KernelVariants, OrderStatsVariant, PairwiseVariant, StreamVariant};
+pub use variant::{
+    ENV as KERNELS_ENV, KernelVariants, MixRowsVariant, OrderStatsVariant, PairwiseVariant, StreamVariant,
+};
 
 #[cfg(feature = "cuda")]
 mod device;

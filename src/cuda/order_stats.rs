@@ -229,7 +229,7 @@ pub(crate) fn order_stats(
     weights: &[f64],
     stat: OrderStat,
 ) -> Result<CudaRows<'static>> {
-    let (n, d) = (rows.k(), rows.d());
+    let n = rows.k();
     let idx: Vec<usize> = (0..n).filter(|&i| weights[i] > 0.0).collect();
     let wpos: Vec<f64> = idx.iter().map(|&i| weights[i]).collect();
     let m = idx.len();
@@ -249,30 +249,14 @@ pub(crate) fn order_stats(
     let f = cuda.function(FILE, SOURCE, name)?;
     let w_dev = cuda.to_device(&wpos)?;
     let w_ptr = cuda.address(&w_dev);
-    let mut out = cuda.alloc_rows(1, d)?;
-    let staged = if rows.is_on_device() { 0 } else { m };
     // The heap path's scratch is capped by the budget too, and counted in the plan.
     let heap_cap = if heap {
         Some(launch::heap_scratch_cap(cuda.budget()?))
     } else {
         None
     };
-    let fp = launch::order_stats_footprint(
-        d,
-        m,
-        cuda.sm_count(),
-        THREADS as usize,
-        heap_cap,
-        staged,
-        !out.is_on_device(),
-    );
-    let chunk = cuda.chunk_len(d, fp)?;
-    let mut keep = Vec::new();
-    let mut j0 = 0;
-    while j0 < d {
-        let len = chunk.min(d - j0);
-        let ptrs = cuda.chunk_ptrs(rows, Some(&idx), j0, len, &mut keep)?;
-        let ptrs_dev = cuda.to_device(&ptrs)?;
+    let out = for_each_chunk(cuda, rows, &idx, heap_cap, |len, ptrs, out_ptr| {
+        let ptrs_dev = cuda.to_device(ptrs)?;
         let rows_ptr = cuda.address(&ptrs_dev);
         let blocks = launch::order_stats_blocks(
             len,
@@ -285,13 +269,7 @@ pub(crate) fn order_stats(
             .alloc_zeros::<u64>(if heap { m * blocks * THREADS as usize } else { 1 })
             .map_err(backend_err)?;
         let scratch_ptr = cuda.address(&scratch);
-        let out_ptr = cuda.out_ptrs(&out, j0, len, &mut keep)?[0];
         let (m32, len64) = (m as i32, len as u64);
-        let cfg = LaunchConfig {
-            grid_dim: (blocks as u32, 1, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let mut launch = cuda.stream().launch_builder(&f);
         launch
             .arg(&rows_ptr)
@@ -309,11 +287,10 @@ pub(crate) fn order_stats(
         // each valid for `len` floats from the chunk start; `w_ptr` holds m f64; `out_ptr`
         // is valid for `len` floats; the heap variants get m * blocks * 128 keys of scratch,
         // one column per launched thread. Threads write only out[t] for t < len.
-        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
-        cuda.finish_chunk(Some(&mut out), j0, len, &mut keep)?;
-        drop((ptrs_dev, scratch));
-        j0 += len;
-    }
+        unsafe { launch.launch(grid(blocks)) }.map_err(backend_err)?;
+        // The pointer array and the scratch live until the chunk's kernel has finished.
+        Ok((ptrs_dev, scratch))
+    })?;
     drop(w_dev);
     Ok(out)
 }
@@ -330,7 +307,7 @@ fn order_stats_pruned(
     bounds: [f64; 4],
 ) -> Result<CudaRows<'static>> {
     let [total, lo, hi, eps] = bounds;
-    let (m, d) = (idx.len(), rows.d());
+    let m = idx.len();
     let (kind, name) = pruned_entry(stat, m, uniform, lo, hi, eps);
     let key = format!("{FILE} m={m} {kind:?}");
     let f = cuda.function_keyed(&key, || format!("{}{SOURCE}", pruned_defines(m, kind)), name)?;
@@ -339,32 +316,11 @@ fn order_stats_pruned(
         .map_err(backend_err)? as usize;
     let mut weights = ParamArray([0.0f64; PRUNED_MAX_ROWS]);
     weights.0[..m].copy_from_slice(wpos);
-    let mut out = cuda.alloc_rows(1, d)?;
-    let staged = if rows.is_on_device() { 0 } else { m };
-    let fp = launch::order_stats_footprint(
-        d,
-        m,
-        cuda.sm_count(),
-        THREADS as usize,
-        None,
-        staged,
-        !out.is_on_device(),
-    );
-    let chunk = cuda.chunk_len(d, fp)?;
-    let mut keep = Vec::new();
-    let mut j0 = 0;
-    while j0 < d {
-        let len = chunk.min(d - j0);
+    for_each_chunk(cuda, rows, idx, None, |len, chunk_ptrs, out_ptr| {
         let mut ptrs = ParamArray([0u64; PRUNED_MAX_ROWS]);
-        ptrs.0[..m].copy_from_slice(&cuda.chunk_ptrs(rows, Some(idx), j0, len, &mut keep)?);
+        ptrs.0[..m].copy_from_slice(chunk_ptrs);
         let blocks = launch::one_wave_blocks(len, cuda.sm_count(), THREADS as usize, per_sm);
-        let out_ptr = cuda.out_ptrs(&out, j0, len, &mut keep)?[0];
         let len64 = len as u64;
-        let cfg = LaunchConfig {
-            grid_dim: (blocks as u32, 1, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let mut launch = cuda.stream().launch_builder(&f);
         launch
             .arg(&ptrs)
@@ -379,8 +335,53 @@ fn order_stats_pruned(
         // value, four f64, u64, a pointer). The first m pointers are each valid for `len`
         // floats from the chunk start, and the module was compiled for exactly m rows;
         // `out_ptr` is valid for `len` floats, and threads write only out[t] for t < len.
-        unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+        unsafe { launch.launch(grid(blocks)) }.map_err(backend_err)
+    })
+}
+
+/// A 1-D grid of `blocks` blocks of [`THREADS`].
+fn grid(blocks: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (blocks as u32, 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The chunk loop both variants share: allocates the `1 x d` output, plans the chunks by
+/// [`launch::order_stats_footprint`] (`heap_cap`: the heap path's scratch cap where it runs),
+/// and for each chunk calls `launch_chunk(len, row pointers of the rows idx, output pointer)`,
+/// then waits for it and finishes it (a host output is copied back). Whatever `launch_chunk`
+/// returns (device buffers its kernel reads) is dropped only after that wait.
+fn for_each_chunk<G>(
+    cuda: &Cuda,
+    rows: &CudaRows<'_>,
+    idx: &[usize],
+    heap_cap: Option<usize>,
+    mut launch_chunk: impl FnMut(usize, &[u64], u64) -> Result<G>,
+) -> Result<CudaRows<'static>> {
+    let (m, d) = (idx.len(), rows.d());
+    let mut out = cuda.alloc_rows(1, d)?;
+    let staged = if rows.is_on_device() { 0 } else { m };
+    let fp = launch::order_stats_footprint(
+        d,
+        m,
+        cuda.sm_count(),
+        THREADS as usize,
+        heap_cap,
+        staged,
+        !out.is_on_device(),
+    );
+    let chunk = cuda.chunk_len(d, fp)?;
+    let mut keep = Vec::new();
+    let mut j0 = 0;
+    while j0 < d {
+        let len = chunk.min(d - j0);
+        let ptrs = cuda.chunk_ptrs(rows, Some(idx), j0, len, &mut keep)?;
+        let out_ptr = cuda.out_ptrs(&out, j0, len, &mut keep)?[0];
+        let alive = launch_chunk(len, &ptrs, out_ptr)?;
         cuda.finish_chunk(Some(&mut out), j0, len, &mut keep)?;
+        drop(alive);
         j0 += len;
     }
     Ok(out)

@@ -15,6 +15,7 @@
 //! | `pairwise` | `registers`, `deferred`, `tiled` | `kernels/pairwise_dist.cu` |
 //! | `center_dist` | `classic`, `wide` | `kernels/center_dist.cu` |
 //! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
+//! | `mix_rows` | `groups`, `tiled` | `kernels/mix.cu` (more output rows: NNM, bucketing) |
 //!
 //! `pairwise_ties=fast|exact` (a distance-level exact pass after `pairwise_dist`) was removed:
 //! exact ties now always break as in the reference, through the rules' boundary recompute
@@ -83,6 +84,21 @@ pub enum StreamVariant {
     Wide,
 }
 
+/// `mix`'s kernel for more than one output row (NNM's k = n mix, bucketing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MixRowsVariant {
+    /// `mix_k8`: a grid (coordinate blocks, groups of 8 output rows); each block reads the
+    /// input rows its group needs, so the batch is read once per group (8x at k = n = 64).
+    #[default]
+    Groups,
+    /// `mix_tiled`: a one-wave grid whose blocks stage a tile of every needed input row in
+    /// shared memory once and compute all output rows of those coordinates from it, the
+    /// coefficients read as 16-byte loads, the zero-coefficient test only for non-finite
+    /// values; bit-identical to `groups`. Up to 186 input rows with a non-zero coefficient
+    /// (more take `groups`). Not yet timed on a GPU, so not the default.
+    Tiled,
+}
+
 /// The text names of a variant enum, default first.
 trait Named: Copy + PartialEq + 'static {
     const ALL: &'static [(Self, &'static str)];
@@ -116,6 +132,17 @@ impl Named for StreamVariant {
     const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
 }
 
+impl Named for MixRowsVariant {
+    const ALL: &'static [(Self, &'static str)] = &[(Self::Groups, "groups"), (Self::Tiled, "tiled")];
+}
+
+impl MixRowsVariant {
+    /// The variant's name in the text form.
+    pub fn name(self) -> &'static str {
+        Named::name(self)
+    }
+}
+
 impl OrderStatsVariant {
     /// The variant's name in the text form.
     pub fn name(self) -> &'static str {
@@ -147,7 +174,7 @@ impl StreamVariant {
 /// assert_eq!(v.pairwise, PairwiseVariant::Deferred);
 /// assert_eq!(
 ///     v.to_string(),
-///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide"
+///     "order_stats=pruned,pairwise=deferred,center_dist=classic,mix=wide,mix_rows=groups"
 /// );
 /// assert_eq!(KernelVariants::parse("")?, KernelVariants::default());
 /// assert!(KernelVariants::parse("order_stats=fast").is_err());
@@ -161,8 +188,10 @@ pub struct KernelVariants {
     pub pairwise: PairwiseVariant,
     /// `center_dist=classic|wide`.
     pub center_dist: StreamVariant,
-    /// `mix=wide|classic` (one output row; NNM's k-row mix has one kernel).
+    /// `mix=wide|classic` (one output row).
     pub mix: StreamVariant,
+    /// `mix_rows=groups|tiled` (more output rows).
+    pub mix_rows: MixRowsVariant,
 }
 
 /// The measured faster kernel of each primitive (see each variant's docs).
@@ -173,6 +202,7 @@ impl Default for KernelVariants {
             pairwise: PairwiseVariant::default(),
             center_dist: StreamVariant::Classic,
             mix: StreamVariant::Wide,
+            mix_rows: MixRowsVariant::default(),
         }
     }
 }
@@ -196,6 +226,7 @@ impl KernelVariants {
                 "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
                 "center_dist" => out.center_dist = pick(key, value).map_err(bad)?,
                 "mix" => out.mix = pick(key, value).map_err(bad)?,
+                "mix_rows" => out.mix_rows = pick(key, value).map_err(bad)?,
                 "pairwise_ties" => {
                     return Err(bad(
                         "pairwise_ties was removed: exact distance ties always break as in the \
@@ -207,7 +238,7 @@ impl KernelVariants {
                 other => {
                     return Err(bad(format!(
                         "unknown primitive {other:?}; known: order_stats, pairwise, center_dist, \
-                         mix"
+                         mix, mix_rows"
                     )));
                 }
             }
@@ -233,16 +264,17 @@ impl FromStr for KernelVariants {
 }
 
 /// The text form, every primitive named (what the benchmark records as `variant`):
-/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide`.
+/// `order_stats=pruned,pairwise=registers,center_dist=classic,mix=wide,mix_rows=groups`.
 impl fmt::Display for KernelVariants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "order_stats={},pairwise={},center_dist={},mix={}",
+            "order_stats={},pairwise={},center_dist={},mix={},mix_rows={}",
             self.order_stats.name(),
             self.pairwise.name(),
             self.center_dist.name(),
-            self.mix.name()
+            self.mix.name(),
+            self.mix_rows.name()
         )
     }
 }
@@ -260,13 +292,16 @@ mod tests {
                 PairwiseVariant::Tiled,
             ] {
                 for center_dist in [StreamVariant::Classic, StreamVariant::Wide] {
-                    let kv = KernelVariants {
-                        order_stats,
-                        pairwise,
-                        center_dist,
-                        mix: center_dist,
-                    };
-                    assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                    for mix_rows in [MixRowsVariant::Groups, MixRowsVariant::Tiled] {
+                        let kv = KernelVariants {
+                            order_stats,
+                            pairwise,
+                            center_dist,
+                            mix: center_dist,
+                            mix_rows,
+                        };
+                        assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
+                    }
                 }
             }
         }
@@ -285,6 +320,7 @@ mod tests {
             "center_mix=wide",
             "pairwise_ties=exact",
             "pairwise_ties=fast",
+            "mix_rows=wide",
         ] {
             let e = KernelVariants::parse(bad).unwrap_err().to_string();
             assert!(e.contains(ENV), "{bad}: {e}");

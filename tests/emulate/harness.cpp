@@ -138,6 +138,10 @@ inline void pt_wait() {
 // Dynamic shared memory: one buffer (blocks run one after another), 16-byte aligned.
 alignas(16) static unsigned char g_dynamic_shared[64 << 10];
 #define PT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(g_dynamic_shared)
+#define MT_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(g_dynamic_shared)
+struct alignas(16) double2 {
+  double x, y;
+};
 // Whether every pointer is 16-byte aligned (as the launchers decide `aligned`).
 template <class P>
 static int all_aligned(const std::vector<P>& ptrs) {
@@ -339,6 +343,47 @@ int main(int argc, char** argv) {
       center_dist_wide(rows.data(), (int)n, center.data(), d, aligned, partial.data(), done.data(), red.data());
     });
     std::fwrite(red.data(), 8, n, out);
+  } else if (mode == "mix_tiled" || mode == "mixbase_tiled") {
+    // As src/cuda/mix.rs for mix_rows=tiled (k > 1): mix_k8's group lists, each entry's slot
+    // among the rows any group reads and its 8 coefficients; cw_shift as mix.rs `tiled_shape`
+    // picks it; 3 persistent blocks for d >= 1024, else 1, so that shorter rows (TSan's) still
+    // run the tile loop more than once per block (the barrier before a tile is re-staged).
+    const u64 groups = (k + 7) / 8;
+    std::vector<int> uni, slot(n, -1);
+    for (u64 i = 0; i < n; ++i) {
+      bool any = false;
+      for (u64 r = 0; r < k; ++r) any |= coeffs[r * n + i] != 0.0;
+      if (any) slot[i] = (int)uni.size(), uni.push_back((int)i);
+    }
+    std::vector<int> slots, start{0};
+    std::vector<double> cq;
+    for (u64 g = 0; g < groups; ++g) {
+      for (u64 i = 0; i < n; ++i) {
+        bool any = false;
+        for (u64 r = g * 8; r < std::min<u64>(k, (g + 1) * 8); ++r) any |= coeffs[r * n + i] != 0.0;
+        if (!any) continue;
+        slots.push_back(slot[i]);
+        for (u64 q = 0; q < 8; ++q) cq.push_back(g * 8 + q < k ? coeffs[(g * 8 + q) * n + i] : 0.0);
+      }
+      start.push_back((int)slots.size());
+    }
+    // mix.rs `tiled_shape`: the widest tile the groups can use that fits in 48 KiB (the
+    // launcher takes mix_k8 when none does; the tests' row counts always fit).
+    int cw_shift = groups <= 1 ? 3 : groups <= 3 ? 2 : groups <= 7 ? 1 : 0;
+    while (cw_shift > 0 && uni.size() * 8 + uni.size() * (64u << cw_shift) * 4 > (48u << 10)) --cw_shift;
+    if (uni.size() * 8 + uni.size() * (64u << cw_shift) * 4 > (48u << 10)) return 5;
+    std::vector<const float*> urows;
+    for (int i : uni) urows.push_back(rows[i]);
+    std::vector<float> res(k * d, -12345.0f);
+    std::vector<float*> outs(k);
+    for (u64 r = 0; r < k; ++r) outs[r] = res.data() + r * d;
+    const bool with_base = mode == "mixbase_tiled";
+    std::vector<const float*> base(k, with_base ? center.data() : nullptr);
+    launch({d >= 1024 ? 3u : 1u}, {MT_THREADS}, [&] {
+      mix_tiled(urows.data(), (int)uni.size(), slots.data(), start.data(), cq.data(), (int)k, base.data(),
+                with_base ? param : 0.0, d, outs.data(), cw_shift);
+    });
+    std::fwrite(res.data(), 4, k * d, out);
   } else if (mode == "mix" || mode == "mixbase" || mode == "mix_wide" || mode == "mixbase_wide") {
     // mixbase: out += param * base, with the center as every output row's base.
     // As src/cuda/mix.rs: groups of 1 or 8 output rows, the union of non-zero columns.
