@@ -4,7 +4,17 @@
 Per claim: each variant's final test accuracy over seeds (mean, sample std, n) and its wall
 time inside the aggregator per update; then the claim's comparisons: the difference of means,
 its standard error sqrt(s_a^2/n_a + s_b^2/n_b), and whether the difference is larger than one
-and than two standard errors. Standard library only.
+and than two standard errors. The full ICML claims are grid CSVs (docs/evidence/icml-sync/:
+one row per rule, attack and seed; scripts/evidence.sh full icml): their heat maps and
+comparisons come after the claims' tables, every cell with fewer than SEEDS (5) seeds marked
+partial.
+
+    scripts/evidence_table.py [claim...]   # the tables (tables.md)
+    scripts/evidence_table.py --readme     # rewrites the verdicts and the ICML heat map
+                                           # between the evidence markers of README.md and
+                                           # docs/evidence/README.md
+
+Standard library only.
 """
 import csv
 import math
@@ -12,6 +22,11 @@ import os
 import sys
 
 OUT = os.environ.get("OUT", "docs/evidence")
+# A cell or a comparison with fewer seeds than this is partial (its verdict is pending).
+SEEDS = int(os.environ.get("SEEDS", "5"))
+ICML = "icml-sync"
+ICML_ATTACKS = ["label-flip", "sign-flip", "empire:0.5", "alie-sync"]
+ICML_BASES = ["mean", "cwmed", "cwtm", "gm(preset=rfa)"]
 
 # Claim file -> comparisons (a, b): "a beats b" is the papers' claim.
 def comparisons(name, labels):
@@ -112,12 +127,191 @@ def speed():
             f"beyond a {n0}-update run; speed.txt).\n")
 
 
+def load_grid(name):
+    """(rule, attack) -> list of (final accuracy, aggregation seconds per update) over seeds, from
+    docs/evidence/icml-sync/<name>.csv (empty if the file is not there yet)."""
+    path = os.path.join(OUT, ICML, name + ".csv")
+    cells = {}
+    if not os.path.exists(path):
+        return cells
+    with open(path) as f:
+        seen = set()
+        for row in csv.DictReader(f):
+            key = (row["rule"], row["attack"], row["heterogeneity"], row["seed"])
+            if key in seen:  # a cell is one run; a duplicate row would count a seed twice
+                continue
+            seen.add(key)
+            cells.setdefault((row["rule"], row["attack"]), []).append(
+                (float(row["final_accuracy"]), float(row["aggregation_seconds_per_update"])))
+    return cells
+
+
+def summary(runs):
+    """(mean accuracy, its standard error, seeds, mean aggregation ms per round) of a cell."""
+    m, s = mean_std([r[0] for r in runs])
+    return m, s / math.sqrt(len(runs)), len(runs), 1e3 * sum(r[1] for r in runs) / len(runs)
+
+
+def cell_text(runs, se=True):
+    if not runs:
+        return "not run"
+    m, e, n, _ = summary(runs)
+    text = f"{m:.3f} ± {e:.3f}" if se and n > 1 else f"{m:.3f}"
+    return text if n >= SEEDS else f"{text} (partial: {n}/{SEEDS})"
+
+
+def heat_map(cells, rules, title):
+    """A markdown heat map: rules x attacks of mean final accuracy (± SE), the worst mean over
+    the attacks that ran, and the mean aggregation time per round."""
+    lines = [title, "", "| rule | " + " | ".join(ICML_ATTACKS) + " | worst | aggregation ms/round |",
+             "|---|" + "---|" * (len(ICML_ATTACKS) + 2)]
+    for r in rules:
+        runs = [cells.get((r, a), []) for a in ICML_ATTACKS]
+        means = [summary(x)[0] for x in runs if x]
+        done = [x for x in runs if len(x) >= SEEDS]
+        worst = "not run" if not means else f"{min(means):.3f}" + (
+            "" if len(done) == len(ICML_ATTACKS) else " (partial)")
+        allruns = [y for x in runs for y in x]
+        ms = f"{summary(allruns)[3]:.2f}" if allruns else "not run"
+        lines.append(f"| {r} | " + " | ".join(cell_text(x) for x in runs) + f" | {worst} | {ms} |")
+    return lines
+
+
+def compare(a_runs, b_runs, kind):
+    """The verdict on "a beats b" (kind "beats") or "a matches or beats b" (kind "matches"), with
+    its numbers; pending while either side has fewer than SEEDS seeds."""
+    if not a_runs and not b_runs:
+        return "not run", ""
+    if not a_runs or not b_runs:
+        return f"pending (0/{SEEDS} seeds)", ""
+    (ma, ea, na, ga), (mb, eb, nb, gb) = summary(a_runs), summary(b_runs)
+    d, se = ma - mb, math.sqrt(ea ** 2 + eb ** 2)
+    numbers = f"{ma:.3f} vs {mb:.3f}, {d:+.3f} ± {se:.3f}"
+    if min(na, nb) < SEEDS:
+        return f"pending ({min(na, nb)}/{SEEDS} seeds)", numbers
+    if d > 2 * se:
+        verdict = "reproduced" if kind == "beats" else "reproduced: beats"
+    elif d >= -2 * se:
+        verdict = "not reproduced: within 2 SE" if kind == "beats" else "reproduced: matches"
+    else:
+        verdict = "not reproduced: reversed" if kind == "beats" else "not reproduced: worse"
+    return verdict, numbers
+
+
+def short(attack):
+    return {"label-flip": "lf", "sign-flip": "sf", "empire:0.5": "empire", "alie-sync": "alie"}[attack]
+
+
+def icml_claims():
+    """The ICML claims from the grids: (claim, per-attack verdicts, per-attack numbers) rows,
+    and the comparison tables for tables.md."""
+    mu2, mom = load_grid("claims"), load_grid("momentum")
+    rows, tables = [], []
+    claims = [
+        ("CTMA improves CWMed, synchronous (ICML)", mu2, "ctma(cwmed)", mu2, "cwmed", "beats"),
+        ("NNM+CTMA improves NNM(CWMed) (ICML)", mu2, "ctma(nnm(cwmed))", mu2, "nnm(cwmed)", "beats"),
+        ("CTMA matches NNM(CWMed)'s accuracy at less aggregation time (ICML)", mu2, "ctma(cwmed)", mu2, "nnm(cwmed)", "matches"),
+        ("mu2-SGD beats momentum, CTMA(CWMed) (ICML)", mu2, "ctma(cwmed)", mom, "ctma(cwmed)", "beats"),
+    ]
+    for claim, ca, a, cb, b, kind in claims:
+        verdicts, numbers = [], []
+        for attack in ICML_ATTACKS:
+            v, n = compare(ca.get((a, attack), []), cb.get((b, attack), []), kind)
+            verdicts.append(f"{short(attack)}: {v}")
+            if n:
+                if "time" in claim:  # the cost claim: the aggregation times beside the accuracies
+                    ta, tb = summary(ca[(a, attack)])[3], summary(cb[(b, attack)])[3]
+                    n += f", {ta:.1f} vs {tb:.1f} ms/round"
+                numbers.append(f"{short(attack)}: {n}")
+        rows.append((claim, "; ".join(verdicts), "; ".join(numbers) or "not run yet"))
+    # Every base rule, for tables.md.
+    lines = ["| comparison | attack | verdict | numbers (mean ± SE, a vs b) |", "|---|---|---|---|"]
+    for base in ICML_BASES:
+        for a, b, kind, ca, cb, what in [
+            (f"ctma({base})", base, "beats", mu2, mu2, ""),
+            (f"nnm({base})", base, "beats", mu2, mu2, ""),
+            (f"ctma(nnm({base}))", f"nnm({base})", "beats", mu2, mu2, ""),
+            (f"ctma({base})", f"nnm({base})", "matches", mu2, mu2, ""),
+            (f"ctma({base})", f"ctma({base})", "beats", mu2, mom, "momentum"),
+        ]:
+            for attack in ICML_ATTACKS:
+                v, n = compare(ca.get((a, attack), []), cb.get((b, attack), []), kind)
+                if v != "not run":
+                    op = "matches or beats" if kind == "matches" else "beats"
+                    text = f"{a} with mu2-SGD beats it with momentum" if what else f"{a} {op} {b}"
+                    lines.append(f"| {text} | {attack} | {v} | {n} |")
+    rules = [r for b in ICML_BASES for r in (b, f"ctma({b})", f"nnm({b})", f"ctma(nnm({b}))")]
+    tables += [f"### {ICML}: the ICML claims, 882 rounds of icml-sync-mnist", "",
+               "Final test accuracy, mean ± standard error over the seeds run; cells with fewer "
+               f"than {SEEDS} seeds are partial (icml-sync/claims.csv, mu2-SGD; "
+               "icml-sync/momentum.csv, momentum SGD; scripts/evidence.sh full icml).", ""]
+    tables += heat_map(mu2, rules, "mu2-SGD:") + [""]
+    ran = [r for r in rules if any((r, a) in mom for a in ICML_ATTACKS)]
+    tables += (heat_map(mom, ran, "momentum SGD:") if ran else ["momentum SGD: not run yet."]) + [""]
+    tables += (lines if len(lines) > 2 else ["No comparison has both sides run yet."]) + [""]
+    return rows, "\n".join(tables), heat_map(mu2, rules, "")[2:]
+
+
+def neurips_claims():
+    """The asynchronous claims' verdict rows from their claim CSVs (the lengths they ran)."""
+    claims = [
+        ("weighted beats unweighted, label flipping (NeurIPS)", "weighting-label-flip", "w-cwmed", "cwmed", "beats"),
+        ("weighted beats unweighted, sign flipping (NeurIPS)", "weighting-sign-flip", "w-cwmed", "cwmed", "beats"),
+        ("w-CTMA improves w-CWMed, most under empire (NeurIPS)", "ctma-empire", "w-ctma(w-cwmed)", "w-cwmed", "beats"),
+        ("mu2-SGD matches or beats momentum (NeurIPS)", "optim", "mu2-SGD", "momentum", "matches"),
+        ("mu2-SGD beats plain SGD (NeurIPS)", "optim", "mu2-SGD", "SGD", "beats"),
+    ]
+    rows = []
+    for claim, name, a, b, kind in claims:
+        path = os.path.join(OUT, name + ".csv")
+        if not os.path.exists(path):
+            rows.append((claim, "not run", f"{name}.csv missing"))
+            continue
+        variants = load(path)
+        runs = {v: [(rec[1], rec[2]) for rec in seeds.values()] for v, seeds in variants.items()}
+        v, n = compare(runs.get(a, []), runs.get(b, []), kind)
+        its = sorted({rec[0] for seeds in variants.values() for rec in seeds.values()})
+        rows.append((claim, v, f"{n} ({', '.join(map(str, its))} updates, {name}.csv)"))
+    return rows
+
+
+BEGIN, END = "<!-- evidence-tables:begin (scripts/evidence_table.py --readme) -->", "<!-- evidence-tables:end -->"
+
+
+def readme_block(link):
+    """The verdicts of every claim and the ICML heat map, as the README block."""
+    icml_rows, _, heat = icml_claims()
+    lines = [BEGIN, "", "| claim | verdict | numbers (final accuracy, mean ± SE of the seeds) |", "|---|---|---|"]
+    lines += [f"| {c} | {v} | {n} |" for c, v, n in neurips_claims() + icml_rows]
+    lines += ["", f"The ICML claims' heat map (icml-sync-mnist, 882 rounds, mu2-SGD; mean final "
+              f"accuracy ± SE, partial cells have fewer than {SEEDS} seeds; all comparisons in "
+              f"[tables.md]({link}tables.md)):", ""]
+    lines += heat + ["", END]
+    return "\n".join(lines)
+
+
+def rewrite(path, link):
+    with open(path) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{path}: no evidence markers ({BEGIN} ... {END})")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(path, "w") as f:
+        f.write(head + readme_block(link) + tail)
+
+
 def main():
+    if sys.argv[1:] == ["--readme"]:
+        rewrite("README.md", "docs/evidence/")
+        rewrite(os.path.join(OUT, "README.md"), "")
+        return
     claims = ("weighting-", "ctma-", "icml-", "optim.")
     names = sys.argv[1:] or sorted(
         f[:-4] for f in os.listdir(OUT) if f.endswith(".csv") and f.startswith(claims))
     print("\n".join(table(n) for n in names if os.path.exists(os.path.join(OUT, n + ".csv"))))
     if not sys.argv[1:]:
+        print(icml_claims()[1])
         print(speed())
 
 

@@ -200,6 +200,8 @@ fn heat_maps_average_seeds_and_take_the_worst_attack() {
     assert!(m.accuracy[1][1].is_nan());
     assert_eq!(m.worst[1], 0.5);
     assert_eq!(m.seconds_per_update, vec![2.0, 10.0]);
+    assert_eq!(m.seeds, 2);
+    assert_eq!(m.seeds_run, vec![vec![2, 2], vec![1, 0]]);
 
     #[cfg(feature = "plot")]
     svg_holds_the_maps(&maps);
@@ -219,6 +221,9 @@ fn svg_holds_the_maps(maps: &[byzagg::train::HeatMap]) {
         "0.700",
         "agg ms/update",
         "2000.0000",
+        // gm ran one of two seeds under sign flip and none under fang: partial.
+        "0.500 (1/2)",
+        "0.500*",
     ] {
         assert!(text.contains(needle), "{needle} missing from the SVG");
     }

@@ -8,8 +8,8 @@ mod common;
 use std::sync::Mutex;
 
 use byzagg::train::{
-    Adversary, AlieForm, Attack, Eval, HonestView, Method, MnistModel, MnistTask, Rng, Sampling, SimpleCnn,
-    StormOrder, SyntheticTask, Task, TrainConfig, simulate, simulate_sync,
+    Adversary, AlieForm, Attack, Eval, HonestView, Method, MnistModel, MnistTask, Rng, Sampling, Sharding,
+    SimpleCnn, StormOrder, SyntheticTask, Task, TrainConfig, simulate, simulate_sync,
 };
 use byzagg::{Backend, ByzantineShare, Rule};
 
@@ -195,6 +195,20 @@ fn epoch_dealing_covers_the_training_set_without_repeats_honest_rows_first() {
     };
     let err = simulate(&task, &shards, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("storm_order"), "{err}");
+    // Shards with dealt rounds: the dealer would ignore them, so a non-iid label would be false.
+    for sharding in [Sharding::LabelSkew, Sharding::Dirichlet { alpha: 0.5 }] {
+        let err = simulate_sync(
+            &task,
+            &TrainConfig {
+                sharding,
+                ..cfg.clone()
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sharding"), "{err}");
+        assert!(err.to_string().contains("sampling=shards"), "{err}");
+    }
 }
 
 #[test]

@@ -424,6 +424,10 @@ pub struct HeatMap {
     pub attacks: Vec<String>,
     /// `accuracy[r][a]`: mean over the seeds present (NaN where no seed ran).
     pub accuracy: Vec<Vec<f64>>,
+    /// `seeds_run[r][a]`: how many of the spec's seeds the mean is over.
+    pub seeds_run: Vec<Vec<usize>>,
+    /// The spec's seed count: a cell with fewer seeds run is partial.
+    pub seeds: usize,
     /// Per rule, the minimum over attacks of the mean accuracy.
     pub worst: Vec<f64>,
     /// Per rule, the mean aggregation seconds per update over all its cells.
@@ -456,6 +460,13 @@ pub fn heat_maps(spec: &GridSpec, rows: &[GridRow]) -> Vec<HeatMap> {
             let accuracy: Vec<Vec<f64>> = (0..rules.len())
                 .map(|i| (0..attacks.len()).map(|j| mean(acc.get(&(i, j)))).collect())
                 .collect();
+            let seeds_run = (0..rules.len())
+                .map(|i| {
+                    (0..attacks.len())
+                        .map(|j| acc.get(&(i, j)).map_or(0, Vec::len))
+                        .collect()
+                })
+                .collect();
             let worst = accuracy
                 .iter()
                 .map(|row| {
@@ -470,6 +481,8 @@ pub fn heat_maps(spec: &GridSpec, rows: &[GridRow]) -> Vec<HeatMap> {
                 rules: rules.clone(),
                 attacks: attacks.clone(),
                 accuracy,
+                seeds_run,
+                seeds: spec.seeds.len(),
                 worst,
                 seconds_per_update: (0..rules.len()).map(|i| mean(secs.get(&i))).collect(),
             }

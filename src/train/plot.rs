@@ -44,9 +44,11 @@ fn write_svg(
 
 /// Writes the grid's heat maps (one panel per heterogeneity, stacked): a cell per rule and
 /// attack coloured and labelled by mean final accuracy (red 0 to green 1), a "worst" column
-/// (the minimum over attacks), and beside it the rule's aggregation time in ms per update.
+/// (the minimum over attacks), and beside it the rule's aggregation time in ms per update. A
+/// cell over fewer seeds than the spec's is labelled with its count (`0.812 (2/5)`), and a
+/// worst case over such cells or over attacks not yet run with a `*`: partial.
 pub fn plot_heat_maps(path: &Path, title: &str, maps: &[HeatMap]) -> Result<()> {
-    const CELL_W: i32 = 78;
+    const CELL_W: i32 = 86;
     const CELL_H: i32 = 26;
     const LABEL_W: i32 = 150;
     const TIME_W: i32 = 110;
@@ -82,8 +84,10 @@ pub fn plot_heat_maps(path: &Path, title: &str, maps: &[HeatMap]) -> Result<()> 
             for (i, rule) in m.rules.iter().enumerate() {
                 let ry = top + CELL_H * i as i32;
                 text(rule, (8, ry + CELL_H / 2), 12, left)?;
+                let partial = m.seeds_run[i].iter().any(|&k| k < m.seeds);
                 let values = m.accuracy[i].iter().copied().chain([m.worst[i]]);
                 for (j, a) in values.enumerate() {
+                    let run = m.seeds_run[i].get(j).copied();
                     let x = LABEL_W + CELL_W * j as i32;
                     let fill = if a.is_finite() {
                         let t = a.clamp(0.0, 1.0);
@@ -93,10 +97,11 @@ pub fn plot_heat_maps(path: &Path, title: &str, maps: &[HeatMap]) -> Result<()> 
                     };
                     let rect = Rectangle::new([(x, ry), (x + CELL_W - 2, ry + CELL_H - 2)], fill.filled());
                     root.draw(&rect).map_err(e)?;
-                    let label = if a.is_finite() {
-                        format!("{a:.3}")
-                    } else {
-                        "-".into()
+                    let label = match run {
+                        _ if !a.is_finite() => "-".into(),
+                        Some(k) if k < m.seeds => format!("{a:.3} ({k}/{})", m.seeds),
+                        None if partial => format!("{a:.3}*"),
+                        _ => format!("{a:.3}"),
                     };
                     text(&label, (x + CELL_W / 2, ry + CELL_H / 2), 12, center)?;
                 }

@@ -24,7 +24,7 @@ use super::config::{StormOrder, TrainConfig};
 use super::deal::{EpochDealer, Sampling};
 use super::optimizer::Method;
 use super::simulate::{ArrivalLog, RunResult, Window, setup_with_share};
-use super::task::Task;
+use super::task::{Sharding, Task};
 
 /// Runs `cfg.iterations` synchronous rounds (one server update each); `on_step` is called
 /// after every round. The asynchronous settings (arrival speeds, Byzantine schedule, lambda,
@@ -55,6 +55,15 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
             "byzantine",
             f,
             format!("must be below the number of workers {m}"),
+        ));
+    }
+    if cfg.sampling == Sampling::Epochs && cfg.sharding != Sharding::Iid {
+        // The dealer passes over the whole training set: shards would be ignored, and a run
+        // labelled non-iid would be an iid one.
+        return Err(Error::invalid(
+            "sharding",
+            cfg.sharding,
+            "applies only with sampling=shards (sampling=epochs deals every worker from passes over the whole training set)",
         ));
     }
     let (mut server, mut workers) = setup_with_share(task, cfg, ByzantineShare::F(f))?;

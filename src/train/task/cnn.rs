@@ -17,7 +17,10 @@
 
 use rayon::prelude::*;
 
-use super::dense::{argmax, matmul_nn, matmul_nt, matmul_tn, softmax_loss};
+use super::dense::{
+    argmax, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
+    softmax_loss,
+};
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
 
@@ -296,10 +299,8 @@ impl Cnn {
     }
 
     /// fc1's pre-activations `b x 50` from the features `b x 800`.
-    fn fc1(&self, p: &[f32], feats: &[f32], b: usize) -> Vec<f32> {
-        let mut h: Vec<f32> = (0..b).flat_map(|_| p[F1B..BNG].iter().copied()).collect();
-        matmul_nt(b, FLAT, HID, feats, &p[F1W..F1B], &mut h);
-        h
+    fn fc1(&self, p: &[f32], feats: &[f32]) -> Vec<f32> {
+        dense_forward(feats, &p[F1W..F1B], &p[F1B..BNG])
     }
 
     /// Mean cross-entropy over the minibatch `(image, label)` and its gradient (into `grad`,
@@ -331,7 +332,7 @@ impl Cnn {
         }
         let passes: Vec<ConvPass> = batch.par_iter().map(|(x, _)| self.conv_forward(p, x)).collect();
         let feats: Vec<f32> = passes.iter().flat_map(|s| s.pool2.iter().copied()).collect();
-        let h = self.fc1(p, &feats, b);
+        let h = self.fc1(p, &feats);
 
         // BatchNorm1d over the minibatch (biased variance normalises, as in PyTorch).
         let bf = b as f32;
@@ -364,28 +365,12 @@ impl Cnn {
         };
 
         // fc2 and the loss; dlogits = (softmax - onehot) / b.
-        let mut logits: Vec<f32> = (0..b).flat_map(|_| p[F2B..DIM].iter().copied()).collect();
-        matmul_nt(b, HID, CLASSES, &act, &p[F2W..F2B], &mut logits);
-        let mut loss = 0.0;
-        for (e, (_, y)) in batch.iter().enumerate() {
-            let z = &mut logits[e * CLASSES..(e + 1) * CLASSES];
-            loss += softmax_loss(z, *y);
-            z[*y] -= 1.0;
-            for v in z.iter_mut() {
-                *v /= bf;
-            }
-        }
-        let dlogits = logits;
+        let mut dlogits = dense_forward(&act, &p[F2W..F2B], &p[F2B..DIM]);
+        let loss = cross_entropy_backward(&mut dlogits, CLASSES, batch.iter().map(|(_, y)| *y));
 
         grad.fill(0.0);
-        matmul_tn(CLASSES, b, HID, &dlogits, &act, &mut grad[F2W..F2B]);
-        for row in dlogits.chunks_exact(CLASSES) {
-            for (g, v) in grad[F2B..DIM].iter_mut().zip(row) {
-                *g += v;
-            }
-        }
-        let mut dact = vec![0.0f32; b * HID];
-        matmul_nn(b, CLASSES, HID, &dlogits, &p[F2W..F2B], &mut dact);
+        let (gw, gb) = grad[F2W..DIM].split_at_mut(F2B - F2W);
+        let dact = dense_backward(&act, &p[F2W..F2B], &dlogits, gw, gb);
         // Through the ReLU, then BatchNorm's scale and shift.
         let mut dxhat = vec![0.0f32; b * HID];
         for k in 0..b * HID {
@@ -407,14 +392,8 @@ impl Cnn {
                 inv_std[j] * (dxhat[k] - s1[j] / bf - xhat[k] * s2[j] / bf)
             })
             .collect();
-        matmul_tn(HID, b, FLAT, &dh, &feats, &mut grad[F1W..F1B]);
-        for row in dh.chunks_exact(HID) {
-            for (g, v) in grad[F1B..BNG].iter_mut().zip(row) {
-                *g += v;
-            }
-        }
-        let mut dfeats = vec![0.0f32; b * FLAT];
-        matmul_nn(b, HID, FLAT, &dh, &p[F1W..F1B], &mut dfeats);
+        let (gw, gb) = grad[F1W..BNG].split_at_mut(F1B - F1W);
+        let dfeats = dense_backward(&feats, &p[F1W..F1B], &dh, gw, gb);
 
         let conv_grads: Vec<Vec<f32>> = passes
             .par_iter()
@@ -445,15 +424,14 @@ impl Cnn {
     /// [`MnistTask`](super::mnist::MnistTask) checks its data when it loads).
     pub fn predict(&self, p: &[f32], image: &[f32], y: usize, stats: &BnStats) -> (f64, usize) {
         let pass = self.conv_forward(p, image);
-        let h = self.fc1(p, &pass.pool2, 1);
+        let h = self.fc1(p, &pass.pool2);
         let act: Vec<f32> = (0..HID)
             .map(|j| {
                 let xhat = (h[j] - stats.mean[j]) / (stats.var[j] + BN_EPS).sqrt();
                 (p[BNG + j] * xhat + p[BNB + j]).max(0.0)
             })
             .collect();
-        let mut z = p[F2B..DIM].to_vec();
-        matmul_nt(1, HID, CLASSES, &act, &p[F2W..F2B], &mut z);
+        let mut z = dense_forward(&act, &p[F2W..F2B], &p[F2B..DIM]);
         let arg = argmax(&z);
         (softmax_loss(&mut z, y), arg)
     }

@@ -1,6 +1,7 @@
 //! Dense f32 kernels the task models share: a dot product, three blocked matrix products (the
-//! three transpose patterns a layer's forward and backward passes need) and softmax
-//! cross-entropy.
+//! three transpose patterns a layer's forward and backward passes need), softmax
+//! cross-entropy, and on them a fully connected layer's forward and backward passes over a
+//! minibatch and the softmax cross-entropy head's gradient (both CNNs end in these).
 //!
 //! All matrices are row-major slices. Every sum runs in a fixed order, so a model's gradients are
 //! reproducible bit for bit whatever the thread count. The products accumulate into `c`
@@ -115,6 +116,64 @@ pub(crate) fn softmax_loss(logits: &mut [f32], y: usize) -> f64 {
     let loss = sum.ln() - (logits[y] as f64).ln();
     for l in logits.iter_mut() {
         *l = (*l as f64 * inv) as f32;
+    }
+    loss
+}
+
+/// A fully connected layer on a minibatch: row e of the result (`b x n_out`) is
+/// `bias + W x_e` for row e of `input` (`b x n_in`), `weight` stored `n_out x n_in` (PyTorch's
+/// `Linear` layout); `n_out` is the bias's length.
+pub(crate) fn dense_forward(input: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    let n_out = bias.len();
+    let n_in = weight.len() / n_out;
+    let b = input.len() / n_in;
+    debug_assert!(weight.len() == n_out * n_in && input.len() == b * n_in);
+    let mut out: Vec<f32> = (0..b).flat_map(|_| bias.iter().copied()).collect();
+    matmul_nt(b, n_in, n_out, input, weight, &mut out);
+    out
+}
+
+/// The backward pass of [`dense_forward`] given the gradient `dout` (`b x n_out`) of its
+/// output: adds `dout^T input` to `grad_weight` and the column sums of `dout` to `grad_bias`,
+/// and returns the input's gradient `dout W` (`b x n_in`).
+pub(crate) fn dense_backward(
+    input: &[f32],
+    weight: &[f32],
+    dout: &[f32],
+    grad_weight: &mut [f32],
+    grad_bias: &mut [f32],
+) -> Vec<f32> {
+    let n_out = grad_bias.len();
+    let n_in = weight.len() / n_out;
+    let b = dout.len() / n_out;
+    debug_assert!(grad_weight.len() == n_out * n_in && input.len() == b * n_in);
+    matmul_tn(n_out, b, n_in, dout, input, grad_weight);
+    for row in dout.chunks_exact(n_out) {
+        for (g, v) in grad_bias.iter_mut().zip(row) {
+            *g += v;
+        }
+    }
+    let mut dinput = vec![0.0f32; b * n_in];
+    matmul_nn(b, n_out, n_in, dout, weight, &mut dinput);
+    dinput
+}
+
+/// The softmax cross-entropy head of a minibatch: `logits` holds one row of `classes` per
+/// label; returns the summed loss and turns `logits` into the gradient of the mean loss,
+/// `(softmax - onehot) / b`.
+pub(crate) fn cross_entropy_backward(
+    logits: &mut [f32],
+    classes: usize,
+    labels: impl IntoIterator<Item = usize>,
+) -> f64 {
+    let b = (logits.len() / classes) as f32;
+    let mut loss = 0.0;
+    for (z, y) in logits.chunks_exact_mut(classes).zip(labels) {
+        loss += softmax_loss(z, y);
+        z[y] -= 1.0;
+        for v in z.iter_mut() {
+            *v /= b;
+        }
     }
     loss
 }

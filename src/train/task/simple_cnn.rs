@@ -20,7 +20,10 @@
 use rayon::prelude::*;
 
 use super::cnn::{BN_EPS, BnStats, K, col2im, im2col, relu_pool, unpool};
-use super::dense::{argmax, matmul_nn, matmul_nt, matmul_tn, softmax_loss};
+use super::dense::{
+    argmax, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
+    softmax_loss,
+};
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
 
@@ -365,25 +368,11 @@ impl SimpleCnn {
         let feats: Vec<f32> = pooled2.iter().flat_map(|(f, _)| f.iter().copied()).collect();
 
         // Classifier and loss; dlogits = (softmax - onehot) / b.
-        let mut logits: Vec<f32> = (0..b).flat_map(|_| p[FB..DIM].iter().copied()).collect();
-        matmul_nt(b, FLAT, CLASSES, &feats, &p[FW..FB], &mut logits);
-        let mut loss = 0.0;
-        for (e, (_, y)) in batch.iter().enumerate() {
-            let z = &mut logits[e * CLASSES..(e + 1) * CLASSES];
-            loss += softmax_loss(z, *y);
-            z[*y] -= 1.0;
-            z.iter_mut().for_each(|v| *v /= b as f32);
-        }
-        let dlogits = logits;
+        let mut dlogits = dense_forward(&feats, &p[FW..FB], &p[FB..DIM]);
+        let loss = cross_entropy_backward(&mut dlogits, CLASSES, batch.iter().map(|(_, y)| *y));
         grad.fill(0.0);
-        matmul_tn(CLASSES, b, FLAT, &dlogits, &feats, &mut grad[FW..FB]);
-        for row in dlogits.chunks_exact(CLASSES) {
-            for (g, v) in grad[FB..DIM].iter_mut().zip(row) {
-                *g += v;
-            }
-        }
-        let mut dfeats = vec![0.0f32; b * FLAT];
-        matmul_nn(b, CLASSES, FLAT, &dlogits, &p[FW..FB], &mut dfeats);
+        let (gw, gb) = grad[FW..DIM].split_at_mut(FB - FW);
+        let dfeats = dense_backward(&feats, &p[FW..FB], &dlogits, gw, gb);
 
         // Back through layer 2: pooling and ReLU, BatchNorm, convolution.
         let dy2: Vec<Vec<f32>> = pooled2
@@ -448,8 +437,7 @@ impl SimpleCnn {
         let (_, z2) = conv(p, W2, B2, &pool1, C1, C2, S2);
         let (mut feats, mut arg) = (vec![0.0; FLAT], vec![0; FLAT]);
         relu_pool(&eval_bn(&z2, S2 * S2, G2, H2, C1), C2, S2, &mut feats, &mut arg);
-        let mut z = p[FB..DIM].to_vec();
-        matmul_nt(1, FLAT, CLASSES, &feats, &p[FW..FB], &mut z);
+        let mut z = dense_forward(&feats, &p[FW..FB], &p[FB..DIM]);
         let class = argmax(&z);
         (softmax_loss(&mut z, y), class)
     }

@@ -1,0 +1,113 @@
+"""Unit tests of scripts/evidence_table.py's grid verdicts, heat map and README blocks.
+
+THE INPUTS HERE ARE MADE UP: hand-written grid rows chosen to land on each verdict (clear win,
+within 2 SE, reversed, too few seeds). No number in this file is a measurement, and none may be
+copied into docs/.
+
+    python3 -m unittest discover -s scripts -p 'test_*.py'
+"""
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import evidence_table  # noqa: E402
+
+HEADER = "rule,attack,heterogeneity,seed,final_accuracy,aggregation_seconds_per_update\n"
+
+
+def write_grid(out, name, rows):
+    os.makedirs(os.path.join(out, evidence_table.ICML), exist_ok=True)
+    with open(os.path.join(out, evidence_table.ICML, name + ".csv"), "w") as f:
+        f.write(HEADER)
+        for rule, attack, seed, acc, secs in rows:
+            f.write(f"\"{rule}\",{attack},iid,{seed},{acc},{secs}\n" if "," in rule
+                    else f"{rule},{attack},iid,{seed},{acc},{secs}\n")
+
+
+def seeds(rule, attack, accs, secs=0.001):
+    return [(rule, attack, s, a, secs) for s, a in enumerate(accs)]
+
+
+class GridVerdicts(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.old_out = evidence_table.OUT
+        evidence_table.OUT = self.tmp.name
+
+    def tearDown(self):
+        evidence_table.OUT = self.old_out
+        self.tmp.cleanup()
+
+    def rows(self):
+        return {claim: (verdict, numbers) for claim, verdict, numbers in evidence_table.icml_claims()[0]}
+
+    def test_verdicts_follow_two_standard_errors_and_wait_for_five_seeds(self):
+        write_grid(self.tmp.name, "claims",
+                   # sign flip: CTMA clearly better (difference 0.1, SE about 0.006).
+                   seeds("ctma(cwmed)", "sign-flip", [0.90, 0.91, 0.89, 0.90, 0.92], 0.002)
+                   + seeds("cwmed", "sign-flip", [0.80, 0.81, 0.79, 0.80, 0.82])
+                   # empire: CTMA clearly worse.
+                   + seeds("ctma(cwmed)", "empire:0.5", [0.50, 0.52, 0.48, 0.50, 0.51])
+                   + seeds("cwmed", "empire:0.5", [0.80, 0.81, 0.79, 0.80, 0.82])
+                   # ALIE: equal within noise.
+                   + seeds("ctma(cwmed)", "alie-sync", [0.70, 0.75, 0.65, 0.72, 0.68])
+                   + seeds("cwmed", "alie-sync", [0.71, 0.74, 0.66, 0.70, 0.69])
+                   # label flip: only 3 seeds of CTMA so far.
+                   + seeds("ctma(cwmed)", "label-flip", [0.9, 0.9, 0.9])
+                   + seeds("cwmed", "label-flip", [0.1, 0.1, 0.1, 0.1, 0.1])
+                   # NNM(CWMed) equals CTMA(CWMed) under sign flip but costs 4x the time.
+                   + seeds("nnm(cwmed)", "sign-flip", [0.90, 0.91, 0.89, 0.90, 0.92], 0.008))
+        rows = self.rows()
+        ctma = rows["CTMA improves CWMed, synchronous (ICML)"][0]
+        self.assertIn("sf: reproduced", ctma)
+        self.assertIn("empire: not reproduced: reversed", ctma)
+        self.assertIn("alie: not reproduced: within 2 SE", ctma)
+        self.assertIn("lf: pending (3/5 seeds)", ctma)
+        verdict, numbers = rows["CTMA matches NNM(CWMed)'s accuracy at less aggregation time (ICML)"]
+        self.assertIn("sf: reproduced: matches", verdict)
+        self.assertIn("2.0 vs 8.0 ms/round", numbers)
+        self.assertIn("empire: pending (0/5 seeds)", verdict)  # CTMA ran, NNM not yet
+        self.assertIn("lf: not run", rows["NNM+CTMA improves NNM(CWMed) (ICML)"][0])
+        # momentum.csv is absent: that claim has not run anywhere.
+        self.assertEqual(rows["mu2-SGD beats momentum, CTMA(CWMed) (ICML)"][1], "not run yet")
+
+    def test_heat_map_marks_partial_cells_and_counts_a_duplicate_row_once(self):
+        write_grid(self.tmp.name, "claims",
+                   seeds("cwmed", "sign-flip", [0.8, 0.8, 0.8, 0.8, 0.8])
+                   + seeds("cwmed", "empire:0.5", [0.6, 0.6])
+                   + [("cwmed", "empire:0.5", 1, 0.0, 0.001)])  # a repeated seed: not counted
+        heat = evidence_table.icml_claims()[2]
+        line = next(l for l in heat if l.startswith("| cwmed |"))
+        self.assertIn("| 0.800 ± 0.000 |", line)
+        self.assertIn("0.600 ± 0.000 (partial: 2/5)", line)
+        self.assertIn("| 0.600 (partial) |", line)  # worst over what ran, two attacks not run
+        self.assertIn("not run", line)
+        ctma = next(l for l in heat if l.startswith("| ctma(cwmed) |"))
+        self.assertEqual(ctma.count("not run"), 6)
+
+    def test_readme_block_replaces_only_the_text_between_the_markers(self):
+        write_grid(self.tmp.name, "claims", seeds("cwmed", "sign-flip", [0.8] * 5))
+        path = os.path.join(self.tmp.name, "page.md")
+        with open(path, "w") as f:
+            f.write(f"before\n{evidence_table.BEGIN}\nstale\n{evidence_table.END}\nafter\n")
+        evidence_table.rewrite(path, "")
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("before\n") and text.endswith("\nafter\n"))
+        self.assertNotIn("stale", text)
+        self.assertIn("| cwmed | not run | 0.800 ± 0.000 |", text)
+        self.assertIn("w-CTMA improves w-CWMed", text)  # the NeurIPS rows, here not run
+        with open(path, "w") as f:
+            f.write("no markers\n")
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit):
+            evidence_table.rewrite(path, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
