@@ -106,6 +106,8 @@ pub mod reference;
 mod rng;
 mod rule;
 pub mod shard;
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod sort_network;
 pub mod train;
 pub mod verify;
 pub mod wgpu;

@@ -202,14 +202,7 @@ impl Kernels for Cpu {
         pairs: &[(usize, usize)],
         exact: bool,
     ) -> Result<Vec<f64>> {
-        let k = rows.k();
-        if let Some(&(i, j)) = pairs.iter().find(|&&(i, j)| i >= k || j >= k) {
-            return Err(crate::error::Error::invalid(
-                "pairs",
-                format!("({i}, {j})"),
-                format!("rows must be below k = {k}"),
-            ));
-        }
+        shape::pairs(self.shape(rows), pairs)?;
         Ok(pairwise_dist::exact::exact_pairs(
             simd_level()?,
             &rows.slices(),
@@ -226,14 +219,7 @@ impl Kernels for Cpu {
         exact: bool,
     ) -> Result<Vec<f64>> {
         shape::center_dist(self.shape(rows), self.shape(center))?;
-        let k = rows.k();
-        if let Some(i) = which.iter().find(|&&i| i >= k) {
-            return Err(crate::error::Error::invalid(
-                "which",
-                i,
-                format!("rows must be below k = {k}"),
-            ));
-        }
+        shape::which(self.shape(rows), which)?;
         Ok(pairwise_dist::exact::exact_center(
             simd_level()?,
             &rows.slices(),

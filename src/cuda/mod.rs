@@ -20,8 +20,8 @@
 //! - `write_row.rs`: one row of a resident matrix replaced (a training server's arrival);
 //! - `rows.rs`: [`CudaRows`] (the resident rows, wherever they live) and the coordinate chunks (batches larger than the device's
 //!   free memory stay on the host and are streamed through in chunks);
-//! - `sort_network.rs`: the pruned `order_stats` variant's per-m sorting networks, generated
-//!   on the host and compiled into each module as a macro;
+//! - the pruned `order_stats` variant's per-m sorting networks come from the crate's
+//!   `sort_network.rs` (shared with wgpu), compiled into each module as a macro;
 //! - `params.rs`: [`CudaParams`], the chunk cap and memory limit a handle runs with (fixed
 //!   when it is opened: `BYZAGG_CUDA_CHUNK`, `BYZAGG_CUDA_MEM_LIMIT`, [`Cuda::with_params`]);
 //! - `variant.rs`: [`KernelVariants`], the kernel variant of each primitive that has more
@@ -64,8 +64,6 @@ mod pairwise_dist;
 mod params;
 #[cfg(feature = "cuda")]
 mod rows;
-#[cfg(feature = "cuda")]
-mod sort_network;
 mod variant;
 #[cfg(feature = "cuda")]
 mod write_row;

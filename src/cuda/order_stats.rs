@@ -22,11 +22,11 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::launch;
 use super::rows::CudaRows;
-use super::sort_network;
 use super::{Cuda, OrderStatsVariant, backend_err};
 use crate::contract::MASS_EPS;
 use crate::error::{Error, Result};
 use crate::kernels::OrderStat;
+use crate::sort_network;
 
 /// The kernel file.
 pub(crate) const FILE: &str = "order_stats.cu";

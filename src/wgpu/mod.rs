@@ -16,7 +16,7 @@
 //! pipelines, launch helpers), `params.rs` ([`WgpuParams`]: chunk length, grid cap and
 //! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which kernels
 //! run: `BYZAGG_WGPU_KERNELS`), `order_stats_network.rs` (the `order_stats=network` kernels,
-//! WGSL generated per row count m with the networks of `src/cuda/sort_network.rs`), `memory.rs` (the counted buffers and
+//! WGSL generated per row count m with the networks of `src/sort_network.rs`), `memory.rs` (the counted buffers and
 //! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
 //! arithmetic on f32 bits, run with subnormals flushed as NVIDIA does), one launcher per primitive, named after it
 //! (`order_stats.rs`, `pairwise_dist.rs`, `center_dist.rs`, `mix.rs`) beside its shader in
@@ -65,14 +65,6 @@ mod pairwise_dist;
 mod params;
 #[cfg(feature = "wgpu")]
 mod reduce;
-// The CUDA backend's per-m network generator (Batcher's merge sort pruned to the ranks a rule
-// reads), shared by path: `src/cuda` compiles it only with the `cuda` feature, so with both
-// features it is compiled twice (its OS_NET macro text is CUDA's alone, hence dead here). One
-// shared module outside both backends would end the duplicate.
-#[cfg(feature = "wgpu")]
-#[path = "../cuda/sort_network.rs"]
-#[allow(dead_code, clippy::duplicate_mod)]
-mod sort_network;
 #[cfg(feature = "wgpu")]
 mod write_row;
 

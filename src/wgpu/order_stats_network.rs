@@ -27,8 +27,8 @@
 
 use std::fmt::Write;
 
-use super::sort_network::{Op, pruned};
 use crate::kernels::OrderStat;
+use crate::sort_network::{Op, pruned};
 
 /// The largest row count with a generated kernel; more rows take the recount kernel.
 pub(crate) const MAX_ROWS: usize = 64;

@@ -1,14 +1,13 @@
-//! Sorting networks for the `pruned` `order_stats` kernels, generated on the host per exact
-//! row count m and handed to NVRTC as a macro (`OS_NET`), so that the kernel holds only the
-//! compare-exchanges the rule's ranks depend on.
+//! Sorting networks for the GPU `order_stats` kernels specialised per exact row count m,
+//! generated on the host: CUDA's `pruned` variant gets them as an NVRTC macro (`OS_NET`,
+//! [`macro_text`]), wgpu's `network` variant as generated WGSL (`wgpu/order_stats_network.rs`),
+//! so that a kernel holds only the compare-exchanges the rule's ranks depend on.
 //!
 //! The network is Batcher's odd-even merge sort on the next power of two N >= m, with every
 //! comparator that touches a position >= m dropped: the padding keys would be the largest
 //! (all ones) and stay at positions >= m, so such a comparator never moves a real key. It is
 //! then pruned backwards from the ranks the rule reads: a comparator whose outputs are both
 //! unread goes, one with a single read output becomes a single min or max.
-
-use std::fmt::Write;
 
 /// One step of a pruned network on keys `k[a]`, `k[b]` (a < b).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +70,9 @@ pub(crate) fn pruned(m: usize, ranks: std::ops::Range<usize>) -> Vec<Op> {
 
 /// `#define OS_NET(X, L, H) X(a,b) L(a,b) H(a,b) ...`: the network as a macro the kernel
 /// applies to its key array (`X` exchange, `L` min only, `H` max only).
+#[cfg(feature = "cuda")]
 pub(crate) fn macro_text(ops: &[Op]) -> String {
+    use std::fmt::Write;
     let mut s = String::from("#define OS_NET(X, L, H)");
     for op in ops {
         let _ = match *op {
