@@ -28,7 +28,7 @@ use std::arch::x86_64::*;
 use super::avx512::{Nets, keys16};
 use super::avx512::{to_f32, values_f64};
 use super::meamed512::distance;
-use super::weighted512::{self, Weights};
+use super::weighted512::{self, TrimLanes, Weights};
 use super::{Reduce, slot_bits};
 
 /// Coordinates per block: one zmm register of u32 composite keys.
@@ -56,12 +56,10 @@ pub(super) unsafe fn chunk<const N: usize>(
     // The unsorted full keys, row by row (what the gathers read), and the sorted
     // (key, slot) pairs of each half block (what the scan reads).
     let mut full = [[0u32; LANES]; N];
-    let mut halves = [[[0u64; 8]; N]; 2];
     // The sorted composite keys (the median's scan reads them), or for MeaMed the slots of
     // the ranks, and their full keys.
     let mut sorted = [[0u32; LANES]; N];
     let mut ranked = [[0u32; LANES]; N];
-    let walk = matches!(reduce, Reduce::MeaMed { .. });
     let weights = Weights::new(table, N);
     for (bi, out) in out.chunks_mut(LANES).enumerate() {
         let c = c0 + bi * LANES;
@@ -141,69 +139,77 @@ pub(super) unsafe fn chunk<const N: usize>(
             continue;
         }
         // Each rank's full key fetched back by its slot; a descent between neighbours is a
-        // real collision.
+        // real collision (then the block is redone whole by `weighted512`).
         let mut prev = _mm512_setzero_si512();
         let mut descent: __mmask16 = 0;
-        macro_rules! restore {
-            ($r:expr) => {
-                if const { $r < N } {
-                    let slot = _mm512_and_si512(k[$r], low);
-                    let index = _mm512_or_si512(_mm512_slli_epi32::<4>(slot), lane);
-                    // SAFETY: every index is slot * 16 + lane with slot < N: inside `full`.
-                    let key = unsafe { _mm512_i32gather_epi32::<4>(index, full.as_ptr().cast()) };
-                    descent |= _mm512_cmpgt_epu32_mask(prev, key);
-                    prev = key;
-                    if walk {
-                        // SAFETY: `ranked[$r]` and `sorted[$r]` are 64 bytes.
-                        unsafe {
-                            _mm512_storeu_si512(ranked[$r].as_mut_ptr().cast(), key);
-                            _mm512_storeu_si512(sorted[$r].as_mut_ptr().cast(), slot);
+        let mut full_key = |slot: __m512i| {
+            let index = _mm512_or_si512(_mm512_slli_epi32::<4>(slot), lane);
+            // SAFETY: every index is slot * 16 + lane with slot < N: inside `full`.
+            let key = unsafe { _mm512_i32gather_epi32::<4>(index, full.as_ptr().cast()) };
+            descent |= _mm512_cmpgt_epu32_mask(prev, key);
+            prev = key;
+            key
+        };
+        let res = match *reduce {
+            Reduce::Trim { lo, hi, eps } => {
+                // The scan runs along the restore, in registers, on both halves of the block.
+                let mut trim = [TrimLanes::new(lo, hi, eps); 2];
+                macro_rules! restore {
+                    ($r:expr) => {
+                        if const { $r < N } {
+                            let slot = _mm512_and_si512(k[$r], low);
+                            let (v0, v1) = values_f64(full_key(slot));
+                            let [w0, w1] = u64_halves(slot).map(|s| weights.of(s));
+                            trim[0].add(w0, v0);
+                            trim[1].add(w1, v1);
                         }
-                    } else {
-                        for (h, half) in halves.iter_mut().enumerate() {
-                            let (key, slot) = if h == 0 {
-                                (_mm512_castsi512_si256(key), _mm512_castsi512_si256(slot))
-                            } else {
-                                (
-                                    _mm512_extracti64x4_epi64::<1>(key),
-                                    _mm512_extracti64x4_epi64::<1>(slot),
-                                )
-                            };
-                            let wide = _mm512_or_si512(
-                                _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(key)),
-                                _mm512_cvtepu32_epi64(slot),
-                            );
-                            // SAFETY: `half[$r]` is 64 bytes.
-                            unsafe { _mm512_storeu_si512(half[$r].as_mut_ptr().cast(), wide) };
-                        }
-                    }
+                    };
                 }
-            };
-        }
-        unroll_64!(restore);
+                unroll_64!(restore);
+                to_f32(trim[0].mean(), trim[1].mean())
+            }
+            Reduce::MeaMed { total, keep, eps } => {
+                macro_rules! restore {
+                    ($r:expr) => {
+                        if const { $r < N } {
+                            let slot = _mm512_and_si512(k[$r], low);
+                            let key = full_key(slot);
+                            // SAFETY: `ranked[$r]` and `sorted[$r]` are 64 bytes.
+                            unsafe {
+                                _mm512_storeu_si512(ranked[$r].as_mut_ptr().cast(), key);
+                                _mm512_storeu_si512(sorted[$r].as_mut_ptr().cast(), slot);
+                            }
+                        }
+                    };
+                }
+                unroll_64!(restore);
+                if descent & mask != 0 {
+                    _mm512_setzero_ps()
+                } else {
+                    meamed(&Walk { total, keep, eps }, &weights, &ranked, &sorted)
+                }
+            }
+            Reduce::Median { .. } => unreachable!("the median is done above"),
+        };
         if descent & mask != 0 {
             // Cold: a real collision.
             // SAFETY: as this function's; `out` is this block's part of the caller's.
             unsafe { weighted512::chunk::<N>(rows, table, reduce, c, out) };
             continue;
         }
-        if let Reduce::MeaMed { total, keep, eps } = *reduce {
-            let res = meamed(&Walk { total, keep, eps }, &weights, &ranked, &sorted);
-            // SAFETY: lanes past `len` are masked off; `out` holds `len` values.
-            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), mask, res) };
-            continue;
-        }
-        // SAFETY: each half holds N ranks of (key, slot) with slot < N <= table.len().
-        let (lo, hi) = unsafe {
-            (
-                weighted512::scan(reduce, table, &halves[0]),
-                weighted512::scan(reduce, table, &halves[1]),
-            )
-        };
-        let res = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi);
         // SAFETY: lanes past `len` are masked off; `out` holds `len` values.
         unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), mask, res) };
     }
+}
+
+/// The 16 u32 lanes of `x` as two registers of 8 u64 (what `Weights::of` looks up).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn u64_halves(x: __m512i) -> [__m512i; 2] {
+    [
+        _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x)),
+        _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(x)),
+    ]
 }
 
 /// Whether, in a lane of `lanes`, the full key of the row in `a`'s slot is above that of
@@ -248,10 +254,7 @@ fn median(
     for r in 0..m {
         let key = load(r);
         let slot = _mm512_and_si512(key, low);
-        let slots = [
-            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(slot)),
-            _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(slot)),
-        ];
+        let slots = u64_halves(slot);
         let (mut at_half, mut past_half): (__mmask16, __mmask16) = (0, 0);
         for h in 0..2 {
             cumulative[h] = _mm512_add_pd(cumulative[h], weights.of(slots[h]));
@@ -329,13 +332,7 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
             arr.as_ptr().cast(),
         )
     };
-    let widen = |x: __m512i| {
-        [
-            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x)),
-            _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(x)),
-        ]
-    };
-    let weight = |slot: __m512i| widen(slot).map(|s| weights.of(s));
+    let weight = |slot: __m512i| u64_halves(slot).map(|s| weights.of(s));
     let pair = |(lo, hi): (__m512d, __m512d)| [lo, hi];
     let half_mask = |m16: __mmask16, h: usize| (m16 >> (8 * h)) as __mmask8;
     let join = |lo: __mmask8, hi: __mmask8| u16::from(lo) | (u16::from(hi) << 8);
