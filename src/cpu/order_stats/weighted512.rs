@@ -290,6 +290,18 @@ impl<'a> Weights<'a> {
         let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
         _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
     }
+
+    /// The weights of the slots in 16 u32 lanes (each below `m`), as two halves of 8. A
+    /// method, not a closure at the call site: a closure around [`Weights::of`] was compiled
+    /// out of line (a call per lookup, the table reloaded from memory each time).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn of16(&self, slots: __m512i) -> [__m512d; 2] {
+        [
+            self.of(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(slots))),
+            self.of(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(slots))),
+        ]
+    }
 }
 
 /// The signature of [`chunk`]'s instances (and of `composite512`'s).
