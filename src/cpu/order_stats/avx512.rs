@@ -9,7 +9,8 @@
 //! fn`, the same Batcher odd-even merge network as `network`, pruned for the median to the
 //! comparators ranks `(N - 1) / 2` and `N / 2` depend on), and the comparator loop is unrolled
 //! by a macro into straight-line code over `[__m512i; N]` with constant indices, so the keys
-//! live in the 32 zmm registers (with some spills above N = 32) and each comparator is one
+//! live in the 32 zmm registers (above N = 32 each half of the rows is sorted in registers
+//! before the last merge, which spills; `halves_first`) and each comparator is one
 //! `vpminud` and one `vpmaxud`.
 //!
 //! ## Scope

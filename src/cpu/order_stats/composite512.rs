@@ -20,8 +20,9 @@
 //! they are ordered by slot. If they are not (two rows whose keys differ only in the low
 //! `BITS` bits, met as neighbours), the block is a real collision and takes `weighted512.rs`
 //! whole, as does a block holding a -0.0 (its scalar scan reads the zero's sign back). The
-//! (full key, slot) pairs are then the very input of `weighted512`'s scan, so the arithmetic
-//! and the results are bit for bit those of that path.
+//! (full key, slot) pairs are then the very input of `weighted512`'s scan, and the scans here
+//! do its arithmetic in its order (the trimmed mean with the same `TrimLanes`), so the results
+//! are bit for bit those of that path.
 
 use std::arch::x86_64::*;
 

@@ -1,6 +1,7 @@
 //! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers: since the
 //! composite keys (`composite512.rs`), the exact fallback for a block whose keys collide in
-//! their low bits or that holds a -0.0, and the scan of the trimmed mean.
+//! their low bits or that holds a -0.0, and the trimmed mean's arithmetic on 8 lanes
+//! ([`TrimLanes`]) that both use.
 //!
 //! ## Why
 //!
