@@ -30,7 +30,8 @@
 //!   keys differ only in those low bits, or that holds a -0.0, takes the u64 pair kernel
 //!   `weighted512.rs` or the generic kernel whole), so the order is the (key, slot) order
 //!   above and the results are bit for bit the same. The median scans the composite keys
-//!   and reads back two values per lane; MeaMed walks 16 lanes in registers.
+//!   and reads back two values per lane; the trimmed mean and MeaMed scan the ranks' full keys
+//!   and slots on 16 lanes in registers.
 //! - More than [`NETWORK_MAX`] rows: the per-lane scan over a per-chunk scratch of u64
 //!   (key, slot) values sorted with `sort_unstable` per coordinate.
 //!

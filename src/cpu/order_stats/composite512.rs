@@ -20,15 +20,16 @@
 //! they are ordered by slot. If they are not (two rows whose keys differ only in the low
 //! `BITS` bits, met as neighbours), the block is a real collision and takes `weighted512.rs`
 //! whole, as does a block holding a -0.0 (its scalar scan reads the zero's sign back). The
-//! (full key, slot) pairs are then the very input of `weighted512`'s scan, so the arithmetic
-//! and the results are bit for bit those of that path.
+//! (full key, slot) pairs are then the very input of `weighted512`'s scan, and the scans here
+//! do its arithmetic in its order (the trimmed mean with the same `TrimLanes`), so the results
+//! are bit for bit those of that path.
 
 use std::arch::x86_64::*;
 
 use super::avx512::{Nets, keys16};
 use super::avx512::{to_f32, values_f64};
 use super::meamed512::distance;
-use super::weighted512::{self, Weights};
+use super::weighted512::{self, TrimLanes, Weights};
 use super::{Reduce, slot_bits};
 
 /// Coordinates per block: one zmm register of u32 composite keys.
@@ -56,12 +57,10 @@ pub(super) unsafe fn chunk<const N: usize>(
     // The unsorted full keys, row by row (what the gathers read), and the sorted
     // (key, slot) pairs of each half block (what the scan reads).
     let mut full = [[0u32; LANES]; N];
-    let mut halves = [[[0u64; 8]; N]; 2];
     // The sorted composite keys (the median's scan reads them), or for MeaMed the slots of
     // the ranks, and their full keys.
     let mut sorted = [[0u32; LANES]; N];
     let mut ranked = [[0u32; LANES]; N];
-    let walk = matches!(reduce, Reduce::MeaMed { .. });
     let weights = Weights::new(table, N);
     for (bi, out) in out.chunks_mut(LANES).enumerate() {
         let c = c0 + bi * LANES;
@@ -141,7 +140,8 @@ pub(super) unsafe fn chunk<const N: usize>(
             continue;
         }
         // Each rank's full key fetched back by its slot; a descent between neighbours is a
-        // real collision.
+        // real collision. The full keys and slots are stored by rank and scanned after this
+        // loop: a scan along it would hold its state beside the N keys, which spill.
         let mut prev = _mm512_setzero_si512();
         let mut descent: __mmask16 = 0;
         macro_rules! restore {
@@ -153,29 +153,10 @@ pub(super) unsafe fn chunk<const N: usize>(
                     let key = unsafe { _mm512_i32gather_epi32::<4>(index, full.as_ptr().cast()) };
                     descent |= _mm512_cmpgt_epu32_mask(prev, key);
                     prev = key;
-                    if walk {
-                        // SAFETY: `ranked[$r]` and `sorted[$r]` are 64 bytes.
-                        unsafe {
-                            _mm512_storeu_si512(ranked[$r].as_mut_ptr().cast(), key);
-                            _mm512_storeu_si512(sorted[$r].as_mut_ptr().cast(), slot);
-                        }
-                    } else {
-                        for (h, half) in halves.iter_mut().enumerate() {
-                            let (key, slot) = if h == 0 {
-                                (_mm512_castsi512_si256(key), _mm512_castsi512_si256(slot))
-                            } else {
-                                (
-                                    _mm512_extracti64x4_epi64::<1>(key),
-                                    _mm512_extracti64x4_epi64::<1>(slot),
-                                )
-                            };
-                            let wide = _mm512_or_si512(
-                                _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(key)),
-                                _mm512_cvtepu32_epi64(slot),
-                            );
-                            // SAFETY: `half[$r]` is 64 bytes.
-                            unsafe { _mm512_storeu_si512(half[$r].as_mut_ptr().cast(), wide) };
-                        }
+                    // SAFETY: `ranked[$r]` and `sorted[$r]` are 64 bytes.
+                    unsafe {
+                        _mm512_storeu_si512(ranked[$r].as_mut_ptr().cast(), key);
+                        _mm512_storeu_si512(sorted[$r].as_mut_ptr().cast(), slot);
                     }
                 }
             };
@@ -187,23 +168,45 @@ pub(super) unsafe fn chunk<const N: usize>(
             unsafe { weighted512::chunk::<N>(rows, table, reduce, c, out) };
             continue;
         }
-        if let Reduce::MeaMed { total, keep, eps } = *reduce {
-            let res = meamed(&Walk { total, keep, eps }, &weights, &ranked, &sorted);
-            // SAFETY: lanes past `len` are masked off; `out` holds `len` values.
-            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), mask, res) };
-            continue;
-        }
-        // SAFETY: each half holds N ranks of (key, slot) with slot < N <= table.len().
-        let (lo, hi) = unsafe {
-            (
-                weighted512::scan(reduce, table, &halves[0]),
-                weighted512::scan(reduce, table, &halves[1]),
-            )
+        let res = match *reduce {
+            Reduce::Trim { lo, hi, eps } => {
+                trimmed_mean(TrimLanes::new(lo, hi, eps), &weights, &ranked, &sorted)
+            }
+            Reduce::MeaMed { total, keep, eps } => {
+                meamed(&Walk { total, keep, eps }, &weights, &ranked, &sorted)
+            }
+            Reduce::Median { .. } => unreachable!("the median is done above"),
         };
-        let res = _mm512_insertf32x8::<1>(_mm512_castps256_ps512(lo), hi);
         // SAFETY: lanes past `len` are masked off; `out` holds `len` values.
         unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), mask, res) };
     }
+}
+
+/// The weighted trimmed mean (SPEC 4.3) of the 16 lanes of the ranks' full keys `keys` and
+/// slots `slots`: `TrimLanes` (the arithmetic of `weighted512`'s scan) on each half.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn trimmed_mean(
+    start: TrimLanes,
+    weights: &Weights<'_>,
+    keys: &[[u32; LANES]],
+    slots: &[[u32; LANES]],
+) -> __m512 {
+    let mut trim = [start; 2];
+    for (key, slot) in keys.iter().zip(slots) {
+        // SAFETY: `key` and `slot` are 64 bytes each.
+        let (key, slot) = unsafe {
+            (
+                _mm512_loadu_si512(key.as_ptr().cast()),
+                _mm512_loadu_si512(slot.as_ptr().cast()),
+            )
+        };
+        let (v0, v1) = values_f64(key);
+        let [w0, w1] = weights.of16(slot);
+        trim[0].add(w0, v0);
+        trim[1].add(w1, v1);
+    }
+    to_f32(trim[0].mean(), trim[1].mean())
 }
 
 /// Whether, in a lane of `lanes`, the full key of the row in `a`'s slot is above that of
@@ -248,13 +251,10 @@ fn median(
     for r in 0..m {
         let key = load(r);
         let slot = _mm512_and_si512(key, low);
-        let slots = [
-            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(slot)),
-            _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(slot)),
-        ];
+        let w = weights.of16(slot);
         let (mut at_half, mut past_half): (__mmask16, __mmask16) = (0, 0);
         for h in 0..2 {
-            cumulative[h] = _mm512_add_pd(cumulative[h], weights.of(slots[h]));
+            cumulative[h] = _mm512_add_pd(cumulative[h], w[h]);
             let twice = _mm512_mul_pd(two, cumulative[h]);
             let o = (open >> (8 * h)) as __mmask8;
             let at = o & _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(twice, total);
@@ -315,27 +315,11 @@ struct Walk {
 fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u32; LANES]]) -> __m512 {
     let m = keys.len();
     assert!((1..=64).contains(&m) && slots.len() == m);
-    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let (zero_i, one_i, top) = (
         _mm512_setzero_si512(),
         _mm512_set1_epi32(1),
         _mm512_set1_epi32(m as i32 - 1),
     );
-    // SAFETY: every rank is clamped to 0..m, so rank * 16 + lane lies inside `arr`.
-    let at = |arr: &[[u32; LANES]], rank: __m512i| unsafe {
-        let rank = _mm512_min_epi32(_mm512_max_epi32(rank, zero_i), top);
-        _mm512_i32gather_epi32::<4>(
-            _mm512_or_si512(_mm512_slli_epi32::<4>(rank), lane),
-            arr.as_ptr().cast(),
-        )
-    };
-    let widen = |x: __m512i| {
-        [
-            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(x)),
-            _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(x)),
-        ]
-    };
-    let weight = |slot: __m512i| widen(slot).map(|s| weights.of(s));
     let pair = |(lo, hi): (__m512d, __m512d)| [lo, hi];
     let half_mask = |m16: __mmask16, h: usize| (m16 >> (8 * h)) as __mmask8;
     let join = |lo: __mmask8, hi: __mmask8| u16::from(lo) | (u16::from(hi) << 8);
@@ -346,7 +330,7 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
     let mut a = top;
     for (r, slot) in slots.iter().enumerate() {
         // SAFETY: `slot` is 64 bytes.
-        let w = weight(unsafe { _mm512_loadu_si512(slot.as_ptr().cast()) });
+        let w = weights.of16(unsafe { _mm512_loadu_si512(slot.as_ptr().cast()) });
         let mut flags = [[0u8; 2]; 2];
         for h in 0..2 {
             cumulative[h] = _mm512_add_pd(cumulative[h], w[h]);
@@ -368,7 +352,10 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
         }
     }
     let above = _mm512_add_epi32(a, one_i);
-    let (va, vb) = (pair(values_f64(at(keys, a))), pair(values_f64(at(keys, above))));
+    let (va, vb) = (
+        pair(values_f64(at_rank(keys, a))),
+        pair(values_f64(at_rank(keys, above))),
+    );
     let med: [__m512d; 2] = std::array::from_fn(|h| {
         _mm512_mask_mov_pd(
             va[h],
@@ -381,7 +368,10 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
     let (mut v_lo, mut v_hi) = (va, vb);
     let mut d_lo = [0, 1].map(|h| distance(va[h], med[h]));
     let mut d_hi = [0, 1].map(|h| distance(vb[h], med[h]));
-    let (mut w_lo, mut w_hi) = (weight(at(slots, a)), weight(at(slots, above)));
+    let (mut w_lo, mut w_hi) = (
+        weights.of16(at_rank(slots, a)),
+        weights.of16(at_rank(slots, above)),
+    );
     let eps = _mm512_set1_pd(walk.eps);
     let zero = _mm512_setzero_pd();
     let (mut left, mut sum, mut kept) = ([_mm512_set1_pd(walk.keep); 2], [zero; 2], [zero; 2]);
@@ -417,7 +407,10 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
         // The next candidate on the side each lane took (a side used up is masked off by
         // lo_ok / hi_ok at the next step; the rank is clamped in range by `at`).
         let rank = _mm512_mask_mov_epi32(up, take_lo, _mm512_sub_epi32(down, one_i));
-        let (v, w) = (pair(values_f64(at(keys, rank))), weight(at(slots, rank)));
+        let (v, w) = (
+            pair(values_f64(at_rank(keys, rank))),
+            weights.of16(at_rank(slots, rank)),
+        );
         for h in 0..2 {
             let (tl, th) = (half_mask(take_lo, h), half_mask(take_hi, h));
             let d = distance(v[h], med[h]);
@@ -435,6 +428,24 @@ fn meamed(walk: &Walk, weights: &Weights<'_>, keys: &[[u32; LANES]], slots: &[[u
         _mm512_mask_mov_pd(med[h], finite, _mm512_div_pd(sum[h], kept[h]))
     });
     to_f32(res[0], res[1])
+}
+
+/// Each lane's u32 of rank `rank` in `arr` (the rank clamped to `0..arr.len()`): one gather.
+/// A function, not a closure in the walk, so that it is compiled inline.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn at_rank(arr: &[[u32; LANES]], rank: __m512i) -> __m512i {
+    assert!(!arr.is_empty() && arr.len() <= 64);
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let top = _mm512_set1_epi32(arr.len() as i32 - 1);
+    let rank = _mm512_min_epi32(_mm512_max_epi32(rank, _mm512_setzero_si512()), top);
+    // SAFETY: the rank is clamped to 0..arr.len(), so rank * 16 + lane lies inside `arr`.
+    unsafe {
+        _mm512_i32gather_epi32::<4>(
+            _mm512_or_si512(_mm512_slli_epi32::<4>(rank), lane),
+            arr.as_ptr().cast(),
+        )
+    }
 }
 
 /// The instance of [`chunk`] for `m` rows, if one is built.

@@ -1,6 +1,7 @@
 //! The weighted path of `order_stats` for a fixed row count, in AVX-512 registers: since the
 //! composite keys (`composite512.rs`), the exact fallback for a block whose keys collide in
-//! their low bits or that holds a -0.0, and the scan of the trimmed mean.
+//! their low bits or that holds a -0.0, and the trimmed mean's arithmetic on 8 lanes
+//! ([`TrimLanes`]) that both use.
 //!
 //! ## Why
 //!
@@ -167,27 +168,12 @@ pub(super) unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]
             _mm512_cvtpd_ps(res)
         }
         Reduce::Trim { lo, hi, eps } => {
-            let (lo, hi, eps, zero) = (
-                _mm512_set1_pd(lo),
-                _mm512_set1_pd(hi),
-                _mm512_set1_pd(eps),
-                _mm512_setzero_pd(),
-            );
-            let (mut below, mut sum, mut kept_total) = (zero, zero, zero);
+            let mut trim = TrimLanes::new(lo, hi, eps);
             for r in 0..m {
                 let w = load(r);
-                let above = _mm512_add_pd(below, weight(w));
-                let kept = _mm512_max_pd(
-                    _mm512_sub_pd(_mm512_min_pd(above, hi), _mm512_max_pd(below, lo)),
-                    zero,
-                );
-                below = above;
-                let take = _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(kept, eps)
-                    & _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(kept, zero);
-                sum = _mm512_mask_add_pd(sum, take, sum, _mm512_mul_pd(kept, values(w)));
-                kept_total = _mm512_mask_add_pd(kept_total, take, kept_total, kept);
+                trim.add(weight(w), values(w));
             }
-            _mm512_cvtpd_ps(_mm512_div_pd(sum, kept_total))
+            _mm512_cvtpd_ps(trim.mean())
         }
         Reduce::MeaMed { total, keep, eps } => {
             // The window walk branches on the values: lane by lane, over the sorted pairs.
@@ -204,6 +190,60 @@ pub(super) unsafe fn scan(reduce: &Reduce, table: &[f64], sorted: &[[u64; LANES]
             // SAFETY: `res` holds 8 f32, the 32 bytes an unaligned 256-bit load reads.
             unsafe { _mm256_loadu_ps(res.as_ptr()) }
         }
+    }
+}
+
+/// SPEC 4.3's trimmed mean on 8 lanes in f64, fed one rank at a time in rank order:
+/// `Reduce::scan`'s arithmetic (the kept mass between `lo` and `hi` by min, max and
+/// subtract, skipped below `eps` or at zero, multiplied by the value, then added, never fused).
+#[derive(Clone, Copy)]
+pub(super) struct TrimLanes {
+    lo: __m512d,
+    hi: __m512d,
+    eps: __m512d,
+    /// The cumulative weight of the ranks before the next one.
+    below: __m512d,
+    sum: __m512d,
+    kept_total: __m512d,
+}
+
+impl TrimLanes {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn new(lo: f64, hi: f64, eps: f64) -> Self {
+        let zero = _mm512_setzero_pd();
+        TrimLanes {
+            lo: _mm512_set1_pd(lo),
+            hi: _mm512_set1_pd(hi),
+            eps: _mm512_set1_pd(eps),
+            below: zero,
+            sum: zero,
+            kept_total: zero,
+        }
+    }
+
+    /// The next rank: its weights `w` and values `v`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn add(&mut self, w: __m512d, v: __m512d) {
+        let zero = _mm512_setzero_pd();
+        let above = _mm512_add_pd(self.below, w);
+        let kept = _mm512_max_pd(
+            _mm512_sub_pd(_mm512_min_pd(above, self.hi), _mm512_max_pd(self.below, self.lo)),
+            zero,
+        );
+        self.below = above;
+        let take =
+            _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(kept, self.eps) & _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(kept, zero);
+        self.sum = _mm512_mask_add_pd(self.sum, take, self.sum, _mm512_mul_pd(kept, v));
+        self.kept_total = _mm512_mask_add_pd(self.kept_total, take, self.kept_total, kept);
+    }
+
+    /// The trimmed mean in f64 once every rank is added.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn mean(&self) -> __m512d {
+        _mm512_div_pd(self.sum, self.kept_total)
     }
 }
 
@@ -250,6 +290,18 @@ impl<'a> Weights<'a> {
         let d = _mm512_permutex2var_pd(t[6], w, t[7]);
         let high = _mm512_mask_mov_pd(c, _mm512_test_epi64_mask(w, bit4), d);
         _mm512_mask_mov_pd(low, _mm512_test_epi64_mask(w, bit5), high)
+    }
+
+    /// The weights of the slots in 16 u32 lanes (each below `m`), as two halves of 8. A
+    /// method, not a closure at the call site: a closure around [`Weights::of`] was compiled
+    /// out of line (a call per lookup, the table reloaded from memory each time).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn of16(&self, slots: __m512i) -> [__m512d; 2] {
+        [
+            self.of(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(slots))),
+            self.of(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(slots))),
+        ]
     }
 }
 
