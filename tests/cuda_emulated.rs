@@ -744,6 +744,7 @@ fn tie_case(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
 
 /// [`tie_case`] with row 1 holding a NaN and row 2 an infinity (when there are such rows):
 /// every distance touching them is `+inf` (SPEC 3), exact or refined.
+#[cfg(feature = "cuda")]
 fn tie_case_with_non_finite(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Case {
     let mut c = tie_case(rng, n, d, scale);
     if n > 2 {
@@ -755,6 +756,7 @@ fn tie_case_with_non_finite(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Ca
 
 /// The cases of the exact and refined checks: sign rows at scales from 1e-20 to 3e38, with
 /// and without non-finite rows.
+#[cfg(feature = "cuda")]
 fn exact_cases(rng: &mut Rng) -> Vec<(String, Case)> {
     let mut out = Vec::new();
     for scale in [1.0f32, 3.0e9, 1e19, 1e38, 3e38, 1e-20] {
@@ -769,6 +771,7 @@ fn exact_cases(rng: &mut Rng) -> Vec<(String, Case)> {
 
 /// The reference's distances of the harness's exact and refined pairs: every (i, j), then
 /// every row to the center.
+#[cfg(feature = "cuda")]
 fn reference_pairs(c: &Case) -> Vec<f64> {
     let rows = rows_f64(c);
     let center: Vec<f64> = c.center.iter().map(|&v| f64::from(v)).collect();
