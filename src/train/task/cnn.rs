@@ -18,8 +18,7 @@
 use rayon::prelude::*;
 
 use super::dense::{
-    argmax, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
-    softmax_loss,
+    classify, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
 };
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
@@ -431,9 +430,7 @@ impl Cnn {
                 (p[BNG + j] * xhat + p[BNB + j]).max(0.0)
             })
             .collect();
-        let mut z = dense_forward(&act, &p[F2W..F2B], &p[F2B..DIM]);
-        let arg = argmax(&z);
-        (softmax_loss(&mut z, y), arg)
+        classify(dense_forward(&act, &p[F2W..F2B], &p[F2B..DIM]), y)
     }
 }
 

@@ -179,8 +179,15 @@ pub(crate) fn cross_entropy_backward(
 }
 
 /// Index of the largest entry (the first on ties).
-pub(crate) fn argmax(v: &[f32]) -> usize {
+fn argmax(v: &[f32]) -> usize {
     (0..v.len()).fold(0, |a, k| if v[k] > v[a] { k } else { a })
+}
+
+/// Loss and predicted class of one example from its logits (every model's `predict` ends
+/// here): the class is taken before `softmax_loss` overwrites the logits.
+pub(crate) fn classify(mut logits: Vec<f32>, y: usize) -> (f64, usize) {
+    let class = argmax(&logits);
+    (softmax_loss(&mut logits, y), class)
 }
 
 #[cfg(test)]

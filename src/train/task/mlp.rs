@@ -5,7 +5,7 @@
 //! gradients are reproducible bit for bit. The gradient is checked against finite differences in
 //! the tests below.
 
-use super::dense::{argmax, dot, softmax_loss};
+use super::dense::{classify, dot, softmax_loss};
 use crate::train::rng::Rng;
 
 /// Shape of the network: `inputs -> hidden (ReLU) -> classes (softmax)`.
@@ -120,8 +120,7 @@ impl Mlp {
     pub fn predict(&self, params: &[f32], x: &[f32], y: usize) -> (f64, usize) {
         let (mut hid, mut z) = (vec![0.0f32; self.hidden], vec![0.0f32; self.classes]);
         self.forward(params, x, &mut hid, &mut z);
-        let arg = argmax(&z);
-        (softmax_loss(&mut z, y), arg)
+        classify(z, y)
     }
 }
 

@@ -21,8 +21,7 @@ use rayon::prelude::*;
 
 use super::cnn::{BN_EPS, BnStats, K, col2im, im2col, relu_pool, unpool};
 use super::dense::{
-    argmax, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
-    softmax_loss,
+    classify, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
 };
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
@@ -437,9 +436,7 @@ impl SimpleCnn {
         let (_, z2) = conv(p, W2, B2, &pool1, C1, C2, S2);
         let (mut feats, mut arg) = (vec![0.0; FLAT], vec![0; FLAT]);
         relu_pool(&eval_bn(&z2, S2 * S2, G2, H2, C1), C2, S2, &mut feats, &mut arg);
-        let mut z = dense_forward(&feats, &p[FW..FB], &p[FB..DIM]);
-        let class = argmax(&z);
-        (softmax_loss(&mut z, y), class)
+        classify(dense_forward(&feats, &p[FW..FB], &p[FB..DIM]), y)
     }
 }
 
