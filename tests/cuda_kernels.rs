@@ -72,6 +72,106 @@ fn ptxas() -> Option<std::path::PathBuf> {
         .map(|_| "ptxas".into())
 }
 
+/// One test's `ptxas -v` runs in a private temporary folder, and what their logs showed.
+struct Assembler {
+    ptxas: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    /// Entries over a budget, one line each.
+    problems: Vec<String>,
+    /// Every entry's register count, printed at the end.
+    report: Vec<String>,
+}
+
+impl Assembler {
+    /// `None` (after a skip, or a failure where BYZAGG_REQUIRE names `ptxas`) with no ptxas.
+    fn new(name: &str) -> Option<Assembler> {
+        let Some(ptxas) = ptxas() else {
+            byzagg::verify::require_or_skip(
+                "ptxas",
+                "no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)",
+            );
+            return None;
+        };
+        let dir = std::env::temp_dir().join(format!("byzagg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (problems, report) = (Vec::new(), Vec::new());
+        Some(Assembler {
+            ptxas,
+            dir,
+            problems,
+            report,
+        })
+    }
+
+    /// Assembles `ptx` for `arch` and checks its log: an entry with a stack frame or spills
+    /// beyond `spills` (arch, entry, most spill-store bytes), or on sm_90 over its budget in
+    /// `registers`, is a problem. `label` prefixes the entry's name in both lists.
+    fn check(
+        &mut self,
+        ptx: &str,
+        arch: &str,
+        label: &str,
+        spills: &[(&str, &str, u32)],
+        registers: &[(&str, u32)],
+    ) {
+        let path = self.dir.join("module.ptx");
+        std::fs::write(&path, ptx).expect("write ptx");
+        let out = std::process::Command::new(&self.ptxas)
+            .args(["-v", "--gpu-name", arch, "-o"])
+            .arg(self.dir.join("out.cubin"))
+            .arg(&path)
+            .output()
+            .expect("run ptxas");
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "ptxas failed on {label}for {arch}:\n{log}");
+        let mut entry = String::new();
+        for line in log.lines() {
+            if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+                entry = rest.split('\'').next().unwrap_or("").to_string();
+            }
+            let here = format!("{arch} {label}{entry}");
+            if line.contains("bytes stack frame")
+                && !line.contains(" 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads")
+            {
+                let stores = line
+                    .split(", ")
+                    .find(|p| p.contains("spill stores"))
+                    .and_then(|p| p.split_whitespace().next())
+                    .and_then(|b| b.parse::<u32>().ok())
+                    .unwrap_or(u32::MAX);
+                let allowed = spills
+                    .iter()
+                    .any(|(a, e, most)| *a == arch && *e == entry && stores <= *most);
+                if !allowed {
+                    self.problems.push(format!("{here}: {}", line.trim()));
+                }
+            }
+            if let Some(regs) = line
+                .split("Used ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|r| r.parse::<u32>().ok())
+            {
+                self.report.push(format!("{here}: {regs} registers"));
+                if let Some((_, budget)) = registers.iter().find(|(e, _)| *e == entry)
+                    && arch == "sm_90"
+                    && regs > *budget
+                {
+                    self.problems
+                        .push(format!("{here}: {regs} registers, budget {budget}"));
+                }
+            }
+        }
+    }
+
+    /// Removes the folder, prints the registers and fails with every problem found.
+    fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        eprintln!("{}", self.report.join("\n"));
+        assert!(self.problems.is_empty(), "{}", self.problems.join("\n"));
+    }
+}
+
 /// Register budgets of the hot entry points on sm_90 (`ptxas -v`), with headroom over what
 /// they use now: growth past these is a change to look at, not noise.
 const REGISTER_BUDGET: [(&str, u32); 12] = [
@@ -112,17 +212,9 @@ const SPILL_BUDGET: [(&str, &str, u32); 4] = [
 #[test]
 #[cfg(feature = "cuda")] // KERNEL_FILES exists only with the feature
 fn kernels_assemble_without_spills_within_register_budgets() {
-    let Some(ptxas) = ptxas() else {
-        byzagg::verify::require_or_skip(
-            "ptxas",
-            "no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)",
-        );
+    let Some(mut asm) = Assembler::new("ptxas") else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("byzagg-ptxas-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut problems = Vec::new();
-    let mut report = Vec::new();
     for arch in byzagg::cuda::CI_ARCHS {
         for (file, _, _) in byzagg::cuda::KERNEL_FILES {
             let ptx = match byzagg::cuda::ptx(file, arch) {
@@ -133,57 +225,10 @@ fn kernels_assemble_without_spills_within_register_budgets() {
                 }
                 Err(e) => panic!("{file} for {arch}: {e}"),
             };
-            let path = dir.join(format!("{file}.{arch}.ptx"));
-            std::fs::write(&path, ptx).expect("write ptx");
-            let out = std::process::Command::new(&ptxas)
-                .args(["-v", "--gpu-name", arch, "-o"])
-                .arg(dir.join("out.cubin"))
-                .arg(&path)
-                .output()
-                .expect("run ptxas");
-            let log = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert!(out.status.success(), "ptxas failed on {file} for {arch}:\n{log}");
-            let mut entry = String::new();
-            for line in log.lines() {
-                if let Some(rest) = line.split("Compiling entry function '").nth(1) {
-                    entry = rest.split('\'').next().unwrap_or("").to_string();
-                }
-                if line.contains("bytes stack frame")
-                    && !line.contains(" 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads")
-                {
-                    let stores = line
-                        .split(", ")
-                        .find(|p| p.contains("spill stores"))
-                        .and_then(|p| p.split_whitespace().next())
-                        .and_then(|b| b.parse::<u32>().ok())
-                        .unwrap_or(u32::MAX);
-                    let allowed = SPILL_BUDGET
-                        .iter()
-                        .any(|(a, e, most)| *a == arch && *e == entry && stores <= *most);
-                    if !allowed {
-                        problems.push(format!("{arch} {entry}: {}", line.trim()));
-                    }
-                }
-                if let Some(regs) = line
-                    .split("Used ")
-                    .nth(1)
-                    .and_then(|r| r.split(' ').next())
-                    .and_then(|r| r.parse::<u32>().ok())
-                {
-                    report.push(format!("{arch} {entry}: {regs} registers"));
-                    if let Some((_, budget)) = REGISTER_BUDGET.iter().find(|(e, _)| *e == entry)
-                        && arch == "sm_90"
-                        && regs > *budget
-                    {
-                        problems.push(format!("{arch} {entry}: {regs} registers, budget {budget}"));
-                    }
-                }
-            }
+            asm.check(&ptx, arch, &format!("{file}: "), &SPILL_BUDGET, &REGISTER_BUDGET);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("{}", report.join("\n"));
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    asm.finish();
 }
 
 /// Register budgets of the pruned `order_stats` modules on sm_90 at m = 64 (the largest;
@@ -210,17 +255,9 @@ const PRUNED_SPILL_BUDGET: [(&str, &str, u32); 1] = [("sm_80", "os_meamed_w", 16
 #[cfg(feature = "cuda")]
 fn pruned_order_stats_modules_assemble_without_spills() {
     use byzagg::cuda::{PrunedKind, pruned_ptx};
-    let Some(ptxas) = ptxas() else {
-        byzagg::verify::require_or_skip(
-            "ptxas",
-            "no ptxas (pip install 'nvidia-cuda-nvcc==13.0.*' into .venv)",
-        );
+    let Some(mut asm) = Assembler::new("ptxas-pruned") else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("byzagg-ptxas-pruned-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut problems = Vec::new();
-    let mut report = Vec::new();
     for arch in byzagg::cuda::CI_ARCHS {
         for m in [1usize, 2, 3, 5, 8, 16, 17, 32, 33, 48, 64] {
             let trim = PrunedKind::TrimUniform {
@@ -236,62 +273,10 @@ fn pruned_order_stats_modules_assemble_without_spills() {
                     }
                     Err(e) => panic!("m = {m} {kind:?} for {arch}: {e}"),
                 };
-                let path = dir.join("pruned.ptx");
-                std::fs::write(&path, ptx).expect("write ptx");
-                let out = std::process::Command::new(&ptxas)
-                    .args(["-v", "--gpu-name", arch, "-o"])
-                    .arg(dir.join("out.cubin"))
-                    .arg(&path)
-                    .output()
-                    .expect("run ptxas");
-                let log = String::from_utf8_lossy(&out.stderr).into_owned();
-                assert!(
-                    out.status.success(),
-                    "ptxas failed on m = {m} {kind:?} for {arch}:\n{log}"
-                );
-                let mut entry = String::new();
-                for line in log.lines() {
-                    if let Some(rest) = line.split("Compiling entry function '").nth(1) {
-                        entry = rest.split('\'').next().unwrap_or("").to_string();
-                    }
-                    if line.contains("bytes stack frame")
-                        && !line.contains(" 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads")
-                    {
-                        let stores = line
-                            .split(", ")
-                            .find(|p| p.contains("spill stores"))
-                            .and_then(|p| p.split_whitespace().next())
-                            .and_then(|b| b.parse::<u32>().ok())
-                            .unwrap_or(u32::MAX);
-                        let allowed = PRUNED_SPILL_BUDGET
-                            .iter()
-                            .any(|(a, e, most)| *a == arch && *e == entry && stores <= *most);
-                        if !allowed {
-                            problems.push(format!("{arch} m = {m} {entry}: {}", line.trim()));
-                        }
-                    }
-                    if let Some(regs) = line
-                        .split("Used ")
-                        .nth(1)
-                        .and_then(|r| r.split(' ').next())
-                        .and_then(|r| r.parse::<u32>().ok())
-                    {
-                        report.push(format!("{arch} m = {m} {entry}: {regs} registers"));
-                        let budget = PRUNED_REGISTER_BUDGET.iter().find(|(e, _)| *e == entry);
-                        if let Some((_, budget)) = budget
-                            && arch == "sm_90"
-                            && regs > *budget
-                        {
-                            problems.push(format!(
-                                "{arch} m = {m} {entry}: {regs} registers, budget {budget}"
-                            ));
-                        }
-                    }
-                }
+                let label = format!("m = {m} ");
+                asm.check(&ptx, arch, &label, &PRUNED_SPILL_BUDGET, &PRUNED_REGISTER_BUDGET);
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!("{}", report.join("\n"));
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    asm.finish();
 }
