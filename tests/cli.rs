@@ -7,7 +7,7 @@ use std::process::Command;
 use byzagg::npy;
 
 mod common;
-use common::cli::{byzagg, s, stderr, temp_dir};
+use common::cli::{byzagg, s, stderr, temp_dir, usage_error};
 
 /// A fresh directory for one test.
 fn dir(test: &str) -> PathBuf {
@@ -31,8 +31,7 @@ fn krum_with_too_large_f_is_a_usage_error_naming_f() {
     let (input, _) = rows_file(&dir, 7, 4);
     let output = dir.join("out.npy");
     let out = byzagg(&["aggregate", "--rule", "krum(f=5)", s(&input), "-o", s(&output)]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
+    let err = usage_error(&out, "f = 5");
     // Backend::Auto may log its choice first; the error is its own line.
     assert!(
         err.lines()
@@ -55,8 +54,7 @@ fn bad_rule_text_is_a_usage_error() {
         "-o",
         s(&dir.join("o.npy")),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("krum(q=2)"), "{}", stderr(&out));
+    usage_error(&out, "krum(q=2)");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -72,8 +70,7 @@ fn missing_input_is_a_usage_error_naming_the_file() {
         "-o",
         s(&dir.join("o.npy")),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no-such-file.npy"), "{}", stderr(&out));
+    usage_error(&out, "no-such-file.npy");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -110,8 +107,7 @@ fn weights_of_the_wrong_length_are_a_usage_error() {
         "-o",
         s(&dir.join("o.npy")),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("weights"), "{}", stderr(&out));
+    usage_error(&out, "weights");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -179,13 +175,11 @@ fn verify_lists_the_suites_rules_as_rule_text() {
 
 #[test]
 fn verify_of_an_unknown_or_absent_backend_is_a_usage_error() {
-    let out = byzagg(&["verify", "--backend", "tpu"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    usage_error(&byzagg(&["verify", "--backend", "tpu"]), "tpu");
     for backend in [byzagg::Backend::Wgpu, byzagg::Backend::Cuda] {
         if let Err(e) = backend.available() {
             let out = byzagg(&["verify", "--backend", backend.name()]);
-            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-            assert!(stderr(&out).contains(&e.to_string()), "{}", stderr(&out));
+            usage_error(&out, &e.to_string());
         }
     }
 }
@@ -316,8 +310,7 @@ fn simd_cap_is_checked_and_every_level_gives_the_median() {
         (out, output)
     };
     let (bad, _) = run("sse9", "bad.npy");
-    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
-    assert!(stderr(&bad).contains("BYZAGG_SIMD"), "{}", stderr(&bad));
+    usage_error(&bad, "BYZAGG_SIMD");
     let mut medians = Vec::new();
     for cap in ["generic", "avx2", "avx512"] {
         let (out, path) = run(cap, &format!("{cap}.npy"));

@@ -29,3 +29,16 @@ pub fn temp_dir(suite: &str, test: &str) -> PathBuf {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
+
+/// Asserts that a run was refused as bad usage or input (exit 2) with a message naming
+/// `what` (a parameter, a file, a value); returns the message for further checks.
+pub fn usage_error(out: &Output, what: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected exit 2 naming {what:?}:\n{err}"
+    );
+    assert!(err.contains(what), "the message does not name {what:?}:\n{err}");
+    err
+}
