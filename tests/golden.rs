@@ -120,6 +120,12 @@ fn gm_default_meets_the_optimality_condition() {
     }
 }
 
+/// `rule` on `rows` is within 1e-6 of `want` (scaled as [`assert_near`]).
+fn check(rule: &str, backend: Backend, rows: &[[f32; 3]], want: &[f64]) {
+    let got = aggregate(rule, backend, rows);
+    assert_near(&got, want, 1e-6, &format!("{backend} {rule} on {rows:?}"));
+}
+
 /// Asserts `got` within `tol` (relative to max(1, |want|)) of `want`, coordinate by coordinate.
 fn assert_near(got: &[f32], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?}");
@@ -146,8 +152,12 @@ fn meamed_by_hand() {
     // 97: 2 and 4 tie at 1, then 1; (2 + 4 + 1) / 3. Coordinate 1: median 15, 10 and 20 at
     // 5, then 40 at 25 (-50 is 65 away): 70 / 3. Coordinate 2: three zeros.
     for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
-        let got = aggregate("meamed(f=1)", backend, &MEAMED_ROWS);
-        assert_near(&got, &[7.0 / 3.0, 70.0 / 3.0, 0.0], 1e-6, &format!("{backend}"));
+        check(
+            "meamed(f=1)",
+            backend,
+            &MEAMED_ROWS,
+            &[7.0 / 3.0, 70.0 / 3.0, 0.0],
+        );
         // Weights 1, 1, 2, 1 and lambda = 0.2 keep mass 4 of 5. Coordinate 0: cumulative
         // weights 1, 2, 4 reach half (2.5) at 4, the median; then 4 (mass 2, distance 0),
         // 2 (distance 2), 1 (distance 3): (8 + 2 + 1) / 4. Coordinate 1 (sorted -50, 10, 20,
@@ -175,8 +185,7 @@ const NORM_ROWS: [[f32; 3]; 4] = [
 fn cge_by_hand() {
     for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
         // f = 1 drops the row of norm 10: the mean of the other three.
-        let got = aggregate("cge(f=1)", backend, &NORM_ROWS);
-        assert_near(&got, &[4.0 / 3.0, 2.0, 0.0], 1e-6, &format!("{backend}"));
+        check("cge(f=1)", backend, &NORM_ROWS, &[4.0 / 3.0, 2.0, 0.0]);
         // Weights 1, 1, 1, 2 and lambda = 0.2 keep mass 4: norms 1, 2, 5 whole, then 1 of
         // the 2 of the row of norm 10.
         let agg = Aggregator::new("cge(lambda=0.2)".parse().unwrap(), backend).unwrap();
@@ -192,16 +201,14 @@ fn cge_by_hand() {
 fn monna_by_hand() {
     for backend in Backend::ALL.into_iter().filter_map(backend_or_skip) {
         // Squared distances from row 3, (0, 0, 10): 125, 101, 104, 0; f = 1 drops row 0.
-        let got = aggregate("monna(f=1,pivot=3)", backend, &NORM_ROWS);
-        assert_near(
-            &got,
+        check(
+            "monna(f=1,pivot=3)",
+            backend,
+            &NORM_ROWS,
             &[1.0 / 3.0, 2.0 / 3.0, 10.0 / 3.0],
-            1e-6,
-            &format!("{backend}"),
         );
         // From row 1, (1, 0, 0): 20, 0, 5, 101; f = 1 drops row 3.
-        let got = aggregate("monna(f=1,pivot=1)", backend, &NORM_ROWS);
-        assert_near(&got, &[4.0 / 3.0, 2.0, 0.0], 1e-6, &format!("{backend}"));
+        check("monna(f=1,pivot=1)", backend, &NORM_ROWS, &[4.0 / 3.0, 2.0, 0.0]);
     }
 }
 
@@ -271,30 +278,26 @@ fn clip_by_hand() {
         // ByzFL's `Clipping(2)` example: every row scaled to norm 2 (all norms exceed it):
         // [0.53452248, 1.06904497, 1.60356745], [0.91168461, 1.13960576, 1.36752692],
         // [1.00514142, 1.14873305, 1.29232469]; then their mean and their median.
-        let got = aggregate("clip(mean,tau=2)", backend, &ROWS);
-        assert_near(
-            &got,
+        check(
+            "clip(mean,tau=2)",
+            backend,
+            &ROWS,
             &[0.817_116_17, 1.119_127_93, 1.421_139_68],
-            1e-6,
-            &format!("{backend}"),
         );
-        let got = aggregate("clip(cwmed,tau=2)", backend, &ROWS);
-        assert_near(
-            &got,
+        check(
+            "clip(cwmed,tau=2)",
+            backend,
+            &ROWS,
             &[0.911_684_61, 1.139_605_76, 1.367_526_92],
-            1e-6,
-            &format!("{backend}"),
         );
         // Norms 5, 1, 2, 10 and tau = 2: factors 2/5, 1, 1, 1/5, so the rows become (1.2, 1.6,
         // 0), (1, 0, 0), (0, 2, 0), (0, 0, 2): mean (0.55, 0.9, 0.5).
-        let got = aggregate("clip(mean,tau=2)", backend, &NORM_ROWS);
-        assert_near(&got, &[0.55, 0.9, 0.5], 1e-6, &format!("{backend}"));
+        check("clip(mean,tau=2)", backend, &NORM_ROWS, &[0.55, 0.9, 0.5]);
         // A row of NaN has an infinite norm and becomes the zero vector: (1.2, 1.6, 0),
         // (1, 0, 0), (0, 2, 0), 0 has mean (0.55, 0.9, 0).
         let mut rows = NORM_ROWS;
         rows[3] = [f32::NAN; 3];
-        let got = aggregate("clip(mean,tau=2)", backend, &rows);
-        assert_near(&got, &[0.55, 0.9, 0.0], 1e-6, &format!("{backend} NaN row"));
+        check("clip(mean,tau=2)", backend, &rows, &[0.55, 0.9, 0.0]);
     }
 }
 
@@ -304,19 +307,16 @@ fn arc_by_hand() {
         // ByzFL's `ARC(1)` example: n = 3, f = 1 clips floor(2 * 1/3 * 2) = 1 row, the largest
         // (norm sqrt(194)), to the next norm, sqrt(77): (4.41004009, 5.04004582, 5.67005155).
         // The mean of the clipped rows:
-        let got = aggregate("arc(mean,f=1)", backend, &ROWS);
-        assert_near(
-            &got,
+        check(
+            "arc(mean,f=1)",
+            backend,
+            &ROWS,
             &[3.136_680_03, 4.013_348_61, 4.890_017_18],
-            1e-6,
-            &format!("{backend}"),
         );
         // Norms 5, 1, 2, 10, f = 1: floor(2 * 1/4 * 3) = 1 row clipped, (0, 0, 10) to norm 5.
-        let got = aggregate("arc(mean,f=1)", backend, &NORM_ROWS);
-        assert_near(&got, &[1.0, 1.5, 1.25], 1e-6, &format!("{backend}"));
+        check("arc(mean,f=1)", backend, &NORM_ROWS, &[1.0, 1.5, 1.25]);
         // f = 0 clips nothing: the mean.
-        let got = aggregate("arc(mean,f=0)", backend, &NORM_ROWS);
-        assert_near(&got, &[1.0, 1.5, 2.5], 1e-6, &format!("{backend} f=0"));
+        check("arc(mean,f=0)", backend, &NORM_ROWS, &[1.0, 1.5, 2.5]);
         // Weights 2, 1, 1, 1 (W = 5) and lambda = 0.2 clip the mass 2 * 0.2 * 0.8 * 5 = 1.6 of
         // largest norm: the norm-10 row (mass 1), and the norm-5 row (mass 2) reaches past
         // 1.6, so the threshold is 5. Weighted mean of (3, 4, 0) x 2, (1, 0, 0), (0, 2, 0),
@@ -330,8 +330,7 @@ fn arc_by_hand() {
         assert_near(&got, &[1.4, 2.0, 1.0], 1e-6, &format!("{backend} weighted"));
         // Over the median: the clipped rows (3, 4, 0), (1, 0, 0), (0, 2, 0), (0, 0, 5) have
         // coordinate medians 0.5, 1, 0.
-        let got = aggregate("arc(cwmed,f=1)", backend, &NORM_ROWS);
-        assert_near(&got, &[0.5, 1.0, 0.0], 1e-6, &format!("{backend} cwmed"));
+        check("arc(cwmed,f=1)", backend, &NORM_ROWS, &[0.5, 1.0, 0.0]);
     }
 }
 
