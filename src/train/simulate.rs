@@ -65,6 +65,17 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A finished run: its evaluations and arrivals, and what the server holds at the end.
+    pub(crate) fn from_server(records: Vec<Record>, arrivals: Vec<ArrivalLog>, server: &Server) -> RunResult {
+        RunResult {
+            records,
+            arrivals,
+            counts: server.counts().to_vec(),
+            params: server.query_point().to_vec(),
+            aggregation_seconds: server.aggregation_time().as_secs_f64(),
+        }
+    }
+
     /// The last record's test accuracy.
     pub fn final_accuracy(&self) -> f64 {
         self.records.last().map_or(f64::NAN, |r| r.test_accuracy)
@@ -289,11 +300,5 @@ pub fn simulate(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u64)
             records.push(window.record(task, &server));
         }
     }
-    Ok(RunResult {
-        records,
-        arrivals,
-        counts: server.counts().to_vec(),
-        params: server.query_point().to_vec(),
-        aggregation_seconds: server.aggregation_time().as_secs_f64(),
-    })
+    Ok(RunResult::from_server(records, arrivals, &server))
 }

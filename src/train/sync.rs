@@ -144,11 +144,5 @@ pub fn simulate_sync(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut
             records.push(window.record(task, &server));
         }
     }
-    Ok(RunResult {
-        records,
-        arrivals,
-        counts: server.counts().to_vec(),
-        params: server.query_point().to_vec(),
-        aggregation_seconds: server.aggregation_time().as_secs_f64(),
-    })
+    Ok(RunResult::from_server(records, arrivals, &server))
 }

@@ -175,11 +175,5 @@ pub fn run_threads(task: &dyn Task, cfg: &TrainConfig, on_step: &mut dyn FnMut(u
         drop(replies); // every worker's recv now fails and its thread ends
         result
     })?;
-    Ok(RunResult {
-        records,
-        arrivals,
-        counts: server.counts().to_vec(),
-        params: server.query_point().to_vec(),
-        aggregation_seconds: server.aggregation_time().as_secs_f64(),
-    })
+    Ok(RunResult::from_server(records, arrivals, &server))
 }

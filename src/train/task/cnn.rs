@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::dense::{
     classify, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
+    torch_uniform,
 };
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
@@ -224,12 +225,7 @@ impl Cnn {
     pub fn init(&self, seed: u64) -> Vec<f32> {
         let mut r = Rng::stream(seed, 0xC022, 0);
         let mut v = Vec::with_capacity(DIM);
-        let mut fill = |v: &mut Vec<f32>, count: usize, fan_in: usize| {
-            let s = 1.0 / (fan_in as f64).sqrt();
-            for _ in 0..count {
-                v.push(((2.0 * r.uniform() - 1.0) * s) as f32);
-            }
-        };
+        let mut fill = |v: &mut Vec<f32>, count, fan_in| torch_uniform(&mut r, v, count, fan_in);
         fill(&mut v, C1 * K * K, K * K);
         fill(&mut v, C1, K * K);
         fill(&mut v, C2 * C1 * K * K, C1 * K * K);

@@ -1,11 +1,14 @@
 //! Dense f32 kernels the task models share: a dot product, three blocked matrix products (the
 //! three transpose patterns a layer's forward and backward passes need), softmax
 //! cross-entropy, and on them a fully connected layer's forward and backward passes over a
-//! minibatch and the softmax cross-entropy head's gradient (both CNNs end in these).
+//! minibatch and the softmax cross-entropy head's gradient (both CNNs end in these), PyTorch's
+//! default initialisation and the prediction at the end of every model.
 //!
 //! All matrices are row-major slices. Every sum runs in a fixed order, so a model's gradients are
 //! reproducible bit for bit whatever the thread count. The products accumulate into `c`
 //! (`c += ...`): callers zero it first when they want a plain product.
+
+use crate::train::rng::Rng;
 
 /// Rows of `c` computed together: each row of `b` loaded once serves this many rows of `a`.
 const ROW_TILE: usize = 4;
@@ -176,6 +179,13 @@ pub(crate) fn cross_entropy_backward(
         }
     }
     loss
+}
+
+/// Appends `count` values drawn as PyTorch's default initialisation of a layer with `fan_in`
+/// inputs: uniform in +-1/sqrt(fan_in) (weights and biases alike), in `r`'s order.
+pub(crate) fn torch_uniform(r: &mut Rng, v: &mut Vec<f32>, count: usize, fan_in: usize) {
+    let s = 1.0 / (fan_in as f64).sqrt();
+    v.extend((0..count).map(|_| ((2.0 * r.uniform() - 1.0) * s) as f32));
 }
 
 /// Index of the largest entry (the first on ties).

@@ -5,7 +5,7 @@
 //! gradients are reproducible bit for bit. The gradient is checked against finite differences in
 //! the tests below.
 
-use super::dense::{classify, dot, softmax_loss};
+use super::dense::{classify, dot, softmax_loss, torch_uniform};
 use crate::train::rng::Rng;
 
 /// Shape of the network: `inputs -> hidden (ReLU) -> classes (softmax)`.
@@ -40,12 +40,7 @@ impl Mlp {
         let mut r = Rng::stream(seed, 0x1A17, 0);
         let (p, h, c) = (self.inputs, self.hidden, self.classes);
         let mut v = Vec::with_capacity(self.dim());
-        let mut fill = |count: usize, fan_in: usize| {
-            let s = 1.0 / (fan_in as f64).sqrt();
-            for _ in 0..count {
-                v.push(((2.0 * r.uniform() - 1.0) * s) as f32);
-            }
-        };
+        let mut fill = |count, fan_in| torch_uniform(&mut r, &mut v, count, fan_in);
         fill(h * p, p);
         fill(h, p);
         fill(c * h, h);

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use super::cnn::{BN_EPS, BnStats, K, col2im, im2col, relu_pool, unpool};
 use super::dense::{
     classify, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
+    torch_uniform,
 };
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
@@ -283,12 +284,7 @@ impl SimpleCnn {
     pub fn init(&self, seed: u64) -> Vec<f32> {
         let mut r = Rng::stream(seed, 0x5C22, 0);
         let mut v = Vec::with_capacity(DIM);
-        let mut fill = |v: &mut Vec<f32>, count: usize, fan_in: usize| {
-            let s = 1.0 / (fan_in as f64).sqrt();
-            for _ in 0..count {
-                v.push(((2.0 * r.uniform() - 1.0) * s) as f32);
-            }
-        };
+        let mut fill = |v: &mut Vec<f32>, count, fan_in| torch_uniform(&mut r, v, count, fan_in);
         fill(&mut v, C1 * K * K, K * K);
         fill(&mut v, C1, K * K);
         v.extend(std::iter::repeat_n(1.0, C1));
