@@ -1,5 +1,6 @@
-//! Criterion bench of primitive `mix` (SPEC section 5) on every available backend; ids
-//! `mix/<backend>/<n>x<d>`. Run with `cargo bench --bench mix`.
+//! Criterion bench of primitive `mix` (SPEC section 5) on every available backend, at `k = 1`
+//! and at NNM's `k = n`; ids `mix/<backend>/<n>x<d>` and `mix_rows/...`. Run with
+//! `cargo bench --bench mix`.
 
 mod common;
 
@@ -8,6 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn bench(c: &mut Criterion) {
     common::primitive(c, Primitive::Mix);
+    common::primitive(c, Primitive::MixRows);
 }
 
 criterion_group! {

@@ -82,6 +82,16 @@ fn bench_primitive<K: Kernels>(
                 })
             })
         }
+        Primitive::MixRows => {
+            let coeffs = byzagg::bench::nnm_shaped_coeffs(&w);
+            let mut out = vec![0.0f32; n * d];
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let m = k.mix(&rows, &coeffs, n, None).expect("mix");
+                    k.download(&m, &mut out).expect("download");
+                })
+            })
+        }
     };
     Ok(())
 }

@@ -167,11 +167,20 @@ pub(crate) fn execute_and_scan<K: Kernels>(
     k.download(&result, out)?;
     // The result is on the host now: its finiteness costs a read of d values there, not a
     // distance pass on the backend.
-    if scan.unwrap_or_else(|| !out.iter().all(|v| v.is_finite())) {
+    if scan.unwrap_or_else(|| !all_finite(out)) {
         let bad = non_finite_rows(k, &rows, d)?;
         report.set_non_finite(plan, w, &bad);
     }
     Ok(())
+}
+
+/// Whether every value of `x` is finite. Without an early exit inside a block the check
+/// compiles to vector code: 1.2 ms for 10^7 values on one core of the 2-core Zen 4 of
+/// docs/PERFORMANCE.md, against 18-38 ms for `iter().all` (a tenth of the mean's time at n =
+/// 16); a block holding a non-finite value still ends it.
+fn all_finite(x: &[f32]) -> bool {
+    x.chunks(4096)
+        .all(|block| block.iter().fold(true, |ok, v| ok & v.is_finite()))
 }
 
 /// Runs a plan over `n x d` rows already resident on a backend (a GPU batch that never
@@ -215,4 +224,22 @@ fn non_finite_rows<K: Kernels>(k: &K, rows: &K::Rows<'_>, d: usize) -> Result<Ve
         .iter()
         .map(|r| !r.is_finite())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn all_finite_finds_each_kind_of_non_finite_value_in_any_block() {
+        let mut x = vec![1.0f32; 3 * 4096 + 7];
+        assert!(super::all_finite(&x));
+        assert!(super::all_finite(&[]));
+        for at in [0, 4095, 4096, x.len() - 1] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                x[at] = bad;
+                assert!(!super::all_finite(&x), "{bad} at {at}");
+                x[at] = f32::MAX;
+            }
+        }
+        assert!(super::all_finite(&x));
+    }
 }

@@ -10,7 +10,8 @@
 //!
 //! A rule is timed through the public [`Aggregator`], end to end: upload (for a GPU), every
 //! primitive, the host logic, and the download of the result. A primitive (`order_stats`,
-//! `pairwise_dist`, `center_dist`, `mix`) is timed on a batch already resident on the
+//! `pairwise_dist`, `center_dist`, `mix`, and `mix_rows`: `mix` at NNM's `k = n`) is timed
+//! on a batch already resident on the
 //! backend, with its result brought back (which waits for the device). The read pass always
 //! reads the host batch: on a GPU backend the ratio compares against host memory.
 //!
@@ -54,15 +55,18 @@ pub enum Primitive {
     CenterDist,
     /// One weighted mean of the rows (`k = 1`).
     Mix,
+    /// `mix` at NNM's shape, `k = n` ([`nnm_shaped_coeffs`]).
+    MixRows,
 }
 
 impl Primitive {
-    /// All four, in SPEC order.
-    pub const ALL: [Primitive; 4] = [
+    /// The four of SPEC order, then `mix` at NNM's shape.
+    pub const ALL: [Primitive; 5] = [
         Primitive::OrderStats,
         Primitive::PairwiseDist,
         Primitive::CenterDist,
         Primitive::Mix,
+        Primitive::MixRows,
     ];
 
     /// The stem: the file names and bench ids use it.
@@ -72,6 +76,7 @@ impl Primitive {
             Primitive::PairwiseDist => "pairwise_dist",
             Primitive::CenterDist => "center_dist",
             Primitive::Mix => "mix",
+            Primitive::MixRows => "mix_rows",
         }
     }
 }
@@ -464,7 +469,39 @@ pub fn time_primitive<K: Kernels>(
                 Ok(())
             })
         }
+        Primitive::MixRows => {
+            let coeffs = nnm_shaped_coeffs(w);
+            measure(warmup, runs, read, || {
+                let m = k.mix(&rows, &coeffs, n, None)?;
+                k.synchronize()?;
+                std::hint::black_box(&m);
+                Ok(())
+            })
+        }
     }
+}
+
+/// The `n x n` coefficients (row-major) of a mix shaped as NNM's with f = floor(n / 5): output
+/// row `r` is the weighted mean of the `n - f` rows `r, r + 1, ...` (cyclically), so every
+/// output row has `n - f` non-zero terms, and the rows' sets differ as neighbourhoods do. The
+/// neighbours are fixed rather than measured so that the primitive alone is timed.
+///
+/// ```
+/// let c = byzagg::bench::nnm_shaped_coeffs(&[1.0; 5]);
+/// assert_eq!(&c[5..10], &[0.0, 0.25, 0.25, 0.25, 0.25]);
+/// ```
+pub fn nnm_shaped_coeffs(w: &[f64]) -> Vec<f64> {
+    let n = w.len();
+    let kept = n - n / 5;
+    let mut coeffs = vec![0.0; n * n];
+    for r in 0..n {
+        let rows = (r..r + kept).map(|i| i % n);
+        let mass: f64 = rows.clone().map(|i| w[i]).sum();
+        for i in rows {
+            coeffs[r * n + i] = w[i] / mass;
+        }
+    }
+    coeffs
 }
 
 #[cfg(test)]
@@ -478,6 +515,7 @@ mod tests {
                 "cwmed".parse().unwrap(),
                 "gm".parse().unwrap(),
                 "mix".parse().unwrap(),
+                "mix_rows".parse().unwrap(),
             ],
             ns: vec![6],
             ds: vec![500],
@@ -486,7 +524,7 @@ mod tests {
             ..Config::default()
         };
         let records = run(&config, |_| {}).expect("bench");
-        assert_eq!(records.len(), 3);
+        assert_eq!(records.len(), 4);
         assert!(records.iter().all(|r| r.resident && r.seconds > 0.0));
         assert!(
             records[1].iterations.is_some(),
@@ -501,7 +539,7 @@ mod tests {
         )
         .expect("bench");
         assert!(
-            !plain[0].resident && plain[2].resident,
+            !plain[0].resident && plain[2].resident && plain[3].resident,
             "primitives are always resident"
         );
         assert!(report::table(&records).contains("cwmed [resident]"));

@@ -180,9 +180,9 @@ fn string(s: &str) -> String {
     out
 }
 
-/// Whether a job name is one of the four primitives (always timed resident, so not marked).
+/// Whether a job name is one of the primitives (always timed resident, so not marked).
 fn is_primitive(job: &str) -> bool {
-    ["order_stats", "pairwise_dist", "center_dist", "mix"].contains(&job)
+    super::Primitive::ALL.iter().any(|p| p.stem() == job)
 }
 
 #[cfg(test)]

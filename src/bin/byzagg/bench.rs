@@ -10,7 +10,8 @@ use clap::Args;
 /// `--backend` a comma list names one sharded engine.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Rules (text form) or primitives (order_stats, pairwise_dist, center_dist, mix).
+    /// Rules (text form) or primitives (order_stats, pairwise_dist, center_dist, mix, and
+    /// mix_rows: mix at NNM's k = n).
     /// Default: mean, cwmed, cwtm, krum, gm, ctma(cwmed), meamed, bulyan, cge, monna, mda,
     /// smea, caf, clip(mean,tau=1), arc(mean), clip(cwtm,tau=1), fltrust, center_dist. Rules
     /// that need f get f = n/5; row 0 is fltrust's root update; a subset rule is left out at

@@ -21,8 +21,8 @@
 
 use std::arch::x86_64::*;
 
-use super::tiles::{Prefetch, good_mask, tile_pairs};
-use super::{BLOCK, TINY, block_f64, block_finite};
+use super::TINY;
+use super::tiles::walk_tiles;
 
 /// Rows `i` per tile.
 const TI: usize = 2;
@@ -39,83 +39,32 @@ const P: usize = TI * TJ;
 /// The CPU must support AVX2 and FMA; every row must hold at least `c1` values.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn chunk_matrix(rows: &[&[f32]], c0: usize, c1: usize, sums: &mut [f64], bad: &mut [bool]) {
-    let n = rows.len();
-    assert!(sums.len() == n * n && bad.len() == n && rows.iter().all(|r| r.len() >= c1));
-    let tiles = tile_pairs::<TI, TJ>(n);
-    // Row pointers padded to whole tiles with the last row (its results are discarded).
-    let ptrs: Vec<*const f32> = (0..(n.div_ceil(TI) * TI).max(n.div_ceil(TJ) * TJ))
-        .map(|i| rows[i.min(n - 1)].as_ptr())
-        .collect();
-    // Per tile, the f64 sums of its 8 pairs (lane a * 4 + b for pair (i0 + a, j0 + b)).
-    let mut acc64 = vec![[0.0f64; P]; tiles.len()];
     let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    let mut any_bad = bad.iter().any(|&b| b);
-    let prefetch = Prefetch::new(rows, BLOCK, tiles.len());
-    let mut b0 = c0;
-    while b0 < c1 {
-        let b1 = c1.min(b0 + BLOCK);
-        for (r, bad) in rows.iter().zip(bad.iter_mut()) {
-            if !*bad && !block_finite(&r[b0..b1]) {
-                *bad = true;
-                any_bad = true;
-            }
+    walk_tiles::<TI, TJ, P>(rows, (c0, c1), sums, bad, |x, y, (b0, b1), valid, acc64| {
+        // SAFETY: every pointer is a row holding at least `b1` values (`walk_tiles`).
+        let fast = transpose_sum(unsafe { tile_sums(x, y, b0, b1) });
+        let ok = _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_GE_OQ>(fast, _mm256_set1_ps(TINY)),
+            _mm256_cmp_ps::<_CMP_LT_OQ>(fast, _mm256_set1_ps(f32::INFINITY)),
+        );
+        let ok_bits = _mm256_movemask_ps(ok) as u16;
+        let want = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+            _mm256_and_si256(_mm256_set1_epi32(i32::from(valid)), lane_bits),
+            lane_bits,
+        ));
+        // Lanes not both valid and in range become +0, which leaves a sum unchanged.
+        let keep = _mm256_and_ps(fast, _mm256_and_ps(ok, want));
+        // SAFETY: `acc64` is 8 f64.
+        unsafe {
+            let p = acc64.as_mut_ptr();
+            let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(keep));
+            let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(keep));
+            _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), lo));
+            let q = p.add(4);
+            _mm256_storeu_pd(q, _mm256_add_pd(_mm256_loadu_pd(q), hi));
         }
-        let b2 = c1.min(b1 + BLOCK);
-        for (t, (tile, acc64)) in tiles.iter().zip(acc64.iter_mut()).enumerate() {
-            prefetch.tile(t, b1, b2);
-            let (i0, j0) = (tile.i0, tile.j0);
-            let valid = if any_bad {
-                tile.valid & good_mask::<TI, TJ>(bad, i0, j0)
-            } else {
-                tile.valid
-            };
-            if valid == 0 {
-                continue;
-            }
-            let x: [*const f32; TI] = std::array::from_fn(|a| ptrs[i0 + a]);
-            let y: [*const f32; TJ] = std::array::from_fn(|b| ptrs[j0 + b]);
-            // SAFETY: every pointer is a row holding at least `b1` values.
-            let fast = transpose_sum(unsafe { tile_sums(x, y, b0, b1) });
-            let ok = _mm256_and_ps(
-                _mm256_cmp_ps::<_CMP_GE_OQ>(fast, _mm256_set1_ps(TINY)),
-                _mm256_cmp_ps::<_CMP_LT_OQ>(fast, _mm256_set1_ps(f32::INFINITY)),
-            );
-            let ok_bits = _mm256_movemask_ps(ok) as u16;
-            let want = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
-                _mm256_and_si256(_mm256_set1_epi32(i32::from(valid)), lane_bits),
-                lane_bits,
-            ));
-            // Lanes not both valid and in range become +0, which leaves a sum unchanged.
-            let keep = _mm256_and_ps(fast, _mm256_and_ps(ok, want));
-            // SAFETY: `acc64` is 8 f64.
-            unsafe {
-                let p = acc64.as_mut_ptr();
-                let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(keep));
-                let hi = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(keep));
-                _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), lo));
-                let q = p.add(4);
-                _mm256_storeu_pd(q, _mm256_add_pd(_mm256_loadu_pd(q), hi));
-            }
-            let slow = valid & !ok_bits;
-            if slow != 0 {
-                for (l, acc) in acc64.iter_mut().enumerate() {
-                    if slow & (1 << l) != 0 {
-                        let (i, j) = (i0 + l / TJ, j0 + l % TJ);
-                        *acc += block_f64(&rows[i][b0..b1], &rows[j][b0..b1]);
-                    }
-                }
-            }
-        }
-        b0 = b1;
-    }
-    for (tile, acc64) in tiles.iter().zip(&acc64) {
-        for (l, v) in acc64.iter().enumerate() {
-            if tile.valid & (1 << l) != 0 {
-                let (i, j) = (tile.i0 + l / TJ, tile.j0 + l % TJ);
-                sums[i * n + j] += v;
-            }
-        }
-    }
+        valid & !ok_bits
+    });
 }
 
 /// The 8 horizontal sums of `v` (pair `a * 4 + b` in lane `a * 4 + b`), as one vector.

@@ -19,8 +19,8 @@
 
 use std::arch::x86_64::*;
 
-use super::tiles::{Prefetch, good_mask, tile_pairs};
-use super::{BLOCK, TINY, block_f64, block_finite};
+use super::TINY;
+use super::tiles::walk_tiles;
 
 /// Rows per tile side.
 const T: usize = 4;
@@ -33,83 +33,32 @@ const T: usize = 4;
 /// The CPU must support AVX-512 F; every row must hold at least `c1` values.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn chunk_matrix(rows: &[&[f32]], c0: usize, c1: usize, sums: &mut [f64], bad: &mut [bool]) {
-    let n = rows.len();
-    assert!(sums.len() == n * n && bad.len() == n && rows.iter().all(|r| r.len() >= c1));
-    let tiles = tile_pairs::<T, T>(n);
-    // Row pointers padded to whole tiles with the last row (its results are discarded).
-    let ptrs: Vec<*const f32> = (0..n.div_ceil(T) * T)
-        .map(|i| rows[i.min(n - 1)].as_ptr())
-        .collect();
-    // Per tile, the f64 sums of its 16 pairs (lane a * 4 + b for pair (i0 + a, j0 + b)).
-    let mut acc64 = vec![[0.0f64; 16]; tiles.len()];
-    let mut any_bad = bad.iter().any(|&b| b);
-    let prefetch = Prefetch::new(rows, BLOCK, tiles.len());
-    let mut b0 = c0;
-    while b0 < c1 {
-        let b1 = c1.min(b0 + BLOCK);
-        for (r, bad) in rows.iter().zip(bad.iter_mut()) {
-            if !*bad && !block_finite(&r[b0..b1]) {
-                *bad = true;
-                any_bad = true;
-            }
+    walk_tiles::<T, T, 16>(rows, (c0, c1), sums, bad, |x, y, (b0, b1), valid, acc64| {
+        // SAFETY: every pointer is a row holding at least `b1` values (`walk_tiles`).
+        let fast = transpose_sum(unsafe { tile_sums(x, y, b0, b1) });
+        let ok = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(fast, _mm512_set1_ps(TINY))
+            & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(fast, _mm512_set1_ps(f32::INFINITY));
+        let good = valid & ok;
+        // SAFETY: `acc64` is 16 f64.
+        unsafe {
+            let p = acc64.as_mut_ptr();
+            let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(fast));
+            let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(
+                fast,
+            ))));
+            let (m_lo, m_hi) = (good as u8, (good >> 8) as u8);
+            _mm512_storeu_pd(
+                p,
+                _mm512_mask_add_pd(_mm512_loadu_pd(p), m_lo, _mm512_loadu_pd(p), lo),
+            );
+            let q = p.add(8);
+            _mm512_storeu_pd(
+                q,
+                _mm512_mask_add_pd(_mm512_loadu_pd(q), m_hi, _mm512_loadu_pd(q), hi),
+            );
         }
-        let b2 = c1.min(b1 + BLOCK);
-        for (t, (tile, acc64)) in tiles.iter().zip(acc64.iter_mut()).enumerate() {
-            prefetch.tile(t, b1, b2);
-            let (i0, j0) = (tile.i0, tile.j0);
-            let valid = if any_bad {
-                tile.valid & good_mask::<T, T>(bad, i0, j0)
-            } else {
-                tile.valid
-            };
-            if valid == 0 {
-                continue;
-            }
-            let x: [*const f32; T] = std::array::from_fn(|a| ptrs[i0 + a]);
-            let y: [*const f32; T] = std::array::from_fn(|b| ptrs[j0 + b]);
-            // SAFETY: every pointer is a row holding at least `b1` values.
-            let fast = transpose_sum(unsafe { tile_sums(x, y, b0, b1) });
-            let ok = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(fast, _mm512_set1_ps(TINY))
-                & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(fast, _mm512_set1_ps(f32::INFINITY));
-            let good = valid & ok;
-            // SAFETY: `acc64` is 16 f64.
-            unsafe {
-                let p = acc64.as_mut_ptr();
-                let lo = _mm512_cvtps_pd(_mm512_castps512_ps256(fast));
-                let hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(
-                    fast,
-                ))));
-                let (m_lo, m_hi) = (good as u8, (good >> 8) as u8);
-                _mm512_storeu_pd(
-                    p,
-                    _mm512_mask_add_pd(_mm512_loadu_pd(p), m_lo, _mm512_loadu_pd(p), lo),
-                );
-                let q = p.add(8);
-                _mm512_storeu_pd(
-                    q,
-                    _mm512_mask_add_pd(_mm512_loadu_pd(q), m_hi, _mm512_loadu_pd(q), hi),
-                );
-            }
-            let slow = valid & !ok;
-            if slow != 0 {
-                for (l, acc) in acc64.iter_mut().enumerate() {
-                    if slow & (1 << l) != 0 {
-                        let (i, j) = (i0 + l / T, j0 + l % T);
-                        *acc += block_f64(&rows[i][b0..b1], &rows[j][b0..b1]);
-                    }
-                }
-            }
-        }
-        b0 = b1;
-    }
-    for (tile, acc64) in tiles.iter().zip(&acc64) {
-        for (l, v) in acc64.iter().enumerate() {
-            if tile.valid & (1 << l) != 0 {
-                let (i, j) = (tile.i0 + l / T, tile.j0 + l % T);
-                sums[i * n + j] += v;
-            }
-        }
-    }
+        valid & !ok
+    });
 }
 
 /// The 16 horizontal sums of `v` (pair `a * 4 + b` in lane `a * 4 + b`), as one vector.

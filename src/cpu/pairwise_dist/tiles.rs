@@ -1,6 +1,8 @@
 //! The tiles the register kernels (`avx512.rs`, `avx2.rs`) walk: blocks of `TI` rows `i` by
-//! `TJ` rows `j` that together hold every pair `i < j` exactly once, and which of a tile's
-//! pairs count.
+//! `TJ` rows `j` that together hold every pair `i < j` exactly once, which of a tile's pairs
+//! count, and the block loop both kernels run over them ([`walk_tiles`]).
+
+use super::{BLOCK, block_f64, block_finite};
 
 /// One tile: rows `i0..i0 + TI` against rows `j0..j0 + TJ`.
 pub(super) struct Tile {
@@ -107,6 +109,79 @@ impl Prefetch {
                     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
                     _mm_prefetch::<_MM_HINT_T0>(self.rows[r].add(off).cast::<i8>());
                 }
+            }
+        }
+    }
+}
+
+/// The block loop of a register kernel: per block of [`BLOCK`] coordinates of `c0..c1`, the
+/// rows' finiteness (non-finite rows marked in `bad`), the next block's prefetch, then per
+/// tile with a pair to compute `tile_block(x, y, b0, b1, valid, acc64)`. That closure sums
+/// the tile's pairs over `b0..b1` in f32 (rows `x[a]` and `y[b]`), adds the sums it trusts into
+/// the tile's `P` f64 partials (lane `a * TJ + b` for pair `(i0 + a, j0 + b)`) and returns the
+/// lanes of `valid` it did not trust (not finite, or below `TINY`), whose block sums are then
+/// recomputed here in f64. At the end every valid partial is added into `sums` (`n x n`,
+/// row-major, entries `i < j`). Inlined into each kernel, so the closure's intrinsics compile
+/// with the kernel's target features.
+#[inline(always)]
+pub(super) fn walk_tiles<const TI: usize, const TJ: usize, const P: usize>(
+    rows: &[&[f32]],
+    (c0, c1): (usize, usize),
+    sums: &mut [f64],
+    bad: &mut [bool],
+    mut tile_block: impl FnMut([*const f32; TI], [*const f32; TJ], (usize, usize), u16, &mut [f64; P]) -> u16,
+) {
+    const { assert!(P == TI * TJ) };
+    let n = rows.len();
+    assert!(sums.len() == n * n && bad.len() == n && rows.iter().all(|r| r.len() >= c1));
+    let tiles = tile_pairs::<TI, TJ>(n);
+    // Row pointers padded to whole tiles with the last row (its results are discarded).
+    let ptrs: Vec<*const f32> = (0..(n.div_ceil(TI) * TI).max(n.div_ceil(TJ) * TJ))
+        .map(|i| rows[i.min(n - 1)].as_ptr())
+        .collect();
+    let mut acc64 = vec![[0.0f64; P]; tiles.len()];
+    let mut any_bad = bad.iter().any(|&b| b);
+    let prefetch = Prefetch::new(rows, BLOCK, tiles.len());
+    let mut b0 = c0;
+    while b0 < c1 {
+        let b1 = c1.min(b0 + BLOCK);
+        for (r, bad) in rows.iter().zip(bad.iter_mut()) {
+            if !*bad && !block_finite(&r[b0..b1]) {
+                *bad = true;
+                any_bad = true;
+            }
+        }
+        let b2 = c1.min(b1 + BLOCK);
+        for (t, (tile, acc64)) in tiles.iter().zip(acc64.iter_mut()).enumerate() {
+            prefetch.tile(t, b1, b2);
+            let (i0, j0) = (tile.i0, tile.j0);
+            let valid = if any_bad {
+                tile.valid & good_mask::<TI, TJ>(bad, i0, j0)
+            } else {
+                tile.valid
+            };
+            if valid == 0 {
+                continue;
+            }
+            let x: [*const f32; TI] = std::array::from_fn(|a| ptrs[i0 + a]);
+            let y: [*const f32; TJ] = std::array::from_fn(|b| ptrs[j0 + b]);
+            let slow = tile_block(x, y, (b0, b1), valid, acc64);
+            if slow != 0 {
+                for (l, acc) in acc64.iter_mut().enumerate() {
+                    if slow & (1 << l) != 0 {
+                        let (i, j) = (i0 + l / TJ, j0 + l % TJ);
+                        *acc += block_f64(&rows[i][b0..b1], &rows[j][b0..b1]);
+                    }
+                }
+            }
+        }
+        b0 = b1;
+    }
+    for (tile, acc64) in tiles.iter().zip(&acc64) {
+        for (l, v) in acc64.iter().enumerate() {
+            if tile.valid & (1 << l) != 0 {
+                let (i, j) = (tile.i0 + l / TJ, tile.j0 + l % TJ);
+                sums[i * n + j] += v;
             }
         }
     }
