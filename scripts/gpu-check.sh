@@ -46,7 +46,9 @@
 # "16 32 64" and 1e8), CUDA_VARIANTS / WGPU_VARIANTS (the BYZAGG_CUDA_KERNELS /
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
-# kernel, registers / deferred / tiled, and wgpu's order_stats=network beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# kernel, registers / deferred / tiled, center_dist=slices beside classic (about 40 s: the
+# n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network
+# beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
 # MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
 # "16 32 64" and 1e7),
 # SIZES_N / SIZES_D (rules from host memory, off by default), TRAIN_DIM for the
@@ -66,9 +68,9 @@ BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed)"}
 # selectable until a GPU has measured them).
 PRIM_N=${PRIM_N:-"16 32 64"}
 PRIM_D=${PRIM_D:-100000000}
-# The pairwise kernels side by side (registers is the default): each value names pairwise_dist
-# only, so those runs time that primitive alone.
-CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled"}
+# The pairwise kernels side by side (registers is the default), and center_dist's slices
+# kernel beside classic: each value names one primitive, so those runs time it alone.
+CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled center_dist=slices"}
 WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
