@@ -22,6 +22,10 @@
 #
 #   cargo build --release --example cuda_mix_rows && cp target/release/examples/cuda_mix_rows gpu-bin/
 #
+# and the weighted order statistics on rows that force their composite-key fallback:
+#
+#   cargo build --release --example cuda_collision_paths && cp target/release/examples/cuda_collision_paths gpu-bin/
+#
 # and the Python package's wheel (abi3; CUDA tensors, and NCCL where there are two GPUs):
 #
 #   pip wheel ./python --no-deps -w gpu-bin
@@ -51,6 +55,8 @@
 # beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
 # MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
 # "16 32 64" and 1e7),
+# COLLISION_N / COLLISION_D (weighted order_stats on near-equal rows against random rows, into
+# the log; default "16 32 64" and 1e7),
 # SIZES_N / SIZES_D (rules from host memory, off by default), TRAIN_DIM for the
 # training-server step.
 set -uo pipefail
@@ -76,6 +82,8 @@ PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
 MIX_ROWS_N=${MIX_ROWS_N:-"16 32 64"}
 MIX_ROWS_D=${MIX_ROWS_D:-10000000}
+COLLISION_N=${COLLISION_N:-"16 32 64"}
+COLLISION_D=${COLLISION_D:-10000000}
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
@@ -312,6 +320,17 @@ if [ -x gpu-bin/cuda_mix_rows ]; then
     step mix-rows env -u BYZAGG_CUDA_KERNELS gpu-bin/cuda_mix_rows "$MIX_ROWS_D" $MIX_ROWS_N
 else
     echo "skipped mix-rows (no gpu-bin/cuda_mix_rows)" >> "$STATUS"
+fi
+
+# The weighted order statistics (order_stats=pruned) on rows of near-equal values, which send
+# every coordinate to the exact 64-bit fallback, beside random rows: the slow path may not cost
+# more than 2x random data; the pruned results are checked against bitonic's bit for bit
+# (about 30 s at d = 1e7, most of it making the rows; not yet run on a GPU).
+if [ -x gpu-bin/cuda_collision_paths ]; then
+    # shellcheck disable=SC2086
+    step collision-paths env -u BYZAGG_CUDA_KERNELS gpu-bin/cuda_collision_paths "$COLLISION_D" $COLLISION_N
+else
+    echo "skipped collision-paths (no gpu-bin/cuda_collision_paths)" >> "$STATUS"
 fi
 
 # Exact distance ties on CUDA (the tests are ignored offline: only a GPU runs them): the rules'
