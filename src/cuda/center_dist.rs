@@ -8,7 +8,7 @@
 //! sharing each read of the center), four coordinates per thread, whose last block per group
 //! adds the partials. With `center_dist=slices`: `center_dist_slices`, `classic`'s partial sums
 //! bit for bit from a one-wave persistent grid of blocks that each take up to
-//! [`SLICES`] row groups of one split (one read of the center), then `center_dist_reduce`.
+//! `SLICES` row groups of one split (one read of the center), then `center_dist_reduce`.
 //! The host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
 //! holding NaN or an infinity). The values are within `exact_dist::fast_bound` of the exact
 //! ones; the rules ask for exact ones where that cannot order their selection
