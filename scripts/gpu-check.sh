@@ -134,8 +134,9 @@ echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
 step devices "$BIN" devices
 step verify-cuda "$BIN" verify --backend cuda
 # The kernel variants not yet the default that this run times (pairwise=tiled; mix_rows=tiled:
-# NNM's and bucketing's mix).
-step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,mix_rows=tiled "$BIN" verify --backend cuda
+# NNM's and bucketing's mix; center_dist=slices).
+step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,mix_rows=tiled,center_dist=slices \
+    "$BIN" verify --backend cuda
 # Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
@@ -145,6 +146,11 @@ RESIDENT_BACKENDS=cuda
 if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1 \
     || [ -f "${VK_DRIVER_FILES:-/nonexistent}" ]; then
     step verify-wgpu env WGPU_BACKEND=vulkan "$BIN" verify --backend wgpu
+    # The generated order_stats kernels this run times (order_stats=network; MeaMed's distance
+    # sort among them), on the driver that flushes subnormals: 20-40 s, most of it building
+    # one pipeline per row count and statistic.
+    step verify-wgpu-network env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=order_stats=network \
+        "$BIN" verify --backend wgpu
     # One workgroup per grid row and small order_stats dispatches: every shader's 2-D grid
     # path and the watchdog split, on a real driver.
     step verify-wgpu-small-grid env WGPU_BACKEND=vulkan BYZAGG_WGPU_MAX_GROUPS=1 \
