@@ -176,3 +176,95 @@ extern "C" __global__ void __launch_bounds__(CW_THREADS, 2)
   else
     center_dist_wide_impl<false>(rows, n, center, len, partial, done, out);
 }
+
+// ---- center_dist_slices (variant `center_dist=slices`, src/cuda/variant.rs) ----
+//
+// center_dist_partial's sums bit for bit, arranged to read the center once and keep more loads
+// in flight. The splits (x, span) and the row groups of ROWS rows are those of
+// center_dist_partial; a work item is (split x, set of blockDim.y consecutive row groups),
+// numbered with the set fastest, so that the items of one split run side by side.
+//
+// Launch: a persistent grid of gridDim.x blocks (one wave: resident blocks per multiprocessor
+// x multiprocessors, no more than the items), blocks of THREADS x blockDim.y threads
+// (blockDim.y <= CS_SLICES). Block b takes items b, b + gridDim.x, ...; slice y of the block
+// sums row group set * blockDim.y + y over the split, its thread threadIdx.x walking the same
+// coordinates begin + threadIdx.x + k THREADS as center_dist_partial's thread, four steps at a
+// time: the four center values and the 4 x ROWS row values are loaded before any is used (16
+// loads in flight per thread where center_dist_partial has 5), then added to each row's f64
+// sum in the order k, so every row's sum sees the same operations in the same order. The
+// slices of a block load the same center values at the same time, so the center leaves DRAM
+// about once per split instead of once per row group. The block reduction is
+// center_dist_partial's (warp shuffles, warp sums added in warp order by lane 0 of the slice's
+// first warp), into the same partial[x][i]; center_dist_reduce then adds the splits.
+
+#define CS_SLICES 4
+#define CS_STEPS 4
+
+// Arguments: rows, n, center, len, span and splits (center_dist_partial's split of the
+// coordinates), partial (splits * n doubles).
+extern "C" __global__ void __launch_bounds__(THREADS * CS_SLICES)
+    center_dist_slices(const float* const* __restrict__ rows, int n, const float* __restrict__ center,
+                       u64 len, u64 span, unsigned splits, double* __restrict__ partial) {
+  __shared__ double cs_sums[CS_SLICES][THREADS / 32][ROWS];
+  const unsigned slices = blockDim.y, y = threadIdx.y;
+  const unsigned groups = (unsigned)(n + ROWS - 1) / ROWS;
+  const unsigned sets = (groups + slices - 1) / slices;
+  const u64 items = (u64)splits * sets;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (u64 item = blockIdx.x; item < items; item += gridDim.x) {
+    const u64 x = item / sets;
+    const int i0 = (int)((item % sets) * slices + y) * ROWS;
+    const u64 begin = x * span;
+    const u64 end = begin + span < len ? begin + span : len;
+    const float* r[ROWS];
+    double acc[ROWS];
+#pragma unroll
+    for (int q = 0; q < ROWS; ++q) {
+      r[q] = i0 + q < n ? rows[i0 + q] : nullptr;
+      acc[q] = 0.0;
+    }
+    for (u64 t = begin + threadIdx.x; t < end; t += CS_STEPS * THREADS) {
+      float c[CS_STEPS], v[CS_STEPS][ROWS];
+#pragma unroll
+      for (int k = 0; k < CS_STEPS; ++k) {
+        const u64 tk = t + (u64)k * THREADS;
+        c[k] = tk < end ? center[tk] : 0.0f;
+#pragma unroll
+        for (int q = 0; q < ROWS; ++q) v[k][q] = r[q] != nullptr && tk < end ? r[q][tk] : 0.0f;
+      }
+#pragma unroll
+      for (int k = 0; k < CS_STEPS; ++k) {
+        if (t + (u64)k * THREADS < end) {
+          const double ck = (double)c[k];
+#pragma unroll
+          for (int q = 0; q < ROWS; ++q) {
+            if (r[q] != nullptr) {
+              const double diff = (double)v[k][q] - ck;
+              acc[q] += diff * diff;
+            }
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ROWS; ++q) {
+      double s = acc[q];
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
+      if (lane == 0) cs_sums[y][warp][q] = s;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+#pragma unroll
+      for (int q = 0; q < ROWS; ++q) {
+        if (i0 + q < n) {
+          double s = 0.0;
+          for (int k = 0; k < THREADS / 32; ++k) s += cs_sums[y][k][q];
+          partial[x * n + i0 + q] = s;
+        }
+      }
+    }
+    // cs_sums is written again by the next item.
+    __syncthreads();
+  }
+}

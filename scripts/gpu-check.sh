@@ -22,6 +22,10 @@
 #
 #   cargo build --release --example cuda_mix_rows && cp target/release/examples/cuda_mix_rows gpu-bin/
 #
+# and the weighted order statistics on rows that force their composite-key fallback:
+#
+#   cargo build --release --example cuda_collision_paths && cp target/release/examples/cuda_collision_paths gpu-bin/
+#
 # and the Python package's wheel (abi3; CUDA tensors, and NCCL where there are two GPUs):
 #
 #   pip wheel ./python --no-deps -w gpu-bin
@@ -46,9 +50,13 @@
 # "16 32 64" and 1e8), CUDA_VARIANTS / WGPU_VARIANTS (the BYZAGG_CUDA_KERNELS /
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
-# kernel, registers / deferred / tiled, and wgpu's order_stats=network beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# kernel, registers / deferred / tiled, center_dist=slices beside classic (about 40 s: the
+# n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network
+# beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
 # MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
 # "16 32 64" and 1e7),
+# COLLISION_N / COLLISION_D (weighted order_stats on near-equal rows against random rows, into
+# the log; default "16 32 64" and 1e7),
 # SIZES_N / SIZES_D (rules from host memory, off by default), TRAIN_DIM for the
 # training-server step.
 set -uo pipefail
@@ -66,14 +74,16 @@ BENCH_JOBS=${BENCH_JOBS:-"mean cwmed cwtm krum gm ctma(cwmed)"}
 # selectable until a GPU has measured them).
 PRIM_N=${PRIM_N:-"16 32 64"}
 PRIM_D=${PRIM_D:-100000000}
-# The pairwise kernels side by side (registers is the default): each value names pairwise_dist
-# only, so those runs time that primitive alone.
-CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled"}
+# The pairwise kernels side by side (registers is the default), and center_dist's slices
+# kernel beside classic: each value names one primitive, so those runs time it alone.
+CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled center_dist=slices"}
 WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
 MIX_ROWS_N=${MIX_ROWS_N:-"16 32 64"}
 MIX_ROWS_D=${MIX_ROWS_D:-10000000}
+COLLISION_N=${COLLISION_N:-"16 32 64"}
+COLLISION_D=${COLLISION_D:-10000000}
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/gpu-check.log") 2>&1
@@ -124,8 +134,9 @@ echo "BYZAGG_NVRTC=${BYZAGG_NVRTC:-<unset: byzagg searches>}"
 step devices "$BIN" devices
 step verify-cuda "$BIN" verify --backend cuda
 # The kernel variants not yet the default that this run times (pairwise=tiled; mix_rows=tiled:
-# NNM's and bucketing's mix).
-step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,mix_rows=tiled "$BIN" verify --backend cuda
+# NNM's and bucketing's mix; center_dist=slices).
+step verify-cuda-tiled env BYZAGG_CUDA_KERNELS=pairwise=tiled,mix_rows=tiled,center_dist=slices \
+    "$BIN" verify --backend cuda
 # Chunk boundaries inside the coordinates (d in the suite goes past 10^5).
 step verify-cuda-chunked env BYZAGG_CUDA_CHUNK=4099 "$BIN" verify --backend cuda
 # The host-streaming path for batches larger than device memory, forced with a 64 MiB budget.
@@ -135,6 +146,11 @@ RESIDENT_BACKENDS=cuda
 if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1 \
     || [ -f "${VK_DRIVER_FILES:-/nonexistent}" ]; then
     step verify-wgpu env WGPU_BACKEND=vulkan "$BIN" verify --backend wgpu
+    # The generated order_stats kernels this run times (order_stats=network; MeaMed's distance
+    # sort among them), on the driver that flushes subnormals: 20-40 s, most of it building
+    # one pipeline per row count and statistic.
+    step verify-wgpu-network env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=order_stats=network \
+        "$BIN" verify --backend wgpu
     # One workgroup per grid row and small order_stats dispatches: every shader's 2-D grid
     # path and the watchdog split, on a real driver.
     step verify-wgpu-small-grid env WGPU_BACKEND=vulkan BYZAGG_WGPU_MAX_GROUPS=1 \
@@ -310,6 +326,17 @@ if [ -x gpu-bin/cuda_mix_rows ]; then
     step mix-rows env -u BYZAGG_CUDA_KERNELS gpu-bin/cuda_mix_rows "$MIX_ROWS_D" $MIX_ROWS_N
 else
     echo "skipped mix-rows (no gpu-bin/cuda_mix_rows)" >> "$STATUS"
+fi
+
+# The weighted order statistics (order_stats=pruned) on rows of near-equal values, which send
+# every coordinate to the exact 64-bit fallback, beside random rows: the slow path may not cost
+# more than 2x random data; the pruned results are checked against bitonic's bit for bit
+# (about 30 s at d = 1e7, most of it making the rows; not yet run on a GPU).
+if [ -x gpu-bin/cuda_collision_paths ]; then
+    # shellcheck disable=SC2086
+    step collision-paths env -u BYZAGG_CUDA_KERNELS gpu-bin/cuda_collision_paths "$COLLISION_D" $COLLISION_N
+else
+    echo "skipped collision-paths (no gpu-bin/cuda_collision_paths)" >> "$STATUS"
 fi
 
 # Exact distance ties on CUDA (the tests are ignored offline: only a GPU runs them): the rules'

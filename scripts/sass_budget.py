@@ -13,7 +13,9 @@ the file, printed by the example the config's `modules` names (built by `cargo t
 
 Counting (per entry point, static, one pass over the machine code):
 - the coordinate loop is the outermost loop (a backward branch) holding the most
-  instructions; where the compiler made several versions of it (say, odd and even m), the
+  instructions (for a model whose `coordinate_loop` is "innermost": the largest loop that
+  holds no other loop, a persistent kernel's coordinate loop inside its loop over work
+  items); where the compiler made several versions of it (say, odd and even m), the
   largest one counts;
 - loops inside it are loops over rows: their body counts once per row, divided by the step
   of their counter (the compiler unrolls `for p` by 4: one pass handles 4 rows);
@@ -237,6 +239,10 @@ def count_entry(ins, labels, model):
     per row inside them; and a description of what counted."""
     loops = [(h, t) for h, t in loops_of(ins, labels) if t > h]
     outer = [l for l in loops if not any(o != l and o[0] <= l[0] and l[1] <= o[1] for o in loops)]
+    if model.get("coordinate_loop") == "innermost":
+        # A persistent kernel's coordinate loop sits inside its loop over work items: the
+        # largest loop that holds no other loop.
+        outer = [l for l in loops if not any(o != l and l[0] <= o[0] and o[1] <= l[1] for o in loops)]
     if outer:
         head, tail = max(outer, key=lambda l: l[1] - l[0])
     else:

@@ -176,6 +176,16 @@ class SassCounting(unittest.TestCase):
         self.assertEqual(counts["outer"]["fp64"], 2)
         self.assertEqual(counts["outer"]["shfl"], 1)
 
+    def test_innermost_coordinate_loop_of_a_persistent_kernel(self):
+        # "innermost": the loop .L_x_2 (which holds no other loop) is the coordinate loop; the
+        # loop around it (a persistent kernel's work items) is not counted.
+        counts, where = sass_budget.count_entry(self.ins, self.labels, {"coordinate_loop": "innermost"})
+        self.assertEqual(where["loop"], [3, 7])
+        self.assertEqual(where["row_loops"], [])
+        outer = counts["outer"]
+        self.assertEqual((outer["fp64"], outer["conv"], outer["int"], outer["other"]), (1, 1, 2, 1))
+        self.assertEqual((outer["load"], outer["shfl"]), (0, 0))
+
     def test_unrolled_coordinate_loop_is_divided_by_its_unrolling(self):
         # The 64-bit counter steps by 0x200 = 512 where the source steps by 128: 4 coordinates
         # per pass, found through the .EX compare's chained predicate.

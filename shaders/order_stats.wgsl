@@ -497,3 +497,15 @@ fn mul64(w: vec2<u32>, k: u32) -> vec2<u32> {
 fn mul_hi16(a: u32, h: u32) -> u32 {
     return ((a >> 16u) * h + (((a & 0xffffu) * h) >> 16u)) >> 16u;
 }
+
+// Whether row index a comes before row index b in MeaMed's order around `med` (distance, key,
+// row: `meamed_around`'s comparison), for a network's check of neighbours that share a prefix.
+fn distance_before(c: u32, med: Median, a: u32, b: u32) -> bool {
+    let va = value_of(c, a);
+    let vb = value_of(c, b);
+    let da = distance_bits(va, med);
+    let db = distance_bits(vb, med);
+    let ka = key(va);
+    let kb = key(vb);
+    return da < db || (da == db && (ka < kb || (ka == kb && a < b)));
+}

@@ -6,7 +6,10 @@
 //! of its rows in f64, then `center_dist_reduce` adding the splits in f64. With
 //! `center_dist=wide`: `center_dist_wide`, a one-wave persistent grid x (groups of 16 rows
 //! sharing each read of the center), four coordinates per thread, whose last block per group
-//! adds the partials. The host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
+//! adds the partials. With `center_dist=slices`: `center_dist_slices`, `classic`'s partial sums
+//! bit for bit from a one-wave persistent grid of blocks that each take up to
+//! `SLICES` row groups of one split (one read of the center), then `center_dist_reduce`.
+//! The host adds the chunks and maps every non-finite sum to `+inf` (a row or a center
 //! holding NaN or an infinity). The values are within `exact_dist::fast_bound` of the exact
 //! ones; the rules ask for exact ones where that cannot order their selection
 //! (`exact_dist.rs`), so that exact ties break by row index as in the reference.
@@ -28,7 +31,7 @@ const PARTIAL: &str = "center_dist_partial";
 /// Sum over the splits.
 const REDUCE: &str = "center_dist_reduce";
 /// Every entry point of [`SOURCE`].
-pub(crate) const ENTRIES: [&str; 3] = [PARTIAL, REDUCE, WIDE];
+pub(crate) const ENTRIES: [&str; 4] = [PARTIAL, REDUCE, WIDE, SLICED];
 
 /// Rows per block of `center_dist_partial`.
 const ROWS: usize = 4;
@@ -37,6 +40,10 @@ const THREADS: usize = 256;
 const WIDE: &str = "center_dist_wide";
 /// Rows per group of `center_dist_wide` (`CW_ROWS`).
 const WIDE_ROWS: usize = 16;
+/// The slices kernel.
+const SLICED: &str = "center_dist_slices";
+/// Row groups per block of `center_dist_slices` at most (`CS_SLICES`).
+const SLICES: usize = 4;
 
 /// Runs primitive 3; returns `n` squared distances.
 pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_>) -> Result<Vec<f64>> {
@@ -48,7 +55,8 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
             "the CUDA center distances take at most 262140 rows",
         ));
     }
-    let wide = cuda.kernels().center_dist == StreamVariant::Wide;
+    let variant = cuda.kernels().center_dist;
+    let wide = variant == StreamVariant::Wide;
     let staged = if rows.is_on_device() { 0 } else { n } + usize::from(!center.is_on_device());
     let fp = if wide {
         launch::center_wide_footprint(n, cuda.sm_count(), WIDE_ROWS, staged)
@@ -63,10 +71,10 @@ pub(crate) fn center_dist(cuda: &Cuda, rows: &CudaRows<'_>, center: &CudaRows<'_
         let len = chunk.min(d - j0);
         let ptrs = cuda.chunk_ptrs(rows, None, j0, len, &mut keep)?;
         let center_ptr = cuda.chunk_ptrs(center, None, j0, len, &mut keep)?[0];
-        let host = if wide {
-            wide_chunk(cuda, &ptrs, center_ptr, len)?
-        } else {
-            classic_chunk(cuda, &ptrs, center_ptr, len)?
+        let host = match variant {
+            StreamVariant::Wide => wide_chunk(cuda, &ptrs, center_ptr, len)?,
+            StreamVariant::Slices => sliced_chunk(cuda, &ptrs, center_ptr, len)?,
+            StreamVariant::Classic => classic_chunk(cuda, &ptrs, center_ptr, len)?,
         };
         cuda.finish_chunk(None, j0, len, &mut keep)?;
         for (s, h) in sums.iter_mut().zip(host) {
@@ -111,6 +119,50 @@ fn classic_chunk(cuda: &Cuda, ptrs: &[u64], center_ptr: u64, len: usize) -> Resu
     // pointer). `rows_ptr` holds n row pointers and `center_ptr` points at the center,
     // each valid for `len` floats; splits * span >= len; block (x, y) writes
     // partial[x * n + i] for its rows i < n only, inside the splits * n doubles allocated.
+    unsafe { launch.launch(cfg) }.map_err(backend_err)?;
+    cuda.sum_splits(&reduce_fn, &partial, splits, n)
+}
+
+/// One chunk with `center_dist_slices` and `center_dist_reduce`: [`classic_chunk`]'s splits
+/// and sums, from a one-wave grid of blocks of 256 x (row groups per block) threads.
+fn sliced_chunk(cuda: &Cuda, ptrs: &[u64], center_ptr: u64, len: usize) -> Result<Vec<f64>> {
+    let n = ptrs.len();
+    let f = cuda.function(FILE, SOURCE, SLICED)?;
+    let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
+    let (Splits { splits, span }, groups) = launch::center_grid(n, len, cuda.sm_count(), ROWS, THREADS);
+    let slices = groups.min(SLICES);
+    let per_sm = f
+        .occupancy_max_active_blocks_per_multiprocessor((THREADS * slices) as u32, 0, None)
+        .map_err(backend_err)? as usize;
+    let items = splits * groups.div_ceil(slices);
+    let blocks = (per_sm.max(1) * cuda.sm_count()).min(items).max(1);
+    let ptrs_dev = cuda.to_device(ptrs)?;
+    let rows_ptr = cuda.address(&ptrs_dev);
+    let partial = cuda
+        .stream()
+        .alloc_zeros::<f64>(splits * n)
+        .map_err(backend_err)?;
+    let partial_ptr = cuda.address(&partial);
+    let (n32, len64, span64, splits32) = (n as i32, len as u64, span as u64, splits as u32);
+    let mut launch = cuda.stream().launch_builder(&f);
+    launch
+        .arg(&rows_ptr)
+        .arg(&n32)
+        .arg(&center_ptr)
+        .arg(&len64)
+        .arg(&span64)
+        .arg(&splits32)
+        .arg(&partial_ptr);
+    let cfg = LaunchConfig {
+        grid_dim: (blocks as u32, 1, 1),
+        block_dim: (THREADS as u32, slices as u32, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: arguments match center_dist_slices (pointer, i32, pointer, u64, u64, u32,
+    // pointer). `rows_ptr` holds n row pointers and `center_ptr` points at the center, each
+    // valid for `len` floats; splits * span >= len; blockDim.y = slices <= CS_SLICES; the item
+    // of split x and row group g writes partial[x * n + i] for its rows i < n only, inside the
+    // splits * n doubles allocated.
     unsafe { launch.launch(cfg) }.map_err(backend_err)?;
     cuda.sum_splits(&reduce_fn, &partial, splits, n)
 }

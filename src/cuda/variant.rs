@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | `order_stats` | `bitonic`, `pruned` | `kernels/order_stats.cu` |
 //! | `pairwise` | `registers`, `deferred`, `tiled` | `kernels/pairwise_dist.cu` |
-//! | `center_dist` | `classic`, `wide` | `kernels/center_dist.cu` |
+//! | `center_dist` | `classic`, `wide`, `slices` | `kernels/center_dist.cu` |
 //! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
 //! | `mix_rows` | `groups`, `tiled` | `kernels/mix.cu` (more output rows: NNM, bucketing) |
 //!
@@ -82,6 +82,13 @@ pub enum StreamVariant {
     /// one-wave persistent grid, the center read once per block for all its rows, the
     /// coefficients and row pointers in shared memory, center_dist in one launch.
     Wide,
+    /// `center_dist` only (`mix=slices` is an error: `mix` has no such kernel): `classic`'s
+    /// sums bit for bit (its splits, row groups, per-thread order and reductions) from a
+    /// one-wave persistent grid whose blocks take up to four row groups of one split at once
+    /// (slices of 256 threads that read each center value together, the items of one split
+    /// side by side), four steps of the coordinate loop loaded before any is added.
+    /// Not yet timed on a GPU, so not the default.
+    Slices,
 }
 
 /// `mix`'s kernel for more than one output row (NNM's k = n mix, bucketing).
@@ -129,7 +136,11 @@ impl Named for PairwiseVariant {
 }
 
 impl Named for StreamVariant {
-    const ALL: &'static [(Self, &'static str)] = &[(Self::Classic, "classic"), (Self::Wide, "wide")];
+    const ALL: &'static [(Self, &'static str)] = &[
+        (Self::Classic, "classic"),
+        (Self::Wide, "wide"),
+        (Self::Slices, "slices"),
+    ];
 }
 
 impl Named for MixRowsVariant {
@@ -186,9 +197,9 @@ pub struct KernelVariants {
     pub order_stats: OrderStatsVariant,
     /// `pairwise=registers|deferred|tiled`.
     pub pairwise: PairwiseVariant,
-    /// `center_dist=classic|wide`.
+    /// `center_dist=classic|wide|slices`.
     pub center_dist: StreamVariant,
-    /// `mix=wide|classic` (one output row).
+    /// `mix=wide|classic` (one output row; `slices` is refused).
     pub mix: StreamVariant,
     /// `mix_rows=groups|tiled` (more output rows).
     pub mix_rows: MixRowsVariant,
@@ -225,7 +236,14 @@ impl KernelVariants {
                 "order_stats" => out.order_stats = pick(key, value).map_err(bad)?,
                 "pairwise" => out.pairwise = pick(key, value).map_err(bad)?,
                 "center_dist" => out.center_dist = pick(key, value).map_err(bad)?,
-                "mix" => out.mix = pick(key, value).map_err(bad)?,
+                "mix" => {
+                    out.mix = pick(key, value).map_err(bad)?;
+                    if out.mix == StreamVariant::Slices {
+                        return Err(bad(
+                            "mix takes wide or classic (slices is a center_dist kernel only)".into(),
+                        ));
+                    }
+                }
                 "mix_rows" => out.mix_rows = pick(key, value).map_err(bad)?,
                 "pairwise_ties" => {
                     return Err(bad(
@@ -291,13 +309,18 @@ mod tests {
                 PairwiseVariant::Deferred,
                 PairwiseVariant::Tiled,
             ] {
-                for center_dist in [StreamVariant::Classic, StreamVariant::Wide] {
+                for center_dist in [StreamVariant::Classic, StreamVariant::Wide, StreamVariant::Slices] {
                     for mix_rows in [MixRowsVariant::Groups, MixRowsVariant::Tiled] {
+                        let mix = if center_dist == StreamVariant::Slices {
+                            StreamVariant::Classic
+                        } else {
+                            center_dist
+                        };
                         let kv = KernelVariants {
                             order_stats,
                             pairwise,
                             center_dist,
-                            mix: center_dist,
+                            mix,
                             mix_rows,
                         };
                         assert_eq!(KernelVariants::parse(&kv.to_string()).unwrap(), kv);
@@ -321,6 +344,7 @@ mod tests {
             "pairwise_ties=exact",
             "pairwise_ties=fast",
             "mix_rows=wide",
+            "mix=slices",
         ] {
             let e = KernelVariants::parse(bad).unwrap_err().to_string();
             assert!(e.contains(ENV), "{bad}: {e}");
@@ -330,5 +354,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("pairwise_ties was removed"), "{e}");
+        let e = KernelVariants::parse("mix=slices").unwrap_err().to_string();
+        assert!(e.contains("center_dist kernel only"), "{e}");
+        assert_eq!(
+            KernelVariants::parse("center_dist=slices").unwrap().center_dist,
+            StreamVariant::Slices
+        );
     }
 }

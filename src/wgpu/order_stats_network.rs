@@ -21,9 +21,18 @@
 //!   The trimmed mean's scan finds the two boundary rows and the weight below them; its rows
 //!   are then visited in index order as above, compared by composite key.
 //!
+//! MeaMed takes its median from one of those paths, then sorts 32-bit composite keys of the
+//! distances: the distance bits (`distance_bits`) shifted left by one, their low
+//! ceil(log2 m) + 1 bits replaced by a side bit (the value lies above the median's lower
+//! value) and the row index. The recount's order is (distance, key, row); among equal
+//! distances the lower value is on the lower side, so the side bit breaks the common tie (the
+//! two values a midpoint is taken from, values symmetric around the median) without a gather.
+//! Neighbours whose distance prefixes are equal are compared exactly (a gather); one out of
+//! order sends the coordinate to the recount (`meamed_around`). The kept mass is a prefix of
+//! that order: one scan finds its last row, and the rows are visited in index order as above.
+//!
 //! Results are those of the recount kernel bit for bit: the same selections, the same f32
-//! sums in row index order (`keep` in the shader). MeaMed takes its median from the network
-//! and keeps the recount's distance order (O(m^2)).
+//! sums in row index order (`keep` in the shader).
 
 use std::fmt::Write;
 
@@ -105,7 +114,8 @@ impl Plan {
             work += m * m;
         }
         if self.stat == Stat::MeaMed {
-            work += 2 * m * m;
+            // The distance sort and its passes, and the recount's distance order as fallback.
+            work += pruned(self.m, 0..self.m).len() as u64 + 3 * m + 2 * m * m;
         }
         work
     }
@@ -125,10 +135,13 @@ impl Plan {
             (None, Stat::Median | Stat::MeaMed) => self.weighted_median(&mut s),
             (None, Stat::Trim) => self.weighted_trim(&mut s),
         }
+        if self.stat == Stat::MeaMed {
+            self.meamed(&mut s);
+        }
         let result = match self.stat {
             Stat::Median => "median_net(c).bits",
             Stat::Trim => "trim_net(c)",
-            Stat::MeaMed => "meamed_around(c, median_net(c))",
+            Stat::MeaMed => "meamed_net(c)",
         };
         let _ = write!(
             s,
@@ -160,18 +173,94 @@ fn {ENTRY}(
         }
     }
 
-    /// The network on the variables `k0..` (min to the lower index).
+    /// This kernel's network on the variables `k0..` (min to the lower index).
     fn apply_network(&self, s: &mut String) {
-        for op in self.network() {
-            let _ = match op {
-                Op::Exchange(a, b) => writeln!(
-                    s,
-                    "    {{ let t = min(k{a}, k{b}); k{b} = max(k{a}, k{b}); k{a} = t; }}"
-                ),
-                Op::Min(a, b) => writeln!(s, "    k{a} = min(k{a}, k{b});"),
-                Op::Max(a, b) => writeln!(s, "    k{b} = max(k{a}, k{b});"),
-            };
+        apply(s, &self.network());
+    }
+
+    /// MeaMed around the median `median_net` found: the composite distance keys sorted, one
+    /// scan for the last row of the kept mass K, the kept shares added in row index order.
+    fn meamed(&self, s: &mut String) {
+        let m = self.m;
+        let (low, _) = self.composite_masks();
+        let row_bits = usize::BITS - (m - 1).leading_zeros();
+        // The distance bits above the side bit and the row index; the side bit just below.
+        let distance = !((2u32 << row_bits) - 1);
+        let side = 1u32 << row_bits;
+        s.push_str(
+            "fn meamed_net(c: u32) -> u32 {
+    let med = median_net(c);
+    if ((med.bits & 0x7f800000u) == 0x7f800000u) {
+        return med.bits;
+    }
+    let lower = key(med.lo);
+",
+        );
+        for i in 0..m {
+            let _ = writeln!(s, "    let v{i} = value_of(c, {i}u);");
         }
+        for i in 0..m {
+            let _ = writeln!(
+                s,
+                "    let q{i} = ((distance_bits(v{i}, med) << 1u) & {distance:#x}u) | select(0u, {side:#x}u, key(v{i}) > lower) | {i}u;"
+            );
+        }
+        for i in 0..m {
+            let _ = writeln!(s, "    var k{i} = q{i};");
+        }
+        apply(s, &pruned(m, 0..m));
+        s.push_str("    var clash = false;\n");
+        for i in 1..m {
+            let j = i - 1;
+            let _ = writeln!(
+                s,
+                "    clash = clash || (((k{j} ^ k{i}) & {distance:#x}u) == 0u && !distance_before(c, med, k{j} & {low:#x}u, k{i} & {low:#x}u));"
+            );
+        }
+        s.push_str(
+            "    if (clash) {
+        return meamed_around(c, med);
+    }
+    let keep_mass = vec2<u32>(p.trim_lo, p.trim_hi);
+    let eps = vec2<u32>(p.eps_lo, p.eps_hi);
+    var before = vec2<u32>(0u, 0u);
+    var found = false;
+    var last = 0u;
+    var left = vec2<u32>(0u, 0u);
+",
+        );
+        for i in 0..m {
+            // A row keeps mass while K - before > E; before only grows, so the kept rows are
+            // a prefix of the order and all but its last keep their whole weight.
+            let _ = write!(
+                s,
+                "    if (lt64(before, keep_mass) && lt64(eps, sub64(keep_mass, before))) {{
+        found = true;
+        last = k{i};
+        left = sub64(keep_mass, before);
+    }}
+    before = add64(before, members[k{i} & {low:#x}u].yz);
+"
+            );
+        }
+        s.push_str("    var acc = Kept(0.0, 0.0);\n");
+        for i in 0..m {
+            let _ = write!(
+                s,
+                "    {{
+        var kept = vec2<u32>(0u, 0u);
+        if (found && q{i} <= last) {{
+            kept = members[{i}u].yz;
+            if (q{i} == last && lt64(left, kept)) {{
+                kept = left;
+            }}
+        }}
+        acc = keep(acc, kept, v{i});
+    }}
+"
+            );
+        }
+        s.push_str("    return mean_bits(acc);\n}\n");
     }
 
     /// Equal weights: the median from ranks `lo` and `hi` of the keys.
@@ -370,6 +459,20 @@ fn {ENTRY}(
             );
         }
         s.push_str("    return mean_bits(acc);\n}\n");
+    }
+}
+
+/// The network `ops` on the WGSL variables `k0..` (min to the lower index).
+fn apply(s: &mut String, ops: &[Op]) {
+    for &op in ops {
+        let _ = match op {
+            Op::Exchange(a, b) => writeln!(
+                s,
+                "    {{ let t = min(k{a}, k{b}); k{b} = max(k{a}, k{b}); k{a} = t; }}"
+            ),
+            Op::Min(a, b) => writeln!(s, "    k{a} = min(k{a}, k{b});"),
+            Op::Max(a, b) => writeln!(s, "    k{b} = max(k{a}, k{b});"),
+        };
     }
 }
 

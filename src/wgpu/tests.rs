@@ -787,16 +787,45 @@ fn adversarial_columns(n: usize, d: usize, seed: u64) -> Case {
     Case { n, d, data }
 }
 
+/// Columns whose distances to the median tie (MeaMed's order): small steps around 1 (equal
+/// distances on both sides, exact duplicates) mixed with values near 2^25, whose f32
+/// differences to a median near 1 round together on one side (the network's exact check and
+/// its fallback to the recount), and infinities and NaN (all at the largest distance).
+fn distance_tie_columns(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = crate::SplitMix64(seed);
+    (0..d)
+        .map(|j| {
+            (0..n)
+                .map(|_| match (j % 3, rng.below(8)) {
+                    (0, _) | (_, 0..=4) => 1.0 + (rng.below(5) as f32 - 2.0) * 2f32.powi(-20),
+                    (1, _) => 33_554_432.0 + 4.0 * rng.below(3) as f32,
+                    _ => [f32::INFINITY, f32::NAN, f32::NEG_INFINITY][rng.below(3) as usize],
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The `network` order statistics give the `recount` kernels' results bit for bit (the same
 /// selections, the same f32 sums in row order), for every row count a generated kernel
-/// handles and one past it, equal and unequal weights, on columns built to reach every branch.
+/// handles and one past it, equal and unequal weights, on columns built to reach every branch
+/// (MeaMed's distance ties among them).
 /// The recount kernels are checked against the reference by the tests above.
 #[test]
 fn order_stats_variants_agree_to_the_bit() {
     let Some(g) = gpu() else { return };
-    let d = 150;
+    let d = 210;
     for n in [1usize, 2, 3, 4, 5, 7, 8, 13, 16, 17, 32, 33, 64, 65] {
-        let case = adversarial_columns(n, d, 31 * n as u64);
+        let mut case = adversarial_columns(n, 150, 31 * n as u64);
+        // Rows of 150 adversarial coordinates, then 60 of distance ties.
+        let ties = distance_tie_columns(n, d - 150, 7 * n as u64);
+        case.data = (0..n)
+            .flat_map(|i| {
+                let row = case.data[i * 150..(i + 1) * 150].to_vec();
+                row.into_iter().chain(ties.iter().map(move |column| column[i]))
+            })
+            .collect();
+        case.d = d;
         let batch = Batch::from_contiguous(&case.data, n).expect("batch");
         let integer: Vec<f64> = (0..n).map(|i| (1 + i % 3) as f64).collect();
         let mut zero = vec![1.0; n];
@@ -806,7 +835,9 @@ fn order_stats_variants_agree_to_the_bit() {
                 OrderStat::Median,
                 OrderStat::TrimmedMean { lambda: 0.0 },
                 OrderStat::TrimmedMean { lambda: 0.2 },
+                OrderStat::MeaMed { lambda: 0.0 },
                 OrderStat::MeaMed { lambda: 0.3 },
+                OrderStat::MeaMed { lambda: 0.45 },
             ] {
                 let run = |variant: OrderStatsVariant| {
                     let g = g.clone().with_order_stats(variant);

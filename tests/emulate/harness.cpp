@@ -330,6 +330,20 @@ int main(int argc, char** argv) {
     launch({(unsigned)((n + 255) / 256)}, {256},
            [&] { center_dist_reduce(partial.data(), (int)splits, (int)n, red.data()); });
     std::fwrite(red.data(), 8, n, out);
+  } else if (mode == "center_slices") {
+    // As src/cuda/center_dist.rs for center_dist=slices: mode center's splits, blocks of
+    // 256 x min(groups, CS_SLICES) threads, 3 persistent blocks so that a block takes several
+    // items (the barrier before cs_sums is written again).
+    const u64 splits0 = 2, span = ((d + splits0 - 1) / splits0 + 255) / 256 * 256;
+    const u64 splits = (d + span - 1) / span;
+    const unsigned groups = (unsigned)((n + 3) / 4), slices = groups < CS_SLICES ? groups : CS_SLICES;
+    std::vector<double> partial(splits * n, 0.0), red(n, 0.0);
+    launch({3}, {256, slices}, [&] {
+      center_dist_slices(rows.data(), (int)n, center.data(), d, span, (unsigned)splits, partial.data());
+    });
+    launch({(unsigned)((n + 255) / 256)}, {256},
+           [&] { center_dist_reduce(partial.data(), (int)splits, (int)n, red.data()); });
+    std::fwrite(red.data(), 8, n, out);
   } else if (mode == "center_wide") {
     // As src/cuda/center_dist.rs for center_dist=wide / mix=wide: 2 persistent blocks per row group (the
     // stride loop runs when d > 2 * 1024), the last block of each group sums the partials.
