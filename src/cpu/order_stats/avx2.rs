@@ -104,30 +104,16 @@ pub(super) unsafe fn chunk<const N: usize, const MEDIAN: bool>(
             };
         }
         unroll_64!(gather);
-        macro_rules! compare {
-            ($i:expr) => {
-                if const {
-                    $i < if MEDIAN {
-                        Nets::<N>::MEDIAN.1
-                    } else {
-                        Nets::<N>::FULL.1
-                    }
-                } {
-                    let (x, y) = const {
-                        let (x, y) = if MEDIAN {
-                            Nets::<N>::MEDIAN.0[$i]
-                        } else {
-                            Nets::<N>::FULL.0[$i]
-                        };
-                        (x as usize, y as usize)
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm256_min_epu32(p, q);
-                    k[y] = _mm256_max_epu32(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        sort_network!(
+            k,
+            (if MEDIAN {
+                Nets::<N>::MEDIAN
+            } else {
+                Nets::<N>::FULL
+            }),
+            _mm256_min_epu32,
+            _mm256_max_epu32
+        );
         let res = if MEDIAN {
             let ((a0, a1), (b0, b1)) = (values_f64(k[a]), values_f64(k[b]));
             let half = _mm256_set1_pd(0.5);

@@ -188,6 +188,27 @@ macro_rules! unroll_64 {
     };
 }
 
+/// Sorts the registers `$k` (an array of `N` vectors, N the caller's row count) with the
+/// compile-time comparator list `$net` (a [`Net`] constant, which may name the caller's const
+/// generics) and the lane-wise `$min` and `$max`: each comparator one straight-line min and
+/// max on constant indices, so the keys stay in registers. Every register kernel sorts its
+/// block with this; they differ in the vectors (u32 keys or u64 pairs, zmm or ymm) only.
+macro_rules! sort_network {
+    ($k:ident, $net:expr, $min:path, $max:path) => {
+        macro_rules! compare {
+            ($i:expr) => {
+                if const { $i < $net.1 } {
+                    let (x, y) = const { ($net.0[$i].0 as usize, $net.0[$i].1 as usize) };
+                    let (p, q) = ($k[x], $k[y]);
+                    $k[x] = $min(p, q);
+                    $k[y] = $max(p, q);
+                }
+            };
+        }
+        unroll_576!(compare);
+    };
+}
+
 /// The keys of 16 values (see `key` in the parent), and a mask of the lanes holding -0.0.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq")]
@@ -258,30 +279,16 @@ pub(super) unsafe fn chunk<const N: usize, const MEDIAN: bool>(
             };
         }
         unroll_64!(gather);
-        macro_rules! compare {
-            ($i:expr) => {
-                if const {
-                    $i < if MEDIAN {
-                        Nets::<N>::MEDIAN.1
-                    } else {
-                        Nets::<N>::FULL.1
-                    }
-                } {
-                    let (x, y) = const {
-                        let (x, y) = if MEDIAN {
-                            Nets::<N>::MEDIAN.0[$i]
-                        } else {
-                            Nets::<N>::FULL.0[$i]
-                        };
-                        (x as usize, y as usize)
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm512_min_epu32(p, q);
-                    k[y] = _mm512_max_epu32(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        sort_network!(
+            k,
+            (if MEDIAN {
+                Nets::<N>::MEDIAN
+            } else {
+                Nets::<N>::FULL
+            }),
+            _mm512_min_epu32,
+            _mm512_max_epu32
+        );
         let res = if MEDIAN {
             let ((a0, a1), (b0, b1)) = (values_f64(k[a]), values_f64(k[b]));
             let half = _mm512_set1_pd(0.5);

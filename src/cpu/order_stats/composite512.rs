@@ -87,22 +87,7 @@ pub(super) unsafe fn chunk<const N: usize>(
             unsafe { weighted512::chunk::<N>(rows, table, reduce, c, out) };
             continue;
         }
-        macro_rules! compare {
-            ($i:expr) => {
-                if const { $i < Nets::<N>::FULL.1 } {
-                    let (x, y) = const {
-                        (
-                            Nets::<N>::FULL.0[$i].0 as usize,
-                            Nets::<N>::FULL.0[$i].1 as usize,
-                        )
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm512_min_epu32(p, q);
-                    k[y] = _mm512_max_epu32(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        sort_network!(k, Nets::<N>::FULL, _mm512_min_epu32, _mm512_max_epu32);
         if let Reduce::Median { total } = *reduce {
             // The median reads the values of one or two ranks only: the order is checked
             // where it can be wrong (neighbours with equal prefixes), and the composite keys
@@ -193,16 +178,26 @@ fn trimmed_mean(
     slots: &[[u32; LANES]],
 ) -> __m512 {
     let mut trim = [start; 2];
+    // The ranks trimmed off in every lane (about lambda of them at each end) are passed by
+    // their weights alone below the kept range, and not visited above it: `TrimLanes::add`
+    // would skip each of them in every lane, so the sums are the same, bit for bit.
+    let mut below = true;
     for (key, slot) in keys.iter().zip(slots) {
-        // SAFETY: `key` and `slot` are 64 bytes each.
-        let (key, slot) = unsafe {
-            (
-                _mm512_loadu_si512(key.as_ptr().cast()),
-                _mm512_loadu_si512(slot.as_ptr().cast()),
-            )
-        };
-        let (v0, v1) = values_f64(key);
-        let [w0, w1] = weights.of16(slot);
+        if (trim[0].past_hi() & trim[1].past_hi()) == 0xFF {
+            break;
+        }
+        // SAFETY: `slot` is 64 bytes.
+        let [w0, w1] = weights.of16(unsafe { _mm512_loadu_si512(slot.as_ptr().cast()) });
+        if below {
+            if trim[0].below_lo(w0) && trim[1].below_lo(w1) {
+                trim[0].pass(w0);
+                trim[1].pass(w1);
+                continue;
+            }
+            below = false;
+        }
+        // SAFETY: `key` is 64 bytes.
+        let (v0, v1) = values_f64(unsafe { _mm512_loadu_si512(key.as_ptr().cast()) });
         trim[0].add(w0, v0);
         trim[1].add(w1, v1);
     }

@@ -87,22 +87,7 @@ pub(super) unsafe fn chunk<const N: usize>(
                 exact = false;
                 break;
             }
-            macro_rules! compare {
-                ($i:expr) => {
-                    if const { $i < Nets::<N>::FULL.1 } {
-                        let (x, y) = const {
-                            (
-                                Nets::<N>::FULL.0[$i].0 as usize,
-                                Nets::<N>::FULL.0[$i].1 as usize,
-                            )
-                        };
-                        let (p, q) = (k[x], k[y]);
-                        k[x] = _mm256_min_epu32(p, q);
-                        k[y] = _mm256_max_epu32(p, q);
-                    }
-                };
-            }
-            unroll_576!(compare);
+            sort_network!(k, Nets::<N>::FULL, _mm256_min_epu32, _mm256_max_epu32);
             // Each rank's full key fetched back by its slot; a descent between neighbours
             // (max(prev, key) != key) is a real collision.
             let mut prev = _mm256_setzero_si256();

@@ -139,22 +139,7 @@ unsafe fn sort_block<const N: usize>(
         };
     }
     unroll_64!(gather);
-    macro_rules! compare {
-        ($i:expr) => {
-            if const { $i < Nets::<N>::FULL.1 } {
-                let (x, y) = const {
-                    (
-                        Nets::<N>::FULL.0[$i].0 as usize,
-                        Nets::<N>::FULL.0[$i].1 as usize,
-                    )
-                };
-                let (p, q) = (k[x], k[y]);
-                k[x] = _mm512_min_epu32(p, q);
-                k[y] = _mm512_max_epu32(p, q);
-            }
-        };
-    }
-    unroll_576!(compare);
+    sort_network!(k, Nets::<N>::FULL, _mm512_min_epu32, _mm512_max_epu32);
     macro_rules! spill {
         ($s:expr) => {
             if const { $s < N } {
