@@ -67,21 +67,12 @@ pub(super) unsafe fn chunk<const N: usize>(
         let len = out.len();
         let mask: __mmask16 = if len == LANES { 0xFFFF } else { (1u16 << len) - 1 };
         let mut k = [_mm512_setzero_si512(); N];
-        let mut neg_zero: __mmask16 = 0;
-        macro_rules! gather {
-            ($s:expr) => {
-                if const { $s < N } {
-                    // SAFETY: lanes past `len` are masked off; row `$s` holds `c + len` values.
-                    let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].add(c)) };
-                    let (key, nz) = keys16(v);
-                    // SAFETY: `full[$s]` is 64 bytes.
-                    unsafe { _mm512_storeu_si512(full[$s].as_mut_ptr().cast(), key) };
-                    k[$s] = _mm512_or_si512(_mm512_andnot_si512(low, key), _mm512_set1_epi32($s as i32));
-                    neg_zero |= nz;
-                }
-            };
-        }
-        unroll_64!(gather);
+        // Every row holds `c + len` values; lanes past `len` are masked off.
+        let neg_zero = load_keys16!(ptrs, c, mask, |s, key| {
+            // SAFETY: `full[s]` is 64 bytes.
+            unsafe { _mm512_storeu_si512(full[s].as_mut_ptr().cast(), key) };
+            k[s] = _mm512_or_si512(_mm512_andnot_si512(low, key), _mm512_set1_epi32(s as i32));
+        });
         if neg_zero & mask != 0 {
             // SAFETY: as this function's; `out` is this block's part of the caller's.
             unsafe { weighted512::chunk::<N>(rows, table, reduce, c, out) };
@@ -448,13 +439,5 @@ pub(super) type ChunkFn = weighted512::ChunkFn;
 
 /// See [`ChunkFn`]: the row counts `weighted512` is built for.
 pub(super) fn select(m: usize) -> Option<ChunkFn> {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match m {
-                $($n => Some(chunk::<$n> as ChunkFn),)*
-                _ => None,
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
+    register_kernel!(m, chunk, ChunkFn)
 }

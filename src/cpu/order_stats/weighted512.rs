@@ -51,20 +51,11 @@ pub(super) unsafe fn chunk<const N: usize>(
         let len = out.len();
         let mask: __mmask16 = (1u16 << len) - 1;
         let mut k = [_mm512_setzero_si512(); N];
-        let mut neg_zero: __mmask16 = 0;
-        macro_rules! gather {
-            ($s:expr) => {
-                if const { $s < N } {
-                    // SAFETY: lanes past `len` are masked off; row `$s` holds `c + len` values.
-                    let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].add(c)) };
-                    let (key, nz) = keys16(v);
-                    let wide = _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(key)));
-                    k[$s] = _mm512_or_si512(wide, _mm512_set1_epi64($s as i64));
-                    neg_zero |= nz;
-                }
-            };
-        }
-        unroll_64!(gather);
+        // Every row holds `c + len` values; lanes past `len` are masked off.
+        let neg_zero = load_keys16!(ptrs, c, mask, |s, key| {
+            let wide = _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(key)));
+            k[s] = _mm512_or_si512(wide, _mm512_set1_epi64(s as i64));
+        });
         sort_network!(k, Nets::<N>::FULL, _mm512_min_epu64, _mm512_max_epu64);
         macro_rules! spill {
             ($s:expr) => {
