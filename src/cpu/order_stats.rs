@@ -63,6 +63,7 @@ use super::SimdLevel;
 #[macro_use]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
+#[macro_use]
 mod avx2;
 mod block;
 #[cfg(target_arch = "x86_64")]

@@ -25,6 +25,38 @@ use super::{Pick, ZERO_KEY};
 /// Coordinates per block: one ymm register of u32 keys.
 const LANES: usize = 8;
 
+/// `load_keys16!` of `avx512.rs` on 8 lanes: loads the keys of the 8 coordinates from `$c` of
+/// each of the `N` rows `$ptrs` (only `$len` of them where `$len < 8`: lanes outside `$mask`
+/// are not read and hold +0.0's key), runs `$body` with `$s` the row and `$key` its keys, and
+/// is the lanes where any row holds -0.0 (all ones there). The caller's safety: every row
+/// holds `$len` values from `$c`.
+macro_rules! load_keys8 {
+    ($ptrs:ident, $c:expr, $len:expr, $mask:expr, |$s:ident, $key:ident| $body:expr) => {{
+        let mut neg_zero = _mm256_setzero_si256();
+        macro_rules! load {
+            ($i:expr) => {
+                if const { $i < N } {
+                    let $s: usize = $i;
+                    // SAFETY: the caller's (above); a full block reads 8 values, a ragged one
+                    // only the lanes the mask keeps.
+                    let v = unsafe {
+                        if $len == 8 {
+                            _mm256_loadu_ps($ptrs[$s].add($c))
+                        } else {
+                            _mm256_maskload_ps($ptrs[$s].wrapping_add($c), $mask)
+                        }
+                    };
+                    let ($key, nz) = keys8(v);
+                    neg_zero = _mm256_or_si256(neg_zero, nz);
+                    $body;
+                }
+            };
+        }
+        unroll_64!(load);
+        neg_zero
+    }};
+}
+
 /// The keys of 8 values (see `key` in the parent), and the lanes holding -0.0 (all ones).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -84,50 +116,9 @@ pub(super) unsafe fn chunk<const N: usize, const MEDIAN: bool>(
         // Lanes past `len` read nothing (masked loads do not fault) and hold +0.0.
         let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lane_ids);
         let mut k = [_mm256_setzero_si256(); N];
-        let mut neg_zero = _mm256_setzero_si256();
-        macro_rules! gather {
-            ($s:expr) => {
-                if const { $s < N } {
-                    // SAFETY: row `$s` holds `c + len` values; a full block reads 8 of them,
-                    // a ragged one only the lanes the mask keeps.
-                    let v = unsafe {
-                        if len == LANES {
-                            _mm256_loadu_ps(ptrs[$s].add(c))
-                        } else {
-                            _mm256_maskload_ps(ptrs[$s].add(c), mask)
-                        }
-                    };
-                    let (key, nz) = keys8(v);
-                    k[$s] = key;
-                    neg_zero = _mm256_or_si256(neg_zero, nz);
-                }
-            };
-        }
-        unroll_64!(gather);
-        macro_rules! compare {
-            ($i:expr) => {
-                if const {
-                    $i < if MEDIAN {
-                        Nets::<N>::MEDIAN.1
-                    } else {
-                        Nets::<N>::FULL.1
-                    }
-                } {
-                    let (x, y) = const {
-                        let (x, y) = if MEDIAN {
-                            Nets::<N>::MEDIAN.0[$i]
-                        } else {
-                            Nets::<N>::FULL.0[$i]
-                        };
-                        (x as usize, y as usize)
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm256_min_epu32(p, q);
-                    k[y] = _mm256_max_epu32(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        // Every row holds `c + len` values; `mask` keeps the lanes below `len`.
+        let neg_zero = load_keys8!(ptrs, c, len, mask, |s, key| k[s] = key);
+        sort_network!(k, Nets::<N>::pruned(MEDIAN), _mm256_min_epu32, _mm256_max_epu32);
         let res = if MEDIAN {
             let ((a0, a1), (b0, b1)) = (values_f64(k[a]), values_f64(k[b]));
             let half = _mm256_set1_pd(0.5);

@@ -144,6 +144,11 @@ impl<const N: usize> Nets<N> {
     pub(super) const FULL: Net = batcher(N, None);
     /// Pruned to the median's ranks.
     pub(super) const MEDIAN: Net = batcher(N, Some(((N - 1) / 2, N / 2)));
+
+    /// [`Nets::MEDIAN`] for the median, else [`Nets::FULL`].
+    pub(super) const fn pruned(median: bool) -> Net {
+        if median { Self::MEDIAN } else { Self::FULL }
+    }
 }
 
 /// Expands `$body!(i)` for i in `0..MAX_CMP` (9 x 8 x 8 = 576), each `i` a constant.
@@ -186,6 +191,67 @@ macro_rules! unroll_64 {
     ($body:ident) => {
         unroll_576!(@a $body, 0);
     };
+}
+
+/// Sorts the registers `$k` (an array of `N` vectors, N the caller's row count) with the
+/// compile-time comparator list `$net` (a [`Net`] constant, which may name the caller's const
+/// generics) and the lane-wise `$min` and `$max`: each comparator one straight-line min and
+/// max on constant indices, so the keys stay in registers. Every register kernel sorts its
+/// block with this; they differ in the vectors (u32 keys or u64 pairs, zmm or ymm) only.
+macro_rules! sort_network {
+    ($k:ident, $net:expr, $min:path, $max:path) => {
+        macro_rules! compare {
+            ($i:expr) => {
+                if const { $i < $net.1 } {
+                    let (x, y) = const { ($net.0[$i].0 as usize, $net.0[$i].1 as usize) };
+                    let (p, q) = ($k[x], $k[y]);
+                    $k[x] = $min(p, q);
+                    $k[y] = $max(p, q);
+                }
+            };
+        }
+        unroll_576!(compare);
+    };
+}
+
+/// `Some($chunk::<m> as $ty)` for the row counts the register kernels are built for (1..=32,
+/// whose keys stay in registers, and 64), else `None`.
+macro_rules! register_kernel {
+    ($m:expr, $chunk:ident, $ty:ty) => {
+        register_kernel!(@arms $m, $chunk, $ty,
+            1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
+    };
+    (@arms $m:expr, $chunk:ident, $ty:ty, $($n:literal)*) => {
+        match $m {
+            $($n => Some($chunk::<$n> as $ty),)*
+            _ => None,
+        }
+    };
+}
+
+/// Loads the keys of the 16 coordinates from `$c` of each of the `N` rows `$ptrs` (a
+/// `[*const f32; N]`, N the caller's row count; lanes outside `$mask` are not read and hold
+/// +0.0's key), runs `$body` with `$s` the row and `$key` its keys, and is the mask of the
+/// lanes where any row holds -0.0. The caller's safety: every row holds the lanes of `$mask`
+/// from `$c`.
+macro_rules! load_keys16 {
+    ($ptrs:ident, $c:expr, $mask:expr, |$s:ident, $key:ident| $body:expr) => {{
+        let mut neg_zero: __mmask16 = 0;
+        macro_rules! load {
+            ($i:expr) => {
+                if const { $i < N } {
+                    let $s: usize = $i;
+                    // SAFETY: the caller's (above); lanes outside `$mask` are not read.
+                    let v = unsafe { _mm512_maskz_loadu_ps($mask, $ptrs[$s].wrapping_add($c)) };
+                    let ($key, nz) = keys16(v);
+                    neg_zero |= nz;
+                    $body;
+                }
+            };
+        }
+        unroll_64!(load);
+        neg_zero
+    }};
 }
 
 /// The keys of 16 values (see `key` in the parent), and a mask of the lanes holding -0.0.
@@ -245,43 +311,9 @@ pub(super) unsafe fn chunk<const N: usize, const MEDIAN: bool>(
         let len = out.len();
         let mask: __mmask16 = if len == LANES { 0xFFFF } else { (1u16 << len) - 1 };
         let mut k = [_mm512_setzero_si512(); N];
-        let mut neg_zero: __mmask16 = 0;
-        macro_rules! gather {
-            ($s:expr) => {
-                if const { $s < N } {
-                    // SAFETY: lanes past `len` are masked off; row `$s` holds `c + len` values.
-                    let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].add(c)) };
-                    let (key, nz) = keys16(v);
-                    k[$s] = key;
-                    neg_zero |= nz;
-                }
-            };
-        }
-        unroll_64!(gather);
-        macro_rules! compare {
-            ($i:expr) => {
-                if const {
-                    $i < if MEDIAN {
-                        Nets::<N>::MEDIAN.1
-                    } else {
-                        Nets::<N>::FULL.1
-                    }
-                } {
-                    let (x, y) = const {
-                        let (x, y) = if MEDIAN {
-                            Nets::<N>::MEDIAN.0[$i]
-                        } else {
-                            Nets::<N>::FULL.0[$i]
-                        };
-                        (x as usize, y as usize)
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm512_min_epu32(p, q);
-                    k[y] = _mm512_max_epu32(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        // Every row holds `c + len` values; lanes past `len` are masked off.
+        let neg_zero = load_keys16!(ptrs, c, mask, |s, key| k[s] = key);
+        sort_network!(k, Nets::<N>::pruned(MEDIAN), _mm512_min_epu32, _mm512_max_epu32);
         let res = if MEDIAN {
             let ((a0, a1), (b0, b1)) = (values_f64(k[a]), values_f64(k[b]));
             let half = _mm512_set1_pd(0.5);

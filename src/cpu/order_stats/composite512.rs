@@ -67,42 +67,18 @@ pub(super) unsafe fn chunk<const N: usize>(
         let len = out.len();
         let mask: __mmask16 = if len == LANES { 0xFFFF } else { (1u16 << len) - 1 };
         let mut k = [_mm512_setzero_si512(); N];
-        let mut neg_zero: __mmask16 = 0;
-        macro_rules! gather {
-            ($s:expr) => {
-                if const { $s < N } {
-                    // SAFETY: lanes past `len` are masked off; row `$s` holds `c + len` values.
-                    let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].add(c)) };
-                    let (key, nz) = keys16(v);
-                    // SAFETY: `full[$s]` is 64 bytes.
-                    unsafe { _mm512_storeu_si512(full[$s].as_mut_ptr().cast(), key) };
-                    k[$s] = _mm512_or_si512(_mm512_andnot_si512(low, key), _mm512_set1_epi32($s as i32));
-                    neg_zero |= nz;
-                }
-            };
-        }
-        unroll_64!(gather);
+        // Every row holds `c + len` values; lanes past `len` are masked off.
+        let neg_zero = load_keys16!(ptrs, c, mask, |s, key| {
+            // SAFETY: `full[s]` is 64 bytes.
+            unsafe { _mm512_storeu_si512(full[s].as_mut_ptr().cast(), key) };
+            k[s] = _mm512_or_si512(_mm512_andnot_si512(low, key), _mm512_set1_epi32(s as i32));
+        });
         if neg_zero & mask != 0 {
             // SAFETY: as this function's; `out` is this block's part of the caller's.
             unsafe { weighted512::chunk::<N>(rows, table, reduce, c, out) };
             continue;
         }
-        macro_rules! compare {
-            ($i:expr) => {
-                if const { $i < Nets::<N>::FULL.1 } {
-                    let (x, y) = const {
-                        (
-                            Nets::<N>::FULL.0[$i].0 as usize,
-                            Nets::<N>::FULL.0[$i].1 as usize,
-                        )
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm512_min_epu32(p, q);
-                    k[y] = _mm512_max_epu32(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        sort_network!(k, Nets::<N>::FULL, _mm512_min_epu32, _mm512_max_epu32);
         if let Reduce::Median { total } = *reduce {
             // The median reads the values of one or two ranks only: the order is checked
             // where it can be wrong (neighbours with equal prefixes), and the composite keys
@@ -193,16 +169,26 @@ fn trimmed_mean(
     slots: &[[u32; LANES]],
 ) -> __m512 {
     let mut trim = [start; 2];
+    // The ranks trimmed off in every lane (about lambda of them at each end) are passed by
+    // their weights alone below the kept range, and not visited above it: `TrimLanes::add`
+    // would skip each of them in every lane, so the sums are the same, bit for bit.
+    let mut below = true;
     for (key, slot) in keys.iter().zip(slots) {
-        // SAFETY: `key` and `slot` are 64 bytes each.
-        let (key, slot) = unsafe {
-            (
-                _mm512_loadu_si512(key.as_ptr().cast()),
-                _mm512_loadu_si512(slot.as_ptr().cast()),
-            )
-        };
-        let (v0, v1) = values_f64(key);
-        let [w0, w1] = weights.of16(slot);
+        if (trim[0].past_hi() & trim[1].past_hi()) == 0xFF {
+            break;
+        }
+        // SAFETY: `slot` is 64 bytes.
+        let [w0, w1] = weights.of16(unsafe { _mm512_loadu_si512(slot.as_ptr().cast()) });
+        if below {
+            if trim[0].below_lo(w0) && trim[1].below_lo(w1) {
+                trim[0].pass(w0);
+                trim[1].pass(w1);
+                continue;
+            }
+            below = false;
+        }
+        // SAFETY: `key` is 64 bytes.
+        let (v0, v1) = values_f64(unsafe { _mm512_loadu_si512(key.as_ptr().cast()) });
         trim[0].add(w0, v0);
         trim[1].add(w1, v1);
     }
@@ -453,13 +439,5 @@ pub(super) type ChunkFn = weighted512::ChunkFn;
 
 /// See [`ChunkFn`]: the row counts `weighted512` is built for.
 pub(super) fn select(m: usize) -> Option<ChunkFn> {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match m {
-                $($n => Some(chunk::<$n> as ChunkFn),)*
-                _ => None,
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
+    register_kernel!(m, chunk, ChunkFn)
 }

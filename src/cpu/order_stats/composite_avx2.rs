@@ -61,48 +61,17 @@ pub(super) unsafe fn chunk<const N: usize>(
             // Lanes past `len` read nothing (masked loads do not fault) and hold +0.0.
             let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lane);
             let mut k = [_mm256_setzero_si256(); N];
-            let mut neg_zero = _mm256_setzero_si256();
-            macro_rules! gather {
-                ($s:expr) => {
-                    if const { $s < N } {
-                        // SAFETY: row `$s` holds `ch + len` values; a full half reads 8 of
-                        // them, a ragged one only the lanes the mask keeps (none past the end).
-                        let v = unsafe {
-                            if len == HALF {
-                                _mm256_loadu_ps(ptrs[$s].add(ch))
-                            } else {
-                                _mm256_maskload_ps(ptrs[$s].wrapping_add(ch), mask)
-                            }
-                        };
-                        let (key, nz) = keys8(v);
-                        // SAFETY: `full[$s]` is 32 bytes.
-                        unsafe { _mm256_storeu_si256(full[$s].as_mut_ptr().cast(), key) };
-                        k[$s] = _mm256_or_si256(_mm256_andnot_si256(low, key), _mm256_set1_epi32($s as i32));
-                        neg_zero = _mm256_or_si256(neg_zero, nz);
-                    }
-                };
-            }
-            unroll_64!(gather);
+            // Every row holds `ch + len` values; `mask` keeps the lanes below `len`.
+            let neg_zero = load_keys8!(ptrs, ch, len, mask, |s, key| {
+                // SAFETY: `full[s]` is 32 bytes.
+                unsafe { _mm256_storeu_si256(full[s].as_mut_ptr().cast(), key) };
+                k[s] = _mm256_or_si256(_mm256_andnot_si256(low, key), _mm256_set1_epi32(s as i32));
+            });
             if _mm256_testz_si256(neg_zero, neg_zero) == 0 {
                 exact = false;
                 break;
             }
-            macro_rules! compare {
-                ($i:expr) => {
-                    if const { $i < Nets::<N>::FULL.1 } {
-                        let (x, y) = const {
-                            (
-                                Nets::<N>::FULL.0[$i].0 as usize,
-                                Nets::<N>::FULL.0[$i].1 as usize,
-                            )
-                        };
-                        let (p, q) = (k[x], k[y]);
-                        k[x] = _mm256_min_epu32(p, q);
-                        k[y] = _mm256_max_epu32(p, q);
-                    }
-                };
-            }
-            unroll_576!(compare);
+            sort_network!(k, Nets::<N>::FULL, _mm256_min_epu32, _mm256_max_epu32);
             // Each rank's full key fetched back by its slot; a descent between neighbours
             // (max(prev, key) != key) is a real collision.
             let mut prev = _mm256_setzero_si256();
@@ -147,13 +116,5 @@ pub(super) type ChunkFn =
 
 /// See [`ChunkFn`]: the row counts the uniform AVX2 kernel is built for.
 pub(super) fn select(m: usize) -> Option<ChunkFn> {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match m {
-                $($n => Some(chunk::<$n> as ChunkFn),)*
-                _ => None,
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
+    register_kernel!(m, chunk, ChunkFn)
 }

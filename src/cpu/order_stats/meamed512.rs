@@ -129,32 +129,9 @@ unsafe fn sort_block<const N: usize>(
     sorted: &mut [[u32; LANES]; N],
 ) {
     let mut k = [_mm512_setzero_si512(); N];
-    macro_rules! gather {
-        ($s:expr) => {
-            if const { $s < N } {
-                // SAFETY: lanes outside `mask` are not read; the others are in row `$s`.
-                let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].wrapping_add(c)) };
-                k[$s] = keys16(v).0;
-            }
-        };
-    }
-    unroll_64!(gather);
-    macro_rules! compare {
-        ($i:expr) => {
-            if const { $i < Nets::<N>::FULL.1 } {
-                let (x, y) = const {
-                    (
-                        Nets::<N>::FULL.0[$i].0 as usize,
-                        Nets::<N>::FULL.0[$i].1 as usize,
-                    )
-                };
-                let (p, q) = (k[x], k[y]);
-                k[x] = _mm512_min_epu32(p, q);
-                k[y] = _mm512_max_epu32(p, q);
-            }
-        };
-    }
-    unroll_576!(compare);
+    // Every row holds the lanes of `mask` from `c` (this function's contract).
+    load_keys16!(ptrs, c, mask, |s, key| k[s] = key);
+    sort_network!(k, Nets::<N>::FULL, _mm512_min_epu32, _mm512_max_epu32);
     macro_rules! spill {
         ($s:expr) => {
             if const { $s < N } {
@@ -270,13 +247,5 @@ pub(super) type ChunkFn = unsafe fn(&[&[f32]], usize, &mut [f32], &Walk);
 
 /// See [`ChunkFn`]: 1..=32 rows (the sorted keys stay in registers) and 64.
 pub(super) fn select(m: usize) -> Option<ChunkFn> {
-    macro_rules! arms {
-        ($($n:literal)*) => {
-            match m {
-                $($n => Some(chunk::<$n> as ChunkFn),)*
-                _ => None,
-            }
-        };
-    }
-    arms!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 64)
+    register_kernel!(m, chunk, ChunkFn)
 }

@@ -373,6 +373,40 @@ fn weighted_near_ties_duplicates_and_non_finite() {
     }
 }
 
+/// Blocks whose 16 coordinates share one row order, so that the weighted trimmed mean passes
+/// the ranks trimmed off at both ends in every lane at once (by their weights alone below the
+/// kept range, not at all above it), and a block whose two halves of 8 lanes have opposite row
+/// orders (one half could pass a rank that the other keeps).
+#[test]
+fn weighted_trim_passes_ranks_trimmed_in_every_lane() {
+    let mut rng = Rng(crate::SplitMix64(41));
+    for &n in &[2, 5, 16, 17, 31, 32, 64] {
+        let order: Vec<f32> = (0..n).map(|_| (rng.unit() * 2.0 - 1.0) as f32).collect();
+        let d = 3 * 16 + 5;
+        let rows: Vec<Vec<f32>> = (0..n)
+            .map(|s| {
+                (0..d)
+                    .map(|j| {
+                        let flip = j / 16 == 1 && j % 16 >= 8;
+                        (if flip { -order[s] } else { order[s] }) + j as f32
+                    })
+                    .collect()
+            })
+            .collect();
+        let ramp: Vec<f64> = (0..n).map(|i| (i % 4 + 1) as f64).collect();
+        for w in [ramp, random_weights(&mut rng, n, 3)] {
+            for lambda in [0.05, 0.2, 0.45] {
+                check(
+                    &rows,
+                    &w,
+                    OrderStat::TrimmedMean { lambda },
+                    &format!("one order, n = {n}"),
+                );
+            }
+        }
+    }
+}
+
 /// The same tests at the lower SIMD levels (AVX2, generic), which a CPU with AVX-512
 /// otherwise skips.
 #[test]
@@ -384,5 +418,6 @@ fn lower_simd_levels_too() {
         matches_naive_on_random_batches();
         chunk_boundaries_and_large_n();
         weighted_near_ties_duplicates_and_non_finite();
+        weighted_trim_passes_ranks_trimmed_in_every_lane();
     });
 }

@@ -51,36 +51,12 @@ pub(super) unsafe fn chunk<const N: usize>(
         let len = out.len();
         let mask: __mmask16 = (1u16 << len) - 1;
         let mut k = [_mm512_setzero_si512(); N];
-        let mut neg_zero: __mmask16 = 0;
-        macro_rules! gather {
-            ($s:expr) => {
-                if const { $s < N } {
-                    // SAFETY: lanes past `len` are masked off; row `$s` holds `c + len` values.
-                    let v = unsafe { _mm512_maskz_loadu_ps(mask, ptrs[$s].add(c)) };
-                    let (key, nz) = keys16(v);
-                    let wide = _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(key)));
-                    k[$s] = _mm512_or_si512(wide, _mm512_set1_epi64($s as i64));
-                    neg_zero |= nz;
-                }
-            };
-        }
-        unroll_64!(gather);
-        macro_rules! compare {
-            ($i:expr) => {
-                if const { $i < Nets::<N>::FULL.1 } {
-                    let (x, y) = const {
-                        (
-                            Nets::<N>::FULL.0[$i].0 as usize,
-                            Nets::<N>::FULL.0[$i].1 as usize,
-                        )
-                    };
-                    let (p, q) = (k[x], k[y]);
-                    k[x] = _mm512_min_epu64(p, q);
-                    k[y] = _mm512_max_epu64(p, q);
-                }
-            };
-        }
-        unroll_576!(compare);
+        // Every row holds `c + len` values; lanes past `len` are masked off.
+        let neg_zero = load_keys16!(ptrs, c, mask, |s, key| {
+            let wide = _mm512_slli_epi64::<32>(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(key)));
+            k[s] = _mm512_or_si512(wide, _mm512_set1_epi64(s as i64));
+        });
+        sort_network!(k, Nets::<N>::FULL, _mm512_min_epu64, _mm512_max_epu64);
         macro_rules! spill {
             ($s:expr) => {
                 if const { $s < N } {
@@ -237,6 +213,30 @@ impl TrimLanes {
             _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(kept, self.eps) & _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(kept, zero);
         self.sum = _mm512_mask_add_pd(self.sum, take, self.sum, _mm512_mul_pd(kept, v));
         self.kept_total = _mm512_mask_add_pd(self.kept_total, take, self.kept_total, kept);
+    }
+
+    /// The lanes where every rank from the next one on keeps nothing: their cumulative
+    /// weight has reached `hi` (weights are positive, so it only grows).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn past_hi(&self) -> __mmask8 {
+        _mm512_cmp_pd_mask::<_CMP_GE_OQ>(self.below, self.hi)
+    }
+
+    /// Whether the next rank, of weights `w`, keeps nothing in any lane: its cumulative
+    /// weight stays at or below `lo` in every lane, so [`TrimLanes::add`] would skip it
+    /// everywhere and [`TrimLanes::pass`] does its work.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn below_lo(&self, w: __m512d) -> bool {
+        _mm512_cmp_pd_mask::<_CMP_LE_OQ>(_mm512_add_pd(self.below, w), self.lo) == 0xFF
+    }
+
+    /// The next rank by its weights alone (see [`TrimLanes::below_lo`]).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) fn pass(&mut self, w: __m512d) {
+        self.below = _mm512_add_pd(self.below, w);
     }
 
     /// The trimmed mean in f64 once every rank is added.
