@@ -229,6 +229,13 @@ macro_rules! register_kernel {
     };
 }
 
+/// From this many rows on, [`load_keys16!`] prefetches each row's line `PREFETCH_AHEAD`
+/// values ahead: a block reads one cache line from each of N streams, more than the hardware
+/// prefetchers follow, and the kernel's samples at N = 64 sat on the first use of the loads.
+pub(super) const PREFETCH_ROWS: usize = 24;
+/// How far ahead, in values: 8 blocks of 16.
+pub(super) const PREFETCH_AHEAD: usize = 8 * LANES;
+
 /// Loads the keys of the 16 coordinates from `$c` of each of the `N` rows `$ptrs` (a
 /// `[*const f32; N]`, N the caller's row count; lanes outside `$mask` are not read and hold
 /// +0.0's key), runs `$body` with `$s` the row and `$key` its keys, and is the mask of the
@@ -241,6 +248,12 @@ macro_rules! load_keys16 {
             ($i:expr) => {
                 if const { $i < N } {
                     let $s: usize = $i;
+                    if const { N >= super::avx512::PREFETCH_ROWS } {
+                        // A hint only: it reads nothing and cannot fault, even past the row's
+                        // end (hence `wrapping_add`).
+                        let ahead = $ptrs[$s].wrapping_add($c + super::avx512::PREFETCH_AHEAD);
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.cast::<i8>());
+                    }
                     // SAFETY: the caller's (above); lanes outside `$mask` are not read.
                     let v = unsafe { _mm512_maskz_loadu_ps($mask, $ptrs[$s].wrapping_add($c)) };
                     let ($key, nz) = keys16(v);
