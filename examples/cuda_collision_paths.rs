@@ -19,22 +19,11 @@
 //! Without CUDA it still checks, on the CPU, that the generated data collides at every
 //! coordinate (the property the timing relies on), and says that the timing was skipped.
 
-use std::time::Instant;
-
 use byzagg::cuda::{Cuda, KernelVariants, OrderStatsVariant};
 use byzagg::{Batch, Kernels, OrderStat};
 
-fn median_seconds(mut f: impl FnMut() -> byzagg::Result<()>) -> byzagg::Result<f64> {
-    f()?; // warm-up: compiles the kernels
-    let mut t: Vec<f64> = (0..5)
-        .map(|_| {
-            let t0 = Instant::now();
-            f().map(|()| t0.elapsed().as_secs_f64())
-        })
-        .collect::<byzagg::Result<_>>()?;
-    t.sort_by(f64::total_cmp);
-    Ok(t[2])
-}
+mod common;
+use common::median_seconds;
 
 /// The CUDA kernels' order bits of a float (kernels/order_stats.cu `order_bits`).
 fn order_bits(v: f32) -> u32 {

@@ -14,21 +14,10 @@
 //! scaled to 1e19..1e30), `signs` (+-1 rows: many exact ties). Exits with a message, not a
 //! panic, where CUDA is unavailable.
 
-use std::time::Instant;
-
 use byzagg::{Batch, Kernels};
 
-fn median_seconds(mut f: impl FnMut() -> byzagg::Result<()>) -> byzagg::Result<f64> {
-    f()?; // warm-up: compiles the kernels
-    let mut t: Vec<f64> = (0..5)
-        .map(|_| {
-            let t0 = Instant::now();
-            f().map(|()| t0.elapsed().as_secs_f64())
-        })
-        .collect::<byzagg::Result<_>>()?;
-    t.sort_by(f64::total_cmp);
-    Ok(t[2])
-}
+mod common;
+use common::median_seconds;
 
 fn main() -> byzagg::Result<()> {
     let mut args = std::env::args().skip(1);

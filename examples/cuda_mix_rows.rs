@@ -12,22 +12,11 @@
 //! ratio `groups / tiled`, and whether the two outputs are bit-identical. Exits with a message,
 //! not a panic, where CUDA is unavailable.
 
-use std::time::Instant;
-
 use byzagg::cuda::{Cuda, KernelVariants, MixRowsVariant};
 use byzagg::{Batch, Kernels};
 
-fn median_seconds(mut f: impl FnMut() -> byzagg::Result<()>) -> byzagg::Result<f64> {
-    f()?; // warm-up: compiles the kernels
-    let mut t: Vec<f64> = (0..5)
-        .map(|_| {
-            let t0 = Instant::now();
-            f().map(|()| t0.elapsed().as_secs_f64())
-        })
-        .collect::<byzagg::Result<_>>()?;
-    t.sort_by(f64::total_cmp);
-    Ok(t[2])
-}
+mod common;
+use common::median_seconds;
 
 /// NNM-like coefficients: output row r averages row r and the n - n/4 - 1 rows after it
 /// (cyclically), so each group of 8 output rows reads nearly every input row.
