@@ -19,11 +19,11 @@
 //! Without CUDA it still checks, on the CPU, that the generated data collides at every
 //! coordinate (the property the timing relies on), and says that the timing was skipped.
 
-use byzagg::cuda::{Cuda, KernelVariants, OrderStatsVariant};
+use byzagg::cuda::OrderStatsVariant;
 use byzagg::{Batch, Kernels, OrderStat};
 
 mod common;
-use common::median_seconds;
+use common::{cuda_or_skip, d_and_row_counts, median_seconds, same_bits, with_variant};
 
 /// The CUDA kernels' order bits of a float (kernels/order_stats.cu `order_bits`).
 fn order_bits(v: f32) -> u32 {
@@ -81,12 +81,7 @@ fn colliding(data: &[f32], n: usize, d: usize, sample: usize) -> usize {
 }
 
 fn main() -> byzagg::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let d: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let mut ns: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
-    if ns.is_empty() {
-        ns = vec![16, 32, 64];
-    }
+    let (d, ns) = d_and_row_counts();
     for &n in &ns {
         if !(2..=64).contains(&n) {
             return Err(byzagg::Error::invalid(
@@ -115,17 +110,10 @@ fn main() -> byzagg::Result<()> {
             ));
         }
     }
-    if let Err(e) = byzagg::cuda::available() {
-        eprintln!("timing skipped: {e}");
+    let Some(shared) = cuda_or_skip("timing")? else {
         return Ok(());
-    }
-    let shared = Cuda::shared()?;
-    let with = |v: OrderStatsVariant| -> Cuda {
-        shared.clone().with_kernels(KernelVariants {
-            order_stats: v,
-            ..shared.kernels()
-        })
     };
+    let with = |v| with_variant(&shared, |k| k.order_stats = v);
     let (pruned, bitonic) = (with(OrderStatsVariant::Pruned), with(OrderStatsVariant::Bitonic));
     println!("weighted order_stats (pruned), d = {d}: collision data against random data");
     for n in ns {
@@ -146,11 +134,7 @@ fn main() -> byzagg::Result<()> {
                     cuda.download(&m, &mut out)?;
                     outs.push(out);
                 }
-                if outs[0]
-                    .iter()
-                    .zip(&outs[1])
-                    .any(|(a, b)| a.to_bits() != b.to_bits())
-                {
+                if !same_bits(&outs[0], &outs[1]) {
                     return Err(byzagg::Error::invalid(
                         "order_stats",
                         "pruned",

@@ -17,17 +17,15 @@
 use byzagg::{Batch, Kernels};
 
 mod common;
-use common::median_seconds;
+use common::{cuda_or_skip, median_seconds};
 
 fn main() -> byzagg::Result<()> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let d: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
-    if let Err(e) = byzagg::cuda::available() {
-        eprintln!("skipped: {e}");
+    let Some(cuda) = cuda_or_skip("timing")? else {
         return Ok(());
-    }
-    let cuda = byzagg::cuda::Cuda::shared()?;
+    };
     println!("n = {n}, d = {d}, variants: {}", cuda.kernels());
     let random = byzagg::bench::gaussian_rows(n, d, 1);
     let kinds: Vec<(&str, Vec<f32>)> = vec![

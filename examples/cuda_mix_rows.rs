@@ -12,11 +12,11 @@
 //! ratio `groups / tiled`, and whether the two outputs are bit-identical. Exits with a message,
 //! not a panic, where CUDA is unavailable.
 
-use byzagg::cuda::{Cuda, KernelVariants, MixRowsVariant};
+use byzagg::cuda::MixRowsVariant;
 use byzagg::{Batch, Kernels};
 
 mod common;
-use common::median_seconds;
+use common::{cuda_or_skip, d_and_row_counts, median_seconds, same_bits, with_variant};
 
 /// NNM-like coefficients: output row r averages row r and the n - n/4 - 1 rows after it
 /// (cyclically), so each group of 8 output rows reads nearly every input row.
@@ -32,23 +32,11 @@ fn nnm_coeffs(n: usize) -> Vec<f64> {
 }
 
 fn main() -> byzagg::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let d: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let mut ns: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
-    if ns.is_empty() {
-        ns = vec![16, 32, 64];
-    }
-    if let Err(e) = byzagg::cuda::available() {
-        eprintln!("skipped: {e}");
+    let (d, ns) = d_and_row_counts();
+    let Some(shared) = cuda_or_skip("mix_rows timing")? else {
         return Ok(());
-    }
-    let shared = Cuda::shared()?;
-    let with = |v: MixRowsVariant| -> Cuda {
-        shared.clone().with_kernels(KernelVariants {
-            mix_rows: v,
-            ..shared.kernels()
-        })
     };
+    let with = |v| with_variant(&shared, |k| k.mix_rows = v);
     let (groups, tiled) = (with(MixRowsVariant::Groups), with(MixRowsVariant::Tiled));
     println!("mix with k = n output rows, d = {d}: groups (mix_k8) against tiled (mix_tiled)");
     for n in ns {
@@ -69,10 +57,7 @@ fn main() -> byzagg::Result<()> {
             outs.push(out);
             times.push(t);
         }
-        let same = outs[0]
-            .iter()
-            .zip(&outs[1])
-            .all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = same_bits(&outs[0], &outs[1]);
         let gbs = |t: f64| (n * d * 4) as f64 / t / 1e9;
         println!(
             "n = {n:>3}: groups {:9.3} ms ({:7.1} GB/s), tiled {:9.3} ms ({:7.1} GB/s), groups / tiled {:.2}, bit-identical: {}",

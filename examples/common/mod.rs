@@ -1,6 +1,43 @@
-//! What the CUDA timing examples share.
+//! What the CUDA timing examples share: their arguments, the handle (or the reason there is
+//! none), one handle per kernel variant, the timing and the bit-for-bit check.
+// Each example uses a part of this module; the rest is dead code in that example's build.
+#![allow(dead_code)]
 
+use byzagg::cuda::{Cuda, KernelVariants};
 use std::time::Instant;
+
+/// `d` (the first argument, 10^7 unless given) and the row counts (the other arguments,
+/// 16, 32 and 64 unless given).
+pub fn d_and_row_counts() -> (usize, Vec<usize>) {
+    let mut args = std::env::args().skip(1);
+    let d = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let ns: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
+    (d, if ns.is_empty() { vec![16, 32, 64] } else { ns })
+}
+
+/// The shared CUDA handle, or `None` after printing why there is none (the examples then
+/// skip their timings: no GPU is not an error).
+pub fn cuda_or_skip(what: &str) -> byzagg::Result<Option<Cuda>> {
+    match byzagg::cuda::available() {
+        Ok(()) => Cuda::shared().map(Some),
+        Err(e) => {
+            eprintln!("{what} skipped: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// `shared` with its kernel variants changed by `set`.
+pub fn with_variant(shared: &Cuda, set: impl FnOnce(&mut KernelVariants)) -> Cuda {
+    let mut kernels = shared.kernels();
+    set(&mut kernels);
+    shared.clone().with_kernels(kernels)
+}
+
+/// Whether `a` and `b` hold the same bits, value by value.
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
 
 /// The median of five timed calls of `f`, in seconds, after one untimed call (which compiles
 /// the kernels).
