@@ -14,7 +14,7 @@
 //! ones; the rules ask for exact ones where that cannot order their selection
 //! (`exact_dist.rs`), so that exact ties break by row index as in the reference.
 
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::launch::{self, Splits};
 use super::rows::CudaRows;
@@ -93,14 +93,9 @@ fn classic_chunk(cuda: &Cuda, ptrs: &[u64], center_ptr: u64, len: usize) -> Resu
     let n = ptrs.len();
     let partial_fn = cuda.function(FILE, SOURCE, PARTIAL)?;
     let reduce_fn = cuda.function(FILE, SOURCE, REDUCE)?;
-    let ptrs_dev = cuda.to_device(ptrs)?;
-    let rows_ptr = cuda.address(&ptrs_dev);
     let (Splits { splits, span }, groups) = launch::center_grid(n, len, cuda.sm_count(), ROWS, THREADS);
-    let partial = cuda
-        .stream()
-        .alloc_zeros::<f64>(splits * n)
-        .map_err(backend_err)?;
-    let partial_ptr = cuda.address(&partial);
+    let (ptrs_dev, partial) = split_buffers(cuda, ptrs, splits)?;
+    let (rows_ptr, partial_ptr) = (cuda.address(&ptrs_dev), cuda.address(&partial));
     let (n32, len64, span64) = (n as i32, len as u64, span as u64);
     let mut launch = cuda.stream().launch_builder(&partial_fn);
     launch
@@ -136,13 +131,8 @@ fn sliced_chunk(cuda: &Cuda, ptrs: &[u64], center_ptr: u64, len: usize) -> Resul
         .map_err(backend_err)? as usize;
     let items = splits * groups.div_ceil(slices);
     let blocks = (per_sm.max(1) * cuda.sm_count()).min(items).max(1);
-    let ptrs_dev = cuda.to_device(ptrs)?;
-    let rows_ptr = cuda.address(&ptrs_dev);
-    let partial = cuda
-        .stream()
-        .alloc_zeros::<f64>(splits * n)
-        .map_err(backend_err)?;
-    let partial_ptr = cuda.address(&partial);
+    let (ptrs_dev, partial) = split_buffers(cuda, ptrs, splits)?;
+    let (rows_ptr, partial_ptr) = (cuda.address(&ptrs_dev), cuda.address(&partial));
     let (n32, len64, span64, splits32) = (n as i32, len as u64, span as u64, splits as u32);
     let mut launch = cuda.stream().launch_builder(&f);
     launch
@@ -165,6 +155,17 @@ fn sliced_chunk(cuda: &Cuda, ptrs: &[u64], center_ptr: u64, len: usize) -> Resul
     // splits * n doubles allocated.
     unsafe { launch.launch(cfg) }.map_err(backend_err)?;
     cuda.sum_splits(&reduce_fn, &partial, splits, n)
+}
+
+/// What [`classic_chunk`] and [`sliced_chunk`] launch on: the row pointers on the device and
+/// `splits * n` zeroed partial sums (kept alive by the caller until the reduce has read them).
+fn split_buffers(cuda: &Cuda, ptrs: &[u64], splits: usize) -> Result<(CudaSlice<u64>, CudaSlice<f64>)> {
+    let ptrs_dev = cuda.to_device(ptrs)?;
+    let partial = cuda
+        .stream()
+        .alloc_zeros::<f64>(splits * ptrs.len())
+        .map_err(backend_err)?;
+    Ok((ptrs_dev, partial))
 }
 
 /// One chunk with `center_dist_wide`: a one-wave persistent grid whose last block per row
