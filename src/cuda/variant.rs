@@ -11,7 +11,7 @@
 //!
 //! | key | variants (default first) | kernels |
 //! |---|---|---|
-//! | `order_stats` | `bitonic`, `pruned` | `kernels/order_stats.cu` |
+//! | `order_stats` | `pruned`, `bitonic` | `kernels/order_stats.cu` |
 //! | `pairwise` | `registers`, `deferred`, `tiled` | `kernels/pairwise_dist.cu` |
 //! | `center_dist` | `classic`, `wide`, `slices` | `kernels/center_dist.cu` |
 //! | `mix` | `wide`, `classic` | `kernels/mix.cu` (one output row) |
