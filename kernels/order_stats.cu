@@ -437,8 +437,10 @@ extern "C" __global__ void __launch_bounds__(128) order_stats_meamed_heap(ORDER_
 // replaced by the row index, so one 32-bit network sorts by (value, row) unless two rows'
 // order bits differ only in those low bits. After the sort, every pair of neighbours with
 // equal high bits is compared on its full order bits (the values wait in shared memory);
-// if any pair differs the thread sorts 64-bit (order bits, row) keys instead, exactly the
-// bitonic variant's order. The walks then read weights and values through the sorted rows,
+// if any pair differs the thread sorts again, by (the rank where the run of equal high bits
+// starts, the low order bits, row), which is exactly the bitonic variant's (order bits, row)
+// order, in 32-bit keys (so the rare path costs one more network, not the registers of
+// 64-bit keys). The walks then read weights and values through the sorted rows,
 // in the same order and with the same f64 expressions as the bitonic variant's walks, so the
 // results are bit-identical to it. MeaMed keeps the sorted rows in shared memory for its
 // outward walk (ranks chosen at run time) instead of a heap sort in global scratch.
@@ -579,62 +581,72 @@ __device__ __forceinline__ void os_weighted(OS_ARGS) {
                              order_bits(__uint_as_float(s.raw[k[q + 1] & OS_MASK][me]));
       }
     }
-    unsigned r[OS_M];  // the row at each rank
-    if (exact) {
+    if (!exact) {
+      // The exact (order bits, row) order. The composite sort put the keys of equal high bits
+      // next to each other, in increasing order of those bits; a second sort by (group, low
+      // order bits, row), the group being the rank where its run starts (3 x OS_BITS <= 18
+      // bits), orders each run by the full order bits and the row. 32-bit keys through the
+      // same network: 64-bit keys here would set the whole kernel's register count (153 at
+      // m = 64 against 80, so half the warps per multiprocessor) for a path random data
+      // never takes.
+      unsigned group = 0, prev = k[0];
 #pragma unroll
-      for (int q = 0; q < OS_M; ++q) r[q] = k[q] & OS_MASK;
-    } else {
-      // The exact order: 64-bit (order bits, row) keys through the same network.
-      u64 k[OS_M];
-#pragma unroll
-      for (int q = 0; q < OS_M; ++q) k[q] = ((u64)order_bits(__uint_as_float(s.raw[q][me])) << 32) | (unsigned)q;
+      for (int q = 0; q < OS_M; ++q) {
+        const unsigned cur = k[q], row = cur & OS_MASK;
+        if ((prev ^ cur) > OS_MASK) group = q;
+        prev = cur;
+        const unsigned low = order_bits(__uint_as_float(s.raw[row][me])) & OS_MASK;
+        k[q] = (group << (2 * OS_BITS)) | (low << OS_BITS) | row;
+      }
       OS_NET(OS_X, OS_L, OS_H)
-#pragma unroll
-      for (int q = 0; q < OS_M; ++q) r[q] = (unsigned)k[q];
     }
+    // The row at rank q: the low bits of either key.
+#define OS_ROW(q) (k[q] & OS_MASK)
     if constexpr (STAT == 0) {
-      // median_registers, with the rows read through r.
+      // median_registers, with the rows read through OS_ROW.
       double c = 0.0;
       bool found = false, mid = false;
-      unsigned ra = r[OS_M - 1], rb = 0;
+      unsigned ra = OS_ROW(OS_M - 1), rb = 0;
 #pragma unroll
       for (int q = 0; q < OS_M; ++q) {
         if (!found) {
-          c += s.w[r[q]];
+          c += s.w[OS_ROW(q)];
           if (2.0 * c == total) {
             found = true;
-            ra = r[q];
+            ra = OS_ROW(q);
             mid = q + 1 < OS_M;
-            if (q + 1 < OS_M) rb = r[q + 1 < OS_M ? q + 1 : 0];
+            if (q + 1 < OS_M) rb = OS_ROW(q + 1 < OS_M ? q + 1 : 0);
           } else if (2.0 * c > total) {
             found = true;
-            ra = r[q];
+            ra = OS_ROW(q);
           }
         }
       }
       const float a = __uint_as_float(s.raw[ra][me]);
       out[t] = mid ? (float)(((double)a + (double)__uint_as_float(s.raw[rb][me])) / 2.0) : a;
     } else if constexpr (STAT == 1) {
-      // trim_walk, with the rows read through r.
+      // trim_walk, with the rows read through OS_ROW.
       double below = 0.0, sum = 0.0, kept_total = 0.0;
 #pragma unroll
       for (int q = 0; q < OS_M; ++q) {
-        const double above = below + s.w[r[q]];
+        const double above = below + s.w[OS_ROW(q)];
         const double kept = fmax(fmin(above, hi) - fmax(below, lo), 0.0);
         below = above;
         if (kept < eps || kept == 0.0) continue;
-        sum += kept * (double)canonical(s.raw[r[q]][me]);
+        sum += kept * (double)canonical(s.raw[OS_ROW(q)][me]);
         kept_total += kept;
       }
       out[t] = (float)(sum / kept_total);
     } else {
 #pragma unroll
-      for (int q = 0; q < OS_M; ++q) s.rank[q][me] = (unsigned char)r[q];
+      for (int q = 0; q < OS_M; ++q) s.rank[q][me] = (unsigned char)OS_ROW(q);
       const OsSharedKeys keys{&s, me};
       out[t] = meamed_walk(keys, OS_M, s.w, total, hi, eps);
     }
   }
 }
+
+#undef OS_ROW
 
 OS_KERNEL os_median_w(OS_ARGS) { os_weighted<0>(rows, w, total, lo, hi, eps, len, out); }
 OS_KERNEL os_trim_w(OS_ARGS) { os_weighted<1>(rows, w, total, lo, hi, eps, len, out); }

@@ -235,20 +235,30 @@ fn kernels_assemble_without_spills_within_register_budgets() {
 
 /// Register budgets of the pruned `order_stats` modules on sm_90 at m = 64 (the largest;
 /// smaller m use fewer), with headroom over what they use now: the uniform median holds 64
-/// values and keys, the trimmed mean adds its f64 walk, the weighted entries the row index of
-/// each rank and the fallback's 64-bit keys.
+/// values and keys, the trimmed mean adds its f64 walk; the weighted median and trimmed mean
+/// hold one array of 32-bit keys through their fallback too (95-96 registers at m = 64, 153-157
+/// when the fallback sorted 64-bit keys: 5 blocks per multiprocessor instead of 3), MeaMed
+/// adds its outward walk.
 const PRUNED_REGISTER_BUDGET: [(&str, u32); 5] = [
     ("os_median_u", 96),
     ("os_trim_u", 200),
-    ("os_median_w", 200),
-    ("os_trim_w", 200),
-    ("os_meamed_w", 200),
+    ("os_median_w", 112),
+    ("os_trim_w", 112),
+    ("os_meamed_w", 160),
 ];
 
-/// Local memory recorded for the pruned modules on sm_80, as [`SPILL_BUDGET`]: (arch, entry,
-/// most spill-store bytes). MeaMed's outward walk (run-time ranks, f64 sums) keeps a word or
-/// two in a stack frame there at some m; its sorting network does not.
-const PRUNED_SPILL_BUDGET: [(&str, &str, u32); 1] = [("sm_80", "os_meamed_w", 16)];
+/// Local memory recorded for the pruned modules, as [`SPILL_BUDGET`]: (arch, entry, most
+/// spill-store bytes). MeaMed's outward walk (run-time ranks, f64 sums) keeps a word or two in
+/// a stack frame on sm_80 at some m; its sorting network does not. On sm_90 at m = 32 and 33
+/// ptxas (CUDA 13.0) fits the weighted kernels in 72 registers, 7 blocks per multiprocessor
+/// instead of the 6 that 80 would allow, by keeping the thread index (and, for the median and
+/// the trimmed mean, one more word) in a stack slot: one cached local load per coordinate.
+const PRUNED_SPILL_BUDGET: [(&str, &str, u32); 4] = [
+    ("sm_80", "os_meamed_w", 16),
+    ("sm_90", "os_meamed_w", 4),
+    ("sm_90", "os_median_w", 12),
+    ("sm_90", "os_trim_w", 12),
+];
 
 /// The `pruned` variant's modules (one per row count and kind, src/cuda/order_stats.rs)
 /// assemble for sm_80 and sm_90 with no stack frame or spill (but [`PRUNED_SPILL_BUDGET`]) at
