@@ -512,14 +512,34 @@ __device__ __forceinline__ void os_uniform(OS_ARGS) {
     } else {
 #if OS_KIND == 1
       // The bitonic `_u` trimmed mean's walk over the ranks that may keep mass (the host
-      // found every other rank's kept mass 0 or below eps by the same expressions).
+      // found every other rank's kept mass 0 or below eps by the same expressions), with the
+      // same f64 operations in the same order. Only the first and the last rank of the range
+      // can keep part of their mass: a rank q strictly between them has lo < q and
+      // q + 1 < hi (its neighbours keep mass), so it keeps (q + 1) - q = 1 exactly, never
+      // below eps = MASS_EPS W <= 64e-9, and 1 * v == v. Written out so, the compiler holds
+      // two kept masses across the coordinate loop, not one f64 per rank (176 registers at
+      // m = 64 when every rank's kept mass was a loop invariant of its own).
       double sum = 0.0, kept_total = 0.0;
-#pragma unroll
-      for (int q = OS_RANK_LO; q < OS_RANK_HI; ++q) {
+      if constexpr (OS_RANK_HI > OS_RANK_LO) {
+        constexpr int q = OS_RANK_LO;
         const double kept = fmax(fmin((double)(q + 1), hi) - fmax((double)q, lo), 0.0);
-        if (kept < eps || kept == 0.0) continue;
-        sum += kept * (double)from_order_bits(k[q]);
-        kept_total += kept;
+        if (!(kept < eps || kept == 0.0)) {
+          sum += kept * (double)from_order_bits(k[q]);
+          kept_total += kept;
+        }
+      }
+#pragma unroll
+      for (int q = OS_RANK_LO + 1; q < OS_RANK_HI - 1; ++q) {
+        sum += (double)from_order_bits(k[q]);
+        kept_total += 1.0;
+      }
+      if constexpr (OS_RANK_HI - 1 > OS_RANK_LO) {
+        constexpr int q = OS_RANK_HI - 1;
+        const double kept = fmax(fmin((double)(q + 1), hi) - fmax((double)q, lo), 0.0);
+        if (!(kept < eps || kept == 0.0)) {
+          sum += kept * (double)from_order_bits(k[q]);
+          kept_total += kept;
+        }
       }
       out[t] = (float)(sum / kept_total);
 #endif
