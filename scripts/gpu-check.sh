@@ -51,8 +51,8 @@
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
 # kernel, registers / deferred / tiled, center_dist=slices beside classic (about 40 s: the
-# n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network
-# beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network,
+# distances=fast (pairwise_dist and center_dist alone) and both beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
 # MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
 # "16 32 64" and 1e7),
 # COLLISION_N / COLLISION_D (weighted order_stats on near-equal rows against random rows, into
@@ -77,7 +77,7 @@ PRIM_D=${PRIM_D:-100000000}
 # The pairwise kernels side by side (registers is the default), and center_dist's slices
 # kernel beside classic: each value names one primitive, so those runs time it alone.
 CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled center_dist=slices"}
-WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network"}
+WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network distances=fast order_stats=network,distances=fast"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
 MIX_ROWS_N=${MIX_ROWS_N:-"16 32 64"}
@@ -151,6 +151,10 @@ if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.jso
     # one pipeline per row count and statistic.
     step verify-wgpu-network env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=order_stats=network \
         "$BIN" verify --backend wgpu
+    # The f32 lane sums of distances=fast (with the exact recomputation at the rules'
+    # boundaries), on the driver that flushes subnormals: about 5 s.
+    step verify-wgpu-fast env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=distances=fast \
+        "$BIN" verify --backend wgpu
     # One workgroup per grid row and small order_stats dispatches: every shader's 2-D grid
     # path and the watchdog split, on a real driver.
     step verify-wgpu-small-grid env WGPU_BACKEND=vulkan BYZAGG_WGPU_MAX_GROUPS=1 \
@@ -185,8 +189,8 @@ done
 # The primitives for every variant: run i sets the i-th CUDA and the i-th wgpu variant (a
 # backend whose list is shorter sits that run out), once with weights 1 and once weighted
 # (weights change only order_stats and mix). A variant value naming primitives
-# (order_stats=pruned, pairwise=tiled, ...: a key matching the start of a primitive's name)
-# times only those; "default", or a value naming none, times all four.
+# (order_stats=pruned, pairwise=tiled, ...: a key matching the start of a primitive's name;
+# wgpu's distances=... names pairwise_dist and center_dist) times only those; "default", or a value naming none, times all four.
 # prim_jobs VALUE WEIGHTED: the --rule flags for one variant value.
 prim_jobs() {
     local value=$1 weighted=$2 p key named=""
@@ -196,7 +200,12 @@ prim_jobs() {
     if [ "$value" != default ]; then
         for p in $all; do
             for key in ${value//,/ }; do
-                case "$p" in "${key%%=*}"*) named="$named $p"; break ;; esac
+                key=${key%%=*}
+                # wgpu's distances=... names both distance primitives.
+                if [ "$key" = distances ]; then
+                    case "$p" in *_dist) key=$p ;; *) continue ;; esac
+                fi
+                case "$p" in "$key"*) named="$named $p"; break ;; esac
             done
         done
     fi

@@ -95,3 +95,40 @@ fn pairwise_dist_coalesced(
         out[g] = sum;
     }
 }
+
+// The fast variant (BYZAGG_WGPU_KERNELS=distances=fast, src/wgpu/fast_dist.rs has the error
+// bound): the coalesced layout, but each lane adds its COALESCED_STEPS squares (the same f32
+// squares as above) in an f32 accumulator and converts that one lane sum to the exact integer
+// sum (`wide_of`), so the 128-bit additions run once per COALESCED_STEPS coordinates instead
+// of once per coordinate. Not bit-identical to the other variants: within a proven bound of
+// them, and the host recomputes exactly what the bound cannot cover.
+@compute @workgroup_size(64)
+fn pairwise_dist_fast(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.y * nwg.x + wid.x;
+    if (g >= p.count * p.tiles) {
+        return;
+    }
+    let q = g / p.tiles;
+    let t = g % p.tiles;
+    let pair = pairs[q];
+    let ki = bitcast<i32>(pair.z);
+    let kj = bitcast<i32>(pair.w);
+    let a = pair.x * p.len;
+    let b = pair.y * p.len;
+    var lane = 0.0;
+    for (var k = 0u; k < COALESCED_STEPS; k = k + 1u) {
+        let c = t * (COALESCED_STEPS * 64u) + k * 64u + lid;
+        if (c < p.len) {
+            let delta = scaled(x[a + c], ki) - scaled(x[b + c], kj);
+            lane = lane + delta * delta;
+        }
+    }
+    let sum = lanes_total(lid, wide_of(lane));
+    if (lid == 0u) {
+        out[g] = sum;
+    }
+}

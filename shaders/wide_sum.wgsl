@@ -81,8 +81,9 @@ fn scaled(x: f32, k: i32) -> f32 {
     return bitcast<f32>(sign | (u32(min(ne, 254)) << 23u) | m);
 }
 
-// Coordinates per lane of the coalesced distance kernels (src/wgpu/kernel_variant.rs has the
-// tile, 64 times this): enough that the tree below costs little per coordinate.
+// Coordinates per lane of the coalesced and fast distance kernels (src/wgpu/kernel_variant.rs
+// has the tile, 64 times this): enough that the tree below costs little per coordinate. The
+// fast kernels add this many squares in f32: src/wgpu/fast_dist.rs's bound assumes 16.
 const COALESCED_STEPS: u32 = 16u;
 
 // The 64 lanes' sums of one workgroup added by a tree in workgroup memory (no subgroup

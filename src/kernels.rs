@@ -122,6 +122,10 @@ pub trait Kernels {
     /// the rules then recompute exactly the few distances at a selection's boundary that the
     /// fast values cannot order (`aggregate/exact_ties.rs`), so exact ties go to the lower
     /// index as in the reference. `None` (the default): the distances are used as they are.
+    /// wgpu's "exact" is the exact sum of the f32-rounded squares (its `serial` and
+    /// `coalesced` distances), not the reference's f64 rounding: with `distances=fast` the
+    /// bound is against that sum, which ties bit for bit wherever the multisets of squared
+    /// differences are equal (`wgpu/fast_dist.rs`).
     fn dist_error(&self, d: usize) -> Option<f64> {
         let _ = d;
         None
@@ -129,7 +133,10 @@ pub trait Kernels {
 
     /// The relative bound of [`Kernels::exact_pair_dist`] and [`Kernels::exact_center_dist`]
     /// values asked for with `exact = false` (as [`Kernels::dist_error`]: the reference's own
-    /// rounding included). `None` (the default) where `dist_error` is `None`.
+    /// rounding included). `None` (the default) where `dist_error` is `None`. `Some(0.0)`: the
+    /// refined values are the exact ones already (wgpu, which has one recomputation kernel),
+    /// and a rule that refines first (Krum) asks no second time with `exact = true`, so a
+    /// real tie costs one recomputation per distance.
     fn refined_dist_error(&self, d: usize) -> Option<f64> {
         let _ = d;
         None

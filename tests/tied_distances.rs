@@ -2,7 +2,8 @@
 //! every backend must break those ties as the reference does (by row index), so the distance
 //! rules pick the same rows: Krum, Multi-Krum, CTMA, NNM, CGE and MoNNA agree with the
 //! reference at every scale. (wgpu adds squares exactly as integers, the reference rounds exact sums once:
-//! neither depends on where the tied coordinates sit. The cpu and CUDA backends sum fast,
+//! neither depends on where the tied coordinates sit; wgpu's `distances=fast` kernels add 16
+//! squares in f32 first and recompute the boundary's distances exactly, as the CPU does. The cpu and CUDA backends sum fast,
 //! within a proven bound, and recompute exactly the distances at a selection's boundary that
 //! the bound cannot order: `aggregate/exact_ties.rs`.)
 
@@ -121,6 +122,28 @@ backend_tests!(
     [ties_break_like_the_reference];
     wgpu => byzagg::Backend::Wgpu
 );
+
+/// wgpu's `distances=fast` kernels (f32 lane sums of 16 squares, within a proven bound of the
+/// exact integer sums: `src/wgpu/fast_dist.rs`): the rules recompute with the exact-sum kernels
+/// the distances at a selection's boundary that the bound cannot order, so the ties break as
+/// with the default kernels. Run in a child process, since the kernels are read from the
+/// environment (a machine without wgpu skips there, as above).
+mod wgpu_fast {
+    #[test]
+    fn ties_break_like_the_reference() {
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "wgpu::ties_break_like_the_reference"])
+            .env("BYZAGG_WGPU_KERNELS", "distances=fast")
+            .output()
+            .expect("run the test binary");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "distances=fast:\n{text}\n{err}");
+        assert!(text.contains("1 passed"), "distances=fast:\n{text}");
+        print!("{err}");
+    }
+}
 
 /// CUDA's fast distance sums (f32 lanes flushed to f64) break some exact ties by themselves
 /// (an H200, 2026-12-04); the rules now recompute exactly, on the device, the distances at a

@@ -50,7 +50,9 @@ pub(super) fn krum<K: Kernels>(
         };
         // A score is a sum of masses times distances, each within `rel`; exactly rounded.
         // First refined distances (cheap, and enough unless the scores really tie), then
-        // exact ones for the rows whose scores the refined ones cannot order either.
+        // exact ones for the rows whose scores the refined ones cannot order either. A
+        // refined bound of 0 says the refined distances are the exact ones already (wgpu):
+        // no second pass, so a real tie costs one recomputation per distance.
         let refined = k.refined_dist_error(k.shape(rows).1).unwrap_or(0.0);
         for (exact, rel) in [(false, rel), (true, refined)] {
             let run = uncertain_run(&scores, &order, last, partial, rel + 2f64.powi(-50));
@@ -60,6 +62,9 @@ pub(super) fn krum<K: Kernels>(
             exact_rows(k, rows, &mut dist, &run, exact)?;
             scores = krum_scores(&dist, w, lambda);
             order = rank(&scores);
+            if refined == 0.0 {
+                break;
+            }
         }
     }
     let mut coeffs = vec![0.0; n];

@@ -388,10 +388,13 @@ impl Kernels for Engine {
         on_backend!(self, (rows => r, center => c), k => k.center_dist(r, c))
     }
 
-    // The CPU and CUDA have exact distances; the sharded engine's shards sum their own parts.
+    // The CPU, CUDA and wgpu (its fast kernels) have exact distances; the sharded engine's
+    // shards sum their own parts.
     fn dist_error(&self, d: usize) -> Option<f64> {
         match self {
             Engine::Cpu(k) => k.dist_error(d),
+            #[cfg(feature = "wgpu")]
+            Engine::Wgpu(k) => k.dist_error(d),
             #[cfg(feature = "cuda")]
             Engine::Cuda(k) => k.dist_error(d),
             _ => None,
@@ -401,6 +404,8 @@ impl Kernels for Engine {
     fn refined_dist_error(&self, d: usize) -> Option<f64> {
         match self {
             Engine::Cpu(k) => k.refined_dist_error(d),
+            #[cfg(feature = "wgpu")]
+            Engine::Wgpu(k) => k.refined_dist_error(d),
             #[cfg(feature = "cuda")]
             Engine::Cuda(k) => k.refined_dist_error(d),
             _ => None,

@@ -36,7 +36,7 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
             include_str!("../../shaders/pairwise_dist.wgsl"),
             include_str!("../../shaders/wide_sum.wgsl")
         ),
-        &[PAIRWISE_DIST_PARTIAL, PAIRWISE_DIST_COALESCED],
+        &[PAIRWISE_DIST_PARTIAL, PAIRWISE_DIST_COALESCED, PAIRWISE_DIST_FAST],
     ),
     (
         "center_dist",
@@ -44,7 +44,7 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
             include_str!("../../shaders/center_dist.wgsl"),
             include_str!("../../shaders/wide_sum.wgsl")
         ),
-        &[CENTER_DIST_PARTIAL, CENTER_DIST_COALESCED],
+        &[CENTER_DIST_PARTIAL, CENTER_DIST_COALESCED, CENTER_DIST_FAST],
     ),
     ("mix", include_str!("../../shaders/mix.wgsl"), &[MIX]),
     (
@@ -67,6 +67,8 @@ pub(crate) const PAIRWISE_DIST_PARTIAL: &str = "pairwise_dist_partial";
 pub(crate) const CENTER_DIST_PARTIAL: &str = "center_dist_partial";
 pub(crate) const PAIRWISE_DIST_COALESCED: &str = "pairwise_dist_coalesced";
 pub(crate) const CENTER_DIST_COALESCED: &str = "center_dist_coalesced";
+pub(crate) const PAIRWISE_DIST_FAST: &str = "pairwise_dist_fast";
+pub(crate) const CENTER_DIST_FAST: &str = "center_dist_fast";
 pub(crate) const MIX: &str = "mix";
 pub(crate) const REDUCE_SUM: &str = "reduce_sum";
 pub(crate) const REDUCE_MAX_ABS_BITS: &str = "reduce_max_abs_bits";

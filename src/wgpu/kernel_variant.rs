@@ -12,8 +12,16 @@
 //!   coordinates so that each load reads 64 consecutive floats, the lanes' exact sums added in
 //!   workgroup memory (`pairwise_dist_coalesced`, `center_dist_coalesced`).
 //!
-//! Both add the same squares as exact integers, so their distances are bit-identical; only
-//! the speed differs. `byzagg bench --backend wgpu` times whichever the variable selects.
+//! - `fast` (not the default until a GPU has timed it): the coalesced layout, but each lane
+//!   adds its 16 squares in f32 and converts that one lane sum to the exact integer sum
+//!   (`pairwise_dist_fast`, `center_dist_fast`), so the 128-bit additions run once per 16
+//!   coordinates. Its distances lie within a proven bound of the exact-sum ones, and the
+//!   backend recomputes exactly (with the `coalesced` kernels) the distances the rules cannot
+//!   order from the bound, so selections stay the other variants' (`fast_dist.rs`).
+//!
+//! `serial` and `coalesced` add the same squares as exact integers, so their distances are
+//! bit-identical; only the speed differs. `byzagg bench --backend wgpu` times whichever the
+//! variable selects.
 //!
 //! `order_stats` ([`OrderStatsVariant`]):
 //! - `recount` (the default until a GPU has timed the other): `order_stats.wgsl`, each value's
@@ -26,12 +34,14 @@
 //! [`Wgpu::from_device`]: super::Wgpu::from_device
 
 use super::device::{
-    CENTER_DIST_COALESCED, CENTER_DIST_PARTIAL, PAIRWISE_DIST_COALESCED, PAIRWISE_DIST_PARTIAL, WORKGROUP,
+    CENTER_DIST_COALESCED, CENTER_DIST_FAST, CENTER_DIST_PARTIAL, PAIRWISE_DIST_COALESCED,
+    PAIRWISE_DIST_FAST, PAIRWISE_DIST_PARTIAL, WORKGROUP,
 };
 use crate::error::{Error, Result};
 
-/// Coordinates per lane of the coalesced kernels (`COALESCED_STEPS` in wide_sum.wgsl).
-const COALESCED_STEPS: u64 = 16;
+/// Coordinates per lane of the coalesced and fast kernels (`COALESCED_STEPS` in
+/// wide_sum.wgsl): the fast kernels' f32 lane sums have this many terms (`fast_dist.rs`).
+pub(crate) const COALESCED_STEPS: u64 = 16;
 
 /// The environment variable that selects the variant.
 pub const KERNELS_VAR: &str = "BYZAGG_WGPU_KERNELS";
@@ -46,17 +56,26 @@ pub enum KernelVariant {
     /// pairwise_dist and 2.0-2.2x for center_dist at d = 10^8 (docs/PERFORMANCE.md).
     #[default]
     Coalesced,
+    /// The coalesced layout with f32 lane sums of 16 squares, each converted exactly: within
+    /// a proven bound of the others (`fast_dist.rs`), exact recomputation where the rules need
+    /// it. Not yet timed on a GPU, so not the default.
+    Fast,
 }
 
 impl KernelVariant {
     /// Every variant, for tests and benchmarks that compare them.
-    pub const ALL: [KernelVariant; 2] = [KernelVariant::Serial, KernelVariant::Coalesced];
+    pub const ALL: [KernelVariant; 3] = [
+        KernelVariant::Serial,
+        KernelVariant::Coalesced,
+        KernelVariant::Fast,
+    ];
 
     /// The variant's name, as `BYZAGG_WGPU_KERNELS` spells it.
     pub fn name(self) -> &'static str {
         match self {
             KernelVariant::Serial => "serial",
             KernelVariant::Coalesced => "coalesced",
+            KernelVariant::Fast => "fast",
         }
     }
 
@@ -67,7 +86,7 @@ impl KernelVariant {
             Error::invalid(
                 KERNELS_VAR,
                 format!("{text:?}"),
-                "must be serial or coalesced, or unset (coalesced)",
+                "must be serial, coalesced or fast, or unset (coalesced)",
             )
         })
     }
@@ -76,7 +95,7 @@ impl KernelVariant {
     pub(crate) fn tile(self) -> u64 {
         match self {
             KernelVariant::Serial => WORKGROUP,
-            KernelVariant::Coalesced => COALESCED_STEPS * WORKGROUP,
+            KernelVariant::Coalesced | KernelVariant::Fast => COALESCED_STEPS * WORKGROUP,
         }
     }
 
@@ -84,7 +103,7 @@ impl KernelVariant {
     pub(crate) fn invocations(self, partials: u64) -> u64 {
         match self {
             KernelVariant::Serial => partials,
-            KernelVariant::Coalesced => partials * WORKGROUP,
+            KernelVariant::Coalesced | KernelVariant::Fast => partials * WORKGROUP,
         }
     }
 
@@ -93,6 +112,7 @@ impl KernelVariant {
         match self {
             KernelVariant::Serial => PAIRWISE_DIST_PARTIAL,
             KernelVariant::Coalesced => PAIRWISE_DIST_COALESCED,
+            KernelVariant::Fast => PAIRWISE_DIST_FAST,
         }
     }
 
@@ -101,6 +121,23 @@ impl KernelVariant {
         match self {
             KernelVariant::Serial => CENTER_DIST_PARTIAL,
             KernelVariant::Coalesced => CENTER_DIST_COALESCED,
+            KernelVariant::Fast => CENTER_DIST_FAST,
+        }
+    }
+
+    /// Whether the distances are the exact sums of the f32 squares (bit-identical across
+    /// such variants); `fast`'s are within `fast_dist.rs`'s bound of them.
+    pub fn is_exact_sum(self) -> bool {
+        self != KernelVariant::Fast
+    }
+
+    /// The exact-sum variant that recomputes this one's distances where its bound cannot
+    /// order them: itself for an exact variant, `coalesced` (the same layout) for `fast`.
+    pub(crate) fn exact_sum(self) -> Self {
+        if self.is_exact_sum() {
+            self
+        } else {
+            KernelVariant::Coalesced
         }
     }
 }
@@ -159,7 +196,7 @@ impl WgpuKernels {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown primitive {other:?}; known: distances (serial, coalesced), order_stats \
+                        "unknown primitive {other:?}; known: distances (serial, coalesced, fast), order_stats \
                          (recount, network)"
                     )));
                 }
@@ -201,7 +238,7 @@ mod tests {
             KernelVariant::parse(" Coalesced ").unwrap(),
             KernelVariant::Coalesced
         );
-        let err = KernelVariant::parse("fast").unwrap_err().to_string();
+        let err = KernelVariant::parse("fastest").unwrap_err().to_string();
         assert!(err.contains(KERNELS_VAR) && err.contains("serial"), "{err}");
     }
 
@@ -215,7 +252,13 @@ mod tests {
         let bare = WgpuKernels::parse("serial").unwrap();
         assert_eq!(bare.distances, KernelVariant::Serial);
         assert_eq!(bare.order_stats, OrderStatsVariant::Recount);
-        for wrong in ["order_stats=fast", "mix=wide", "fast"] {
+        assert_eq!(
+            WgpuKernels::parse("order_stats=network,distances=fast")
+                .unwrap()
+                .distances,
+            KernelVariant::Fast
+        );
+        for wrong in ["order_stats=fast", "mix=wide", "fastest"] {
             let err = WgpuKernels::parse(wrong).unwrap_err().to_string();
             assert!(err.contains(KERNELS_VAR), "{wrong}: {err}");
         }

@@ -15,7 +15,8 @@
 //! the device with its tuning and kernel variant), `device.rs` (the adapter, device,
 //! pipelines, launch helpers), `params.rs` ([`WgpuParams`]: chunk length, grid cap and
 //! `order_stats` budget, fixed when a handle is made), `kernel_variant.rs` (which kernels
-//! run: `BYZAGG_WGPU_KERNELS`), `order_stats_network.rs` (the `order_stats=network` kernels,
+//! run: `BYZAGG_WGPU_KERNELS`), `fast_dist.rs` (the `distances=fast` kernels' error bound and
+//! exact recomputation: [`crate::Kernels::dist_error`]), `order_stats_network.rs` (the `order_stats=network` kernels,
 //! WGSL generated per row count m with the networks of `src/sort_network.rs`), `memory.rs` (the counted buffers and
 //! encoders: live and peak bytes), `float_bits.rs` (tests: a Rust mirror of the shaders'
 //! arithmetic on f32 bits, run with subnormals flushed as NVIDIA does), one launcher per primitive, named after it
@@ -28,8 +29,10 @@
 //! values the reference selects (for integer and dyadic weights; real weights are quantised to
 //! 2^-60 of the total). Distances scale each pair by a power of two (exactly, by integer
 //! exponent arithmetic, subnormal rows included) so that no f32 square can overflow, and add
-//! the squares exactly as integers over tiles and chunks; rows holding NaN or an infinity are
-//! found by integer row statistics and get `+inf` from the host. Mixes accumulate in f32.
+//! the squares exactly as integers over tiles and chunks (the `distances=fast` kernels add 16
+//! squares in f32 first, within a proven bound, with exact recomputation where the rules need
+//! it: `fast_dist.rs`); rows holding NaN or an infinity are found by integer row statistics
+//! and get `+inf` from the host. Mixes accumulate in f32.
 //!
 //! Memory: besides the resident matrices, a primitive holds at most one chunk's scratch at a
 //! time (the distance partials are one reused buffer, read back per launch or chunk), plus
@@ -45,6 +48,8 @@ mod caller;
 mod center_dist;
 #[cfg(feature = "wgpu")]
 mod device;
+#[cfg(feature = "wgpu")]
+mod fast_dist;
 #[cfg(test)]
 mod float_bits;
 #[cfg(feature = "wgpu")]
@@ -164,6 +169,37 @@ impl Kernels for Wgpu {
         shape::center_dist(rows.shape(), center.shape())?;
         let copy = self.chunked_like(center, rows)?;
         center_dist::center_dist(self, rows, copy.as_ref().unwrap_or(center))
+    }
+
+    // Only the fast kernels' distances need exact recomputation (`fast_dist.rs`); the
+    // exact-sum variants' distances are the recomputation itself.
+    fn dist_error(&self, _d: usize) -> Option<f64> {
+        (!self.kernels.is_exact_sum()).then(fast_dist::relative_bound)
+    }
+
+    // One recomputation kernel: the refined distances are the exact-sum ones already.
+    fn refined_dist_error(&self, d: usize) -> Option<f64> {
+        self.dist_error(d).map(|_| 0.0)
+    }
+
+    // wgpu's exact distance is the exact sum of the f32-rounded squares, with `exact` or not.
+    fn exact_pair_dist(&self, rows: &WgpuRows, pairs: &[(usize, usize)], _exact: bool) -> Result<Vec<f64>> {
+        shape::pairs(rows.shape(), pairs)?;
+        pairwise_dist::pair_dist(self, rows, pairs, self.kernels.exact_sum())
+    }
+
+    fn exact_center_dist(
+        &self,
+        rows: &WgpuRows,
+        center: &WgpuRows,
+        which: &[usize],
+        _exact: bool,
+    ) -> Result<Vec<f64>> {
+        shape::center_dist(rows.shape(), center.shape())?;
+        shape::which(rows.shape(), which)?;
+        let copy = self.chunked_like(center, rows)?;
+        let center = copy.as_ref().unwrap_or(center);
+        center_dist::center_dist_rows(self, rows, center, which, self.kernels.exact_sum())
     }
 
     fn mix(

@@ -3,7 +3,8 @@
 //! For every chunk, the pairs `i < j` of rows without a non-finite value are launched in
 //! batches whose partial sums fit one reused scratch buffer ([`PARTIAL_BYTES`]): one
 //! partial sum per (pair, tile of coordinates), by one invocation per tile of 64 or, with
-//! `BYZAGG_WGPU_KERNELS=coalesced`, one workgroup per tile of 1024 ([`KernelVariant`]); then
+//! `BYZAGG_WGPU_KERNELS=coalesced` or `fast`, one workgroup per tile of 1024
+//! ([`KernelVariant`]); then
 //! `reduce.wgsl` adds each pair's partials on the device, and one exact sum per pair and chunk
 //! is read back. Each launch is its own
 //! submission, so the extra device memory is that buffer plus terms in n^2 (pair lists,
@@ -19,9 +20,12 @@
 //! differences are bit-identical, and the rule layer breaks their ties by row index exactly as
 //! the CPU and the reference do, at every scale. Rows holding NaN or an infinity (from the
 //! integer row statistics) get `+inf` in their row and column, the diagonal included; the
-//! diagonal of a finite row is exactly 0.
+//! diagonal of a finite row is exactly 0. The `fast` kernels add each lane's 16 squares in
+//! f32 first: within a proven bound of those exact sums, with the totals the bound does not
+//! cover recomputed exactly ([`pair_dist`], `fast_dist.rs`).
 
 use super::device::Gpu;
+use super::fast_dist;
 use super::kernel_variant::KernelVariant;
 use super::reduce::{WIDE_BYTES, wide_int, wide_value};
 use super::{Wgpu, WgpuRows, reduce, scale_for};
@@ -29,6 +33,28 @@ use crate::error::Result;
 
 /// The `n x n` matrix of squared distances between the rows.
 pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
+    let n = rows.k;
+    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect();
+    // The diagonal is listed for its +inf on non-finite rows; it is never launched (0).
+    let values = pair_dist(w, rows, &pairs, w.kernels)?;
+    let mut dist = vec![0.0f64; n * n];
+    for (&(i, j), &v) in pairs.iter().zip(&values) {
+        dist[i * n + j] = v;
+        dist[j * n + i] = v;
+    }
+    Ok(dist)
+}
+
+/// The squared distances of `pairs` of rows by the kernels of `variant`: `+inf` for a pair
+/// touching a row with a non-finite value (from the integer row statistics), 0 for `(i, i)`
+/// of a finite row, the others launched. With `fast`, the totals its bound does not cover are
+/// recomputed by the exact-sum kernels before it returns (`fast_dist.rs`).
+pub(super) fn pair_dist(
+    w: &Wgpu,
+    rows: &WgpuRows,
+    pairs: &[(usize, usize)],
+    variant: KernelVariant,
+) -> Result<Vec<f64>> {
     let device = w.gpu_for(&[rows])?;
     let gpu = &*device;
     let n = rows.k;
@@ -36,33 +62,47 @@ pub(super) fn pairwise_dist(w: &Wgpu, rows: &WgpuRows) -> Result<Vec<f64>> {
     let bad: Vec<bool> = (0..n)
         .map(|i| stats.iter().any(|s| s[i] >= 0x7f80_0000))
         .collect();
-    let pairs: Vec<(usize, usize)> = (0..n)
-        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-        .filter(|&(i, j)| !bad[i] && !bad[j])
+    let launched: Vec<(usize, usize)> = pairs
+        .iter()
+        .copied()
+        .filter(|&(i, j)| i != j && !bad[i] && !bad[j])
         .collect();
     // One scale per row over all chunks, so that chunk sums add as integers.
     let row_max: Vec<u32> = (0..n)
         .map(|i| stats.iter().map(|s| s[i]).max().unwrap_or(0))
         .collect();
     let scale = |i: usize, j: usize| scale_for(row_max[i].max(row_max[j]));
-    let mut dist = vec![0.0f64; n * n];
-    if !pairs.is_empty() {
-        let totals = gpu.scoped("pairwise distances", || {
-            exact_sums(gpu, w.kernels, w.params.max_groups_x, rows, &pairs, &scale)
+    let mut totals = Vec::new();
+    if !launched.is_empty() {
+        let cap = w.params.max_groups_x;
+        totals = gpu.scoped("pairwise distances", || {
+            exact_sums(gpu, variant, cap, rows, &launched, &scale)
         })?;
-        for (&(i, j), &total) in pairs.iter().zip(&totals) {
-            let v = wide_value(total, scale(i, j));
-            dist[i * n + j] = v;
-            dist[j * n + i] = v;
+        if !variant.is_exact_sum() {
+            fast_dist::recompute_small(&mut totals, rows.d, |redo| {
+                let again: Vec<(usize, usize)> = redo.iter().map(|&p| launched[p]).collect();
+                gpu.scoped("pairwise distances recomputed", || {
+                    exact_sums(gpu, variant.exact_sum(), cap, rows, &again, &scale)
+                })
+            })?;
         }
     }
-    for i in (0..n).filter(|&i| bad[i]) {
-        for j in 0..n {
-            dist[i * n + j] = f64::INFINITY;
-            dist[j * n + i] = f64::INFINITY;
-        }
-    }
-    Ok(dist)
+    let mut launched_values = launched
+        .iter()
+        .zip(&totals)
+        .map(|(&(i, j), &total)| wide_value(total, scale(i, j)));
+    Ok(pairs
+        .iter()
+        .map(|&(i, j)| {
+            if bad[i] || bad[j] {
+                f64::INFINITY
+            } else if i == j {
+                0.0
+            } else {
+                launched_values.next().expect("one total per launched pair")
+            }
+        })
+        .collect())
 }
 
 /// Bytes of partial sums one launch may write: the scratch of the whole primitive is this

@@ -83,6 +83,7 @@ fn fixed_weights_are_exact_for_integers_and_keep_tiny_ones() {
     assert_eq!(f.active[1].1, 3 * f.active[0].1);
 }
 
+#[derive(Clone)]
 struct Case {
     n: usize,
     d: usize,
@@ -703,7 +704,7 @@ fn selected_subnormal_values_are_copied_by_bits() {
     );
 }
 
-/// Every distance kernel variant gives the serial kernels' distances bit for bit (both add the
+/// Every exact-sum distance kernel variant gives the serial kernels' distances bit for bit (both add the
 /// same squares as exact integers), at edge lengths around the tiles of 64 and 1024
 /// coordinates, over several chunkings and magnitudes, subnormal rows included.
 #[test]
@@ -718,7 +719,7 @@ fn distance_kernel_variants_agree_to_the_bit() {
             let center: Vec<f32> = (0..d).map(|j| case.data[j] * 0.75).collect();
             let mut seen: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
             for chunk in CHUNKS {
-                for kernels in KernelVariant::ALL {
+                for kernels in KernelVariant::ALL.into_iter().filter(|v| v.is_exact_sum()) {
                     let g = with_chunks(&Wgpu::new().expect("device"), chunk).with_kernels(kernels);
                     assert_eq!(g.kernels(), kernels);
                     let rows = g
@@ -854,6 +855,263 @@ fn order_stats_variants_agree_to_the_bit() {
                         old[j],
                         new[j]
                     );
+                }
+            }
+        }
+    }
+}
+
+/// Cases for the `fast` distance kernels: random rows, rows of +-s (exact ties) with identical
+/// rows among them, identical Byzantine rows, rows near 1e38 and near f32::MAX, subnormal rows,
+/// and rows that differ from another in one coordinate by one ulp (small totals, which the
+/// primitive recomputes exactly).
+fn fast_cases() -> Vec<(String, Case)> {
+    let mut out = Vec::new();
+    for (n, d) in [(7, 1025), (10, 2100)] {
+        let random = Case::random(n, d, 3 * d as u64);
+        out.push((format!("random n={n} d={d}"), random.clone()));
+        for s in [1e-30f32, 1.0, 1e38] {
+            let mut signs = random.clone();
+            for v in &mut signs.data {
+                *v = if *v >= 0.0 { s } else { -s };
+            }
+            signs.data.copy_within(0..d, 3 * d);
+            out.push((format!("+-{s} n={n} d={d}"), signs));
+        }
+        let mut byzantine = random.clone();
+        for i in n - 3..n {
+            byzantine.set_row(i, |j| 50.0 + (j % 7) as f32);
+        }
+        out.push((format!("identical byzantine n={n} d={d}"), byzantine));
+        let mut huge = random.clone();
+        for v in &mut huge.data {
+            *v = (*v * 0.7e38).clamp(-3e38, 3e38);
+        }
+        huge.set_row(1, |j| if j % 2 == 0 { f32::MAX } else { -3e38 });
+        out.push((format!("near 1e38 n={n} d={d}"), huge));
+        let mut tiny = random.clone();
+        for v in &mut tiny.data {
+            *v *= 1e-40;
+        }
+        out.push((format!("subnormal n={n} d={d}"), tiny));
+        let mut near = random.clone();
+        let row0: Vec<f32> = near.data[..d].to_vec();
+        near.set_row(2, |j| {
+            if j == 5 {
+                f32::from_bits(row0[j].to_bits() + 1)
+            } else {
+                row0[j]
+            }
+        });
+        near.set_row(4, |j| {
+            if j % 100 == 0 {
+                row0[j] * (1.0 + 1e-6)
+            } else {
+                row0[j]
+            }
+        });
+        out.push((format!("one ulp apart n={n} d={d}"), near));
+        let mut tiny = Case::random(n, d, 5 * d as u64);
+        for v in &mut tiny.data {
+            *v *= 1e-12;
+        }
+        for i in 0..n {
+            tiny.data[i * d] = 4.0;
+        }
+        out.push((format!("{TINY} n={n} d={d}"), tiny));
+        out.push((format!("{PERMUTED} n={n} d={d}"), permuted_rows(n, d, d as u64)));
+    }
+    out
+}
+
+/// Rows equal in their one large coordinate and apart by about 1e-12 of it elsewhere: every
+/// distance's total lies below `fast_dist::recompute_below`, where the primitive recomputes it
+/// exactly (the f32 lane sums keep the fractions of a unit that the exact sums truncate).
+const TINY: &str = "tiny differences";
+
+/// The name of [`permuted_rows`]' cases.
+const PERMUTED: &str = "permuted";
+
+/// Rows that are shuffles of one random vector, and two zero rows: the shuffles' norms and
+/// their distances to the zero rows tie exactly as sums of equal multisets of squares, while
+/// the fast kernels' f32 lane sums of them differ in their last bits; so the rules must
+/// recompute those ties to pick the rows the exact sums pick.
+fn permuted_rows(n: usize, d: usize, seed: u64) -> Case {
+    let mut rng = crate::SplitMix64(seed);
+    let base: Vec<f32> = (0..d).map(|_| (rng.unit() * 8.0 - 4.0) as f32).collect();
+    let mut data = Vec::with_capacity(n * d);
+    for i in 0..n {
+        let mut row = base.clone();
+        if i >= n - 2 {
+            row.fill(0.0);
+        } else {
+            for j in (1..d).rev() {
+                row.swap(j, rng.below(j as u64 + 1) as usize);
+            }
+        }
+        data.extend(row);
+    }
+    Case { n, d, data }
+}
+
+/// The `fast` distances lie within `dist_error` of the exact-sum (`coalesced`) ones, over
+/// several chunkings; zeros (identical rows) are exact, and the small totals the bound does
+/// not cover (rows one ulp apart) come back recomputed, bit-identical to `coalesced`.
+#[test]
+fn fast_distances_lie_within_the_bound_of_the_exact_sums() {
+    let Some(g) = gpu() else { return };
+    let fast = g.clone().with_kernels(KernelVariant::Fast);
+    let rel = fast.dist_error(100).expect("fast has a bound");
+    assert_eq!(fast.refined_dist_error(100), Some(0.0));
+    for v in KernelVariant::ALL.into_iter().filter(|v| v.is_exact_sum()) {
+        assert_eq!(g.clone().with_kernels(v).dist_error(100), None, "{v:?}");
+    }
+    for (what, case) in fast_cases() {
+        let center: Vec<f32> = (0..case.d).map(|j| case.data[j] * 0.5).collect();
+        for chunk in [None, Some(1000)] {
+            let mut got = Vec::new();
+            for v in [KernelVariant::Coalesced, KernelVariant::Fast] {
+                let g = with_chunks(&g, chunk).with_kernels(v);
+                let rows = g
+                    .upload(&Batch::from_contiguous(&case.data, case.n).expect("batch"))
+                    .expect("upload");
+                let cm = g
+                    .upload(&Batch::from_rows(std::slice::from_ref(&center)).expect("center"))
+                    .expect("center upload");
+                let mut dist = g.pairwise_dist(&rows).expect("pairwise");
+                dist.extend(g.center_dist(&rows, &cm).expect("center"));
+                got.push(dist);
+            }
+            let (exact, fast) = (&got[0], &got[1]);
+            for (k, (e, f)) in exact.iter().zip(fast).enumerate() {
+                let ok = if *e == 0.0 || !e.is_finite() {
+                    e.to_bits() == f.to_bits()
+                } else {
+                    (f - e).abs() <= rel * e
+                };
+                assert!(ok, "{what} chunk {chunk:?} entry {k}: fast {f} vs exact {e}");
+            }
+            if what.starts_with(TINY) {
+                // Every total is small: recomputed exactly, so the fast values are the exact
+                // ones; the center (half of row 0) is far from the rows (not small).
+                let n = case.n;
+                for at in (0..n * n).filter(|at| at / n != at % n) {
+                    assert!(exact[at] > 0.0, "{what}: entry {at} is {}", exact[at]);
+                    assert_eq!(exact[at].to_bits(), fast[at].to_bits(), "{what} entry {at}");
+                }
+            }
+        }
+    }
+}
+
+/// `exact_pair_dist` and `exact_center_dist` give the exact-sum (`coalesced`) distances of
+/// the pairs and rows they are asked for, `exact` or not, under every variant; bad indices
+/// are errors naming the parameter.
+#[test]
+fn exact_distances_are_the_exact_sums_of_the_listed_pairs_and_rows() {
+    let Some(g) = gpu() else { return };
+    let mut case = Case::random(6, 1500, 11);
+    case.set_row(3, |j| if j == 7 { f32::NAN } else { 1.0 });
+    let center: Vec<f32> = (0..case.d).map(|j| case.data[j] * 0.25).collect();
+    let coalesced = g.clone().with_kernels(KernelVariant::Coalesced);
+    let rows = coalesced
+        .upload(&Batch::from_contiguous(&case.data, case.n).expect("batch"))
+        .expect("upload");
+    let cm = coalesced
+        .upload(&Batch::from_rows(std::slice::from_ref(&center)).expect("center"))
+        .expect("center upload");
+    let all = coalesced.pairwise_dist(&rows).expect("pairwise");
+    let to_center = coalesced.center_dist(&rows, &cm).expect("center");
+    let pairs = [(0, 5), (1, 2), (3, 4), (2, 2), (4, 1)];
+    let which = [5, 3, 0, 0];
+    for v in KernelVariant::ALL {
+        let g = g.clone().with_kernels(v);
+        for exact in [false, true] {
+            let got = g.exact_pair_dist(&rows, &pairs, exact).expect("pairs");
+            for (&(i, j), x) in pairs.iter().zip(&got) {
+                assert_eq!(x.to_bits(), all[i * case.n + j].to_bits(), "{v:?} ({i}, {j})");
+            }
+            let got = g.exact_center_dist(&rows, &cm, &which, exact).expect("rows");
+            for (&i, x) in which.iter().zip(&got) {
+                assert_eq!(x.to_bits(), to_center[i].to_bits(), "{v:?} row {i}");
+            }
+        }
+        let name = |r: crate::error::Result<Vec<f64>>| match r {
+            Err(crate::Error::InvalidParameter { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(g.exact_pair_dist(&rows, &[(0, 6)], true)), "pairs");
+        assert_eq!(name(g.exact_center_dist(&rows, &cm, &[6], true)), "which");
+    }
+}
+
+/// The rules that select rows by distance pick the same rows with the `fast` kernels as with
+/// `coalesced` (the same output, bit for bit), on every case of [`fast_cases`]; the rules that
+/// only weigh rows by distance (clipping, the geometric median) agree within SPEC 5's 1e-5.
+#[test]
+fn fast_distances_select_the_rows_coalesced_selects() {
+    let Some(g) = gpu() else { return };
+    let selecting = [
+        "krum",
+        "multikrum",
+        "multikrum(m=3)",
+        "ctma(cwmed)",
+        "nnm(cwmed)",
+        "nnm(krum)",
+        "cge",
+        "monna",
+    ];
+    let weighing = ["cclip(tau=1)", "gm"];
+    for (what, case) in fast_cases() {
+        let weights: Vec<f64> = (0..case.n).map(|i| 1.0 + (i % 3) as f64).collect();
+        for rule in selecting.iter().chain(&weighing) {
+            let parsed: crate::Rule = rule.parse().expect("rule");
+            let agg = crate::Aggregator::new(parsed, crate::Backend::Wgpu)
+                .expect("aggregator")
+                .with_byzantine_share(crate::ByzantineShare::F(2));
+            for w in [None, Some(&weights[..])] {
+                let mut outs = Vec::new();
+                for v in [KernelVariant::Coalesced, KernelVariant::Fast] {
+                    let g = g.clone().with_kernels(v);
+                    let rows = g
+                        .upload(&Batch::from_contiguous(&case.data, case.n).expect("batch"))
+                        .expect("upload");
+                    let (out, _) = agg.aggregate_resident(&g, &rows, w).expect(rule);
+                    outs.push(download(&g, &out));
+                }
+                let label = format!("{what} {rule} weighted {}", w.is_some());
+                if what.starts_with(PERMUTED) && *rule == "cge" && w.is_none() {
+                    // The case reaches the exact recomputation: the fast norms of the
+                    // shuffles differ from the exact sums, which tie.
+                    let g = g.clone().with_kernels(KernelVariant::Fast);
+                    let rows = g
+                        .upload(&Batch::from_contiguous(&case.data, case.n).expect("batch"))
+                        .expect("upload");
+                    let zero = g.zeros(1, case.d).expect("zeros");
+                    let norms = g.center_dist(&rows, &zero).expect("norms");
+                    let exact = g
+                        .exact_center_dist(&rows, &zero, &[0, 1, 2], true)
+                        .expect("exact");
+                    assert!(exact.iter().all(|e| e.to_bits() == exact[0].to_bits()), "{label}");
+                    assert!(
+                        norms[..3].iter().any(|f| f.to_bits() != exact[0].to_bits()),
+                        "{label}"
+                    );
+                }
+                if selecting.contains(rule) {
+                    let same = outs[0]
+                        .iter()
+                        .zip(&outs[1])
+                        .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+                    assert!(same, "{label}: fast selects other rows");
+                } else {
+                    let scale = case.scale();
+                    for (a, b) in outs[0].iter().zip(&outs[1]) {
+                        assert!(
+                            close_at(f64::from(*b), f64::from(*a), 1e-5, scale),
+                            "{label}: {b} vs {a}"
+                        );
+                    }
                 }
             }
         }
