@@ -22,6 +22,12 @@
 //!   and one weight scan (`order_stats_network.rs`); more rows take `recount`. The same
 //!   results bit for bit.
 //!
+//! `mix` ([`MixVariant`]):
+//! - `classic` (the default until a GPU has timed the other): one invocation per output value
+//!   (`mix`).
+//! - `wide`: one workgroup per (output row, 256 coordinates), four coordinates per lane, the
+//!   row's terms staged in workgroup memory (`mix_wide`). The same results bit for bit.
+//!
 //! [`Wgpu::new`]: super::Wgpu::new
 //! [`Wgpu::from_device`]: super::Wgpu::from_device
 
@@ -130,6 +136,31 @@ impl OrderStatsVariant {
     }
 }
 
+/// How `mix` runs (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MixVariant {
+    /// One invocation per output value (`mix` in mix.wgsl).
+    #[default]
+    Classic,
+    /// One workgroup per (output row, 256 coordinates), four coordinates per lane, the row's
+    /// terms staged in workgroup memory (`mix_wide`). Not yet timed on a GPU, so not the
+    /// default.
+    Wide,
+}
+
+impl MixVariant {
+    /// Every variant, for tests and benchmarks that compare them.
+    pub const ALL: [MixVariant; 2] = [MixVariant::Classic, MixVariant::Wide];
+
+    /// The variant's name, as `BYZAGG_WGPU_KERNELS` spells it after `mix=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MixVariant::Classic => "classic",
+            MixVariant::Wide => "wide",
+        }
+    }
+}
+
 /// Every kernel choice of a handle, as `BYZAGG_WGPU_KERNELS` spells it (the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WgpuKernels {
@@ -137,6 +168,8 @@ pub struct WgpuKernels {
     pub distances: KernelVariant,
     /// `order_stats`.
     pub order_stats: OrderStatsVariant,
+    /// `mix`.
+    pub mix: MixVariant,
 }
 
 impl WgpuKernels {
@@ -157,10 +190,17 @@ impl WgpuKernels {
                         .find(|v| v.name() == wanted)
                         .ok_or_else(|| bad(format!("order_stats takes recount or network, not {value:?}")))?;
                 }
+                "mix" => {
+                    let wanted = value.to_ascii_lowercase();
+                    out.mix = MixVariant::ALL
+                        .into_iter()
+                        .find(|v| v.name() == wanted)
+                        .ok_or_else(|| bad(format!("mix takes classic or wide, not {value:?}")))?;
+                }
                 other => {
                     return Err(bad(format!(
                         "unknown primitive {other:?}; known: distances (serial, coalesced), order_stats \
-                         (recount, network)"
+                         (recount, network), mix (classic, wide)"
                     )));
                 }
             }
@@ -181,9 +221,10 @@ impl std::fmt::Display for WgpuKernels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "distances={},order_stats={}",
+            "distances={},order_stats={},mix={}",
             self.distances.name(),
-            self.order_stats.name()
+            self.order_stats.name(),
+            self.mix.name()
         )
     }
 }
@@ -215,7 +256,13 @@ mod tests {
         let bare = WgpuKernels::parse("serial").unwrap();
         assert_eq!(bare.distances, KernelVariant::Serial);
         assert_eq!(bare.order_stats, OrderStatsVariant::Recount);
-        for wrong in ["order_stats=fast", "mix=wide", "fast"] {
+        let mixed = WgpuKernels::parse("mix=Wide").unwrap();
+        assert_eq!(mixed.mix, MixVariant::Wide);
+        assert_eq!(mixed.order_stats, OrderStatsVariant::Recount);
+        assert_eq!(bare.mix, MixVariant::Classic);
+        let all = WgpuKernels::parse("distances=serial,order_stats=network,mix=wide").unwrap();
+        assert_eq!(WgpuKernels::parse(&all.to_string()).unwrap(), all);
+        for wrong in ["order_stats=fast", "mix=fast", "fast", "reduce=wide"] {
             let err = WgpuKernels::parse(wrong).unwrap_err().to_string();
             assert!(err.contains(KERNELS_VAR), "{wrong}: {err}");
         }
