@@ -26,7 +26,11 @@
 //! - `classic` (the default until a GPU has timed the other): one invocation per output value
 //!   (`mix`).
 //! - `wide`: one workgroup per (output row, 256 coordinates), four coordinates per lane, the
-//!   row's terms staged in workgroup memory (`mix_wide`). The same results bit for bit.
+//!   row's terms staged in workgroup memory (`mix_wide`).
+//! - `wide_direct`: `wide` with the terms read from global memory instead (no workgroup
+//!   memory, no barrier: `mix_wide_direct`).
+//!
+//! The three give the same results bit for bit.
 //!
 //! [`Wgpu::new`]: super::Wgpu::new
 //! [`Wgpu::from_device`]: super::Wgpu::from_device
@@ -146,17 +150,21 @@ pub enum MixVariant {
     /// terms staged in workgroup memory (`mix_wide`). Not yet timed on a GPU, so not the
     /// default.
     Wide,
+    /// `Wide` reading the terms from global memory (`mix_wide_direct`): no barrier. Not yet
+    /// timed on a GPU, so not the default.
+    WideDirect,
 }
 
 impl MixVariant {
     /// Every variant, for tests and benchmarks that compare them.
-    pub const ALL: [MixVariant; 2] = [MixVariant::Classic, MixVariant::Wide];
+    pub const ALL: [MixVariant; 3] = [MixVariant::Classic, MixVariant::Wide, MixVariant::WideDirect];
 
     /// The variant's name, as `BYZAGG_WGPU_KERNELS` spells it after `mix=`.
     pub fn name(self) -> &'static str {
         match self {
             MixVariant::Classic => "classic",
             MixVariant::Wide => "wide",
+            MixVariant::WideDirect => "wide_direct",
         }
     }
 }
@@ -195,12 +203,14 @@ impl WgpuKernels {
                     out.mix = MixVariant::ALL
                         .into_iter()
                         .find(|v| v.name() == wanted)
-                        .ok_or_else(|| bad(format!("mix takes classic or wide, not {value:?}")))?;
+                        .ok_or_else(|| {
+                            bad(format!("mix takes classic, wide or wide_direct, not {value:?}"))
+                        })?;
                 }
                 other => {
                     return Err(bad(format!(
                         "unknown primitive {other:?}; known: distances (serial, coalesced), order_stats \
-                         (recount, network), mix (classic, wide)"
+                         (recount, network), mix (classic, wide, wide_direct)"
                     )));
                 }
             }
@@ -260,6 +270,10 @@ mod tests {
         assert_eq!(mixed.mix, MixVariant::Wide);
         assert_eq!(mixed.order_stats, OrderStatsVariant::Recount);
         assert_eq!(bare.mix, MixVariant::Classic);
+        assert_eq!(
+            WgpuKernels::parse("mix=wide_direct").unwrap().mix,
+            MixVariant::WideDirect
+        );
         let all = WgpuKernels::parse("distances=serial,order_stats=network,mix=wide").unwrap();
         assert_eq!(WgpuKernels::parse(&all.to_string()).unwrap(), all);
         for wrong in ["order_stats=fast", "mix=fast", "fast", "reduce=wide"] {

@@ -2,7 +2,7 @@
 //!
 //! `out (k x d) = C (k x n) * rows [+ scale * base]`, chunk by chunk, one submission, nothing
 //! read back; one invocation per output value (`classic`) or four values of one row per
-//! invocation (`wide`), as [`MixVariant`] selects: the same bits either way. Each coefficient is sent as an f32 mantissa and an
+//! invocation (`wide`, `wide_direct`), as [`MixVariant`] selects: the same bits every way. Each coefficient is sent as an f32 mantissa and an
 //! exponent ([`split`]: relative error 6e-8, no underflow on subnormal-flushing GPUs) and the
 //! sums over n terms accumulate in f32. Only the non-zero terms are sent ([`terms`]), and a
 //! zero `scale` drops the base, so `0 * NaN` never appears whatever the shader compiler
@@ -10,7 +10,7 @@
 //! row) is scaled on the bits by integer arithmetic, so subnormal values survive GPUs that
 //! flush them in float operations.
 
-use super::device::{MIX, MIX_WIDE, WORKGROUP};
+use super::device::{MIX, MIX_WIDE, MIX_WIDE_DIRECT, WORKGROUP};
 use super::kernel_variant::MixVariant;
 use super::{Wgpu, WgpuRows, same_chunks};
 use crate::error::Result;
@@ -70,7 +70,8 @@ pub(super) fn mix(
     Ok(out)
 }
 
-/// Coordinates of one output row per workgroup of `mix_wide` (`WIDE_TILE` in mix.wgsl).
+/// Coordinates of one output row per workgroup of `mix_wide` and `mix_wide_direct`
+/// (`WIDE_TILE` in mix.wgsl).
 const WIDE_TILE: usize = 256;
 
 /// The entry point of `variant` and the invocations it dispatches for `k` output rows of a
@@ -78,8 +79,14 @@ const WIDE_TILE: usize = 256;
 fn launch(variant: MixVariant, k: usize, len: usize) -> (&'static str, u64) {
     match variant {
         MixVariant::Classic => (MIX, (k * len) as u64),
-        MixVariant::Wide => (MIX_WIDE, (k * len.div_ceil(WIDE_TILE)) as u64 * WORKGROUP),
+        MixVariant::Wide => (MIX_WIDE, wide_invocations(k, len)),
+        MixVariant::WideDirect => (MIX_WIDE_DIRECT, wide_invocations(k, len)),
     }
+}
+
+/// One workgroup per output row and tile of [`WIDE_TILE`] coordinates.
+fn wide_invocations(k: usize, len: usize) -> u64 {
+    (k * len.div_ceil(WIDE_TILE)) as u64 * WORKGROUP
 }
 
 /// The non-zero terms of the `k x n` coefficients, output row by output row, as the shader
