@@ -51,8 +51,9 @@
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
 # kernel, registers / deferred / tiled, center_dist=slices beside classic (about 40 s: the
-# n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network and mix=wide
-# beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network,
+# mix=wide and mix=wide_direct beside the defaults), PATHS_N / PATHS_D (the adversarial-rows
+# timing, default 32 and 1e7),
 # MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
 # "16 32 64" and 1e7),
 # COLLISION_N / COLLISION_D (weighted order_stats on near-equal rows against random rows, into
@@ -77,7 +78,7 @@ PRIM_D=${PRIM_D:-100000000}
 # The pairwise kernels side by side (registers is the default), and center_dist's slices
 # kernel beside classic: each value names one primitive, so those runs time it alone.
 CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled center_dist=slices"}
-WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network mix=wide"}
+WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network mix=wide mix=wide_direct"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
 MIX_ROWS_N=${MIX_ROWS_N:-"16 32 64"}
