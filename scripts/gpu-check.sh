@@ -52,7 +52,9 @@
 # primitive, say order_stats=pruned, times that primitive only; by default every pairwise
 # kernel, registers / deferred / tiled, center_dist=slices beside classic (about 40 s: the
 # n = 16, 32, 64 batches made once more, center_dist alone), and wgpu's order_stats=network,
-# distances=fast (pairwise_dist and center_dist alone) and both beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and 1e7),
+# distances=fast (pairwise_dist and center_dist alone), mix=wide and mix=wide_direct (mix
+# alone) beside the defaults), PATHS_N / PATHS_D (the adversarial-rows timing, default 32 and
+# 1e7),
 # MIX_ROWS_N / MIX_ROWS_D (mix with k = n, mix_rows=groups against tiled, into the log; default
 # "16 32 64" and 1e7),
 # COLLISION_N / COLLISION_D (weighted order_stats on near-equal rows against random rows, into
@@ -77,7 +79,7 @@ PRIM_D=${PRIM_D:-100000000}
 # The pairwise kernels side by side (registers is the default), and center_dist's slices
 # kernel beside classic: each value names one primitive, so those runs time it alone.
 CUDA_VARIANTS=${CUDA_VARIANTS:-"default pairwise=deferred pairwise=tiled center_dist=slices"}
-WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network distances=fast order_stats=network,distances=fast"}
+WGPU_VARIANTS=${WGPU_VARIANTS:-"default order_stats=network distances=fast mix=wide mix=wide_direct"}
 PATHS_N=${PATHS_N:-32}
 PATHS_D=${PATHS_D:-10000000}
 MIX_ROWS_N=${MIX_ROWS_N:-"16 32 64"}
@@ -152,8 +154,11 @@ if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.jso
     step verify-wgpu-network env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=order_stats=network \
         "$BIN" verify --backend wgpu
     # The f32 lane sums of distances=fast (with the exact recomputation at the rules'
-    # boundaries), on the driver that flushes subnormals: about 5 s.
-    step verify-wgpu-fast env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=distances=fast \
+    # boundaries) and the wide mix kernels, on the driver that flushes subnormals: about 5 s
+    # each.
+    step verify-wgpu-fast env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=distances=fast,mix=wide \
+        "$BIN" verify --backend wgpu
+    step verify-wgpu-mix-direct env WGPU_BACKEND=vulkan BYZAGG_WGPU_KERNELS=mix=wide_direct \
         "$BIN" verify --backend wgpu
     # One workgroup per grid row and small order_stats dispatches: every shader's 2-D grid
     # path and the watchdog split, on a real driver.

@@ -1,8 +1,15 @@
 // Primitive 4, mix (SPEC section 5 and 3), launched by src/wgpu/mix.rs.
 //
-// out (k x len) = C (k x n) * x (n x len) [+ scale * base (k x len)] on one chunk. One invocation
-// per output value (r, c) writes out[r * len + c]; ids >= k * len return at once. Launch:
-// workgroups of 64 in a 2D grid, linear id (wid.y * nwg.x + wid.x) * 64 + lid.
+// out (k x len) = C (k x n) * x (n x len) [+ scale * base (k x len)] on one chunk, by one of
+// three entry points that give the same bits (BYZAGG_WGPU_KERNELS=mix=classic|wide|wide_direct,
+// src/wgpu/mix.rs):
+// - `mix` (classic): one invocation per output value (r, c) writes out[r * len + c]; ids >=
+//   k * len return at once. Launch: workgroups of 64 in a 2D grid, linear id
+//   (wid.y * nwg.x + wid.x) * 64 + lid.
+// - `mix_wide` and `mix_wide_direct`: one workgroup per (output row, tile of 256
+//   coordinates), each lane four coordinates of it (see their comment).
+// All compute each output value by the same f32 operations in the same order (the scaled
+// base first, then ldexp(m * x, e) term by term), so everything below holds for all.
 //
 // Only the terms with a non-zero coefficient are listed (by the host, per output row), so a row
 // whose coefficients are all 0 is never read: 0 * NaN cannot enter a sum. A branch on the
@@ -124,4 +131,153 @@ fn mix(
         acc = acc + ldexp(bitcast<f32>(term.y) * v, bitcast<i32>(term.z));
     }
     out[id] = bitcast<u32>(acc);
+}
+
+// mix_wide and mix_wide_direct: classic's values from fewer, independent loads. Workgroup g
+// (linear id wid.y * nwg.x + wid.x; g >= k * tiles returns at once) takes output row
+// r = g / tiles and the tile of WIDE_TILE coordinates starting at (g % tiles) * WIDE_TILE; lane
+// l takes coordinates tile + l + 64 q, q = 0..3, so each of the four loads of a term is one
+// coalesced row of 64 floats and nothing needs vec4 alignment. Terms are taken two at a time
+// (eight independent x loads in flight per lane) but added one after the other, in classic's
+// order. Lanes past the chunk's end read the last coordinate instead (no branch around the
+// loads) and store nothing. The two differ in where a lane reads the terms:
+// - mix_wide stages the row's terms in workgroup memory, 64 at a time, so its x loads never
+//   wait on a global load of the term; every branch around its barriers depends on the row
+//   and the tile only (uniform per workgroup).
+// - mix_wide_direct reads them from global memory (one address for the whole workgroup, a
+//   broadcast): no workgroup memory, no barrier. Lavapipe pays for each barrier (a switch
+//   between a workgroup's SIMD batches); which is faster on a GPU is for a GPU to say.
+
+// Coordinates per lane, lanes per workgroup, and their product, the tile.
+const WIDE_PER_LANE: u32 = 4u;
+const WIDE_LANES: u32 = 64u;
+const WIDE_TILE: u32 = WIDE_PER_LANE * WIDE_LANES;
+
+// One piece of the output row's terms (one per lane), mix_wide only.
+var<workgroup> wide_terms: array<vec4<u32>, WIDE_LANES>;
+
+// Lane lid's four coordinates in tile t of the chunk (some may be >= len).
+fn wide_coords(t: u32, lid: u32) -> vec4<u32> {
+    return vec4<u32>(0u, 1u, 2u, 3u) * WIDE_LANES + (t * WIDE_TILE + lid);
+}
+
+// Classic's fast path: the term +-1 2^e (a selected row) applied to the lane's coordinates c of
+// the output row starting at row, on the bits.
+fn wide_copy_selected(term: vec4<u32>, row: u32, c: vec4<u32>) {
+    let src = term.x * p.len;
+    for (var q = 0u; q < WIDE_PER_LANE; q = q + 1u) {
+        if (c[q] < p.len) {
+            let v = times_pow2(x[src + c[q]], bitcast<i32>(term.z));
+            out[row + c[q]] = v ^ (term.y & 0x80000000u);
+        }
+    }
+}
+
+// The sums' start at the (clamped) coordinates cl: classic's 0, or scale * base.
+fn wide_start(row: u32, cl: vec4<u32>) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    if (p.has_base != 0u) {
+        acc = p.scale * vec4<f32>(base[row + cl.x], base[row + cl.y], base[row + cl.z], base[row + cl.w]);
+    }
+    return acc;
+}
+
+// acc plus term t at the coordinates cl: classic's ldexp(m * x, e), component by component.
+fn wide_add(acc: vec4<f32>, t: vec4<u32>, cl: vec4<u32>) -> vec4<f32> {
+    let s = t.x * p.len;
+    let v = vec4<u32>(x[s + cl.x], x[s + cl.y], x[s + cl.z], x[s + cl.w]);
+    return acc + ldexp(bitcast<f32>(t.y) * bitcast<vec4<f32>>(v), vec4<i32>(bitcast<i32>(t.z)));
+}
+
+// The lane's values at its coordinates c that lie in the chunk.
+fn wide_store(row: u32, c: vec4<u32>, acc: vec4<f32>) {
+    for (var q = 0u; q < WIDE_PER_LANE; q = q + 1u) {
+        if (c[q] < p.len) {
+            out[row + c[q]] = bitcast<u32>(acc[q]);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn mix_wide(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let tiles = (p.len + WIDE_TILE - 1u) / WIDE_TILE;
+    let g = wid.y * nwg.x + wid.x;
+    if (g >= p.k * tiles) {
+        return;
+    }
+    let r = g / tiles;
+    let row = r * p.len;
+    let c = wide_coords(g % tiles, lid);
+    // In range for every lane: the coordinates of lanes past the end read the last one.
+    let cl = min(c, vec4<u32>(p.len - 1u));
+    let first = starts[r];
+    let last = starts[r + 1u];
+    if (p.has_base == 0u && last == first + 1u) {
+        let term = terms[first];
+        if ((term.y & 0x7fffffffu) == 0x3f800000u) {
+            wide_copy_selected(term, row, c);
+            return;
+        }
+    }
+    var acc = wide_start(row, cl);
+    for (var start = first; start < last; start = start + WIDE_LANES) {
+        let count = min(last - start, WIDE_LANES);
+        if (lid < count) {
+            wide_terms[lid] = terms[start + lid];
+        }
+        workgroupBarrier();
+        var j = 0u;
+        for (; j + 1u < count; j = j + 2u) {
+            let t0 = wide_terms[j];
+            let t1 = wide_terms[j + 1u];
+            acc = wide_add(wide_add(acc, t0, cl), t1, cl);
+        }
+        if (j < count) {
+            acc = wide_add(acc, wide_terms[j], cl);
+        }
+        // Every lane is done with this piece before the next overwrites it.
+        workgroupBarrier();
+    }
+    wide_store(row, c, acc);
+}
+
+@compute @workgroup_size(64)
+fn mix_wide_direct(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let tiles = (p.len + WIDE_TILE - 1u) / WIDE_TILE;
+    let g = wid.y * nwg.x + wid.x;
+    if (g >= p.k * tiles) {
+        return;
+    }
+    let r = g / tiles;
+    let row = r * p.len;
+    let c = wide_coords(g % tiles, lid);
+    let cl = min(c, vec4<u32>(p.len - 1u));
+    let first = starts[r];
+    let last = starts[r + 1u];
+    if (p.has_base == 0u && last == first + 1u) {
+        let term = terms[first];
+        if ((term.y & 0x7fffffffu) == 0x3f800000u) {
+            wide_copy_selected(term, row, c);
+            return;
+        }
+    }
+    var acc = wide_start(row, cl);
+    var j = first;
+    for (; j + 1u < last; j = j + 2u) {
+        let t0 = terms[j];
+        let t1 = terms[j + 1u];
+        acc = wide_add(wide_add(acc, t0, cl), t1, cl);
+    }
+    if (j < last) {
+        acc = wide_add(acc, terms[j], cl);
+    }
+    wide_store(row, c, acc);
 }

@@ -46,7 +46,11 @@ pub(crate) const SHADERS: [(&str, &str, &[&str]); 5] = [
         ),
         &[CENTER_DIST_PARTIAL, CENTER_DIST_COALESCED, CENTER_DIST_FAST],
     ),
-    ("mix", include_str!("../../shaders/mix.wgsl"), &[MIX]),
+    (
+        "mix",
+        include_str!("../../shaders/mix.wgsl"),
+        &[MIX, MIX_WIDE, MIX_WIDE_DIRECT],
+    ),
     (
         "reduce",
         concat!(
@@ -70,6 +74,8 @@ pub(crate) const CENTER_DIST_COALESCED: &str = "center_dist_coalesced";
 pub(crate) const PAIRWISE_DIST_FAST: &str = "pairwise_dist_fast";
 pub(crate) const CENTER_DIST_FAST: &str = "center_dist_fast";
 pub(crate) const MIX: &str = "mix";
+pub(crate) const MIX_WIDE: &str = "mix_wide";
+pub(crate) const MIX_WIDE_DIRECT: &str = "mix_wide_direct";
 pub(crate) const REDUCE_SUM: &str = "reduce_sum";
 pub(crate) const REDUCE_MAX_ABS_BITS: &str = "reduce_max_abs_bits";
 

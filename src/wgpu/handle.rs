@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::device::{Gpu, shared};
-use super::kernel_variant::{KernelVariant, OrderStatsVariant, WgpuKernels};
+use super::kernel_variant::{KernelVariant, MixVariant, OrderStatsVariant, WgpuKernels};
 use super::params::WgpuParams;
 use crate::error::Result;
 
@@ -35,6 +35,8 @@ pub struct Wgpu {
     pub(super) kernels: KernelVariant,
     /// The `order_stats` kernels it launches (`BYZAGG_WGPU_KERNELS`, read when it is made).
     pub(super) order_stats: OrderStatsVariant,
+    /// The `mix` kernel it launches (`BYZAGG_WGPU_KERNELS`, read when it is made).
+    pub(super) mix: MixVariant,
     /// The device is an application's (`Wgpu::from_device`): never replaced by the shared one.
     pub(super) application: bool,
 }
@@ -46,6 +48,7 @@ impl Clone for Wgpu {
             params: self.params,
             kernels: self.kernels,
             order_stats: self.order_stats,
+            mix: self.mix,
             application: self.application,
         }
     }
@@ -58,6 +61,7 @@ impl std::fmt::Debug for Wgpu {
             .field("params", &self.params)
             .field("kernels", &self.kernels)
             .field("order_stats", &self.order_stats)
+            .field("mix", &self.mix)
             .finish()
     }
 }
@@ -82,6 +86,7 @@ impl Wgpu {
             params,
             kernels: kernels.distances,
             order_stats: kernels.order_stats,
+            mix: kernels.mix,
             application: false,
         })
     }
@@ -95,6 +100,7 @@ impl Wgpu {
             params,
             kernels: kernels.distances,
             order_stats: kernels.order_stats,
+            mix: kernels.mix,
             application: true,
         })
     }
@@ -132,6 +138,18 @@ impl Wgpu {
     /// The `order_stats` kernels this handle launches ([`OrderStatsVariant`]).
     pub fn order_stats_variant(&self) -> OrderStatsVariant {
         self.order_stats
+    }
+
+    /// Launches the `mix` kernel of `variant` instead of the one `BYZAGG_WGPU_KERNELS`
+    /// selected (tests and benchmarks that compare the variants in one process).
+    pub fn with_mix(mut self, variant: MixVariant) -> Self {
+        self.mix = variant;
+        self
+    }
+
+    /// The `mix` kernel this handle launches ([`MixVariant`]).
+    pub fn mix_variant(&self) -> MixVariant {
+        self.mix
     }
 
     /// The adapter in use, in words.

@@ -2,7 +2,7 @@
 //! `BYZAGG_WGPU_KERNELS`, read once when a handle is made ([`Wgpu::new`],
 //! [`Wgpu::from_device`]); a value it does not know is an error naming the variable. Its text
 //! is a comma-separated list of `primitive=variant` (`order_stats=network,distances=serial`);
-//! a bare `serial` or `coalesced` names the distance kernels, as before there was a list.
+//! a bare `serial`, `coalesced` or `fast` names the distance kernels, as before there was a list.
 //!
 //! Distance kernels (`distances=`, [`KernelVariant`]):
 //! - `serial`: one invocation per (pair or row,
@@ -29,6 +29,16 @@
 //! - `network`: kernels generated per row count m <= 64 with straight-line min/max networks
 //!   and one weight scan (`order_stats_network.rs`); more rows take `recount`. The same
 //!   results bit for bit.
+//!
+//! `mix` ([`MixVariant`]):
+//! - `classic` (the default until a GPU has timed the others): one invocation per output value
+//!   (`mix`).
+//! - `wide`: one workgroup per (output row, 256 coordinates), four coordinates per lane, the
+//!   row's terms staged in workgroup memory (`mix_wide`).
+//! - `wide_direct`: `wide` with the terms read from global memory instead (no workgroup
+//!   memory, no barrier: `mix_wide_direct`).
+//!
+//! The three give the same results bit for bit.
 //!
 //! [`Wgpu::new`]: super::Wgpu::new
 //! [`Wgpu::from_device`]: super::Wgpu::from_device
@@ -167,6 +177,35 @@ impl OrderStatsVariant {
     }
 }
 
+/// How `mix` runs (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MixVariant {
+    /// One invocation per output value (`mix` in mix.wgsl).
+    #[default]
+    Classic,
+    /// One workgroup per (output row, 256 coordinates), four coordinates per lane, the row's
+    /// terms staged in workgroup memory (`mix_wide`). Not yet timed on a GPU, so not the
+    /// default.
+    Wide,
+    /// `Wide` reading the terms from global memory (`mix_wide_direct`): no barrier. Not yet
+    /// timed on a GPU, so not the default.
+    WideDirect,
+}
+
+impl MixVariant {
+    /// Every variant, for tests and benchmarks that compare them.
+    pub const ALL: [MixVariant; 3] = [MixVariant::Classic, MixVariant::Wide, MixVariant::WideDirect];
+
+    /// The variant's name, as `BYZAGG_WGPU_KERNELS` spells it after `mix=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MixVariant::Classic => "classic",
+            MixVariant::Wide => "wide",
+            MixVariant::WideDirect => "wide_direct",
+        }
+    }
+}
+
 /// Every kernel choice of a handle, as `BYZAGG_WGPU_KERNELS` spells it (the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WgpuKernels {
@@ -174,6 +213,8 @@ pub struct WgpuKernels {
     pub distances: KernelVariant,
     /// `order_stats`.
     pub order_stats: OrderStatsVariant,
+    /// `mix`.
+    pub mix: MixVariant,
 }
 
 impl WgpuKernels {
@@ -194,10 +235,19 @@ impl WgpuKernels {
                         .find(|v| v.name() == wanted)
                         .ok_or_else(|| bad(format!("order_stats takes recount or network, not {value:?}")))?;
                 }
+                "mix" => {
+                    let wanted = value.to_ascii_lowercase();
+                    out.mix = MixVariant::ALL
+                        .into_iter()
+                        .find(|v| v.name() == wanted)
+                        .ok_or_else(|| {
+                            bad(format!("mix takes classic, wide or wide_direct, not {value:?}"))
+                        })?;
+                }
                 other => {
                     return Err(bad(format!(
                         "unknown primitive {other:?}; known: distances (serial, coalesced, fast), order_stats \
-                         (recount, network)"
+                         (recount, network), mix (classic, wide, wide_direct)"
                     )));
                 }
             }
@@ -218,9 +268,10 @@ impl std::fmt::Display for WgpuKernels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "distances={},order_stats={}",
+            "distances={},order_stats={},mix={}",
             self.distances.name(),
-            self.order_stats.name()
+            self.order_stats.name(),
+            self.mix.name()
         )
     }
 }
@@ -258,7 +309,17 @@ mod tests {
                 .distances,
             KernelVariant::Fast
         );
-        for wrong in ["order_stats=fast", "mix=wide", "fastest"] {
+        let mixed = WgpuKernels::parse("mix=Wide").unwrap();
+        assert_eq!(mixed.mix, MixVariant::Wide);
+        assert_eq!(mixed.order_stats, OrderStatsVariant::Recount);
+        assert_eq!(bare.mix, MixVariant::Classic);
+        assert_eq!(
+            WgpuKernels::parse("mix=wide_direct").unwrap().mix,
+            MixVariant::WideDirect
+        );
+        let all = WgpuKernels::parse("distances=fast,order_stats=network,mix=wide").unwrap();
+        assert_eq!(WgpuKernels::parse(&all.to_string()).unwrap(), all);
+        for wrong in ["order_stats=fast", "mix=fast", "fastest", "reduce=wide"] {
             let err = WgpuKernels::parse(wrong).unwrap_err().to_string();
             assert!(err.contains(KERNELS_VAR), "{wrong}: {err}");
         }

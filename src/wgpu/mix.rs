@@ -1,7 +1,8 @@
 //! Primitive 4, `mix` (SPEC section 5), on `shaders/mix.wgsl`.
 //!
-//! `out (k x d) = C (k x n) * rows [+ scale * base]`, chunk by chunk, one invocation per output
-//! value, one submission, nothing read back. Each coefficient is sent as an f32 mantissa and an
+//! `out (k x d) = C (k x n) * rows [+ scale * base]`, chunk by chunk, one submission, nothing
+//! read back; one invocation per output value (`classic`) or four values of one row per
+//! invocation (`wide`, `wide_direct`), as [`MixVariant`] selects: the same bits every way. Each coefficient is sent as an f32 mantissa and an
 //! exponent ([`split`]: relative error 6e-8, no underflow on subnormal-flushing GPUs) and the
 //! sums over n terms accumulate in f32. Only the non-zero terms are sent ([`terms`]), and a
 //! zero `scale` drops the base, so `0 * NaN` never appears whatever the shader compiler
@@ -9,7 +10,8 @@
 //! row) is scaled on the bits by integer arithmetic, so subnormal values survive GPUs that
 //! flush them in float operations.
 
-use super::device::MIX;
+use super::device::{MIX, MIX_WIDE, MIX_WIDE_DIRECT, WORKGROUP};
+use super::kernel_variant::MixVariant;
 use super::{Wgpu, WgpuRows, same_chunks};
 use crate::error::Result;
 
@@ -48,8 +50,9 @@ pub(super) fn mix(
                 "mix",
                 &[len as u32, n as u32, k as u32, has_base, scale.to_bits(), 0, 0, 0],
             );
+            let (entry, invocations) = launch(w.mix, k, len);
             let bind = gpu.bind(
-                MIX,
+                entry,
                 0,
                 &[
                     &rows.bufs[c],
@@ -60,11 +63,30 @@ pub(super) fn mix(
                     &out.bufs[c],
                 ],
             )?;
-            gpu.dispatch(&mut enc, MIX, &bind, (k * len) as u64, w.params.max_groups_x)?;
+            gpu.dispatch(&mut enc, entry, &bind, invocations, w.params.max_groups_x)?;
         }
         gpu.submit(enc)
     })?;
     Ok(out)
+}
+
+/// Coordinates of one output row per workgroup of `mix_wide` and `mix_wide_direct`
+/// (`WIDE_TILE` in mix.wgsl).
+const WIDE_TILE: usize = 256;
+
+/// The entry point of `variant` and the invocations it dispatches for `k` output rows of a
+/// chunk of `len` coordinates: one per value, or one workgroup per row and tile.
+fn launch(variant: MixVariant, k: usize, len: usize) -> (&'static str, u64) {
+    match variant {
+        MixVariant::Classic => (MIX, (k * len) as u64),
+        MixVariant::Wide => (MIX_WIDE, wide_invocations(k, len)),
+        MixVariant::WideDirect => (MIX_WIDE_DIRECT, wide_invocations(k, len)),
+    }
+}
+
+/// One workgroup per output row and tile of [`WIDE_TILE`] coordinates.
+fn wide_invocations(k: usize, len: usize) -> u64 {
+    (k * len.div_ceil(WIDE_TILE)) as u64 * WORKGROUP
 }
 
 /// The non-zero terms of the `k x n` coefficients, output row by output row, as the shader
@@ -122,6 +144,15 @@ mod term_tests {
     use super::terms;
 
     use super::split;
+
+    /// The launcher's tile is the shader's: lanes per workgroup times coordinates per lane.
+    #[test]
+    fn the_wide_tile_is_the_shaders() {
+        let source = include_str!("../../shaders/mix.wgsl");
+        assert!(source.contains("const WIDE_PER_LANE: u32 = 4u;"));
+        assert!(source.contains("const WIDE_LANES: u32 = 64u;"));
+        assert_eq!(super::WIDE_TILE as u64, 4 * super::WORKGROUP);
+    }
 
     #[test]
     fn zero_coefficients_are_not_listed() {

@@ -79,7 +79,7 @@ mod rows;
 #[cfg(feature = "wgpu")]
 pub use handle::Wgpu;
 #[cfg(feature = "wgpu")]
-pub use kernel_variant::{KERNELS_VAR, KernelVariant, OrderStatsVariant, WgpuKernels};
+pub use kernel_variant::{KERNELS_VAR, KernelVariant, MixVariant, OrderStatsVariant, WgpuKernels};
 #[cfg(feature = "wgpu")]
 #[doc(hidden)]
 pub use memory::{MemoryStats, memory_stats, reset_peak};

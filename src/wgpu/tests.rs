@@ -1117,3 +1117,98 @@ fn fast_distances_select_the_rows_coalesced_selects() {
         }
     }
 }
+
+/// Coefficients for `k` output rows of `n` inputs that reach every path of both `mix` kernels:
+/// row 0 all zero (no term), row 1 a single power of two (the bit-scaling fast path), row 2 a
+/// single other coefficient, the rest random with zeros, powers of two, and coefficients from
+/// 1e-40 (subnormal in f32: mantissa and exponent) to 1e30.
+fn mix_test_coeffs(n: usize, k: usize, seed: u64) -> Vec<f64> {
+    let mut rng = crate::SplitMix64(seed);
+    let mut coeffs = vec![0.0; k * n];
+    for (r, row) in coeffs.chunks_mut(n).enumerate() {
+        let pick = rng.below(n as u64) as usize;
+        match (r, k) {
+            (_, 1) | (3.., _) => {
+                for c in row.iter_mut() {
+                    *c = match rng.below(6) {
+                        0 => 0.0,
+                        1 => [1.0, -0.5, 4.0, 2f64.powi(-130)][rng.below(4) as usize],
+                        2 => (rng.unit() - 0.5) * [1e-40, 1e-20, 1e30][rng.below(3) as usize],
+                        _ => rng.unit() * 2.0 - 1.0,
+                    };
+                }
+            }
+            (0, _) => {}
+            (1, _) => row[pick] = -8.0,
+            _ => row[pick] = 0.3,
+        }
+    }
+    coeffs
+}
+
+/// The `wide` and `wide_direct` mix give the `classic` kernel's values bit for bit, NaN
+/// payloads aside (each value by the same f32 operations in the same order), for k = 1 and k = n, with and without a base, at lengths
+/// around the wide kernel's tile of 256 coordinates, row counts past one staged piece of 64
+/// terms, several chunkings, and data with NaN, infinities, huge and subnormal values.
+/// The classic kernel is checked against the reference by the tests above.
+#[test]
+fn mix_variants_agree_to_the_bit() {
+    let Some(g) = gpu() else { return };
+    for (n, d) in [
+        (1, 3),
+        (2, 255),
+        (3, 256),
+        (5, 257),
+        (16, 700),
+        (33, 513),
+        (64, 300),
+        (130, 290),
+    ] {
+        let mut case = adversarial_columns(n, d, 17 * n as u64 + d as u64);
+        // Half of the rows random at scales 1e-40 (subnormal), 1 and 1e38.
+        for i in (0..n).step_by(2) {
+            let scale = [1e-40f32, 1.0, 1e38][i % 3];
+            let random = Case::random(1, d, (n * d + i) as u64);
+            case.set_row(i, |j| random.data[j] * scale);
+        }
+        let batch = Batch::from_contiguous(&case.data, n).expect("batch");
+        for k in [1, n] {
+            let coeffs = mix_test_coeffs(n, k, (n * k + d) as u64);
+            let base_data = adversarial_columns(k, d, 5 * d as u64).data;
+            let base_batch = Batch::from_contiguous(&base_data, k).expect("base");
+            for chunk in [None, Some(37), Some(300)] {
+                for scale in [None, Some(0.5), Some(-0.3)] {
+                    let run = |variant: MixVariant| {
+                        let g = with_chunks(&g, chunk).with_mix(variant);
+                        assert_eq!(g.mix_variant(), variant);
+                        let rows = g.upload(&batch).expect("upload");
+                        let base = g.upload(&base_batch).expect("base upload");
+                        let mixed = g.mix(&rows, &coeffs, k, scale.map(|s| (&base, s))).expect("mix");
+                        download(&g, &mixed)
+                    };
+                    let old = run(MixVariant::Classic);
+                    for variant in [MixVariant::Wide, MixVariant::WideDirect] {
+                        let new = run(variant);
+                        for (j, (a, b)) in old.iter().zip(&new).enumerate() {
+                            // A NaN made here (inf - inf) has the sign of whichever
+                            // instruction the shader compiler chose (x86's default NaN is
+                            // negative, a constant-folded one positive): WGSL promises no
+                            // NaN bit pattern, and neither does SPEC section 3.
+                            if a.is_nan() && b.is_nan() {
+                                continue;
+                            }
+                            assert_eq!(
+                                a.to_bits(),
+                                b.to_bits(),
+                                "n={n} d={d} k={k} chunk {chunk:?} base {scale:?} value {j} (row \
+                                 {}, coordinate {}): classic {a:e} {variant:?} {b:e}",
+                                j / d,
+                                j % d
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
