@@ -43,9 +43,14 @@
 # distance-paths.txt (the distance kernels on adversarial rows, per pairwise variant).
 # Intermediate files (each variant's bench JSON, the training server's CSV, the wheel's
 # install) go to $WORK (default: a fresh temporary folder), outside $OUT. A failing step is
-# recorded and the run goes on. The defaults are sized to finish within 8 minutes on an H200
+# recorded and the run goes on. The defaults aim to finish within 8 minutes on an H200
 # (so a 15-minute lease can run it twice); the log's status lines give each step's seconds.
+# Steps run in the order of what matters most (correctness, the CUDA tie tests, the primitives
+# of every variant with torch's read pass, then rules, the embedding APIs and the examples);
+# once BUDGET_S seconds (default 540, under the lease's 600 s per command) are spent, the rest
+# are skipped and listed as such, and the tables are still made from what ran.
 # Environment: BYZAGG_BIN (default gpu-bin/byzagg), STEP_TIMEOUT seconds (default 300),
+# BUDGET_S (default 540),
 # BENCH_RUNS (timed runs per job, default 3), PRIM_N / PRIM_D (primitives' sizes, default
 # "16 32 64" and 1e8), CUDA_VARIANTS / WGPU_VARIANTS (the BYZAGG_CUDA_KERNELS /
 # BYZAGG_WGPU_KERNELS values timed side by side, "default" = unset; a value naming one
@@ -67,6 +72,7 @@ cd "$(dirname "$0")/.."
 BIN=${BYZAGG_BIN:-gpu-bin/byzagg}
 OUT=${OUT:-$PWD/gpu-out}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}
+BUDGET_S=${BUDGET_S:-540}
 BENCH_RUNS=${BENCH_RUNS:-3}
 # Rules through host memory (upload-bound): off unless asked for, e.g. SIZES_N=32 SIZES_D=1e7.
 SIZES_N=${SIZES_N:-}
@@ -92,13 +98,27 @@ exec > >(tee -a "$OUT/gpu-check.log") 2>&1
 STATUS="$OUT/status.txt"
 : > "$STATUS"
 
-# step NAME CMD...: runs CMD under the step timeout and records how it ended.
+# step [--always] NAME CMD...: runs CMD under the step timeout and records how it ended. Once
+# the run has used BUDGET_S seconds, further steps are skipped and recorded as such (but those
+# marked --always, which are cheap and make the files from what ran), and no step may run past
+# the budget: the lease's command limit (600 s) must never cut the run before it writes its
+# files.
 step() {
+    local always=0
+    [ "$1" = --always ] && always=1 && shift
     local name=$1
     shift
+    local left=$((BUDGET_S - SECONDS)) limit=$STEP_TIMEOUT
+    if [ "$always" = 0 ]; then
+        if [ "$left" -le 0 ]; then
+            echo "skipped $name (the ${BUDGET_S} s budget is spent)" >> "$STATUS"
+            return 0
+        fi
+        [ "$left" -lt "$limit" ] && limit=$left
+    fi
     echo "=== $name: $*"
     local t0=$SECONDS
-    timeout "$STEP_TIMEOUT" "$@"
+    timeout "$limit" "$@"
     local rc=$?
     if [ "$rc" -eq 0 ]; then
         echo "ok $name ($((SECONDS - t0)) s)" >> "$STATUS"
@@ -167,6 +187,15 @@ if ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.jso
     RESIDENT_BACKENDS=cuda,wgpu
 else
     echo "skipped verify-wgpu (no NVIDIA Vulkan driver ICD)" >> "$STATUS"
+fi
+
+# Exact distance ties on CUDA (the tests are ignored offline: only a GPU runs them): the rules'
+# exact recompute under each pairwise kernel (each has its own error bound).
+if [ -x gpu-bin/tied_distances ]; then
+    for v in registers deferred tiled; do
+        step "test-tied-cuda-$v" env BYZAGG_CUDA_KERNELS=pairwise=$v \
+            BYZAGG_REQUIRE=cuda gpu-bin/tied_distances --ignored cuda::
+    done
 fi
 
 # The sharded engine: one GPU split in two shards (and every GPU, where there are several)
@@ -259,6 +288,12 @@ for ((i = 0; i < runs; i++)); do
         done
     done
 done
+
+# The PyTorch peer in the same run (same GPU, same clocks): the device read pass and torch's
+# equivalents at the primitives' sizes (under a minute at n = 16, 32, 64, d = 1e8 on an H200).
+# shellcheck disable=SC2086
+step torch-peer python3 scripts/torch_peer.py --n $PRIM_N --d "$PRIM_D" --repeats "$BENCH_RUNS" \
+    --json "$OUT/torch.json"
 
 # Rules on a batch uploaded once (the device without the host link): the GPU targets ctma(cwmed)
 # <= 1.5x cwmed, wgpu within 2x of cuda and 5x PyTorch at n = 16 and 32 are read off this file.
@@ -353,24 +388,9 @@ else
     echo "skipped collision-paths (no gpu-bin/cuda_collision_paths)" >> "$STATUS"
 fi
 
-# Exact distance ties on CUDA (the tests are ignored offline: only a GPU runs them): the rules'
-# exact recompute under each pairwise kernel (each has its own error bound).
-if [ -x gpu-bin/tied_distances ]; then
-    for v in registers deferred tiled; do
-        step "test-tied-cuda-$v" env BYZAGG_CUDA_KERNELS=pairwise=$v \
-            BYZAGG_REQUIRE=cuda gpu-bin/tied_distances --ignored cuda::
-    done
-fi
-
-# The PyTorch peer in the same run (same GPU, same clocks): the device read pass and torch's
-# equivalents at the primitives' sizes (under a minute at n = 16, 32, 64, d = 1e8 on an H200).
-# shellcheck disable=SC2086
-step torch-peer python3 scripts/torch_peer.py --n $PRIM_N --d "$PRIM_D" --repeats "$BENCH_RUNS" \
-    --json "$OUT/torch.json"
-
 # primitives.json: every variant's share of the device read pass and its speed against torch.
 if [ ${#PRIM_ARGS[@]} -gt 0 ] && [ -f "$OUT/torch.json" ]; then
-    step primitives-table sh -c 'python3 scripts/primitives_table.py "$@" > "$0"' "$OUT/primitives.md" \
+    step --always primitives-table sh -c 'python3 scripts/primitives_table.py "$@" > "$0"' "$OUT/primitives.md" \
         --torch "$OUT/torch.json" --out "$OUT/primitives.json" "${PRIM_ARGS[@]}"
     cat "$OUT/primitives.md"
 else
