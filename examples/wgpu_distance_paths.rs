@@ -18,7 +18,7 @@ use byzagg::wgpu::{KernelVariant, Wgpu};
 use byzagg::{Aggregator, Backend, Batch, ByzantineShare, Kernels, Rule};
 
 mod common;
-use common::median_seconds;
+use common::{median_seconds, same_bits};
 
 fn main() -> byzagg::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -33,13 +33,7 @@ fn main() -> byzagg::Result<()> {
     };
     println!("n = {n}, d = {d}");
     let random = byzagg::bench::gaussian_rows(n, d, 1);
-    let mut state = 7u64;
-    let mut below = |k: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % k
-    };
+    let mut rng = byzagg::SplitMix64(7);
     let kinds: Vec<(&str, Vec<f32>)> = vec![
         ("random", random.clone()),
         ("copies", {
@@ -56,7 +50,7 @@ fn main() -> byzagg::Result<()> {
                 x.copy_within(0..d, i * d);
                 let row = &mut x[i * d..(i + 1) * d];
                 for j in (1..d).rev() {
-                    row.swap(j, below(j + 1));
+                    row.swap(j, rng.below(j as u64 + 1) as usize);
                 }
             }
             x
@@ -97,10 +91,7 @@ fn main() -> byzagg::Result<()> {
             outs.push(host);
             times.push([pairwise, center, rule]);
         }
-        let same = outs[0]
-            .iter()
-            .zip(&outs[1])
-            .all(|(a, b)| a.to_bits() == b.to_bits());
+        let same = same_bits(&outs[0], &outs[1]);
         let cell = |k: usize| {
             format!(
                 "{:7.1} / {:7.1} = {:4.2}",

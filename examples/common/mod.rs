@@ -1,8 +1,10 @@
-//! What the CUDA timing examples share: their arguments, the handle (or the reason there is
-//! none), one handle per kernel variant, the timing and the bit-for-bit check.
+//! What the GPU timing examples share: their arguments, the CUDA handle (or the reason there is
+//! none), one handle per kernel variant, the timing and the bit-for-bit check. The CUDA pieces
+//! need the `cuda` feature; the wgpu example builds without it.
 // Each example uses a part of this module; the rest is dead code in that example's build.
 #![allow(dead_code)]
 
+#[cfg(feature = "cuda")]
 use byzagg::cuda::{Cuda, KernelVariants};
 use std::time::Instant;
 
@@ -15,6 +17,7 @@ pub fn d_and_row_counts() -> (usize, Vec<usize>) {
     (d, if ns.is_empty() { vec![16, 32, 64] } else { ns })
 }
 
+#[cfg(feature = "cuda")]
 /// The shared CUDA handle, or `None` after printing why there is none (the examples then
 /// skip their timings: no GPU is not an error).
 pub fn cuda_or_skip(what: &str) -> byzagg::Result<Option<Cuda>> {
@@ -27,6 +30,7 @@ pub fn cuda_or_skip(what: &str) -> byzagg::Result<Option<Cuda>> {
     }
 }
 
+#[cfg(feature = "cuda")]
 /// `shared` with its kernel variants changed by `set`.
 pub fn with_variant(shared: &Cuda, set: impl FnOnce(&mut KernelVariants)) -> Cuda {
     let mut kernels = shared.kernels();
