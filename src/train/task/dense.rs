@@ -1,5 +1,5 @@
-//! Dense f32 kernels the task models share: a dot product, three blocked matrix products (the
-//! three transpose patterns a layer's forward and backward passes need), softmax
+//! Dense f32 kernels the task models share: a dot product, three register-tiled matrix products
+//! (the three transpose patterns a layer's forward and backward passes need), softmax
 //! cross-entropy, and on them a fully connected layer's forward and backward passes over a
 //! minibatch and the softmax cross-entropy head's gradient (both CNNs end in these), PyTorch's
 //! default initialisation and the prediction at the end of every model.
@@ -8,20 +8,25 @@
 //! reproducible bit for bit whatever the thread count. The products accumulate into `c`
 //! (`c += ...`): callers zero it first when they want a plain product.
 
+use crate::cpu::simd::at_level;
+use crate::cpu::{SimdLevel, simd_level};
 use crate::train::rng::Rng;
 
-/// Rows of `c` computed together: each row of `b` loaded once serves this many rows of `a`.
-const ROW_TILE: usize = 4;
-/// Columns of `c` per tile, so a tile's rows of `c` stay in L1 while `k` runs.
-const COL_TILE: usize = 256;
+/// Rows of `c` a register tile holds.
+const TILE_ROWS: usize = 4;
+/// Columns of `c` a register tile holds: two AVX-512 registers (four AVX2 ones) per row, so
+/// a 4 x 32 tile of `c` stays in registers while `k` runs.
+const TILE_COLS: usize = 32;
+/// Lanes of [`dot`]: every dot product here sums in this many lanes, whichever kernel runs it.
+const LANES: usize = 8;
 
 /// Dot product in eight lanes (a fixed order the compiler vectorises).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
+        for l in 0..LANES {
             acc[l] += x[l] * y[l];
         }
     }
@@ -32,76 +37,245 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+// The three products below tile `c` in registers, but every entry of `c` still receives its
+// terms in the same order as the plain loops (`c += a b` over `p` in order for `nn` and `tn`;
+// eight-lane dots for `nt`), each product rounded and then added (Rust never fuses them), so
+// the results are the same bits at every SIMD level, tiled or not. The training runs'
+// committed results rely on that: a faster kernel must not change a single gradient.
+
 /// `c (m x n) += a (m x k) * b (k x n)`.
 pub(crate) fn matmul_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    for j0 in (0..n).step_by(COL_TILE) {
-        let j1 = (j0 + COL_TILE).min(n);
-        let mut i = 0;
-        while i + ROW_TILE <= m {
-            // Four rows of c against one row of b at a time: b's row is read once per four.
-            let (c0, rest) = c[i * n..].split_at_mut(n);
-            let (c1, rest) = rest.split_at_mut(n);
-            let (c2, rest) = rest.split_at_mut(n);
-            let c3 = &mut rest[..n];
-            for p in 0..k {
-                let (a0, a1, a2, a3) = (
-                    a[i * k + p],
-                    a[(i + 1) * k + p],
-                    a[(i + 2) * k + p],
-                    a[(i + 3) * k + p],
-                );
-                let brow = &b[p * n + j0..p * n + j1];
-                for (t, &bv) in brow.iter().enumerate() {
-                    let j = j0 + t;
-                    c0[j] += a0 * bv;
-                    c1[j] += a1 * bv;
-                    c2[j] += a2 * bv;
-                    c3[j] += a3 * bv;
-                }
-            }
-            i += ROW_TILE;
-        }
-        for i in i..m {
-            let crow = &mut c[i * n + j0..i * n + j1];
-            for p in 0..k {
-                let av = a[i * k + p];
-                for (cv, &bv) in crow.iter_mut().zip(&b[p * n + j0..p * n + j1]) {
-                    *cv += av * bv;
-                }
-            }
-        }
-    }
-}
-
-/// `c (m x n) += a (m x k) * b^T`, with `b` stored as n x k: every entry one row-by-row dot.
-pub(crate) fn matmul_nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
-    for i in 0..m {
-        let arow = &a[i * k..(i + 1) * k];
-        for j in 0..n {
-            c[i * n + j] += dot(arow, &b[j * k..(j + 1) * k]);
-        }
-    }
+    nn_at(level(), m, k, n, a, b, c);
 }
 
 /// `c (m x n) += a^T * b`, with `a` stored as k x m and `b` as k x n (a sum of outer products).
+/// Zero entries of `a` are skipped (ReLU and max-pool gradients are mostly zero), so a zero
+/// times a non-finite `b` adds nothing.
 pub(crate) fn matmul_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     debug_assert!(a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
-    for j0 in (0..n).step_by(COL_TILE) {
-        let j1 = (j0 + COL_TILE).min(n);
-        for p in 0..k {
-            let brow = &b[p * n + j0..p * n + j1];
-            for i in 0..m {
-                let av = a[p * m + i];
-                if av == 0.0 {
-                    continue; // ReLU and max-pool gradients are mostly zero
-                }
-                for (cv, &bv) in c[i * n + j0..i * n + j1].iter_mut().zip(brow) {
-                    *cv += av * bv;
+    tn_at(level(), m, k, n, a, b, c);
+}
+
+/// `c (m x n) += a * b^T`, with `b` stored as n x k: every entry one row-by-row [`dot`].
+pub(crate) fn matmul_nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    nt_at(level(), m, k, n, a, b, c);
+}
+
+/// The SIMD level the products run at. It changes only their speed, never their bits, so an
+/// invalid `BYZAGG_SIMD` (which the CPU backend reports as an error) runs them at the baseline.
+fn level() -> SimdLevel {
+    simd_level().unwrap_or(SimdLevel::Generic)
+}
+
+at_level!(fn nn_at(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) = nn);
+at_level!(fn tn_at(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) = tn);
+at_level!(fn nt_at(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) = nt);
+
+#[inline(always)]
+fn nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let op = Outer {
+        lhs: Lhs::Rows,
+        a,
+        b,
+        m,
+        k,
+        n,
+        first: 0,
+        stride: 1,
+        count: k,
+    };
+    outer(op, c);
+}
+
+#[inline(always)]
+fn tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let op = Outer {
+        lhs: Lhs::Transposed,
+        a,
+        b,
+        m,
+        k,
+        n,
+        first: 0,
+        stride: 1,
+        count: k,
+    };
+    outer(op, c);
+}
+
+/// [`matmul_nt`] as outer products: `b` transposed once (k x n), then lane `l` of every
+/// entry's [`dot`] (the terms `p = l, l + 8, ...` of the whole lane chunks) is one strided
+/// outer product from zero; the lanes are added in `dot`'s order and the last `k % 8` terms
+/// after them, into a buffer that is finally added to `c`. A few rows of `a` (a classifier on
+/// a few examples) or short rows do not repay the transpose and the lane passes: plain dots.
+#[inline(always)]
+fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    if m < 2 * TILE_ROWS || k < 8 * LANES {
+        for (i, arow) in a.chunks_exact(k).take(m).enumerate() {
+            for (j, brow) in b.chunks_exact(k).take(n).enumerate() {
+                c[i * n + j] += dot(arow, brow);
+            }
+        }
+        return;
+    }
+    let bt = transpose(&b[..n * k], n, k);
+    let whole = k / LANES;
+    let lane = |l: usize, out: &mut [f32]| {
+        let op = Outer {
+            lhs: Lhs::Rows,
+            a,
+            b: &bt,
+            m,
+            k,
+            n,
+            first: l,
+            stride: LANES,
+            count: whole,
+        };
+        outer(op, out);
+    };
+    // `dot` sums its lanes as a fold from -0; the lanes start at +0 and so are never -0, and
+    // the fold is lane 0 plus the others in order.
+    let mut sum = vec![0.0f32; m * n];
+    lane(0, &mut sum);
+    let mut part = vec![0.0f32; m * n];
+    for l in 1..LANES {
+        part.fill(0.0);
+        lane(l, &mut part);
+        for (s, v) in sum.iter_mut().zip(&part) {
+            *s += v;
+        }
+    }
+    let rest = Outer {
+        lhs: Lhs::Rows,
+        a,
+        b: &bt,
+        m,
+        k,
+        n,
+        first: whole * LANES,
+        stride: 1,
+        count: k % LANES,
+    };
+    outer(rest, &mut sum);
+    for (cv, s) in c[..m * n].iter_mut().zip(&sum) {
+        *cv += s;
+    }
+}
+
+/// `x` (rows x cols) transposed, in 16 x 16 blocks so that both sides stay in cache lines
+/// already loaded.
+#[inline(always)]
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 16;
+    let mut t = vec![0.0f32; rows * cols];
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..cols).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for q in c0..(c0 + BLOCK).min(cols) {
+                    t[q * rows + r] = x[r * cols + q];
                 }
             }
         }
+    }
+    t
+}
+
+/// How `a` is stored, for the outer-product tiles: `a[i][p]` at `i k + p` (`nn`) or at
+/// `p m + i` (`tn`, whose zero entries are skipped).
+#[derive(Clone, Copy)]
+enum Lhs {
+    Rows,
+    Transposed,
+}
+
+/// An outer-product pass `c (m x n) += sum over the terms p of a[., p] b[p, .]`, with `b`
+/// stored k x n and the terms `p = first + q stride` for `q` in `0..count`, in that order.
+#[derive(Clone, Copy)]
+struct Outer<'a> {
+    lhs: Lhs,
+    a: &'a [f32],
+    b: &'a [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    first: usize,
+    stride: usize,
+    count: usize,
+}
+
+/// Tiles of `TILE_ROWS` rows by `TILE_COLS`, 8 or 1 columns, then the rows left over one at
+/// a time.
+#[inline(always)]
+fn outer(op: Outer, c: &mut [f32]) {
+    let mut i = 0;
+    while i + TILE_ROWS <= op.m {
+        outer_row_block::<TILE_ROWS>(op, i, c);
+        i += TILE_ROWS;
+    }
+    for i in i..op.m {
+        outer_row_block::<1>(op, i, c);
+    }
+}
+
+/// Rows `i..i + R` of `c`, across all its columns.
+#[inline(always)]
+fn outer_row_block<const R: usize>(op: Outer, i: usize, c: &mut [f32]) {
+    let mut j = 0;
+    while j + TILE_COLS <= op.n {
+        outer_tile::<R, TILE_COLS>(op, i, j, c);
+        j += TILE_COLS;
+    }
+    while j + LANES <= op.n {
+        outer_tile::<R, LANES>(op, i, j, c);
+        j += LANES;
+    }
+    for j in j..op.n {
+        outer_tile::<R, 1>(op, i, j, c);
+    }
+}
+
+/// The `R x W` tile of `c` at row `i`, column `j`, in registers while the terms run.
+#[inline(always)]
+fn outer_tile<const R: usize, const W: usize>(op: Outer, i: usize, j: usize, c: &mut [f32]) {
+    let Outer {
+        lhs,
+        a,
+        b,
+        m,
+        k,
+        n,
+        first,
+        stride,
+        count,
+    } = op;
+    let mut acc = [[0.0f32; W]; R];
+    for (r, row) in acc.iter_mut().enumerate() {
+        row.copy_from_slice(&c[(i + r) * n + j..][..W]);
+    }
+    for q in 0..count {
+        let p = first + q * stride;
+        let brow: &[f32; W] = b[p * n + j..][..W].try_into().expect("W entries");
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = match lhs {
+                Lhs::Rows => a[(i + r) * k + p],
+                Lhs::Transposed => {
+                    let av = a[p * m + i + r];
+                    if av == 0.0 {
+                        continue;
+                    }
+                    av
+                }
+            };
+            for (cv, bv) in row.iter_mut().zip(brow) {
+                *cv += av * bv;
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        c[(i + r) * n + j..][..W].copy_from_slice(row);
     }
 }
 
@@ -219,6 +393,103 @@ mod tests {
             }
         }
         c
+    }
+
+    /// The plain loops, one entry of `c` at a time: the order every tiled kernel must keep.
+    fn plain_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    c[i * n + j] += a[i * k + p] * b[p * n + j];
+                }
+            }
+        }
+    }
+
+    fn plain_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    let av = a[p * m + i];
+                    if av != 0.0 {
+                        c[i * n + j] += av * b[p * n + j];
+                    }
+                }
+            }
+        }
+    }
+
+    fn plain_nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] += dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
+            }
+        }
+    }
+
+    /// Values that make rounding order and zero skipping visible: wide magnitudes (so that any
+    /// other order of the same terms rounds differently), both zeros, and rarely (so that most
+    /// sums stay finite and their bits tell) an infinity, a NaN or a huge value.
+    fn nasty(r: &mut Rng, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|_| match (r.uniform() * 30_000.0) as u32 {
+                0 => f32::INFINITY,
+                1 => f32::NAN,
+                2 => 1e30,
+                3 => -1e30,
+                4..=3000 => 0.0,
+                3001..=4000 => -0.0,
+                _ => (r.normal() * 10f64.powi((r.uniform() * 12.0) as i32 - 6)) as f32,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tiled_products_are_the_plain_loops_bit_for_bit_at_every_level() {
+        type Product = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
+        let pairs: [(&str, Product, Product); 3] = [
+            ("nn", matmul_nn, plain_nn),
+            ("tn", matmul_tn, plain_tn),
+            ("nt", matmul_nt, plain_nt),
+        ];
+        let check = || {
+            let mut r = Rng::new(11);
+            // Every tile edge: rows 1..9 around the row tile, columns around 8 and 32, k
+            // around the eight lanes; and the models' own shapes.
+            let shapes = [
+                (1, 1, 1),
+                (3, 7, 5),
+                (4, 8, 32),
+                (5, 9, 33),
+                (9, 17, 71),
+                (6, 40, 8),
+                (32, 400, 196),
+                (4, 10, 1568),
+                (10, 4, 1568),
+                (16, 784, 25),
+                (8, 19, 40),
+            ];
+            for (m, k, n) in shapes {
+                for (name, tiled, plain) in pairs {
+                    let a = nasty(&mut r, m * k);
+                    let b = nasty(&mut r, k * n);
+                    let c0: Vec<f32> = (0..m * n).map(|_| r.normal() as f32).collect();
+                    let (mut got, mut want) = (c0.clone(), c0);
+                    tiled(m, k, n, &a, &b, &mut got);
+                    plain(m, k, n, &a, &b, &mut want);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+                    assert!(same, "{name} {m}x{k}x{n} at {:?}", simd_level());
+                    // Most entries finite, or the comparison would say little.
+                    let finite = want.iter().filter(|v| v.is_finite()).count();
+                    assert!(2 * finite > want.len(), "{name} {m}x{k}x{n}: {finite} finite");
+                }
+            }
+        };
+        check();
+        crate::cpu::simd::each_lower_level(check);
     }
 
     #[test]
