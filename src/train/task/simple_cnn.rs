@@ -167,13 +167,10 @@ fn bn_forward(z: &[Vec<f32>], c: usize, plane: usize) -> BnPass {
     let xhat = z
         .iter()
         .map(|e| {
-            e.iter()
-                .enumerate()
-                .map(|(k, v)| {
-                    let ch = k / plane;
-                    (*v - mean[ch] as f32) * inv_std[ch]
-                })
-                .collect()
+            per_channel(e, plane, |ch| {
+                let (m, s) = (mean[ch] as f32, inv_std[ch]);
+                move |v| (v - m) * s
+            })
         })
         .collect();
     BnPass {
@@ -187,10 +184,22 @@ fn bn_forward(z: &[Vec<f32>], c: usize, plane: usize) -> BnPass {
 
 /// Scale and shift: `gamma xhat + beta` per channel.
 fn bn_affine(p: &[f32], g: usize, h: usize, xhat: &[f32], plane: usize) -> Vec<f32> {
-    xhat.iter()
-        .enumerate()
-        .map(|(k, x)| p[g + k / plane] * x + p[h + k / plane])
-        .collect()
+    per_channel(xhat, plane, |ch| {
+        let (gamma, beta) = (p[g + ch], p[h + ch]);
+        move |x| gamma * x + beta
+    })
+}
+
+/// Maps every value of `x` (channels of `plane` values each) by `channel(ch)`, the map of
+/// channel `ch`: its constants are read once per channel, not once per value.
+#[inline(always)]
+fn per_channel<F: Fn(f32) -> f32>(x: &[f32], plane: usize, channel: impl Fn(usize) -> F) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for (ch, values) in x.chunks_exact(plane).enumerate() {
+        let f = channel(ch);
+        out.extend(values.iter().map(|v| f(*v)));
+    }
+    out
 }
 
 /// BatchNorm2d's backward pass: from the outputs' gradients `dy` (per example), adds the
@@ -209,9 +218,11 @@ fn bn_backward(
     let n = (dy.len() * plane) as f64;
     let (mut s1, mut s2) = (vec![0.0f64; c], vec![0.0f64; c]);
     for (xe, de) in bn.xhat.iter().zip(dy) {
-        for (k, (x, d)) in xe.iter().zip(de).enumerate() {
-            s1[k / plane] += *d as f64;
-            s2[k / plane] += (*d * *x) as f64;
+        for (ch, (xs, ds)) in xe.chunks_exact(plane).zip(de.chunks_exact(plane)).enumerate() {
+            for (x, d) in xs.iter().zip(ds) {
+                s1[ch] += *d as f64;
+                s2[ch] += (*d * *x) as f64;
+            }
         }
     }
     for ch in 0..c {
@@ -225,14 +236,17 @@ fn bn_backward(
         .iter()
         .zip(dy)
         .map(|(xe, de)| {
-            xe.iter()
-                .zip(de)
-                .enumerate()
-                .map(|(k, (x, d))| {
-                    let ch = k / plane;
-                    bn.inv_std[ch] * (p[g + ch] * d - mean_dxhat[ch] - x * mean_dxhat_xhat[ch])
-                })
-                .collect()
+            let mut dz = Vec::with_capacity(de.len());
+            for (ch, (xs, ds)) in xe.chunks_exact(plane).zip(de.chunks_exact(plane)).enumerate() {
+                let (inv_std, gamma) = (bn.inv_std[ch], p[g + ch]);
+                let (mean_d, mean_dx) = (mean_dxhat[ch], mean_dxhat_xhat[ch]);
+                dz.extend(
+                    xs.iter()
+                        .zip(ds)
+                        .map(|(x, d)| inv_std * (gamma * d - mean_d - x * mean_dx)),
+                );
+            }
+            dz
         })
         .collect()
 }
@@ -417,14 +431,11 @@ impl SimpleCnn {
     /// caller's invariant: [`MnistTask`](super::mnist::MnistTask) checks its data on load).
     pub fn predict(&self, p: &[f32], image: &[f32], y: usize, stats: &BnStats) -> (f64, usize) {
         let eval_bn = |z: &[f32], plane: usize, g: usize, h: usize, first: usize| -> Vec<f32> {
-            z.iter()
-                .enumerate()
-                .map(|(k, v)| {
-                    let ch = k / plane;
-                    let (m, var) = (stats.mean[first + ch], stats.var[first + ch]);
-                    p[g + ch] * (v - m) / (var + BN_EPS).sqrt() + p[h + ch]
-                })
-                .collect()
+            per_channel(z, plane, |ch| {
+                let (m, gamma, beta) = (stats.mean[first + ch], p[g + ch], p[h + ch]);
+                let sd = (stats.var[first + ch] + BN_EPS).sqrt();
+                move |v| gamma * (v - m) / sd + beta
+            })
         };
         let (_, z1) = conv(p, W1, B1, image, 1, C1, S1);
         let (mut pool1, mut arg) = (vec![0.0; C1 * Q1 * Q1], vec![0; C1 * Q1 * Q1]);
