@@ -142,22 +142,21 @@ struct BnPass {
 fn bn_forward(z: &[Vec<f32>], c: usize, plane: usize) -> BnPass {
     let n = (z.len() * plane) as f64;
     let (mut mean, mut var) = (vec![0.0f64; c], vec![0.0f64; c]);
+    // Each example's channel sums start from -0, as `Iterator::sum` does, and are then added.
+    let mut part = vec![[-0.0f64]; c];
     for e in z {
-        for (ch, m) in mean.iter_mut().enumerate() {
-            *m += e[ch * plane..(ch + 1) * plane]
-                .iter()
-                .map(|v| *v as f64)
-                .sum::<f64>();
+        part.fill([-0.0]);
+        channel_sums(plane, &mut part, |_, k| [e[k] as f64]);
+        for (m, [s]) in mean.iter_mut().zip(&part) {
+            *m += s;
         }
     }
     mean.iter_mut().for_each(|m| *m /= n);
     for e in z {
-        for (ch, s) in var.iter_mut().enumerate() {
-            let m = mean[ch];
-            *s += e[ch * plane..(ch + 1) * plane]
-                .iter()
-                .map(|v| (*v as f64 - m).powi(2))
-                .sum::<f64>();
+        part.fill([-0.0]);
+        channel_sums(plane, &mut part, |ch, k| [(e[k] as f64 - mean[ch]).powi(2)]);
+        for (v, [s]) in var.iter_mut().zip(&part) {
+            *v += s;
         }
     }
     let inv_std: Vec<f32> = var
@@ -190,6 +189,42 @@ fn bn_affine(p: &[f32], g: usize, h: usize, xhat: &[f32], plane: usize) -> Vec<f
     })
 }
 
+/// Adds to `sums[ch]`, for every channel `ch` of one example (channels of `plane` values), the
+/// `S` terms `term(ch, k)` of its values `k = ch plane + t`, `t` in order. Each channel's sums are
+/// sequential chains of f64 additions (their order fixes the bits); four channels run side by
+/// side so that their chains overlap instead of waiting on one another.
+#[inline(always)]
+fn channel_sums<const S: usize>(
+    plane: usize,
+    sums: &mut [[f64; S]],
+    term: impl Fn(usize, usize) -> [f64; S],
+) {
+    const SIDE_BY_SIDE: usize = 4;
+    let mut blocks = sums.chunks_exact_mut(SIDE_BY_SIDE);
+    let mut first = 0;
+    for block in &mut blocks {
+        let mut acc: [[f64; S]; SIDE_BY_SIDE] = std::array::from_fn(|u| block[u]);
+        for t in 0..plane {
+            for (u, a) in acc.iter_mut().enumerate() {
+                let v = term(first + u, (first + u) * plane + t);
+                for (x, y) in a.iter_mut().zip(v) {
+                    *x += y;
+                }
+            }
+        }
+        block.copy_from_slice(&acc);
+        first += SIDE_BY_SIDE;
+    }
+    for (u, a) in blocks.into_remainder().iter_mut().enumerate() {
+        for t in 0..plane {
+            let v = term(first + u, (first + u) * plane + t);
+            for (x, y) in a.iter_mut().zip(v) {
+                *x += y;
+            }
+        }
+    }
+}
+
 /// Maps every value of `x` (channels of `plane` values each) by `channel(ch)`, the map of
 /// channel `ch`: its constants are read once per channel, not once per value.
 #[inline(always)]
@@ -216,15 +251,12 @@ fn bn_backward(
 ) -> Vec<Vec<f32>> {
     let c = bn.inv_std.len();
     let n = (dy.len() * plane) as f64;
-    let (mut s1, mut s2) = (vec![0.0f64; c], vec![0.0f64; c]);
+    // Per channel, dy's sum and (dy xhat)'s, over the examples in order.
+    let mut sums = vec![[0.0f64; 2]; c];
     for (xe, de) in bn.xhat.iter().zip(dy) {
-        for (ch, (xs, ds)) in xe.chunks_exact(plane).zip(de.chunks_exact(plane)).enumerate() {
-            for (x, d) in xs.iter().zip(ds) {
-                s1[ch] += *d as f64;
-                s2[ch] += (*d * *x) as f64;
-            }
-        }
+        channel_sums(plane, &mut sums, |_, k| [de[k] as f64, (de[k] * xe[k]) as f64]);
     }
+    let (s1, s2): (Vec<f64>, Vec<f64>) = sums.iter().map(|[a, b]| (a, b)).unzip();
     for ch in 0..c {
         grad[g + ch] += s2[ch] as f32;
         grad[h + ch] += s1[ch] as f32;
