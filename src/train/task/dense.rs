@@ -105,11 +105,13 @@ fn tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     outer(op, c);
 }
 
-/// [`matmul_nt`] as outer products: `b` transposed once (k x n), then lane `l` of every
-/// entry's [`dot`] (the terms `p = l, l + 8, ...` of the whole lane chunks) is one strided
-/// outer product from zero; the lanes are added in `dot`'s order and the last `k % 8` terms
-/// after them, into a buffer that is finally added to `c`. A few rows of `a` (a classifier on
-/// a few examples) or short rows do not repay the transpose and the lane passes: plain dots.
+/// [`matmul_nt`] as outer products, computing `c^T` (n x m): `a` transposed once (k x m, the
+/// smaller operand in the models' weight gradients), then lane `l` of every entry's [`dot`]
+/// (the terms `p = l, l + 8, ...` of the whole lane chunks) is one strided outer product of
+/// `b`'s columns and `a^T`'s rows from zero (a product of two values is the same bits in
+/// either order); the lanes are added in `dot`'s order and the last `k % 8` terms after
+/// them, and the result is added to `c` transposed. A few rows of `a` (a classifier on a few
+/// examples) or short rows do not repay the transposes and the lane passes: plain dots.
 #[inline(always)]
 fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     if m < 2 * TILE_ROWS || k < 8 * LANES {
@@ -120,16 +122,16 @@ fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
         }
         return;
     }
-    let bt = transpose(&b[..n * k], n, k);
+    let at = transpose(&a[..m * k], m, k);
     let whole = k / LANES;
     let lane = |l: usize, out: &mut [f32]| {
         let op = Outer {
             lhs: Lhs::Rows,
-            a,
-            b: &bt,
-            m,
+            a: b,
+            b: &at,
+            m: n,
             k,
-            n,
+            n: m,
             first: l,
             stride: LANES,
             count: whole,
@@ -138,9 +140,9 @@ fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     };
     // `dot` sums its lanes as a fold from -0; the lanes start at +0 and so are never -0, and
     // the fold is lane 0 plus the others in order.
-    let mut sum = vec![0.0f32; m * n];
+    let mut sum = vec![0.0f32; n * m];
     lane(0, &mut sum);
-    let mut part = vec![0.0f32; m * n];
+    let mut part = vec![0.0f32; n * m];
     for l in 1..LANES {
         part.fill(0.0);
         lane(l, &mut part);
@@ -150,18 +152,20 @@ fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     }
     let rest = Outer {
         lhs: Lhs::Rows,
-        a,
-        b: &bt,
-        m,
+        a: b,
+        b: &at,
+        m: n,
         k,
-        n,
+        n: m,
         first: whole * LANES,
         stride: 1,
         count: k % LANES,
     };
     outer(rest, &mut sum);
-    for (cv, s) in c[..m * n].iter_mut().zip(&sum) {
-        *cv += s;
+    for (j, srow) in sum.chunks_exact(m).enumerate() {
+        for (i, s) in srow.iter().enumerate() {
+            c[i * n + j] += s;
+        }
     }
 }
 
