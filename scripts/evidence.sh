@@ -15,7 +15,7 @@
 #   under empire, sign flip and ALIE; the ICML base rules (mean, cwmed, cwtm, gm(rfa)) alone, under CTMA, NNM and NNM+CTMA, under
 #   label flip, sign flip, empire and ALIE, as the ICML paper, and momentum against mu2-SGD;
 #   the ICML ones as resumable grids
-#   (icml_grid below: about 400 runs of about 3 CPU-minutes each, so several sessions on two
+#   (icml_grid below: about 400 runs of about 1.3 CPU-minutes each, so several sessions on two
 #   cores; rerunning the same command skips the runs already in the CSVs).
 # Claims: weighting ctma optim icml speed (the default), grid (about 900 runs: named only). Writes docs/evidence/<claim>.{txt,csv,svg}
 # (the full ICML claims: icml-sync/; the robustness grid: grid-mnist/).
