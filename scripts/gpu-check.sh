@@ -26,6 +26,10 @@
 #
 #   cargo build --release --example cuda_collision_paths && cp target/release/examples/cuda_collision_paths gpu-bin/
 #
+# and wgpu's distance kernels, distances=fast against coalesced, on adversarial rows:
+#
+#   cargo build --release --example wgpu_distance_paths && cp target/release/examples/wgpu_distance_paths gpu-bin/
+#
 # and the Python package's wheel (abi3; CUDA tensors, and NCCL where there are two GPUs):
 #
 #   pip wheel ./python --no-deps -w gpu-bin
@@ -40,7 +44,8 @@
 # a resident batch joined with torch's device read pass and equivalents by
 # scripts/primitives_table.py), torch.json (the PyTorch peer, with a device read pass),
 # bench-resident-n<N>-d<D>.json (rules on a resident batch, cuda and wgpu) and
-# distance-paths.txt (the distance kernels on adversarial rows, per pairwise variant).
+# distance-paths.txt (the distance kernels on adversarial rows, per pairwise variant, and
+# wgpu's fast against coalesced).
 # Intermediate files (each variant's bench JSON, the training server's CSV, the wheel's
 # install) go to $WORK (default: a fresh temporary folder), outside $OUT. A failing step is
 # recorded and the run goes on. The defaults aim to finish within 8 minutes on an H200
@@ -386,6 +391,17 @@ if [ -x gpu-bin/cuda_collision_paths ]; then
     step collision-paths env -u BYZAGG_CUDA_KERNELS gpu-bin/cuda_collision_paths "$COLLISION_D" $COLLISION_N
 else
     echo "skipped collision-paths (no gpu-bin/cuda_collision_paths)" >> "$STATUS"
+fi
+
+# wgpu's distance kernels, distances=fast (f32 lane sums) against coalesced, on random rows and
+# on the rows that send the fast kernels to their exact recomputation (copies, +-1 ties,
+# shuffles, rows an ulp apart), Krum's selection checked to be the same under both; appended to
+# distance-paths.txt (not yet run on a GPU: the step timeout bounds it).
+if [ -x gpu-bin/wgpu_distance_paths ] && [ "$HAVE_WGPU" = 1 ]; then
+    step wgpu-distance-paths sh -c 'WGPU_BACKEND=vulkan gpu-bin/wgpu_distance_paths "$1" "$2" | tee -a "$3"' \
+        sh "$PATHS_N" "$PATHS_D" "$OUT/distance-paths.txt"
+else
+    echo "skipped wgpu-distance-paths (no gpu-bin/wgpu_distance_paths or no NVIDIA Vulkan driver)" >> "$STATUS"
 fi
 
 # primitives.json: every variant's share of the device read pass and its speed against torch.
