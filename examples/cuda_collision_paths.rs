@@ -81,7 +81,7 @@ fn colliding(data: &[f32], n: usize, d: usize, sample: usize) -> usize {
 }
 
 fn main() -> byzagg::Result<()> {
-    let (d, ns) = d_and_row_counts();
+    let (d, ns) = d_and_row_counts()?;
     for &n in &ns {
         if !(2..=64).contains(&n) {
             return Err(byzagg::Error::invalid(

@@ -20,9 +20,7 @@ mod common;
 use common::{cuda_or_skip, median_seconds};
 
 fn main() -> byzagg::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
-    let d: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let [n, d] = common::counts(["n", "d"], [32, 10_000_000])?;
     let Some(cuda) = cuda_or_skip("timing")? else {
         return Ok(());
     };

@@ -32,7 +32,7 @@ fn nnm_coeffs(n: usize) -> Vec<f64> {
 }
 
 fn main() -> byzagg::Result<()> {
-    let (d, ns) = d_and_row_counts();
+    let (d, ns) = d_and_row_counts()?;
     let Some(shared) = cuda_or_skip("mix_rows timing")? else {
         return Ok(());
     };

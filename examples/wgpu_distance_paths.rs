@@ -21,9 +21,7 @@ mod common;
 use common::{median_seconds, same_bits};
 
 fn main() -> byzagg::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
-    let d: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let [n, d] = common::counts(["n", "d"], [16, 100_000])?;
     let gpu = match Wgpu::new() {
         Ok(g) => g,
         Err(e) => {

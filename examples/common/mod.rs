@@ -9,12 +9,34 @@ use byzagg::cuda::{Cuda, KernelVariants};
 use std::time::Instant;
 
 /// `d` (the first argument, 10^7 unless given) and the row counts (the other arguments,
-/// 16, 32 and 64 unless given).
-pub fn d_and_row_counts() -> (usize, Vec<usize>) {
+/// 16, 32 and 64 unless given); an argument that is not a whole number is an error.
+pub fn d_and_row_counts() -> byzagg::Result<(usize, Vec<usize>)> {
     let mut args = std::env::args().skip(1);
-    let d = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
-    let ns: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
-    (d, if ns.is_empty() { vec![16, 32, 64] } else { ns })
+    let d = args.next().map_or(Ok(10_000_000), |a| count("d", &a))?;
+    let ns = args.map(|a| count("n", &a)).collect::<byzagg::Result<Vec<_>>>()?;
+    Ok((d, if ns.is_empty() { vec![16, 32, 64] } else { ns }))
+}
+
+/// The positional arguments `names` in order, each `defaults`'s value where it is not given;
+/// an argument that is not a whole number is an error naming it (so that `1e7` is not taken
+/// for the default).
+pub fn counts<const N: usize>(names: [&'static str; N], defaults: [usize; N]) -> byzagg::Result<[usize; N]> {
+    let mut out = defaults;
+    for ((slot, name), arg) in out.iter_mut().zip(names).zip(std::env::args().skip(1)) {
+        *slot = count(name, &arg)?;
+    }
+    Ok(out)
+}
+
+/// One argument as a whole number, or an error naming it.
+fn count(name: &'static str, arg: &str) -> byzagg::Result<usize> {
+    arg.parse().map_err(|_| {
+        byzagg::Error::invalid(
+            name,
+            format!("{arg:?}"),
+            "must be a whole number (10000000, not 1e7)",
+        )
+    })
 }
 
 #[cfg(feature = "cuda")]
