@@ -288,6 +288,19 @@ fn auto_backend_probes_wgpu_without_mesa_noise() {
 }
 
 #[test]
+fn training_checks_the_simd_cap_whatever_the_backend() {
+    // The models' products run at the CPU's SIMD level even when a GPU or the reference
+    // aggregates, so a bad cap is refused there too rather than ignored.
+    let out = Command::new(env!("CARGO_BIN_EXE_byzagg"))
+        .args(["train", "--preset", "synthetic", "--backend", "reference"])
+        .args(["--iterations", "2", "--eval-every", "2", "--quiet"])
+        .env("BYZAGG_SIMD", "sse9")
+        .output()
+        .expect("the byzagg binary runs");
+    usage_error(&out, "BYZAGG_SIMD");
+}
+
+#[test]
 fn simd_cap_is_checked_and_every_level_gives_the_median() {
     let dir = dir("simd-cap");
     let (input, _) = rows_file(&dir, 9, 40);

@@ -170,6 +170,9 @@ impl TrainConfig {
 
     /// Checks what the parts do not check themselves.
     pub fn validate(&self) -> Result<()> {
+        // The models' products run at the CPU's SIMD level whatever the aggregation backend, so
+        // an invalid BYZAGG_SIMD is an error here too, not only where the cpu backend reads it.
+        crate::cpu::simd_cap()?;
         if self.batch == 0 {
             return Err(Error::invalid("batch", 0, "need at least one example per update"));
         }

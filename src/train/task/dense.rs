@@ -63,8 +63,9 @@ pub(crate) fn matmul_nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &
     nt_at(level(), m, k, n, a, b, c);
 }
 
-/// The SIMD level the products run at. It changes only their speed, never their bits, so an
-/// invalid `BYZAGG_SIMD` (which the CPU backend reports as an error) runs them at the baseline.
+/// The SIMD level the products run at; it changes only their speed, never their bits. An
+/// invalid `BYZAGG_SIMD` is reported by `TrainConfig::validate` before any training starts;
+/// a model used on its own then runs at the baseline.
 fn level() -> SimdLevel {
     simd_level().unwrap_or(SimdLevel::Generic)
 }
