@@ -116,9 +116,9 @@ fn tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
 #[inline(always)]
 fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     if m < 2 * TILE_ROWS || k < 8 * LANES {
-        for (i, arow) in a.chunks_exact(k).take(m).enumerate() {
-            for (j, brow) in b.chunks_exact(k).take(n).enumerate() {
-                c[i * n + j] += dot(arow, brow);
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] += dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
             }
         }
         return;
@@ -463,6 +463,8 @@ mod tests {
             // around the eight lanes; and the models' own shapes.
             let shapes = [
                 (1, 1, 1),
+                (3, 0, 5),
+                (9, 0, 40),
                 (3, 7, 5),
                 (4, 8, 32),
                 (5, 9, 33),
