@@ -7,12 +7,11 @@
 # short: quick's claims at 400 asynchronous updates and 100 synchronous rounds (about 25
 #   minutes on two shared cores).
 # quick (the default): 1,000 asynchronous updates, 300 synchronous
-#   rounds; CWMed only (weighted and not; with and without CTMA, under empire only); the ICML
-#   rules cwmed, CTMA(cwmed) and NNM(cwmed) under empire and sign flip; about 90 minutes on two
-#   shared cores, run as two processes (scripts/evidence.sh quick weighting ctma optim speed and
-#   scripts/evidence.sh quick icml).
-# full: 1,500 updates and 882 rounds (the authors' one epoch); CWMed and GM(RFA) in the weighting and CTMA claims, CTMA
-#   under empire, sign flip and ALIE; the ICML base rules (mean, cwmed, cwtm, gm(rfa)) alone, under CTMA, NNM and NNM+CTMA, under
+#   rounds; CWMed only (weighted and not; with and without CTMA, under empire, sign flip and
+#   ALIE); the ICML rules cwmed, CTMA(cwmed) and NNM(cwmed) under empire and sign flip; about
+#   two hours on two shared cores, run as two processes (scripts/evidence.sh quick weighting
+#   ctma optim speed and scripts/evidence.sh quick icml).
+# full: 1,500 updates and 882 rounds (the authors' one epoch); CWMed and GM(RFA) in the weighting and CTMA claims; the ICML base rules (mean, cwmed, cwtm, gm(rfa)) alone, under CTMA, NNM and NNM+CTMA, under
 #   label flip, sign flip, empire and ALIE, as the ICML paper, and momentum against mu2-SGD;
 #   the ICML ones as resumable grids
 #   (icml_grid below: about 400 runs of about 1.3 CPU-minutes each, so several sessions on two
@@ -20,7 +19,8 @@
 # Claims: weighting ctma optim icml speed (the default), grid (about 900 runs: named only). Writes docs/evidence/<claim>.{txt,csv,svg}
 # (the full ICML claims: icml-sync/; the robustness grid: grid-mnist/).
 # Environment: SEEDS (5), BACKEND (cpu), DATA (a full MNIST folder), BIN (a built byzagg),
-# ICML_ATTACKS (the synchronous claim's attacks instead of the setting's; not in full), OUT (the
+# ICML_ATTACKS (the synchronous claim's attacks instead of the setting's; not in full),
+# CTMA_ATTACKS (the asynchronous CTMA claim's attacks, "empire:0.1 sign-flip alie"), OUT (the
 # folder written, docs/evidence by default), JOBS (the full ICML grids' runs at a time, 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,8 +79,7 @@ weighting() {
 }
 
 ctma() {
-  local attacks="empire:0.1"
-  [ "$SETTING" = full ] && attacks="empire:0.1 sign-flip alie"
+  local attacks=${CTMA_ATTACKS:-empire:0.1 sign-flip alie}
   for attack in $attacks; do
     local extra=()
     mapfile -t extra < <(gm_or_nothing --compare "rule=gm(preset=rfa) label=w-gm" \

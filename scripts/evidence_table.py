@@ -12,7 +12,8 @@ partial.
     scripts/evidence_table.py [claim...]   # the tables (tables.md)
     scripts/evidence_table.py --readme     # rewrites the verdicts and the ICML heat map
                                            # between the evidence markers of README.md and
-                                           # docs/evidence/README.md
+                                           # docs/evidence/README.md (there with the ICML
+                                           # comparisons for every base rule)
 
 Standard library only.
 """
@@ -198,6 +199,48 @@ def compare(a_runs, b_runs, kind):
     return verdict, numbers
 
 
+# The ICML comparisons made for every base rule B (a, b, kind): "a beats b" or "a matches or
+# beats b"; the cost claim's times are in tables.md and the CWMed rows of the verdict table.
+ICML_PER_BASE = [
+    ("CTMA improves B", "ctma({b})", "{b}", "beats"),
+    ("NNM+CTMA improves NNM(B)", "ctma(nnm({b}))", "nnm({b})", "beats"),
+    ("CTMA matches NNM(B)", "ctma({b})", "nnm({b})", "matches"),
+]
+
+# Short forms of compare()'s verdicts for the per-base table's cells.
+TERSE = {
+    "reproduced": "yes",
+    "reproduced: beats": "beats",
+    "reproduced: matches": "matches",
+    "not reproduced: within 2 SE": "within 2 SE",
+    "not reproduced: reversed": "reversed",
+    "not reproduced: worse": "worse",
+}
+
+
+def per_base_cell(a_runs, b_runs, kind):
+    """One cell of the per-base table: the terse verdict and the difference of means ± its SE."""
+    verdict, _ = compare(a_runs, b_runs, kind)
+    if not a_runs or not b_runs:
+        return verdict
+    (ma, ea, _, _), (mb, eb, _, _) = summary(a_runs), summary(b_runs)
+    return f"{TERSE.get(verdict, verdict)}: {ma - mb:+.3f} ± {math.sqrt(ea ** 2 + eb ** 2):.3f}"
+
+
+def icml_per_base():
+    """The ICML comparisons for every base rule and attack, as markdown lines (mu2-SGD grid)."""
+    mu2 = load_grid("claims")
+    lines = ["| claim | base B | " + " | ".join(ICML_ATTACKS) + " |",
+             "|---|---|" + "---|" * len(ICML_ATTACKS)]
+    for claim, a, b, kind in ICML_PER_BASE:
+        for base in ICML_BASES:
+            ra, rb = a.format(b=base), b.format(b=base)
+            cells = [per_base_cell(mu2.get((ra, t), []), mu2.get((rb, t), []), kind)
+                     for t in ICML_ATTACKS]
+            lines.append(f"| {claim} | {base} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def short(attack):
     return {"label-flip": "lf", "sign-flip": "sf", "empire:0.5": "empire", "alie-sync": "alie"}[attack]
 
@@ -257,7 +300,10 @@ def neurips_claims():
     claims = [
         ("weighted beats unweighted, label flipping (NeurIPS)", "weighting-label-flip", "w-cwmed", "cwmed", "beats"),
         ("weighted beats unweighted, sign flipping (NeurIPS)", "weighting-sign-flip", "w-cwmed", "cwmed", "beats"),
-        ("w-CTMA improves w-CWMed, most under empire (NeurIPS)", "ctma-empire", "w-ctma(w-cwmed)", "w-cwmed", "beats"),
+        ("w-CTMA improves w-CWMed, empire (NeurIPS)", "ctma-empire", "w-ctma(w-cwmed)", "w-cwmed", "beats"),
+        ("w-CTMA improves w-CWMed, sign flipping (NeurIPS)", "ctma-sign-flip", "w-ctma(w-cwmed)", "w-cwmed",
+         "beats"),
+        ("w-CTMA improves w-CWMed, ALIE (NeurIPS)", "ctma-alie", "w-ctma(w-cwmed)", "w-cwmed", "beats"),
         ("mu2-SGD matches or beats momentum (NeurIPS)", "optim", "mu2-SGD", "momentum", "matches"),
         ("mu2-SGD beats plain SGD (NeurIPS)", "optim", "mu2-SGD", "SGD", "beats"),
     ]
@@ -278,11 +324,19 @@ def neurips_claims():
 BEGIN, END = "<!-- evidence-tables:begin (scripts/evidence_table.py --readme) -->", "<!-- evidence-tables:end -->"
 
 
-def readme_block(link):
-    """The verdicts of every claim and the ICML heat map, as the README block."""
+def readme_block(link, per_base=False):
+    """The verdicts of every claim and the ICML heat map, as the README block; with `per_base`,
+    the ICML comparisons for every base rule too (docs/evidence/README.md)."""
     icml_rows, _, heat = icml_claims()
     lines = [BEGIN, "", "| claim | verdict | numbers (final accuracy, mean ± SE of the seeds) |", "|---|---|---|"]
     lines += [f"| {c} | {v} | {n} |" for c, v, n in neurips_claims() + icml_rows]
+    if per_base:
+        lines += ["", "The ICML comparisons for every base rule B (icml-sync/claims.csv, mu2-SGD; "
+                  "each cell the verdict and the difference of mean final accuracies, a - b ± "
+                  "its SE: \"yes\" (the matching claim: \"beats\") more than 2 SE better, "
+                  "\"within 2 SE\" (\"matches\") neither, \"reversed\" (\"worse\") more "
+                  f"than 2 SE worse; pending below {SEEDS} seeds on a side):", ""]
+        lines += icml_per_base()
     lines += ["", f"The ICML claims' heat map (icml-sync-mnist, 882 rounds, mu2-SGD; mean final "
               f"accuracy ± SE, partial cells have fewer than {SEEDS} seeds; all comparisons in "
               f"[tables.md]({link}tables.md)):", ""]
@@ -290,7 +344,7 @@ def readme_block(link):
     return "\n".join(lines)
 
 
-def rewrite(path, link):
+def rewrite(path, link, per_base=False):
     with open(path) as f:
         text = f.read()
     if BEGIN not in text or END not in text:
@@ -298,13 +352,13 @@ def rewrite(path, link):
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     with open(path, "w") as f:
-        f.write(head + readme_block(link) + tail)
+        f.write(head + readme_block(link, per_base) + tail)
 
 
 def main():
     if sys.argv[1:] == ["--readme"]:
         rewrite("README.md", "docs/evidence/")
-        rewrite(os.path.join(OUT, "README.md"), "")
+        rewrite(os.path.join(OUT, "README.md"), "", per_base=True)
         return
     claims = ("weighting-", "ctma-", "icml-", "optim.")
     names = sys.argv[1:] or sorted(

@@ -91,6 +91,32 @@ class GridVerdicts(unittest.TestCase):
         ctma = next(l for l in heat if l.startswith("| ctma(cwmed) |"))
         self.assertEqual(ctma.count("not run"), 6)
 
+    def test_per_base_table_gives_each_base_its_verdicts_and_differences(self):
+        write_grid(self.tmp.name, "claims",
+                   # mean: CTMA clearly better under sign flip (+0.100, SE sqrt(2) x 0.0051).
+                   seeds("ctma(mean)", "sign-flip", [0.90, 0.91, 0.89, 0.90, 0.92])
+                   + seeds("mean", "sign-flip", [0.80, 0.81, 0.79, 0.80, 0.82])
+                   # gm: CTMA clearly worse under empire (-0.302, SE 0.008), NNM ran 2 seeds only.
+                   + seeds("ctma(gm(preset=rfa))", "empire:0.5", [0.50, 0.52, 0.48, 0.50, 0.51])
+                   + seeds("gm(preset=rfa)", "empire:0.5", [0.80, 0.81, 0.79, 0.80, 0.82])
+                   + seeds("nnm(gm(preset=rfa))", "empire:0.5", [0.80, 0.81]))
+        lines = evidence_table.icml_per_base()
+        self.assertEqual(len(lines), 2 + 3 * len(evidence_table.ICML_BASES))
+
+        def row(claim, base):
+            return next(line for line in lines if line.startswith(f"| {claim} | {base} |"))
+
+        self.assertEqual(row("CTMA improves B", "mean"), "| CTMA improves B | mean | not run | "
+                         "yes: +0.100 ± 0.007 | not run | not run |")
+        gm = row("CTMA improves B", "gm(preset=rfa)")
+        self.assertIn("| reversed: -0.302 ± 0.008 |", gm)
+        gm_cost = row("CTMA matches NNM(B)", "gm(preset=rfa)")
+        self.assertIn("| pending (2/5 seeds): -0.303 ± 0.008 |", gm_cost)
+        self.assertEqual(row("NNM+CTMA improves NNM(B)", "cwmed").count("not run"), 4)
+        # The per-base table goes into docs/evidence/README.md's block, not the top README's.
+        self.assertIn("| CTMA improves B | mean |", evidence_table.readme_block("", per_base=True))
+        self.assertNotIn("CTMA improves B", evidence_table.readme_block("docs/evidence/"))
+
     def test_readme_block_replaces_only_the_text_between_the_markers(self):
         write_grid(self.tmp.name, "claims", seeds("cwmed", "sign-flip", [0.8] * 5))
         path = os.path.join(self.tmp.name, "page.md")
