@@ -304,6 +304,14 @@ def neurips_claims():
         ("w-CTMA improves w-CWMed, sign flipping (NeurIPS)", "ctma-sign-flip", "w-ctma(w-cwmed)", "w-cwmed",
          "beats"),
         ("w-CTMA improves w-CWMed, ALIE (NeurIPS)", "ctma-alie", "w-ctma(w-cwmed)", "w-cwmed", "beats"),
+        # GM(RFA) carries the same claims in the full setting (scripts/evidence.sh full).
+        ("weighted beats unweighted, GM, label flipping (NeurIPS)", "weighting-label-flip", "w-gm", "gm",
+         "beats"),
+        ("weighted beats unweighted, GM, sign flipping (NeurIPS)", "weighting-sign-flip", "w-gm", "gm",
+         "beats"),
+        ("w-CTMA improves w-GM, empire (NeurIPS)", "ctma-empire", "w-ctma(w-gm)", "w-gm", "beats"),
+        ("w-CTMA improves w-GM, sign flipping (NeurIPS)", "ctma-sign-flip", "w-ctma(w-gm)", "w-gm", "beats"),
+        ("w-CTMA improves w-GM, ALIE (NeurIPS)", "ctma-alie", "w-ctma(w-gm)", "w-gm", "beats"),
         ("mu2-SGD matches or beats momentum (NeurIPS)", "optim", "mu2-SGD", "momentum", "matches"),
         ("mu2-SGD beats plain SGD (NeurIPS)", "optim", "mu2-SGD", "SGD", "beats"),
     ]
@@ -314,9 +322,12 @@ def neurips_claims():
             rows.append((claim, "not run", f"{name}.csv missing"))
             continue
         variants = load(path)
+        if a not in variants and b not in variants:
+            rows.append((claim, "not run", f"neither variant in {name}.csv"))
+            continue
         runs = {v: [(rec[1], rec[2]) for rec in seeds.values()] for v, seeds in variants.items()}
         v, n = compare(runs.get(a, []), runs.get(b, []), kind)
-        its = sorted({rec[0] for seeds in variants.values() for rec in seeds.values()})
+        its = sorted({rec[0] for x in (a, b) for rec in variants.get(x, {}).values()})
         rows.append((claim, v, f"{n} ({', '.join(map(str, its))} updates, {name}.csv)"))
     return rows
 

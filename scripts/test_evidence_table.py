@@ -117,6 +117,23 @@ class GridVerdicts(unittest.TestCase):
         self.assertIn("| CTMA improves B | mean |", evidence_table.readme_block("", per_base=True))
         self.assertNotIn("CTMA improves B", evidence_table.readme_block("docs/evidence/"))
 
+    def test_neurips_rows_read_the_last_record_of_each_seed_and_name_absent_variants(self):
+        with open(os.path.join(self.tmp.name, "ctma-alie.csv"), "w") as f:
+            f.write("variant,seed,iteration,test_accuracy,aggregation_seconds\n")
+            for seed in range(5):
+                # An early record that must not count, then the final one.
+                f.write(f"w-cwmed,{seed},100,0.1,0.001\n")
+                f.write(f"w-cwmed,{seed},1000,{0.80 + 0.01 * (seed % 2)},0.001\n")
+                f.write(f"w-ctma(w-cwmed),{seed},1000,{0.90 + 0.01 * (seed % 2)},0.002\n")
+        rows = {claim: (v, n) for claim, v, n in evidence_table.neurips_claims()}
+        verdict, numbers = rows["w-CTMA improves w-CWMed, ALIE (NeurIPS)"]
+        self.assertEqual(verdict, "reproduced")
+        self.assertTrue(numbers.startswith("0.904 vs 0.804, +0.100 ± 0.003 (1000 updates"), numbers)
+        self.assertEqual(rows["w-CTMA improves w-GM, ALIE (NeurIPS)"],
+                         ("not run", "neither variant in ctma-alie.csv"))
+        self.assertEqual(rows["w-CTMA improves w-GM, empire (NeurIPS)"],
+                         ("not run", "ctma-empire.csv missing"))
+
     def test_readme_block_replaces_only_the_text_between_the_markers(self):
         write_grid(self.tmp.name, "claims", seeds("cwmed", "sign-flip", [0.8] * 5))
         path = os.path.join(self.tmp.name, "page.md")
