@@ -10,7 +10,7 @@ comparisons come after the claims' tables, every cell with fewer than SEEDS (5) 
 partial.
 
     scripts/evidence_table.py [claim...]   # the tables (tables.md)
-    scripts/evidence_table.py --readme     # rewrites the verdicts and the ICML heat map
+    scripts/evidence_table.py --readme     # rewrites the verdicts, the ICML and grid heat maps
                                            # between the evidence markers of README.md and
                                            # docs/evidence/README.md (there with the ICML
                                            # comparisons for every base rule)
@@ -332,6 +332,51 @@ def neurips_claims():
     return rows
 
 
+# The MNIST robustness grid (scripts/evidence.sh full grid): rules x every attack x iid and
+# Dirichlet shards, one CSV row per cell and seed.
+GRID = os.path.join("grid-mnist", "grid.csv")
+
+
+def robustness_grid():
+    """Markdown heat maps of the robustness grid, one per heterogeneity: rules x attacks of mean
+    final accuracy over the seeds, the worst mean over the attacks, the aggregation time per
+    update. Rules, attacks and heterogeneities in the order the CSV first names them (the
+    grid's own order); an empty list while the grid has no row."""
+    path = os.path.join(OUT, GRID)
+    if not os.path.exists(path):
+        return []
+    cells, order, seen = {}, {"rule": [], "attack": [], "heterogeneity": []}, set()
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            key = (row["rule"], row["attack"], row["heterogeneity"], row["seed"])
+            if key in seen:
+                continue
+            seen.add(key)
+            for field, names in order.items():
+                if row[field] not in names:
+                    names.append(row[field])
+            cells.setdefault((row["heterogeneity"], row["rule"], row["attack"]), []).append(
+                (float(row["final_accuracy"]), float(row["aggregation_seconds_per_update"])))
+    lines = []
+    attacks = order["attack"]
+    for hetero in order["heterogeneity"]:
+        lines += [f"{hetero}:", "", "| rule | " + " | ".join(attacks) + " | worst | ms/update |",
+                  "|---|" + "---|" * (len(attacks) + 2)]
+        for rule in order["rule"]:
+            runs = [cells.get((hetero, rule, a), []) for a in attacks]
+            if not any(runs):
+                continue
+            means = [summary(x)[0] for x in runs if x]
+            complete = all(len(x) >= SEEDS for x in runs)
+            worst = f"{min(means):.3f}" + ("" if complete else "*")
+            allruns = [y for x in runs for y in x]
+            texts = [cell_text(x, se=False).replace("partial: ", "") for x in runs]
+            lines.append(f"| {rule} | " + " | ".join(texts)
+                         + f" | {worst} | {summary(allruns)[3]:.2f} |")
+        lines.append("")
+    return lines
+
+
 BEGIN, END = "<!-- evidence-tables:begin (scripts/evidence_table.py --readme) -->", "<!-- evidence-tables:end -->"
 
 
@@ -351,7 +396,15 @@ def readme_block(link, per_base=False):
     lines += ["", f"The ICML claims' heat map (icml-sync-mnist, 882 rounds, mu2-SGD; mean final "
               f"accuracy ± SE, partial cells have fewer than {SEEDS} seeds; all comparisons in "
               f"[tables.md]({link}tables.md)):", ""]
-    lines += heat + ["", END]
+    lines += heat + [""]
+    grid = robustness_grid()
+    if grid:
+        lines += [f"The MNIST robustness grid ([grid-mnist]({link}grid-mnist), `scripts/evidence.sh full "
+                  "grid`: icml-sync-mnist with per-worker shards, 882 rounds, every attack at its "
+                  f"defaults; mean final accuracy over {SEEDS} seeds, a cell with fewer shows its count, "
+                  "a worst case over such cells or attacks not yet run is marked *):", ""]
+        lines += grid
+    lines += [END]
     return "\n".join(lines)
 
 

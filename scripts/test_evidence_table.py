@@ -134,6 +134,29 @@ class GridVerdicts(unittest.TestCase):
         self.assertEqual(rows["w-CTMA improves w-GM, empire (NeurIPS)"],
                          ("not run", "ctma-empire.csv missing"))
 
+    def test_robustness_grid_maps_each_heterogeneity_in_the_grids_order(self):
+        self.assertEqual(evidence_table.robustness_grid(), [])  # no grid CSV yet
+        self.assertNotIn("robustness grid", evidence_table.readme_block(""))
+        os.makedirs(os.path.join(self.tmp.name, "grid-mnist"))
+        with open(os.path.join(self.tmp.name, evidence_table.GRID), "w") as f:
+            f.write(HEADER)
+            for seed in range(5):
+                f.write(f"cwmed,fang,iid,{seed},0.9,0.002\n")
+                f.write(f"cwmed,nan,iid,{seed},0.8,0.002\n")
+                f.write(f"\"ctma(cwmed)\",fang,iid,{seed},0.7,0.004\n")
+                f.write(f"cwmed,fang,dirichlet(0.5),{seed},0.6,0.002\n")
+            f.write("cwmed,fang,dirichlet(0.5),0,0.0,0.002\n")  # a repeated cell: not counted
+            f.write("cwmed,nan,dirichlet(0.5),0,0.5,0.002\n")
+        lines = evidence_table.robustness_grid()
+        self.assertEqual(lines[0], "iid:")
+        self.assertEqual(lines[2], "| rule | fang | nan | worst | ms/update |")
+        self.assertIn("| cwmed | 0.900 | 0.800 | 0.800 | 2.00 |", lines)
+        self.assertIn("| ctma(cwmed) | 0.700 | not run | 0.700* | 4.00 |", lines)
+        at = lines.index("dirichlet(0.5):")
+        self.assertIn("| cwmed | 0.600 | 0.500 (1/5) | 0.500* | 2.00 |", lines[at:])
+        self.assertFalse(any(line.startswith("| ctma(cwmed)") for line in lines[at:]))
+        self.assertIn("| cwmed | 0.900 | 0.800 | 0.800 | 2.00 |", evidence_table.readme_block(""))
+
     def test_readme_block_replaces_only_the_text_between_the_markers(self):
         write_grid(self.tmp.name, "claims", seeds("cwmed", "sign-flip", [0.8] * 5))
         path = os.path.join(self.tmp.name, "page.md")
