@@ -128,10 +128,10 @@ def speed():
             f"beyond a {n0}-update run; speed.txt).\n")
 
 
-def load_grid(name):
-    """(rule, attack) -> list of (final accuracy, aggregation seconds per update) over seeds, from
-    docs/evidence/icml-sync/<name>.csv (empty if the file is not there yet)."""
-    path = os.path.join(OUT, ICML, name + ".csv")
+def read_grid_csv(path, fields):
+    """A grid CSV (byzagg train --grid) as cells: the row's values of `fields` -> list of (final
+    accuracy, aggregation seconds per update) over seeds, in the order the CSV first names each
+    cell (empty if the file is not there yet)."""
     cells = {}
     if not os.path.exists(path):
         return cells
@@ -142,9 +142,14 @@ def load_grid(name):
             if key in seen:  # a cell is one run; a duplicate row would count a seed twice
                 continue
             seen.add(key)
-            cells.setdefault((row["rule"], row["attack"]), []).append(
+            cells.setdefault(tuple(row[k] for k in fields), []).append(
                 (float(row["final_accuracy"]), float(row["aggregation_seconds_per_update"])))
     return cells
+
+
+def load_grid(name):
+    """(rule, attack) -> runs over seeds, from docs/evidence/icml-sync/<name>.csv."""
+    return read_grid_csv(os.path.join(OUT, ICML, name + ".csv"), ("rule", "attack"))
 
 
 def summary(runs):
@@ -178,6 +183,12 @@ def heat_map(cells, rules, title):
     return lines
 
 
+def difference(a_runs, b_runs):
+    """The two mean accuracies, their difference a - b and its standard error."""
+    (ma, ea, _, _), (mb, eb, _, _) = summary(a_runs), summary(b_runs)
+    return ma, mb, ma - mb, math.sqrt(ea ** 2 + eb ** 2)
+
+
 def compare(a_runs, b_runs, kind):
     """The verdict on "a beats b" (kind "beats") or "a matches or beats b" (kind "matches"), with
     its numbers; pending while either side has fewer than SEEDS seeds."""
@@ -185,9 +196,9 @@ def compare(a_runs, b_runs, kind):
         return "not run", ""
     if not a_runs or not b_runs:
         return f"pending (0/{SEEDS} seeds)", ""
-    (ma, ea, na, ga), (mb, eb, nb, gb) = summary(a_runs), summary(b_runs)
-    d, se = ma - mb, math.sqrt(ea ** 2 + eb ** 2)
+    ma, mb, d, se = difference(a_runs, b_runs)
     numbers = f"{ma:.3f} vs {mb:.3f}, {d:+.3f} ± {se:.3f}"
+    na, nb = len(a_runs), len(b_runs)
     if min(na, nb) < SEEDS:
         return f"pending ({min(na, nb)}/{SEEDS} seeds)", numbers
     if d > 2 * se:
@@ -223,8 +234,8 @@ def per_base_cell(a_runs, b_runs, kind):
     verdict, _ = compare(a_runs, b_runs, kind)
     if not a_runs or not b_runs:
         return verdict
-    (ma, ea, _, _), (mb, eb, _, _) = summary(a_runs), summary(b_runs)
-    return f"{TERSE.get(verdict, verdict)}: {ma - mb:+.3f} ± {math.sqrt(ea ** 2 + eb ** 2):.3f}"
+    _, _, d, se = difference(a_runs, b_runs)
+    return f"{TERSE.get(verdict, verdict)}: {d:+.3f} ± {se:.3f}"
 
 
 def icml_per_base():
@@ -342,27 +353,14 @@ def robustness_grid():
     final accuracy over the seeds, the worst mean over the attacks, the aggregation time per
     update. Rules, attacks and heterogeneities in the order the CSV first names them (the
     grid's own order); an empty list while the grid has no row."""
-    path = os.path.join(OUT, GRID)
-    if not os.path.exists(path):
-        return []
-    cells, order, seen = {}, {"rule": [], "attack": [], "heterogeneity": []}, set()
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            key = (row["rule"], row["attack"], row["heterogeneity"], row["seed"])
-            if key in seen:
-                continue
-            seen.add(key)
-            for field, names in order.items():
-                if row[field] not in names:
-                    names.append(row[field])
-            cells.setdefault((row["heterogeneity"], row["rule"], row["attack"]), []).append(
-                (float(row["final_accuracy"]), float(row["aggregation_seconds_per_update"])))
+    cells = read_grid_csv(os.path.join(OUT, GRID), ("heterogeneity", "rule", "attack"))
+    # dict.fromkeys keeps the first-seen order and drops repeats.
+    heteros, rules, attacks = (list(dict.fromkeys(k[i] for k in cells)) for i in range(3))
     lines = []
-    attacks = order["attack"]
-    for hetero in order["heterogeneity"]:
+    for hetero in heteros:
         lines += [f"{hetero}:", "", "| rule | " + " | ".join(attacks) + " | worst | ms/update |",
                   "|---|" + "---|" * (len(attacks) + 2)]
-        for rule in order["rule"]:
+        for rule in rules:
             runs = [cells.get((hetero, rule, a), []) for a in attacks]
             if not any(runs):
                 continue
