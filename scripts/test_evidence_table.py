@@ -101,7 +101,7 @@ class GridVerdicts(unittest.TestCase):
                    + seeds("gm(preset=rfa)", "empire:0.5", [0.80, 0.81, 0.79, 0.80, 0.82])
                    + seeds("nnm(gm(preset=rfa))", "empire:0.5", [0.80, 0.81]))
         lines = evidence_table.icml_per_base()
-        self.assertEqual(len(lines), 2 + 3 * len(evidence_table.ICML_BASES))
+        self.assertEqual(len(lines), 2 + len(evidence_table.ICML_PER_BASE) * len(evidence_table.ICML_BASES))
 
         def row(claim, base):
             return next(line for line in lines if line.startswith(f"| {claim} | {base} |"))
@@ -113,6 +113,7 @@ class GridVerdicts(unittest.TestCase):
         gm_cost = row("CTMA matches NNM(B)", "gm(preset=rfa)")
         self.assertIn("| pending (2/5 seeds): -0.303 ± 0.008 |", gm_cost)
         self.assertEqual(row("NNM+CTMA improves NNM(B)", "cwmed").count("not run"), 4)
+        self.assertIn("| pending (2/5 seeds): +0.001 ± 0.007 |", row("NNM improves B", "gm(preset=rfa)"))
         # The per-base table goes into docs/evidence/README.md's block, not the top README's.
         self.assertIn("| CTMA improves B | mean |", evidence_table.readme_block("", per_base=True))
         self.assertNotIn("CTMA improves B", evidence_table.readme_block("docs/evidence/"))
