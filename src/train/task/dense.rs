@@ -106,23 +106,118 @@ fn tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     outer(op, c);
 }
 
+/// [`matmul_nt`] the faster of two ways for the shape (timed on the models' products, one
+/// build against the other): lane passes ([`nt_lanes`]) for rows of 64 to 511 terms and
+/// enough rows of `a` to tile; tiles of dots ([`nt_dots`]) otherwise, whose per-entry fold is
+/// small beside long rows and which need no transposes for a classifier on a few examples.
+#[inline(always)]
+fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    if m >= 2 * TILE_ROWS && (8 * LANES..LANE_PASSES_MAX_K).contains(&k) {
+        nt_lanes(m, k, n, a, b, c);
+    } else {
+        nt_dots(m, k, n, a, b, c);
+    }
+}
+
+/// The rows from which [`nt`] runs tiles of dots: at 196 terms (the second convolution's
+/// weight gradient) the lane passes took about half the dots' time, at 784 (the first's)
+/// about twice.
+const LANE_PASSES_MAX_K: usize = 512;
+
+/// [`matmul_nt`] as tiles of dots: `DOT_ROWS` rows of `a` against `DOT_COLS` rows of `b`, each
+/// entry's eight lanes kept in registers (the lanes of all the tile's entries advance
+/// together, one chunk of eight terms at a time), then folded and finished with the last
+/// `k % 8` terms exactly as [`dot`] does. Both operands are read along their rows.
+#[inline(always)]
+fn nt_dots(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut i = 0;
+    while i + DOT_ROWS <= m {
+        dot_row_block::<DOT_ROWS>(m, k, n, a, b, c, i);
+        i += DOT_ROWS;
+    }
+    for i in i..m {
+        dot_row_block::<1>(m, k, n, a, b, c, i);
+    }
+}
+
+/// Rows of `a` a dot tile holds.
+const DOT_ROWS: usize = 4;
+/// Rows of `b` a dot tile holds: 4 x 4 entries of eight lanes are sixteen AVX registers,
+/// with the eight chunks they are fed from.
+const DOT_COLS: usize = 4;
+
+/// Rows `i..i + R` of `c`, across all its columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dot_row_block<const R: usize>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    i: usize,
+) {
+    let mut j = 0;
+    while j + DOT_COLS <= n {
+        dot_tile::<R, DOT_COLS>(m, k, n, a, b, c, i, j);
+        j += DOT_COLS;
+    }
+    for j in j..n {
+        dot_tile::<R, 1>(m, k, n, a, b, c, i, j);
+    }
+}
+
+/// The `R x C` tile of `c` at row `i`, column `j`: `R C` dots of rows of `a` and `b`, each in
+/// [`dot`]'s order.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dot_tile<const R: usize, const C: usize>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    i: usize,
+    j: usize,
+) {
+    debug_assert!(i + R <= m && j + C <= n);
+    let whole = k / LANES * LANES;
+    let mut acc = [[[0.0f32; LANES]; C]; R];
+    let mut p = 0;
+    while p < whole {
+        for (r, lanes) in acc.iter_mut().enumerate() {
+            let x = &a[(i + r) * k + p..(i + r) * k + p + LANES];
+            for (t, acc) in lanes.iter_mut().enumerate() {
+                let y = &b[(j + t) * k + p..(j + t) * k + p + LANES];
+                for l in 0..LANES {
+                    acc[l] += x[l] * y[l];
+                }
+            }
+        }
+        p += LANES;
+    }
+    for (r, lanes) in acc.iter().enumerate() {
+        for (t, acc) in lanes.iter().enumerate() {
+            let (x, y) = (&a[(i + r) * k..][..k], &b[(j + t) * k..][..k]);
+            let mut s = acc.iter().sum::<f32>();
+            for (x, y) in x[whole..].iter().zip(&y[whole..]) {
+                s += x * y;
+            }
+            c[(i + r) * n + j + t] += s;
+        }
+    }
+}
+
 /// [`matmul_nt`] as outer products, computing `c^T` (n x m): `a` transposed once (k x m, the
 /// smaller operand in the models' weight gradients), then lane `l` of every entry's [`dot`]
 /// (the terms `p = l, l + 8, ...` of the whole lane chunks) is one strided outer product of
 /// `b`'s columns and `a^T`'s rows from zero (a product of two values is the same bits in
 /// either order); the lanes are added in `dot`'s order and the last `k % 8` terms after
-/// them, and the result is added to `c` transposed. A few rows of `a` (a classifier on a few
-/// examples) or short rows do not repay the transposes and the lane passes: plain dots.
+/// them, and the result is added to `c` transposed.
 #[inline(always)]
-fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    if m < 2 * TILE_ROWS || k < 8 * LANES {
-        for i in 0..m {
-            for j in 0..n {
-                c[i * n + j] += dot(&a[i * k..(i + 1) * k], &b[j * k..(j + 1) * k]);
-            }
-        }
-        return;
-    }
+fn nt_lanes(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     let at = transpose(&a[..m * k], m, k);
     let whole = k / LANES;
     let lane = |l: usize, out: &mut [f32]| {
@@ -211,8 +306,8 @@ struct Outer<'a> {
     count: usize,
 }
 
-/// Tiles of `TILE_ROWS` rows by `TILE_COLS`, 8 or 1 columns, then the rows left over one at
-/// a time.
+/// Tiles of `TILE_ROWS` rows by `TILE_COLS`, 8, 4 or 1 columns (4: the 196 columns of the
+/// second convolution's plane end in four), then the rows left over one at a time.
 #[inline(always)]
 fn outer(op: Outer, c: &mut [f32]) {
     let mut i = 0;
@@ -236,6 +331,10 @@ fn outer_row_block<const R: usize>(op: Outer, i: usize, c: &mut [f32]) {
     while j + LANES <= op.n {
         outer_tile::<R, LANES>(op, i, j, c);
         j += LANES;
+    }
+    while j + 4 <= op.n {
+        outer_tile::<R, 4>(op, i, j, c);
+        j += 4;
     }
     for j in j..op.n {
         outer_tile::<R, 1>(op, i, j, c);
@@ -459,8 +558,10 @@ mod tests {
         ];
         let check = || {
             let mut r = Rng::new(11);
-            // Every tile edge: rows 1..9 around the row tile, columns around 8 and 32, k
-            // around the eight lanes; and the models' own shapes.
+            // Every tile edge: rows 1..9 around the row tiles, columns around 4, 8 and 32, k
+            // around the eight lanes, both ways of `nt` (lane passes for k of 64 to 511 and
+            // at least 8 rows, tiles of dots otherwise) with a lane tail; and the models' own
+            // shapes.
             let shapes = [
                 (1, 1, 1),
                 (3, 0, 5),
@@ -475,6 +576,9 @@ mod tests {
                 (10, 4, 1568),
                 (16, 784, 25),
                 (8, 19, 40),
+                (9, 70, 14),
+                (7, 517, 6),
+                (9, 517, 13),
             ];
             for (m, k, n) in shapes {
                 for (name, tiled, plain) in pairs {
