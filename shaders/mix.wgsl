@@ -173,6 +173,43 @@ fn wide_copy_selected(term: vec4<u32>, row: u32, c: vec4<u32>) {
     }
 }
 
+// The workgroup's output row and the lane's coordinates, for both wide entry points: c (some
+// may be >= len) and cl, in range for every lane (the coordinates of lanes past the end read
+// the last one); the row's terms first..last. `done` when the workgroup has no row (past the
+// grid) or its row was a selected row, already copied (classic's fast path).
+struct WideJob {
+    done: bool,
+    row: u32,
+    c: vec4<u32>,
+    cl: vec4<u32>,
+    first: u32,
+    last: u32,
+}
+
+fn wide_job(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> WideJob {
+    var job: WideJob;
+    let tiles = (p.len + WIDE_TILE - 1u) / WIDE_TILE;
+    let g = wid.y * nwg.x + wid.x;
+    if (g >= p.k * tiles) {
+        job.done = true;
+        return job;
+    }
+    let r = g / tiles;
+    job.row = r * p.len;
+    job.c = wide_coords(g % tiles, lid);
+    job.cl = min(job.c, vec4<u32>(p.len - 1u));
+    job.first = starts[r];
+    job.last = starts[r + 1u];
+    if (p.has_base == 0u && job.last == job.first + 1u) {
+        let term = terms[job.first];
+        if ((term.y & 0x7fffffffu) == 0x3f800000u) {
+            wide_copy_selected(term, job.row, job.c);
+            job.done = true;
+        }
+    }
+    return job;
+}
+
 // The sums' start at the (clamped) coordinates cl: classic's 0, or scale * base.
 fn wide_start(row: u32, cl: vec4<u32>) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
@@ -204,28 +241,14 @@ fn mix_wide(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let tiles = (p.len + WIDE_TILE - 1u) / WIDE_TILE;
-    let g = wid.y * nwg.x + wid.x;
-    if (g >= p.k * tiles) {
+    let job = wide_job(wid, nwg, lid);
+    if (job.done) {
         return;
     }
-    let r = g / tiles;
-    let row = r * p.len;
-    let c = wide_coords(g % tiles, lid);
-    // In range for every lane: the coordinates of lanes past the end read the last one.
-    let cl = min(c, vec4<u32>(p.len - 1u));
-    let first = starts[r];
-    let last = starts[r + 1u];
-    if (p.has_base == 0u && last == first + 1u) {
-        let term = terms[first];
-        if ((term.y & 0x7fffffffu) == 0x3f800000u) {
-            wide_copy_selected(term, row, c);
-            return;
-        }
-    }
-    var acc = wide_start(row, cl);
-    for (var start = first; start < last; start = start + WIDE_LANES) {
-        let count = min(last - start, WIDE_LANES);
+    let cl = job.cl;
+    var acc = wide_start(job.row, cl);
+    for (var start = job.first; start < job.last; start = start + WIDE_LANES) {
+        let count = min(job.last - start, WIDE_LANES);
         if (lid < count) {
             wide_terms[lid] = terms[start + lid];
         }
@@ -242,7 +265,7 @@ fn mix_wide(
         // Every lane is done with this piece before the next overwrites it.
         workgroupBarrier();
     }
-    wide_store(row, c, acc);
+    wide_store(job.row, job.c, acc);
 }
 
 @compute @workgroup_size(64)
@@ -251,33 +274,20 @@ fn mix_wide_direct(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let tiles = (p.len + WIDE_TILE - 1u) / WIDE_TILE;
-    let g = wid.y * nwg.x + wid.x;
-    if (g >= p.k * tiles) {
+    let job = wide_job(wid, nwg, lid);
+    if (job.done) {
         return;
     }
-    let r = g / tiles;
-    let row = r * p.len;
-    let c = wide_coords(g % tiles, lid);
-    let cl = min(c, vec4<u32>(p.len - 1u));
-    let first = starts[r];
-    let last = starts[r + 1u];
-    if (p.has_base == 0u && last == first + 1u) {
-        let term = terms[first];
-        if ((term.y & 0x7fffffffu) == 0x3f800000u) {
-            wide_copy_selected(term, row, c);
-            return;
-        }
-    }
-    var acc = wide_start(row, cl);
-    var j = first;
-    for (; j + 1u < last; j = j + 2u) {
+    let cl = job.cl;
+    var acc = wide_start(job.row, cl);
+    var j = job.first;
+    for (; j + 1u < job.last; j = j + 2u) {
         let t0 = terms[j];
         let t1 = terms[j + 1u];
         acc = wide_add(wide_add(acc, t0, cl), t1, cl);
     }
-    if (j < last) {
+    if (j < job.last) {
         acc = wide_add(acc, terms[j], cl);
     }
-    wide_store(row, c, acc);
+    wide_store(job.row, job.c, acc);
 }
