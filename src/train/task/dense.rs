@@ -119,9 +119,9 @@ fn nt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     }
 }
 
-/// The rows from which [`nt`] runs tiles of dots: at 196 terms (the second convolution's
-/// weight gradient) the lane passes took about half the dots' time, at 784 (the first's)
-/// about twice.
+/// Rows of this many terms or more run as tiles of dots in [`nt`]: at 196 terms (the second
+/// convolution's weight gradient) the lane passes took about half the dots' time, at 784 (the
+/// first's) about twice.
 const LANE_PASSES_MAX_K: usize = 512;
 
 /// [`matmul_nt`] as tiles of dots: `DOT_ROWS` rows of `a` against `DOT_COLS` rows of `b`, each
@@ -342,6 +342,10 @@ fn outer_row_block<const R: usize>(op: Outer, i: usize, c: &mut [f32]) {
 }
 
 /// The `R x W` tile of `c` at row `i`, column `j`, in registers while the terms run.
+///
+/// Its speed rests on the compiler keeping the whole tile in vector registers, which small
+/// edits here (a per-term test hoisted, one more tile width) have undone for one of its callers
+/// while leaving the others fast: time all three products after touching it.
 #[inline(always)]
 fn outer_tile<const R: usize, const W: usize>(op: Outer, i: usize, j: usize, c: &mut [f32]) {
     let Outer {
