@@ -266,10 +266,10 @@ def icml_claims():
     mu2, mom = load_grid("claims"), load_grid("momentum")
     rows, tables = [], []
     claims = [
-        ("CTMA improves CWMed, synchronous (ICML)", mu2, "ctma(cwmed)", mu2, "cwmed", "beats"),
-        ("NNM+CTMA improves NNM(CWMed) (ICML)", mu2, "ctma(nnm(cwmed))", mu2, "nnm(cwmed)", "beats"),
-        ("CTMA matches NNM(CWMed)'s accuracy at less aggregation time (ICML)", mu2, "ctma(cwmed)", mu2, "nnm(cwmed)", "matches"),
-        ("mu2-SGD beats momentum, CTMA(CWMed) (ICML)", mu2, "ctma(cwmed)", mom, "ctma(cwmed)", "beats"),
+        ("CTMA improves CWMed, synchronous (ICML RQ1)", mu2, "ctma(cwmed)", mu2, "cwmed", "beats"),
+        ("NNM+CTMA improves NNM(CWMed) (ICML RQ3)", mu2, "ctma(nnm(cwmed))", mu2, "nnm(cwmed)", "beats"),
+        ("CTMA matches NNM(CWMed)'s accuracy at less aggregation time (ICML RQ1)", mu2, "ctma(cwmed)", mu2, "nnm(cwmed)", "matches"),
+        ("mu2-SGD beats momentum, CTMA(CWMed) (ICML RQ2)", mu2, "ctma(cwmed)", mom, "ctma(cwmed)", "beats"),
     ]
     for claim, ca, a, cb, b, kind in claims:
         verdicts, numbers = [], []

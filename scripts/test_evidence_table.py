@@ -64,18 +64,18 @@ class GridVerdicts(unittest.TestCase):
                    # NNM(CWMed) equals CTMA(CWMed) under sign flip but costs 4x the time.
                    + seeds("nnm(cwmed)", "sign-flip", [0.90, 0.91, 0.89, 0.90, 0.92], 0.008))
         rows = self.rows()
-        ctma = rows["CTMA improves CWMed, synchronous (ICML)"][0]
+        ctma = rows["CTMA improves CWMed, synchronous (ICML RQ1)"][0]
         self.assertIn("sf: reproduced", ctma)
         self.assertIn("empire: not reproduced: reversed", ctma)
         self.assertIn("alie: not reproduced: within 2 SE", ctma)
         self.assertIn("lf: pending (3/5 seeds)", ctma)
-        verdict, numbers = rows["CTMA matches NNM(CWMed)'s accuracy at less aggregation time (ICML)"]
+        verdict, numbers = rows["CTMA matches NNM(CWMed)'s accuracy at less aggregation time (ICML RQ1)"]
         self.assertIn("sf: reproduced: matches", verdict)
         self.assertIn("2.0 vs 8.0 ms/round", numbers)
         self.assertIn("empire: pending (0/5 seeds)", verdict)  # CTMA ran, NNM not yet
-        self.assertIn("lf: not run", rows["NNM+CTMA improves NNM(CWMed) (ICML)"][0])
+        self.assertIn("lf: not run", rows["NNM+CTMA improves NNM(CWMed) (ICML RQ3)"][0])
         # momentum.csv is absent: that claim has not run anywhere.
-        self.assertEqual(rows["mu2-SGD beats momentum, CTMA(CWMed) (ICML)"][1], "not run yet")
+        self.assertEqual(rows["mu2-SGD beats momentum, CTMA(CWMed) (ICML RQ2)"][1], "not run yet")
 
     def test_heat_map_marks_partial_cells_and_counts_a_duplicate_row_once(self):
         write_grid(self.tmp.name, "claims",
