@@ -130,13 +130,14 @@ const LANE_PASSES_MAX_K: usize = 512;
 /// `k % 8` terms exactly as [`dot`] does. Both operands are read along their rows.
 #[inline(always)]
 fn nt_dots(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let op = Dots { a, b, m, k, n };
     let mut i = 0;
     while i + DOT_ROWS <= m {
-        dot_row_block::<DOT_ROWS>(m, k, n, a, b, c, i);
+        dot_row_block::<DOT_ROWS>(op, i, c);
         i += DOT_ROWS;
     }
     for i in i..m {
-        dot_row_block::<1>(m, k, n, a, b, c, i);
+        dot_row_block::<1>(op, i, c);
     }
 }
 
@@ -146,42 +147,34 @@ const DOT_ROWS: usize = 4;
 /// with the eight chunks they are fed from.
 const DOT_COLS: usize = 4;
 
-/// Rows `i..i + R` of `c`, across all its columns.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn dot_row_block<const R: usize>(
+/// A tiles-of-dots pass `c (m x n) += a b^T`, with `a` stored m x k and `b` n x k.
+#[derive(Clone, Copy)]
+struct Dots<'a> {
+    a: &'a [f32],
+    b: &'a [f32],
     m: usize,
     k: usize,
     n: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
-) {
+}
+
+/// Rows `i..i + R` of `c`, across all its columns.
+#[inline(always)]
+fn dot_row_block<const R: usize>(op: Dots, i: usize, c: &mut [f32]) {
     let mut j = 0;
-    while j + DOT_COLS <= n {
-        dot_tile::<R, DOT_COLS>(m, k, n, a, b, c, i, j);
+    while j + DOT_COLS <= op.n {
+        dot_tile::<R, DOT_COLS>(op, i, j, c);
         j += DOT_COLS;
     }
-    for j in j..n {
-        dot_tile::<R, 1>(m, k, n, a, b, c, i, j);
+    for j in j..op.n {
+        dot_tile::<R, 1>(op, i, j, c);
     }
 }
 
 /// The `R x C` tile of `c` at row `i`, column `j`: `R C` dots of rows of `a` and `b`, each in
 /// [`dot`]'s order.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn dot_tile<const R: usize, const C: usize>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
-    j: usize,
-) {
+fn dot_tile<const R: usize, const C: usize>(op: Dots, i: usize, j: usize, c: &mut [f32]) {
+    let Dots { a, b, m, k, n } = op;
     debug_assert!(i + R <= m && j + C <= n);
     let whole = k / LANES * LANES;
     let mut acc = [[[0.0f32; LANES]; C]; R];
