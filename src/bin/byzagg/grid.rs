@@ -42,6 +42,10 @@ pub(crate) fn run(args: &TrainArgs, spec: &str) -> Result<()> {
         Some(j) => j,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    // Each cell runs in a thread pool of its own, the cores split evenly between the jobs: in
+    // one shared pool the cells' many small parallel steps (four examples a worker, a rule on
+    // 17 rows) wait on one another's.
+    let threads_per_job = (rayon::current_num_threads() / jobs).max(1);
     let base = settings(args)?.remove(0);
     let t = &base.task;
     // `jobs` runs are in memory at once.
@@ -70,7 +74,7 @@ pub(crate) fn run(args: &TrainArgs, spec: &str) -> Result<()> {
             });
         }
     };
-    let run_cell = |cell: &byzagg::train::Cell| -> Result<CellResult> {
+    let run_cell_in_pool = |cell: &byzagg::train::Cell| -> Result<CellResult> {
         let mut cfg = base.cfg.clone();
         cfg.rule = cell.rule.clone();
         cfg.attack = cell.attack;
@@ -83,6 +87,16 @@ pub(crate) fn run(args: &TrainArgs, spec: &str) -> Result<()> {
             final_accuracy: run.final_accuracy(),
             aggregation_seconds_per_update: run.aggregation_seconds / updates.max(1) as f64,
         })
+    };
+    let run_cell = |cell: &byzagg::train::Cell| -> Result<CellResult> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads_per_job)
+            .build()
+            .map_err(|e| Error::Backend {
+                backend: "cpu",
+                source: Box::new(e),
+            })?;
+        pool.install(|| run_cell_in_pool(cell))
     };
     let rows = run_grid(&spec, csv, jobs, &run_cell, &progress)?;
     bar.finish_and_clear();

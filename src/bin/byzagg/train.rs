@@ -148,7 +148,8 @@ pub(crate) struct TrainArgs {
     /// the heat map.
     #[arg(long)]
     pub(crate) grid: Option<String>,
-    /// Grid cells run at once (default: the available cores).
+    /// Grid cells run at once (default: the available cores), each in a thread pool of its own
+    /// holding an equal share of the cores (at least one thread).
     #[arg(long)]
     pub(crate) jobs: Option<usize>,
     /// Write every evaluation of every run as CSV.
