@@ -118,8 +118,7 @@ fn conv(
     cout: usize,
     side: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let mut cols = vec![0.0; cin * K * K * side * side];
-    im2col(&pad(input, cin, side), cin, side + 2 * PAD, &mut cols);
+    let cols = im2col(&pad(input, cin, side), cin, side + 2 * PAD);
     let mut z = vec![0.0; cout * side * side];
     for (ch, row) in z.chunks_exact_mut(side * side).enumerate() {
         row.fill(p[b + ch]);
