@@ -21,6 +21,7 @@ use super::dense::{
     classify, cross_entropy_backward, dense_backward, dense_forward, matmul_nn, matmul_nt, matmul_tn,
     torch_uniform,
 };
+use super::simple_cnn::{S1, S2};
 use crate::error::{Error, Result};
 use crate::train::rng::Rng;
 
@@ -138,16 +139,16 @@ struct ConvPass {
 /// Unfolds a `c x side x side` input into `(c K K) x (out out)` columns (valid, stride 1).
 pub(super) fn im2col(input: &[f32], c: usize, side: usize) -> Vec<f32> {
     match side - K + 1 {
-        24 => im2col_rows::<24>(input, c, side),
-        8 => im2col_rows::<8>(input, c, side),
-        28 => im2col_rows::<28>(input, c, side),
-        14 => im2col_rows::<14>(input, c, side),
+        O1 => im2col_rows::<O1>(input, c, side),
+        O2 => im2col_rows::<O2>(input, c, side),
+        S1 => im2col_rows::<S1>(input, c, side),
+        S2 => im2col_rows::<S2>(input, c, side),
         _ => im2col_rows::<0>(input, c, side),
     }
 }
 
-/// [`im2col`] for outputs `W` wide (0: any width). The models' widths (the NeurIPS network's
-/// 24 and 8, the ICML one's 28 and 14) are constants here so that each row of 8 to 28 values
+/// [`im2col`] for outputs `W` wide (0: any width). The models' widths (this network's `O1` and
+/// `O2`, 24 and 8; the ICML one's `S1` and `S2`, 28 and 14) are constants here so that each row of 8 to 28 values
 /// is a few vector moves, not a call to `memcpy`: rows this short made the calls a third of a
 /// convolution's setup. The columns are appended row by row, so nothing is zeroed first.
 #[inline(always)]
@@ -169,9 +170,10 @@ fn im2col_rows<const W: usize>(input: &[f32], c: usize, side: usize) -> Vec<f32>
 
 /// The adjoint of [`im2col`]: adds the columns' gradients back onto the input's.
 pub(super) fn col2im(dcols: &[f32], c: usize, side: usize, dinput: &mut [f32]) {
+    // Only the second convolutions pass a gradient back to their input.
     match side - K + 1 {
-        8 => col2im_rows::<8>(dcols, c, side, dinput),
-        14 => col2im_rows::<14>(dcols, c, side, dinput),
+        O2 => col2im_rows::<O2>(dcols, c, side, dinput),
+        S2 => col2im_rows::<S2>(dcols, c, side, dinput),
         _ => col2im_rows::<0>(dcols, c, side, dinput),
     }
 }

@@ -33,11 +33,11 @@ const SIDE: usize = 28;
 const PAD: usize = 2;
 /// Channels out of the first convolution; its output side (same as the input) and pooled side.
 const C1: usize = 16;
-const S1: usize = SIDE;
+pub(super) const S1: usize = SIDE;
 const Q1: usize = S1 / 2;
 /// Channels out of the second convolution; its output side and pooled side.
 const C2: usize = 32;
-const S2: usize = Q1;
+pub(super) const S2: usize = Q1;
 const Q2: usize = S2 / 2;
 /// Features into the classifier (32 x 7 x 7).
 const FLAT: usize = C2 * Q2 * Q2;
