@@ -95,6 +95,17 @@ fn picks_like_the_reference(
     );
 }
 
+/// n rows of d values uniform in (-scale, scale), the last three one copy of a vector (the
+/// shape of the attacks that send one vector from every Byzantine worker): every row's
+/// distances to the copies tie exactly, and the backends recompute them once per row.
+fn copied_rows(rng: &mut Rng, n: usize, d: usize, scale: f32) -> Vec<f32> {
+    let mut data = random_rows(rng, n, d, scale);
+    for r in n - 2..n {
+        data.copy_within((n - 3) * d..(n - 2) * d, r * d);
+    }
+    data
+}
+
 /// Sign rows from 1e-30 to 3e38: exact ties everywhere.
 fn ties_break_like_the_reference(backend: Backend) {
     picks_like_the_reference(
@@ -118,8 +129,19 @@ fn random_rows_pick_like_the_reference(backend: Backend) {
     );
 }
 
+/// Random rows with three copies of one vector, at several scales.
+fn copies_pick_like_the_reference(backend: Backend) {
+    picks_like_the_reference(
+        backend,
+        7,
+        &[1e-30, 1.0, 1e30],
+        &[(10, 16), (12, 300), (9, 9000)],
+        copied_rows,
+    );
+}
+
 backend_tests!(
-    [ties_break_like_the_reference];
+    [ties_break_like_the_reference, copies_pick_like_the_reference];
     wgpu => byzagg::Backend::Wgpu
 );
 
@@ -182,6 +204,12 @@ mod cpu {
         super::random_rows_pick_like_the_reference(byzagg::Backend::Cpu)
     }
 
+    /// Random rows with copies of one vector: the copies' distances recomputed once.
+    #[test]
+    fn copies_pick_like_the_reference() {
+        super::copies_pick_like_the_reference(byzagg::Backend::Cpu)
+    }
+
     /// The tests above at each SIMD level below the CPU's own (`BYZAGG_SIMD`), in a child
     /// process each, since the level is read from the environment.
     #[test]
@@ -191,13 +219,14 @@ mod cpu {
             let out = std::process::Command::new(&exe)
                 .args(["--exact", "cpu::ties_break_like_the_reference"])
                 .arg("cpu::random_rows_pick_like_the_reference")
+                .arg("cpu::copies_pick_like_the_reference")
                 .env("BYZAGG_SIMD", level)
                 .output()
                 .expect("run the test binary");
             let text = String::from_utf8_lossy(&out.stdout);
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "BYZAGG_SIMD={level}:\n{text}\n{err}");
-            assert!(text.contains("2 passed"), "BYZAGG_SIMD={level}:\n{text}");
+            assert!(text.contains("3 passed"), "BYZAGG_SIMD={level}:\n{text}");
         }
     }
 }

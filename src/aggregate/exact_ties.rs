@@ -12,6 +12,7 @@
 //! one exact pass per distance in the run. With the run exact, the selection is the one
 //! exact arithmetic makes, whatever the SIMD level.
 
+use crate::error::Result;
 use crate::kernels::Kernels;
 
 /// Whether `a <= b` (fast values, each within `rel` of its exact value, `rel` covering the
@@ -70,6 +71,80 @@ pub(super) fn dist_error<K: Kernels>(k: &K, rows: &K::Rows<'_>) -> Option<f64> {
     k.dist_error(k.shape(rows).1)
 }
 
+/// The backend's exact (or refined: `exact = false`) squared distances of `pairs` (each
+/// `(i, j)` with `i < j`), as [`Kernels::exact_pair_dist`], with equal rows' values
+/// recomputed once ([`SharedPairs`]). The attacks that send one vector from every Byzantine
+/// worker (ALIE, IPM, empire, min-max, ...) tie every honest row's distances to those copies
+/// exactly, so without this each honest row would ask for its distance to every copy, each
+/// an exact pass over the coordinates. The stand-ins are checked in the same call (an exact
+/// or refined distance is 0 only between equal rows); should one not be equal after all, the
+/// pairs are recomputed as asked.
+pub(super) fn exact_pair_dist_once<K: Kernels>(
+    k: &K,
+    rows: &K::Rows<'_>,
+    dist: &[f64],
+    pairs: &[(usize, usize)],
+    exact: bool,
+) -> Result<Vec<f64>> {
+    let shared = SharedPairs::new(dist, k.shape(rows).0, pairs);
+    if shared.ask.len() >= pairs.len() {
+        return k.exact_pair_dist(rows, pairs, exact);
+    }
+    let values = k.exact_pair_dist(rows, &shared.ask, exact)?;
+    let at = |p: (usize, usize)| values[shared.ask.binary_search(&p).expect("an asked pair")];
+    if shared.stand_ins.iter().any(|&p| at(p) != 0.0) {
+        return k.exact_pair_dist(rows, pairs, exact);
+    }
+    Ok(shared.pairs.iter().map(|&p| at(p)).collect())
+}
+
+/// The pairs to recompute when equal rows share their distances: a row at fast distance 0
+/// (`dist`, `n x n`; the fast 0 of equal rows) from an earlier one stands in for it by the
+/// first such row.
+#[derive(Debug, PartialEq)]
+struct SharedPairs {
+    /// Each asked pair with its rows replaced by their stand-ins (a pair whose two rows share
+    /// one is kept as asked: two equal rows' fast 0 never asks).
+    pairs: Vec<(usize, usize)>,
+    /// `(first, row)` for each row a stand-in replaced: the pairs whose exact 0 confirms it.
+    stand_ins: Vec<(usize, usize)>,
+    /// What to ask the backend for: the replaced pairs and the stand-ins, sorted, once each.
+    ask: Vec<(usize, usize)>,
+}
+
+impl SharedPairs {
+    fn new(dist: &[f64], n: usize, asked: &[(usize, usize)]) -> SharedPairs {
+        let first: Vec<usize> = (0..n)
+            .map(|i| (0..i).find(|&j| dist[i * n + j] == 0.0).unwrap_or(i))
+            .collect();
+        let pairs: Vec<(usize, usize)> = asked
+            .iter()
+            .map(|&(i, j)| match (first[i], first[j]) {
+                (a, b) if a == b => (i, j),
+                (a, b) => (a.min(b), a.max(b)),
+            })
+            .collect();
+        let mut stand_ins: Vec<(usize, usize)> = asked
+            .iter()
+            .zip(&pairs)
+            .filter(|(a, p)| a != p)
+            .flat_map(|(&(i, j), _)| [i, j])
+            .filter(|&m| first[m] != m)
+            .map(|m| (first[m], m))
+            .collect();
+        stand_ins.sort_unstable();
+        stand_ins.dedup();
+        let mut ask: Vec<(usize, usize)> = pairs.iter().chain(&stand_ins).copied().collect();
+        ask.sort_unstable();
+        ask.dedup();
+        SharedPairs {
+            pairs,
+            stand_ins,
+            ask,
+        }
+    }
+}
+
 /// Rows ordered by (`r`, index) among those of positive weight: the order of
 /// [`prefix_by_distance`](super::mass::prefix_by_distance).
 pub(super) fn mass_order(r: &[f64], w: &[f64]) -> Vec<usize> {
@@ -120,5 +195,68 @@ mod tests {
         assert_eq!(prefix_boundary(&[(2, 1.0), (1, 2.0)], &w), (1, false));
         assert_eq!(prefix_boundary(&[(2, 1.0), (1, 0.5)], &w), (1, true));
         assert_eq!(prefix_boundary(&[], &w), (0, false));
+    }
+
+    /// Fast distances of rows given as values: `|a - b|`, 0 between equal ones.
+    fn line_dist(values: &[f64]) -> Vec<f64> {
+        values
+            .iter()
+            .flat_map(|a| values.iter().map(move |b| (a - b).abs()))
+            .collect()
+    }
+
+    #[test]
+    fn copies_share_one_recomputed_distance_to_each_other_row() {
+        // 9 distinct honest rows, then 8 copies of one vector (rows 9..17).
+        let values: Vec<f64> = (0..17).map(|i| if i < 9 { i as f64 } else { -1.0 }).collect();
+        let dist = line_dist(&values);
+        // Every honest row's distance to every copy, as NNM's ties ask for them.
+        let asked: Vec<(usize, usize)> = (0..9).flat_map(|h| (9..17).map(move |b| (h, b))).collect();
+        let shared = SharedPairs::new(&dist, 17, &asked);
+        let stand_ins: Vec<(usize, usize)> = (10..17).map(|b| (9, b)).collect();
+        assert_eq!(shared.stand_ins, stand_ins);
+        assert_eq!(shared.ask.len(), 9 + 7, "{:?}", shared.ask);
+        assert!(asked.iter().zip(&shared.pairs).all(|(&(h, _), &p)| p == (h, 9)));
+        // No equal rows: the pairs as asked, nothing to confirm.
+        let distinct: Vec<f64> = (0..5).map(f64::from).collect();
+        let asked = [(0, 3), (1, 2), (2, 4)];
+        let shared = SharedPairs::new(&line_dist(&distinct), 5, &asked);
+        assert_eq!(shared.pairs, asked);
+        assert!(shared.stand_ins.is_empty());
+        assert_eq!(shared.ask, asked);
+    }
+
+    #[test]
+    fn shared_distances_are_the_backends_own_even_where_a_fast_zero_lies() {
+        use crate::Batch;
+        use crate::cpu::{Cpu, HostRows};
+        let d = 3000;
+        let row = |s: f32| (0..d).map(|c| s * ((c % 7) as f32 - 3.0)).collect::<Vec<f32>>();
+        // Rows 2 and 3 equal row 1; row 4 differs from row 1 in one coordinate.
+        let mut rows = vec![row(0.5), row(1.0), row(1.0), row(1.0), row(1.0), row(2.0)];
+        rows[4][17] += 1e-3;
+        let batch = Batch::from_rows(&rows).expect("batch");
+        let host = HostRows::Borrowed(batch);
+        let cpu = Cpu::new();
+        let n = rows.len();
+        let mut dist = cpu.pairwise_dist(&host).expect("distances");
+        let asked: Vec<(usize, usize)> = (1..5).flat_map(|m| [(0, m), (m, 5)]).collect();
+        let each = cpu.exact_pair_dist(&host, &asked, true).expect("exact");
+        assert_eq!(
+            exact_pair_dist_once(&cpu, &host, &dist, &asked, true).expect("once"),
+            each
+        );
+        // A fast 0 between unequal rows (1 and 4): the stand-in is caught, the values stay
+        // the backend's own.
+        dist[4 * n + 1] = 0.0;
+        assert_eq!(
+            SharedPairs::new(&dist, n, &asked).stand_ins,
+            vec![(1, 2), (1, 3), (1, 4)]
+        );
+        assert_eq!(
+            exact_pair_dist_once(&cpu, &host, &dist, &asked, true).expect("once"),
+            each
+        );
+        assert_ne!(each[0], each[6], "rows 1 and 4 differ");
     }
 }

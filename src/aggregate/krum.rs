@@ -1,7 +1,7 @@
 //! Krum, Multi-Krum (SPEC 4.4) and Bulyan: weighted Krum scores over the pairwise distances,
 //! host-side, then one mix or one MeaMed.
 
-use super::exact_ties::{dist_error, prefix_boundary, uncertain_run};
+use super::exact_ties::{dist_error, exact_pair_dist_once, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, Step};
 use crate::contract::MASS_EPS;
@@ -136,7 +136,7 @@ fn krum_scores(dist: &[f64], w: &[f64], lambda: f64) -> Vec<f64> {
 /// Replaces the distances of the rows `run` to every other row (the rows of `dist` that
 /// their Krum scores sum) by the backend's exact (or refined) ones. The other rows' entries
 /// stay as they are, so their scores do not move. Entries that are exact already (`0`: equal
-/// rows; `+inf`) are not recomputed.
+/// rows; `+inf`) are not recomputed, nor equal rows' twice ([`exact_pair_dist_once`]).
 fn exact_rows<K: Kernels>(
     k: &K,
     rows: &K::Rows<'_>,
@@ -152,7 +152,7 @@ fn exact_rows<K: Kernels>(
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let values = k.exact_pair_dist(rows, &pairs, exact)?;
+    let values = exact_pair_dist_once(k, rows, dist, &pairs, exact)?;
     for (&(i, j), v) in pairs.iter().zip(values) {
         if run.contains(&i) {
             dist[i * n + j] = v;

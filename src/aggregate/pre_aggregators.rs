@@ -2,7 +2,7 @@
 //! Over a base that is one order statistic, the mix and the base run as one
 //! [`Kernels::mix_order_stats`].
 
-use super::exact_ties::{dist_error, mass_order, prefix_boundary, uncertain_run};
+use super::exact_ties::{dist_error, exact_pair_dist_once, mass_order, prefix_boundary, uncertain_run};
 use super::mass::prefix_by_distance;
 use super::{Context, Report, run};
 use crate::error::Result;
@@ -31,7 +31,7 @@ pub(super) fn nnm<K: Kernels>(
         })
         .collect();
     if let Some(rel) = dist_error(k, rows) {
-        exact_neighbour_boundaries(k, rows, &mut near, w, target, rel)?;
+        exact_neighbour_boundaries(k, rows, &dist, &mut near, w, target, rel)?;
     }
     let mut coeffs = vec![0.0; n * n];
     for (i, r) in near.iter().enumerate() {
@@ -49,10 +49,12 @@ pub(super) fn nnm<K: Kernels>(
 /// Replaces by the backend's exact distances, in each row's distances `near` (a row's own
 /// entry `-inf`), the run of values around its last neighbour that the fast values cannot
 /// order ([`uncertain_run`]): then each row's neighbours are those of exact arithmetic. All
-/// rows' runs are recomputed in one call.
+/// rows' runs are recomputed in one call, equal rows' once ([`exact_pair_dist_once`], by the
+/// fast distances `dist`).
 fn exact_neighbour_boundaries<K: Kernels>(
     k: &K,
     rows: &K::Rows<'_>,
+    dist: &[f64],
     near: &mut [Vec<f64>],
     w: &[f64],
     target: f64,
@@ -72,7 +74,7 @@ fn exact_neighbour_boundaries<K: Kernels>(
     let mut pairs: Vec<(usize, usize)> = wanted.iter().map(|&(i, j)| (i.min(j), i.max(j))).collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let exact = k.exact_pair_dist(rows, &pairs, true)?;
+    let exact = exact_pair_dist_once(k, rows, dist, &pairs, true)?;
     for (i, j) in wanted {
         let at = pairs.binary_search(&(i.min(j), i.max(j))).expect("a wanted pair");
         near[i][j] = exact[at];
