@@ -33,6 +33,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub(super) mod exact;
+mod fixed_sum;
 #[cfg(target_arch = "x86_64")]
 mod tiles;
 

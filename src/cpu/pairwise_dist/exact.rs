@@ -21,7 +21,8 @@
 //! add the terms as double-doubles by error-free two-sums (each row read once for all the
 //! pairs asked for); when a lane's low part could not
 //! hold its errors exactly (terms spanning more than about 100 bits of magnitude), the pair
-//! is summed again by the reference's exact partials instead. So equal multisets of squared
+//! is summed again exactly in fixed point instead (`fixed_sum.rs`), rounded once as the
+//! reference rounds. So equal multisets of squared
 //! differences give bit-identical distances at every SIMD level, and every recomputed value
 //! is bit for bit the reference's.
 //!
@@ -32,6 +33,7 @@
 use rayon::prelude::*;
 
 use super::super::SimdLevel;
+use super::fixed_sum::FixedSum;
 use crate::reference::exact_sum;
 
 /// A rigorous bound on the relative error of the CPU's fast squared distance of two finite
@@ -157,7 +159,11 @@ fn exact_many(simd: SimdLevel, pairs: &[(&[f32], &[f32])], exact: bool) -> Vec<f
             if !exact || parts.iter().all(|part| part[p].lost.iter().all(|v| *v == 0.0)) {
                 exact_sum(lanes.chain(tail))
             } else {
-                exact_sum(x.iter().zip(y).map(|(a, b)| term(*a, *b)))
+                let mut sum = FixedSum::new();
+                for (a, b) in x.iter().zip(y) {
+                    sum.add(term(*a, *b));
+                }
+                sum.round()
             }
         })
         .collect()
